@@ -1,0 +1,83 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_dpx_global_optspecs
+    string join \n config= cache-dir= json q/quiet v/verbose h/help V/version
+end
+
+function __fish_dpx_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_dpx_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_dpx_using_subcommand
+    set -l cmd (__fish_dpx_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c dpx -n "__fish_dpx_needs_command" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_needs_command" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_needs_command" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_needs_command" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_needs_command" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dpx -n "__fish_dpx_needs_command" -s V -l version -d 'Print version'
+complete -c dpx -n "__fish_dpx_needs_command" -f -a "pull" -d 'Fetch images (manifest, config, layers) into the cache'
+complete -c dpx -n "__fish_dpx_needs_command" -f -a "prefetch" -d 'Warm the cache for many images at once'
+complete -c dpx -n "__fish_dpx_needs_command" -f -a "serve" -d 'Run the localhost registry mirror'
+complete -c dpx -n "__fish_dpx_needs_command" -f -a "completions" -d 'Print shell completions'
+complete -c dpx -n "__fish_dpx_needs_command" -f -a "man" -d 'Print the man page (roff)'
+complete -c dpx -n "__fish_dpx_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dpx -n "__fish_dpx_using_subcommand pull" -l platform -d 'Platform to take from a multi-arch image, os/arch[/variant] [default: this machine\'s]' -r
+complete -c dpx -n "__fish_dpx_using_subcommand pull" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand pull" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand pull" -l all-platforms -d 'Take every platform of a multi-arch image'
+complete -c dpx -n "__fish_dpx_using_subcommand pull" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_using_subcommand pull" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_using_subcommand pull" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_using_subcommand pull" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand prefetch" -s f -l file -d 'File with one image reference per line (`#` starts a comment)' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand prefetch" -l from -d 'Read images from a Dockerfile, compose file, .gitlab-ci.yml or GitHub workflow' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand prefetch" -s j -l jobs -d 'Images fetched at the same time' -r
+complete -c dpx -n "__fish_dpx_using_subcommand prefetch" -l platform -d 'Platform to take from a multi-arch image, os/arch[/variant] [default: this machine\'s]' -r
+complete -c dpx -n "__fish_dpx_using_subcommand prefetch" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand prefetch" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand prefetch" -l all-platforms -d 'Take every platform of a multi-arch image'
+complete -c dpx -n "__fish_dpx_using_subcommand prefetch" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_using_subcommand prefetch" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_using_subcommand prefetch" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_using_subcommand prefetch" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand serve" -l listen -d 'Address to listen on [default: 127.0.0.1:5000, or [serve] listen]' -r
+complete -c dpx -n "__fish_dpx_using_subcommand serve" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand serve" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand serve" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_using_subcommand serve" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_using_subcommand serve" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_using_subcommand serve" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand completions" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand completions" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand completions" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_using_subcommand completions" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_using_subcommand completions" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand man" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand man" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand man" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_using_subcommand man" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_using_subcommand man" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_using_subcommand man" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve completions man help" -f -a "pull" -d 'Fetch images (manifest, config, layers) into the cache'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve completions man help" -f -a "prefetch" -d 'Warm the cache for many images at once'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve completions man help" -f -a "serve" -d 'Run the localhost registry mirror'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve completions man help" -f -a "completions" -d 'Print shell completions'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve completions man help" -f -a "man" -d 'Print the man page (roff)'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -1,0 +1,245 @@
+#compdef dpx
+
+autoload -U is-at-least
+
+_dpx() {
+    typeset -A opt_args
+    typeset -a _arguments_options
+    local ret=1
+
+    if is-at-least 5.2; then
+        _arguments_options=(-s -S -C)
+    else
+        _arguments_options=(-s -C)
+    fi
+
+    local context curcontext="$curcontext" state line
+    _arguments "${_arguments_options[@]}" : \
+'--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
+'--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'--json[Machine-readable JSON output on stdout]' \
+'(-v --verbose)-q[Print only errors (and the result digests)]' \
+'(-v --verbose)--quiet[Print only errors (and the result digests)]' \
+'*-v[More log output (repeat for more)]' \
+'*--verbose[More log output (repeat for more)]' \
+'-h[Print help (see more with '\''--help'\'')]' \
+'--help[Print help (see more with '\''--help'\'')]' \
+'-V[Print version]' \
+'--version[Print version]' \
+":: :_dpx_commands" \
+"*::: :->dpx" \
+&& ret=0
+    case $state in
+    (dpx)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:dpx-command-$line[1]:"
+        case $line[1] in
+            (pull)
+_arguments "${_arguments_options[@]}" : \
+'(--all-platforms)--platform=[Platform to take from a multi-arch image, os/arch\[/variant\] \[default\: this machine'\''s\]]:OS/ARCH[/VARIANT]:_default' \
+'--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
+'--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'--all-platforms[Take every platform of a multi-arch image]' \
+'--json[Machine-readable JSON output on stdout]' \
+'(-v --verbose)-q[Print only errors (and the result digests)]' \
+'(-v --verbose)--quiet[Print only errors (and the result digests)]' \
+'*-v[More log output (repeat for more)]' \
+'*--verbose[More log output (repeat for more)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+'*::images -- Image references, e.g. alpine, user/app\:1, ghcr.io/org/app@sha256\:...:_default' \
+&& ret=0
+;;
+(prefetch)
+_arguments "${_arguments_options[@]}" : \
+'*-f+[File with one image reference per line (\`#\` starts a comment)]:FILE:_files' \
+'*--file=[File with one image reference per line (\`#\` starts a comment)]:FILE:_files' \
+'*--from=[Read images from a Dockerfile, compose file, .gitlab-ci.yml or GitHub workflow]:FILE:_files' \
+'-j+[Images fetched at the same time]:JOBS:_default' \
+'--jobs=[Images fetched at the same time]:JOBS:_default' \
+'(--all-platforms)--platform=[Platform to take from a multi-arch image, os/arch\[/variant\] \[default\: this machine'\''s\]]:OS/ARCH[/VARIANT]:_default' \
+'--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
+'--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'--all-platforms[Take every platform of a multi-arch image]' \
+'--json[Machine-readable JSON output on stdout]' \
+'(-v --verbose)-q[Print only errors (and the result digests)]' \
+'(-v --verbose)--quiet[Print only errors (and the result digests)]' \
+'*-v[More log output (repeat for more)]' \
+'*--verbose[More log output (repeat for more)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+'*::images -- Image references:_default' \
+&& ret=0
+;;
+(serve)
+_arguments "${_arguments_options[@]}" : \
+'--listen=[Address to listen on \[default\: 127.0.0.1\:5000, or \[serve\] listen\]]:ADDR:_default' \
+'--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
+'--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'--json[Machine-readable JSON output on stdout]' \
+'(-v --verbose)-q[Print only errors (and the result digests)]' \
+'(-v --verbose)--quiet[Print only errors (and the result digests)]' \
+'*-v[More log output (repeat for more)]' \
+'*--verbose[More log output (repeat for more)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(completions)
+_arguments "${_arguments_options[@]}" : \
+'--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
+'--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'--json[Machine-readable JSON output on stdout]' \
+'(-v --verbose)-q[Print only errors (and the result digests)]' \
+'(-v --verbose)--quiet[Print only errors (and the result digests)]' \
+'*-v[More log output (repeat for more)]' \
+'*--verbose[More log output (repeat for more)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':shell -- bash, zsh, fish, elvish or powershell:(bash elvish fish powershell zsh)' \
+&& ret=0
+;;
+(man)
+_arguments "${_arguments_options[@]}" : \
+'--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
+'--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'--json[Machine-readable JSON output on stdout]' \
+'(-v --verbose)-q[Print only errors (and the result digests)]' \
+'(-v --verbose)--quiet[Print only errors (and the result digests)]' \
+'*-v[More log output (repeat for more)]' \
+'*--verbose[More log output (repeat for more)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_dpx__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:dpx-help-command-$line[1]:"
+        case $line[1] in
+            (pull)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(prefetch)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(serve)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(completions)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(man)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
+}
+
+(( $+functions[_dpx_commands] )) ||
+_dpx_commands() {
+    local commands; commands=(
+'pull:Fetch images (manifest, config, layers) into the cache' \
+'prefetch:Warm the cache for many images at once' \
+'serve:Run the localhost registry mirror' \
+'completions:Print shell completions' \
+'man:Print the man page (roff)' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'dpx commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__completions_commands] )) ||
+_dpx__subcmd__completions_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx completions commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__help_commands] )) ||
+_dpx__subcmd__help_commands() {
+    local commands; commands=(
+'pull:Fetch images (manifest, config, layers) into the cache' \
+'prefetch:Warm the cache for many images at once' \
+'serve:Run the localhost registry mirror' \
+'completions:Print shell completions' \
+'man:Print the man page (roff)' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'dpx help commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__help__subcmd__completions_commands] )) ||
+_dpx__subcmd__help__subcmd__completions_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx help completions commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__help__subcmd__help_commands] )) ||
+_dpx__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx help help commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__help__subcmd__man_commands] )) ||
+_dpx__subcmd__help__subcmd__man_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx help man commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__help__subcmd__prefetch_commands] )) ||
+_dpx__subcmd__help__subcmd__prefetch_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx help prefetch commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__help__subcmd__pull_commands] )) ||
+_dpx__subcmd__help__subcmd__pull_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx help pull commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__help__subcmd__serve_commands] )) ||
+_dpx__subcmd__help__subcmd__serve_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx help serve commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__man_commands] )) ||
+_dpx__subcmd__man_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx man commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__prefetch_commands] )) ||
+_dpx__subcmd__prefetch_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx prefetch commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__pull_commands] )) ||
+_dpx__subcmd__pull_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx pull commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__serve_commands] )) ||
+_dpx__subcmd__serve_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx serve commands' commands "$@"
+}
+
+if [ "$funcstack[1]" = "_dpx" ]; then
+    _dpx "$@"
+else
+    compdef _dpx dpx
+fi

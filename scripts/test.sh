@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs dpx's whole test suite on a fresh Debian machine: installs the real
+# components the integration tests talk to (the CNCF distribution registry,
+# skopeo, the Docker daemon, containerd, podman) when missing, then the tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v docker-registry >/dev/null || need+=(docker-registry)
+command -v skopeo >/dev/null || need+=(skopeo)
+command -v dockerd >/dev/null || need+=(docker.io)
+command -v ctr >/dev/null || need+=(containerd)
+command -v podman >/dev/null || need+=(podman)
+if [ ${#need[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${need[@]}"
+fi
+
+# The tests refuse to skip: a missing component is a failure, not a pass.
+export DPX_TEST_REQUIRE_ALL=1
+cargo fmt --all -- --check
+cargo clippy --all-targets -- -D warnings
+cargo test --all-targets -- "$@"

@@ -1,0 +1,231 @@
+//! The content-addressed store; the only code that touches cache files.
+//!
+//! ```text
+//! <root>/CACHEDIR.TAG
+//! <root>/blobs/sha256/<ab>/<hex>                 immutable content (layers, configs, manifests)
+//! <root>/tmp/                                    partial downloads, same filesystem
+//! <root>/locks/<hex>.lock                        one writer per blob across processes
+//! <root>/manifests/sha256/<hex>.json             a manifest blob's media type
+//! <root>/index/<registry>/<repo>/tags/<tag>.json tag -> manifest digest, fetched/checked times
+//! ```
+//! A blob file that exists is complete and verified: it only appears by rename
+//! after its digest checked out.
+
+mod blobs;
+mod tags;
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub use blobs::{BlobLock, BlobWriter};
+pub use tags::{TagRecord, now_secs};
+
+use crate::reference::Digest;
+
+const CACHEDIR_TAG: &str = "Signature: 8a477f597d28d172789f06886806bc55\n\
+# This file is a cache directory tag created by dpx.\n\
+# For information about cache directory tags see https://bford.info/cachedir/\n";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error(
+        "cannot use cache directory {path}: {source}; pick another with --cache-dir or DPX_CACHE_DIR, or fix its permissions"
+    )]
+    Open { path: PathBuf, source: io::Error },
+    #[error("cannot write {path}: {source}{hint}")]
+    Write {
+        path: PathBuf,
+        source: io::Error,
+        hint: &'static str,
+    },
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("{what}: expected {expected}, received content hashing to {actual}; not stored")]
+    DigestMismatch {
+        what: String,
+        expected: Digest,
+        actual: Digest,
+    },
+    #[error("{what}: expected {expected} bytes, received {actual}; not stored")]
+    SizeMismatch {
+        what: String,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("refusing unsafe cache path component {0:?}")]
+    UnsafePath(String),
+}
+
+impl CacheError {
+    pub fn write(path: &Path, source: io::Error) -> CacheError {
+        let hint = match source.raw_os_error() {
+            Some(28) => " (the disk is full: free space or run dpx purge)",
+            Some(30) => " (the filesystem is read-only: use another --cache-dir)",
+            Some(13) => " (permission denied: use another --cache-dir or fix its permissions)",
+            _ => "",
+        };
+        CacheError::Write {
+            path: path.to_path_buf(),
+            source,
+            hint,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Cache {
+    root: PathBuf,
+}
+
+impl Cache {
+    /// Opens (creating if needed) a cache at `root`; fails early if it can't be written.
+    pub fn open(root: &Path) -> Result<Cache, CacheError> {
+        let open_err = |source| CacheError::Open {
+            path: root.to_path_buf(),
+            source,
+        };
+        for dir in ["blobs/sha256", "tmp", "locks", "manifests/sha256", "index"] {
+            fs::create_dir_all(root.join(dir)).map_err(open_err)?;
+        }
+        let tag = root.join("CACHEDIR.TAG");
+        if !tag.exists() {
+            fs::write(&tag, CACHEDIR_TAG).map_err(open_err)?;
+        }
+        // Probe writability now rather than after a download.
+        tempfile::NamedTempFile::new_in(root.join("tmp")).map_err(open_err)?;
+        Ok(Cache {
+            root: root.to_path_buf(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        let hex = digest.hex();
+        self.root.join("blobs/sha256").join(&hex[..2]).join(hex)
+    }
+
+    pub fn has_blob(&self, digest: &Digest) -> bool {
+        self.blob_path(digest).is_file()
+    }
+
+    /// Size of a stored blob, if present.
+    pub fn blob_size(&self, digest: &Digest) -> Option<u64> {
+        fs::metadata(self.blob_path(digest)).ok().map(|m| m.len())
+    }
+
+    fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    /// Stores a manifest (verified against `digest`) with its media type.
+    pub fn put_manifest(
+        &self,
+        digest: &Digest,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<(), CacheError> {
+        if !self.has_blob(digest) {
+            let mut w = BlobWriter::create(self, digest.clone(), Some(bytes.len() as u64))?;
+            w.write(bytes)?;
+            w.commit()?;
+        }
+        let meta = self.manifest_meta_path(digest);
+        write_atomic(self, &meta, media_type.as_bytes())
+    }
+
+    /// A stored manifest's bytes and media type.
+    pub fn get_manifest(&self, digest: &Digest) -> Result<Option<(Vec<u8>, String)>, CacheError> {
+        let meta = self.manifest_meta_path(digest);
+        let media_type = match fs::read_to_string(&meta) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(CacheError::Read { path: meta, source }),
+        };
+        let path = self.blob_path(digest);
+        match fs::read(&path) {
+            Ok(bytes) => Ok(Some((bytes, media_type))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(CacheError::Read { path, source }),
+        }
+    }
+
+    fn manifest_meta_path(&self, digest: &Digest) -> PathBuf {
+        self.root
+            .join("manifests/sha256")
+            .join(format!("{}.json", digest.hex()))
+    }
+
+    fn tag_path(&self, registry: &str, repo: &str, tag: &str) -> Result<PathBuf, CacheError> {
+        let mut path = self.root.join("index");
+        for part in std::iter::once(registry)
+            .chain(repo.split('/'))
+            .chain(["tags"])
+        {
+            path.push(safe_component(part)?);
+        }
+        path.push(format!("{}.json", safe_component(tag)?));
+        Ok(path)
+    }
+}
+
+/// Refuses anything that could climb out of the cache, even though references
+/// are validated before they get here.
+fn safe_component(part: &str) -> Result<&str, CacheError> {
+    if part.is_empty() || part == "." || part == ".." || part.contains(['/', '\\', '\0']) {
+        return Err(CacheError::UnsafePath(part.to_string()));
+    }
+    Ok(part)
+}
+
+/// Write a small file by temp + rename so readers never see half of it.
+fn write_atomic(cache: &Cache, path: &Path, data: &[u8]) -> Result<(), CacheError> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(cache.root());
+    fs::create_dir_all(dir).map_err(|e| CacheError::write(dir, e))?;
+    let mut tmp =
+        tempfile::NamedTempFile::new_in(cache.tmp_dir()).map_err(|e| CacheError::write(path, e))?;
+    tmp.write_all(data)
+        .map_err(|e| CacheError::write(path, e))?;
+    tmp.persist(path)
+        .map_err(|e| CacheError::write(path, e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_roundtrip_and_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let body = br#"{"schemaVersion":2}"#;
+        let d = Digest::of(body);
+        cache
+            .put_manifest(&d, crate::oci::OCI_MANIFEST, body)
+            .unwrap();
+        let (bytes, mt) = cache.get_manifest(&d).unwrap().unwrap();
+        assert_eq!(bytes, body);
+        assert_eq!(mt, crate::oci::OCI_MANIFEST);
+        assert!(
+            cache
+                .blob_path(&d)
+                .starts_with(dir.path().join("blobs/sha256"))
+        );
+        assert!(dir.path().join("CACHEDIR.TAG").exists());
+    }
+
+    #[test]
+    fn tag_paths_cannot_escape() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        assert!(cache.tag_path("docker.io", "library/alpine", "3").is_ok());
+        assert!(cache.tag_path("docker.io", "a/../../b", "x").is_err());
+        assert!(cache.tag_path("..", "a", "x").is_err());
+        assert!(cache.tag_path("docker.io", "a", "..").is_err());
+    }
+}

@@ -1,0 +1,110 @@
+//! The command line: global options and the command enum (clap derive).
+//! Help, the man page and shell completions all come from these definitions.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::oci::Platform;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dpx",
+    version,
+    about = "A pull-through cache for container images on your own machine",
+    long_about = "dpx keeps container images (manifests, configs, layers) in a local \
+digest-addressed cache and serves them to docker, containerd, podman and skopeo as a \
+localhost registry mirror, so repeated pulls cost no Docker Hub rate-limit units and keep \
+working when the upstream registry is down."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Config file (TOML) [default: the platform's config dir, dpx/config.toml]
+    #[arg(long, global = true, env = "DPX_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Cache directory [default: the platform's cache dir, e.g. ~/.cache/dpx]
+    #[arg(long, global = true, env = "DPX_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Machine-readable JSON output on stdout
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print only errors (and the result digests)
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More log output (repeat for more)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Fetch images (manifest, config, layers) into the cache
+    Pull(PullArgs),
+    /// Warm the cache for many images at once
+    Prefetch(PrefetchArgs),
+    /// Run the localhost registry mirror
+    Serve(ServeArgs),
+    /// Print shell completions
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff)
+    #[command(hide = true)]
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct PlatformArgs {
+    /// Platform to take from a multi-arch image, os/arch[/variant] [default: this machine's]
+    #[arg(
+        long,
+        value_name = "OS/ARCH[/VARIANT]",
+        conflicts_with = "all_platforms"
+    )]
+    pub platform: Option<Platform>,
+    /// Take every platform of a multi-arch image
+    #[arg(long)]
+    pub all_platforms: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Image references, e.g. alpine, user/app:1, ghcr.io/org/app@sha256:...
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<String>,
+    #[command(flatten)]
+    pub platform: PlatformArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PrefetchArgs {
+    /// Image references
+    #[arg(value_name = "IMAGE")]
+    pub images: Vec<String>,
+    /// File with one image reference per line (`#` starts a comment)
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Read images from a Dockerfile, compose file, .gitlab-ci.yml or GitHub workflow
+    #[arg(long = "from", value_name = "FILE")]
+    pub from: Vec<PathBuf>,
+    /// Images fetched at the same time
+    #[arg(short = 'j', long = "jobs", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+    #[command(flatten)]
+    pub platform: PlatformArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:5000, or [serve] listen]
+    #[arg(long, env = "DPX_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+}

@@ -1,0 +1,64 @@
+//! One module per subcommand: flags -> library calls -> rendering.
+
+pub mod prefetch;
+pub mod pull;
+pub mod serve;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use crate::cache::Cache;
+use crate::cli::GlobalArgs;
+use crate::config::Config;
+use crate::fetch::Fetcher;
+use crate::registry::{RegistryClient, RetryPolicy};
+
+/// How results are shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Human,
+    Quiet,
+    Json,
+}
+
+/// What every command needs: the merged configuration and the output mode.
+pub struct Context {
+    pub config: Arc<Config>,
+    pub cache_dir: PathBuf,
+    pub output: Output,
+}
+
+impl Context {
+    pub fn new(global: &GlobalArgs) -> anyhow::Result<Context> {
+        let config = Config::load(global.config.as_deref())?;
+        let cache_dir = config.cache_dir(global.cache_dir.as_deref())?;
+        let output = if global.json {
+            Output::Json
+        } else if global.quiet {
+            Output::Quiet
+        } else {
+            Output::Human
+        };
+        Ok(Context {
+            config: Arc::new(config),
+            cache_dir,
+            output,
+        })
+    }
+
+    pub fn open_cache(&self) -> anyhow::Result<Cache> {
+        Ok(Cache::open(&self.cache_dir)?)
+    }
+
+    /// The pull-through service over this context's cache and registries.
+    pub fn fetcher(&self, retry: RetryPolicy) -> anyhow::Result<Arc<Fetcher>> {
+        let cache = self.open_cache()?;
+        let config = Arc::clone(&self.config);
+        let client =
+            RegistryClient::new(Arc::new(move |host: &str| config.registry_url(host)), retry)
+                .context("cannot set up the registry client")?;
+        Ok(Fetcher::new(cache, client, retry))
+    }
+}

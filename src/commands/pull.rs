@@ -1,0 +1,318 @@
+//! `dpx pull`, and the pulling engine `dpx prefetch` shares: images in
+//! parallel, blobs of an image in parallel, each blob once per run.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use super::{Context, Output};
+use crate::cli::{PlatformArgs, PullArgs};
+use crate::fetch::{BlobFetch, BlobState, FetchError, Fetcher, default_choice};
+use crate::oci::PlatformChoice;
+use crate::progress::Progress;
+use crate::reference::{Digest, Reference};
+use crate::registry::RetryPolicy;
+
+/// Blob downloads at once within one image.
+const BLOBS_PER_IMAGE: usize = 4;
+
+/// `dpx pull` revalidates tags every time: a HEAD is free, and a user who
+/// asks to pull expects the tag's current digest.
+const PULL_TAG_TTL: Duration = Duration::ZERO;
+
+pub struct Job {
+    pub reference: Reference,
+    pub choice: PlatformChoice,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ImageOutcome {
+    pub reference: String,
+    pub digest: Option<String>,
+    pub media_type: Option<String>,
+    pub platforms: Vec<String>,
+    /// hit, miss, revalidated or stale
+    pub manifest: Option<&'static str>,
+    pub blobs: usize,
+    pub blobs_fetched: usize,
+    pub blobs_cached: usize,
+    pub bytes_fetched: u64,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub images: Vec<ImageOutcome>,
+    pub images_ok: usize,
+    pub images_failed: usize,
+    /// Distinct blobs downloaded in this run (a shared layer counts once).
+    pub blobs_fetched: usize,
+    pub blobs_cached: usize,
+    pub bytes_fetched: u64,
+    pub seconds: f64,
+}
+
+pub async fn run(ctx: &Context, args: PullArgs) -> anyhow::Result<ExitCode> {
+    let choice = platform_choice(&args.platform);
+    let jobs = args
+        .images
+        .iter()
+        .map(|s| {
+            Ok(Job {
+                reference: s.parse().with_context(|| format!("cannot pull {s:?}"))?,
+                choice: choice.clone(),
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let summary = pull_all(ctx, jobs, 4).await?;
+    render(ctx.output, &summary, false)
+}
+
+pub fn platform_choice(args: &PlatformArgs) -> PlatformChoice {
+    default_choice(args.platform.clone(), args.all_platforms)
+}
+
+/// Pulls every job, `parallel` images at a time; one failure doesn't stop the others.
+pub async fn pull_all(ctx: &Context, jobs: Vec<Job>, parallel: usize) -> anyhow::Result<Summary> {
+    let fetcher = ctx.fetcher(RetryPolicy::default())?;
+    let progress = Progress::new(ctx.output == Output::Human);
+    let run = Run {
+        fetcher,
+        progress,
+        output: ctx.output,
+        counted: Mutex::default(),
+    };
+    let started = Instant::now();
+    let images: Vec<ImageOutcome> = futures_util::stream::iter(jobs)
+        .map(|job| run.pull_one(job))
+        .buffered(parallel.max(1))
+        .collect()
+        .await;
+    let counted = run.counted.lock().map(|c| c.clone()).unwrap_or_default();
+    let images_failed = images.iter().filter(|i| i.error.is_some()).count();
+    Ok(Summary {
+        images_ok: images.len() - images_failed,
+        images_failed,
+        blobs_fetched: counted.fetched.len(),
+        blobs_cached: counted.cached.len(),
+        bytes_fetched: counted.bytes_fetched,
+        seconds: started.elapsed().as_secs_f64(),
+        images,
+    })
+}
+
+#[derive(Default, Clone)]
+struct Counted {
+    fetched: HashSet<Digest>,
+    cached: HashSet<Digest>,
+    bytes_fetched: u64,
+}
+
+struct Run {
+    fetcher: Arc<Fetcher>,
+    progress: Progress,
+    output: Output,
+    counted: Mutex<Counted>,
+}
+
+enum BlobOutcome {
+    Cached,
+    Fetched,
+}
+
+impl Run {
+    async fn pull_one(&self, job: Job) -> ImageOutcome {
+        let reference = job.reference.to_string();
+        let mut outcome = ImageOutcome {
+            reference: reference.clone(),
+            digest: None,
+            media_type: None,
+            platforms: Vec::new(),
+            manifest: None,
+            blobs: 0,
+            blobs_fetched: 0,
+            blobs_cached: 0,
+            bytes_fetched: 0,
+            error: None,
+        };
+        let resolved = match self
+            .fetcher
+            .resolve_pull(&job.reference, &job.choice, PULL_TAG_TTL)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                outcome.error = Some(e.to_string());
+                return outcome;
+            }
+        };
+        outcome.digest = Some(resolved.top.digest.to_string());
+        outcome.media_type = Some(resolved.top.media_type.clone());
+        outcome.manifest = Some(resolved.top.freshness.as_str());
+        outcome.platforms = resolved
+            .images
+            .iter()
+            .filter_map(|i| i.platform.clone())
+            .collect();
+        if resolved.top.freshness == crate::fetch::Freshness::Stale {
+            self.say(&format!(
+                "{reference}: upstream unavailable, using the cached manifest"
+            ));
+        }
+        let blobs = resolved.blobs();
+        outcome.blobs = blobs.len();
+        let image = &job.reference;
+        let results: Vec<(u64, Result<BlobOutcome, FetchError>)> =
+            futures_util::stream::iter(blobs)
+                .map(|(digest, size)| async move { (size, self.blob(image, &digest, size).await) })
+                .buffer_unordered(BLOBS_PER_IMAGE)
+                .collect()
+                .await;
+        for (size, r) in results {
+            match r {
+                Ok(BlobOutcome::Cached) => outcome.blobs_cached += 1,
+                Ok(BlobOutcome::Fetched) => {
+                    outcome.blobs_fetched += 1;
+                    outcome.bytes_fetched += size;
+                }
+                Err(e) if outcome.error.is_none() => outcome.error = Some(e.to_string()),
+                Err(_) => {}
+            }
+        }
+        outcome
+    }
+
+    async fn blob(
+        &self,
+        reference: &Reference,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<BlobOutcome, FetchError> {
+        let short = &digest.hex()[..12];
+        match self.fetcher.blob(
+            &reference.registry,
+            &reference.repository,
+            digest,
+            Some(size),
+        ) {
+            BlobFetch::Cached => {
+                if self.count(digest, size, false) {
+                    self.say(&format!("{short}: already cached ({})", human_bytes(size)));
+                }
+                Ok(BlobOutcome::Cached)
+            }
+            BlobFetch::InFlight(mut rx) => {
+                let bar = self.progress.blob_bar(short, size);
+                let result = loop {
+                    match &*rx.borrow_and_update() {
+                        BlobState::Done => break Ok(()),
+                        BlobState::Failed(e) => break Err(FetchError::Shared(e.clone())),
+                        BlobState::Downloading { written, .. } => bar.set_position(*written),
+                        BlobState::Queued => {}
+                    }
+                    if rx.changed().await.is_err() {
+                        break crate::fetch::wait_blob(rx).await;
+                    }
+                };
+                bar.finish_and_clear();
+                result?;
+                if self.count(digest, size, true) {
+                    self.say(&format!("{short}: fetched ({})", human_bytes(size)));
+                }
+                Ok(BlobOutcome::Fetched)
+            }
+        }
+    }
+
+    /// Records a blob for the run's summary; true the first time it is seen.
+    fn count(&self, digest: &Digest, size: u64, fetched: bool) -> bool {
+        let Ok(mut c) = self.counted.lock() else {
+            return false;
+        };
+        if c.fetched.contains(digest) || c.cached.contains(digest) {
+            return false;
+        }
+        if fetched {
+            c.fetched.insert(digest.clone());
+            c.bytes_fetched += size;
+        } else {
+            c.cached.insert(digest.clone());
+        }
+        true
+    }
+
+    fn say(&self, line: &str) {
+        if self.output == Output::Human {
+            self.progress.println(line);
+        }
+    }
+}
+
+/// Prints per-image results (and, for prefetch, the summary); picks the exit code.
+pub fn render(output: Output, summary: &Summary, with_summary: bool) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    match output {
+        Output::Json => {
+            serde_json::to_writer_pretty(&mut out, summary)?;
+            writeln!(out)?;
+        }
+        Output::Human | Output::Quiet => {
+            for img in &summary.images {
+                match (&img.digest, &img.error) {
+                    (_, Some(e)) => eprintln!("error: {}: {e}", img.reference),
+                    (Some(d), None) if output == Output::Quiet => {
+                        writeln!(out, "{}@{d}", strip_tag(&img.reference))?
+                    }
+                    (Some(d), None) => writeln!(
+                        out,
+                        "{}: {d} (manifest {}, {} blobs: {} fetched, {} cached, {})",
+                        img.reference,
+                        img.manifest.unwrap_or("?"),
+                        img.blobs,
+                        img.blobs_fetched,
+                        img.blobs_cached,
+                        human_bytes(img.bytes_fetched)
+                    )?,
+                    (None, None) => {}
+                }
+            }
+            if with_summary && output == Output::Human {
+                writeln!(
+                    out,
+                    "{} images ({} failed), {} blobs fetched, {} already cached, {} in {:.1}s",
+                    summary.images.len(),
+                    summary.images_failed,
+                    summary.blobs_fetched,
+                    summary.blobs_cached,
+                    human_bytes(summary.bytes_fetched),
+                    summary.seconds
+                )?;
+            }
+        }
+    }
+    Ok(if summary.images_failed > 0 {
+        ExitCode::from(crate::exit::FAILURE)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `docker.io/library/a:1` -> `docker.io/library/a` for `name@digest` output.
+fn strip_tag(reference: &str) -> &str {
+    let name = reference.split('@').next().unwrap_or(reference);
+    let last_slash = name.rfind('/').map_or(0, |i| i + 1);
+    match name[last_slash..].find(':') {
+        Some(i) => &name[..last_slash + i],
+        None => name,
+    }
+}
+
+pub fn human_bytes(n: u64) -> String {
+    bytesize::ByteSize::b(n).display().si().to_string()
+}

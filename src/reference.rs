@@ -1,0 +1,412 @@
+//! Image references (`[registry/]repository[:tag][@digest]`) normalised the way
+//! docker does, and the `Digest` newtype.
+//!
+//! Everything that later becomes a path in the cache passes through here, so the
+//! validation is strict: lowercase repository components, tag and digest grammar
+//! from the OCI distribution spec, no `..`.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Docker Hub's canonical registry name.
+pub const DOCKER_HUB: &str = "docker.io";
+const MAX_NAME_LEN: usize = 255;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReferenceError {
+    #[error("empty image reference")]
+    Empty,
+    #[error("invalid repository name {name:?}: {why}")]
+    Repository { name: String, why: &'static str },
+    #[error(
+        "invalid tag {tag:?}: tags are 1-128 characters of [A-Za-z0-9_.-], not starting with '.' or '-'"
+    )]
+    Tag { tag: String },
+    #[error("invalid digest {digest:?}: {why}")]
+    Digest { digest: String, why: &'static str },
+    #[error("invalid registry host {host:?}")]
+    Registry { host: String },
+}
+
+/// A content digest; only sha256 is accepted (what every registry serves today).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Digest {
+    hex: String,
+}
+
+impl Digest {
+    pub fn from_hex(hex: &str) -> Result<Self, ReferenceError> {
+        format!("sha256:{hex}").parse()
+    }
+
+    /// Digest of `data`.
+    pub fn of(data: &[u8]) -> Self {
+        use sha2::Digest as _;
+        Digest {
+            hex: hex::encode(sha2::Sha256::digest(data)),
+        }
+    }
+
+    pub fn hex(&self) -> &str {
+        &self.hex
+    }
+}
+
+impl FromStr for Digest {
+    type Err = ReferenceError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = |why| ReferenceError::Digest {
+            digest: s.to_string(),
+            why,
+        };
+        let (algo, hex) = s
+            .split_once(':')
+            .ok_or_else(|| err("expected sha256:<64 hex digits>"))?;
+        if algo != "sha256" {
+            return Err(err("only sha256 digests are supported"));
+        }
+        if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(err("expected 64 lowercase hex digits after sha256:"));
+        }
+        Ok(Digest {
+            hex: hex.to_string(),
+        })
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sha256:{}", self.hex)
+    }
+}
+
+impl serde::Serialize for Digest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Digest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// What a reference points at inside a repository.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Target {
+    Tag(String),
+    Digest(Digest),
+}
+
+impl Target {
+    /// Parses the `<reference>` path part of `/v2/<name>/manifests/<reference>`.
+    pub fn parse(s: &str) -> Result<Self, ReferenceError> {
+        if s.contains(':') {
+            Ok(Target::Digest(s.parse()?))
+        } else {
+            validate_tag(s)?;
+            Ok(Target::Tag(s.to_string()))
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Tag(t) => f.write_str(t),
+            Target::Digest(d) => d.fmt(f),
+        }
+    }
+}
+
+/// A fully normalised image reference.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Reference {
+    /// Registry name as users write it (`docker.io`, `ghcr.io`, `host:5000`).
+    pub registry: String,
+    pub repository: String,
+    pub tag: Option<String>,
+    pub digest: Option<Digest>,
+}
+
+impl Reference {
+    /// The manifest to ask for: the digest when pinned, else the tag.
+    pub fn target(&self) -> Target {
+        match (&self.digest, &self.tag) {
+            (Some(d), _) => Target::Digest(d.clone()),
+            (None, Some(t)) => Target::Tag(t.clone()),
+            (None, None) => Target::Tag("latest".into()),
+        }
+    }
+}
+
+impl FromStr for Reference {
+    type Err = ReferenceError;
+
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        let s = input.trim();
+        if s.is_empty() {
+            return Err(ReferenceError::Empty);
+        }
+        let (name_tag, digest) = match s.split_once('@') {
+            Some((n, d)) => (n, Some(d.parse::<Digest>()?)),
+            None => (s, None),
+        };
+        // A ':' after the last '/' separates the tag; one before it is a port.
+        let last_slash = name_tag.rfind('/').map_or(0, |i| i + 1);
+        let (name, tag) = match name_tag[last_slash..].find(':') {
+            Some(i) => {
+                let at = last_slash + i;
+                let tag = &name_tag[at + 1..];
+                validate_tag(tag)?;
+                (&name_tag[..at], Some(tag.to_string()))
+            }
+            None => (name_tag, None),
+        };
+        let (registry, repository) = split_registry(name)?;
+        validate_repository(&repository)?;
+        let tag = match (&tag, &digest) {
+            (None, None) => Some("latest".to_string()),
+            _ => tag,
+        };
+        Ok(Reference {
+            registry,
+            repository,
+            tag,
+            digest,
+        })
+    }
+}
+
+impl fmt::Display for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.registry, self.repository)?;
+        if let Some(t) = &self.tag {
+            write!(f, ":{t}")?;
+        }
+        if let Some(d) = &self.digest {
+            write!(f, "@{d}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Docker's rule: the first component is a registry when it has a '.' or ':',
+/// is `localhost`, or has upper-case letters; otherwise the image is on Docker Hub.
+fn split_registry(name: &str) -> Result<(String, String), ReferenceError> {
+    let (registry, rest) = match name.split_once('/') {
+        Some((first, rest))
+            if first.contains(['.', ':'])
+                || first == "localhost"
+                || first.bytes().any(|b| b.is_ascii_uppercase()) =>
+        {
+            validate_registry(first)?;
+            (first.to_string(), rest.to_string())
+        }
+        _ => (DOCKER_HUB.to_string(), name.to_string()),
+    };
+    let registry = match registry.as_str() {
+        "index.docker.io" | "registry-1.docker.io" => DOCKER_HUB.to_string(),
+        _ => registry,
+    };
+    let repository = if registry == DOCKER_HUB && !rest.contains('/') {
+        format!("library/{rest}")
+    } else {
+        rest
+    };
+    Ok((registry, repository))
+}
+
+pub fn validate_registry(host: &str) -> Result<(), ReferenceError> {
+    let (name, port) = match host.rsplit_once(':') {
+        Some((n, p)) => (n, Some(p)),
+        None => (host, None),
+    };
+    let name_ok = !name.is_empty()
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+    let port_ok =
+        port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    if name_ok && port_ok {
+        Ok(())
+    } else {
+        Err(ReferenceError::Registry {
+            host: host.to_string(),
+        })
+    }
+}
+
+/// Path components `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*` joined by `/`, at most 255 bytes.
+pub fn validate_repository(name: &str) -> Result<(), ReferenceError> {
+    let err = |why| ReferenceError::Repository {
+        name: name.to_string(),
+        why,
+    };
+    if name.is_empty() {
+        return Err(err("the repository name is empty"));
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(err("longer than 255 characters"));
+    }
+    for component in name.split('/') {
+        if component.is_empty() {
+            return Err(err("empty path component"));
+        }
+        if component.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err(err("repository names must be lowercase"));
+        }
+        if !valid_component(component) {
+            return Err(err(
+                "components are lowercase letters and digits separated by '.', '_', '__' or '-'",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn valid_component(c: &str) -> bool {
+    let bytes = c.as_bytes();
+    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let mut i = 0;
+    let mut expect_alnum = true;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if alnum(b) {
+            expect_alnum = false;
+            i += 1;
+            continue;
+        }
+        if expect_alnum {
+            return false;
+        }
+        // A separator: '.', '_', '__', or a run of '-'.
+        let sep_len = match b {
+            b'.' => 1,
+            b'_' if bytes.get(i + 1) == Some(&b'_') => 2,
+            b'_' => 1,
+            b'-' => bytes[i..].iter().take_while(|&&x| x == b'-').count(),
+            _ => return false,
+        };
+        i += sep_len;
+        expect_alnum = true;
+    }
+    !expect_alnum
+}
+
+pub fn validate_tag(tag: &str) -> Result<(), ReferenceError> {
+    let bytes = tag.as_bytes();
+    let ok = !bytes.is_empty()
+        && bytes.len() <= 128
+        && (bytes[0].is_ascii_alphanumeric() || bytes[0] == b'_')
+        && bytes
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ReferenceError::Tag {
+            tag: tag.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn normalises_like_docker() {
+        let cases = [
+            ("alpine", "docker.io/library/alpine:latest"),
+            ("alpine:3.20", "docker.io/library/alpine:3.20"),
+            ("library/alpine", "docker.io/library/alpine:latest"),
+            ("user/app", "docker.io/user/app:latest"),
+            ("docker.io/alpine", "docker.io/library/alpine:latest"),
+            ("index.docker.io/user/app:v1", "docker.io/user/app:v1"),
+            ("ghcr.io/org/app:1.2", "ghcr.io/org/app:1.2"),
+            ("host:5000/a/b:tag", "host:5000/a/b:tag"),
+            ("localhost/app", "localhost/app:latest"),
+            ("127.0.0.1:5000/app", "127.0.0.1:5000/app:latest"),
+            ("user/a.b-c__d", "docker.io/user/a.b-c__d:latest"),
+            ("x---y/z", "docker.io/x---y/z:latest"),
+        ];
+        for (input, want) in cases {
+            let r: Reference = input.parse().unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(r.to_string(), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn digests() {
+        let r: Reference = format!("alpine@{D}").parse().unwrap();
+        assert_eq!(r.tag, None);
+        assert_eq!(r.digest.as_ref().map(|d| d.to_string()).as_deref(), Some(D));
+        assert_eq!(r.to_string(), format!("docker.io/library/alpine@{D}"));
+        let r: Reference = format!("host:5000/a:v1@{D}").parse().unwrap();
+        assert_eq!(r.tag.as_deref(), Some("v1"));
+        assert_eq!(r.target(), Target::Digest(D.parse().unwrap()));
+    }
+
+    #[test]
+    fn rejects_invalid() {
+        let bad = [
+            "",
+            "Alpine",
+            "user/App",
+            "alpine:",
+            "alpine:-x",
+            "alpine:.x",
+            "a/../b",
+            "..",
+            "a//b",
+            "a/b/",
+            "a_-b",
+            "-a",
+            "a.",
+            "alpine@sha256:abc",
+            "alpine@md5:0123456789abcdef0123456789abcdef",
+            "alpine@sha256:0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef",
+            "host:abc/app",
+            "ex ample.com/app",
+        ];
+        for input in bad {
+            assert!(
+                input.parse::<Reference>().is_err(),
+                "{input:?} should be rejected"
+            );
+        }
+        let long = format!("a/{}", "b".repeat(260));
+        assert!(long.parse::<Reference>().is_err());
+        let long_tag = format!("a:{}", "t".repeat(129));
+        assert!(long_tag.parse::<Reference>().is_err());
+    }
+
+    #[test]
+    fn targets() {
+        assert_eq!(Target::parse("v1").unwrap(), Target::Tag("v1".into()));
+        assert!(matches!(Target::parse(D).unwrap(), Target::Digest(_)));
+        for bad in ["", "..", "../x", "sha256:zz", "a/b"] {
+            assert!(Target::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn digest_of_and_from_hex() {
+        let d = Digest::of(b"");
+        assert_eq!(
+            d.to_string(),
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(Digest::from_hex(d.hex()).unwrap(), d);
+    }
+}

@@ -1,0 +1,167 @@
+//! The registry token flow: parse a `WWW-Authenticate: Bearer` challenge, ask the
+//! realm for a token (anonymous or Basic), and cache tokens until they expire.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+/// Credentials for one registry; sent only to that registry's token realm.
+#[derive(Clone)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a 401 asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Challenge {
+    Bearer {
+        realm: String,
+        service: Option<String>,
+        scope: Option<String>,
+    },
+    Basic,
+}
+
+impl Challenge {
+    /// The first challenge we can answer among the header values.
+    pub fn parse<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<Challenge> {
+        for value in values {
+            let Ok(challenges) = http_auth::parse_challenges(value) else {
+                continue;
+            };
+            for c in challenges {
+                let param = |name: &str| {
+                    c.params
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                        .map(|(_, v)| v.to_unescaped())
+                };
+                if c.scheme.eq_ignore_ascii_case("bearer") {
+                    if let Some(realm) = param("realm") {
+                        return Some(Challenge::Bearer {
+                            realm,
+                            service: param("service"),
+                            scope: param("scope"),
+                        });
+                    }
+                } else if c.scheme.eq_ignore_ascii_case("basic") {
+                    return Some(Challenge::Basic);
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Token endpoint reply: `token` and/or `access_token`, optional `expires_in`.
+#[derive(Debug, Deserialize)]
+pub struct TokenResponse {
+    token: Option<String>,
+    access_token: Option<String>,
+    expires_in: Option<u64>,
+}
+
+/// Tokens live at least this long when the realm doesn't say (per the spec).
+const DEFAULT_TOKEN_LIFETIME: u64 = 60;
+/// Renew a little early so a token doesn't expire in flight.
+const EXPIRY_MARGIN: Duration = Duration::from_secs(5);
+
+impl TokenResponse {
+    pub fn into_token(self) -> Option<(String, Duration)> {
+        let token = self.token.or(self.access_token).filter(|t| !t.is_empty())?;
+        let lifetime = self
+            .expires_in
+            .unwrap_or(DEFAULT_TOKEN_LIFETIME)
+            .max(DEFAULT_TOKEN_LIFETIME);
+        Some((token, Duration::from_secs(lifetime)))
+    }
+}
+
+/// Bearer tokens per (registry, scope), kept until shortly before they expire.
+#[derive(Default)]
+pub struct TokenCache {
+    tokens: Mutex<HashMap<(String, String), (String, Instant)>>,
+}
+
+impl TokenCache {
+    pub fn get(&self, registry: &str, scope: &str) -> Option<String> {
+        let tokens = self.tokens.lock().ok()?;
+        let (token, expires) = tokens.get(&(registry.to_string(), scope.to_string()))?;
+        (Instant::now() < *expires).then(|| token.clone())
+    }
+
+    pub fn put(&self, registry: &str, scope: &str, token: String, lifetime: Duration) {
+        if let Ok(mut tokens) = self.tokens.lock() {
+            let expires = Instant::now() + lifetime.saturating_sub(EXPIRY_MARGIN);
+            tokens.insert((registry.to_string(), scope.to_string()), (token, expires));
+        }
+    }
+
+    pub fn forget(&self, registry: &str, scope: &str) {
+        if let Ok(mut tokens) = self.tokens.lock() {
+            tokens.remove(&(registry.to_string(), scope.to_string()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_docker_hub_challenge() {
+        let c = Challenge::parse([
+            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull""#,
+        ]);
+        assert_eq!(
+            c,
+            Some(Challenge::Bearer {
+                realm: "https://auth.docker.io/token".into(),
+                service: Some("registry.docker.io".into()),
+                scope: Some("repository:library/alpine:pull".into()),
+            })
+        );
+        assert_eq!(
+            Challenge::parse([r#"Basic realm="x""#]),
+            Some(Challenge::Basic)
+        );
+        assert_eq!(Challenge::parse(["garbage ,,, ="]), None);
+    }
+
+    #[test]
+    fn token_response_forms() {
+        let t: TokenResponse = serde_json::from_str(r#"{"access_token":"a"}"#).unwrap();
+        assert_eq!(t.into_token(), Some(("a".into(), Duration::from_secs(60))));
+        let t: TokenResponse =
+            serde_json::from_str(r#"{"token":"t","access_token":"t","expires_in":300}"#).unwrap();
+        assert_eq!(t.into_token(), Some(("t".into(), Duration::from_secs(300))));
+        let t: TokenResponse = serde_json::from_str(r#"{"token":"t","expires_in":5}"#).unwrap();
+        assert_eq!(
+            t.into_token().map(|(_, d)| d),
+            Some(Duration::from_secs(60))
+        );
+        let t: TokenResponse = serde_json::from_str(r#"{}"#).unwrap();
+        assert_eq!(t.into_token(), None);
+    }
+
+    #[test]
+    fn cache_expires() {
+        let c = TokenCache::default();
+        c.put("r", "s", "tok".into(), Duration::from_secs(60));
+        assert_eq!(c.get("r", "s").as_deref(), Some("tok"));
+        assert_eq!(c.get("r", "other"), None);
+        c.put("r", "s", "tok".into(), Duration::from_secs(1));
+        assert_eq!(c.get("r", "s"), None);
+    }
+}

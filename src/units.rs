@@ -1,0 +1,81 @@
+//! Human forms of durations (`30s`, `5m`, `1h`, `30d`) and sizes (`500MB`, `20GiB`),
+//! shared by the config file and command-line flags.
+
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UnitError(String);
+
+pub fn parse_duration(s: &str) -> Result<Duration, UnitError> {
+    let s = s.trim();
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(s).map_err(|e| {
+        UnitError(format!(
+            "invalid duration {s:?} ({e}); use forms like 30s, 5m, 1h, 30d"
+        ))
+    })
+}
+
+pub fn parse_size(s: &str) -> Result<u64, UnitError> {
+    let s = s.trim();
+    s.parse::<bytesize::ByteSize>()
+        .map(|b| b.as_u64())
+        .map_err(|e| {
+            UnitError(format!(
+                "invalid size {s:?} ({e}); use forms like 500MB, 20GiB"
+            ))
+        })
+}
+
+/// Serde adapter for optional human durations in the config file.
+pub mod serde_duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|s| super::parse_duration(&s).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        let cases = [
+            ("30s", 30),
+            ("5m", 300),
+            ("1h", 3600),
+            ("30d", 30 * 86400),
+            ("0", 0),
+            ("0s", 0),
+        ];
+        for (s, secs) in cases {
+            assert_eq!(parse_duration(s).unwrap(), Duration::from_secs(secs), "{s}");
+        }
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        let cases = [
+            ("500MB", 500_000_000),
+            ("20GiB", 20 * 1024 * 1024 * 1024),
+            ("1KiB", 1024),
+            ("1kB", 1000),
+            ("42", 42),
+        ];
+        for (s, bytes) in cases {
+            assert_eq!(parse_size(s).unwrap(), bytes, "{s}");
+        }
+        assert!(parse_size("lots").is_err());
+    }
+}
