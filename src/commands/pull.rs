@@ -1,7 +1,7 @@
 //! `dpx pull`, and the pulling engine `dpx prefetch` shares: images in
 //! parallel, blobs of an image in parallel, each blob once per run.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -17,7 +17,7 @@ use crate::fetch::{BlobFetch, BlobState, FetchError, Fetcher, default_choice};
 use crate::oci::PlatformChoice;
 use crate::progress::Progress;
 use crate::reference::{Digest, Reference};
-use crate::registry::RetryPolicy;
+use crate::registry::{RateLimit, RetryPolicy};
 
 /// Blob downloads at once within one image.
 const BLOBS_PER_IMAGE: usize = 4;
@@ -56,6 +56,8 @@ pub struct Summary {
     pub blobs_cached: usize,
     pub bytes_fetched: u64,
     pub seconds: f64,
+    /// The last pull-quota figures each registry reported (Docker Hub's `ratelimit-*`).
+    pub rate_limits: BTreeMap<String, RateLimit>,
 }
 
 pub async fn run(ctx: &Context, args: PullArgs) -> anyhow::Result<ExitCode> {
@@ -89,6 +91,7 @@ pub async fn pull_all(ctx: &Context, jobs: Vec<Job>, parallel: usize) -> anyhow:
         counted: Mutex::default(),
     };
     let started = Instant::now();
+    let registries: Vec<String> = jobs.iter().map(|j| j.reference.registry.clone()).collect();
     let images: Vec<ImageOutcome> = futures_util::stream::iter(jobs)
         .map(|job| run.pull_one(job))
         .buffered(parallel.max(1))
@@ -96,7 +99,12 @@ pub async fn pull_all(ctx: &Context, jobs: Vec<Job>, parallel: usize) -> anyhow:
         .await;
     let counted = run.counted.lock().map(|c| c.clone()).unwrap_or_default();
     let images_failed = images.iter().filter(|i| i.error.is_some()).count();
+    let rate_limits = registries
+        .into_iter()
+        .filter_map(|r| Some((r.clone(), run.fetcher.client().rate_limit(&r)?)))
+        .collect();
     Ok(Summary {
+        rate_limits,
         images_ok: images.len() - images_failed,
         images_failed,
         blobs_fetched: counted.fetched.len(),

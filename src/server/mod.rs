@@ -90,7 +90,10 @@ impl Server {
     async fn handle(&self, req: Request<Incoming>, _peer: SocketAddr) -> Response<Body> {
         let started = Instant::now();
         let method = req.method().clone();
-        let path = req.uri().path().to_string();
+        let path = req
+            .uri()
+            .path_and_query()
+            .map_or_else(|| req.uri().path().to_string(), |p| p.to_string());
         let (mut resp, cache) = match self.route(&req).await {
             Ok(r) => r,
             Err(e) => (error_response(&e), "-"),
