@@ -66,12 +66,19 @@ impl RegistryError {
     }
 
     pub fn from_reqwest(url: &str, e: &reqwest::Error) -> RegistryError {
-        let mut reason = e.to_string();
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            reason = format!("{reason}: {s}");
-            source = s.source();
+        // reqwest's own text repeats the URL; the innermost cause says what happened.
+        let mut root: &dyn std::error::Error = e;
+        while let Some(s) = root.source() {
+            root = s;
         }
+        let kind = if e.is_timeout() {
+            "timed out"
+        } else if e.is_connect() {
+            "connection failed"
+        } else {
+            "request failed"
+        };
+        let reason = format!("{kind}: {root}");
         if e.is_body() || e.is_decode() {
             RegistryError::Body {
                 url: url.to_string(),

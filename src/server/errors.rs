@@ -81,8 +81,16 @@ impl ApiError {
                 "DENIED",
                 format!("{what}: {reg}"),
             ),
+            // Docker shows the error body only for 4xx replies; for a 5xx it
+            // prints "unexpected HTTP status" and the user learns nothing.
+            // Manifests (the first thing an engine asks for) therefore get a
+            // 404 with the UNAVAILABLE code; blobs keep the honest 503.
             e if e.is_outage() => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
+                if unknown_code == "MANIFEST_UNKNOWN" {
+                    StatusCode::NOT_FOUND
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                },
                 "UNAVAILABLE",
                 format!(
                     "{what} is not cached and the upstream registry is unavailable ({reg}); try again when it is back, or prefetch it while it is up"
