@@ -1,0 +1,11 @@
+//! One integration-test binary (links once). Tests run the real `dpx` binary
+//! against real components: the CNCF distribution registry, skopeo, dockerd,
+//! containerd and podman, plus the project's fake Docker Hub.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod engines;
+mod pull;
+mod registry;
+mod serve;

@@ -1,0 +1,379 @@
+//! `dpx serve` over raw HTTP against the fake hub: TTL / HEAD / stale rules,
+//! single-flight blobs, ranges, errors, shutdown.
+
+use std::time::Duration;
+
+use crate::support::dpx::{Dpx, sha256_hex, wait_for};
+use crate::support::http::request;
+use crate::support::hub::{FakeHub, Fault, Route};
+
+fn manifest_path(repo: &str, reference: &str) -> String {
+    format!("/v2/{repo}/manifests/{reference}")
+}
+
+#[test]
+fn tag_within_ttl_makes_no_upstream_request_and_head_carries_digest_and_length() {
+    let hub = FakeHub::start();
+    let digest = hub.add_image("library/web", "v1", &[1000], 1);
+    let dpx = Dpx::new(&hub.url());
+    let serve = dpx.serve();
+
+    let first = request(&serve.addr, "GET", &manifest_path("library/web", "v1"), &[]);
+    assert_eq!(first.status, 200, "{}", first.body_text());
+    assert_eq!(first.header("docker-content-digest"), Some(digest.as_str()));
+    assert_eq!(
+        first.header("content-type"),
+        Some("application/vnd.oci.image.manifest.v1+json")
+    );
+    assert_eq!(first.header("x-dpx-cache"), Some("miss"));
+    assert_eq!(format!("sha256:{}", sha256_hex(&first.body)), digest);
+    assert_eq!(hub.count(Route::ManifestGet), 1);
+
+    hub.reset_counts();
+    for _ in 0..10 {
+        let head = request(
+            &serve.addr,
+            "HEAD",
+            &manifest_path("library/web", "v1"),
+            &[],
+        );
+        assert_eq!(head.status, 200);
+        assert_eq!(head.header("docker-content-digest"), Some(digest.as_str()));
+        assert_eq!(
+            head.header("content-length"),
+            Some(first.body.len().to_string().as_str())
+        );
+        assert!(head.body.is_empty());
+        let get = request(
+            &serve.addr,
+            "GET",
+            &manifest_path("library/web", &digest),
+            &[],
+        );
+        assert_eq!(get.status, 200);
+        assert_eq!(get.body, first.body);
+    }
+    assert_eq!(
+        hub.count(Route::ManifestGet) + hub.count(Route::ManifestHead),
+        0,
+        "within the TTL nothing goes upstream"
+    );
+    assert!(
+        serve
+            .log_text()
+            .contains("HEAD /v2/library/web/manifests/v1 200"),
+        "one log line per request"
+    );
+}
+
+#[test]
+fn after_the_ttl_only_a_head_and_a_moved_tag_is_fetched() {
+    let hub = FakeHub::start();
+    let first = hub.add_image("library/ttl", "v1", &[10], 2);
+    let dpx = Dpx::with_registries(&[("docker.io", &hub.url())], "[cache]\ntag_ttl = \"0\"\n");
+    let serve = dpx.serve();
+    assert_eq!(
+        request(&serve.addr, "GET", &manifest_path("library/ttl", "v1"), &[]).status,
+        200
+    );
+    hub.reset_counts();
+    let again = request(&serve.addr, "GET", &manifest_path("library/ttl", "v1"), &[]);
+    assert_eq!(again.header("x-dpx-cache"), Some("revalidated"));
+    assert_eq!(again.header("docker-content-digest"), Some(first.as_str()));
+    assert_eq!(
+        (
+            hub.count(Route::ManifestHead),
+            hub.count(Route::ManifestGet)
+        ),
+        (1, 0)
+    );
+
+    let second = hub.add_image("library/ttl", "v1", &[20], 3);
+    hub.reset_counts();
+    let moved = request(&serve.addr, "GET", &manifest_path("library/ttl", "v1"), &[]);
+    assert_eq!(moved.header("docker-content-digest"), Some(second.as_str()));
+    assert_eq!(
+        (
+            hub.count(Route::ManifestHead),
+            hub.count(Route::ManifestGet)
+        ),
+        (1, 1)
+    );
+}
+
+#[test]
+fn upstream_down_serves_stale_and_uncached_gets_a_distribution_error() {
+    let hub = FakeHub::start();
+    let digest = hub.add_image("library/cached", "v1", &[10], 4);
+    hub.add_image("library/never", "v1", &[10], 5);
+    let dpx = Dpx::with_registries(&[("docker.io", &hub.url())], "[cache]\ntag_ttl = \"0\"\n");
+    let serve = dpx.serve();
+    assert_eq!(
+        request(
+            &serve.addr,
+            "GET",
+            &manifest_path("library/cached", "v1"),
+            &[]
+        )
+        .status,
+        200
+    );
+
+    for fault in [
+        Fault::Outage,
+        Fault::TooManyRequests,
+        Fault::ConnectionReset,
+    ] {
+        hub.set_fault(fault);
+        let stale = request(
+            &serve.addr,
+            "GET",
+            &manifest_path("library/cached", "v1"),
+            &[],
+        );
+        assert_eq!(stale.status, 200);
+        assert_eq!(stale.header("x-dpx-cache"), Some("stale"));
+        assert_eq!(stale.header("docker-content-digest"), Some(digest.as_str()));
+    }
+    hub.set_fault(Fault::Outage);
+    let missing = request(
+        &serve.addr,
+        "GET",
+        &manifest_path("library/never", "v1"),
+        &[],
+    );
+    assert_eq!(
+        missing.status, 404,
+        "a 4xx, so that docker shows the message"
+    );
+    assert_eq!(missing.error_code().as_deref(), Some("UNAVAILABLE"));
+    assert!(
+        missing.body_text().contains("not cached"),
+        "{}",
+        missing.body_text()
+    );
+    hub.set_fault(Fault::TooManyRequests);
+    let limited = request(
+        &serve.addr,
+        "GET",
+        &manifest_path("library/never", "v1"),
+        &[],
+    );
+    assert_eq!(limited.status, 429);
+    assert_eq!(limited.error_code().as_deref(), Some("TOOMANYREQUESTS"));
+    hub.set_fault(Fault::None);
+    let unknown = request(
+        &serve.addr,
+        "GET",
+        &manifest_path("library/nosuch", "v1"),
+        &[],
+    );
+    assert_eq!(unknown.status, 404);
+    assert_eq!(unknown.error_code().as_deref(), Some("MANIFEST_UNKNOWN"));
+}
+
+#[test]
+fn twenty_clients_share_one_upstream_download_of_a_cold_blob() {
+    let hub = FakeHub::start();
+    let data: Vec<u8> = (0..50 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let digest = hub.add_blob(data.clone());
+    hub.set_fault(Fault::SlowBody(Duration::from_millis(1)));
+    let dpx = Dpx::new(&hub.url());
+    let serve = dpx.serve();
+    let path = format!("/v2/library/big/blobs/{digest}");
+    let want = sha256_hex(&data);
+    let clients: Vec<_> = (0..20)
+        .map(|_| {
+            let (addr, path) = (serve.addr.clone(), path.clone());
+            std::thread::spawn(move || request(&addr, "GET", &path, &[]))
+        })
+        .collect();
+    for c in clients {
+        let resp = c.join().expect("client thread");
+        assert_eq!(resp.status, 200);
+        assert_eq!(resp.body.len(), data.len());
+        assert_eq!(sha256_hex(&resp.body), want);
+    }
+    assert_eq!(
+        hub.count(Route::BlobGet),
+        1,
+        "exactly one upstream blob GET"
+    );
+    assert!(dpx.has_blob(&digest));
+    hub.reset_counts();
+    let again = request(&serve.addr, "GET", &path, &[("Range", "bytes=100-199")]);
+    assert_eq!(again.status, 206);
+    assert_eq!(again.body, &data[100..200]);
+    assert_eq!(
+        again.header("content-range"),
+        Some(format!("bytes 100-199/{}", data.len()).as_str())
+    );
+    let head = request(&serve.addr, "HEAD", &path, &[]);
+    assert_eq!(
+        head.header("content-length"),
+        Some(data.len().to_string().as_str())
+    );
+    assert_eq!(
+        hub.count(Route::BlobGet) + hub.count(Route::BlobHead),
+        0,
+        "cached blobs never go upstream"
+    );
+}
+
+#[test]
+fn a_corrupt_upstream_blob_is_never_delivered_whole_nor_kept() {
+    let hub = FakeHub::start();
+    let data = vec![7u8; 300_000];
+    let digest = hub.add_blob(data.clone());
+    hub.set_fault(Fault::CorruptBody);
+    let dpx = Dpx::new(&hub.url());
+    let serve = dpx.serve();
+    let resp = request(
+        &serve.addr,
+        "GET",
+        &format!("/v2/library/x/blobs/{digest}"),
+        &[],
+    );
+    assert!(
+        resp.body.len() < data.len(),
+        "the client must not receive a complete wrong blob"
+    );
+    assert!(!dpx.has_blob(&digest));
+    wait_for("temp file removal", Duration::from_secs(10), || {
+        dpx.tmp_is_empty()
+    });
+    hub.set_fault(Fault::None);
+    let ok = request(
+        &serve.addr,
+        "GET",
+        &format!("/v2/library/x/blobs/{digest}"),
+        &[],
+    );
+    assert_eq!(ok.status, 200);
+    assert_eq!(ok.body, data);
+}
+
+#[test]
+fn bad_requests_get_4xx_distribution_errors_and_the_server_keeps_serving() {
+    let hub = FakeHub::start();
+    hub.add_image("library/ok", "v1", &[10], 6);
+    let dpx = Dpx::new(&hub.url());
+    let serve = dpx.serve();
+    let long = format!("/v2/{}/manifests/v1", "a".repeat(300));
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "GET",
+            "/v2/../../etc/passwd/manifests/x".into(),
+            "NAME_INVALID",
+        ),
+        (
+            "GET",
+            "/v2/%2e%2e/%2e%2e/etc/manifests/x".into(),
+            "NAME_INVALID",
+        ),
+        ("GET", "/v2/library/ok/manifests/..".into(), "TAG_INVALID"),
+        (
+            "GET",
+            "/v2/library/ok/blobs/sha256:abc".into(),
+            "DIGEST_INVALID",
+        ),
+        (
+            "GET",
+            "/v2/library/ok/blobs/../../../../etc/passwd".into(),
+            "NAME_INVALID",
+        ),
+        ("GET", "//etc/passwd".into(), "NOT_FOUND"),
+        ("GET", "/etc/passwd".into(), "NOT_FOUND"),
+        ("GET", long, "NAME_INVALID"),
+        ("GET", "/v2/library/ok/unknown/x".into(), "NOT_FOUND"),
+        ("PUT", "/v2/library/ok/manifests/v1".into(), "UNSUPPORTED"),
+        (
+            "DELETE",
+            "/v2/library/ok/manifests/v1".into(),
+            "UNSUPPORTED",
+        ),
+        (
+            "POST",
+            "/v2/library/ok/blobs/uploads/".into(),
+            "UNSUPPORTED",
+        ),
+    ];
+    for (method, path, code) in cases {
+        let resp = request(&serve.addr, method, &path, &[]);
+        assert!(
+            (400..500).contains(&resp.status),
+            "{method} {path}: {}",
+            resp.status
+        );
+        assert_eq!(
+            resp.error_code().as_deref(),
+            Some(code),
+            "{method} {path}: {}",
+            resp.body_text()
+        );
+    }
+    let entries: Vec<_> = std::fs::read_dir(dpx.dir.path())
+        .expect("test dir")
+        .filter_map(|e| e.ok().map(|e| e.file_name()))
+        .collect();
+    assert!(
+        entries.len() <= 3,
+        "nothing outside the cache was touched: {entries:?}"
+    );
+    let ok = request(
+        &serve.addr,
+        "GET",
+        "/v2/library/ok/manifests/v1?unknown=1",
+        &[],
+    );
+    assert_eq!(ok.status, 200, "still serving after bad requests");
+    assert_eq!(request(&serve.addr, "GET", "/v2/", &[]).status, 200);
+}
+
+#[test]
+fn ns_query_and_prefix_mode_pick_the_upstream() {
+    let hub = FakeHub::start();
+    let other = FakeHub::start();
+    let digest = other.add_image("org/app", "1", &[10], 7);
+    let dpx = Dpx::with_registries(&[("docker.io", &hub.url()), ("ghcr.io", &other.url())], "");
+    let serve = dpx.serve();
+    let by_ns = request(
+        &serve.addr,
+        "GET",
+        "/v2/org/app/manifests/1?ns=ghcr.io",
+        &[],
+    );
+    assert_eq!(by_ns.header("docker-content-digest"), Some(digest.as_str()));
+    let by_prefix = request(&serve.addr, "GET", "/v2/ghcr.io/org/app/manifests/1", &[]);
+    assert_eq!(
+        by_prefix.header("docker-content-digest"),
+        Some(digest.as_str())
+    );
+    assert_eq!(hub.count(Route::ManifestGet), 0);
+}
+
+#[test]
+fn sigterm_finishes_in_flight_responses_and_exits_0() {
+    let hub = FakeHub::start();
+    let data = vec![3u8; 4_000_000];
+    let digest = hub.add_blob(data.clone());
+    hub.set_fault(Fault::SlowBody(Duration::from_millis(10)));
+    let dpx = Dpx::new(&hub.url());
+    let mut serve = dpx.serve();
+    let addr = serve.addr.clone();
+    let path = format!("/v2/library/x/blobs/{digest}");
+    let client = std::thread::spawn(move || request(&addr, "GET", &path, &[]));
+    wait_for("the download to start", Duration::from_secs(20), || {
+        !dpx.tmp_is_empty()
+    });
+    let status = serve.stop();
+    assert_eq!(status.code(), Some(0));
+    let resp = client.join().expect("client");
+    assert_eq!(resp.status, 200);
+    assert!(dpx.tmp_is_empty(), "no partial blob after shutdown");
+    if resp.body.len() == data.len() {
+        assert!(dpx.has_blob(&digest));
+    }
+}

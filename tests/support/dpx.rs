@@ -1,0 +1,230 @@
+//! Running the real `dpx` binary: one private cache dir and config per test.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest as _, Sha256};
+
+pub struct Dpx {
+    pub dir: tempfile::TempDir,
+    pub cache: PathBuf,
+    pub config: PathBuf,
+}
+
+impl Dpx {
+    /// A dpx whose `docker.io` (and any `extra` hosts) point at the given URLs.
+    pub fn new(docker_io: &str) -> Dpx {
+        Dpx::with_registries(&[("docker.io", docker_io)], "")
+    }
+
+    pub fn with_registries(registries: &[(&str, &str)], extra_toml: &str) -> Dpx {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cache = dir.path().join("cache");
+        let config = dir.path().join("config.toml");
+        let mut toml = String::new();
+        for (host, url) in registries {
+            toml.push_str(&format!("[registries.\"{host}\"]\nurl = \"{url}\"\n"));
+        }
+        toml.push_str(extra_toml);
+        std::fs::write(&config, toml).expect("write config");
+        Dpx { dir, cache, config }
+    }
+
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dpx"));
+        cmd.arg("--config")
+            .arg(&self.config)
+            .arg("--cache-dir")
+            .arg(&self.cache)
+            .env_remove("DPX_LISTEN")
+            .env_remove("DPX_LOG")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().expect("run dpx")
+    }
+
+    /// Runs and asserts success, returning stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "dpx {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.run(&all);
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "dpx {args:?}: no JSON on stdout ({e}); status {}\nstdout: {}\nstderr: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+    }
+
+    /// Every file under blobs/ hashes to its name; returns how many there are.
+    pub fn assert_store_consistent(&self) -> usize {
+        let blobs = self.cache.join("blobs/sha256");
+        let mut count = 0;
+        for prefix in std::fs::read_dir(&blobs).expect("blobs dir") {
+            let prefix = prefix.expect("entry").path();
+            for f in std::fs::read_dir(&prefix).expect("prefix dir") {
+                let path = f.expect("entry").path();
+                let name = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default()
+                    .to_string();
+                let data = std::fs::read(&path).expect("read blob");
+                assert_eq!(
+                    hex::encode(Sha256::digest(&data)),
+                    name,
+                    "{} does not hash to its name",
+                    path.display()
+                );
+                assert!(
+                    name.starts_with(prefix.file_name().and_then(|n| n.to_str()).unwrap_or("?"))
+                );
+                count += 1;
+            }
+        }
+        count
+    }
+
+    pub fn has_blob(&self, digest: &str) -> bool {
+        let hex = digest.trim_start_matches("sha256:");
+        self.cache
+            .join("blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .is_file()
+    }
+
+    pub fn tmp_is_empty(&self) -> bool {
+        std::fs::read_dir(self.cache.join("tmp"))
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(true)
+    }
+
+    /// Starts `dpx serve` on a free loopback port.
+    pub fn serve(&self) -> Serve {
+        self.serve_with(&[])
+    }
+
+    pub fn serve_with(&self, env: &[(&str, &str)]) -> Serve {
+        self.serve_on("127.0.0.1:0", env)
+    }
+
+    /// Starts `dpx serve` on a given address (a mirror URL fixed in an engine's config).
+    pub fn serve_on(&self, listen: &str, env: &[(&str, &str)]) -> Serve {
+        let mut cmd = self.command();
+        cmd.args(["serve", "--listen", listen])
+            .env("DPX_LOG", "dpx=info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn dpx serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut reader = BufReader::new(stderr);
+        let mut line = String::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let addr = loop {
+            line.clear();
+            let n = reader.read_line(&mut line).expect("read dpx serve output");
+            assert!(
+                n > 0 && Instant::now() < deadline,
+                "dpx serve exited before listening"
+            );
+            if let Some(rest) = line.trim().strip_prefix("dpx serve: listening on http://") {
+                break rest.to_string();
+            }
+        };
+        // Keep draining the log into a file so the pipe never fills.
+        let log = self.dir.path().join("serve.log");
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&log2).expect("log file");
+            for l in reader.lines().map_while(Result::ok) {
+                let _ = writeln!(f, "{l}");
+            }
+        });
+        Serve { child, addr, log }
+    }
+}
+
+pub struct Serve {
+    pub child: Child,
+    /// `127.0.0.1:PORT`
+    pub addr: String,
+    pub log: PathBuf,
+}
+
+impl Serve {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM and wait; returns the exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "dpx serve did not stop after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// Waits until `cond` holds, panicking with `what` after `timeout`.
+pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}

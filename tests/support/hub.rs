@@ -1,0 +1,730 @@
+//! A fake Docker Hub: the registry API over content the test adds, the token
+//! endpoint (anonymous or Basic), rate-limit headers, blob GETs redirected to a
+//! second "CDN" listener, per-route request counters, and fault knobs.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
+use hyper::body::{Frame, Incoming};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use sha2::{Digest as _, Sha256};
+
+type Body = BoxBody<Bytes, std::io::Error>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    None,
+    /// 503 UNAVAILABLE on every registry route.
+    Outage,
+    /// 429 TOOMANYREQUESTS like Docker Hub's.
+    TooManyRequests,
+    /// Blob bodies sent in 64 KiB chunks with this pause between them.
+    SlowBody(Duration),
+    /// Blob bodies end halfway (full Content-Length advertised).
+    TruncatedBody,
+    /// Blob bodies with flipped bytes, same length.
+    CorruptBody,
+    /// The connection is closed without an answer.
+    ConnectionReset,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Route {
+    Ping,
+    Token,
+    ManifestGet,
+    ManifestHead,
+    BlobGet,
+    BlobHead,
+    CdnBlobGet,
+    /// Registry requests answered 401 (no or wrong token).
+    Unauthorized,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderStyle {
+    Standard,
+    XPrefixed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenStyle {
+    Token,
+    AccessToken,
+    Both,
+}
+
+struct RateLimit {
+    limit: u64,
+    remaining: u64,
+    window: u64,
+    style: HeaderStyle,
+}
+
+#[derive(Default)]
+struct State {
+    blobs: HashMap<String, Bytes>,
+    /// digest -> (media type, bytes)
+    manifests: HashMap<String, (String, Bytes)>,
+    /// (repo, tag) -> digest
+    tags: HashMap<(String, String), String>,
+    /// token -> repositories it grants
+    tokens: HashMap<String, Vec<String>>,
+    fault: Option<(Fault, Option<usize>)>,
+    basic: Option<(String, String)>,
+    last_basic_user: Option<String>,
+    rate: Option<RateLimit>,
+    token_style: Option<(TokenStyle, Option<u64>)>,
+    no_redirect: bool,
+    cdn_saw_auth: bool,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    counts: Mutex<HashMap<Route, usize>>,
+    url: String,
+    cdn_url: String,
+    next_token: AtomicUsize,
+}
+
+pub struct FakeHub {
+    shared: Arc<Shared>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+fn digest_of(data: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(data)))
+}
+
+impl FakeHub {
+    pub fn start() -> FakeHub {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("fake hub runtime");
+        let (api, cdn) = runtime.block_on(async {
+            (
+                tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind hub"),
+                tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind cdn"),
+            )
+        });
+        let shared = Arc::new(Shared {
+            state: Mutex::default(),
+            counts: Mutex::default(),
+            url: format!("http://{}", api.local_addr().expect("addr")),
+            cdn_url: format!("http://{}", cdn.local_addr().expect("addr")),
+            next_token: AtomicUsize::new(1),
+        });
+        for (listener, is_cdn) in [(api, false), (cdn, true)] {
+            let shared = Arc::clone(&shared);
+            runtime.spawn(serve(listener, shared, is_cdn));
+        }
+        FakeHub {
+            shared,
+            runtime: Some(runtime),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        self.shared.url.clone()
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.shared.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn add_blob(&self, data: Vec<u8>) -> String {
+        let d = digest_of(&data);
+        self.state().blobs.insert(d.clone(), Bytes::from(data));
+        d
+    }
+
+    pub fn add_manifest(
+        &self,
+        repo: &str,
+        tag: Option<&str>,
+        media_type: &str,
+        body: Vec<u8>,
+    ) -> String {
+        let d = digest_of(&body);
+        let mut st = self.state();
+        st.manifests
+            .insert(d.clone(), (media_type.to_string(), Bytes::from(body)));
+        if let Some(t) = tag {
+            st.tags.insert((repo.to_string(), t.to_string()), d.clone());
+        }
+        d
+    }
+
+    pub fn set_tag(&self, repo: &str, tag: &str, digest: &str) {
+        self.state()
+            .tags
+            .insert((repo.to_string(), tag.to_string()), digest.to_string());
+    }
+
+    /// Random layers of the given sizes (deterministic from `seed`), a config
+    /// and an OCI image manifest; returns the manifest digest.
+    pub fn add_image(&self, repo: &str, tag: &str, layer_sizes: &[usize], seed: u64) -> String {
+        let layers: Vec<Vec<u8>> = layer_sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| noise(seed.wrapping_mul(1000).wrapping_add(i as u64), n))
+            .collect();
+        self.add_image_layers(repo, tag, layers, seed)
+    }
+
+    /// Like `add_image`, with a first layer shared by every image given the same base seed and size.
+    pub fn add_image_with_base(
+        &self,
+        repo: &str,
+        tag: &str,
+        base_size: usize,
+        base_seed: u64,
+        sizes: &[usize],
+        seed: u64,
+    ) -> String {
+        let mut layers = vec![noise(base_seed.wrapping_mul(7919), base_size)];
+        layers.extend(
+            sizes
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| noise(seed.wrapping_mul(1000).wrapping_add(i as u64), n)),
+        );
+        self.add_image_layers(repo, tag, layers, seed)
+    }
+
+    fn add_image_layers(&self, repo: &str, tag: &str, layers: Vec<Vec<u8>>, seed: u64) -> String {
+        let descs: Vec<_> = layers
+            .into_iter()
+            .map(|l| {
+                let size = l.len();
+                serde_json::json!({
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": self.add_blob(l), "size": size
+                })
+            })
+            .collect();
+        let config = serde_json::json!({
+            "architecture": "amd64", "os": "linux", "seed": seed,
+            "rootfs": {"type": "layers", "diff_ids": descs.iter().map(|d| d["digest"].clone()).collect::<Vec<_>>()}
+        })
+        .to_string()
+        .into_bytes();
+        let config_size = config.len();
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": self.add_blob(config), "size": config_size},
+            "layers": descs
+        });
+        self.add_manifest(
+            repo,
+            Some(tag),
+            "application/vnd.oci.image.manifest.v1+json",
+            manifest.to_string().into_bytes(),
+        )
+    }
+
+    pub fn set_fault(&self, fault: Fault) {
+        self.state().fault = Some((fault, None));
+    }
+
+    /// The fault for the next `times` matching requests only.
+    pub fn set_fault_for(&self, fault: Fault, times: usize) {
+        self.state().fault = Some((fault, Some(times)));
+    }
+
+    pub fn require_basic(&self, user: &str, pass: &str) {
+        self.state().basic = Some((user.to_string(), pass.to_string()));
+    }
+
+    /// Every manifest GET spends one unit (HEAD doesn't); at 0, manifest GETs get 429.
+    pub fn set_ratelimit(&self, limit: u64, remaining: u64, window_secs: u64, style: HeaderStyle) {
+        self.state().rate = Some(RateLimit {
+            limit,
+            remaining,
+            window: window_secs,
+            style,
+        });
+    }
+
+    pub fn set_redirect_blobs(&self, on: bool) {
+        self.state().no_redirect = !on;
+    }
+
+    pub fn set_token_response(&self, style: TokenStyle, expires_in: Option<u64>) {
+        self.state().token_style = Some((style, expires_in));
+    }
+
+    pub fn count(&self, route: Route) -> usize {
+        self.shared
+            .counts
+            .lock()
+            .map(|c| c.get(&route).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+
+    pub fn reset_counts(&self) {
+        if let Ok(mut c) = self.shared.counts.lock() {
+            c.clear();
+        }
+    }
+
+    pub fn cdn_saw_authorization(&self) -> bool {
+        self.state().cdn_saw_auth
+    }
+
+    pub fn token_saw_basic(&self) -> Option<String> {
+        self.state().last_basic_user.clone()
+    }
+}
+
+impl Drop for FakeHub {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Pseudo-random, incompressible bytes, deterministic per seed.
+pub fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>, is_cdn: bool) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| {
+                let shared = Arc::clone(&shared);
+                async move { Ok::<_, Infallible>(handle(&shared, req, is_cdn).await) }
+            });
+            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
+
+fn full(b: impl Into<Bytes>) -> Body {
+    Full::new(b.into()).map_err(|never| match never {}).boxed()
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
+    let body = serde_json::json!({"errors": [{"code": code, "message": message}]}).to_string();
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(full(body))
+        .unwrap_or_else(|_| Response::new(full("")))
+}
+
+/// Sentinel: the handler wants the connection dropped without an answer.
+fn reset() -> Response<Body> {
+    let body = StreamBody::new(futures_util::stream::once(async {
+        Err::<Frame<Bytes>, _>(std::io::Error::other("reset"))
+    }));
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_LENGTH, "1000")
+        .body(BodyExt::boxed(body))
+        .unwrap_or_else(|_| Response::new(full("")))
+}
+
+impl Shared {
+    fn bump(&self, route: Route) {
+        if let Ok(mut c) = self.counts.lock() {
+            *c.entry(route).or_insert(0) += 1;
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes the current fault if it applies (`body`: whether this reply
+    /// carries blob bytes), counting down a `set_fault_for`.
+    fn take_fault(&self, body: bool) -> Fault {
+        let mut st = self.state();
+        let applies = |f: Fault| {
+            body || matches!(
+                f,
+                Fault::Outage | Fault::TooManyRequests | Fault::ConnectionReset
+            )
+        };
+        match st.fault {
+            Some((f, None)) if applies(f) => f,
+            Some((f, Some(n))) if n > 0 && applies(f) => {
+                st.fault = Some((f, Some(n - 1)));
+                f
+            }
+            _ => Fault::None,
+        }
+    }
+
+    fn challenge(&self, repo: Option<&str>) -> Response<Body> {
+        let mut value = format!("Bearer realm=\"{}/token\",service=\"fakehub\"", self.url);
+        if let Some(r) = repo {
+            value.push_str(&format!(",scope=\"repository:{r}:pull\""));
+        }
+        let mut resp = error(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "authentication required",
+        );
+        if let Ok(v) = http::HeaderValue::from_str(&value) {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        resp
+    }
+
+    fn authorized(&self, req: &Request<Incoming>, repo: Option<&str>) -> bool {
+        let Some(token) = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+        else {
+            return false;
+        };
+        let st = self.state();
+        match (st.tokens.get(token), repo) {
+            (Some(_), None) => true,
+            (Some(repos), Some(r)) => repos.iter().any(|x| x == r),
+            (None, _) => false,
+        }
+    }
+}
+
+async fn handle(shared: &Shared, req: Request<Incoming>, is_cdn: bool) -> Response<Body> {
+    let path = req.uri().path().to_string();
+    let head = req.method() == http::Method::HEAD;
+    if is_cdn {
+        shared.bump(Route::CdnBlobGet);
+        if req.headers().contains_key(header::AUTHORIZATION) {
+            shared.state().cdn_saw_auth = true;
+        }
+        let digest = path.trim_start_matches("/cdn/").to_string();
+        return blob_response(shared, &req, &digest, head).await;
+    }
+    if path == "/token" {
+        shared.bump(Route::Token);
+        return token(shared, &req);
+    }
+    if path == "/v2/" || path == "/v2" {
+        shared.bump(Route::Ping);
+        match shared.take_fault(false) {
+            Fault::Outage => return error(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "down"),
+            Fault::TooManyRequests => return too_many(),
+            Fault::ConnectionReset => return reset(),
+            _ => {}
+        }
+        if !shared.authorized(&req, None) {
+            return shared.challenge(None);
+        }
+        return full_json("{}");
+    }
+    let Some(rest) = path.strip_prefix("/v2/") else {
+        return error(StatusCode::NOT_FOUND, "NOT_FOUND", "no route");
+    };
+    let (repo, kind, reference) = match (rest.rfind("/manifests/"), rest.rfind("/blobs/")) {
+        (Some(i), _) => (&rest[..i], "manifests", &rest[i + 11..]),
+        (None, Some(i)) => (&rest[..i], "blobs", &rest[i + 7..]),
+        _ => return error(StatusCode::NOT_FOUND, "NOT_FOUND", "no route"),
+    };
+    let route = match (kind, head) {
+        ("manifests", false) => Route::ManifestGet,
+        ("manifests", true) => Route::ManifestHead,
+        (_, false) => Route::BlobGet,
+        (_, true) => Route::BlobHead,
+    };
+    // Like Docker Hub, a request turned away for want of a token is not a
+    // pull: it is counted apart, so the route counters mean real requests.
+    if !shared.authorized(&req, Some(repo)) {
+        shared.bump(Route::Unauthorized);
+        return shared.challenge(Some(repo));
+    }
+    shared.bump(route);
+    let redirect = kind == "blobs" && !head && !shared.state().no_redirect;
+    // Body faults belong to the hop that sends the bytes.
+    let fault = shared.take_fault(kind == "blobs" && !redirect);
+    match fault {
+        Fault::Outage => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                "the fake hub is down",
+            );
+        }
+        Fault::TooManyRequests => return too_many(),
+        Fault::ConnectionReset => return reset(),
+        _ => {}
+    }
+    if kind == "manifests" {
+        return manifest(shared, repo, reference, head);
+    }
+    if redirect {
+        let location = format!("{}/cdn/{reference}?sig=fake", shared.cdn_url);
+        return Response::builder()
+            .status(StatusCode::TEMPORARY_REDIRECT)
+            .header(header::LOCATION, location)
+            .body(full(""))
+            .unwrap_or_else(|_| Response::new(full("")));
+    }
+    blob_with_fault(shared, &req, reference, head, fault).await
+}
+
+fn too_many() -> Response<Body> {
+    error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "TOOMANYREQUESTS",
+        "You have reached your pull rate limit. You may increase the limit by authenticating and upgrading",
+    )
+}
+
+fn full_json(s: &str) -> Response<Body> {
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(full(s.to_string()))
+        .unwrap_or_else(|_| Response::new(full("")))
+}
+
+fn token(shared: &Shared, req: &Request<Incoming>) -> Response<Body> {
+    let query = req.uri().query().unwrap_or("");
+    let repos: Vec<String> = url::form_urlencoded::parse(query.as_bytes())
+        .filter(|(k, _)| k == "scope")
+        .filter_map(|(_, v)| {
+            v.strip_prefix("repository:")
+                .and_then(|s| s.rsplit_once(':'))
+                .map(|(r, _)| r.to_string())
+        })
+        .collect();
+    let basic = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.decode(b).ok()
+        })
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| {
+            s.split_once(':')
+                .map(|(u, p)| (u.to_string(), p.to_string()))
+        });
+    let mut st = shared.state();
+    if let Some((u, _)) = &basic {
+        st.last_basic_user = Some(u.clone());
+    }
+    if let Some(required) = &st.basic
+        && basic.as_ref() != Some(required)
+    {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "incorrect username or password",
+        );
+    }
+    let token = format!("tok{}", shared.next_token.fetch_add(1, Ordering::Relaxed));
+    st.tokens.insert(token.clone(), repos);
+    let (style, expires) = st.token_style.unwrap_or((TokenStyle::Both, Some(300)));
+    let mut body = serde_json::json!({"issued_at": "2026-11-25T00:00:00Z"});
+    if matches!(style, TokenStyle::Token | TokenStyle::Both) {
+        body["token"] = token.clone().into();
+    }
+    if matches!(style, TokenStyle::AccessToken | TokenStyle::Both) {
+        body["access_token"] = token.into();
+    }
+    if let Some(e) = expires {
+        body["expires_in"] = e.into();
+    }
+    full_json(&body.to_string())
+}
+
+fn manifest(shared: &Shared, repo: &str, reference: &str, head: bool) -> Response<Body> {
+    let mut st = shared.state();
+    let digest = if reference.starts_with("sha256:") {
+        reference.to_string()
+    } else {
+        match st.tags.get(&(repo.to_string(), reference.to_string())) {
+            Some(d) => d.clone(),
+            None => {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    "MANIFEST_UNKNOWN",
+                    "manifest unknown",
+                );
+            }
+        }
+    };
+    let Some((media_type, bytes)) = st.manifests.get(&digest).cloned() else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "MANIFEST_UNKNOWN",
+            "manifest unknown",
+        );
+    };
+    let mut rl_headers = Vec::new();
+    if let Some(rl) = st.rate.as_mut() {
+        if !head {
+            if rl.remaining == 0 {
+                return too_many();
+            }
+            rl.remaining -= 1;
+        }
+        let (l, r) = match rl.style {
+            HeaderStyle::Standard => ("ratelimit-limit", "ratelimit-remaining"),
+            HeaderStyle::XPrefixed => ("X-RateLimit-Limit", "X-RateLimit-Remaining"),
+        };
+        rl_headers.push((l, format!("{};w={}", rl.limit, rl.window)));
+        rl_headers.push((r, format!("{};w={}", rl.remaining, rl.window)));
+        rl_headers.push(("docker-ratelimit-source", "127.0.0.1".to_string()));
+    }
+    drop(st);
+    let mut b = Response::builder()
+        .header(header::CONTENT_TYPE, media_type)
+        .header(header::CONTENT_LENGTH, bytes.len())
+        .header("docker-content-digest", &digest);
+    for (k, v) in rl_headers {
+        b = b.header(k, v);
+    }
+    b.body(if head { full("") } else { full(bytes) })
+        .unwrap_or_else(|_| Response::new(full("")))
+}
+
+async fn blob_response(
+    shared: &Shared,
+    req: &Request<Incoming>,
+    digest: &str,
+    head: bool,
+) -> Response<Body> {
+    let fault = shared.take_fault(true);
+    match fault {
+        Fault::Outage => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                "the fake cdn is down",
+            );
+        }
+        Fault::TooManyRequests => return too_many(),
+        Fault::ConnectionReset => return reset(),
+        _ => {}
+    }
+    blob_with_fault(shared, req, digest, head, fault).await
+}
+
+async fn blob_with_fault(
+    shared: &Shared,
+    req: &Request<Incoming>,
+    digest: &str,
+    head: bool,
+    fault: Fault,
+) -> Response<Body> {
+    let Some(data) = shared.state().blobs.get(digest).cloned() else {
+        return error(StatusCode::NOT_FOUND, "BLOB_UNKNOWN", "blob unknown");
+    };
+    let total = data.len();
+    let range = req
+        .headers()
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| r.strip_prefix("bytes="))
+        .and_then(|r| r.split_once('-'))
+        .and_then(|(a, b)| {
+            let start: usize = a.parse().ok()?;
+            let end = if b.is_empty() {
+                total
+            } else {
+                b.parse::<usize>().ok()? + 1
+            };
+            (start < end && end <= total).then_some((start, end))
+        });
+    let (start, end) = range.unwrap_or((0, total));
+    let mut body_bytes = data.slice(start..end);
+    if fault == Fault::CorruptBody && !body_bytes.is_empty() {
+        let mut v = body_bytes.to_vec();
+        for b in v.iter_mut().step_by(997) {
+            *b ^= 0xff;
+        }
+        body_bytes = Bytes::from(v);
+    }
+    let mut b = Response::builder()
+        .status(if range.is_some() {
+            StatusCode::PARTIAL_CONTENT
+        } else {
+            StatusCode::OK
+        })
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header(header::CONTENT_LENGTH, end - start)
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header("docker-content-digest", digest);
+    if range.is_some() {
+        b = b.header(
+            header::CONTENT_RANGE,
+            format!("bytes {start}-{}/{total}", end - 1),
+        );
+    }
+    if head {
+        return b.body(full("")).unwrap_or_else(|_| Response::new(full("")));
+    }
+    let (send_len, pause) = match fault {
+        Fault::TruncatedBody => (body_bytes.len() / 2, None),
+        Fault::SlowBody(d) => (body_bytes.len(), Some(d)),
+        _ => (body_bytes.len(), None),
+    };
+    let truncated = send_len < body_bytes.len();
+    let chunks: Vec<Bytes> = (0..send_len)
+        .step_by(64 * 1024)
+        .map(|i| body_bytes.slice(i..(i + 64 * 1024).min(send_len)))
+        .collect();
+    let stream = futures_util::stream::unfold(
+        (chunks.into_iter(), truncated, false),
+        move |(mut it, truncated, done)| async move {
+            if done {
+                return None;
+            }
+            match it.next() {
+                Some(c) => {
+                    if let Some(d) = pause {
+                        tokio::time::sleep(d).await;
+                    }
+                    Some((Ok(Frame::data(c)), (it, truncated, false)))
+                }
+                None if truncated => Some((
+                    Err(std::io::Error::other("truncated")),
+                    (it, truncated, true),
+                )),
+                None => None,
+            }
+        },
+    );
+    b.body(BodyExt::boxed(StreamBody::new(stream)))
+        .unwrap_or_else(|_| Response::new(full("")))
+}
