@@ -59,10 +59,15 @@ pub enum CacheError {
 
 impl CacheError {
     pub fn write(path: &Path, source: io::Error) -> CacheError {
-        let hint = match source.raw_os_error() {
-            Some(28) => " (the disk is full: free space or run dpx purge)",
-            Some(30) => " (the filesystem is read-only: use another --cache-dir)",
-            Some(13) => " (permission denied: use another --cache-dir or fix its permissions)",
+        // By kind, not errno: tempfile wraps the OS error with its path.
+        let hint = match source.kind() {
+            io::ErrorKind::StorageFull => " (the disk is full: free space or run dpx purge)",
+            io::ErrorKind::ReadOnlyFilesystem => {
+                " (the filesystem is read-only: use another --cache-dir)"
+            }
+            io::ErrorKind::PermissionDenied => {
+                " (permission denied: use another --cache-dir or fix its permissions)"
+            }
             _ => "",
         };
         CacheError::Write {

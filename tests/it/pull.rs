@@ -343,3 +343,69 @@ fn prefetch_reads_images_from_a_dockerfile() {
     );
     assert_eq!(v["images_failed"], 0);
 }
+
+/// Mounts a filesystem for the test; needs root (as CI and dockerd do).
+fn mount(args: &[&str], target: &std::path::Path) -> MountGuard {
+    std::fs::create_dir_all(target).expect("mount point");
+    let out = std::process::Command::new("mount")
+        .args(args)
+        .arg(target)
+        .output()
+        .expect("run mount");
+    assert!(
+        out.status.success(),
+        "mount {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    MountGuard(target.to_path_buf())
+}
+
+struct MountGuard(std::path::PathBuf);
+
+impl Drop for MountGuard {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_fails_clearly_and_leaves_nothing_partial() {
+    let hub = FakeHub::start();
+    image(&hub, "library/huge", "v1", &[3_000_000], 30);
+    let dpx = Dpx::new(&hub.url());
+    let _m = mount(&["-t", "tmpfs", "-o", "size=1m", "tmpfs"], &dpx.cache);
+    let out = dpx.run(&["pull", "huge:v1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("disk is full"), "{err}");
+    assert!(dpx.tmp_is_empty(), "the partial download is removed");
+    assert!(
+        dpx.assert_store_consistent() <= 2,
+        "the manifest and config fit; the 3 MB layer does not"
+    );
+}
+
+#[test]
+fn a_read_only_cache_dir_fails_clearly() {
+    let hub = FakeHub::start();
+    image(&hub, "library/ro", "v1", &[100], 31);
+    let dpx = Dpx::new(&hub.url());
+    std::fs::create_dir_all(&dpx.cache).expect("cache dir");
+    let cache = dpx.cache.to_str().expect("path").to_string();
+    let _m = mount(&["--bind", "-o", "ro", &cache], &dpx.cache);
+    let out = dpx.run(&["pull", "ro:v1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot use cache directory") && err.contains("--cache-dir"),
+        "{err}"
+    );
+    assert_eq!(
+        hub.count(Route::ManifestGet),
+        0,
+        "nothing is fetched into a cache that can't hold it"
+    );
+}
