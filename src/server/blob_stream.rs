@@ -15,10 +15,12 @@ use tokio::sync::watch;
 
 use crate::fetch::{BlobState, FetchError};
 
-const CHUNK: usize = 256 * 1024;
+const CHUNK: usize = 512 * 1024;
 
 pub struct BlobStream {
     file: Option<tokio::fs::File>,
+    /// Reads are sequential: one seek to the range start is enough.
+    seeked: bool,
     /// The store path, for when the temp file has been renamed before we opened it.
     final_path: PathBuf,
     pos: u64,
@@ -37,6 +39,7 @@ impl BlobStream {
     ) -> BlobStream {
         BlobStream {
             file: Some(file),
+            seeked: false,
             final_path,
             pos: start,
             end,
@@ -53,6 +56,7 @@ impl BlobStream {
     ) -> BlobStream {
         BlobStream {
             file: None,
+            seeked: false,
             final_path,
             pos: start,
             end,
@@ -87,7 +91,10 @@ impl BlobStream {
             return Err(std::io::Error::other("blob file not open"));
         };
         let want = (readable - self.pos).min(CHUNK as u64) as usize;
-        file.seek(SeekFrom::Start(self.pos)).await?;
+        if !self.seeked {
+            file.seek(SeekFrom::Start(self.pos)).await?;
+            self.seeked = true;
+        }
         let mut buf = BytesMut::zeroed(want);
         let mut filled = 0;
         while filled < want {
