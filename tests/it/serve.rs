@@ -377,3 +377,72 @@ fn sigterm_finishes_in_flight_responses_and_exits_0() {
         assert!(dpx.has_blob(&digest));
     }
 }
+
+#[test]
+fn serve_and_a_concurrent_prefetch_share_one_cache() {
+    let hub = FakeHub::start();
+    let digest = hub.add_image("library/shared", "v1", &[3_000_000, 1_000_000], 8);
+    hub.set_fault(Fault::SlowBody(Duration::from_millis(2)));
+    let dpx = Dpx::new(&hub.url());
+    let serve = dpx.serve();
+    let prefetch = dpx
+        .command()
+        .args(["-q", "prefetch", "shared:v1"])
+        .spawn()
+        .expect("spawn prefetch");
+    let manifest = request(
+        &serve.addr,
+        "GET",
+        &manifest_path("library/shared", "v1"),
+        &[],
+    );
+    assert_eq!(
+        manifest.header("docker-content-digest"),
+        Some(digest.as_str())
+    );
+    let m: serde_json::Value = serde_json::from_slice(&manifest.body).expect("manifest json");
+    for layer in m["layers"].as_array().expect("layers") {
+        let d = layer["digest"].as_str().expect("digest");
+        let resp = request(
+            &serve.addr,
+            "GET",
+            &format!("/v2/library/shared/blobs/{d}"),
+            &[],
+        );
+        assert_eq!(resp.status, 200);
+        assert_eq!(format!("sha256:{}", sha256_hex(&resp.body)), d);
+    }
+    let out = prefetch.wait_with_output().expect("prefetch");
+    assert!(out.status.success());
+    // Whoever came first downloaded each blob; the other waited on its lock.
+    assert_eq!(
+        hub.count(Route::BlobGet),
+        3,
+        "config + 2 layers, each once across both processes"
+    );
+    dpx.assert_store_consistent();
+}
+
+#[test]
+fn listen_address_comes_from_config_or_env() {
+    let hub = FakeHub::start();
+    let port = crate::support::engines::free_port();
+    let dpx = Dpx::with_registries(
+        &[("docker.io", &hub.url())],
+        &format!("[serve]\nlisten = \"127.0.0.1:{port}\"\n"),
+    );
+    let port2 = crate::support::engines::free_port();
+    for (env, port) in [(None, port), (Some(format!("127.0.0.1:{port2}")), port2)] {
+        let mut cmd = dpx.command();
+        cmd.arg("serve").stderr(std::process::Stdio::null());
+        if let Some(e) = env {
+            cmd.env("DPX_LISTEN", e);
+        }
+        let mut child = cmd.spawn().expect("spawn");
+        wait_for("dpx to listen", Duration::from_secs(20), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
