@@ -446,3 +446,38 @@ fn listen_address_comes_from_config_or_env() {
         let _ = child.wait();
     }
 }
+
+#[test]
+fn a_cold_blob_streams_to_the_client_before_the_download_completes() {
+    use std::io::{Read, Write};
+    let hub = FakeHub::start();
+    let data = crate::support::hub::noise(77, 6_000_000);
+    let digest = hub.add_blob(data.clone());
+    // Upstream sends half the blob, then stalls until released.
+    hub.set_fault(Fault::StallHalfway);
+    let dpx = Dpx::new(&hub.url());
+    let serve = dpx.serve();
+    let mut s = std::net::TcpStream::connect(&serve.addr).expect("connect");
+    write!(
+        s,
+        "GET /v2/library/x/blobs/{digest} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut first = vec![0u8; 256 * 1024];
+    s.read_exact(&mut first).expect("the first bytes arrive");
+    assert!(
+        !dpx.has_blob(&digest),
+        "the upstream download is still stalled"
+    );
+    hub.release();
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).expect("the rest arrives");
+    first.extend_from_slice(&rest);
+    let body_start = first
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("headers")
+        + 4;
+    assert_eq!(&first[body_start..], &data[..]);
+    assert!(dpx.has_blob(&digest));
+}

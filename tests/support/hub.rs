@@ -33,6 +33,8 @@ pub enum Fault {
     CorruptBody,
     /// The connection is closed without an answer.
     ConnectionReset,
+    /// Blob bodies send their first half, then wait until `release()`.
+    StallHalfway,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -87,6 +89,7 @@ struct State {
 }
 
 struct Shared {
+    stalled: Arc<std::sync::atomic::AtomicBool>,
     state: Mutex<State>,
     counts: Mutex<HashMap<Route, usize>>,
     url: String,
@@ -121,6 +124,7 @@ impl FakeHub {
             )
         });
         let shared = Arc::new(Shared {
+            stalled: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             state: Mutex::default(),
             counts: Mutex::default(),
             url: format!("http://{}", api.local_addr().expect("addr")),
@@ -235,6 +239,11 @@ impl FakeHub {
             "application/vnd.oci.image.manifest.v1+json",
             manifest.to_string().into_bytes(),
         )
+    }
+
+    /// Lets stalled bodies (`Fault::StallHalfway`) finish.
+    pub fn release(&self) {
+        self.shared.stalled.store(false, Ordering::SeqCst);
     }
 
     pub fn set_fault(&self, fault: Fault) {
@@ -700,6 +709,8 @@ async fn blob_with_fault(
         _ => (body_bytes.len(), None),
     };
     let truncated = send_len < body_bytes.len();
+    let stall_at = (fault == Fault::StallHalfway).then_some(send_len / 2);
+    let stalled = Arc::clone(&shared.stalled);
     let chunks: Vec<Bytes> = (0..send_len)
         .step_by(64 * 1024)
         .map(|i| body_bytes.slice(i..(i + 64 * 1024).min(send_len)))
