@@ -458,6 +458,9 @@ fn a_cold_blob_streams_to_the_client_before_the_download_completes() {
     let dpx = Dpx::new(&hub.url());
     let serve = dpx.serve();
     let mut s = std::net::TcpStream::connect(&serve.addr).expect("connect");
+    // Without streaming, nothing would arrive before release(): fail, don't hang.
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
     write!(
         s,
         "GET /v2/library/x/blobs/{digest} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"

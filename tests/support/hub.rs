@@ -715,27 +715,33 @@ async fn blob_with_fault(
         .step_by(64 * 1024)
         .map(|i| body_bytes.slice(i..(i + 64 * 1024).min(send_len)))
         .collect();
-    let stream = futures_util::stream::unfold(
-        (chunks.into_iter(), truncated, false),
-        move |(mut it, truncated, done)| async move {
-            if done {
-                return None;
-            }
-            match it.next() {
-                Some(c) => {
-                    if let Some(d) = pause {
-                        tokio::time::sleep(d).await;
-                    }
-                    Some((Ok(Frame::data(c)), (it, truncated, false)))
+    // (chunks, index of the next chunk, finished)
+    let stream =
+        futures_util::stream::unfold((chunks, 0usize, false), move |(chunks, next, done)| {
+            let stalled = Arc::clone(&stalled);
+            async move {
+                if done {
+                    return None;
                 }
-                None if truncated => Some((
-                    Err(std::io::Error::other("truncated")),
-                    (it, truncated, true),
-                )),
-                None => None,
+                let Some(c) = chunks.get(next).cloned() else {
+                    return truncated.then(|| {
+                        (
+                            Err(std::io::Error::other("truncated")),
+                            (chunks, next, true),
+                        )
+                    });
+                };
+                if let Some(d) = pause {
+                    tokio::time::sleep(d).await;
+                }
+                if stall_at.is_some_and(|at| next * 64 * 1024 >= at) {
+                    while stalled.load(Ordering::SeqCst) {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+                Some((Ok(Frame::data(c)), (chunks, next + 1, false)))
             }
-        },
-    );
+        });
     b.body(BodyExt::boxed(StreamBody::new(stream)))
         .unwrap_or_else(|_| Response::new(full("")))
 }
