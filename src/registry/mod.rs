@@ -6,7 +6,7 @@ pub mod auth;
 pub mod error;
 pub mod ratelimit;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -89,6 +89,8 @@ pub struct RegistryClient {
     endpoints: EndpointResolver,
     tokens: TokenCache,
     credentials: Mutex<HashMap<String, Credentials>>,
+    /// Registries that challenged with Basic rather than a token realm.
+    basic_hosts: Mutex<HashSet<String>>,
     rate_limits: Mutex<HashMap<String, RateLimit>>,
     retry: RetryPolicy,
 }
@@ -111,6 +113,7 @@ impl RegistryClient {
             endpoints,
             tokens: TokenCache::default(),
             credentials: Mutex::default(),
+            basic_hosts: Mutex::default(),
             rate_limits: Mutex::default(),
             retry,
         })
@@ -367,9 +370,10 @@ impl RegistryClient {
         if let Some(t) = self.tokens.get(registry, scope) {
             return Some(format!("Bearer {t}"));
         }
-        self.tokens
-            .get(registry, BASIC_MARKER)
-            .and_then(|_| self.credentials_for(registry))
+        let wants_basic = self.basic_hosts.lock().is_ok_and(|h| h.contains(registry));
+        wants_basic
+            .then(|| self.credentials_for(registry))
+            .flatten()
             .map(|c| {
                 format!(
                     "Basic {}",
@@ -403,12 +407,9 @@ impl RegistryClient {
                 Ok(true)
             }
             Some(Challenge::Basic) if self.credentials_for(registry).is_some() => {
-                self.tokens.put(
-                    registry,
-                    BASIC_MARKER,
-                    String::new(),
-                    Duration::from_secs(3600),
-                );
+                if let Ok(mut hosts) = self.basic_hosts.lock() {
+                    hosts.insert(registry.to_string());
+                }
                 Ok(true)
             }
             _ => Ok(false),
@@ -465,9 +466,6 @@ impl RegistryClient {
             .ok_or_else(|| token_err("the response carries neither token nor access_token".into()))
     }
 }
-
-/// Token-cache key remembering that a registry wants Basic auth on every request.
-const BASIC_MARKER: &str = "\0basic";
 
 fn same_origin(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme()
