@@ -322,5 +322,5 @@ fn strip_tag(reference: &str) -> &str {
 }
 
 pub fn human_bytes(n: u64) -> String {
-    bytesize::ByteSize::b(n).display().si().to_string()
+    bytesize::ByteSize::b(n).display().iec().to_string()
 }

@@ -322,6 +322,12 @@ fn bad_requests_get_4xx_distribution_errors_and_the_server_keeps_serving() {
         entries.len() <= 3,
         "nothing outside the cache was touched: {entries:?}"
     );
+    let unknown_blob = format!("/v2/library/ok/blobs/sha256:{}", "0".repeat(64));
+    let resp = request(&serve.addr, "GET", &unknown_blob, &[]);
+    assert_eq!(
+        (resp.status, resp.error_code().as_deref()),
+        (404, Some("BLOB_UNKNOWN"))
+    );
     let ok = request(
         &serve.addr,
         "GET",
