@@ -117,11 +117,6 @@ impl Cache {
         self.blob_path(digest).is_file()
     }
 
-    /// Size of a stored blob, if present.
-    pub fn blob_size(&self, digest: &Digest) -> Option<u64> {
-        fs::metadata(self.blob_path(digest)).ok().map(|m| m.len())
-    }
-
     fn tmp_dir(&self) -> PathBuf {
         self.root.join("tmp")
     }

@@ -133,13 +133,24 @@ fn rate_limit_headers_are_reported_in_both_spellings() {
 
 #[test]
 fn a_truncated_download_is_resumed_with_range() {
-    let hub = FakeHub::start();
-    image(&hub, "library/big", "v1", &[4_000_000], 7);
-    hub.set_fault_for(Fault::TruncatedBody, 1);
-    let dpx = Dpx::new(&hub.url());
-    dpx.ok(&["pull", "big:v1"]);
-    assert_eq!(dpx.assert_store_consistent(), 3);
-    assert!(dpx.tmp_is_empty());
+    // From the CDN after a redirect, and from the registry host itself.
+    for redirect in [true, false] {
+        let hub = FakeHub::start();
+        hub.set_redirect_blobs(redirect);
+        image(&hub, "library/big", "v1", &[4_000_000], 7);
+        hub.set_fault_for(Fault::TruncatedBody, 1);
+        let dpx = Dpx::new(&hub.url());
+        dpx.ok(&["pull", "big:v1"]);
+        assert_eq!(dpx.assert_store_consistent(), 3);
+        assert!(dpx.tmp_is_empty());
+        // config + the layer, plus one more GET that resumed the cut layer
+        let gets = if redirect {
+            hub.count(Route::CdnBlobGet)
+        } else {
+            hub.count(Route::BlobGet)
+        };
+        assert_eq!(gets, 3, "redirect={redirect}");
+    }
 }
 
 #[test]

@@ -172,12 +172,6 @@ impl FakeHub {
         d
     }
 
-    pub fn set_tag(&self, repo: &str, tag: &str, digest: &str) {
-        self.state()
-            .tags
-            .insert((repo.to_string(), tag.to_string()), digest.to_string());
-    }
-
     /// Random layers of the given sizes (deterministic from `seed`), a config
     /// and an OCI image manifest; returns the manifest digest.
     pub fn add_image(&self, repo: &str, tag: &str, layer_sizes: &[usize], seed: u64) -> String {
