@@ -1,6 +1,7 @@
 //! The real engines pulling through `dpx serve`: dockerd (mirror and prefix
 //! mode), containerd's ctr (hosts.toml, `ns=`), podman (registries.conf) and skopeo.
 
+use crate::support::assert_success;
 use crate::support::dpx::Dpx;
 use crate::support::engines::{engines, hub_image, hub_index, podman_pull};
 use crate::support::hub::noise;
@@ -167,11 +168,7 @@ fn containerd_podman_and_skopeo_pull_through_dpx() {
         "docker.io/library/engines:v1",
         work.path(),
     );
-    assert!(
-        out.status.success(),
-        "ctr pull: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out, "ctr pull");
     assert!(
         serve.log_text().contains("ns=docker.io"),
         "containerd's mirror query reached dpx"
@@ -184,11 +181,7 @@ fn containerd_podman_and_skopeo_pull_through_dpx() {
         "docker.io/library/engines:v1",
         work.path(),
     );
-    assert!(
-        out.status.success(),
-        "podman pull: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out, "podman pull");
     assert_eq!(
         upstream_requests(&hub),
         (0, 0, 0),
@@ -202,11 +195,7 @@ fn containerd_podman_and_skopeo_pull_through_dpx() {
         .arg(format!("oci:{}:v1", oci.display()))
         .output()
         .expect("skopeo");
-    assert!(
-        out.status.success(),
-        "skopeo copy: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out, "skopeo copy");
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(oci.join("index.json")).expect("index.json"))
             .expect("json");

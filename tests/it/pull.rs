@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::support::assert_success;
 use crate::support::dpx::{Dpx, wait_for};
 use crate::support::hub::{FakeHub, Fault, HeaderStyle, Route, TokenStyle};
 
@@ -363,11 +364,7 @@ fn mount(args: &[&str], target: &std::path::Path) -> MountGuard {
         .arg(target)
         .output()
         .expect("run mount");
-    assert!(
-        out.status.success(),
-        "mount {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out, &format!("mount {args:?}"));
     MountGuard(target.to_path_buf())
 }
 

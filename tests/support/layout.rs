@@ -7,6 +7,7 @@ use std::process::Command;
 
 use std::io::Write;
 
+use super::assert_success;
 use super::dpx::sha256_hex;
 use super::hub::noise;
 
@@ -121,11 +122,7 @@ pub fn skopeo_push(layout: &Path, tag: &str, dest: &str, all: bool) {
         .arg(format!("docker://{dest}"))
         .output()
         .expect("run skopeo");
-    assert!(
-        out.status.success(),
-        "skopeo copy to {dest} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out, &format!("skopeo copy to {dest}"));
 }
 
 /// The digest of what the registry serves for `image` (host/repo:tag).
@@ -135,10 +132,6 @@ pub fn skopeo_inspect_digest(image: &str) -> String {
         .arg(format!("docker://{image}"))
         .output()
         .expect("run skopeo");
-    assert!(
-        out.status.success(),
-        "skopeo inspect {image}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out, &format!("skopeo inspect {image}"));
     format!("sha256:{}", sha256_hex(&out.stdout))
 }

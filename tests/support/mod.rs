@@ -7,3 +7,13 @@ pub mod engines;
 pub mod http;
 pub mod hub;
 pub mod layout;
+
+/// Asserts a finished command succeeded; the panic carries its stderr.
+pub fn assert_success(out: &std::process::Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
