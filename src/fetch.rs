@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use oci_spec::image::ImageManifest;
@@ -167,6 +167,10 @@ pub struct Fetcher {
     client: RegistryClient,
     retry: RetryPolicy,
     inflight: Mutex<HashMap<Digest, watch::Receiver<BlobState>>>,
+    /// Per-tag turns for upstream checks (`registry/repo:tag`).
+    tag_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// When each tag's last upstream check finished, and whether it failed.
+    last_checks: Mutex<HashMap<String, (Instant, bool)>>,
 }
 
 impl Fetcher {
@@ -176,6 +180,8 @@ impl Fetcher {
             client,
             retry,
             inflight: Mutex::default(),
+            tag_locks: Mutex::default(),
+            last_checks: Mutex::default(),
         })
     }
 
@@ -195,6 +201,100 @@ impl Fetcher {
         tag: &str,
         ttl: Duration,
     ) -> Result<ResolvedManifest, FetchError> {
+        let arrived = Instant::now();
+        if let Some(fresh) = self.cached_tag(registry, repo, tag, |r| r.is_fresh(ttl))? {
+            return Ok(fresh);
+        }
+        // One upstream check per tag at a time: a burst of pulls of a stale or
+        // cold tag costs one HEAD or GET, not one per client.
+        let key = format!("{registry}/{repo}:{tag}");
+        let lock = self.tag_lock(&key);
+        let result = {
+            let _turn = lock.lock().await;
+            match self.check_finished_since(&key, arrived) {
+                // The check of the client ahead of us answers for us too,
+                // success or failure: no client waits out the same outage twice.
+                Some(failed) => match self.cached_tag(registry, repo, tag, |_| true)? {
+                    Some(m) if failed => Ok(ResolvedManifest {
+                        freshness: Freshness::Stale,
+                        ..m
+                    }),
+                    Some(m) => Ok(m),
+                    None => self.check_tag(registry, repo, tag).await,
+                },
+                None => {
+                    let result = self.check_tag(registry, repo, tag).await;
+                    let failed = !matches!(&result, Ok(m) if m.freshness != Freshness::Stale);
+                    self.note_check(&key, failed);
+                    result
+                }
+            }
+        };
+        if let Ok(mut locks) = self.tag_locks.lock()
+            && Arc::strong_count(&lock) == 2
+        {
+            locks.remove(&key);
+        }
+        result
+    }
+
+    /// Whether a check of `key` finished after `since`, and if so whether it failed.
+    fn check_finished_since(&self, key: &str, since: Instant) -> Option<bool> {
+        let checks = self.last_checks.lock().ok()?;
+        checks
+            .get(key)
+            .filter(|(at, _)| *at >= since)
+            .map(|(_, failed)| *failed)
+    }
+
+    fn note_check(&self, key: &str, failed: bool) {
+        if let Ok(mut checks) = self.last_checks.lock() {
+            checks.insert(key.to_string(), (Instant::now(), failed));
+        }
+    }
+
+    /// The cached manifest of a tag, when its record passes `fresh`.
+    fn cached_tag(
+        &self,
+        registry: &str,
+        repo: &str,
+        tag: &str,
+        fresh: impl Fn(&TagRecord) -> bool,
+    ) -> Result<Option<ResolvedManifest>, FetchError> {
+        let Some(record) = self
+            .cache
+            .read_tag(registry, repo, tag)?
+            .filter(|r| fresh(r))
+        else {
+            return Ok(None);
+        };
+        Ok(self
+            .cache
+            .get_manifest(&record.digest)?
+            .map(|(bytes, media_type)| ResolvedManifest {
+                digest: record.digest,
+                media_type,
+                bytes: Bytes::from(bytes),
+                freshness: Freshness::Cached,
+            }))
+    }
+
+    fn tag_lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        match self.tag_locks.lock() {
+            Ok(mut locks) => Arc::clone(locks.entry(key.to_string()).or_default()),
+            // A poisoned table only loses the coalescing, not correctness.
+            Err(_) => Arc::default(),
+        }
+    }
+
+    /// Asks upstream about a tag that is stale or not cached: HEAD when we have
+    /// it (free on Docker Hub), GET when it is new or moved, stale on outage.
+    async fn check_tag(
+        &self,
+        registry: &str,
+        repo: &str,
+        tag: &str,
+    ) -> Result<ResolvedManifest, FetchError> {
         let record = self.cache.read_tag(registry, repo, tag)?;
         let cached = match &record {
             Some(r) => self
@@ -213,9 +313,6 @@ impl Fetcher {
             bytes: Bytes::from(bytes.clone()),
             freshness,
         };
-        if record.is_fresh(ttl) {
-            return Ok(serve(Freshness::Cached));
-        }
         match self.client.head_manifest(registry, repo, &target).await {
             Ok(Some(head)) if head.digest.as_ref() == Some(&record.digest) => {
                 record.checked_at = crate::cache::now_secs();

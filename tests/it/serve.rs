@@ -490,3 +490,42 @@ fn a_cold_blob_streams_to_the_client_before_the_download_completes() {
     assert_eq!(&first[body_start..], &data[..]);
     assert!(dpx.has_blob(&digest));
 }
+
+#[test]
+fn a_burst_of_pulls_of_one_tag_costs_one_upstream_check() {
+    let hub = FakeHub::start();
+    let digest = hub.add_image("library/burst", "v1", &[10], 9);
+    let dpx = Dpx::with_registries(&[("docker.io", &hub.url())], "[cache]\ntag_ttl = \"0\"\n");
+    let serve = dpx.serve();
+    let burst = |expect_cache: &'static str| {
+        let clients: Vec<_> = (0..10)
+            .map(|_| {
+                let addr = serve.addr.clone();
+                std::thread::spawn(move || {
+                    request(&addr, "GET", &manifest_path("library/burst", "v1"), &[])
+                })
+            })
+            .collect();
+        for c in clients {
+            let resp = c.join().expect("client");
+            assert_eq!(resp.status, 200);
+            assert_eq!(resp.header("docker-content-digest"), Some(digest.as_str()));
+            if !expect_cache.is_empty() {
+                assert_eq!(resp.header("x-dpx-cache"), Some(expect_cache));
+            }
+        }
+    };
+    // Cold: one GET (one rate-limit unit), not ten.
+    burst("");
+    assert_eq!(hub.count(Route::ManifestGet), 1);
+    // Upstream down: every client gets the stale copy, and upstream is asked
+    // once (plus the client's one retry), not once per waiting client.
+    hub.set_fault(Fault::Outage);
+    hub.reset_counts();
+    burst("stale");
+    assert!(
+        hub.count(Route::ManifestHead) <= 2,
+        "HEADs: {}",
+        hub.count(Route::ManifestHead)
+    );
+}
