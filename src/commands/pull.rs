@@ -1,7 +1,7 @@
 //! `dpx pull`, and the pulling engine `dpx prefetch` shares: images in
 //! parallel, blobs of an image in parallel, each blob once per run.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -108,18 +108,21 @@ pub async fn pull_all(ctx: &Context, jobs: Vec<Job>, parallel: usize) -> anyhow:
         images_ok: images.len() - images_failed,
         images_failed,
         blobs_fetched: counted.fetched.len(),
-        blobs_cached: counted.cached.len(),
-        bytes_fetched: counted.bytes_fetched,
+        blobs_cached: counted.seen.len() - counted.fetched.len(),
+        bytes_fetched: counted.fetched.values().sum(),
         seconds: started.elapsed().as_secs_f64(),
         images,
     })
 }
 
+/// Every blob the run touched, and which of them it downloaded. Counted by
+/// digest, so that a layer shared by images counts once, however the images'
+/// requests interleave: an image may find in the cache a layer that another
+/// image of the same run has just downloaded.
 #[derive(Default, Clone)]
 struct Counted {
-    fetched: HashSet<Digest>,
-    cached: HashSet<Digest>,
-    bytes_fetched: u64,
+    seen: HashSet<Digest>,
+    fetched: HashMap<Digest, u64>,
 }
 
 struct Run {
@@ -238,21 +241,15 @@ impl Run {
         }
     }
 
-    /// Records a blob for the run's summary; true the first time it is seen.
+    /// Records a blob for the run's summary; true the first time this run sees it.
     fn count(&self, digest: &Digest, size: u64, fetched: bool) -> bool {
         let Ok(mut c) = self.counted.lock() else {
             return false;
         };
-        if c.fetched.contains(digest) || c.cached.contains(digest) {
-            return false;
-        }
         if fetched {
-            c.fetched.insert(digest.clone());
-            c.bytes_fetched += size;
-        } else {
-            c.cached.insert(digest.clone());
+            c.fetched.insert(digest.clone(), size);
         }
-        true
+        c.seen.insert(digest.clone())
     }
 
     fn say(&self, line: &str) {
