@@ -2,7 +2,10 @@
 
 use std::process::ExitCode;
 
+use std::net::SocketAddr;
+
 use super::Context;
+use crate::UsageError;
 use crate::cli::ServeArgs;
 use crate::config::DEFAULT_LISTEN;
 use crate::registry::RetryPolicy;
@@ -19,8 +22,9 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
         retries: 1,
         ..RetryPolicy::default()
     };
+    let addr = loopback_addr(&listen)?;
     let fetcher = ctx.fetcher(retry)?;
-    let listener = bind(&listen).await?;
+    let listener = bind(addr).await?;
     let addr = listener.local_addr()?;
     tracing::info!(
         "dpx serve listening on http://{addr} (cache {}, tag TTL {}s)",
@@ -53,5 +57,49 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The listen address, which must be loopback: without client authentication
+/// anyone who can reach the port could read every cached (even private) image
+/// and fill the disk with images of their choosing.
+fn loopback_addr(listen: &str) -> Result<SocketAddr, UsageError> {
+    let addr: SocketAddr = match listen.strip_prefix("localhost:") {
+        Some(port) => format!("127.0.0.1:{port}").parse(),
+        None => listen.parse(),
+    }
+    .map_err(|_| {
+        UsageError(format!(
+            "invalid listen address {listen:?}: use IP:PORT, e.g. 127.0.0.1:5000"
+        ))
+    })?;
+    if !addr.ip().is_loopback() {
+        return Err(UsageError(format!(
+            "refusing to listen on {addr}: dpx serve has no client authentication yet, so it \
+             listens on loopback only (127.0.0.1:PORT or [::1]:PORT)"
+        )));
+    }
+    Ok(addr)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loopback_addr;
+
+    #[test]
+    fn only_loopback_addresses() {
+        for ok in ["127.0.0.1:5000", "[::1]:0", "localhost:5000", "127.0.0.2:1"] {
+            assert!(loopback_addr(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "0.0.0.0:5000",
+            "[::]:5000",
+            "192.0.2.1:5000",
+            "5000",
+            "localhost",
+            "x:1",
+        ] {
+            assert!(loopback_addr(bad).is_err(), "{bad}");
+        }
     }
 }

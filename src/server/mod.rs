@@ -326,7 +326,7 @@ fn error_response(e: &ApiError) -> Response<Body> {
 }
 
 /// Binds the listen address, with an error that says what to do.
-pub async fn bind(addr: &str) -> anyhow::Result<TcpListener> {
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr).await.map_err(|e| {
         let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
             "; another program (maybe another dpx serve) uses it: pick another with --listen or DPX_LISTEN"

@@ -529,3 +529,17 @@ fn a_burst_of_pulls_of_one_tag_costs_one_upstream_check() {
         hub.count(Route::ManifestHead)
     );
 }
+
+#[test]
+fn non_loopback_listen_addresses_are_refused() {
+    let hub = FakeHub::start();
+    let dpx = Dpx::new(&hub.url());
+    for addr in ["0.0.0.0:0", "[::]:0"] {
+        let out = dpx.run(&["serve", "--listen", addr]);
+        assert_eq!(out.status.code(), Some(2), "{addr}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("loopback only"),
+            "{addr}"
+        );
+    }
+}
