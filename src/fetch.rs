@@ -261,21 +261,33 @@ impl Fetcher {
         tag: &str,
         fresh: impl Fn(&TagRecord) -> bool,
     ) -> Result<Option<ResolvedManifest>, FetchError> {
-        let Some(record) = self
-            .cache
-            .read_tag(registry, repo, tag)?
-            .filter(|r| fresh(r))
-        else {
+        Ok(self
+            .cached_tag_record(registry, repo, tag)?
+            .filter(|(record, _)| fresh(record))
+            .map(|(_, manifest)| manifest))
+    }
+
+    /// A tag's record and its manifest, when both are in the cache.
+    fn cached_tag_record(
+        &self,
+        registry: &str,
+        repo: &str,
+        tag: &str,
+    ) -> Result<Option<(TagRecord, ResolvedManifest)>, FetchError> {
+        let Some(record) = self.cache.read_tag(registry, repo, tag)? else {
             return Ok(None);
         };
         Ok(self
             .cache
             .get_manifest(&record.digest)?
-            .map(|(bytes, media_type)| ResolvedManifest {
-                digest: record.digest,
-                media_type,
-                bytes: Bytes::from(bytes),
-                freshness: Freshness::Cached,
+            .map(|(bytes, media_type)| {
+                let manifest = ResolvedManifest {
+                    digest: record.digest.clone(),
+                    media_type,
+                    bytes: Bytes::from(bytes),
+                    freshness: Freshness::Cached,
+                };
+                (record, manifest)
             }))
     }
 
@@ -295,45 +307,33 @@ impl Fetcher {
         repo: &str,
         tag: &str,
     ) -> Result<ResolvedManifest, FetchError> {
-        let record = self.cache.read_tag(registry, repo, tag)?;
-        let cached = match &record {
-            Some(r) => self
-                .cache
-                .get_manifest(&r.digest)?
-                .map(|(bytes, media_type)| (r.clone(), bytes, media_type)),
-            None => None,
-        };
-        let target = Target::Tag(tag.to_string());
-        let Some((mut record, bytes, media_type)) = cached else {
+        let Some((mut record, cached)) = self.cached_tag_record(registry, repo, tag)? else {
             return self.fetch_tag(registry, repo, tag).await;
         };
-        let serve = |freshness| ResolvedManifest {
-            digest: record.digest.clone(),
-            media_type: media_type.clone(),
-            bytes: Bytes::from(bytes.clone()),
-            freshness,
+        let stale = |e: &RegistryError| {
+            tracing::warn!(
+                "{registry}/{repo}:{tag}: upstream failed ({e}); serving the cached manifest"
+            );
+            Ok(ResolvedManifest {
+                freshness: Freshness::Stale,
+                ..cached.clone()
+            })
         };
+        let target = Target::Tag(tag.to_string());
         match self.client.head_manifest(registry, repo, &target).await {
             Ok(Some(head)) if head.digest.as_ref() == Some(&record.digest) => {
                 record.checked_at = crate::cache::now_secs();
                 self.cache.write_tag(registry, repo, tag, &record)?;
-                Ok(serve(Freshness::Revalidated))
+                Ok(ResolvedManifest {
+                    freshness: Freshness::Revalidated,
+                    ..cached
+                })
             }
             Ok(_) => match self.fetch_tag(registry, repo, tag).await {
-                Err(FetchError::Registry(e)) if e.is_outage() => {
-                    tracing::warn!(
-                        "{registry}/{repo}:{tag}: upstream failed ({e}); serving the cached manifest"
-                    );
-                    Ok(serve(Freshness::Stale))
-                }
+                Err(FetchError::Registry(e)) if e.is_outage() => stale(&e),
                 other => other,
             },
-            Err(e) if e.is_outage() => {
-                tracing::warn!(
-                    "{registry}/{repo}:{tag}: upstream failed ({e}); serving the cached manifest"
-                );
-                Ok(serve(Freshness::Stale))
-            }
+            Err(e) if e.is_outage() => stale(&e),
             Err(e) => Err(e.into()),
         }
     }
