@@ -257,7 +257,8 @@ fn two_processes_pulling_at_once_both_succeed_and_write_once() {
 fn interrupting_a_download_leaves_no_partial_blob() {
     let hub = FakeHub::start();
     let _ = image(&hub, "library/slow", "v1", &[8_000_000], 14);
-    hub.set_fault(Fault::SlowBody(Duration::from_millis(20)));
+    // The layer download stalls halfway and is never released.
+    hub.set_fault(Fault::StallHalfway);
     let dpx = Dpx::new(&hub.url());
     let mut child = dpx
         .command()
@@ -273,7 +274,8 @@ fn interrupting_a_download_leaves_no_partial_blob() {
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(130));
     assert!(dpx.tmp_is_empty(), "Ctrl-C removes the partial download");
-    // Only the manifest and maybe the small config are complete; no layer.
+    // The manifest and perhaps the small config are complete; the stalled
+    // layer is not (it is the only blob big enough to stall).
     assert!(dpx.assert_store_consistent() <= 2);
 }
 
