@@ -51,11 +51,7 @@ fn dockerd_pulls_through_the_mirror_cache_ttl_head_and_outage() {
         (0, 0, 0),
         "ten pulls within the TTL"
     );
-    assert!(
-        serve
-            .log_text()
-            .contains("/v2/library/dockerapp/manifests/v1 200")
-    );
+    assert!(serve.log_shows("/v2/library/dockerapp/manifests/v1 200"));
     serve.stop();
 
     // After the TTL (0 here): one HEAD, no GET.
@@ -88,10 +84,7 @@ fn dockerd_pulls_through_the_mirror_cache_ttl_head_and_outage() {
     hub.set_fault(Fault::Outage);
     eng.docker_rmi("dockerapp:v1");
     eng.docker_pull("dockerapp:v1");
-    assert!(
-        serve.log_text().contains("stale"),
-        "the stale answer is logged"
-    );
+    assert!(serve.log_shows("stale"), "the stale answer is logged");
     let out = eng.docker(&["pull", "uncached:v1"]);
     assert!(!out.status.success());
     // In mirror mode dockerd falls back to Docker Hub and prints Hub's error;
@@ -170,7 +163,7 @@ fn containerd_podman_and_skopeo_pull_through_dpx() {
     );
     assert_success(&out, "ctr pull");
     assert!(
-        serve.log_text().contains("ns=docker.io"),
+        serve.log_shows("ns=docker.io"),
         "containerd's mirror query reached dpx"
     );
     assert_eq!(hub.count(Route::ManifestGet), 1);

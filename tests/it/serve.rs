@@ -59,9 +59,7 @@ fn tag_within_ttl_makes_no_upstream_request_and_head_carries_digest_and_length()
         "within the TTL nothing goes upstream"
     );
     assert!(
-        serve
-            .log_text()
-            .contains("HEAD /v2/library/web/manifests/v1 200"),
+        serve.log_shows("HEAD /v2/library/web/manifests/v1 200"),
         "one log line per request"
     );
 }
