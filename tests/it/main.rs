@@ -5,6 +5,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod docs;
 mod engines;
 mod pull;
 mod registry;
