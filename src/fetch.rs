@@ -611,7 +611,8 @@ impl Fetcher {
             .await
             .map_err(|e| RegistryError::from_reqwest(&blob.url, &e))?
         {
-            writer.write(&chunk)?;
+            // A disk write can block: let the runtime move other work off this thread.
+            tokio::task::block_in_place(|| writer.write(&chunk))?;
             tx.send_replace(BlobState::Downloading {
                 temp: temp.to_path_buf(),
                 written: writer.written(),
