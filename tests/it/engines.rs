@@ -40,21 +40,22 @@ fn dockerd_pulls_through_the_mirror_cache_ttl_head_and_outage() {
     assert_eq!(gets, 1, "one manifest GET upstream for the first pull");
     assert_eq!(blobs, 3, "config and two layers, once each");
 
-    // Within the TTL: ten more pulls, nothing at all upstream.
-    hub.reset_counts();
-    for _ in 0..10 {
-        eng.docker_rmi("dockerapp:v1");
-        eng.docker_pull("dockerapp:v1");
-    }
-    assert_eq!(
-        upstream_requests(&hub),
-        (0, 0, 0),
-        "ten pulls within the TTL"
-    );
+    // Ten pulls (each after `docker rmi`); returns what they cost upstream.
+    let ten_pulls = || {
+        hub.reset_counts();
+        for _ in 0..10 {
+            eng.docker_rmi("dockerapp:v1");
+            eng.docker_pull("dockerapp:v1");
+        }
+        upstream_requests(&hub)
+    };
+
+    // Within the TTL: nothing at all upstream.
+    assert_eq!(ten_pulls(), (0, 0, 0), "ten pulls within the TTL");
     assert!(serve.log_shows("/v2/library/dockerapp/manifests/v1 200"));
     serve.stop();
 
-    // After the TTL (0 here): one HEAD, no GET.
+    // After the TTL (0 here): one HEAD per pull, no GET.
     let dpx0 = Dpx {
         dir: tempfile::tempdir().expect("tempdir"),
         cache: dpx.cache.clone(),
@@ -69,13 +70,8 @@ fn dockerd_pulls_through_the_mirror_cache_ttl_head_and_outage() {
     )
     .expect("config");
     let mut serve = dpx0.serve_on(&eng.mirror_addr, &[]);
-    hub.reset_counts();
-    for _ in 0..10 {
-        eng.docker_rmi("dockerapp:v1");
-        eng.docker_pull("dockerapp:v1");
-    }
     assert_eq!(
-        upstream_requests(&hub),
+        ten_pulls(),
         (0, 10, 0),
         "after the TTL each pull costs one HEAD, no GET"
     );
