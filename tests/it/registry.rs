@@ -66,14 +66,21 @@ fn pulls_the_host_platform_of_a_multi_arch_index_or_all_of_them() {
     // index + amd64 manifest + config + layer
     assert_eq!(dpx.assert_store_consistent(), 4);
 
+    let v = dpx.json(&["pull", "--platform", "linux/arm64", "it-multi/app:multi"]);
+    assert_eq!(
+        v["images"][0]["platforms"],
+        serde_json::json!(["linux/arm64"])
+    );
+    assert_eq!(v["blobs_fetched"], 2, "the arm64 config and layer: {v}");
+
     let v = dpx.json(&["pull", "--all-platforms", "it-multi/app:multi"]);
     assert_eq!(
         v["images"][0]["platforms"],
         serde_json::json!(["linux/amd64", "linux/arm64"])
     );
     assert_eq!(
-        v["blobs_fetched"], 2,
-        "only the arm64 config and layer are new: {v}"
+        v["blobs_fetched"], 0,
+        "both platforms are cached by now: {v}"
     );
     assert_eq!(dpx.assert_store_consistent(), 7);
 

@@ -359,25 +359,29 @@ fn ns_query_and_prefix_mode_pick_the_upstream() {
 }
 
 #[test]
-fn sigterm_finishes_in_flight_responses_and_exits_0() {
-    let hub = FakeHub::start();
-    let data = vec![3u8; 4_000_000];
-    let digest = hub.add_blob(data.clone());
-    hub.set_fault(Fault::SlowBody(Duration::from_millis(10)));
-    let dpx = Dpx::new(&hub.url());
-    let mut serve = dpx.serve();
-    let addr = serve.addr.clone();
-    let path = format!("/v2/library/x/blobs/{digest}");
-    let client = std::thread::spawn(move || request(&addr, "GET", &path, &[]));
-    wait_for("the download to start", Duration::from_secs(20), || {
-        !dpx.tmp_is_empty()
-    });
-    let status = serve.stop();
-    assert_eq!(status.code(), Some(0));
-    let resp = client.join().expect("client");
-    assert_eq!(resp.status, 200);
-    assert!(dpx.tmp_is_empty(), "no partial blob after shutdown");
-    if resp.body.len() == data.len() {
+fn sigterm_and_sigint_finish_in_flight_responses_and_exit_0() {
+    for signal in ["TERM", "INT"] {
+        let hub = FakeHub::start();
+        let data = vec![3u8; 4_000_000];
+        let digest = hub.add_blob(data.clone());
+        hub.set_fault(Fault::SlowBody(Duration::from_millis(10)));
+        let dpx = Dpx::new(&hub.url());
+        let mut serve = dpx.serve();
+        let addr = serve.addr.clone();
+        let path = format!("/v2/library/x/blobs/{digest}");
+        let client = std::thread::spawn(move || request(&addr, "GET", &path, &[]));
+        wait_for("the download to start", Duration::from_secs(20), || {
+            !dpx.tmp_is_empty()
+        });
+        let status = serve.stop_with(signal);
+        assert_eq!(status.code(), Some(0), "SIG{signal}");
+        let resp = client.join().expect("client");
+        assert_eq!(resp.status, 200);
+        assert_eq!(
+            resp.body, data,
+            "the in-flight response finished (SIG{signal})"
+        );
+        assert!(dpx.tmp_is_empty(), "no partial blob after shutdown");
         assert!(dpx.has_blob(&digest));
     }
 }

@@ -202,8 +202,13 @@ impl Serve {
 
     /// SIGTERM and wait; returns the exit status.
     pub fn stop(&mut self) -> std::process::ExitStatus {
+        self.stop_with("TERM")
+    }
+
+    /// Sends a signal (`TERM`, `INT`) and waits; returns the exit status.
+    pub fn stop_with(&mut self, signal: &str) -> std::process::ExitStatus {
         let _ = Command::new("kill")
-            .arg("-TERM")
+            .arg(format!("-{signal}"))
             .arg(self.child.id().to_string())
             .status();
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -213,7 +218,7 @@ impl Serve {
             }
             assert!(
                 Instant::now() < deadline,
-                "dpx serve did not stop after SIGTERM"
+                "dpx serve did not stop after SIG{signal}"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
