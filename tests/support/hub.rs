@@ -90,6 +90,9 @@ struct State {
 
 struct Shared {
     stalled: Arc<std::sync::atomic::AtomicBool>,
+    /// Set on drop: slow bodies stop instead of arming timers on a runtime
+    /// that is shutting down (which tokio reports as a panic).
+    closing: Arc<std::sync::atomic::AtomicBool>,
     state: Mutex<State>,
     counts: Mutex<HashMap<Route, usize>>,
     url: String,
@@ -125,6 +128,7 @@ impl FakeHub {
         });
         let shared = Arc::new(Shared {
             stalled: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            closing: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             state: Mutex::default(),
             counts: Mutex::default(),
             url: format!("http://{}", api.local_addr().expect("addr")),
@@ -296,7 +300,10 @@ impl FakeHub {
 
 impl Drop for FakeHub {
     fn drop(&mut self) {
+        self.shared.closing.store(true, Ordering::SeqCst);
         if let Some(rt) = self.runtime.take() {
+            // Let bodies parked in a timer notice `closing` before the timers go.
+            std::thread::sleep(Duration::from_millis(30));
             rt.shutdown_background();
         }
     }
@@ -705,6 +712,7 @@ async fn blob_with_fault(
     let truncated = send_len < body_bytes.len();
     let stall_at = (fault == Fault::StallHalfway).then_some(send_len / 2);
     let stalled = Arc::clone(&shared.stalled);
+    let closing = Arc::clone(&shared.closing);
     let chunks: Vec<Bytes> = (0..send_len)
         .step_by(64 * 1024)
         .map(|i| body_bytes.slice(i..(i + 64 * 1024).min(send_len)))
@@ -713,8 +721,9 @@ async fn blob_with_fault(
     let stream =
         futures_util::stream::unfold((chunks, 0usize, false), move |(chunks, next, done)| {
             let stalled = Arc::clone(&stalled);
+            let closing = Arc::clone(&closing);
             async move {
-                if done {
+                if done || closing.load(Ordering::SeqCst) {
                     return None;
                 }
                 let Some(c) = chunks.get(next).cloned() else {
@@ -729,7 +738,7 @@ async fn blob_with_fault(
                     tokio::time::sleep(d).await;
                 }
                 if stall_at.is_some_and(|at| next * 64 * 1024 >= at) {
-                    while stalled.load(Ordering::SeqCst) {
+                    while stalled.load(Ordering::SeqCst) && !closing.load(Ordering::SeqCst) {
                         tokio::time::sleep(Duration::from_millis(10)).await;
                     }
                 }
