@@ -101,22 +101,33 @@ impl Server {
         if method == Method::HEAD {
             *resp.body_mut() = empty();
         }
-        let bytes = resp
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("0")
-            .to_string();
         resp.headers_mut().insert(
             "docker-distribution-api-version",
             HeaderValue::from_static("registry/2.0"),
         );
-        tracing::info!(
-            "{method} {path} {} {bytes}B {cache} {:.1}ms",
-            resp.status().as_u16(),
-            started.elapsed().as_secs_f64() * 1000.0
-        );
-        resp
+        let expected = (method != Method::HEAD)
+            .then(|| resp.headers().get(header::CONTENT_LENGTH))
+            .flatten()
+            .and_then(|v| v.to_str().ok()?.parse().ok());
+        let mut log = RequestLog {
+            line: format!("{method} {path} {}", resp.status().as_u16()),
+            cache,
+            expected,
+            sent: 0,
+            started,
+        };
+        resp.map(|body| {
+            body.map_frame(move |frame| {
+                // Borrow the whole struct so the closure owns it (not just
+                // the `sent` field) and the line is written when the body goes.
+                let log = &mut log;
+                if let Some(data) = frame.data_ref() {
+                    log.sent += data.len() as u64;
+                }
+                frame
+            })
+            .boxed()
+        })
     }
 
     /// Returns the response and its cache status for the log line.
@@ -240,6 +251,30 @@ impl Server {
             .body(body)
             .map_err(|e| ApiError::internal(&e.to_string()))?;
         Ok((resp, status))
+    }
+}
+
+/// The one log line per request, written when the response body is done
+/// (sent in full, or dropped because the client went away), so that bytes
+/// and duration cover the whole transfer and not just the headers.
+struct RequestLog {
+    line: String,
+    cache: &'static str,
+    expected: Option<u64>,
+    sent: u64,
+    started: Instant,
+}
+
+impl Drop for RequestLog {
+    fn drop(&mut self) {
+        let ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        let (line, sent, cache) = (&self.line, self.sent, self.cache);
+        match self.expected {
+            Some(expected) if sent < expected => tracing::info!(
+                "{line} {sent}B {cache} {ms:.1}ms incomplete: client left after {sent} of {expected} bytes"
+            ),
+            _ => tracing::info!("{line} {sent}B {cache} {ms:.1}ms"),
+        }
     }
 }
 

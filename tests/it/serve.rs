@@ -545,3 +545,39 @@ fn non_loopback_listen_addresses_are_refused() {
         );
     }
 }
+
+#[test]
+fn the_log_line_counts_the_bytes_sent_and_marks_a_client_that_left_early() {
+    use std::io::{Read, Write};
+
+    let hub = FakeHub::start();
+    let blob = hub.add_blob(crate::support::hub::noise(77, 16 << 20));
+    let dpx = Dpx::new(&hub.url());
+    let serve = dpx.serve();
+    let path = format!("/v2/library/logged/blobs/{blob}");
+
+    let whole = request(&serve.addr, "GET", &path, &[]);
+    assert_eq!(whole.status, 200);
+    assert!(
+        serve.log_shows(&format!("GET {path} 200 {}B miss", 16 << 20)),
+        "the line counts every byte sent:\n{}",
+        serve.log_text()
+    );
+
+    // A client that reads 64 KiB of a cached 16 MiB blob and hangs up.
+    let mut s = std::net::TcpStream::connect(&serve.addr).expect("connect");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").expect("send");
+    let mut buf = vec![0u8; 64 << 10];
+    s.read_exact(&mut buf).expect("read the start of the body");
+    drop(s);
+    assert!(
+        serve.log_shows(&format!("of {} bytes", 16 << 20)) && serve.log_shows("hit"),
+        "an early hang-up is logged as incomplete:\n{}",
+        serve.log_text()
+    );
+    assert!(serve.log_shows("incomplete: client left after"));
+
+    // The server is unaffected and the cached blob is whole.
+    let again = request(&serve.addr, "GET", &path, &[]);
+    assert_eq!(format!("sha256:{}", sha256_hex(&again.body)), blob);
+}
