@@ -105,10 +105,14 @@ impl Server {
             "docker-distribution-api-version",
             HeaderValue::from_static("registry/2.0"),
         );
-        let expected = (method != Method::HEAD)
-            .then(|| resp.headers().get(header::CONTENT_LENGTH))
-            .flatten()
-            .and_then(|v| v.to_str().ok()?.parse().ok());
+        // What the body should carry, to tell a finished transfer from an abandoned one.
+        let expected = match method {
+            Method::HEAD => None,
+            _ => resp
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse().ok()),
+        };
         let mut log = RequestLog {
             line: format!("{method} {path} {}", resp.status().as_u16()),
             cache,

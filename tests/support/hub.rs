@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -88,11 +88,23 @@ struct State {
     cdn_saw_auth: bool,
 }
 
+/// What slow and stalled bodies watch between chunks.
+struct BodyGate {
+    /// `Fault::StallHalfway` bodies wait while this is set (`release` clears it).
+    stalled: AtomicBool,
+    /// Set on drop: bodies stop instead of arming timers on a runtime that is
+    /// shutting down (which tokio reports as a panic).
+    closing: AtomicBool,
+}
+
+impl BodyGate {
+    fn holds(&self) -> bool {
+        self.stalled.load(Ordering::SeqCst) && !self.closing.load(Ordering::SeqCst)
+    }
+}
+
 struct Shared {
-    stalled: Arc<std::sync::atomic::AtomicBool>,
-    /// Set on drop: slow bodies stop instead of arming timers on a runtime
-    /// that is shutting down (which tokio reports as a panic).
-    closing: Arc<std::sync::atomic::AtomicBool>,
+    gate: Arc<BodyGate>,
     state: Mutex<State>,
     counts: Mutex<HashMap<Route, usize>>,
     url: String,
@@ -127,8 +139,10 @@ impl FakeHub {
             )
         });
         let shared = Arc::new(Shared {
-            stalled: Arc::new(std::sync::atomic::AtomicBool::new(true)),
-            closing: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            gate: Arc::new(BodyGate {
+                stalled: AtomicBool::new(true),
+                closing: AtomicBool::new(false),
+            }),
             state: Mutex::default(),
             counts: Mutex::default(),
             url: format!("http://{}", api.local_addr().expect("addr")),
@@ -241,7 +255,7 @@ impl FakeHub {
 
     /// Lets stalled bodies (`Fault::StallHalfway`) finish.
     pub fn release(&self) {
-        self.shared.stalled.store(false, Ordering::SeqCst);
+        self.shared.gate.stalled.store(false, Ordering::SeqCst);
     }
 
     pub fn set_fault(&self, fault: Fault) {
@@ -300,7 +314,7 @@ impl FakeHub {
 
 impl Drop for FakeHub {
     fn drop(&mut self) {
-        self.shared.closing.store(true, Ordering::SeqCst);
+        self.shared.gate.closing.store(true, Ordering::SeqCst);
         if let Some(rt) = self.runtime.take() {
             // Let bodies parked in a timer notice `closing` before the timers go.
             std::thread::sleep(Duration::from_millis(30));
@@ -711,8 +725,7 @@ async fn blob_with_fault(
     };
     let truncated = send_len < body_bytes.len();
     let stall_at = (fault == Fault::StallHalfway).then_some(send_len / 2);
-    let stalled = Arc::clone(&shared.stalled);
-    let closing = Arc::clone(&shared.closing);
+    let gate = Arc::clone(&shared.gate);
     let chunks: Vec<Bytes> = (0..send_len)
         .step_by(64 * 1024)
         .map(|i| body_bytes.slice(i..(i + 64 * 1024).min(send_len)))
@@ -720,10 +733,9 @@ async fn blob_with_fault(
     // (chunks, index of the next chunk, finished)
     let stream =
         futures_util::stream::unfold((chunks, 0usize, false), move |(chunks, next, done)| {
-            let stalled = Arc::clone(&stalled);
-            let closing = Arc::clone(&closing);
+            let gate = Arc::clone(&gate);
             async move {
-                if done || closing.load(Ordering::SeqCst) {
+                if done || gate.closing.load(Ordering::SeqCst) {
                     return None;
                 }
                 let Some(c) = chunks.get(next).cloned() else {
@@ -738,7 +750,7 @@ async fn blob_with_fault(
                     tokio::time::sleep(d).await;
                 }
                 if stall_at.is_some_and(|at| next * 64 * 1024 >= at) {
-                    while stalled.load(Ordering::SeqCst) && !closing.load(Ordering::SeqCst) {
+                    while gate.holds() {
                         tokio::time::sleep(Duration::from_millis(10)).await;
                     }
                 }
