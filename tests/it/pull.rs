@@ -419,3 +419,33 @@ fn a_read_only_cache_dir_fails_clearly() {
         "nothing is fetched into a cache that can't hold it"
     );
 }
+
+#[test]
+fn a_manifest_that_does_not_hash_to_its_digest_is_refused_and_not_stored() {
+    let hub = FakeHub::start();
+    let digest = image(&hub, "library/forged", "v1", &[10], 21);
+    hub.tamper_manifest(&digest);
+    let dpx = Dpx::new(&hub.url());
+    for reference in ["forged:v1".to_string(), format!("forged@{digest}")] {
+        let out = dpx.run(&["pull", &reference]);
+        assert_eq!(out.status.code(), Some(1), "{reference}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("expected {digest}")) && err.contains("hashing to"),
+            "{reference}: the error names the mismatch: {err}"
+        );
+    }
+    let stored = std::fs::read_dir(dpx.cache.join("manifests/sha256"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(stored, 0, "no manifest stored");
+    assert!(
+        !dpx.cache.join("index/docker.io/library/forged").exists(),
+        "no tag record"
+    );
+    assert_eq!(
+        hub.count(Route::BlobGet),
+        0,
+        "nothing a forged manifest names is fetched"
+    );
+}

@@ -581,3 +581,38 @@ fn the_log_line_counts_the_bytes_sent_and_marks_a_client_that_left_early() {
     let again = request(&serve.addr, "GET", &path, &[]);
     assert_eq!(format!("sha256:{}", sha256_hex(&again.body)), blob);
 }
+
+#[test]
+fn an_expired_token_is_renewed_once_on_a_401() {
+    let hub = FakeHub::start();
+    let digest = hub.add_image("library/renew", "v1", &[1000], 31);
+    let dpx = Dpx::new(&hub.url());
+    let serve = dpx.serve();
+    let first = request(
+        &serve.addr,
+        "GET",
+        &manifest_path("library/renew", "v1"),
+        &[],
+    );
+    assert_eq!(first.status, 200);
+    let manifest: serde_json::Value = serde_json::from_slice(&first.body).expect("manifest json");
+    let layer = manifest["layers"][0]["digest"]
+        .as_str()
+        .expect("layer digest");
+
+    hub.revoke_tokens();
+    hub.reset_counts();
+    let blob = request(
+        &serve.addr,
+        "GET",
+        &format!("/v2/library/renew/blobs/{layer}"),
+        &[],
+    );
+    assert_eq!(blob.status, 200, "{}", blob.body_text());
+    assert_eq!(format!("sha256:{}", sha256_hex(&blob.body)), layer);
+    assert_eq!(
+        (hub.count(Route::Unauthorized), hub.count(Route::Token)),
+        (1, 1),
+        "one 401, one fresh token, then the request went through (manifest {digest})"
+    );
+}

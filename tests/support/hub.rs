@@ -253,6 +253,22 @@ impl FakeHub {
         )
     }
 
+    /// Forgets every token handed out, as an expiry would: the next request
+    /// with an old token gets a 401 challenge.
+    pub fn revoke_tokens(&self) {
+        self.state().tokens.clear();
+    }
+
+    /// Serves other bytes under the manifest `digest` (its tag and the
+    /// Docker-Content-Digest header still name `digest`).
+    pub fn tamper_manifest(&self, digest: &str) {
+        if let Some((_, bytes)) = self.state().manifests.get_mut(digest) {
+            let mut changed = bytes.to_vec();
+            changed.push(b'\n');
+            *bytes = Bytes::from(changed);
+        }
+    }
+
     /// Lets stalled bodies (`Fault::StallHalfway`) finish.
     pub fn release(&self) {
         self.shared.gate.stalled.store(false, Ordering::SeqCst);
