@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Runs the OCI distribution-spec conformance suite (pull and content discovery)
+# against `dpx serve`, in mirror mode (library/demo -> docker.io) and prefix
+# mode (127.0.0.1:PORT/demo), each with a cold cache and then a warm one.
+#
+# A development tool, not part of CI. It starts its own docker-registry (the
+# upstream) on a free port, pushes an image written as an OCI layout with
+# skopeo under a few tags, and points dpx's docker.io at that registry.
+#
+#   scripts/conformance.sh              # all four runs
+#   SUITE=/path/to/oci-conformance scripts/conformance.sh
+#
+# Reports (junit.xml, out.txt with every request) go to $OUT (default
+# target/conformance/<run>/). Exits non-zero when any run has failures.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+SUITE=${SUITE:-$root/../shared/tools/oci-conformance}
+OUT=${OUT:-$root/target/conformance}
+[ -x "$SUITE/run.sh" ] || { echo "no conformance suite at $SUITE (set SUITE=)" >&2; exit 2; }
+for tool in docker-registry skopeo python3; do
+  command -v "$tool" >/dev/null || { echo "conformance.sh needs $tool" >&2; exit 2; }
+done
+
+cargo build --quiet --bin dpx
+dpx=$root/target/debug/dpx
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_port() {
+  local deadline=$((SECONDS + 30))
+  until python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),1)" 2>/dev/null; do
+    [ $SECONDS -lt $deadline ] || { echo "nothing listens on port $1 ($2)" >&2; exit 1; }
+    sleep 0.1
+  done
+}
+
+# The upstream: docker-registry with its own storage.
+rport=$(free_port)
+upstream=127.0.0.1:$rport
+cat >"$work/registry.yml" <<EOF
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $work/registry-data
+http:
+  addr: $upstream
+EOF
+docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
+pids+=($!)
+wait_port "$rport" docker-registry
+
+# One single-platform OCI image (a real tar.gz layer) as an OCI layout.
+python3 - "$work/layout" <<'PY'
+import gzip, hashlib, io, json, os, sys, tarfile
+layout = sys.argv[1]
+os.makedirs(f"{layout}/blobs/sha256", exist_ok=True)
+def put(data):
+    d = hashlib.sha256(data).hexdigest()
+    with open(f"{layout}/blobs/sha256/{d}", "wb") as f:
+        f.write(data)
+    return {"digest": f"sha256:{d}", "size": len(data)}
+raw = io.BytesIO()
+with tarfile.open(fileobj=raw, mode="w") as tar:
+    content = b"dpx conformance layer\n" * 100
+    info = tarfile.TarInfo("hello.txt"); info.size = len(content); info.mtime = 0
+    tar.addfile(info, io.BytesIO(content))
+raw = raw.getvalue()
+layer = put(gzip.compress(raw, mtime=0))
+config = put(json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+    "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(raw).hexdigest()]}}).encode())
+manifest = put(json.dumps({"schemaVersion": 2,
+    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **config},
+    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **layer}]}).encode())
+with open(f"{layout}/oci-layout", "w") as f:
+    json.dump({"imageLayoutVersion": "1.0.0"}, f)
+with open(f"{layout}/index.json", "w") as f:
+    json.dump({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+        **manifest, "annotations": {"org.opencontainers.image.ref.name": "v1"}}]}, f)
+with open(f"{layout}/digests", "w") as f:
+    f.write(f"{manifest['digest']} {config['digest']}\n")
+PY
+read -r manifest_digest config_digest <"$work/layout/digests"
+
+# Several tags, so that the tag-list tests have pages to turn.
+tags=(v1 v2 v3 v4 v5)
+for repo in library/demo demo; do
+  for tag in "${tags[@]}"; do
+    skopeo copy --quiet --dest-tls-verify=false --preserve-digests \
+      "oci:$work/layout:v1" "docker://$upstream/$repo:$tag" >/dev/null
+  done
+done
+tag_list=$(IFS=,; echo "${tags[*]}")
+
+cat >"$work/config.toml" <<EOF
+[registries."docker.io"]
+url = "http://$upstream"
+
+[registries."$upstream"]
+url = "http://$upstream"
+EOF
+
+serve_pid=
+start_dpx() {
+  local cache=$1 log=$2
+  DPX_LOG=dpx=info "$dpx" --config "$work/config.toml" --cache-dir "$cache" \
+    serve --listen 127.0.0.1:0 >/dev/null 2>"$log" &
+  serve_pid=$!
+  pids+=("$serve_pid")
+  local deadline=$((SECONDS + 30))
+  until dpx_addr=$(sed -n 's|^dpx serve: listening on http://||p' "$log" | head -n1) && [ -n "$dpx_addr" ]; do
+    kill -0 "$serve_pid" 2>/dev/null || { cat "$log" >&2; exit 1; }
+    [ $SECONDS -lt $deadline ] || { echo "dpx serve did not start" >&2; exit 1; }
+    sleep 0.1
+  done
+}
+
+stop_dpx() {
+  kill "$serve_pid" 2>/dev/null || true
+  wait "$serve_pid" 2>/dev/null || true
+}
+
+status=0
+summary=()
+for mode in mirror prefix; do
+  case $mode in
+    mirror) namespace=library/demo ;;
+    prefix) namespace=$upstream/demo ;;
+  esac
+  cache=$work/cache-$mode
+  for temp in cold warm; do
+    run=$mode-$temp
+    mkdir -p "$OUT/$run"
+    start_dpx "$cache" "$OUT/$run/serve.log"
+    echo "== $run: dpx serve on $dpx_addr, namespace $namespace"
+    if OCI_REPORT_DIR="$OUT/$run" OCI_TAG_LIST=$tag_list \
+      "$SUITE/run.sh" "http://$dpx_addr" "$namespace" v1 "$manifest_digest" "$config_digest" \
+      >"$OUT/$run/summary.txt"; then :; else status=1; fi
+    grep -v '^pass ' "$OUT/$run/summary.txt" || true
+    summary+=("$run: $(tail -n1 "$OUT/$run/summary.txt")")
+    stop_dpx
+  done
+done
+
+echo
+printf '%s\n' "${summary[@]}"
+echo "reports in $OUT/"
+exit $status
