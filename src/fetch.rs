@@ -20,6 +20,9 @@ use crate::oci::{Manifest, ManifestError, Platform, PlatformChoice, describe_pla
 use crate::reference::{Digest, Reference, Target};
 use crate::registry::{RegistryClient, RegistryError, RetryPolicy};
 
+mod tag_list;
+pub use tag_list::ResolvedTagList;
+
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     #[error(transparent)]

@@ -7,11 +7,13 @@
 //! <root>/locks/<hex>.lock                        one writer per blob across processes
 //! <root>/manifests/sha256/<hex>.json             a manifest blob's media type
 //! <root>/index/<registry>/<repo>/tags/<tag>.json tag -> manifest digest, fetched/checked times
+//! <root>/index/<registry>/<repo>/_tag_list.json  the repository's tag list, fetched time
 //! ```
 //! A blob file that exists is complete and verified: it only appears by rename
 //! after its digest checked out.
 
 mod blobs;
+mod tag_list;
 mod tags;
 
 use std::fs;
@@ -19,6 +21,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use blobs::{BlobLock, BlobWriter};
+pub use tag_list::TagListRecord;
 pub use tags::{TagRecord, now_secs};
 
 use crate::reference::Digest;
@@ -181,7 +184,8 @@ fn safe_component(part: &str) -> Result<&str, CacheError> {
     Ok(part)
 }
 
-/// Write a small file by temp + rename so readers never see half of it.
+/// Write a small file by temp + fsync + rename so readers never see half of
+/// it, not even after a crash.
 fn write_atomic(cache: &Cache, path: &Path, data: &[u8]) -> Result<(), CacheError> {
     use std::io::Write;
     let dir = path.parent().unwrap_or(cache.root());
@@ -189,6 +193,9 @@ fn write_atomic(cache: &Cache, path: &Path, data: &[u8]) -> Result<(), CacheErro
     let mut tmp =
         tempfile::NamedTempFile::new_in(cache.tmp_dir()).map_err(|e| CacheError::write(path, e))?;
     tmp.write_all(data)
+        .map_err(|e| CacheError::write(path, e))?;
+    tmp.as_file()
+        .sync_all()
         .map_err(|e| CacheError::write(path, e))?;
     tmp.persist(path)
         .map_err(|e| CacheError::write(path, e.error))?;

@@ -34,20 +34,34 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "DIGEST_INVALID", why)
     }
 
-    pub fn tag_invalid(why: &str) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "TAG_INVALID", why)
+    /// A manifest that cannot exist, such as one named by an invalid tag:
+    /// the registry answers 404 for it, as for any unknown manifest.
+    pub fn manifest_unknown(why: &str) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN", why)
     }
 
     pub fn unsupported(why: &str) -> ApiError {
         ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED", why)
     }
 
+    /// A query parameter dpx cannot honour (the spec has no code of its own for it).
+    pub fn bad_parameter(why: &str) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "UNSUPPORTED", why)
+    }
+
+    /// A path that is no endpoint of the registry API. The spec has no
+    /// "no such route" code; UNSUPPORTED says what it is.
     pub fn not_found_route() -> ApiError {
         ApiError::new(
             StatusCode::NOT_FOUND,
-            "NOT_FOUND",
+            "UNSUPPORTED",
             "no such route: dpx serves the pull side of the registry API under /v2/",
         )
+    }
+
+    /// The upstream is down and dpx has nothing to answer with.
+    pub fn unavailable(why: &str) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", why)
     }
 
     pub fn internal(why: &str) -> ApiError {
@@ -72,32 +86,33 @@ impl ApiError {
                     "{what} is not cached and upstream refused: {reg}; log in with dpx login for a larger quota, or wait"
                 ),
             ),
-            RegistryError::Denied { status, .. } => ApiError::new(
-                if *status == 401 {
-                    StatusCode::UNAUTHORIZED
+            RegistryError::Denied { status, .. } => {
+                let (status, code) = if *status == 401 {
+                    (StatusCode::UNAUTHORIZED, "UNAUTHORIZED")
                 } else {
-                    StatusCode::FORBIDDEN
-                },
-                "DENIED",
-                format!("{what}: {reg}"),
-            ),
+                    (StatusCode::FORBIDDEN, "DENIED")
+                };
+                ApiError::new(status, code, format!("{what}: {reg}"))
+            }
             // Docker shows the error body only for 4xx replies; for a 5xx it
             // prints "unexpected HTTP status" and the user learns nothing.
             // Manifests (the first thing an engine asks for) therefore get a
-            // 404 with the UNAVAILABLE code; blobs keep the honest 503.
-            e if e.is_outage() => ApiError::new(
-                if unknown_code == "MANIFEST_UNKNOWN" {
-                    StatusCode::NOT_FOUND
-                } else {
-                    StatusCode::SERVICE_UNAVAILABLE
-                },
-                "UNAVAILABLE",
-                format!(
-                    "{what} is not cached and the upstream registry is unavailable ({reg}); try again when it is back, or prefetch it while it is up"
-                ),
+            // 404 MANIFEST_UNKNOWN (a 4xx must carry a spec code) with the
+            // message saying why; blobs and tag lists keep the honest 503.
+            e if e.is_outage() && unknown_code == "MANIFEST_UNKNOWN" => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "MANIFEST_UNKNOWN",
+                ApiError::unavailable_message(what, reg),
             ),
+            e if e.is_outage() => ApiError::unavailable(&ApiError::unavailable_message(what, reg)),
             _ => ApiError::new(StatusCode::BAD_GATEWAY, "UNKNOWN", format!("{what}: {reg}")),
         }
+    }
+
+    fn unavailable_message(what: &str, reg: &RegistryError) -> String {
+        format!(
+            "{what} is not cached and the upstream registry is unavailable ({reg}); try again when it is back, or prefetch it while it is up"
+        )
     }
 
     pub fn body(&self) -> String {

@@ -3,7 +3,9 @@
 
 mod blob_stream;
 mod errors;
+mod range;
 mod routes;
+mod tags;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -21,6 +23,7 @@ use crate::fetch::{BlobFetch, BlobState, Fetcher, Freshness};
 use crate::reference::Digest;
 use blob_stream::BlobStream;
 pub use errors::ApiError;
+use range::BlobRange;
 use routes::{Image, Route};
 
 type Body = BoxBody<Bytes, std::io::Error>;
@@ -170,6 +173,10 @@ impl Server {
                 Ok((resp, status))
             }
             Route::Blob { image, digest } => self.blob(req, &image, &digest).await,
+            Route::TagList { image, name, page } => {
+                let ttl = self.tag_ttl;
+                tags::respond(&self.fetcher, ttl, &image, &name, &page, req.uri()).await
+            }
         }
     }
 
@@ -208,12 +215,11 @@ impl Server {
         let range = req
             .headers()
             .get(header::RANGE)
-            .and_then(|v| v.to_str().ok())
-            .map(|r| parse_range(r, total));
-        let (start, end, partial) = match range {
-            None => (0, total, false),
-            Some(Some((s, e))) => (s, e, true),
-            Some(None) => {
+            .and_then(|v| v.to_str().ok());
+        let (start, end, partial) = match BlobRange::parse(range, total) {
+            BlobRange::Whole => (0, total, false),
+            BlobRange::Part { start, end } => (start, end, true),
+            BlobRange::Unsatisfiable => {
                 return Ok((
                     Response::builder()
                         .status(StatusCode::RANGE_NOT_SATISFIABLE)
@@ -313,27 +319,6 @@ async fn wait_for_size(
         })
 }
 
-/// `bytes=a-b`, `bytes=a-`, `bytes=-n` -> half-open [start, end); `None` if unsatisfiable.
-fn parse_range(header: &str, total: u64) -> Option<(u64, u64)> {
-    let spec = header.trim().strip_prefix("bytes=")?;
-    if spec.contains(',') {
-        return None;
-    }
-    let (a, b) = spec.split_once('-')?;
-    let (start, end) = match (a.trim(), b.trim()) {
-        ("", n) => {
-            let n: u64 = n.parse().ok()?;
-            (total.saturating_sub(n), total)
-        }
-        (a, "") => (a.parse().ok()?, total),
-        (a, b) => (
-            a.parse().ok()?,
-            b.parse::<u64>().ok()?.saturating_add(1).min(total),
-        ),
-    };
-    (start < end && start < total).then_some((start, end))
-}
-
 fn full(b: Bytes) -> Body {
     Full::new(b).map_err(|never| match never {}).boxed()
 }
@@ -374,21 +359,4 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
         };
         anyhow::anyhow!("cannot listen on {addr}: {e}{hint}")
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_range;
-
-    #[test]
-    fn ranges() {
-        assert_eq!(parse_range("bytes=0-9", 100), Some((0, 10)));
-        assert_eq!(parse_range("bytes=90-", 100), Some((90, 100)));
-        assert_eq!(parse_range("bytes=-10", 100), Some((90, 100)));
-        assert_eq!(parse_range("bytes=50-500", 100), Some((50, 100)));
-        assert_eq!(parse_range("bytes=100-", 100), None);
-        assert_eq!(parse_range("bytes=5-1", 100), None);
-        assert_eq!(parse_range("items=0-1", 100), None);
-        assert_eq!(parse_range("bytes=0-1,5-6", 100), None);
-    }
 }

@@ -17,6 +17,22 @@ pub enum Route {
         image: Image,
         digest: crate::reference::Digest,
     },
+    /// `GET /v2/<name>/tags/list?n=&last=`
+    TagList {
+        image: Image,
+        /// The name as the client wrote it, echoed in the answer.
+        name: String,
+        page: TagPage,
+    },
+}
+
+/// The page of a tag list a client asked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TagPage {
+    /// At most this many tags (`n`).
+    pub n: Option<usize>,
+    /// Only tags sorting after this one (`last`).
+    pub last: Option<String>,
 }
 
 /// Which upstream repository a request is for.
@@ -46,7 +62,11 @@ pub fn parse(path: &str, query: Option<&str>) -> Result<Route, ApiError> {
         return Err(ApiError::not_found_route());
     }
     let (kind, reference) = (segments[n - 2], segments[n - 1]);
-    if kind == "uploads" || segments[n - 3] == "uploads" {
+    // `<name>/blobs/uploads/[<id>]` is a push; a repository may well be
+    // called `uploads` (`library/uploads/manifests/1`).
+    let upload = (segments[n - 3] == "blobs" && kind == "uploads")
+        || (kind == "blobs" && reference == "uploads");
+    if upload {
         return Err(ApiError::unsupported(
             "dpx is a read-only mirror: push to the upstream registry instead",
         ));
@@ -55,11 +75,12 @@ pub fn parse(path: &str, query: Option<&str>) -> Result<Route, ApiError> {
     let image = image(name_parts, ns(query))?;
     match kind {
         "manifests" => {
+            // An invalid tag names no manifest: 404, as the registry answers.
             let target = Target::parse(reference).map_err(|e| match e {
                 crate::reference::ReferenceError::Digest { .. } => {
                     ApiError::digest_invalid(&e.to_string())
                 }
-                other => ApiError::tag_invalid(&other.to_string()),
+                other => ApiError::manifest_unknown(&other.to_string()),
             })?;
             Ok(Route::Manifest { image, target })
         }
@@ -71,11 +92,34 @@ pub fn parse(path: &str, query: Option<&str>) -> Result<Route, ApiError> {
                 })?;
             Ok(Route::Blob { image, digest })
         }
-        "tags" if reference == "list" => Err(ApiError::unsupported(
-            "dpx does not list tags; ask the upstream registry",
-        )),
+        "tags" if reference == "list" => Ok(Route::TagList {
+            image,
+            name: name_parts.join("/"),
+            page: tag_page(query)?,
+        }),
         _ => Err(ApiError::not_found_route()),
     }
+}
+
+/// `n` and `last` of a tag list request.
+fn tag_page(query: Option<&str>) -> Result<TagPage, ApiError> {
+    let mut page = TagPage::default();
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match &*k {
+            // Empty values count as absent, as in the distribution registry.
+            "n" if !v.is_empty() => {
+                let n = v.parse().map_err(|_| {
+                    ApiError::bad_parameter(&format!(
+                        "invalid n={v:?}: the page size must be a whole number, 0 or more"
+                    ))
+                })?;
+                page.n = Some(n);
+            }
+            "last" if !v.is_empty() => page.last = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    Ok(page)
 }
 
 /// containerd's mirror query `?ns=ghcr.io` names the upstream registry.
@@ -185,7 +229,6 @@ mod tests {
             "/v3/a/manifests/x",
             "/etc/passwd",
             "/v2/a/blobs/uploads/",
-            "/v2/a/tags/list",
             "/v2/a/other/x",
             long.as_str(),
         ];
@@ -193,5 +236,92 @@ mod tests {
             assert!(parse(path, None).is_err(), "{path}");
         }
         assert!(parse("/v2/a/manifests/x", Some("ns=../../x")).is_err());
+    }
+
+    fn code(path: &str) -> (u16, &'static str) {
+        let e = parse(path, None).unwrap_err();
+        (e.status.as_u16(), e.code)
+    }
+
+    #[test]
+    fn invalid_tags_are_unknown_manifests_and_bad_digests_invalid() {
+        assert_eq!(
+            code("/v2/a/manifests/.INVALID_MANIFEST_NAME"),
+            (404, "MANIFEST_UNKNOWN")
+        );
+        assert_eq!(code("/v2/a/manifests/.."), (404, "MANIFEST_UNKNOWN"));
+        assert_eq!(code("/v2/a/manifests/sha256:zz"), (400, "DIGEST_INVALID"));
+        assert_eq!(code("/v2/a/blobs/sha256:zz"), (400, "DIGEST_INVALID"));
+        assert_eq!(code("/v2/a/other/x"), (404, "UNSUPPORTED"));
+        assert_eq!(code("/etc/passwd"), (404, "UNSUPPORTED"));
+    }
+
+    #[test]
+    fn only_real_upload_routes_are_refused() {
+        for path in [
+            "/v2/a/blobs/uploads/",
+            "/v2/a/blobs/uploads/some-id",
+            "/v2/org/uploads/blobs/uploads/",
+            "/v2/a/blobs/uploads",
+        ] {
+            assert_eq!(code(path), (405, "UNSUPPORTED"), "{path}");
+        }
+        assert_eq!(
+            parse("/v2/library/uploads/manifests/1", None).unwrap(),
+            Route::Manifest {
+                image: img("docker.io", "library/uploads"),
+                target: Target::Tag("1".into())
+            }
+        );
+        assert_eq!(
+            parse(&format!("/v2/org/uploads/blobs/{D}"), None).unwrap(),
+            Route::Blob {
+                image: img("docker.io", "org/uploads"),
+                digest: D.parse().unwrap()
+            }
+        );
+        assert_eq!(
+            parse("/v2/uploads/manifests/1", None).unwrap(),
+            Route::Manifest {
+                image: img("docker.io", "library/uploads"),
+                target: Target::Tag("1".into())
+            }
+        );
+        assert!(matches!(
+            parse("/v2/a/uploads/tags/list", None),
+            Ok(Route::TagList { .. })
+        ));
+    }
+
+    #[test]
+    fn tag_lists_and_their_pages() {
+        assert_eq!(
+            parse("/v2/127.0.0.1:5000/demo/tags/list", Some("n=2&last=v1")).unwrap(),
+            Route::TagList {
+                image: img("127.0.0.1:5000", "demo"),
+                name: "127.0.0.1:5000/demo".into(),
+                page: TagPage {
+                    n: Some(2),
+                    last: Some("v1".into())
+                }
+            }
+        );
+        assert_eq!(
+            parse("/v2/alpine/tags/list", Some("last=&ns=docker.io")).unwrap(),
+            Route::TagList {
+                image: img("docker.io", "library/alpine"),
+                name: "alpine".into(),
+                page: TagPage::default()
+            }
+        );
+        assert_eq!(
+            parse("/v2/a/tags/list", Some("n=")).unwrap(),
+            parse("/v2/a/tags/list", None).unwrap()
+        );
+        for bad in ["n=-1", "n=abc", "n=1.5", "n=99999999999999999999999"] {
+            let e = parse("/v2/a/tags/list", Some(bad)).unwrap_err();
+            assert_eq!((e.status.as_u16(), e.code), (400, "UNSUPPORTED"), "{bad}");
+        }
+        assert_eq!(code("/v2/a/tags/other"), (404, "UNSUPPORTED"));
     }
 }

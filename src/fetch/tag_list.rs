@@ -1,0 +1,82 @@
+//! Tag lists through the cache: fresh within the tag TTL -> the cached list,
+//! no request; older -> the upstream's list (free on Docker Hub); upstream
+//! down -> the last list, stale.
+
+use std::time::Duration;
+
+use super::{FetchError, Fetcher, Freshness};
+use crate::cache::{Cache, CacheError, TagListRecord};
+
+/// A repository's tags, in the upstream's order, and where they came from.
+#[derive(Debug, Clone)]
+pub struct ResolvedTagList {
+    pub tags: Vec<String>,
+    pub freshness: Freshness,
+}
+
+impl Fetcher {
+    pub async fn tag_list(
+        &self,
+        registry: &str,
+        repo: &str,
+        ttl: Duration,
+    ) -> Result<ResolvedTagList, FetchError> {
+        let cached = on_cache(self.cache(), registry, repo, |cache, registry, repo| {
+            cache.read_tag_list(registry, repo)
+        })
+        .await?;
+        if let Some(record) = &cached
+            && record.is_fresh(ttl)
+        {
+            return Ok(ResolvedTagList {
+                tags: record.tags.clone(),
+                freshness: Freshness::Cached,
+            });
+        }
+        match self.client().list_tags(registry, repo).await {
+            Ok(tags) => {
+                let record = TagListRecord::new(tags);
+                let tags = record.tags.clone();
+                // The list is in hand: failing to keep it costs only a later request.
+                if let Err(e) = on_cache(self.cache(), registry, repo, move |cache, r, p| {
+                    cache.write_tag_list(r, p, &record)
+                })
+                .await
+                {
+                    tracing::warn!("{registry}/{repo}: tag list not kept in the cache: {e}");
+                }
+                Ok(ResolvedTagList {
+                    tags,
+                    freshness: Freshness::Fetched,
+                })
+            }
+            Err(e) if e.is_outage() => match cached {
+                Some(record) => {
+                    tracing::warn!(
+                        "{registry}/{repo}: upstream failed ({e}); serving the cached tag list"
+                    );
+                    Ok(ResolvedTagList {
+                        tags: record.tags,
+                        freshness: Freshness::Stale,
+                    })
+                }
+                None => Err(e.into()),
+            },
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Runs one cache operation on the blocking pool, off the async workers.
+async fn on_cache<T: Send + 'static>(
+    cache: &Cache,
+    registry: &str,
+    repo: &str,
+    op: impl FnOnce(&Cache, &str, &str) -> Result<T, CacheError> + Send + 'static,
+) -> Result<T, FetchError> {
+    let (cache, registry, repo) = (cache.clone(), registry.to_string(), repo.to_string());
+    tokio::task::spawn_blocking(move || op(&cache, &registry, &repo))
+        .await
+        .map_err(|e| FetchError::Internal(e.to_string()))?
+        .map_err(FetchError::from)
+}
