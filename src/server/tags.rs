@@ -26,6 +26,9 @@ pub async fn respond(
         .tag_list(&image.registry, &image.repository, ttl)
         .await
         .map_err(|e| match e.registry() {
+            // An honest 503: unlike docker with manifests, no client shows a tag
+            // list's error body for a 4xx either (skopeo prints only the status),
+            // and a 404 would claim the repository does not exist.
             Some(reg) if reg.is_outage() && !matches!(reg, RegistryError::RateLimited { .. }) => {
                 ApiError::unavailable(&format!(
                     "{what} is not cached and the upstream registry is unavailable ({reg}); try again when it is back"

@@ -144,7 +144,7 @@ fn upstream_down_serves_stale_and_uncached_gets_a_distribution_error() {
         missing.status, 404,
         "a 4xx, so that docker shows the message"
     );
-    assert_eq!(missing.error_code().as_deref(), Some("UNAVAILABLE"));
+    assert_eq!(missing.error_code().as_deref(), Some("MANIFEST_UNKNOWN"));
     assert!(
         missing.body_text().contains("not cached"),
         "{}",
@@ -271,7 +271,11 @@ fn bad_requests_get_4xx_distribution_errors_and_the_server_keeps_serving() {
             "/v2/%2e%2e/%2e%2e/etc/manifests/x".into(),
             "NAME_INVALID",
         ),
-        ("GET", "/v2/library/ok/manifests/..".into(), "TAG_INVALID"),
+        (
+            "GET",
+            "/v2/library/ok/manifests/..".into(),
+            "MANIFEST_UNKNOWN",
+        ),
         (
             "GET",
             "/v2/library/ok/blobs/sha256:abc".into(),
@@ -282,10 +286,10 @@ fn bad_requests_get_4xx_distribution_errors_and_the_server_keeps_serving() {
             "/v2/library/ok/blobs/../../../../etc/passwd".into(),
             "NAME_INVALID",
         ),
-        ("GET", "//etc/passwd".into(), "NOT_FOUND"),
-        ("GET", "/etc/passwd".into(), "NOT_FOUND"),
+        ("GET", "//etc/passwd".into(), "UNSUPPORTED"),
+        ("GET", "/etc/passwd".into(), "UNSUPPORTED"),
         ("GET", long, "NAME_INVALID"),
-        ("GET", "/v2/library/ok/unknown/x".into(), "NOT_FOUND"),
+        ("GET", "/v2/library/ok/unknown/x".into(), "UNSUPPORTED"),
         ("PUT", "/v2/library/ok/manifests/v1".into(), "UNSUPPORTED"),
         (
             "DELETE",

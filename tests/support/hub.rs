@@ -45,6 +45,8 @@ pub enum Route {
     ManifestHead,
     BlobGet,
     BlobHead,
+    /// `GET /v2/<repo>/tags/list`, one per page.
+    TagsList,
     CdnBlobGet,
     /// Registry requests answered 401 (no or wrong token).
     Unauthorized,
@@ -86,6 +88,8 @@ struct State {
     token_style: Option<(TokenStyle, Option<u64>)>,
     no_redirect: bool,
     cdn_saw_auth: bool,
+    /// Tag lists in pages of this many, with a `Link` to the next.
+    tag_page_size: Option<usize>,
 }
 
 /// What slow and stalled bodies watch between chunks.
@@ -297,6 +301,19 @@ impl FakeHub {
         });
     }
 
+    /// Pages tag lists (`n` tags each, `Link: <...>; rel="next"`), as
+    /// registries with large repositories do.
+    pub fn set_tag_page_size(&self, n: Option<usize>) {
+        self.state().tag_page_size = n;
+    }
+
+    /// Moves or adds a tag to an existing manifest.
+    pub fn tag(&self, repo: &str, tag: &str, digest: &str) {
+        self.state()
+            .tags
+            .insert((repo.to_string(), tag.to_string()), digest.to_string());
+    }
+
     pub fn set_redirect_blobs(&self, on: bool) {
         self.state().no_redirect = !on;
     }
@@ -492,14 +509,20 @@ async fn handle(shared: &Shared, req: Request<Incoming>, is_cdn: bool) -> Respon
     let Some(rest) = path.strip_prefix("/v2/") else {
         return error(StatusCode::NOT_FOUND, "NOT_FOUND", "no route");
     };
-    let (repo, kind, reference) = match (rest.rfind("/manifests/"), rest.rfind("/blobs/")) {
-        (Some(i), _) => (&rest[..i], "manifests", &rest[i + 11..]),
-        (None, Some(i)) => (&rest[..i], "blobs", &rest[i + 7..]),
+    let (repo, kind, reference) = match (
+        rest.rfind("/manifests/"),
+        rest.rfind("/blobs/"),
+        rest.strip_suffix("/tags/list"),
+    ) {
+        (Some(i), _, _) => (&rest[..i], "manifests", &rest[i + 11..]),
+        (None, Some(i), _) => (&rest[..i], "blobs", &rest[i + 7..]),
+        (None, None, Some(repo)) => (repo, "tags", "list"),
         _ => return error(StatusCode::NOT_FOUND, "NOT_FOUND", "no route"),
     };
     let route = match (kind, head) {
         ("manifests", false) => Route::ManifestGet,
         ("manifests", true) => Route::ManifestHead,
+        ("tags", _) => Route::TagsList,
         (_, false) => Route::BlobGet,
         (_, true) => Route::BlobHead,
     };
@@ -527,6 +550,9 @@ async fn handle(shared: &Shared, req: Request<Incoming>, is_cdn: bool) -> Respon
     }
     if kind == "manifests" {
         return manifest(shared, repo, reference, head);
+    }
+    if kind == "tags" {
+        return tags_list(shared, repo, req.uri().query());
     }
     if redirect {
         let location = format!("{}/cdn/{reference}?sig=fake", shared.cdn_url);
@@ -655,6 +681,55 @@ fn manifest(shared: &Shared, repo: &str, reference: &str, head: bool) -> Respons
         b = b.header(k, v);
     }
     b.body(if head { full("") } else { full(bytes) })
+        .unwrap_or_else(|_| Response::new(full("")))
+}
+
+/// The repository's tags, sorted, paged from `last` when the hub pages
+/// (the page size knob) or the client asks (`n`), as the distribution registry does.
+fn tags_list(shared: &Shared, repo: &str, query: Option<&str>) -> Response<Body> {
+    let st = shared.state();
+    let mut tags: Vec<String> = st
+        .tags
+        .keys()
+        .filter(|(r, _)| r == repo)
+        .map(|(_, t)| t.clone())
+        .collect();
+    if tags.is_empty() {
+        return error(
+            StatusCode::NOT_FOUND,
+            "NAME_UNKNOWN",
+            "repository name not known to registry",
+        );
+    }
+    tags.sort();
+    let params: HashMap<String, String> =
+        url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    if let Some(last) = params.get("last") {
+        tags.retain(|t| t > last);
+    }
+    let page_size = params
+        .get("n")
+        .and_then(|n| n.parse::<usize>().ok())
+        .or(st.tag_page_size);
+    let mut link = None;
+    if let Some(n) = page_size
+        && n > 0
+        && n < tags.len()
+    {
+        tags.truncate(n);
+        link = Some(format!(
+            "</v2/{repo}/tags/list?last={}&n={n}>; rel=\"next\"",
+            tags[n - 1]
+        ));
+    }
+    let body = serde_json::json!({"name": repo, "tags": tags}).to_string();
+    let mut b = Response::builder().header(header::CONTENT_TYPE, "application/json");
+    if let Some(l) = link {
+        b = b.header(header::LINK, l);
+    }
+    b.body(full(body))
         .unwrap_or_else(|_| Response::new(full("")))
 }
 
