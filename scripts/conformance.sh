@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Runs the OCI distribution-spec conformance suite (pull and content discovery)
 # against `dpx serve`, in mirror mode (library/demo -> docker.io) and prefix
-# mode (127.0.0.1:PORT/demo), each with a cold cache and then a warm one.
+# mode (127.0.0.1:PORT/demo, and reg.example:5000/demo, a host known only from
+# the config file), each with a cold cache and then a warm one.
 #
 # A development tool, not part of CI. It starts its own docker-registry (the
 # upstream) on a free port, pushes an image written as an OCI layout with
 # skopeo under a few tags, and points dpx's docker.io at that registry.
 #
-#   scripts/conformance.sh              # all four runs
+#   scripts/conformance.sh              # all six runs
 #   SUITE=/path/to/oci-conformance scripts/conformance.sh
 #
 # Reports (junit.xml, out.txt with every request) go to $OUT (default
@@ -112,6 +113,9 @@ url = "http://$upstream"
 
 [registries."$upstream"]
 url = "http://$upstream"
+
+[registries."reg.example:5000"]
+url = "http://$upstream"
 EOF
 
 serve_pid=
@@ -136,10 +140,11 @@ stop_dpx() {
 
 status=0
 summary=()
-for mode in mirror prefix; do
+for mode in mirror prefix prefix-host; do
   case $mode in
     mirror) namespace=library/demo ;;
     prefix) namespace=$upstream/demo ;;
+    prefix-host) namespace=reg.example:5000/demo ;;
   esac
   cache=$work/cache-$mode
   for temp in cold warm; do
