@@ -31,6 +31,7 @@ impl RegistryClient {
         let first = format!("{}/v2/{repo}/tags/list", self.endpoint(registry));
         let origin = parse_url(&first)?;
         let what = format!("tag list of {repo}");
+        let mut visited = std::collections::HashSet::from([first.clone()]);
         let mut url = first;
         let mut tags = Vec::new();
         let mut budget = MAX_TAG_LIST_BYTES;
@@ -86,6 +87,12 @@ impl RegistryClient {
                 });
             }
             url = next.to_string();
+            if !visited.insert(url.clone()) {
+                return Err(RegistryError::Protocol {
+                    url,
+                    message: "the tag list's pages link back to an earlier page".into(),
+                });
+            }
         }
         Err(RegistryError::Protocol {
             url,

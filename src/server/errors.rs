@@ -122,3 +122,53 @@ impl ApiError {
         .to_string()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fetch_err(e: RegistryError) -> FetchError {
+        FetchError::Registry(e)
+    }
+
+    fn down() -> RegistryError {
+        RegistryError::Unreachable {
+            url: "http://up".into(),
+            reason: "connection refused".into(),
+        }
+    }
+
+    #[test]
+    fn an_uncached_manifest_with_the_upstream_down_is_a_404_manifest_unknown() {
+        let e = ApiError::from_fetch(&fetch_err(down()), "manifest x", "MANIFEST_UNKNOWN");
+        assert_eq!((e.status.as_u16(), e.code), (404, "MANIFEST_UNKNOWN"));
+        assert!(
+            e.message.contains("upstream registry is unavailable"),
+            "{}",
+            e.message
+        );
+        let e = ApiError::from_fetch(&fetch_err(down()), "blob x", "BLOB_UNKNOWN");
+        assert_eq!((e.status.as_u16(), e.code), (503, "UNAVAILABLE"));
+    }
+
+    #[test]
+    fn client_errors_use_spec_codes() {
+        let denied = |status| RegistryError::Denied {
+            url: "http://up".into(),
+            status,
+            message: "no".into(),
+        };
+        let e = ApiError::from_fetch(&fetch_err(denied(401)), "m", "MANIFEST_UNKNOWN");
+        assert_eq!((e.status.as_u16(), e.code), (401, "UNAUTHORIZED"));
+        let e = ApiError::from_fetch(&fetch_err(denied(403)), "m", "MANIFEST_UNKNOWN");
+        assert_eq!((e.status.as_u16(), e.code), (403, "DENIED"));
+        let missing = RegistryError::NotFound {
+            what: "m".into(),
+            url: "http://up".into(),
+        };
+        let e = ApiError::from_fetch(&fetch_err(missing), "m", "BLOB_UNKNOWN");
+        assert_eq!((e.status.as_u16(), e.code), (404, "BLOB_UNKNOWN"));
+        let route = ApiError::not_found_route();
+        assert_eq!((route.status.as_u16(), route.code), (404, "UNSUPPORTED"));
+    }
+}

@@ -10,7 +10,7 @@ use http::{Response, StatusCode, Uri, header};
 use super::errors::ApiError;
 use super::routes::{Image, TagPage};
 use super::{Body, full};
-use crate::fetch::{Fetcher, Freshness};
+use crate::fetch::Fetcher;
 use crate::registry::RegistryError;
 
 pub async fn respond(
@@ -50,9 +50,7 @@ pub async fn respond(
     let resp = resp
         .body(full(Bytes::from(body)))
         .map_err(|e| ApiError::internal(&e.to_string()))?;
-    if list.freshness == Freshness::Stale {
-        tracing::warn!("{what}: upstream unavailable, served the cached copy");
-    }
+    // A stale answer was logged where the upstream failed, once.
     Ok((resp, status))
 }
 
