@@ -83,7 +83,7 @@ impl ApiError {
                 StatusCode::TOO_MANY_REQUESTS,
                 "TOOMANYREQUESTS",
                 format!(
-                    "{what} is not cached and upstream refused: {reg}; log in with dpx login for a larger quota, or wait"
+                    "{what} is not cached and upstream refused: {reg}; wait until the upstream's quota refills, then try again"
                 ),
             ),
             RegistryError::Denied { status, .. } => {
