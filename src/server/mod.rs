@@ -174,8 +174,7 @@ impl Server {
             }
             Route::Blob { image, digest } => self.blob(req, &image, &digest).await,
             Route::TagList { image, name, page } => {
-                let ttl = self.tag_ttl;
-                tags::respond(&self.fetcher, ttl, &image, &name, &page, req.uri()).await
+                tags::respond(&self.fetcher, self.tag_ttl, &image, &name, &page, req.uri()).await
             }
         }
     }
