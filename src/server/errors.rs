@@ -85,7 +85,7 @@ impl ApiError {
             // prints "unexpected HTTP status" and the user learns nothing.
             // Manifests (the first thing an engine asks for) therefore get a
             // 404 with the UNAVAILABLE code; blobs keep the honest 503.
-            e if e.is_outage() => ApiError::new(
+            e if e.is_upstream_failure() => ApiError::new(
                 if unknown_code == "MANIFEST_UNKNOWN" {
                     StatusCode::NOT_FOUND
                 } else {
