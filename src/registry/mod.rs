@@ -6,6 +6,8 @@ pub mod auth;
 pub mod body;
 pub mod error;
 pub mod ratelimit;
+#[cfg(test)]
+mod replies_proptest;
 pub mod retry;
 
 use std::collections::{HashMap, HashSet};
