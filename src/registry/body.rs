@@ -28,7 +28,7 @@ impl Default for LowSpeedLimit {
 }
 
 impl LowSpeedLimit {
-    fn enabled(&self) -> bool {
+    pub fn is_enabled(&self) -> bool {
         self.bytes_per_sec > 0 && !self.time.is_zero()
     }
 
@@ -109,7 +109,7 @@ impl Reply {
         // A limit too long to fit in an Instant is no limit.
         let deadline = self
             .speed
-            .enabled()
+            .is_enabled()
             .then(|| self.window_start.checked_add(self.speed.time))
             .flatten();
         let next = if let Some(deadline) = deadline {
@@ -197,6 +197,6 @@ mod tests {
             bytes_per_sec: 0,
             time: Duration::from_secs(1),
         };
-        assert!(!off.enabled());
+        assert!(!off.is_enabled());
     }
 }

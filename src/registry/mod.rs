@@ -80,18 +80,11 @@ impl RegistryClient {
         retry: RetryPolicy,
         low_speed: LowSpeedLimit,
     ) -> Result<Self, RegistryError> {
-        // Waiting for a reply's head is held to the low-speed time too.
-        let read_timeout = if low_speed.time.is_zero() {
-            Duration::from_secs(60)
-        } else {
-            low_speed.time
-        };
         let http = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             // Redirects are followed by hand so Authorization never leaves its origin.
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(10))
-            .read_timeout(read_timeout)
             .build()
             .map_err(|e| RegistryError::Protocol {
                 url: String::new(),
@@ -334,10 +327,7 @@ impl RegistryClient {
             if let Some(r) = range {
                 req = req.header(header::RANGE, r);
             }
-            let resp = req
-                .send()
-                .await
-                .map_err(|e| RegistryError::from_reqwest(current.as_str(), &e))?;
+            let resp = self.send_request(req, current.as_str()).await?;
             if !resp.status().is_redirection() {
                 return Ok(resp);
             }
@@ -359,6 +349,27 @@ impl RegistryClient {
             url: url.to_string(),
             message: format!("more than {MAX_REDIRECTS} redirects"),
         })
+    }
+
+    /// Sends one HTTP request and waits for its head, no longer than the
+    /// low-speed time (bodies are held to the limit by `Reply`).
+    async fn send_request(
+        &self,
+        req: reqwest::RequestBuilder,
+        url: &str,
+    ) -> Result<reqwest::Response, RegistryError> {
+        let wait = if self.low_speed.is_enabled() {
+            self.low_speed.time
+        } else {
+            Duration::from_secs(60)
+        };
+        match tokio::time::timeout(wait, req.send()).await {
+            Ok(result) => result.map_err(|e| RegistryError::from_reqwest(url, &e)),
+            Err(_) => Err(RegistryError::Unreachable {
+                url: url.to_string(),
+                reason: format!("no reply within {}", humantime::format_duration(wait)),
+            }),
+        }
     }
 
     /// The Authorization header for a request: a cached Bearer token, or Basic
@@ -438,12 +449,9 @@ impl RegistryClient {
         if let Some(c) = self.credentials_for(registry) {
             req = req.basic_auth(&c.username, Some(&c.password));
         }
-        let resp = req.send().await.map_err(|e| {
-            let e = RegistryError::from_reqwest(realm, &e);
-            match e {
-                RegistryError::Protocol { message, .. } => token_err(message),
-                spurious => spurious,
-            }
+        let resp = self.send_request(req, realm).await.map_err(|e| match e {
+            RegistryError::Protocol { message, .. } => token_err(message),
+            spurious => spurious,
         })?;
         let resp = Reply::new(resp, self.low_speed);
         let status = resp.status();
