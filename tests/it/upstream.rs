@@ -219,3 +219,37 @@ fn bad_network_settings_are_config_errors() {
     }
     assert_eq!(hub.count(Route::ManifestGet) + hub.count(Route::Token), 0);
 }
+
+#[test]
+fn an_endless_error_body_is_read_only_in_part() {
+    let hub = FakeHub::start();
+    hub.add_image("library/chatty", "v1", &[100], 48);
+    let dpx = dpx_with(&hub, "retries = 1\n");
+    hub.set_endless_error_bodies(true);
+    hub.set_fault_on("/manifests/", Fault::Outage, None);
+    let out = run_bounded(&dpx, &["pull", "chatty:v1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("503"), "{}", stderr(&out));
+    assert_eq!(hub.count(Route::ManifestGet), 2);
+}
+
+#[test]
+fn an_oversized_token_reply_is_refused() {
+    let hub = FakeHub::start();
+    hub.add_image("library/fat", "v1", &[100], 49);
+    hub.set_token_padding(100 * 1024);
+    let dpx = dpx_with(&hub, "retries = 3\n");
+    let out = run_bounded(&dpx, &["pull", "fat:v1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("token request") && err.contains("larger than"),
+        "{err}"
+    );
+    assert_eq!(
+        hub.count(Route::Token),
+        1,
+        "a broken token server is not retried"
+    );
+    assert_eq!(hub.count(Route::ManifestGet), 0);
+}

@@ -99,6 +99,10 @@ struct State {
     redirect_loop: Option<String>,
     /// Blob GETs whose path contains this answer with a 1 MiB header.
     huge_head: Option<String>,
+    /// 503 and 429 answers stream an error body that never ends.
+    endless_error_bodies: bool,
+    /// Bytes of padding added to token replies.
+    token_padding: usize,
 }
 
 /// What slow and stalled bodies watch between chunks.
@@ -312,6 +316,16 @@ impl FakeHub {
         self.state().retry_after = value.map(str::to_string);
     }
 
+    /// 503 and 429 answers carry an error body that never ends.
+    pub fn set_endless_error_bodies(&self, on: bool) {
+        self.state().endless_error_bodies = on;
+    }
+
+    /// Token replies padded with `bytes` of whitespace-free filler.
+    pub fn set_token_padding(&self, bytes: usize) {
+        self.state().token_padding = bytes;
+    }
+
     /// Manifest GET bodies trickle one byte per `interval`.
     pub fn set_manifest_drip(&self, interval: Option<Duration>) {
         self.state().manifest_drip = interval;
@@ -480,10 +494,27 @@ impl Shared {
     /// A 503 or 429 answer, with the configured `Retry-After`.
     fn unavailable(&self, resp: Response<Body>) -> Response<Body> {
         let mut resp = resp;
-        if let Some(v) = self.state().retry_after.clone()
+        let (retry_after, endless) = {
+            let st = self.state();
+            (st.retry_after.clone(), st.endless_error_bodies)
+        };
+        if let Some(v) = retry_after
             && let Ok(v) = http::HeaderValue::from_str(&v)
         {
             resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        if endless {
+            let gate = Arc::clone(&self.gate);
+            let filler = Bytes::from(vec![b'x'; 1024]);
+            let stream = futures_util::stream::unfold((), move |()| {
+                let (gate, filler) = (Arc::clone(&gate), filler.clone());
+                async move {
+                    (!gate.closing.load(Ordering::SeqCst))
+                        .then(|| (Ok::<_, std::io::Error>(Frame::data(filler)), ()))
+                }
+            });
+            let (parts, _) = resp.into_parts();
+            return Response::from_parts(parts, BodyExt::boxed(StreamBody::new(stream)));
         }
         resp
     }
@@ -705,6 +736,9 @@ fn token(shared: &Shared, req: &Request<Incoming>) -> Response<Body> {
     }
     if let Some(e) = expires {
         body["expires_in"] = e.into();
+    }
+    if st.token_padding > 0 {
+        body["padding"] = "p".repeat(st.token_padding).into();
     }
     full_json(&body.to_string())
 }
