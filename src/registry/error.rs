@@ -136,45 +136,45 @@ impl RegistryError {
     }
 }
 
+/// Every error in `e`'s chain, including what an `io::Error` wraps (its
+/// `source()` skips the wrapped error itself, where rustls puts its verdict).
+fn causes<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(e), |err| match err.downcast_ref::<std::io::Error>() {
+        Some(io) => io
+            .get_ref()
+            .map(|inner| inner as &(dyn std::error::Error + 'static)),
+        None => err.source(),
+    })
+}
+
 /// Causes in an error's chain that no retry fixes.
 fn permanent_cause(e: &reqwest::Error) -> Option<&'static str> {
-    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = next {
+    causes(e).find_map(|err| {
         if let Some(h) = err.downcast_ref::<hyper::Error>()
             && (h.is_parse() || h.is_parse_status() || h.is_parse_too_large() || h.is_user())
         {
             return Some("malformed reply");
         }
         // rustls reports certificate and handshake failures as InvalidData.
-        if let Some(io) = err.downcast_ref::<std::io::Error>()
-            && io.kind() == std::io::ErrorKind::InvalidData
-        {
-            return Some("TLS or protocol failure");
-        }
-        next = err.source();
-    }
-    None
+        err.downcast_ref::<std::io::Error>()
+            .filter(|io| io.kind() == std::io::ErrorKind::InvalidData)
+            .map(|_| "TLS or protocol failure")
+    })
 }
 
 /// A reply that broke off: the connection closed or reset mid-message.
 fn is_cut_short(e: &reqwest::Error) -> bool {
     use std::io::ErrorKind::*;
-    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = next {
-        if let Some(h) = err.downcast_ref::<hyper::Error>()
-            && (h.is_incomplete_message() || h.is_closed() || h.is_canceled())
-        {
-            return true;
-        }
-        if let Some(io) = err.downcast_ref::<std::io::Error>()
-            && matches!(
-                io.kind(),
-                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof | TimedOut
-            )
-        {
-            return true;
-        }
-        next = err.source();
-    }
-    false
+    causes(e).any(|err| {
+        err.downcast_ref::<hyper::Error>()
+            .is_some_and(|h| h.is_incomplete_message() || h.is_closed() || h.is_canceled())
+            || err.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                matches!(
+                    io.kind(),
+                    ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof | TimedOut
+                )
+            })
+    })
 }

@@ -253,3 +253,23 @@ fn an_oversized_token_reply_is_refused() {
     );
     assert_eq!(hub.count(Route::ManifestGet), 0);
 }
+
+#[test]
+fn a_tls_failure_is_not_retried() {
+    let hub = FakeHub::start();
+    hub.add_image("library/tls", "v1", &[100], 50);
+    // The hub speaks plain HTTP: a TLS handshake with it cannot succeed.
+    let https = hub.url().replace("http://", "https://");
+    let dpx = Dpx::with_registries(&[("docker.io", &https)], "[network]\nretries = 3\n");
+    let out = run_bounded(&dpx, &["pull", "tls:v1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("TLS"), "{err}");
+    assert!(!err.contains("retrying"), "{err}");
+
+    // A spurious failure, by contrast, is retried and says so.
+    let dpx = dpx_with(&hub, "retries = 1\n");
+    hub.set_fault_on("/manifests/", Fault::Outage, None);
+    let err = stderr(&run_bounded(&dpx, &["pull", "tls:v1"]));
+    assert!(err.contains("retrying"), "{err}");
+}
