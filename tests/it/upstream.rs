@@ -68,6 +68,20 @@ fn a_manifest_answering_503_costs_exactly_retries_plus_one_gets() {
     assert_eq!(hub.count(Route::ManifestGet), 3);
 }
 
+#[test]
+fn a_manifest_body_cut_short_is_tried_again() {
+    let hub = FakeHub::start();
+    let digest = hub.add_image("library/cut", "v1", &[100], 51);
+    let dpx = dpx_with(&hub, "retries = 2\n");
+    hub.set_fault_on("/manifests/", Fault::ConnectionReset, Some(1));
+    run_ok(&dpx, &["pull", &format!("cut@{digest}")]);
+    assert_eq!(
+        hub.count(Route::ManifestGet),
+        2,
+        "the cut reply, then the manifest"
+    );
+}
+
 fn run_ok(dpx: &Dpx, args: &[&str]) {
     let out = run_bounded(dpx, args);
     assert!(out.status.success(), "dpx {args:?}: {}", stderr(&out));
