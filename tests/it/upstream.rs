@@ -201,6 +201,22 @@ fn a_dripping_manifest_fails_under_the_low_speed_limit() {
 }
 
 #[test]
+fn a_reply_that_never_comes_fails_after_bounded_tries() {
+    let hub = FakeHub::start();
+    hub.add_image("library/mute", "v1", &[100], 52);
+    let dpx = dpx_with(&hub, "retries = 1\nlow_speed_time = \"2s\"\n");
+    hub.set_fault_on("/manifests/", Fault::NoAnswer, None);
+    let out = run_bounded(&dpx, &["pull", "mute:v1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no reply within 2s"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(hub.count(Route::ManifestGet), 2);
+}
+
+#[test]
 fn a_stalled_blob_fails_after_bounded_tries() {
     let hub = FakeHub::start();
     let layer = layer_of(&hub, "library/stall", 200_000, 47);

@@ -38,6 +38,8 @@ pub enum Fault {
     StallHalfway,
     /// Blob bodies send this many bytes, then nothing more (until the hub drops).
     StallAfter(usize),
+    /// The request is read and never answered (until the hub drops).
+    NoAnswer,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -533,7 +535,7 @@ impl Shared {
         let applies = |f: Fault| {
             body || matches!(
                 f,
-                Fault::Outage | Fault::TooManyRequests | Fault::ConnectionReset
+                Fault::Outage | Fault::TooManyRequests | Fault::ConnectionReset | Fault::NoAnswer
             )
         };
         match st.fault {
@@ -648,6 +650,7 @@ async fn handle(shared: &Shared, req: Request<Incoming>, is_cdn: bool) -> Respon
         }
         Fault::TooManyRequests => return shared.unavailable(too_many()),
         Fault::ConnectionReset => return reset(),
+        Fault::NoAnswer => return silence(shared).await,
         _ => {}
     }
     if kind == "manifests" {
@@ -792,6 +795,14 @@ fn manifest(shared: &Shared, repo: &str, reference: &str, head: bool) -> Respons
     }
     b.body(if head { full("") } else { full(bytes) })
         .unwrap_or_else(|_| Response::new(full("")))
+}
+
+/// Holds the request unanswered until the hub drops.
+async fn silence(shared: &Shared) -> Response<Body> {
+    while !shared.gate.closing.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    reset()
 }
 
 /// The redirect loop and oversized head knobs, for blob GETs they name.
