@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::reference::DOCKER_HUB;
+use crate::registry::{LowSpeedLimit, RetryPolicy};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
 pub const DEFAULT_TAG_TTL: Duration = Duration::from_secs(5 * 60);
@@ -37,6 +38,8 @@ pub struct Config {
     pub cache: CacheConfig,
     #[serde(default)]
     pub serve: ServeConfig,
+    #[serde(default)]
+    pub network: NetworkConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -59,6 +62,19 @@ pub struct CacheConfig {
 #[serde(deny_unknown_fields)]
 pub struct ServeConfig {
     pub listen: Option<String>,
+}
+
+/// How hard dpx tries with a slow or failing upstream.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// Tries after the first for one manifest or blob (a resumed download included).
+    pub retries: Option<u32>,
+    /// A body slower than this for `low_speed_time` fails ("0" turns the check off).
+    #[serde(default, with = "crate::units::serde_size")]
+    pub low_speed_limit: Option<u64>,
+    #[serde(default, with = "crate::units::serde_duration")]
+    pub low_speed_time: Option<Duration>,
 }
 
 impl Config {
@@ -91,6 +107,25 @@ impl Config {
             DOCKER_HUB_URL.to_string()
         } else {
             format!("https://{host}")
+        }
+    }
+
+    /// The retry policy: `[network] retries`, else the command's default.
+    pub fn retry_policy(&self, default_retries: u32) -> RetryPolicy {
+        RetryPolicy {
+            retries: self.network.retries.unwrap_or(default_retries),
+            ..RetryPolicy::default()
+        }
+    }
+
+    pub fn low_speed_limit(&self) -> LowSpeedLimit {
+        let default = LowSpeedLimit::default();
+        LowSpeedLimit {
+            bytes_per_sec: self
+                .network
+                .low_speed_limit
+                .unwrap_or(default.bytes_per_sec),
+            time: self.network.low_speed_time.unwrap_or(default.time),
         }
     }
 
@@ -131,6 +166,10 @@ mod tests {
             tag_ttl = "30s"
             [serve]
             listen = "127.0.0.1:6000"
+            [network]
+            retries = 5
+            low_speed_limit = "10KiB"
+            low_speed_time = "1m"
             "#,
         )
         .unwrap();
@@ -140,11 +179,27 @@ mod tests {
         assert_eq!(cfg.serve.listen.as_deref(), Some("127.0.0.1:6000"));
         assert_eq!(Config::default().registry_url("docker.io"), DOCKER_HUB_URL);
         assert_eq!(Config::default().tag_ttl(), DEFAULT_TAG_TTL);
+        assert_eq!(cfg.retry_policy(1).retries, 5);
+        assert_eq!(
+            cfg.low_speed_limit(),
+            LowSpeedLimit {
+                bytes_per_sec: 10 * 1024,
+                time: Duration::from_secs(60)
+            }
+        );
+        assert_eq!(Config::default().retry_policy(1).retries, 1);
+        assert_eq!(
+            Config::default().low_speed_limit(),
+            LowSpeedLimit::default()
+        );
     }
 
     #[test]
     fn rejects_typos_and_bad_units() {
         assert!(toml::from_str::<Config>("[cache]\ntag_tl = \"5m\"").is_err());
         assert!(toml::from_str::<Config>("[cache]\ntag_ttl = \"five\"").is_err());
+        assert!(toml::from_str::<Config>("[network]\nretry = 3").is_err());
+        assert!(toml::from_str::<Config>("[network]\nlow_speed_limit = \"fast\"").is_err());
+        assert!(toml::from_str::<Config>("[network]\nretries = -1").is_err());
     }
 }

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use crate::cache::{BlobLock, BlobWriter, Cache, CacheError, TagRecord};
 use crate::oci::{Manifest, ManifestError, Platform, PlatformChoice, describe_platform};
 use crate::reference::{Digest, Reference, Target};
-use crate::registry::{RegistryClient, RegistryError, RetryPolicy};
+use crate::registry::{RegistryClient, RegistryError};
 
 mod tag_list;
 pub use tag_list::ResolvedTagList;
@@ -168,7 +168,6 @@ impl ResolvedPull {
 pub struct Fetcher {
     cache: Cache,
     client: RegistryClient,
-    retry: RetryPolicy,
     inflight: Mutex<HashMap<Digest, watch::Receiver<BlobState>>>,
     /// Per-tag turns for upstream checks (`registry/repo:tag`).
     tag_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -177,11 +176,10 @@ pub struct Fetcher {
 }
 
 impl Fetcher {
-    pub fn new(cache: Cache, client: RegistryClient, retry: RetryPolicy) -> Arc<Fetcher> {
+    pub fn new(cache: Cache, client: RegistryClient) -> Arc<Fetcher> {
         Arc::new(Fetcher {
             cache,
             client,
-            retry,
             inflight: Mutex::default(),
             tag_locks: Mutex::default(),
             last_checks: Mutex::default(),
@@ -333,10 +331,10 @@ impl Fetcher {
                 })
             }
             Ok(_) => match self.fetch_tag(registry, repo, tag).await {
-                Err(FetchError::Registry(e)) if e.is_outage() => stale(&e),
+                Err(FetchError::Registry(e)) if e.is_upstream_failure() => stale(&e),
                 other => other,
             },
-            Err(e) if e.is_outage() => stale(&e),
+            Err(e) if e.is_upstream_failure() => stale(&e),
             Err(e) => Err(e.into()),
         }
     }
@@ -543,38 +541,32 @@ impl Fetcher {
         let mut writer = BlobWriter::create(&self.cache, digest.clone(), size)?;
         let temp = writer.temp_path().to_path_buf();
         let mut total = size;
-        let mut failures = 0;
+        // Every try of this download, resumes included, spends one budget.
+        let mut retry = self.client.retry();
         let source = BlobSource {
             registry,
             repo,
             digest,
         };
         loop {
-            let before = writer.written();
             match self
                 .download_once(&source, &mut total, &mut writer, &temp, tx)
                 .await
             {
                 Ok(()) => break,
-                Err(e)
-                    if e.registry().is_some_and(RegistryError::is_transient)
-                        && failures < self.retry.retries =>
-                {
-                    // Progress earns the download a fresh set of retries.
-                    failures = if writer.written() > before {
-                        0
-                    } else {
-                        failures + 1
-                    };
-                    let delay = self.retry.delay(failures, None);
-                    tracing::warn!(
-                        "blob {digest}: {e}; resuming at byte {} in {:.1}s",
-                        writer.written(),
-                        delay.as_secs_f64()
-                    );
-                    tokio::time::sleep(delay).await;
-                }
-                Err(e) => return Err(e),
+                Err(e) => match e.registry().and_then(|r| retry.next_delay(r)) {
+                    Some(delay) => {
+                        tracing::warn!(
+                            "blob {digest}: {e}; resuming at byte {} in {:.1}s ({} of {} retries)",
+                            writer.written(),
+                            delay.as_secs_f64(),
+                            retry.failures(),
+                            self.client.retry_policy().retries,
+                        );
+                        tokio::time::sleep(delay).await;
+                    }
+                    None => return Err(e),
+                },
             }
         }
         tokio::task::spawn_blocking(move || writer.commit())
@@ -608,12 +600,7 @@ impl Fetcher {
             written: writer.written(),
             total: size,
         });
-        while let Some(chunk) = blob
-            .response
-            .chunk()
-            .await
-            .map_err(|e| RegistryError::from_reqwest(&blob.url, &e))?
-        {
+        while let Some(chunk) = blob.response.chunk().await? {
             // A disk write can block: let the runtime move other work off this thread.
             tokio::task::block_in_place(|| writer.write(&chunk))?;
             tx.send_replace(BlobState::Downloading {

@@ -13,7 +13,7 @@ use crate::cache::Cache;
 use crate::cli::GlobalArgs;
 use crate::config::Config;
 use crate::fetch::Fetcher;
-use crate::registry::{RegistryClient, RetryPolicy};
+use crate::registry::RegistryClient;
 
 /// How results are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,13 +52,17 @@ impl Context {
         Ok(Cache::open(&self.cache_dir)?)
     }
 
-    /// The pull-through service over this context's cache and registries.
-    pub fn fetcher(&self, retry: RetryPolicy) -> anyhow::Result<Arc<Fetcher>> {
+    /// The pull-through service over this context's cache and registries,
+    /// retrying `default_retries` times unless the config file says otherwise.
+    pub fn fetcher(&self, default_retries: u32) -> anyhow::Result<Arc<Fetcher>> {
         let cache = self.open_cache()?;
         let config = Arc::clone(&self.config);
-        let client =
-            RegistryClient::new(Arc::new(move |host: &str| config.registry_url(host)), retry)
-                .context("cannot set up the registry client")?;
-        Ok(Fetcher::new(cache, client, retry))
+        let client = RegistryClient::new(
+            Arc::new(move |host: &str| config.registry_url(host)),
+            self.config.retry_policy(default_retries),
+            self.config.low_speed_limit(),
+        )
+        .context("cannot set up the registry client")?;
+        Ok(Fetcher::new(cache, client))
     }
 }

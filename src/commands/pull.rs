@@ -17,7 +17,7 @@ use crate::fetch::{BlobFetch, BlobState, FetchError, Fetcher, default_choice};
 use crate::oci::PlatformChoice;
 use crate::progress::Progress;
 use crate::reference::{Digest, Reference};
-use crate::registry::{RateLimit, RetryPolicy};
+use crate::registry::{DEFAULT_RETRIES, RateLimit};
 
 /// Blob downloads at once within one image.
 const BLOBS_PER_IMAGE: usize = 4;
@@ -82,7 +82,7 @@ pub fn platform_choice(args: &PlatformArgs) -> PlatformChoice {
 
 /// Pulls every job, `parallel` images at a time; one failure doesn't stop the others.
 pub async fn pull_all(ctx: &Context, jobs: Vec<Job>, parallel: usize) -> anyhow::Result<Summary> {
-    let fetcher = ctx.fetcher(RetryPolicy::default())?;
+    let fetcher = ctx.fetcher(DEFAULT_RETRIES)?;
     let progress = Progress::new(ctx.output == Output::Human);
     let run = Run {
         fetcher,

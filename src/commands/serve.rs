@@ -8,7 +8,6 @@ use super::Context;
 use crate::UsageError;
 use crate::cli::ServeArgs;
 use crate::config::DEFAULT_LISTEN;
-use crate::registry::RetryPolicy;
 use crate::server::{Server, bind};
 
 pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -16,14 +15,10 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
         .listen
         .or_else(|| ctx.config.serve.listen.clone())
         .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+    let addr = loopback_addr(&listen)?;
     // A container engine waits on us: fail over to the stale cache quickly
     // rather than retrying a dead upstream for long.
-    let retry = RetryPolicy {
-        retries: 1,
-        ..RetryPolicy::default()
-    };
-    let addr = loopback_addr(&listen)?;
-    let fetcher = ctx.fetcher(retry)?;
+    let fetcher = ctx.fetcher(1)?;
     let listener = bind(addr).await?;
     let addr = listener.local_addr()?;
     tracing::info!(

@@ -50,7 +50,7 @@ impl Fetcher {
                     freshness: Freshness::Fetched,
                 })
             }
-            Err(e) if e.is_outage() => match cached {
+            Err(e) if e.is_upstream_failure() => match cached {
                 Some(record) => {
                     tracing::warn!(
                         "{registry}/{repo}: upstream failed ({e}); serving the cached tag list"

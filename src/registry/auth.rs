@@ -74,16 +74,24 @@ pub struct TokenResponse {
 
 /// Tokens live at least this long when the realm doesn't say (per the spec).
 const DEFAULT_TOKEN_LIFETIME: u64 = 60;
+/// A realm may promise any lifetime; tokens are asked for again after this
+/// long whatever it says (and no `Instant` arithmetic can overflow).
+const MAX_TOKEN_LIFETIME: u64 = 24 * 60 * 60;
 /// Renew a little early so a token doesn't expire in flight.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(5);
 
 impl TokenResponse {
+    /// Reads a token endpoint's reply body.
+    pub fn parse(body: &[u8]) -> Result<TokenResponse, serde_json::Error> {
+        serde_json::from_slice(body)
+    }
+
     pub fn into_token(self) -> Option<(String, Duration)> {
         let token = self.token.or(self.access_token).filter(|t| !t.is_empty())?;
         let lifetime = self
             .expires_in
             .unwrap_or(DEFAULT_TOKEN_LIFETIME)
-            .max(DEFAULT_TOKEN_LIFETIME);
+            .clamp(DEFAULT_TOKEN_LIFETIME, MAX_TOKEN_LIFETIME);
         Some((token, Duration::from_secs(lifetime)))
     }
 }
@@ -102,8 +110,12 @@ impl TokenCache {
     }
 
     pub fn put(&self, registry: &str, scope: &str, token: String, lifetime: Duration) {
+        let now = Instant::now();
+        let lifetime = lifetime.min(Duration::from_secs(MAX_TOKEN_LIFETIME));
+        let expires = now
+            .checked_add(lifetime.saturating_sub(EXPIRY_MARGIN))
+            .unwrap_or(now);
         if let Ok(mut tokens) = self.tokens.lock() {
-            let expires = Instant::now() + lifetime.saturating_sub(EXPIRY_MARGIN);
             tokens.insert((registry.to_string(), scope.to_string()), (token, expires));
         }
     }
@@ -153,6 +165,15 @@ mod tests {
         );
         let t: TokenResponse = serde_json::from_str(r#"{}"#).unwrap();
         assert_eq!(t.into_token(), None);
+        // A realm promising forever gets a day, and nothing overflows.
+        let t = TokenResponse::parse(br#"{"token":"t","expires_in":18446744073709551615}"#)
+            .unwrap()
+            .into_token()
+            .unwrap();
+        assert_eq!(t.1, Duration::from_secs(MAX_TOKEN_LIFETIME));
+        let c = TokenCache::default();
+        c.put("r", "s", t.0, Duration::MAX);
+        assert_eq!(c.get("r", "s").as_deref(), Some("t"));
     }
 
     #[test]

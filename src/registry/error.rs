@@ -1,4 +1,5 @@
-//! Typed upstream failures; `is_transient` decides retries and serving stale.
+//! Typed upstream failures, and the one classification (`RegistryError::failure`)
+//! that decides whether to retry and whether a cached copy may stand in.
 
 use std::time::Duration;
 
@@ -27,18 +28,14 @@ pub enum RegistryError {
         url: String,
         status: u16,
         message: String,
+        /// The server's `Retry-After`, when it sent one (503s may).
+        retry_after: Option<Duration>,
     },
     #[error("{what}: expected {expected}, received content hashing to {actual}")]
     DigestMismatch {
         what: String,
         expected: Digest,
         actual: Digest,
-    },
-    #[error("{what}: expected {expected} bytes, received {actual}")]
-    SizeMismatch {
-        what: String,
-        expected: u64,
-        actual: u64,
     },
     #[error("token request to {realm} failed: {message}")]
     Token { realm: String, message: String },
@@ -48,47 +45,136 @@ pub enum RegistryError {
     Body { url: String, reason: String },
 }
 
+/// What a failure says about the upstream, which decides what happens next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// May pass if tried again shortly (cargo's "spurious"): connection
+    /// failures, timeouts, 5xx, 429, a body cut short or too slow.
+    Spurious,
+    /// The upstream is broken in a way that trying again won't fix (a redirect
+    /// loop, an oversized or malformed reply, TLS, the token server): no retry,
+    /// but a cached copy may stand in for its answer.
+    Broken,
+    /// The upstream answered: the thing doesn't exist, access is denied, or the
+    /// content is not what was asked for. Final.
+    Answer,
+}
+
 impl RegistryError {
-    /// Failures that may pass: network trouble, 5xx, 429, a body cut short.
-    pub fn is_transient(&self) -> bool {
+    pub fn failure(&self) -> Failure {
         match self {
             RegistryError::Unreachable { .. }
             | RegistryError::RateLimited { .. }
-            | RegistryError::Body { .. } => true,
-            RegistryError::Status { status, .. } => *status >= 500,
-            _ => false,
+            | RegistryError::Body { .. } => Failure::Spurious,
+            RegistryError::Status { status, .. } if *status >= 500 => Failure::Spurious,
+            RegistryError::Token { .. } | RegistryError::Protocol { .. } => Failure::Broken,
+            RegistryError::Status { .. }
+            | RegistryError::NotFound { .. }
+            | RegistryError::Denied { .. }
+            | RegistryError::DigestMismatch { .. } => Failure::Answer,
         }
     }
 
-    /// Upstream is down or refusing service (as opposed to "this image does not exist").
-    pub fn is_outage(&self) -> bool {
-        self.is_transient() || matches!(self, RegistryError::Token { .. })
+    /// Worth trying again (after `retry_after`, when the server said).
+    pub fn is_spurious(&self) -> bool {
+        self.failure() == Failure::Spurious
     }
 
+    /// The upstream failed to answer (as opposed to answering "no"): a cached
+    /// copy may be served instead.
+    pub fn is_upstream_failure(&self) -> bool {
+        self.failure() != Failure::Answer
+    }
+
+    /// How long the server asked us to wait before trying again.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            RegistryError::RateLimited { retry_after, .. }
+            | RegistryError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// Maps a transport error, telling spurious failures (refused or reset
+    /// connections, timeouts, a body cut short) from permanent ones (TLS, a
+    /// reply hyper cannot parse, such as a head too large).
     pub fn from_reqwest(url: &str, e: &reqwest::Error) -> RegistryError {
         // reqwest's own text repeats the URL; the innermost cause says what happened.
         let mut root: &dyn std::error::Error = e;
         while let Some(s) = root.source() {
             root = s;
         }
-        let kind = if e.is_timeout() {
-            "timed out"
-        } else if e.is_connect() {
-            "connection failed"
-        } else {
-            "request failed"
-        };
-        let reason = format!("{kind}: {root}");
-        if e.is_body() || e.is_decode() {
+        let url = url.to_string();
+        if e.is_timeout() {
+            return RegistryError::Unreachable {
+                url,
+                reason: format!("timed out: {root}"),
+            };
+        }
+        if let Some(reason) = permanent_cause(e) {
+            return RegistryError::Protocol {
+                url,
+                message: format!("{reason}: {root}"),
+            };
+        }
+        if e.is_connect() {
+            RegistryError::Unreachable {
+                url,
+                reason: format!("connection failed: {root}"),
+            }
+        } else if e.is_body() || e.is_decode() || is_cut_short(e) {
             RegistryError::Body {
-                url: url.to_string(),
-                reason,
+                url,
+                reason: format!("connection lost: {root}"),
             }
         } else {
-            RegistryError::Unreachable {
-                url: url.to_string(),
-                reason,
+            RegistryError::Protocol {
+                url,
+                message: format!("request failed: {root}"),
             }
         }
     }
+}
+
+/// Every error in `e`'s chain, including what an `io::Error` wraps (its
+/// `source()` skips the wrapped error itself, where rustls puts its verdict).
+fn causes<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(e), |err| match err.downcast_ref::<std::io::Error>() {
+        Some(io) => io
+            .get_ref()
+            .map(|inner| inner as &(dyn std::error::Error + 'static)),
+        None => err.source(),
+    })
+}
+
+/// Causes in an error's chain that no retry fixes.
+fn permanent_cause(e: &reqwest::Error) -> Option<&'static str> {
+    causes(e).find_map(|err| {
+        if let Some(h) = err.downcast_ref::<hyper::Error>()
+            && (h.is_parse() || h.is_parse_status() || h.is_parse_too_large() || h.is_user())
+        {
+            return Some("malformed reply");
+        }
+        // rustls reports certificate and handshake failures as InvalidData.
+        err.downcast_ref::<std::io::Error>()
+            .filter(|io| io.kind() == std::io::ErrorKind::InvalidData)
+            .map(|_| "TLS or protocol failure")
+    })
+}
+
+/// A reply that broke off: the connection closed or reset mid-message.
+fn is_cut_short(e: &reqwest::Error) -> bool {
+    use std::io::ErrorKind::*;
+    causes(e).any(|err| {
+        err.downcast_ref::<hyper::Error>()
+            .is_some_and(|h| h.is_incomplete_message() || h.is_closed() || h.is_canceled())
+            || err.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                matches!(
+                    io.kind(),
+                    ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof | TimedOut
+                )
+            })
+    })
 }

@@ -1,15 +1,19 @@
 //! The upstream registry client: token flow, manifest HEAD/GET, blob streams,
-//! retries with backoff, and the rate-limit figures of every reply.
+//! retries of spurious failures, and the rate-limit figures of every reply.
 //! It knows nothing of the cache; `fetch` joins the two.
 
 pub mod auth;
+pub mod body;
 pub mod error;
 pub mod ratelimit;
+#[cfg(test)]
+mod replies_proptest;
+pub mod retry;
 mod tags;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, header};
@@ -17,46 +21,20 @@ use reqwest::Url;
 
 pub use auth::Credentials;
 use auth::{Challenge, TokenCache, TokenResponse};
-pub use error::RegistryError;
+pub use body::{LowSpeedLimit, Reply};
+pub use error::{Failure, RegistryError};
 pub use ratelimit::RateLimit;
+pub use retry::{DEFAULT_RETRIES, Retry, RetryPolicy};
 
 use crate::oci::{MANIFEST_ACCEPT, normalize_media_type};
 use crate::reference::{Digest, Target};
 
 /// Manifests larger than this are refused (the distribution spec suggests 4 MiB).
 pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
-const MAX_REDIRECTS: usize = 5;
+/// Error bodies and token replies are small; more than this is not read.
+const MAX_SMALL_BODY: usize = 64 * 1024;
+pub const MAX_REDIRECTS: usize = 5;
 const USER_AGENT: &str = concat!("dpx/", env!("CARGO_PKG_VERSION"));
-
-/// How hard to try before giving up on a transient failure.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    pub retries: u32,
-    pub base_delay: Duration,
-    pub max_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            retries: 3,
-            base_delay: Duration::from_millis(200),
-            max_delay: Duration::from_secs(5),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// Exponential backoff with jitter, or the server's Retry-After when shorter than the cap.
-    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
-        if let Some(d) = retry_after {
-            return d.min(self.max_delay);
-        }
-        let exp = self.base_delay.saturating_mul(1 << attempt.min(16));
-        let jitter = exp.mul_f64(fastrand::f64() * 0.5);
-        (exp + jitter).min(self.max_delay)
-    }
-}
 
 /// Where the registry API of a host lives (from the config file).
 pub type EndpointResolver = Arc<dyn Fn(&str) -> String + Send + Sync>;
@@ -80,7 +58,7 @@ pub struct ManifestHead {
 /// An open blob download.
 pub struct BlobResponse {
     pub url: String,
-    pub response: reqwest::Response,
+    pub response: Reply,
     /// True when the server honoured our `Range` (206); false means the body starts at 0.
     pub resumed: bool,
 }
@@ -94,16 +72,20 @@ pub struct RegistryClient {
     basic_hosts: Mutex<HashSet<String>>,
     rate_limits: Mutex<HashMap<String, RateLimit>>,
     retry: RetryPolicy,
+    low_speed: LowSpeedLimit,
 }
 
 impl RegistryClient {
-    pub fn new(endpoints: EndpointResolver, retry: RetryPolicy) -> Result<Self, RegistryError> {
+    pub fn new(
+        endpoints: EndpointResolver,
+        retry: RetryPolicy,
+        low_speed: LowSpeedLimit,
+    ) -> Result<Self, RegistryError> {
         let http = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             // Redirects are followed by hand so Authorization never leaves its origin.
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(10))
-            .read_timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| RegistryError::Protocol {
                 url: String::new(),
@@ -117,7 +99,32 @@ impl RegistryClient {
             basic_hosts: Mutex::default(),
             rate_limits: Mutex::default(),
             retry,
+            low_speed,
         })
+    }
+
+    /// The retry state for one operation the caller drives itself (a blob
+    /// download with its resumes: `get_blob` tries once).
+    pub fn retry(&self) -> Retry {
+        self.retry.start()
+    }
+
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
+    }
+
+    /// Runs `op` until it succeeds, fails for good, or the retry budget is spent.
+    async fn retrying<T, F>(&self, mut op: impl FnMut() -> F) -> Result<T, RegistryError>
+    where
+        F: Future<Output = Result<T, RegistryError>>,
+    {
+        let mut retry = self.retry.start();
+        loop {
+            match op().await {
+                Err(e) if retry.wait_after(&e).await => {}
+                result => return result,
+            }
+        }
     }
 
     pub fn set_credentials(&self, registry: &str, creds: Credentials) {
@@ -142,6 +149,16 @@ impl RegistryClient {
         repo: &str,
         target: &Target,
     ) -> Result<Option<ManifestHead>, RegistryError> {
+        self.retrying(|| self.head_manifest_once(registry, repo, target))
+            .await
+    }
+
+    async fn head_manifest_once(
+        &self,
+        registry: &str,
+        repo: &str,
+        target: &Target,
+    ) -> Result<Option<ManifestHead>, RegistryError> {
         let url = self.url(registry, repo, "manifests", &target.to_string());
         let resp = self
             .send(
@@ -157,16 +174,21 @@ impl RegistryClient {
             return Ok(None);
         }
         let resp = check_status(resp, &url, "manifest").await?;
-        let headers = resp.headers();
-        Ok(Some(ManifestHead {
-            digest: header_str(headers, "docker-content-digest").and_then(|d| d.parse().ok()),
-            media_type: header_str(headers, header::CONTENT_TYPE.as_str())
-                .map(|t| normalize_media_type(t).to_string()),
-        }))
+        Ok(Some(ManifestHead::from_headers(resp.headers())))
     }
 
     /// GET a manifest (one pull on Docker Hub), keeping its exact bytes and verifying its digest.
     pub async fn get_manifest(
+        &self,
+        registry: &str,
+        repo: &str,
+        target: &Target,
+    ) -> Result<FetchedManifest, RegistryError> {
+        self.retrying(|| self.get_manifest_once(registry, repo, target))
+            .await
+    }
+
+    async fn get_manifest_once(
         &self,
         registry: &str,
         repo: &str,
@@ -185,21 +207,10 @@ impl RegistryClient {
             )
             .await?;
         let resp = check_status(resp, &url, &what).await?;
-        let media_type = header_str(resp.headers(), header::CONTENT_TYPE.as_str())
-            .map(|t| normalize_media_type(t).to_string())
-            .unwrap_or_default();
-        let claimed: Option<Digest> =
-            header_str(resp.headers(), "docker-content-digest").and_then(|d| d.parse().ok());
-        if resp
-            .content_length()
-            .is_some_and(|n| n > MAX_MANIFEST_BYTES as u64)
-        {
-            return Err(RegistryError::Protocol {
-                url,
-                message: format!("{what} is larger than {MAX_MANIFEST_BYTES} bytes"),
-            });
-        }
-        let bytes = read_limited(resp, &url, MAX_MANIFEST_BYTES).await?;
+        let head = ManifestHead::from_headers(resp.headers());
+        let media_type = head.media_type.unwrap_or_default();
+        let claimed = head.digest;
+        let bytes = resp.bytes(MAX_MANIFEST_BYTES as u64).await?;
         let actual = Digest::of(&bytes);
         let expected = match target {
             Target::Digest(d) => Some(d.clone()),
@@ -227,6 +238,8 @@ impl RegistryClient {
     }
 
     /// Start a blob download at `offset` (a `Range` request when non-zero).
+    /// One try: the caller retries the whole download, resumes included,
+    /// under one `retry()` budget.
     pub async fn get_blob(
         &self,
         registry: &str,
@@ -253,8 +266,9 @@ impl RegistryClient {
         format!("{}/v2/{repo}/{kind}/{reference}", self.endpoint(registry))
     }
 
-    /// One logical request: token handling, redirects, retries of transient failures.
-    /// Returns the final response whatever its status (callers map statuses).
+    /// One try of a request: token handling (a 401 is answered once with a
+    /// fresh token) and redirects, no retries (see `retrying`). Returns the
+    /// final reply whatever its status (callers map statuses with `check_status`).
     async fn send(
         &self,
         registry: &str,
@@ -263,51 +277,27 @@ impl RegistryClient {
         url: &str,
         accept: Option<&str>,
         range: Option<&str>,
-    ) -> Result<reqwest::Response, RegistryError> {
+    ) -> Result<Reply, RegistryError> {
         let scope = format!("repository:{repo}:pull");
-        let mut attempt = 0;
         let mut reauthorized = false;
         loop {
             let auth = self.authorization(registry, &scope);
-            let result = self
+            let resp = self
                 .send_following_redirects(method.clone(), url, auth.as_deref(), accept, range)
-                .await;
-            let failure = match result {
-                Ok(resp) => {
-                    if let Some(rl) = RateLimit::from_headers(resp.headers())
-                        && let Ok(mut map) = self.rate_limits.lock()
-                    {
-                        map.insert(registry.to_string(), rl);
-                    }
-                    let status = resp.status();
-                    if status == StatusCode::UNAUTHORIZED && !reauthorized {
-                        reauthorized = true;
-                        if self.authenticate(registry, &scope, resp.headers()).await? {
-                            continue;
-                        }
-                        return Ok(resp);
-                    }
-                    if !(status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()) {
-                        return Ok(resp);
-                    }
-                    if attempt >= self.retry.retries {
-                        return Ok(resp);
-                    }
-                    let retry_after = retry_after(resp.headers());
-                    (format!("{url} answered {status}"), retry_after)
-                }
-                Err(e) if attempt < self.retry.retries => (e.to_string(), None),
-                Err(e) => return Err(e),
-            };
-            let delay = self.retry.delay(attempt, failure.1);
-            attempt += 1;
-            tracing::warn!(
-                "{}; retrying in {:.1}s ({} tries left)",
-                failure.0,
-                delay.as_secs_f64(),
-                self.retry.retries + 1 - attempt
-            );
-            tokio::time::sleep(delay).await;
+                .await?;
+            if let Some(rl) = RateLimit::from_headers(resp.headers())
+                && let Ok(mut map) = self.rate_limits.lock()
+            {
+                map.insert(registry.to_string(), rl);
+            }
+            if resp.status() == StatusCode::UNAUTHORIZED
+                && !reauthorized
+                && self.authenticate(registry, &scope, resp.headers()).await?
+            {
+                reauthorized = true;
+                continue;
+            }
+            return Ok(Reply::new(resp, self.low_speed));
         }
     }
 
@@ -338,10 +328,7 @@ impl RegistryClient {
             if let Some(r) = range {
                 req = req.header(header::RANGE, r);
             }
-            let resp = req
-                .send()
-                .await
-                .map_err(|e| RegistryError::from_reqwest(current.as_str(), &e))?;
+            let resp = self.send_request(req, current.as_str()).await?;
             if !resp.status().is_redirection() {
                 return Ok(resp);
             }
@@ -363,6 +350,27 @@ impl RegistryClient {
             url: url.to_string(),
             message: format!("more than {MAX_REDIRECTS} redirects"),
         })
+    }
+
+    /// Sends one HTTP request and waits for its head, no longer than the
+    /// low-speed time (bodies are held to the limit by `Reply`).
+    async fn send_request(
+        &self,
+        req: reqwest::RequestBuilder,
+        url: &str,
+    ) -> Result<reqwest::Response, RegistryError> {
+        let wait = if self.low_speed.is_enabled() {
+            self.low_speed.time
+        } else {
+            Duration::from_secs(60)
+        };
+        match tokio::time::timeout(wait, req.send()).await {
+            Ok(result) => result.map_err(|e| RegistryError::from_reqwest(url, &e)),
+            Err(_) => Err(RegistryError::Unreachable {
+                url: url.to_string(),
+                reason: format!("no reply within {}", humantime::format_duration(wait)),
+            }),
+        }
     }
 
     /// The Authorization header for a request: a cached Bearer token, or Basic
@@ -442,28 +450,38 @@ impl RegistryClient {
         if let Some(c) = self.credentials_for(registry) {
             req = req.basic_auth(&c.username, Some(&c.password));
         }
-        let resp = req.send().await.map_err(|e| {
-            let e = RegistryError::from_reqwest(realm, &e);
-            match e {
-                RegistryError::Unreachable { .. } => e,
-                other => token_err(other.to_string()),
-            }
+        let resp = self.send_request(req, realm).await.map_err(|e| match e {
+            RegistryError::Protocol { message, .. } => token_err(message),
+            spurious => spurious,
         })?;
+        let resp = Reply::new(resp, self.low_speed);
         let status = resp.status();
+        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+            // The token server is having trouble: as spurious as the registry's.
+            let retry_after = retry_after(resp.headers());
+            let body = resp.prefix(MAX_SMALL_BODY).await;
+            return Err(status_error(status, retry_after, &body, realm, "token"));
+        }
         if !status.is_success() {
-            let body = resp.text().await.unwrap_or_default();
+            let body = resp.prefix(MAX_SMALL_BODY).await;
             let hint = if status == StatusCode::UNAUTHORIZED {
                 " (check the stored credentials)"
             } else {
                 ""
             };
+            let body = String::from_utf8_lossy(&body);
             return Err(token_err(format!("{status}{hint}: {}", first_line(&body))));
         }
-        let body: TokenResponse = resp
-            .json()
+        let body = resp
+            .bytes(MAX_SMALL_BODY as u64)
             .await
-            .map_err(|e| token_err(format!("invalid token response: {e}")))?;
-        body.into_token()
+            .map_err(|e| match e {
+                RegistryError::Protocol { message, .. } => token_err(message),
+                spurious => spurious,
+            })?;
+        TokenResponse::parse(&body)
+            .map_err(|e| token_err(format!("invalid token response: {e}")))?
+            .into_token()
             .ok_or_else(|| token_err("the response carries neither token nor access_token".into()))
     }
 }
@@ -480,8 +498,17 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     header_str(headers, header::RETRY_AFTER.as_str())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
+        .and_then(|v| retry::parse_retry_after(v, SystemTime::now()))
+}
+
+impl ManifestHead {
+    fn from_headers(headers: &HeaderMap) -> ManifestHead {
+        ManifestHead {
+            digest: header_str(headers, "docker-content-digest").and_then(|d| d.parse().ok()),
+            media_type: header_str(headers, header::CONTENT_TYPE.as_str())
+                .map(|t| normalize_media_type(t).to_string()),
+        }
+    }
 }
 
 fn first_line(s: &str) -> &str {
@@ -492,19 +519,27 @@ fn first_line(s: &str) -> &str {
     }
 }
 
-/// Turns a non-success status into a typed error, reading the distribution
-/// error body for its message.
-async fn check_status(
-    resp: reqwest::Response,
-    url: &str,
-    what: &str,
-) -> Result<reqwest::Response, RegistryError> {
+/// Turns a non-success status into a typed error, reading (a bounded part of)
+/// the distribution error body for its message.
+async fn check_status(resp: Reply, url: &str, what: &str) -> Result<Reply, RegistryError> {
     let status = resp.status();
     if status.is_success() {
         return Ok(resp);
     }
     let retry_after = retry_after(resp.headers());
-    let body = resp.text().await.unwrap_or_default();
+    let body = resp.prefix(MAX_SMALL_BODY).await;
+    Err(status_error(status, retry_after, &body, url, what))
+}
+
+/// The typed error for a non-success reply with this body.
+fn status_error(
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    body: &[u8],
+    url: &str,
+    what: &str,
+) -> RegistryError {
+    let body = String::from_utf8_lossy(body);
     let message = distribution_message(&body).unwrap_or_else(|| first_line(&body).to_string());
     let message = if message.is_empty() {
         status.canonical_reason().unwrap_or("error").to_string()
@@ -512,7 +547,7 @@ async fn check_status(
         message
     };
     let url = url.to_string();
-    Err(match status {
+    match status {
         StatusCode::NOT_FOUND => RegistryError::NotFound {
             what: what.to_string(),
             url,
@@ -531,8 +566,9 @@ async fn check_status(
             url,
             status: status.as_u16(),
             message,
+            retry_after,
         },
-    })
+    }
 }
 
 /// `{"errors":[{"code":"X","message":"Y"}]}` -> "X: Y".
@@ -546,28 +582,6 @@ fn distribution_message(body: &str) -> Option<String> {
             .trim_matches([' ', ':'])
             .to_string(),
     )
-}
-
-async fn read_limited(
-    mut resp: reqwest::Response,
-    url: &str,
-    limit: usize,
-) -> Result<Bytes, RegistryError> {
-    let mut buf = Vec::new();
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| RegistryError::from_reqwest(url, &e))?
-    {
-        if buf.len() + chunk.len() > limit {
-            return Err(RegistryError::Protocol {
-                url: url.to_string(),
-                message: format!("body larger than {limit} bytes"),
-            });
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(Bytes::from(buf))
 }
 
 /// Registries that answer `application/json` or nothing: the manifest says what it is.
@@ -588,19 +602,6 @@ fn sniff_media_type(bytes: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let p = RetryPolicy::default();
-        assert!(p.delay(0, None) >= Duration::from_millis(200));
-        assert!(p.delay(0, None) <= Duration::from_millis(300));
-        assert_eq!(p.delay(20, None), p.max_delay);
-        assert_eq!(
-            p.delay(0, Some(Duration::from_secs(1))),
-            Duration::from_secs(1)
-        );
-        assert_eq!(p.delay(0, Some(Duration::from_secs(600))), p.max_delay);
-    }
 
     #[test]
     fn origins() {

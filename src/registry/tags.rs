@@ -6,7 +6,7 @@ use http::{Method, header};
 use reqwest::Url;
 use serde::Deserialize;
 
-use super::{RegistryClient, RegistryError, check_status, read_limited, same_origin};
+use super::{RegistryClient, RegistryError, check_status, same_origin};
 
 /// All pages of one tag list together. Docker Hub's largest repositories
 /// have tens of thousands of tags, well under a megabyte of JSON.
@@ -36,33 +36,9 @@ impl RegistryClient {
         let mut tags = Vec::new();
         let mut budget = MAX_TAG_LIST_BYTES;
         for _ in 0..MAX_TAG_LIST_PAGES {
-            let resp = self
-                .send(
-                    registry,
-                    repo,
-                    Method::GET,
-                    &url,
-                    Some("application/json"),
-                    None,
-                )
+            let (next, body) = self
+                .retrying(|| self.tag_list_page(registry, repo, &url, &what, budget))
                 .await?;
-            let resp = check_status(resp, &url, &what).await?;
-            let next = resp
-                .headers()
-                .get_all(header::LINK)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .find_map(next_link)
-                .map(str::to_string);
-            let body = read_limited(resp, &url, budget)
-                .await
-                .map_err(|e| match e {
-                    RegistryError::Protocol { url, .. } => RegistryError::Protocol {
-                        url,
-                        message: format!("the tag list is larger than {MAX_TAG_LIST_BYTES} bytes"),
-                    },
-                    other => other,
-                })?;
             budget = budget.saturating_sub(body.len());
             let page: TagListPage =
                 serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {
@@ -98,6 +74,42 @@ impl RegistryClient {
             url,
             message: format!("the tag list has more than {MAX_TAG_LIST_PAGES} pages"),
         })
+    }
+    /// One page: its body (at most `budget` bytes) and the `rel="next"` link.
+    async fn tag_list_page(
+        &self,
+        registry: &str,
+        repo: &str,
+        url: &str,
+        what: &str,
+        budget: usize,
+    ) -> Result<(Option<String>, bytes::Bytes), RegistryError> {
+        let resp = self
+            .send(
+                registry,
+                repo,
+                Method::GET,
+                url,
+                Some("application/json"),
+                None,
+            )
+            .await?;
+        let resp = check_status(resp, url, what).await?;
+        let next = resp
+            .headers()
+            .get_all(header::LINK)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(next_link)
+            .map(str::to_string);
+        let body = resp.bytes(budget as u64).await.map_err(|e| match e {
+            RegistryError::Protocol { url, .. } => RegistryError::Protocol {
+                url,
+                message: format!("the tag list is larger than {MAX_TAG_LIST_BYTES} bytes"),
+            },
+            other => other,
+        })?;
+        Ok((next, body))
     }
 }
 

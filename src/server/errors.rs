@@ -99,12 +99,14 @@ impl ApiError {
             // Manifests (the first thing an engine asks for) therefore get a
             // 404 MANIFEST_UNKNOWN (a 4xx must carry a spec code) with the
             // message saying why; blobs and tag lists keep the honest 503.
-            e if e.is_outage() && unknown_code == "MANIFEST_UNKNOWN" => ApiError::new(
+            e if e.is_upstream_failure() && unknown_code == "MANIFEST_UNKNOWN" => ApiError::new(
                 StatusCode::NOT_FOUND,
                 "MANIFEST_UNKNOWN",
                 ApiError::unavailable_message(what, reg),
             ),
-            e if e.is_outage() => ApiError::unavailable(&ApiError::unavailable_message(what, reg)),
+            e if e.is_upstream_failure() => {
+                ApiError::unavailable(&ApiError::unavailable_message(what, reg))
+            }
             _ => ApiError::new(StatusCode::BAD_GATEWAY, "UNKNOWN", format!("{what}: {reg}")),
         }
     }

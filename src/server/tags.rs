@@ -29,7 +29,7 @@ pub async fn respond(
             // An honest 503: unlike docker with manifests, no client shows a tag
             // list's error body for a 4xx either (skopeo prints only the status),
             // and a 404 would claim the repository does not exist.
-            Some(reg) if reg.is_outage() && !matches!(reg, RegistryError::RateLimited { .. }) => {
+            Some(reg) if reg.is_upstream_failure() && !matches!(reg, RegistryError::RateLimited { .. }) => {
                 ApiError::unavailable(&format!(
                     "{what} is not cached and the upstream registry is unavailable ({reg}); try again when it is back"
                 ))

@@ -11,3 +11,4 @@ mod protocol;
 mod pull;
 mod registry;
 mod serve;
+mod upstream;

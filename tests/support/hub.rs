@@ -7,9 +7,10 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::StreamExt as _;
 use http::{Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use hyper::body::{Frame, Incoming};
@@ -35,6 +36,10 @@ pub enum Fault {
     ConnectionReset,
     /// Blob bodies send their first half, then wait until `release()`.
     StallHalfway,
+    /// Blob bodies send this many bytes, then nothing more (until the hub drops).
+    StallAfter(usize),
+    /// The request is read and never answered (until the hub drops).
+    NoAnswer,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -90,6 +95,20 @@ struct State {
     cdn_saw_auth: bool,
     /// Tag lists in pages of this many, with a `Link` to the next.
     tag_page_size: Option<usize>,
+    /// Faults apply only to requests whose path contains this.
+    fault_path: Option<String>,
+    /// Sent with 503 and 429 answers.
+    retry_after: Option<String>,
+    /// Manifest GET bodies sent one byte per this interval.
+    manifest_drip: Option<Duration>,
+    /// Blob GETs whose path contains this redirect to themselves.
+    redirect_loop: Option<String>,
+    /// Blob GETs whose path contains this answer with a 1 MiB header.
+    huge_head: Option<String>,
+    /// 503 and 429 answers stream an error body that never ends.
+    endless_error_bodies: bool,
+    /// Bytes of padding added to token replies.
+    token_padding: usize,
 }
 
 /// What slow and stalled bodies watch between chunks.
@@ -111,6 +130,8 @@ struct Shared {
     gate: Arc<BodyGate>,
     state: Mutex<State>,
     counts: Mutex<HashMap<Route, usize>>,
+    /// Every counted request: its route, path and arrival.
+    log: Mutex<Vec<(Route, String, Instant)>>,
     url: String,
     cdn_url: String,
     next_token: AtomicUsize,
@@ -149,6 +170,7 @@ impl FakeHub {
             }),
             state: Mutex::default(),
             counts: Mutex::default(),
+            log: Mutex::default(),
             url: format!("http://{}", api.local_addr().expect("addr")),
             cdn_url: format!("http://{}", cdn.local_addr().expect("addr")),
             next_token: AtomicUsize::new(1),
@@ -287,6 +309,64 @@ impl FakeHub {
         self.state().fault = Some((fault, Some(times)));
     }
 
+    /// Like `set_fault_for` (`times: None`: always), only for request paths
+    /// containing `path_part` (e.g. `/cdn/<digest>` for one blob at the CDN).
+    pub fn set_fault_on(&self, path_part: &str, fault: Fault, times: Option<usize>) {
+        let mut st = self.state();
+        st.fault = Some((fault, times));
+        st.fault_path = Some(path_part.to_string());
+    }
+
+    /// A `Retry-After` value for every 503 and 429 answer.
+    pub fn set_retry_after(&self, value: Option<&str>) {
+        self.state().retry_after = value.map(str::to_string);
+    }
+
+    /// 503 and 429 answers carry an error body that never ends.
+    pub fn set_endless_error_bodies(&self, on: bool) {
+        self.state().endless_error_bodies = on;
+    }
+
+    /// Token replies padded with `bytes` of whitespace-free filler.
+    pub fn set_token_padding(&self, bytes: usize) {
+        self.state().token_padding = bytes;
+    }
+
+    /// Manifest GET bodies trickle one byte per `interval`.
+    pub fn set_manifest_drip(&self, interval: Option<Duration>) {
+        self.state().manifest_drip = interval;
+    }
+
+    /// Blob GETs of paths containing `path_part` redirect to themselves forever.
+    pub fn set_redirect_loop(&self, path_part: Option<&str>) {
+        self.state().redirect_loop = path_part.map(str::to_string);
+    }
+
+    /// Blob GETs of paths containing `path_part` answer with a head larger than
+    /// any client accepts.
+    pub fn set_huge_head(&self, path_part: Option<&str>) {
+        self.state().huge_head = path_part.map(str::to_string);
+    }
+
+    /// Arrival times of the requests on `route` whose path contains `path_part`.
+    pub fn request_times(&self, route: Route, path_part: &str) -> Vec<Instant> {
+        self.shared
+            .log
+            .lock()
+            .map(|log| {
+                log.iter()
+                    .filter(|(r, p, _)| *r == route && p.contains(path_part))
+                    .map(|(_, _, at)| *at)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// How many requests on `route` had a path containing `path_part`.
+    pub fn count_path(&self, route: Route, path_part: &str) -> usize {
+        self.request_times(route, path_part).len()
+    }
+
     pub fn require_basic(&self, user: &str, pass: &str) {
         self.state().basic = Some((user.to_string(), pass.to_string()));
     }
@@ -333,6 +413,9 @@ impl FakeHub {
     pub fn reset_counts(&self) {
         if let Ok(mut c) = self.shared.counts.lock() {
             c.clear();
+        }
+        if let Ok(mut log) = self.shared.log.lock() {
+            log.clear();
         }
     }
 
@@ -420,18 +503,56 @@ impl Shared {
         }
     }
 
+    fn bump_path(&self, route: Route, path: &str) {
+        self.bump(route);
+        if let Ok(mut log) = self.log.lock() {
+            log.push((route, path.to_string(), Instant::now()));
+        }
+    }
+
+    /// A 503 or 429 answer, with the configured `Retry-After`.
+    fn unavailable(&self, resp: Response<Body>) -> Response<Body> {
+        let mut resp = resp;
+        let (retry_after, endless) = {
+            let st = self.state();
+            (st.retry_after.clone(), st.endless_error_bodies)
+        };
+        if let Some(v) = retry_after
+            && let Ok(v) = http::HeaderValue::from_str(&v)
+        {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        if endless {
+            let gate = Arc::clone(&self.gate);
+            let filler = Bytes::from(vec![b'x'; 1024]);
+            let stream = futures_util::stream::unfold((), move |()| {
+                let (gate, filler) = (Arc::clone(&gate), filler.clone());
+                async move {
+                    (!gate.closing.load(Ordering::SeqCst))
+                        .then(|| (Ok::<_, std::io::Error>(Frame::data(filler)), ()))
+                }
+            });
+            let (parts, _) = resp.into_parts();
+            return Response::from_parts(parts, BodyExt::boxed(StreamBody::new(stream)));
+        }
+        resp
+    }
+
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Takes the current fault if it applies (`body`: whether this reply
     /// carries blob bytes), counting down a `set_fault_for`.
-    fn take_fault(&self, body: bool) -> Fault {
+    fn take_fault(&self, body: bool, path: &str) -> Fault {
         let mut st = self.state();
+        if st.fault_path.as_ref().is_some_and(|p| !path.contains(p)) {
+            return Fault::None;
+        }
         let applies = |f: Fault| {
             body || matches!(
                 f,
-                Fault::Outage | Fault::TooManyRequests | Fault::ConnectionReset
+                Fault::Outage | Fault::TooManyRequests | Fault::ConnectionReset | Fault::NoAnswer
             )
         };
         match st.fault {
@@ -482,12 +603,12 @@ async fn handle(shared: &Shared, req: Request<Incoming>, is_cdn: bool) -> Respon
     let path = req.uri().path().to_string();
     let head = req.method() == http::Method::HEAD;
     if is_cdn {
-        shared.bump(Route::CdnBlobGet);
+        shared.bump_path(Route::CdnBlobGet, &path);
         if req.headers().contains_key(header::AUTHORIZATION) {
             shared.state().cdn_saw_auth = true;
         }
         let digest = path.trim_start_matches("/cdn/").to_string();
-        return blob_response(shared, &req, &digest, head).await;
+        return blob_response(shared, &req, &path, &digest, head).await;
     }
     if path == "/token" {
         shared.bump(Route::Token);
@@ -495,9 +616,15 @@ async fn handle(shared: &Shared, req: Request<Incoming>, is_cdn: bool) -> Respon
     }
     if path == "/v2/" || path == "/v2" {
         shared.bump(Route::Ping);
-        match shared.take_fault(false) {
-            Fault::Outage => return error(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "down"),
-            Fault::TooManyRequests => return too_many(),
+        match shared.take_fault(false, &path) {
+            Fault::Outage => {
+                return shared.unavailable(error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "UNAVAILABLE",
+                    "down",
+                ));
+            }
+            Fault::TooManyRequests => return shared.unavailable(too_many()),
             Fault::ConnectionReset => return reset(),
             _ => {}
         }
@@ -532,24 +659,33 @@ async fn handle(shared: &Shared, req: Request<Incoming>, is_cdn: bool) -> Respon
         shared.bump(Route::Unauthorized);
         return shared.challenge(Some(repo));
     }
-    shared.bump(route);
+    shared.bump_path(route, &path);
     let redirect = kind == "blobs" && !head && !shared.state().no_redirect;
     // Body faults belong to the hop that sends the bytes.
-    let fault = shared.take_fault(kind == "blobs" && !redirect);
+    let fault = shared.take_fault(kind == "blobs" && !redirect, &path);
     match fault {
         Fault::Outage => {
-            return error(
+            return shared.unavailable(error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "UNAVAILABLE",
                 "the fake hub is down",
-            );
+            ));
         }
-        Fault::TooManyRequests => return too_many(),
+        Fault::TooManyRequests => return shared.unavailable(too_many()),
         Fault::ConnectionReset => return reset(),
+        Fault::NoAnswer => return silence(shared).await,
         _ => {}
     }
     if kind == "manifests" {
-        return manifest(shared, repo, reference, head);
+        let drip = shared.state().manifest_drip.filter(|_| !head);
+        let resp = manifest(shared, repo, reference, head);
+        return match drip {
+            Some(interval) => dripping(shared, resp, interval).await,
+            None => resp,
+        };
+    }
+    if let Some(resp) = blob_trap(shared, &path, head) {
+        return resp;
     }
     if kind == "tags" {
         return tags_list(shared, repo, req.uri().query());
@@ -629,6 +765,9 @@ fn token(shared: &Shared, req: &Request<Incoming>) -> Response<Body> {
     }
     if let Some(e) = expires {
         body["expires_in"] = e.into();
+    }
+    if st.token_padding > 0 {
+        body["padding"] = "p".repeat(st.token_padding).into();
     }
     full_json(&body.to_string())
 }
@@ -733,22 +872,80 @@ fn tags_list(shared: &Shared, repo: &str, query: Option<&str>) -> Response<Body>
         .unwrap_or_else(|_| Response::new(full("")))
 }
 
+/// Holds the request unanswered until the hub drops.
+async fn silence(shared: &Shared) -> Response<Body> {
+    while !shared.gate.closing.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    reset()
+}
+
+/// The redirect loop and oversized head knobs, for blob GETs they name.
+fn blob_trap(shared: &Shared, path: &str, head: bool) -> Option<Response<Body>> {
+    if head {
+        return None;
+    }
+    let (looping, huge) = {
+        let st = shared.state();
+        let hits = |p: &Option<String>| p.as_ref().is_some_and(|p| path.contains(p));
+        (hits(&st.redirect_loop), hits(&st.huge_head))
+    };
+    if looping {
+        return Response::builder()
+            .status(StatusCode::TEMPORARY_REDIRECT)
+            .header(header::LOCATION, path)
+            .body(full(""))
+            .ok();
+    }
+    if huge {
+        return Response::builder()
+            .header("x-padding", "a".repeat(1024 * 1024))
+            .body(full("never read"))
+            .ok();
+    }
+    None
+}
+
+/// The same answer with its body sent one byte per `interval`.
+async fn dripping(shared: &Shared, resp: Response<Body>, interval: Duration) -> Response<Body> {
+    let (parts, body) = resp.into_parts();
+    let Ok(bytes) = body.collect().await.map(|b| b.to_bytes()) else {
+        return Response::new(full(""));
+    };
+    let gate = Arc::clone(&shared.gate);
+    let stream = futures_util::stream::unfold(0usize, move |next| {
+        let (gate, bytes) = (Arc::clone(&gate), bytes.clone());
+        async move {
+            if next >= bytes.len() || gate.closing.load(Ordering::SeqCst) {
+                return None;
+            }
+            tokio::time::sleep(interval).await;
+            Some((
+                Ok::<_, std::io::Error>(Frame::data(bytes.slice(next..next + 1))),
+                next + 1,
+            ))
+        }
+    });
+    Response::from_parts(parts, BodyExt::boxed(StreamBody::new(stream)))
+}
+
 async fn blob_response(
     shared: &Shared,
     req: &Request<Incoming>,
+    path: &str,
     digest: &str,
     head: bool,
 ) -> Response<Body> {
-    let fault = shared.take_fault(true);
+    let fault = shared.take_fault(true, path);
     match fault {
         Fault::Outage => {
-            return error(
+            return shared.unavailable(error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "UNAVAILABLE",
                 "the fake cdn is down",
-            );
+            ));
         }
-        Fault::TooManyRequests => return too_many(),
+        Fault::TooManyRequests => return shared.unavailable(too_many()),
         Fault::ConnectionReset => return reset(),
         _ => {}
     }
@@ -817,6 +1014,25 @@ async fn blob_with_fault(
     let truncated = send_len < body_bytes.len();
     let stall_at = (fault == Fault::StallHalfway).then_some(send_len / 2);
     let gate = Arc::clone(&shared.gate);
+    if let Fault::StallAfter(n) = fault {
+        // Nothing follows until the hub drops: the body just stops.
+        let first = body_bytes.slice(..n.min(send_len));
+        let gate = Arc::clone(&gate);
+        let stream = futures_util::stream::once(async move { Ok(Frame::data(first)) }).chain(
+            futures_util::stream::unfold((), move |()| {
+                let gate = Arc::clone(&gate);
+                async move {
+                    while !gate.closing.load(Ordering::SeqCst) {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    None::<(Result<Frame<Bytes>, std::io::Error>, ())>
+                }
+            }),
+        );
+        return b
+            .body(BodyExt::boxed(StreamBody::new(stream)))
+            .unwrap_or_else(|_| Response::new(full("")));
+    }
     let chunks: Vec<Bytes> = (0..send_len)
         .step_by(64 * 1024)
         .map(|i| body_bytes.slice(i..(i + 64 * 1024).min(send_len)))
