@@ -182,7 +182,8 @@ class Handler(BaseHTTPRequestHandler):
             return
         log(f"{self.command} {self.path} -> {'upstream' if write else 'dpx'} {path} {status}")
 
-        self.send_response(status)
+        # Without a Server and Date of its own: the answer is dpx's or the upstream's.
+        self.send_response_only(status)
         length = None
         for k, v in resp_headers:
             if k.lower() == "content-length":
