@@ -5,14 +5,27 @@
 # the config file), each with a cold cache and then a warm one.
 #
 # A development tool, not part of CI. It starts its own docker-registry (the
-# upstream) on a free port, pushes an image written as an OCI layout with
-# skopeo under a few tags, and points dpx's docker.io at that registry.
+# upstream) on a free port and points dpx's docker.io at it. Two kinds of run:
 #
-#   scripts/conformance.sh              # all six runs
+# - read-only (<mode>-<cold|warm>): skopeo pushes an image under a few tags,
+#   and the suite is told that tag, its digests and the tag list, so it pushes
+#   nothing. Its referrers tests cannot pass so: they ask about content that
+#   only its own setup makes.
+# - push (push-<mode>-<cold|warm>): the suite pushes its own content through
+#   scripts/conformance-proxy.py, which sends writes to the upstream (keeping
+#   the referrers tag schema as a client must for a registry without the
+#   referrers API) and reads to dpx. Tags are revalidated on every request
+#   (tag_ttl = "0"): each run pushes new content under the same tags. Warm
+#   means the dpx cache the cold run filled.
+#
+#   scripts/conformance.sh              # all twelve runs
+#   ONLY=push-mirror scripts/conformance.sh   # runs whose name has this
 #   SUITE=/path/to/oci-conformance scripts/conformance.sh
+#   DPX=/path/to/dpx scripts/conformance.sh   # another build (no cargo build)
 #
-# Reports (junit.xml, out.txt with every request) go to $OUT (default
-# target/conformance/<run>/). Exits non-zero when any run has failures.
+# Reports (junit.xml, out.txt with every request, serve.log, proxy.log) go to
+# $OUT (default target/conformance/<run>/). Exits non-zero when any run has
+# failures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -23,8 +36,13 @@ for tool in docker-registry skopeo python3; do
   command -v "$tool" >/dev/null || { echo "conformance.sh needs $tool" >&2; exit 2; }
 done
 
-cargo build --quiet --bin dpx
-dpx=$root/target/debug/dpx
+ONLY=${ONLY:-}
+if [ -n "${DPX:-}" ]; then
+  dpx=$DPX
+else
+  cargo build --quiet --bin dpx
+  dpx=$root/target/debug/dpx
+fi
 
 work=$(mktemp -d)
 pids=()
@@ -57,6 +75,8 @@ log:
 storage:
   filesystem:
     rootdirectory: $work/registry-data
+  delete:
+    enabled: true
 http:
   addr: $upstream
 EOF
@@ -118,10 +138,13 @@ url = "http://$upstream"
 url = "http://$upstream"
 EOF
 
+# The push runs: the same, and every tag request revalidated.
+{ printf '[cache]\ntag_ttl = "0"\n\n'; cat "$work/config.toml"; } >"$work/config-push.toml"
+
 serve_pid=
 start_dpx() {
-  local cache=$1 log=$2
-  DPX_LOG=dpx=info "$dpx" --config "$work/config.toml" --cache-dir "$cache" \
+  local cache=$1 log=$2 config=${3:-$work/config.toml}
+  DPX_LOG=dpx=info "$dpx" --config "$config" --cache-dir "$cache" \
     serve --listen 127.0.0.1:0 >/dev/null 2>"$log" &
   serve_pid=$!
   pids+=("$serve_pid")
@@ -138,6 +161,22 @@ stop_dpx() {
   wait "$serve_pid" 2>/dev/null || true
 }
 
+# One line per test from a junit.xml, then "N passed, M failed"; fails on failures.
+summarize() {
+  python3 - "$1" <<'PY'
+import sys, xml.etree.ElementTree as ET
+p = f = 0
+for tc in ET.parse(sys.argv[1]).iter('testcase'):
+    if tc.find('skipped') is not None: continue
+    name = tc.get('name').replace('OCI Distribution Conformance Tests ', '')
+    bad = tc.find('failure') is not None or tc.find('error') is not None
+    print(("FAIL  " if bad else "pass  ") + name)
+    f += bad; p += not bad
+print(f"{p} passed, {f} failed")
+sys.exit(1 if f else 0)
+PY
+}
+
 status=0
 summary=()
 for mode in mirror prefix prefix-host; do
@@ -149,6 +188,7 @@ for mode in mirror prefix prefix-host; do
   cache=$work/cache-$mode
   for temp in cold warm; do
     run=$mode-$temp
+    [[ $run == *"$ONLY"* ]] || continue
     mkdir -p "$OUT/$run"
     start_dpx "$cache" "$OUT/$run/serve.log"
     echo "== $run: dpx serve on $dpx_addr, namespace $namespace"
@@ -157,6 +197,45 @@ for mode in mirror prefix prefix-host; do
       >"$OUT/$run/summary.txt"; then :; else status=1; fi
     grep -v '^pass ' "$OUT/$run/summary.txt" || true
     summary+=("$run: $(tail -n1 "$OUT/$run/summary.txt")")
+    stop_dpx
+  done
+done
+
+# Push runs: the suite's own setup, writes around dpx, reads through it.
+for mode in mirror prefix prefix-host; do
+  case $mode in
+    mirror) namespace=conformance/mirror prefix= ;;
+    prefix) namespace=$upstream/conformance/prefix prefix=$upstream/ ;;
+    prefix-host) namespace=reg.example:5000/conformance/prefix-host prefix=reg.example:5000/ ;;
+  esac
+  cache=$work/cache-push-$mode
+  for temp in cold warm; do
+    run=push-$mode-$temp
+    [[ $run == *"$ONLY"* ]] || continue
+    mkdir -p "$OUT/$run"
+    rm -f "$OUT/$run/junit.xml"
+    start_dpx "$cache" "$OUT/$run/serve.log" "$work/config-push.toml"
+    pport=$(free_port)
+    python3 "$root/scripts/conformance-proxy.py" "$pport" "$dpx_addr" "$upstream" $prefix \
+      2>"$OUT/$run/proxy.log" &
+    proxy_pid=$!
+    pids+=("$proxy_pid")
+    wait_port "$pport" conformance-proxy
+    echo "== $run: suite -> proxy :$pport (writes -> $upstream, reads -> dpx $dpx_addr), namespace $namespace"
+    # No tag, digests or tag list: the suite's pull and content-discovery
+    # setups push their own content.
+    (cd "$OUT/$run" && env OCI_ROOT_URL="http://127.0.0.1:$pport" OCI_NAMESPACE="$namespace" \
+      OCI_TEST_PULL=1 OCI_TEST_CONTENT_DISCOVERY=1 OCI_DEBUG=1 OCI_HIDE_SKIPPED_WORKFLOWS=1 \
+      OCI_REPORT_DIR="$OUT/$run" timeout 300 "$SUITE/conformance.test" -test.v -ginkgo.no-color \
+      >out.txt 2>&1) || true
+    if [ -f "$OUT/$run/junit.xml" ] && summarize "$OUT/$run/junit.xml" >"$OUT/$run/summary.txt"; then :; else
+      status=1
+      [ -f "$OUT/$run/junit.xml" ] || echo "no junit.xml (see $OUT/$run/out.txt)" >"$OUT/$run/summary.txt"
+    fi
+    grep -v '^pass ' "$OUT/$run/summary.txt" || true
+    summary+=("$run: $(tail -n1 "$OUT/$run/summary.txt")")
+    kill "$proxy_pid" 2>/dev/null || true
+    wait "$proxy_pid" 2>/dev/null || true
     stop_dpx
   done
 done
