@@ -43,6 +43,17 @@ pub mod serde_duration {
     }
 }
 
+/// Serde adapter for optional human sizes in the config file.
+pub mod serde_size {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|s| super::parse_size(&s).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

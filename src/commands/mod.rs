@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use crate::cache::Cache;
 use crate::cli::GlobalArgs;
 use crate::config::Config;
-use crate::fetch::Fetcher;
+use crate::fetch::{Fetcher, Limits};
 use crate::registry::{RegistryClient, RetryPolicy};
 
 /// How results are shown.
@@ -59,6 +59,10 @@ impl Context {
         let client =
             RegistryClient::new(Arc::new(move |host: &str| config.registry_url(host)), retry)
                 .context("cannot set up the registry client")?;
-        Ok(Fetcher::new(cache, client, retry))
+        let limits = Limits {
+            max_blob_size: self.config.max_blob_size(),
+            lock_timeout: self.config.lock_timeout(),
+        };
+        Ok(Fetcher::new(cache, client, retry, limits))
     }
 }

@@ -180,30 +180,44 @@ impl Server {
         digest: &Digest,
     ) -> Result<(Response<Body>, &'static str), ApiError> {
         let what = format!("blob {digest} of {}/{}", image.registry, image.repository);
-        let cache = self.fetcher.cache();
-        let final_path = cache.blob_path(digest);
+        let fetch_err =
+            |e: crate::fetch::FetchError| ApiError::from_fetch(&e, &what, "BLOB_UNKNOWN");
+        let head = req.method() == Method::HEAD;
         let (total, source, status) =
-            match self
-                .fetcher
-                .blob(&image.registry, &image.repository, digest, None)
-            {
-                BlobFetch::Cached => {
-                    let file = tokio::fs::File::open(&final_path)
+            match self.fetcher.open_blob(digest).await.map_err(fetch_err)? {
+                Some((file, len)) => (len, Source::Complete(file), "hit"),
+                // A HEAD costs no download: the upstream's HEAD answers it.
+                None if head => {
+                    let size = self
+                        .fetcher
+                        .blob_size(&image.registry, &image.repository, digest)
                         .await
-                        .map_err(|e| ApiError::internal(&format!("{what}: {e}")))?;
-                    let len = file
-                        .metadata()
-                        .await
-                        .map_err(|e| ApiError::internal(&format!("{what}: {e}")))?
-                        .len();
-                    (len, Source::Complete(file), "hit")
+                        .map_err(fetch_err)?;
+                    (size, Source::Nothing, "miss")
                 }
-                BlobFetch::InFlight(rx) => {
-                    let total = wait_for_size(rx.clone(), &final_path)
-                        .await
-                        .map_err(|e| ApiError::from_fetch(&e, &what, "BLOB_UNKNOWN"))?;
-                    (total, Source::Growing(rx), "miss")
-                }
+                None => match self
+                    .fetcher
+                    .blob(&image.registry, &image.repository, digest, None)
+                    .await
+                {
+                    // Stored between our look and the fetcher's.
+                    BlobFetch::Cached => {
+                        match self.fetcher.open_blob(digest).await.map_err(fetch_err)? {
+                            Some((file, len)) => (len, Source::Complete(file), "hit"),
+                            None => {
+                                return Err(ApiError::internal(&format!(
+                                    "{what}: vanished from the cache"
+                                )));
+                            }
+                        }
+                    }
+                    BlobFetch::InFlight(rx) => {
+                        let total = wait_for_size(&self.fetcher, rx.clone(), digest)
+                            .await
+                            .map_err(fetch_err)?;
+                        (total, Source::Growing(rx), "miss")
+                    }
+                },
             };
         let range = req
             .headers()
@@ -225,12 +239,18 @@ impl Server {
             }
         };
         let body = match source {
-            Source::Complete(f) if req.method() != Method::HEAD => {
-                stream_body(BlobStream::complete(f, final_path, start, end))
-            }
-            Source::Growing(rx) if req.method() != Method::HEAD => {
-                stream_body(BlobStream::growing(rx, final_path, start, end))
-            }
+            Source::Complete(f) if !head => stream_body(BlobStream::complete(
+                tokio::fs::File::from_std(f),
+                start,
+                end,
+            )),
+            Source::Growing(rx) if !head => stream_body(BlobStream::growing(
+                Arc::clone(&self.fetcher),
+                digest.clone(),
+                rx,
+                start,
+                end,
+            )),
             _ => empty(),
         };
         let mut builder = Response::builder()
@@ -283,15 +303,18 @@ impl Drop for RequestLog {
 }
 
 enum Source {
-    Complete(tokio::fs::File),
+    Complete(std::fs::File),
     Growing(tokio::sync::watch::Receiver<BlobState>),
+    /// A HEAD answered without the bytes.
+    Nothing,
 }
 
-/// Waits until a download knows its size (from the upstream Content-Length),
-/// or has finished.
+/// Waits until a download knows its size (from the manifest or the
+/// upstream), or has finished.
 async fn wait_for_size(
+    fetcher: &Fetcher,
     mut rx: tokio::sync::watch::Receiver<BlobState>,
-    final_path: &std::path::Path,
+    digest: &Digest,
 ) -> Result<u64, crate::fetch::FetchError> {
     loop {
         match &*rx.borrow_and_update() {
@@ -305,12 +328,12 @@ async fn wait_for_size(
         }
     }
     crate::fetch::wait_blob(rx).await?;
-    tokio::fs::metadata(final_path)
-        .await
-        .map(|m| m.len())
-        .map_err(|e| {
-            crate::fetch::FetchError::Internal(format!("blob vanished after download: {e}"))
-        })
+    match fetcher.open_blob(digest).await? {
+        Some((_, len)) => Ok(len),
+        None => Err(crate::fetch::FetchError::Internal(
+            "blob vanished after download".into(),
+        )),
+    }
 }
 
 /// `bytes=a-b`, `bytes=a-`, `bytes=-n` -> half-open [start, end); `None` if unsatisfiable.
