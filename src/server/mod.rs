@@ -96,7 +96,12 @@ impl Server {
             .map_or_else(|| req.uri().path().to_string(), |p| p.to_string());
         let (mut resp, cache) = match self.route(&req).await {
             Ok(r) => r,
-            Err(e) => (error_response(&e), "-"),
+            Err(e) => {
+                if e.status.is_server_error() {
+                    tracing::warn!("{method} {path}: {}", e.message);
+                }
+                (error_response(&e), "-")
+            }
         };
         if method == Method::HEAD {
             *resp.body_mut() = empty();
@@ -113,15 +118,23 @@ impl Server {
                 .get(header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok()?.parse().ok()),
         };
+        // Set when the body fails on our side (a download that broke), so
+        // the log line doesn't blame the client.
+        let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut log = RequestLog {
             line: format!("{method} {path} {}", resp.status().as_u16()),
             cache,
             expected,
             sent: 0,
             started,
+            failed: Arc::clone(&failed),
         };
         resp.map(|body| {
-            body.map_frame(move |frame| {
+            body.map_err(move |e| {
+                failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                e
+            })
+            .map_frame(move |frame| {
                 // Borrow the whole struct so the closure owns it (not just
                 // the `sent` field) and the line is written when the body goes.
                 let log = &mut log;
@@ -287,12 +300,20 @@ struct RequestLog {
     expected: Option<u64>,
     sent: u64,
     started: Instant,
+    failed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Drop for RequestLog {
     fn drop(&mut self) {
         let ms = self.started.elapsed().as_secs_f64() * 1000.0;
         let (line, sent, cache) = (&self.line, self.sent, self.cache);
+        if self.failed.load(std::sync::atomic::Ordering::Relaxed) {
+            // The cause is logged as an error where it happened.
+            tracing::info!(
+                "{line} {sent}B {cache} {ms:.1}ms incomplete: cut off after {sent} bytes by a failed download"
+            );
+            return;
+        }
         match self.expected {
             Some(expected) if sent < expected => tracing::info!(
                 "{line} {sent}B {cache} {ms:.1}ms incomplete: client left after {sent} of {expected} bytes"

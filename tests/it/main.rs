@@ -10,3 +10,4 @@ mod engines;
 mod pull;
 mod registry;
 mod serve;
+mod store;

@@ -35,6 +35,9 @@ pub enum Fault {
     ConnectionReset,
     /// Blob bodies send their first half, then wait until `release()`.
     StallHalfway,
+    /// Blob bodies without Content-Length (chunked) that never end; a HEAD
+    /// answers without Content-Length too.
+    EndlessBody,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -86,6 +89,10 @@ struct State {
     token_style: Option<(TokenStyle, Option<u64>)>,
     no_redirect: bool,
     cdn_saw_auth: bool,
+    /// Manifest GETs wait this long before answering.
+    manifest_delay: Option<Duration>,
+    /// Blob GETs answer 200 with the whole body whatever their Range.
+    ignore_range: bool,
 }
 
 /// What slow and stalled bodies watch between chunks.
@@ -253,6 +260,23 @@ impl FakeHub {
         )
     }
 
+    /// The layer digests of an image manifest added with `add_image`.
+    pub fn layers(&self, manifest: &str) -> Vec<String> {
+        let bytes = self
+            .state()
+            .manifests
+            .get(manifest)
+            .map(|(_, b)| b.clone())
+            .expect("manifest added");
+        let v: serde_json::Value = serde_json::from_slice(&bytes).expect("manifest json");
+        v["layers"]
+            .as_array()
+            .expect("layers")
+            .iter()
+            .map(|l| l["digest"].as_str().expect("digest").to_string())
+            .collect()
+    }
+
     /// Forgets every token handed out, as an expiry would: the next request
     /// with an old token gets a 401 challenge.
     pub fn revoke_tokens(&self) {
@@ -295,6 +319,16 @@ impl FakeHub {
             window: window_secs,
             style,
         });
+    }
+
+    /// Manifest GETs (not HEADs) answer after `delay`: concurrent fetches overlap.
+    pub fn set_manifest_delay(&self, delay: Duration) {
+        self.state().manifest_delay = Some(delay);
+    }
+
+    /// Blob GETs ignore `Range` and send the whole body with 200, as some CDNs do.
+    pub fn set_ignore_range(&self, on: bool) {
+        self.state().ignore_range = on;
     }
 
     pub fn set_redirect_blobs(&self, on: bool) {
@@ -526,6 +560,10 @@ async fn handle(shared: &Shared, req: Request<Incoming>, is_cdn: bool) -> Respon
         _ => {}
     }
     if kind == "manifests" {
+        let delay = shared.state().manifest_delay;
+        if let Some(d) = delay.filter(|_| !head) {
+            tokio::time::sleep(d).await;
+        }
         return manifest(shared, repo, reference, head);
     }
     if redirect {
@@ -691,6 +729,10 @@ async fn blob_with_fault(
         return error(StatusCode::NOT_FOUND, "BLOB_UNKNOWN", "blob unknown");
     };
     let total = data.len();
+    if fault == Fault::EndlessBody {
+        return endless(shared, &data, digest, head);
+    }
+    let ignore_range = shared.state().ignore_range;
     let range = req
         .headers()
         .get(header::RANGE)
@@ -705,7 +747,8 @@ async fn blob_with_fault(
                 b.parse::<usize>().ok()? + 1
             };
             (start < end && end <= total).then_some((start, end))
-        });
+        })
+        .filter(|_| !ignore_range);
     let (start, end) = range.unwrap_or((0, total));
     let mut body_bytes = data.slice(start..end);
     if fault == Fault::CorruptBody && !body_bytes.is_empty() {
@@ -773,6 +816,39 @@ async fn blob_with_fault(
                 Some((Ok(Frame::data(c)), (chunks, next + 1, false)))
             }
         });
+    b.body(BodyExt::boxed(StreamBody::new(stream)))
+        .unwrap_or_else(|_| Response::new(full("")))
+}
+
+/// A chunked body repeating `data` forever (until the hub closes).
+fn endless(shared: &Shared, data: &Bytes, digest: &str, head: bool) -> Response<Body> {
+    let b = Response::builder()
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header("docker-content-digest", digest);
+    if head {
+        // A body of unknown length, so no Content-Length is added for it.
+        let none = futures_util::stream::empty::<Result<Frame<Bytes>, std::io::Error>>();
+        return b
+            .body(BodyExt::boxed(StreamBody::new(none)))
+            .unwrap_or_else(|_| Response::new(full("")));
+    }
+    let gate = Arc::clone(&shared.gate);
+    let chunk = if data.is_empty() {
+        Bytes::from_static(b"x")
+    } else {
+        data.clone()
+    };
+    let stream = futures_util::stream::unfold((), move |()| {
+        let (gate, chunk) = (Arc::clone(&gate), chunk.clone());
+        async move {
+            if gate.closing.load(Ordering::SeqCst) {
+                return None;
+            }
+            // Yield now and then so the runtime stays responsive.
+            tokio::task::yield_now().await;
+            Some((Ok(Frame::data(chunk)), ()))
+        }
+    });
     b.body(BodyExt::boxed(StreamBody::new(stream)))
         .unwrap_or_else(|_| Response::new(full("")))
 }
