@@ -226,27 +226,58 @@ fn serve_and_prefetch_fetch_a_tag_manifest_once_between_them() {
 #[test]
 fn a_download_restarted_from_zero_keeps_its_streaming_client() {
     let hub = FakeHub::start();
-    let manifest = hub.add_image("library/restart", "v1", &[4_000_000], 45);
+    let manifest = hub.add_image("library/restart", "v1", &[2_000_000], 45);
     let layer = hub.layers(&manifest).remove(0);
     let dpx = Dpx::new(&hub.url());
     let serve = dpx.serve();
     let resp = request(&serve.addr, "GET", "/v2/library/restart/manifests/v1", &[]);
     assert_eq!(resp.status, 200);
     // The first body breaks off halfway; the retry's Range is ignored, so the
-    // download starts over from byte 0 while the client is mid-stream.
+    // download starts over from byte 0 while the client is mid-stream. Slow
+    // bodies, so the temp file can be watched as it grows.
     hub.set_fault_for(Fault::TruncatedBody, 1);
     hub.set_ignore_range(true);
-    let resp = request(
-        &serve.addr,
-        "GET",
-        &format!("/v2/library/restart/blobs/{layer}"),
-        &[],
-    );
+    hub.set_body_pause(Duration::from_millis(10));
+    let client = {
+        let (addr, path) = (
+            serve.addr.clone(),
+            format!("/v2/library/restart/blobs/{layer}"),
+        );
+        std::thread::spawn(move || request(&addr, "GET", &path, &[]))
+    };
+    // Readers trust the byte count they were shown: the file must never shrink.
+    let prefix = &layer.trim_start_matches("sha256:")[..12];
+    let tmp = dpx.cache.join("tmp");
+    let mut largest = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !dpx.has_blob(&layer) {
+        assert!(Instant::now() < deadline, "the download did not finish");
+        let size = std::fs::read_dir(&tmp)
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .filter(|f| f.file_name().to_string_lossy().starts_with(prefix))
+            .filter_map(|f| f.metadata().ok())
+            .map(|m| m.len())
+            .max();
+        if let Some(size) = size {
+            assert!(
+                size >= largest,
+                "the temp file shrank from {largest} to {size}"
+            );
+            largest = size;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let resp = client.join().expect("client");
     assert_eq!(resp.status, 200);
-    assert_eq!(resp.body.len(), 4_000_000, "the client got the whole blob");
+    assert_eq!(resp.body.len(), 2_000_000, "the client got the whole blob");
     assert_eq!(format!("sha256:{}", sha256_hex(&resp.body)), layer);
     assert_eq!(hub.count(Route::CdnBlobGet), 2, "cut off once, then whole");
-    assert!(dpx.has_blob(&layer));
+    assert!(
+        largest >= 1_000_000,
+        "the first half was written: {largest}"
+    );
     assert!(!serve.log_text().contains("shorter than expected"));
 }
 

@@ -93,6 +93,8 @@ struct State {
     manifest_delay: Option<Duration>,
     /// Blob GETs answer 200 with the whole body whatever their Range.
     ignore_range: bool,
+    /// A pause between the 64 KiB chunks of every blob body (faults or not).
+    body_pause: Option<Duration>,
 }
 
 /// What slow and stalled bodies watch between chunks.
@@ -329,6 +331,11 @@ impl FakeHub {
     /// Blob GETs ignore `Range` and send the whole body with 200, as some CDNs do.
     pub fn set_ignore_range(&self, on: bool) {
         self.state().ignore_range = on;
+    }
+
+    /// Every blob body pauses this long between its 64 KiB chunks, whatever the fault.
+    pub fn set_body_pause(&self, pause: Duration) {
+        self.state().body_pause = Some(pause);
     }
 
     pub fn set_redirect_blobs(&self, on: bool) {
@@ -777,10 +784,11 @@ async fn blob_with_fault(
     if head {
         return b.body(full("")).unwrap_or_else(|_| Response::new(full("")));
     }
+    let body_pause = shared.state().body_pause;
     let (send_len, pause) = match fault {
-        Fault::TruncatedBody => (body_bytes.len() / 2, None),
+        Fault::TruncatedBody => (body_bytes.len() / 2, body_pause),
         Fault::SlowBody(d) => (body_bytes.len(), Some(d)),
-        _ => (body_bytes.len(), None),
+        _ => (body_bytes.len(), body_pause),
     };
     let truncated = send_len < body_bytes.len();
     let stall_at = (fault == Fault::StallHalfway).then_some(send_len / 2);
