@@ -319,18 +319,9 @@ impl Fetcher {
                         None => self.check_tag(registry, repo, tag).await,
                     },
                     None => {
-                        let doing = format!("checking tag {name} upstream");
-                        let (_lock, waited) = self.process_turn(key.clone(), &doing).await?;
-                        // Another process checked it while we waited: its answer is ours.
-                        if waited
-                            && let Some((record, m)) =
-                                self.cached_tag_record(registry, repo, tag).await?
-                            && before.as_ref().is_none_or(|(old, _)| *old != record)
-                        {
-                            self.note_check(&name, CheckOutcome::Succeeded);
-                            return Ok(m);
-                        }
-                        let result = self.check_tag(registry, repo, tag).await;
+                        let result = self
+                            .check_tag_in_turn(registry, repo, tag, &key, before)
+                            .await;
                         let outcome = match &result {
                             Ok(m) if m.freshness != Freshness::Stale => CheckOutcome::Succeeded,
                             _ => CheckOutcome::Failed,
@@ -342,6 +333,43 @@ impl Fetcher {
             })
             .await;
         result.map(|m| self.noted(m))
+    }
+
+    /// Checks a tag upstream in this process's turn across processes. When
+    /// another process checked it while we waited, its answer is ours; when
+    /// that process is stuck, the cached copy (`before`) beats an error.
+    async fn check_tag_in_turn(
+        &self,
+        registry: &str,
+        repo: &str,
+        tag: &str,
+        key: &LockKey,
+        before: Option<(TagRecord, ResolvedManifest)>,
+    ) -> Result<ResolvedManifest, FetchError> {
+        let doing = format!("checking tag {registry}/{repo}:{tag} upstream");
+        let error = match self.process_turn(key.clone(), &doing).await {
+            // The lock is held until the check is done.
+            Ok((_lock, waited)) => {
+                if waited
+                    && let Some((record, m)) = self.cached_tag_record(registry, repo, tag).await?
+                    && before.as_ref().is_none_or(|(old, _)| *old != record)
+                {
+                    return Ok(m);
+                }
+                return self.check_tag(registry, repo, tag).await;
+            }
+            Err(e) => e,
+        };
+        match before {
+            Some((_, m)) if error.is_stalled() => {
+                tracing::warn!("{error}; serving the cached manifest");
+                Ok(ResolvedManifest {
+                    freshness: Freshness::Stale,
+                    ..m
+                })
+            }
+            _ => Err(error),
+        }
     }
 
     /// Runs `work` in this process's turn for `key`.

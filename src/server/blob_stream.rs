@@ -83,7 +83,10 @@ impl BlobStream {
         }
         let readable = self.readable_end().await?;
         if self.file.is_none() {
-            self.file = Some(self.open(None).await?);
+            match self.open(None).await {
+                Ok(f) => self.file = Some(f),
+                Err(e) => return Err(self.explain(e).await),
+            }
         }
         let Some(file) = self.file.as_mut() else {
             return Err(std::io::Error::other("blob file not open"));
@@ -152,6 +155,22 @@ impl BlobStream {
                 };
                 self.progress = None;
                 return verdict;
+            }
+        }
+    }
+
+    /// A file gone missing mid-download: the download's own failure when
+    /// that is what removed it (so the log names the cause), else `e`.
+    async fn explain(&mut self, e: std::io::Error) -> std::io::Error {
+        let Some(rx) = self.progress.as_mut() else {
+            return e;
+        };
+        loop {
+            if let BlobState::Failed(f) = &*rx.borrow_and_update() {
+                return failed(f);
+            }
+            if matches!(&*rx.borrow(), BlobState::Done) || rx.changed().await.is_err() {
+                return e;
             }
         }
     }

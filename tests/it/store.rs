@@ -360,7 +360,11 @@ fn a_blob_longer_than_its_manifest_says_is_cut_at_that_size_without_a_head() {
         !head.starts_with("HTTP/1.1 200") || body < 100_000,
         "never a whole 200 of a wrong blob: {head} / {body} bytes"
     );
-    assert!(serve.log_shows("larger than 100000 bytes"));
+    assert!(
+        serve.log_shows("larger than 100000 bytes"),
+        "{head} / {body} bytes\n{}",
+        serve.log_text()
+    );
     assert_eq!(hub.count(Route::BlobHead), 0, "the manifest gave the size");
     assert_eq!(
         hub.count(Route::BlobGet),
