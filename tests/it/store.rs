@@ -224,6 +224,30 @@ fn serve_and_prefetch_fetch_a_tag_manifest_once_between_them() {
 }
 
 #[test]
+fn serve_and_pull_fetch_a_manifest_by_digest_once_between_them() {
+    let hub = FakeHub::start();
+    let digest = hub.add_image("library/bothdigest", "v1", &[10], 53);
+    hub.set_manifest_delay(Duration::from_millis(2000));
+    let dpx = Dpx::new(&hub.url());
+    let serve = dpx.serve();
+    let pull = dpx
+        .command()
+        .args(["-q", "pull", &format!("bothdigest@{digest}")])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn pull");
+    let resp = request(
+        &serve.addr,
+        "GET",
+        &format!("/v2/library/bothdigest/manifests/{digest}"),
+        &[],
+    );
+    assert_eq!(resp.status, 200);
+    assert!(pull.wait_with_output().expect("pull").status.success());
+    assert_eq!(hub.count(Route::ManifestGet), 1);
+}
+
+#[test]
 fn a_download_restarted_from_zero_keeps_its_streaming_client() {
     let hub = FakeHub::start();
     let manifest = hub.add_image("library/restart", "v1", &[2_000_000], 45);
