@@ -878,7 +878,7 @@ impl Fetcher {
             digest,
         };
         loop {
-            let before = writer.written().await?;
+            let before = writer.resume_offset().await?;
             match self
                 .download_once(&source, &mut total, &mut writer, tx)
                 .await
@@ -888,7 +888,7 @@ impl Fetcher {
                     if e.registry().is_some_and(RegistryError::is_transient)
                         && failures < self.retry.retries =>
                 {
-                    let now = writer.written().await?;
+                    let now = writer.resume_offset().await?;
                     // Progress earns the download a fresh set of retries.
                     failures = if now > before { 0 } else { failures + 1 };
                     let delay = self.retry.delay(failures, None);
@@ -912,7 +912,7 @@ impl Fetcher {
         writer: &mut BackgroundWriter,
         tx: &watch::Sender<BlobState>,
     ) -> Result<(), FetchError> {
-        let offset = writer.written().await?;
+        let offset = writer.resume_offset().await?;
         let mut blob = self
             .client
             .get_blob(source.registry, source.repo, source.digest, offset)
@@ -935,9 +935,14 @@ impl Fetcher {
             }
         }
         let size = *total;
+        // What readers may read never goes down, even while a restart replays.
+        let readable = match &*tx.borrow() {
+            BlobState::Downloading { written, .. } => offset.max(*written),
+            _ => offset,
+        };
         tx.send_replace(BlobState::Downloading {
             temp: writer.temp_path().to_path_buf(),
-            written: offset,
+            written: readable,
             total: size,
         });
         while let Some(chunk) = blob
@@ -948,14 +953,14 @@ impl Fetcher {
         {
             writer.write(chunk).await?;
         }
-        let written = writer.written().await?;
+        let got = writer.resume_offset().await?;
         if let Some(size) = size
-            && written < size
+            && got < size
         {
             // Cut short without a transport error: resumable like one.
             return Err(RegistryError::Body {
                 url: blob.url,
-                reason: format!("ended after {written} of {size} bytes"),
+                reason: format!("ended after {got} of {size} bytes"),
             }
             .into());
         }

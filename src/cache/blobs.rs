@@ -65,6 +65,12 @@ impl BlobWriter {
         self.written
     }
 
+    /// Where the upstream body should go on from: the end of the file, or
+    /// during a restart's replay, how far the new body has got.
+    pub fn resume_offset(&self) -> u64 {
+        self.replayed.unwrap_or(self.written)
+    }
+
     pub fn write(&mut self, data: &[u8]) -> Result<(), CacheError> {
         let data = self.replay(data)?;
         let after = self.written.saturating_add(data.len() as u64);
@@ -178,8 +184,8 @@ pub struct BackgroundWriter {
 enum Command {
     Write(Bytes),
     Restart,
-    /// Answers with the bytes written once everything queued before it is.
-    Written(oneshot::Sender<u64>),
+    /// Answers with the resume offset once everything queued before it is written.
+    ResumeOffset(oneshot::Sender<u64>),
 }
 
 impl BackgroundWriter {
@@ -199,8 +205,8 @@ impl BackgroundWriter {
                         on_written(writer.written());
                     }
                     Command::Restart => writer.restart(),
-                    Command::Written(reply) => {
-                        let _ = reply.send(writer.written());
+                    Command::ResumeOffset(reply) => {
+                        let _ = reply.send(writer.resume_offset());
                     }
                 }
             }
@@ -232,10 +238,15 @@ impl BackgroundWriter {
         Ok(())
     }
 
-    /// Bytes on disk, after every write queued so far.
-    pub async fn written(&mut self) -> Result<u64, CacheError> {
+    /// `BlobWriter::resume_offset`, after every write queued so far.
+    pub async fn resume_offset(&mut self) -> Result<u64, CacheError> {
         let (reply, answer) = oneshot::channel();
-        if self.commands.send(Command::Written(reply)).await.is_err() {
+        if self
+            .commands
+            .send(Command::ResumeOffset(reply))
+            .await
+            .is_err()
+        {
             return Err(self.failure().await);
         }
         match answer.await {
@@ -336,8 +347,14 @@ mod tests {
         w.restart();
         w.write(b"hel").unwrap();
         assert_eq!(w.written(), 5, "the replayed prefix adds nothing");
+        assert_eq!(
+            w.resume_offset(),
+            3,
+            "a resumed body goes on with the replay"
+        );
         assert_eq!(fs::metadata(w.temp_path()).unwrap().len(), 5);
         w.write(b"lo world").unwrap();
+        assert_eq!(w.resume_offset(), 11);
         assert_eq!(w.written(), 11);
         w.commit().unwrap();
         assert_eq!(fs::read(cache.blob_path(&digest)).unwrap(), b"hello world");
@@ -373,7 +390,7 @@ mod tests {
             seen2.store(n, std::sync::atomic::Ordering::SeqCst)
         });
         bg.write(Bytes::from_static(b"hel")).await.unwrap();
-        assert_eq!(bg.written().await.unwrap(), 3);
+        assert_eq!(bg.resume_offset().await.unwrap(), 3);
         assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 3);
         bg.write(Bytes::from_static(b"lo")).await.unwrap();
         bg.commit().await.unwrap();
@@ -384,7 +401,7 @@ mod tests {
         let mut bg = BackgroundWriter::start(w, |_| {});
         bg.write(Bytes::from_static(b"toolong")).await.unwrap();
         assert!(matches!(
-            bg.written().await,
+            bg.resume_offset().await,
             Err(CacheError::TooLarge { .. })
         ));
         drop(bg);

@@ -286,6 +286,24 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_media_type_sidecar_is_a_miss() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let body = br#"{"schemaVersion":2}"#;
+        let d = Digest::of(body);
+        cache
+            .put_manifest(&d, crate::oci::OCI_MANIFEST, body)
+            .unwrap();
+        fs::write(cache.manifest_meta_path(&d), "").unwrap();
+        assert_eq!(cache.get_manifest(&d).unwrap(), None);
+        // Storing it again repairs the sidecar.
+        cache
+            .put_manifest(&d, crate::oci::OCI_MANIFEST, body)
+            .unwrap();
+        assert!(cache.get_manifest(&d).unwrap().is_some());
+    }
+
+    #[test]
     fn tag_paths_cannot_escape() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::open(dir.path()).unwrap();
