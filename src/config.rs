@@ -12,6 +12,8 @@ use crate::registry::{LowSpeedLimit, RetryPolicy};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
 pub const DEFAULT_TAG_TTL: Duration = Duration::from_secs(5 * 60);
+pub const DEFAULT_MAX_BLOB_SIZE: u64 = 16 * 1024 * 1024 * 1024;
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 const DOCKER_HUB_URL: &str = "https://registry-1.docker.io";
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +58,13 @@ pub struct CacheConfig {
     /// How long a cached tag is served without asking upstream.
     #[serde(default, with = "crate::units::serde_duration")]
     pub tag_ttl: Option<Duration>,
+    /// The largest blob accepted when neither a manifest nor the upstream says its size.
+    #[serde(default, with = "crate::units::serde_size")]
+    pub max_blob_size: Option<u64>,
+    /// How long to wait for another dpx process that makes no progress on a
+    /// download or manifest fetch we need too.
+    #[serde(default, with = "crate::units::serde_duration")]
+    pub lock_timeout: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -133,6 +142,14 @@ impl Config {
         self.cache.tag_ttl.unwrap_or(DEFAULT_TAG_TTL)
     }
 
+    pub fn max_blob_size(&self) -> u64 {
+        self.cache.max_blob_size.unwrap_or(DEFAULT_MAX_BLOB_SIZE)
+    }
+
+    pub fn lock_timeout(&self) -> Duration {
+        self.cache.lock_timeout.unwrap_or(DEFAULT_LOCK_TIMEOUT)
+    }
+
     /// The cache directory: flag/env first, then the config file, then the platform default.
     pub fn cache_dir(&self, flag: Option<&Path>) -> Result<PathBuf, ConfigError> {
         if let Some(p) = flag.or(self.cache.dir.as_deref()) {
@@ -164,6 +181,8 @@ mod tests {
             url = "http://127.0.0.1:5001/"
             [cache]
             tag_ttl = "30s"
+            max_blob_size = "1GiB"
+            lock_timeout = "2m"
             [serve]
             listen = "127.0.0.1:6000"
             [network]
@@ -192,6 +211,9 @@ mod tests {
             Config::default().low_speed_limit(),
             LowSpeedLimit::default()
         );
+        assert_eq!(cfg.max_blob_size(), 1024 * 1024 * 1024);
+        assert_eq!(cfg.lock_timeout(), Duration::from_secs(120));
+        assert_eq!(Config::default().max_blob_size(), DEFAULT_MAX_BLOB_SIZE);
     }
 
     #[test]
@@ -201,5 +223,6 @@ mod tests {
         assert!(toml::from_str::<Config>("[network]\nretry = 3").is_err());
         assert!(toml::from_str::<Config>("[network]\nlow_speed_limit = \"fast\"").is_err());
         assert!(toml::from_str::<Config>("[network]\nretries = -1").is_err());
+        assert!(toml::from_str::<Config>("[cache]\nmax_blob_size = \"huge\"").is_err());
     }
 }

@@ -15,10 +15,12 @@ use bytes::Bytes;
 use oci_spec::image::ImageManifest;
 use tokio::sync::watch;
 
-use crate::cache::{BlobLock, BlobWriter, Cache, CacheError, TagRecord};
+use crate::cache::{
+    BackgroundWriter, BlobWriter, Cache, CacheError, FileLock, LockHolder, LockKey, TagRecord,
+};
 use crate::oci::{Manifest, ManifestError, Platform, PlatformChoice, describe_platform};
 use crate::reference::{Digest, Reference, Target};
-use crate::registry::{RegistryClient, RegistryError};
+use crate::registry::{FetchedManifest, RegistryClient, RegistryError};
 
 mod tag_list;
 pub use tag_list::ResolvedTagList;
@@ -41,6 +43,14 @@ pub enum FetchError {
     },
     #[error("{0}")]
     Shared(Arc<FetchError>),
+    #[error(
+        "dpx process {pid} has been {doing} and made no progress for {secs}s; gave up waiting for it (stop that process if it is stuck, or raise [cache] lock_timeout)"
+    )]
+    Stalled {
+        pid: String,
+        doing: String,
+        secs: u64,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -51,6 +61,15 @@ impl FetchError {
             FetchError::Registry(e) => Some(e),
             FetchError::Shared(e) => e.registry(),
             _ => None,
+        }
+    }
+
+    /// Whether we gave up waiting for another dpx process.
+    pub fn is_stalled(&self) -> bool {
+        match self {
+            FetchError::Stalled { .. } => true,
+            FetchError::Shared(e) => e.is_stalled(),
+            _ => false,
         }
     }
 }
@@ -165,33 +184,102 @@ impl ResolvedPull {
     }
 }
 
+/// Bounds on what a fetch accepts and how long it waits for others.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The largest blob taken when neither a manifest nor the upstream says its size.
+    pub max_blob_size: u64,
+    /// How long to wait for another dpx process that makes no progress.
+    pub lock_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_blob_size: crate::config::DEFAULT_MAX_BLOB_SIZE,
+            lock_timeout: crate::config::DEFAULT_LOCK_TIMEOUT,
+        }
+    }
+}
+
+/// How an upstream check of a tag ended, for the clients that waited on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CheckOutcome {
+    Succeeded,
+    Failed,
+}
+
+/// How often a waiter tries a lock another process holds.
+const LOCK_POLL: Duration = Duration::from_millis(100);
+/// How long a wait for another process goes unmentioned.
+const LOCK_ANNOUNCE_AFTER: Duration = Duration::from_secs(1);
+/// Check results older than this can answer no waiting client any more.
+const CHECK_MEMORY: Duration = Duration::from_secs(10 * 60);
+/// Blob sizes remembered from manifests; beyond it the table starts over.
+const MAX_KNOWN_SIZES: usize = 100_000;
+
 pub struct Fetcher {
     cache: Cache,
     client: RegistryClient,
+    limits: Limits,
     inflight: Mutex<HashMap<Digest, watch::Receiver<BlobState>>>,
-    /// Per-tag turns for upstream checks (`registry/repo:tag`).
-    tag_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// When each tag's last upstream check finished, and whether it failed.
-    last_checks: Mutex<HashMap<String, (Instant, bool)>>,
+    /// Turns inside this process for upstream checks of one tag or fetches of
+    /// one manifest; `LockKey` files are the turns across processes.
+    turns: Mutex<HashMap<LockKey, Arc<tokio::sync::Mutex<()>>>>,
+    /// When each tag's last upstream check finished, and how.
+    last_checks: Mutex<HashMap<String, (Instant, CheckOutcome)>>,
+    /// Blob sizes from the manifests seen (verified by their digests), so a
+    /// blob asked for by digest alone is held to its size.
+    sizes: Mutex<HashMap<Digest, u64>>,
 }
 
 impl Fetcher {
-    pub fn new(cache: Cache, client: RegistryClient) -> Arc<Fetcher> {
+    pub fn new(cache: Cache, client: RegistryClient, limits: Limits) -> Arc<Fetcher> {
         Arc::new(Fetcher {
             cache,
             client,
+            limits,
             inflight: Mutex::default(),
-            tag_locks: Mutex::default(),
+            turns: Mutex::default(),
             last_checks: Mutex::default(),
+            sizes: Mutex::default(),
         })
-    }
-
-    pub fn cache(&self) -> &Cache {
-        &self.cache
     }
 
     pub fn client(&self) -> &RegistryClient {
         &self.client
+    }
+
+    /// Runs one cache operation on a blocking thread: disk I/O and fsync
+    /// never hold up the async workers.
+    async fn on_disk<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&Cache) -> Result<T, CacheError> + Send + 'static,
+    ) -> Result<T, FetchError> {
+        let cache = self.cache.clone();
+        tokio::task::spawn_blocking(move || op(&cache))
+            .await
+            .map_err(|e| FetchError::Internal(e.to_string()))?
+            .map_err(FetchError::from)
+    }
+
+    /// A stored blob, opened, with its length; `None` when it is not cached.
+    pub async fn open_blob(
+        &self,
+        digest: &Digest,
+    ) -> Result<Option<(std::fs::File, u64)>, FetchError> {
+        let d = digest.clone();
+        self.on_disk(move |c| c.open_blob(&d)).await
+    }
+
+    /// A blob being downloaded into `temp` (or already moved into the store).
+    pub async fn open_download(
+        &self,
+        temp: PathBuf,
+        digest: &Digest,
+    ) -> Result<std::fs::File, FetchError> {
+        let d = digest.clone();
+        self.on_disk(move |c| c.open_download(&temp, &d)).await
     }
 
     /// A tag's manifest, following the TTL / HEAD / stale rules.
@@ -203,85 +291,181 @@ impl Fetcher {
         ttl: Duration,
     ) -> Result<ResolvedManifest, FetchError> {
         let arrived = Instant::now();
-        if let Some(fresh) = self.cached_tag(registry, repo, tag, |r| r.is_fresh(ttl))? {
-            return Ok(fresh);
+        let before = self.cached_tag_record(registry, repo, tag).await?;
+        if let Some((record, fresh)) = &before
+            && record.is_fresh(ttl)
+        {
+            return Ok(self.noted(fresh.clone()));
         }
         // One upstream check per tag at a time: a burst of pulls of a stale or
         // cold tag costs one HEAD or GET, not one per client.
-        let key = format!("{registry}/{repo}:{tag}");
-        let lock = self.tag_lock(&key);
-        let result = {
-            let _turn = lock.lock().await;
-            match self.check_finished_since(&key, arrived) {
-                // The check of the client ahead of us answers for us too,
-                // success or failure: no client waits out the same outage twice.
-                Some(failed) => match self.cached_tag(registry, repo, tag, |_| true)? {
-                    Some(m) if failed => Ok(ResolvedManifest {
-                        freshness: Freshness::Stale,
-                        ..m
-                    }),
-                    Some(m) => Ok(m),
-                    None => self.check_tag(registry, repo, tag).await,
-                },
-                None => {
-                    let result = self.check_tag(registry, repo, tag).await;
-                    let failed = !matches!(&result, Ok(m) if m.freshness != Freshness::Stale);
-                    self.note_check(&key, failed);
-                    result
+        let name = format!("{registry}/{repo}:{tag}");
+        let key = LockKey::Tag(name.clone());
+        let result = self
+            .in_turn(&key, async {
+                match self.check_finished_since(&name, arrived) {
+                    // The check of the client ahead of us answers for us too,
+                    // success or failure: no client waits out the same outage twice.
+                    Some(outcome) => match self.cached_tag_record(registry, repo, tag).await? {
+                        Some((_, m)) if outcome == CheckOutcome::Failed => Ok(ResolvedManifest {
+                            freshness: Freshness::Stale,
+                            ..m
+                        }),
+                        Some((_, m)) => Ok(m),
+                        None => self.check_tag(registry, repo, tag).await,
+                    },
+                    None => {
+                        let result = self
+                            .check_tag_in_turn(registry, repo, tag, &key, before)
+                            .await;
+                        let outcome = match &result {
+                            Ok(m) if m.freshness != Freshness::Stale => CheckOutcome::Succeeded,
+                            _ => CheckOutcome::Failed,
+                        };
+                        self.note_check(&name, outcome);
+                        result
+                    }
                 }
-            }
-        };
-        if let Ok(mut locks) = self.tag_locks.lock()
-            && Arc::strong_count(&lock) == 2
-        {
-            locks.remove(&key);
-        }
-        result
+            })
+            .await;
+        result.map(|m| self.noted(m))
     }
 
-    /// Whether a check of `key` finished after `since`, and if so whether it failed.
-    fn check_finished_since(&self, key: &str, since: Instant) -> Option<bool> {
-        let checks = self.last_checks.lock().ok()?;
-        checks
-            .get(key)
-            .filter(|(at, _)| *at >= since)
-            .map(|(_, failed)| *failed)
-    }
-
-    fn note_check(&self, key: &str, failed: bool) {
-        if let Ok(mut checks) = self.last_checks.lock() {
-            checks.insert(key.to_string(), (Instant::now(), failed));
-        }
-    }
-
-    /// The cached manifest of a tag, when its record passes `fresh`.
-    fn cached_tag(
+    /// Checks a tag upstream in this process's turn across processes. When
+    /// another process checked it while we waited, its answer is ours; when
+    /// that process is stuck, the cached copy (`before`) beats an error.
+    async fn check_tag_in_turn(
         &self,
         registry: &str,
         repo: &str,
         tag: &str,
-        fresh: impl Fn(&TagRecord) -> bool,
-    ) -> Result<Option<ResolvedManifest>, FetchError> {
-        Ok(self
-            .cached_tag_record(registry, repo, tag)?
-            .filter(|(record, _)| fresh(record))
-            .map(|(_, manifest)| manifest))
+        key: &LockKey,
+        before: Option<(TagRecord, ResolvedManifest)>,
+    ) -> Result<ResolvedManifest, FetchError> {
+        let doing = format!("checking tag {registry}/{repo}:{tag} upstream");
+        let error = match self.process_turn(key.clone(), &doing).await {
+            // The lock is held until the check is done.
+            Ok((_lock, waited)) => {
+                if waited
+                    && let Some((record, m)) = self.cached_tag_record(registry, repo, tag).await?
+                    && before.as_ref().is_none_or(|(old, _)| *old != record)
+                {
+                    return Ok(m);
+                }
+                return self.check_tag(registry, repo, tag).await;
+            }
+            Err(e) => e,
+        };
+        match before {
+            Some((_, m)) if error.is_stalled() => {
+                tracing::warn!("{error}; serving the cached manifest");
+                Ok(ResolvedManifest {
+                    freshness: Freshness::Stale,
+                    ..m
+                })
+            }
+            _ => Err(error),
+        }
+    }
+
+    /// Runs `work` in this process's turn for `key`.
+    async fn in_turn<T>(&self, key: &LockKey, work: impl Future<Output = T>) -> T {
+        let lock = match self.turns.lock() {
+            Ok(mut turns) => Arc::clone(turns.entry(key.clone()).or_default()),
+            // A poisoned table only loses the coalescing, not correctness.
+            Err(_) => Arc::default(),
+        };
+        let out = {
+            let _turn = lock.lock().await;
+            work.await
+        };
+        if let Ok(mut turns) = self.turns.lock()
+            && Arc::strong_count(&lock) == 2
+        {
+            turns.remove(key);
+        }
+        out
+    }
+
+    /// Waits for this process's turn across processes: tries the lock, then
+    /// polls it, a future an interrupt can drop at any point (a blocking
+    /// `flock` would hold up the runtime's shutdown). Says whom it waits for,
+    /// and gives up on a holder that makes no progress for `lock_timeout`.
+    /// Also returns whether it had to wait.
+    async fn process_turn(
+        &self,
+        key: LockKey,
+        doing: &str,
+    ) -> Result<(FileLock, bool), FetchError> {
+        let started = Instant::now();
+        let mut last_progress = (Instant::now(), None);
+        let mut announced = false;
+        let mut waited = false;
+        loop {
+            let k = key.clone();
+            let (lock, holder) = self
+                .on_disk(move |c| {
+                    Ok(match c.try_lock(&k)? {
+                        Some(lock) => (Some(lock), LockHolder::default()),
+                        None => (None, c.lock_holder(&k)),
+                    })
+                })
+                .await?;
+            if let Some(lock) = lock {
+                return Ok((lock, waited));
+            }
+            waited = true;
+            if holder.progress != last_progress.1 {
+                last_progress = (Instant::now(), holder.progress);
+            }
+            let pid = holder
+                .pid
+                .map_or_else(|| "?".to_string(), |p| p.to_string());
+            if !announced && started.elapsed() >= LOCK_ANNOUNCE_AFTER {
+                tracing::warn!("waiting for dpx process {pid} which is {doing}");
+                announced = true;
+            }
+            if last_progress.0.elapsed() >= self.limits.lock_timeout {
+                return Err(FetchError::Stalled {
+                    pid,
+                    doing: doing.to_string(),
+                    secs: self.limits.lock_timeout.as_secs(),
+                });
+            }
+            tokio::time::sleep(LOCK_POLL).await;
+        }
+    }
+
+    /// Whether a check of `key` finished after `since`, and how.
+    fn check_finished_since(&self, key: &str, since: Instant) -> Option<CheckOutcome> {
+        let checks = self.last_checks.lock().ok()?;
+        checks
+            .get(key)
+            .filter(|(at, _)| *at >= since)
+            .map(|(_, outcome)| *outcome)
+    }
+
+    fn note_check(&self, key: &str, outcome: CheckOutcome) {
+        if let Ok(mut checks) = self.last_checks.lock() {
+            // Only clients waiting for a turn read these; old ones serve nobody.
+            checks.retain(|_, (at, _)| at.elapsed() < CHECK_MEMORY);
+            checks.insert(key.to_string(), (Instant::now(), outcome));
+        }
     }
 
     /// A tag's record and its manifest, when both are in the cache.
-    fn cached_tag_record(
+    async fn cached_tag_record(
         &self,
         registry: &str,
         repo: &str,
         tag: &str,
     ) -> Result<Option<(TagRecord, ResolvedManifest)>, FetchError> {
-        let Some(record) = self.cache.read_tag(registry, repo, tag)? else {
-            return Ok(None);
-        };
-        Ok(self
-            .cache
-            .get_manifest(&record.digest)?
-            .map(|(bytes, media_type)| {
+        let (registry, repo, tag) = (registry.to_string(), repo.to_string(), tag.to_string());
+        self.on_disk(move |c| {
+            let Some(record) = c.read_tag(&registry, &repo, &tag)? else {
+                return Ok(None);
+            };
+            Ok(c.get_manifest(&record.digest)?.map(|(bytes, media_type)| {
                 let manifest = ResolvedManifest {
                     digest: record.digest.clone(),
                     media_type,
@@ -290,14 +474,23 @@ impl Fetcher {
                 };
                 (record, manifest)
             }))
+        })
+        .await
     }
 
-    fn tag_lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
-        match self.tag_locks.lock() {
-            Ok(mut locks) => Arc::clone(locks.entry(key.to_string()).or_default()),
-            // A poisoned table only loses the coalescing, not correctness.
-            Err(_) => Arc::default(),
-        }
+    /// A manifest from the cache by digest.
+    async fn cached_manifest(
+        &self,
+        digest: &Digest,
+    ) -> Result<Option<ResolvedManifest>, FetchError> {
+        let d = digest.clone();
+        let found = self.on_disk(move |c| c.get_manifest(&d)).await?;
+        Ok(found.map(|(bytes, media_type)| ResolvedManifest {
+            digest: digest.clone(),
+            media_type,
+            bytes: Bytes::from(bytes),
+            freshness: Freshness::Cached,
+        }))
     }
 
     /// Asks upstream about a tag that is stale or not cached: HEAD when we have
@@ -308,7 +501,7 @@ impl Fetcher {
         repo: &str,
         tag: &str,
     ) -> Result<ResolvedManifest, FetchError> {
-        let Some((mut record, cached)) = self.cached_tag_record(registry, repo, tag)? else {
+        let Some((mut record, cached)) = self.cached_tag_record(registry, repo, tag).await? else {
             return self.fetch_tag(registry, repo, tag).await;
         };
         let stale = |e: &RegistryError| {
@@ -324,7 +517,8 @@ impl Fetcher {
         match self.client.head_manifest(registry, repo, &target).await {
             Ok(Some(head)) if head.digest.as_ref() == Some(&record.digest) => {
                 record.checked_at = crate::cache::now_secs();
-                self.cache.write_tag(registry, repo, tag, &record)?;
+                self.write_tag_best_effort(registry, repo, tag, record)
+                    .await;
                 Ok(ResolvedManifest {
                     freshness: Freshness::Revalidated,
                     ..cached
@@ -349,10 +543,11 @@ impl Fetcher {
             .client
             .get_manifest(registry, repo, &Target::Tag(tag.to_string()))
             .await?;
-        self.cache
-            .put_manifest(&m.digest, &m.media_type, &m.bytes)?;
-        let record = TagRecord::new(m.digest.clone(), m.media_type.clone());
-        self.cache.write_tag(registry, repo, tag, &record)?;
+        if self.put_manifest_best_effort(&m).await {
+            let record = TagRecord::new(m.digest.clone());
+            self.write_tag_best_effort(registry, repo, tag, record)
+                .await;
+        }
         Ok(ResolvedManifest {
             digest: m.digest,
             media_type: m.media_type,
@@ -361,33 +556,134 @@ impl Fetcher {
         })
     }
 
-    /// A manifest by digest: from the cache, else one GET. Never stale.
+    /// Caches a manifest the upstream vouched for. Best effort: with the disk
+    /// full or read-only the answer is still good, so it is served and the
+    /// failure is a warning. Returns whether it was stored.
+    async fn put_manifest_best_effort(&self, m: &FetchedManifest) -> bool {
+        let (digest, media_type, bytes) = (m.digest.clone(), m.media_type.clone(), m.bytes.clone());
+        match self
+            .on_disk(move |c| c.put_manifest(&digest, &media_type, &bytes))
+            .await
+        {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!("manifest {} not cached: {e}", m.digest);
+                false
+            }
+        }
+    }
+
+    /// Records a tag check. Best effort, like `put_manifest_best_effort`: a
+    /// record that could not be written only means asking again next time.
+    async fn write_tag_best_effort(
+        &self,
+        registry: &str,
+        repo: &str,
+        tag: &str,
+        record: TagRecord,
+    ) {
+        let (r, p, t) = (registry.to_string(), repo.to_string(), tag.to_string());
+        if let Err(e) = self
+            .on_disk(move |c| c.write_tag(&r, &p, &t, &record))
+            .await
+        {
+            tracing::warn!("{registry}/{repo}:{tag}: tag record not updated: {e}");
+        }
+    }
+
+    /// A manifest by digest: from the cache, else one GET however many
+    /// clients and processes ask at once. Never stale.
     pub async fn manifest_by_digest(
         &self,
         registry: &str,
         repo: &str,
         digest: &Digest,
     ) -> Result<ResolvedManifest, FetchError> {
-        if let Some((bytes, media_type)) = self.cache.get_manifest(digest)? {
-            return Ok(ResolvedManifest {
-                digest: digest.clone(),
-                media_type,
-                bytes: Bytes::from(bytes),
-                freshness: Freshness::Cached,
-            });
+        if let Some(m) = self.cached_manifest(digest).await? {
+            return Ok(self.noted(m));
         }
-        let m = self
-            .client
-            .get_manifest(registry, repo, &Target::Digest(digest.clone()))
-            .await?;
-        self.cache
-            .put_manifest(&m.digest, &m.media_type, &m.bytes)?;
-        Ok(ResolvedManifest {
-            digest: m.digest,
-            media_type: m.media_type,
-            bytes: m.bytes,
-            freshness: Freshness::Fetched,
-        })
+        let key = LockKey::Manifest(digest.clone());
+        let result = self
+            .in_turn(&key, async {
+                // A client ahead of us in this process may have fetched it.
+                if let Some(m) = self.cached_manifest(digest).await? {
+                    return Ok(m);
+                }
+                let doing = format!("fetching manifest {digest}");
+                let (_lock, waited) = self.process_turn(key.clone(), &doing).await?;
+                if waited && let Some(m) = self.cached_manifest(digest).await? {
+                    return Ok(m);
+                }
+                let m = self
+                    .client
+                    .get_manifest(registry, repo, &Target::Digest(digest.clone()))
+                    .await?;
+                self.put_manifest_best_effort(&m).await;
+                Ok(ResolvedManifest {
+                    digest: m.digest,
+                    media_type: m.media_type,
+                    bytes: m.bytes,
+                    freshness: Freshness::Fetched,
+                })
+            })
+            .await;
+        result.map(|m| self.noted(m))
+    }
+
+    /// Remembers the sizes of the blobs and manifests a manifest names.
+    fn noted(&self, m: ResolvedManifest) -> ResolvedManifest {
+        let descriptors = match Manifest::parse(&m.media_type, &m.bytes) {
+            Ok(Manifest::Image(image)) => std::iter::once(image.config().clone())
+                .chain(image.layers().iter().cloned())
+                .collect(),
+            Ok(Manifest::Index(index)) => index.manifests().clone(),
+            Err(_) => Vec::new(),
+        };
+        if let Ok(mut sizes) = self.sizes.lock() {
+            if sizes.len() > MAX_KNOWN_SIZES {
+                sizes.clear();
+            }
+            for d in descriptors {
+                if let Ok(digest) = d.digest().to_string().parse::<Digest>() {
+                    sizes.insert(digest, d.size());
+                }
+            }
+        }
+        m
+    }
+
+    /// A blob's size as a manifest seen by this process gave it.
+    fn known_size(&self, digest: &Digest) -> Option<u64> {
+        self.sizes.lock().ok()?.get(digest).copied()
+    }
+
+    /// A blob's size from the upstream, without downloading it (for a HEAD
+    /// request).
+    pub async fn blob_size(
+        &self,
+        registry: &str,
+        repo: &str,
+        digest: &Digest,
+    ) -> Result<u64, FetchError> {
+        let Some(head) = self.client.head_blob(registry, repo, digest).await? else {
+            return Err(RegistryError::NotFound {
+                what: format!("blob {digest}"),
+                url: format!(
+                    "{}/v2/{repo}/blobs/{digest}",
+                    self.client.endpoint(registry)
+                ),
+            }
+            .into());
+        };
+        let Some(size) = head.size else {
+            return Err(FetchError::Internal(format!(
+                "the upstream answered a HEAD of blob {digest} without a Content-Length"
+            )));
+        };
+        if let Ok(mut sizes) = self.sizes.lock() {
+            sizes.insert(digest.clone(), size);
+        }
+        Ok(size)
     }
 
     pub async fn manifest(
@@ -402,7 +698,6 @@ impl Fetcher {
             Target::Digest(d) => self.manifest_by_digest(registry, repo, d).await,
         }
     }
-
     /// Resolves a reference to the image manifests a pull needs, fetching and
     /// caching the manifests on the way (the index and the chosen children).
     pub async fn resolve_pull(
@@ -486,14 +781,15 @@ impl Fetcher {
 
     /// Makes sure a blob is cached: `Cached` at once, or the watch of a
     /// download that was already running or is started now.
-    pub fn blob(
+    pub async fn blob(
         self: &Arc<Self>,
         registry: &str,
         repo: &str,
         digest: &Digest,
         size: Option<u64>,
     ) -> BlobFetch {
-        if self.cache.has_blob(digest) {
+        let d = digest.clone();
+        if let Ok(true) = self.on_disk(move |c| Ok(c.has_blob(&d))).await {
             return BlobFetch::Cached;
         }
         let Ok(mut inflight) = self.inflight.lock() else {
@@ -508,6 +804,7 @@ impl Fetcher {
         // A task of its own: the download goes on even if the client that
         // asked first goes away, because others may be waiting on it.
         let this = Arc::clone(self);
+        let tx = Arc::new(tx);
         let (registry, repo, digest) = (registry.to_string(), repo.to_string(), digest.clone());
         tokio::spawn(async move {
             let result = this.download(&registry, &repo, &digest, size, &tx).await;
@@ -528,18 +825,47 @@ impl Fetcher {
         repo: &str,
         digest: &Digest,
         size: Option<u64>,
-        tx: &watch::Sender<BlobState>,
+        tx: &Arc<watch::Sender<BlobState>>,
     ) -> Result<(), FetchError> {
-        let (cache, d) = (self.cache.clone(), digest.clone());
-        let _lock = tokio::task::spawn_blocking(move || BlobLock::acquire(&cache, &d))
-            .await
-            .map_err(|e| FetchError::Internal(e.to_string()))??;
+        let doing = format!("downloading blob {digest}");
+        let (lock, _) = self
+            .process_turn(LockKey::Blob(digest.clone()), &doing)
+            .await?;
         // Another process may have finished it while we waited for the lock.
-        if self.cache.has_blob(digest) {
+        let d = digest.clone();
+        if self.on_disk(move |c| Ok(c.has_blob(&d))).await? {
             return Ok(());
         }
-        let mut writer = BlobWriter::create(&self.cache, digest.clone(), size)?;
-        let temp = writer.temp_path().to_path_buf();
+        // The size to hold the body to: the manifest's, else the upstream's
+        // word; with neither, `max_blob_size` caps it.
+        let size = match size.or_else(|| self.known_size(digest)) {
+            Some(s) => Some(s),
+            None => match self.client.head_blob(registry, repo, digest).await {
+                Ok(head) => head.and_then(|h| h.size),
+                Err(e) => {
+                    tracing::debug!("blob {digest}: HEAD failed ({e}); the GET will tell");
+                    None
+                }
+            },
+        };
+        let (d, limit) = (digest.clone(), self.limits.max_blob_size);
+        let writer = self
+            .on_disk(move |c| {
+                let writer = BlobWriter::create(c, d, size)?.with_limit(limit);
+                let mut lock = lock;
+                lock.note_temp_file(writer.temp_path());
+                Ok((writer, lock))
+            })
+            .await?;
+        let (writer, _lock) = writer;
+        let progress = Arc::clone(tx);
+        let mut writer = BackgroundWriter::start(writer, move |n| {
+            progress.send_modify(|state| {
+                if let BlobState::Downloading { written, .. } = state {
+                    *written = n;
+                }
+            });
+        });
         let mut total = size;
         // Every try of this download, resumes included, spends one budget.
         let mut retry = self.client.retry();
@@ -550,7 +876,7 @@ impl Fetcher {
         };
         loop {
             match self
-                .download_once(&source, &mut total, &mut writer, &temp, tx)
+                .download_once(&source, &mut total, &mut writer, tx)
                 .await
             {
                 Ok(()) => break,
@@ -558,7 +884,7 @@ impl Fetcher {
                     Some(delay) => {
                         tracing::warn!(
                             "blob {digest}: {e}; resuming at byte {} in {:.1}s ({} of {} retries)",
-                            writer.written(),
+                            writer.resume_offset().await?,
                             delay.as_secs_f64(),
                             retry.failures(),
                             self.client.retry_policy().retries,
@@ -569,9 +895,7 @@ impl Fetcher {
                 },
             }
         }
-        tokio::task::spawn_blocking(move || writer.commit())
-            .await
-            .map_err(|e| FetchError::Internal(e.to_string()))??;
+        writer.commit().await?;
         Ok(())
     }
 
@@ -579,43 +903,53 @@ impl Fetcher {
         &self,
         source: &BlobSource<'_>,
         total: &mut Option<u64>,
-        writer: &mut BlobWriter,
-        temp: &std::path::Path,
+        writer: &mut BackgroundWriter,
         tx: &watch::Sender<BlobState>,
     ) -> Result<(), FetchError> {
-        let offset = writer.written();
+        let offset = writer.resume_offset().await?;
         let mut blob = self
             .client
             .get_blob(source.registry, source.repo, source.digest, offset)
             .await?;
         if offset > 0 && !blob.resumed {
-            writer.restart()?;
+            // The body starts at 0: the writer checks and skips what it has.
+            writer.restart().await?;
         }
         if total.is_none() && !blob.resumed {
             *total = blob.response.content_length();
+            if let Some(n) = *total
+                && n > self.limits.max_blob_size
+            {
+                return Err(CacheError::TooLarge {
+                    what: format!("blob {}", source.digest),
+                    limit: self.limits.max_blob_size,
+                    exact: false,
+                }
+                .into());
+            }
         }
         let size = *total;
+        // What readers may read never goes down, even while a restart replays.
+        let readable = match &*tx.borrow() {
+            BlobState::Downloading { written, .. } => offset.max(*written),
+            _ => offset,
+        };
         tx.send_replace(BlobState::Downloading {
-            temp: temp.to_path_buf(),
-            written: writer.written(),
+            temp: writer.temp_path().to_path_buf(),
+            written: readable,
             total: size,
         });
         while let Some(chunk) = blob.response.chunk().await? {
-            // A disk write can block: let the runtime move other work off this thread.
-            tokio::task::block_in_place(|| writer.write(&chunk))?;
-            tx.send_replace(BlobState::Downloading {
-                temp: temp.to_path_buf(),
-                written: writer.written(),
-                total: size,
-            });
+            writer.write(chunk).await?;
         }
+        let got = writer.resume_offset().await?;
         if let Some(size) = size
-            && writer.written() < size
+            && got < size
         {
             // Cut short without a transport error: resumable like one.
             return Err(RegistryError::Body {
                 url: blob.url,
-                reason: format!("ended after {} of {size} bytes", writer.written()),
+                reason: format!("ended after {got} of {size} bytes"),
             }
             .into());
         }

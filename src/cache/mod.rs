@@ -5,6 +5,7 @@
 //! <root>/blobs/sha256/<ab>/<hex>                 immutable content (layers, configs, manifests)
 //! <root>/tmp/                                    partial downloads, same filesystem
 //! <root>/locks/<hex>.lock                        one writer per blob across processes
+//! <root>/locks/{manifest,tag}-<hex>.lock         one upstream fetch per manifest / tag
 //! <root>/manifests/sha256/<hex>.json             a manifest blob's media type
 //! <root>/index/<registry>/<repo>/tags/<tag>.json tag -> manifest digest, fetched/checked times
 //! <root>/index/<registry>/<repo>/_tag_list.json  the repository's tag list, fetched time
@@ -13,6 +14,7 @@
 //! after its digest checked out.
 
 mod blobs;
+mod locks;
 mod tag_list;
 mod tags;
 
@@ -20,7 +22,8 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub use blobs::{BlobLock, BlobWriter};
+pub use blobs::{BackgroundWriter, BlobWriter};
+pub use locks::{FileLock, LockHolder, LockKey};
 pub use tag_list::TagListRecord;
 pub use tags::{TagRecord, now_secs};
 
@@ -56,15 +59,32 @@ pub enum CacheError {
         expected: u64,
         actual: u64,
     },
+    #[error(
+        "{what} is larger than {limit} bytes{}; not stored",
+        if *exact { ", the size its manifest or the upstream gave" } else { " ([cache] max_blob_size)" }
+    )]
+    TooLarge {
+        what: String,
+        limit: u64,
+        exact: bool,
+    },
+    #[error(
+        "{what}: the upstream sent different bytes at offset {offset} when the download was retried; not stored"
+    )]
+    Diverged { what: String, offset: u64 },
     #[error("refusing unsafe cache path component {0:?}")]
     UnsafePath(String),
+    #[error("internal error in the cache: {0}")]
+    Internal(String),
 }
 
 impl CacheError {
     pub fn write(path: &Path, source: io::Error) -> CacheError {
         // By kind, not errno: tempfile wraps the OS error with its path.
         let hint = match source.kind() {
-            io::ErrorKind::StorageFull => " (the disk is full: free space or run dpx purge)",
+            io::ErrorKind::StorageFull => {
+                " (ENOSPC: the disk is full: free space or use another --cache-dir)"
+            }
             io::ErrorKind::ReadOnlyFilesystem => {
                 " (the filesystem is read-only: use another --cache-dir)"
             }
@@ -124,6 +144,36 @@ impl Cache {
         self.root.join("tmp")
     }
 
+    /// A stored blob, opened, with its length; `None` when it is not cached.
+    pub fn open_blob(&self, digest: &Digest) -> Result<Option<(fs::File, u64)>, CacheError> {
+        let path = self.blob_path(digest);
+        let file = match fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(CacheError::Read { path, source }),
+        };
+        let len = file
+            .metadata()
+            .map_err(|source| CacheError::Read { path, source })?
+            .len();
+        Ok(Some((file, len)))
+    }
+
+    /// A blob being downloaded into `temp`: the temp file while it exists,
+    /// the stored blob once it has been renamed into place.
+    pub fn open_download(&self, temp: &Path, digest: &Digest) -> Result<fs::File, CacheError> {
+        if temp.parent() != Some(self.tmp_dir().as_path()) {
+            return Err(CacheError::UnsafePath(temp.display().to_string()));
+        }
+        match fs::File::open(temp) {
+            Ok(f) => Ok(f),
+            Err(_) => {
+                let path = self.blob_path(digest);
+                fs::File::open(&path).map_err(|source| CacheError::Read { path, source })
+            }
+        }
+    }
+
     /// Stores a manifest (verified against `digest`) with its media type.
     pub fn put_manifest(
         &self,
@@ -143,10 +193,20 @@ impl Cache {
     /// A stored manifest's bytes and media type.
     pub fn get_manifest(&self, digest: &Digest) -> Result<Option<(Vec<u8>, String)>, CacheError> {
         let meta = self.manifest_meta_path(digest);
+        // A sidecar we can't read (or an empty one, after a crash) is a miss:
+        // the manifest is fetched and the sidecar written again.
         let media_type = match fs::read_to_string(&meta) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(CacheError::Read { path: meta, source }),
+            Ok(t) if !t.trim().is_empty() => t,
+            Ok(_) => return Ok(None),
+            Err(e) => {
+                if e.kind() != io::ErrorKind::NotFound {
+                    tracing::warn!(
+                        "cannot read {}: {e}; fetching the manifest again",
+                        meta.display()
+                    );
+                }
+                return Ok(None);
+            }
         };
         let path = self.blob_path(digest);
         match fs::read(&path) {
@@ -184,8 +244,9 @@ fn safe_component(part: &str) -> Result<&str, CacheError> {
     Ok(part)
 }
 
-/// Write a small file by temp + fsync + rename so readers never see half of
-/// it, not even after a crash.
+/// Writes a small file by temp + fsync + rename + directory fsync, like the
+/// blobs: readers never see half of it, and after a crash it is either whole
+/// or absent.
 fn write_atomic(cache: &Cache, path: &Path, data: &[u8]) -> Result<(), CacheError> {
     use std::io::Write;
     let dir = path.parent().unwrap_or(cache.root());
@@ -193,12 +254,16 @@ fn write_atomic(cache: &Cache, path: &Path, data: &[u8]) -> Result<(), CacheErro
     let mut tmp =
         tempfile::NamedTempFile::new_in(cache.tmp_dir()).map_err(|e| CacheError::write(path, e))?;
     tmp.write_all(data)
+        .and_then(|()| tmp.as_file().sync_all())
         .map_err(|e| CacheError::write(path, e))?;
     tmp.as_file()
         .sync_all()
         .map_err(|e| CacheError::write(path, e))?;
     tmp.persist(path)
         .map_err(|e| CacheError::write(path, e.error))?;
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| CacheError::write(dir, e))?;
     Ok(())
 }
 
@@ -224,6 +289,24 @@ mod tests {
                 .starts_with(dir.path().join("blobs/sha256"))
         );
         assert!(dir.path().join("CACHEDIR.TAG").exists());
+    }
+
+    #[test]
+    fn an_empty_media_type_sidecar_is_a_miss() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let body = br#"{"schemaVersion":2}"#;
+        let d = Digest::of(body);
+        cache
+            .put_manifest(&d, crate::oci::OCI_MANIFEST, body)
+            .unwrap();
+        fs::write(cache.manifest_meta_path(&d), "").unwrap();
+        assert_eq!(cache.get_manifest(&d).unwrap(), None);
+        // Storing it again repairs the sidecar.
+        cache
+            .put_manifest(&d, crate::oci::OCI_MANIFEST, body)
+            .unwrap();
+        assert!(cache.get_manifest(&d).unwrap().is_some());
     }
 
     #[test]

@@ -12,7 +12,6 @@ use crate::reference::Digest;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TagRecord {
     pub digest: Digest,
-    pub media_type: String,
     /// Unix seconds when the manifest was fetched from upstream.
     pub fetched_at: u64,
     /// Unix seconds when upstream last confirmed the digest (HEAD or GET).
@@ -26,11 +25,10 @@ pub fn now_secs() -> u64 {
 }
 
 impl TagRecord {
-    pub fn new(digest: Digest, media_type: String) -> TagRecord {
+    pub fn new(digest: Digest) -> TagRecord {
         let now = now_secs();
         TagRecord {
             digest,
-            media_type,
             fetched_at: now,
             checked_at: now,
         }
@@ -82,7 +80,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::open(dir.path()).unwrap();
         assert_eq!(cache.read_tag("docker.io", "library/a", "1").unwrap(), None);
-        let mut rec = TagRecord::new(Digest::of(b"m"), "x".into());
+        let mut rec = TagRecord::new(Digest::of(b"m"));
         cache
             .write_tag("docker.io", "library/a", "1", &rec)
             .unwrap();

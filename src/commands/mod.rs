@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use crate::cache::Cache;
 use crate::cli::GlobalArgs;
 use crate::config::Config;
-use crate::fetch::Fetcher;
+use crate::fetch::{Fetcher, Limits};
 use crate::registry::RegistryClient;
 
 /// How results are shown.
@@ -63,6 +63,10 @@ impl Context {
             self.config.low_speed_limit(),
         )
         .context("cannot set up the registry client")?;
-        Ok(Fetcher::new(cache, client))
+        let limits = Limits {
+            max_blob_size: self.config.max_blob_size(),
+            lock_timeout: self.config.lock_timeout(),
+        };
+        Ok(Fetcher::new(cache, client, limits))
     }
 }

@@ -206,12 +206,16 @@ impl Run {
         size: u64,
     ) -> Result<BlobOutcome, FetchError> {
         let short = &digest.hex()[..12];
-        match self.fetcher.blob(
-            &reference.registry,
-            &reference.repository,
-            digest,
-            Some(size),
-        ) {
+        match self
+            .fetcher
+            .blob(
+                &reference.registry,
+                &reference.repository,
+                digest,
+                Some(size),
+            )
+            .await
+        {
             BlobFetch::Cached => {
                 if self.count(digest, size, false) {
                     self.say(&format!("{short}: already cached ({})", human_bytes(size)));

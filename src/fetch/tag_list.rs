@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::{FetchError, Fetcher, Freshness};
-use crate::cache::{Cache, CacheError, TagListRecord};
+use crate::cache::TagListRecord;
 
 /// A repository's tags, in the upstream's order, and where they came from.
 #[derive(Debug, Clone)]
@@ -21,10 +21,10 @@ impl Fetcher {
         repo: &str,
         ttl: Duration,
     ) -> Result<ResolvedTagList, FetchError> {
-        let cached = on_cache(self.cache(), registry, repo, |cache, registry, repo| {
-            cache.read_tag_list(registry, repo)
-        })
-        .await?;
+        let (r, p) = (registry.to_string(), repo.to_string());
+        let cached = self
+            .on_disk(move |cache| cache.read_tag_list(&r, &p))
+            .await?;
         if let Some(record) = &cached
             && record.is_fresh(ttl)
         {
@@ -33,15 +33,15 @@ impl Fetcher {
                 freshness: Freshness::Cached,
             });
         }
-        match self.client().list_tags(registry, repo).await {
+        match self.client.list_tags(registry, repo).await {
             Ok(tags) => {
                 let record = TagListRecord::new(tags);
                 let tags = record.tags.clone();
                 // The list is in hand: failing to keep it costs only a later request.
-                if let Err(e) = on_cache(self.cache(), registry, repo, move |cache, r, p| {
-                    cache.write_tag_list(r, p, &record)
-                })
-                .await
+                let (r, p) = (registry.to_string(), repo.to_string());
+                if let Err(e) = self
+                    .on_disk(move |cache| cache.write_tag_list(&r, &p, &record))
+                    .await
                 {
                     tracing::warn!("{registry}/{repo}: tag list not kept in the cache: {e}");
                 }
@@ -65,18 +65,4 @@ impl Fetcher {
             Err(e) => Err(e.into()),
         }
     }
-}
-
-/// Runs one cache operation on the blocking pool, off the async workers.
-async fn on_cache<T: Send + 'static>(
-    cache: &Cache,
-    registry: &str,
-    repo: &str,
-    op: impl FnOnce(&Cache, &str, &str) -> Result<T, CacheError> + Send + 'static,
-) -> Result<T, FetchError> {
-    let (cache, registry, repo) = (cache.clone(), registry.to_string(), repo.to_string());
-    tokio::task::spawn_blocking(move || op(&cache, &registry, &repo))
-        .await
-        .map_err(|e| FetchError::Internal(e.to_string()))?
-        .map_err(FetchError::from)
 }

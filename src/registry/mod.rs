@@ -52,7 +52,15 @@ pub struct FetchedManifest {
 pub struct ManifestHead {
     /// Registries should send it; when one doesn't, staleness can't be decided by HEAD.
     pub digest: Option<Digest>,
+    /// The Content-Type, parameters dropped (a GET reads the manifest's type from it).
     pub media_type: Option<String>,
+}
+
+/// What a HEAD tells about a blob without downloading it.
+#[derive(Debug, Clone)]
+pub struct BlobHead {
+    /// From Content-Length, when the upstream sent one.
+    pub size: Option<u64>,
 }
 
 /// An open blob download.
@@ -175,6 +183,37 @@ impl RegistryClient {
         }
         let resp = check_status(resp, &url, "manifest").await?;
         Ok(Some(ManifestHead::from_headers(resp.headers())))
+    }
+
+    /// HEAD a blob: its size without a download. `Ok(None)` when it does not exist.
+    pub async fn head_blob(
+        &self,
+        registry: &str,
+        repo: &str,
+        digest: &Digest,
+    ) -> Result<Option<BlobHead>, RegistryError> {
+        self.retrying(|| self.head_blob_once(registry, repo, digest))
+            .await
+    }
+
+    async fn head_blob_once(
+        &self,
+        registry: &str,
+        repo: &str,
+        digest: &Digest,
+    ) -> Result<Option<BlobHead>, RegistryError> {
+        let url = self.url(registry, repo, "blobs", &digest.to_string());
+        let resp = self
+            .send(registry, repo, Method::HEAD, &url, None, None)
+            .await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let resp = check_status(resp, &url, &format!("blob {digest}")).await?;
+        // From the header: a HEAD reply's body is empty whatever it announces.
+        let size = header_str(resp.headers(), header::CONTENT_LENGTH.as_str())
+            .and_then(|n| n.trim().parse().ok());
+        Ok(Some(BlobHead { size }))
     }
 
     /// GET a manifest (one pull on Docker Hub), keeping its exact bytes and verifying its digest.

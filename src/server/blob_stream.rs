@@ -6,14 +6,14 @@
 //! connection is cut and the engine retries.
 
 use std::io::SeekFrom;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::watch;
 
-use crate::fetch::{BlobState, FetchError};
+use crate::fetch::{BlobState, FetchError, Fetcher};
+use crate::reference::Digest;
 
 const CHUNK: usize = 512 * 1024;
 
@@ -21,8 +21,8 @@ pub struct BlobStream {
     file: Option<tokio::fs::File>,
     /// Reads are sequential: one seek to the range start is enough.
     seeked: bool,
-    /// The store path, for when the temp file has been renamed before we opened it.
-    final_path: PathBuf,
+    /// Opens the download's file (the cache owns the paths).
+    source: Option<(Arc<Fetcher>, Digest)>,
     pos: u64,
     end: u64,
     /// Present while the blob is still downloading.
@@ -31,33 +31,31 @@ pub struct BlobStream {
 
 impl BlobStream {
     /// A complete blob already in the store.
-    pub fn complete(
-        file: tokio::fs::File,
-        final_path: PathBuf,
-        start: u64,
-        end: u64,
-    ) -> BlobStream {
+    pub fn complete(file: tokio::fs::File, start: u64, end: u64) -> BlobStream {
         BlobStream {
             file: Some(file),
             seeked: false,
-            final_path,
+            source: None,
             pos: start,
             end,
             progress: None,
         }
     }
 
-    /// A blob being downloaded.
+    /// A blob being downloaded. The temp file only grows (a restarted
+    /// download checks and skips what it already has), so a byte count seen
+    /// once stays readable.
     pub fn growing(
+        fetcher: Arc<Fetcher>,
+        digest: Digest,
         progress: watch::Receiver<BlobState>,
-        final_path: PathBuf,
         start: u64,
         end: u64,
     ) -> BlobStream {
         BlobStream {
             file: None,
             seeked: false,
-            final_path,
+            source: Some((fetcher, digest)),
             pos: start,
             end,
             progress: Some(progress),
@@ -85,7 +83,10 @@ impl BlobStream {
         }
         let readable = self.readable_end().await?;
         if self.file.is_none() {
-            self.file = Some(self.open().await?);
+            match self.open(None).await {
+                Ok(f) => self.file = Some(f),
+                Err(e) => return Err(self.explain(e).await),
+            }
         }
         let Some(file) = self.file.as_mut() else {
             return Err(std::io::Error::other("blob file not open"));
@@ -114,10 +115,10 @@ impl BlobStream {
     /// Waits until there is something past `pos` to read; returns how far we may read.
     async fn readable_end(&mut self) -> std::io::Result<u64> {
         loop {
-            let Some(rx) = self.progress.as_mut() else {
-                return Ok(self.end);
+            let state = match self.progress.as_mut() {
+                Some(rx) => rx.borrow_and_update().clone(),
+                None => return Ok(self.end),
             };
-            let state = rx.borrow_and_update().clone();
             let limit = match state {
                 BlobState::Done => None,
                 BlobState::Failed(e) => return Err(failed(&e)),
@@ -129,7 +130,7 @@ impl BlobStream {
                     temp,
                 } => {
                     if self.file.is_none() && written > 0 {
-                        self.file = open_either(&temp, &self.final_path).await;
+                        self.file = self.open(Some(temp)).await.ok();
                     }
                     Some(written.min(total.map_or(u64::MAX, |t| t.saturating_sub(1))))
                 }
@@ -142,6 +143,9 @@ impl BlobStream {
                 Some(l) if l > self.pos => return Ok(l.min(self.end)),
                 Some(_) => {}
             }
+            let Some(rx) = self.progress.as_mut() else {
+                return Ok(self.end);
+            };
             if rx.changed().await.is_err() {
                 // The downloader is gone; its last word decides.
                 let verdict = match &*rx.borrow() {
@@ -155,19 +159,44 @@ impl BlobStream {
         }
     }
 
-    async fn open(&self) -> std::io::Result<tokio::fs::File> {
-        tokio::fs::File::open(&self.final_path).await
+    /// A file gone missing mid-download: the download's own failure when
+    /// that is what removed it (so the log names the cause), else `e`.
+    async fn explain(&mut self, e: std::io::Error) -> std::io::Error {
+        let Some(rx) = self.progress.as_mut() else {
+            return e;
+        };
+        loop {
+            if let BlobState::Failed(f) = &*rx.borrow_and_update() {
+                return failed(f);
+            }
+            if matches!(&*rx.borrow(), BlobState::Done) || rx.changed().await.is_err() {
+                return e;
+            }
+        }
+    }
+
+    /// The download's temp file while it exists, else the stored blob.
+    async fn open(&self, temp: Option<std::path::PathBuf>) -> std::io::Result<tokio::fs::File> {
+        let Some((fetcher, digest)) = &self.source else {
+            return Err(std::io::Error::other("blob file not open"));
+        };
+        let opened = match temp {
+            Some(temp) => fetcher.open_download(temp, digest).await,
+            None => match fetcher.open_blob(digest).await {
+                Ok(Some((file, _))) => Ok(file),
+                Ok(None) => Err(FetchError::Internal(format!("blob {digest} vanished"))),
+                Err(e) => Err(e),
+            },
+        };
+        opened
+            .map(tokio::fs::File::from_std)
+            .map_err(|e| std::io::Error::other(e.to_string()))
     }
 }
 
-/// The temp file while it exists; the store path once it has been renamed.
-async fn open_either(temp: &PathBuf, final_path: &PathBuf) -> Option<tokio::fs::File> {
-    match tokio::fs::File::open(temp).await {
-        Ok(f) => Some(f),
-        Err(_) => tokio::fs::File::open(final_path).await.ok(),
-    }
-}
-
+/// Cuts the client off; the cause goes to the log as an error (a full disk
+/// is not a client that left).
 fn failed(e: &Arc<FetchError>) -> std::io::Error {
+    tracing::error!("blob download failed, client cut off: {e}");
     std::io::Error::other(format!("upstream download failed: {e}"))
 }

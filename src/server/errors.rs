@@ -70,6 +70,14 @@ impl ApiError {
 
     /// Maps a pull-through failure to what a container engine should see.
     pub fn from_fetch(e: &FetchError, what: &str, unknown_code: &'static str) -> ApiError {
+        // Behind another dpx process that got stuck: try again later.
+        if e.is_stalled() {
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                format!("{what}: {e}"),
+            );
+        }
         let Some(reg) = e.registry() else {
             return ApiError::internal(&format!("{what}: {e}"));
         };

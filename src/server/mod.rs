@@ -99,7 +99,12 @@ impl Server {
             .map_or_else(|| req.uri().path().to_string(), |p| p.to_string());
         let (mut resp, cache) = match self.route(&req).await {
             Ok(r) => r,
-            Err(e) => (error_response(&e), "-"),
+            Err(e) => {
+                if e.status.is_server_error() {
+                    tracing::warn!("{method} {path}: {}", e.message);
+                }
+                (error_response(&e), "-")
+            }
         };
         if method == Method::HEAD {
             *resp.body_mut() = empty();
@@ -116,15 +121,23 @@ impl Server {
                 .get(header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok()?.parse().ok()),
         };
+        // Set when the body fails on our side (a download that broke), so
+        // the log line doesn't blame the client.
+        let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut log = RequestLog {
             line: format!("{method} {path} {}", resp.status().as_u16()),
             cache,
             expected,
             sent: 0,
             started,
+            failed: Arc::clone(&failed),
         };
         resp.map(|body| {
-            body.map_frame(move |frame| {
+            body.map_err(move |e| {
+                failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                e
+            })
+            .map_frame(move |frame| {
                 // Borrow the whole struct so the closure owns it (not just
                 // the `sent` field) and the line is written when the body goes.
                 let log = &mut log;
@@ -186,30 +199,44 @@ impl Server {
         digest: &Digest,
     ) -> Result<(Response<Body>, &'static str), ApiError> {
         let what = format!("blob {digest} of {}/{}", image.registry, image.repository);
-        let cache = self.fetcher.cache();
-        let final_path = cache.blob_path(digest);
+        let fetch_err =
+            |e: crate::fetch::FetchError| ApiError::from_fetch(&e, &what, "BLOB_UNKNOWN");
+        let head = req.method() == Method::HEAD;
         let (total, source, status) =
-            match self
-                .fetcher
-                .blob(&image.registry, &image.repository, digest, None)
-            {
-                BlobFetch::Cached => {
-                    let file = tokio::fs::File::open(&final_path)
+            match self.fetcher.open_blob(digest).await.map_err(fetch_err)? {
+                Some((file, len)) => (len, Source::Complete(file), "hit"),
+                // A HEAD costs no download: the upstream's HEAD answers it.
+                None if head => {
+                    let size = self
+                        .fetcher
+                        .blob_size(&image.registry, &image.repository, digest)
                         .await
-                        .map_err(|e| ApiError::internal(&format!("{what}: {e}")))?;
-                    let len = file
-                        .metadata()
-                        .await
-                        .map_err(|e| ApiError::internal(&format!("{what}: {e}")))?
-                        .len();
-                    (len, Source::Complete(file), "hit")
+                        .map_err(fetch_err)?;
+                    (size, Source::Nothing, "miss")
                 }
-                BlobFetch::InFlight(rx) => {
-                    let total = wait_for_size(rx.clone(), &final_path)
-                        .await
-                        .map_err(|e| ApiError::from_fetch(&e, &what, "BLOB_UNKNOWN"))?;
-                    (total, Source::Growing(rx), "miss")
-                }
+                None => match self
+                    .fetcher
+                    .blob(&image.registry, &image.repository, digest, None)
+                    .await
+                {
+                    // Stored between our look and the fetcher's.
+                    BlobFetch::Cached => {
+                        match self.fetcher.open_blob(digest).await.map_err(fetch_err)? {
+                            Some((file, len)) => (len, Source::Complete(file), "hit"),
+                            None => {
+                                return Err(ApiError::internal(&format!(
+                                    "{what}: vanished from the cache"
+                                )));
+                            }
+                        }
+                    }
+                    BlobFetch::InFlight(rx) => {
+                        let total = wait_for_size(&self.fetcher, rx.clone(), digest)
+                            .await
+                            .map_err(fetch_err)?;
+                        (total, Source::Growing(rx), "miss")
+                    }
+                },
             };
         let range = req
             .headers()
@@ -230,12 +257,18 @@ impl Server {
             }
         };
         let body = match source {
-            Source::Complete(f) if req.method() != Method::HEAD => {
-                stream_body(BlobStream::complete(f, final_path, start, end))
-            }
-            Source::Growing(rx) if req.method() != Method::HEAD => {
-                stream_body(BlobStream::growing(rx, final_path, start, end))
-            }
+            Source::Complete(f) if !head => stream_body(BlobStream::complete(
+                tokio::fs::File::from_std(f),
+                start,
+                end,
+            )),
+            Source::Growing(rx) if !head => stream_body(BlobStream::growing(
+                Arc::clone(&self.fetcher),
+                digest.clone(),
+                rx,
+                start,
+                end,
+            )),
             _ => empty(),
         };
         let mut builder = Response::builder()
@@ -272,12 +305,20 @@ struct RequestLog {
     expected: Option<u64>,
     sent: u64,
     started: Instant,
+    failed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Drop for RequestLog {
     fn drop(&mut self) {
         let ms = self.started.elapsed().as_secs_f64() * 1000.0;
         let (line, sent, cache) = (&self.line, self.sent, self.cache);
+        if self.failed.load(std::sync::atomic::Ordering::Relaxed) {
+            // The cause is logged as an error where it happened.
+            tracing::info!(
+                "{line} {sent}B {cache} {ms:.1}ms incomplete: cut off after {sent} bytes by a failed download"
+            );
+            return;
+        }
         match self.expected {
             Some(expected) if sent < expected => tracing::info!(
                 "{line} {sent}B {cache} {ms:.1}ms incomplete: client left after {sent} of {expected} bytes"
@@ -288,15 +329,18 @@ impl Drop for RequestLog {
 }
 
 enum Source {
-    Complete(tokio::fs::File),
+    Complete(std::fs::File),
     Growing(tokio::sync::watch::Receiver<BlobState>),
+    /// A HEAD answered without the bytes.
+    Nothing,
 }
 
-/// Waits until a download knows its size (from the upstream Content-Length),
-/// or has finished.
+/// Waits until a download knows its size (from the manifest or the
+/// upstream), or has finished.
 async fn wait_for_size(
+    fetcher: &Fetcher,
     mut rx: tokio::sync::watch::Receiver<BlobState>,
-    final_path: &std::path::Path,
+    digest: &Digest,
 ) -> Result<u64, crate::fetch::FetchError> {
     loop {
         match &*rx.borrow_and_update() {
@@ -310,12 +354,12 @@ async fn wait_for_size(
         }
     }
     crate::fetch::wait_blob(rx).await?;
-    tokio::fs::metadata(final_path)
-        .await
-        .map(|m| m.len())
-        .map_err(|e| {
-            crate::fetch::FetchError::Internal(format!("blob vanished after download: {e}"))
-        })
+    match fetcher.open_blob(digest).await? {
+        Some((_, len)) => Ok(len),
+        None => Err(crate::fetch::FetchError::Internal(
+            "blob vanished after download".into(),
+        )),
+    }
 }
 
 fn full(b: Bytes) -> Body {

@@ -11,4 +11,5 @@ mod protocol;
 mod pull;
 mod registry;
 mod serve;
+mod store;
 mod upstream;

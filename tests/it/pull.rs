@@ -359,7 +359,7 @@ fn prefetch_reads_images_from_a_dockerfile() {
 }
 
 /// Mounts a filesystem for the test; needs root (as CI and dockerd do).
-fn mount(args: &[&str], target: &std::path::Path) -> MountGuard {
+pub(crate) fn mount(args: &[&str], target: &std::path::Path) -> MountGuard {
     std::fs::create_dir_all(target).expect("mount point");
     let out = std::process::Command::new("mount")
         .args(args)
@@ -370,7 +370,7 @@ fn mount(args: &[&str], target: &std::path::Path) -> MountGuard {
     MountGuard(target.to_path_buf())
 }
 
-struct MountGuard(std::path::PathBuf);
+pub(crate) struct MountGuard(std::path::PathBuf);
 
 impl Drop for MountGuard {
     fn drop(&mut self) {

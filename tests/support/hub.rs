@@ -40,6 +40,9 @@ pub enum Fault {
     StallAfter(usize),
     /// The request is read and never answered (until the hub drops).
     NoAnswer,
+    /// Blob bodies without Content-Length (chunked) that never end; a HEAD
+    /// answers without Content-Length too.
+    EndlessBody,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -109,6 +112,12 @@ struct State {
     endless_error_bodies: bool,
     /// Bytes of padding added to token replies.
     token_padding: usize,
+    /// Manifest GETs wait this long before answering.
+    manifest_delay: Option<Duration>,
+    /// Blob GETs answer 200 with the whole body whatever their Range.
+    ignore_range: bool,
+    /// A pause between the 64 KiB chunks of every blob body (faults or not).
+    body_pause: Option<Duration>,
 }
 
 /// What slow and stalled bodies watch between chunks.
@@ -279,6 +288,23 @@ impl FakeHub {
         )
     }
 
+    /// The layer digests of an image manifest added with `add_image`.
+    pub fn layers(&self, manifest: &str) -> Vec<String> {
+        let bytes = self
+            .state()
+            .manifests
+            .get(manifest)
+            .map(|(_, b)| b.clone())
+            .expect("manifest added");
+        let v: serde_json::Value = serde_json::from_slice(&bytes).expect("manifest json");
+        v["layers"]
+            .as_array()
+            .expect("layers")
+            .iter()
+            .map(|l| l["digest"].as_str().expect("digest").to_string())
+            .collect()
+    }
+
     /// Forgets every token handed out, as an expiry would: the next request
     /// with an old token gets a 401 challenge.
     pub fn revoke_tokens(&self) {
@@ -392,6 +418,21 @@ impl FakeHub {
         self.state()
             .tags
             .insert((repo.to_string(), tag.to_string()), digest.to_string());
+    }
+
+    /// Manifest GETs (not HEADs) answer after `delay`: concurrent fetches overlap.
+    pub fn set_manifest_delay(&self, delay: Duration) {
+        self.state().manifest_delay = Some(delay);
+    }
+
+    /// Blob GETs ignore `Range` and send the whole body with 200, as some CDNs do.
+    pub fn set_ignore_range(&self, on: bool) {
+        self.state().ignore_range = on;
+    }
+
+    /// Every blob body pauses this long between its 64 KiB chunks, whatever the fault.
+    pub fn set_body_pause(&self, pause: Duration) {
+        self.state().body_pause = Some(pause);
     }
 
     pub fn set_redirect_blobs(&self, on: bool) {
@@ -677,9 +718,15 @@ async fn handle(shared: &Shared, req: Request<Incoming>, is_cdn: bool) -> Respon
         _ => {}
     }
     if kind == "manifests" {
-        let drip = shared.state().manifest_drip.filter(|_| !head);
+        let (delay, drip) = {
+            let st = shared.state();
+            (st.manifest_delay, st.manifest_drip)
+        };
+        if let Some(d) = delay.filter(|_| !head) {
+            tokio::time::sleep(d).await;
+        }
         let resp = manifest(shared, repo, reference, head);
-        return match drip {
+        return match drip.filter(|_| !head) {
             Some(interval) => dripping(shared, resp, interval).await,
             None => resp,
         };
@@ -963,6 +1010,10 @@ async fn blob_with_fault(
         return error(StatusCode::NOT_FOUND, "BLOB_UNKNOWN", "blob unknown");
     };
     let total = data.len();
+    if fault == Fault::EndlessBody {
+        return endless(shared, &data, digest, head);
+    }
+    let ignore_range = shared.state().ignore_range;
     let range = req
         .headers()
         .get(header::RANGE)
@@ -977,7 +1028,8 @@ async fn blob_with_fault(
                 b.parse::<usize>().ok()? + 1
             };
             (start < end && end <= total).then_some((start, end))
-        });
+        })
+        .filter(|_| !ignore_range);
     let (start, end) = range.unwrap_or((0, total));
     let mut body_bytes = data.slice(start..end);
     if fault == Fault::CorruptBody && !body_bytes.is_empty() {
@@ -1006,10 +1058,11 @@ async fn blob_with_fault(
     if head {
         return b.body(full("")).unwrap_or_else(|_| Response::new(full("")));
     }
+    let body_pause = shared.state().body_pause;
     let (send_len, pause) = match fault {
-        Fault::TruncatedBody => (body_bytes.len() / 2, None),
+        Fault::TruncatedBody => (body_bytes.len() / 2, body_pause),
         Fault::SlowBody(d) => (body_bytes.len(), Some(d)),
-        _ => (body_bytes.len(), None),
+        _ => (body_bytes.len(), body_pause),
     };
     let truncated = send_len < body_bytes.len();
     let stall_at = (fault == Fault::StallHalfway).then_some(send_len / 2);
@@ -1064,6 +1117,39 @@ async fn blob_with_fault(
                 Some((Ok(Frame::data(c)), (chunks, next + 1, false)))
             }
         });
+    b.body(BodyExt::boxed(StreamBody::new(stream)))
+        .unwrap_or_else(|_| Response::new(full("")))
+}
+
+/// A chunked body repeating `data` forever (until the hub closes).
+fn endless(shared: &Shared, data: &Bytes, digest: &str, head: bool) -> Response<Body> {
+    let b = Response::builder()
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header("docker-content-digest", digest);
+    if head {
+        // A body of unknown length, so no Content-Length is added for it.
+        let none = futures_util::stream::empty::<Result<Frame<Bytes>, std::io::Error>>();
+        return b
+            .body(BodyExt::boxed(StreamBody::new(none)))
+            .unwrap_or_else(|_| Response::new(full("")));
+    }
+    let gate = Arc::clone(&shared.gate);
+    let chunk = if data.is_empty() {
+        Bytes::from_static(b"x")
+    } else {
+        data.clone()
+    };
+    let stream = futures_util::stream::unfold((), move |()| {
+        let (gate, chunk) = (Arc::clone(&gate), chunk.clone());
+        async move {
+            if gate.closing.load(Ordering::SeqCst) {
+                return None;
+            }
+            // Yield now and then so the runtime stays responsive.
+            tokio::task::yield_now().await;
+            Some((Ok(Frame::data(chunk)), ()))
+        }
+    });
     b.body(BodyExt::boxed(StreamBody::new(stream)))
         .unwrap_or_else(|_| Response::new(full("")))
 }
