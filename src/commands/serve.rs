@@ -5,9 +5,9 @@ use std::process::ExitCode;
 use std::net::SocketAddr;
 
 use super::Context;
-use crate::UsageError;
 use crate::cli::ServeArgs;
 use crate::config::DEFAULT_LISTEN;
+use crate::exit::UsageError;
 use crate::registry::RetryPolicy;
 use crate::server::{Server, bind};
 
