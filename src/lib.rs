@@ -31,7 +31,12 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // The server's one-line-per-request log is its main output.
     let serving = matches!(cli.command, Command::Serve(_));
-    init_logging(cli.global.verbose, cli.global.quiet, serving);
+    init_logging(
+        cli.global.verbose,
+        cli.global.quiet,
+        serving,
+        cli.global.json,
+    );
     match &cli.command {
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
@@ -122,21 +127,29 @@ fn error_chain(err: &anyhow::Error) -> String {
     msg
 }
 
-fn init_logging(verbose: u8, quiet: bool, serving: bool) {
+/// Log levels: `serve` logs a line per request by default; `-v` adds the
+/// upstream requests (method, URL, status), `-vv` dpx's debug lines, `-vvv`
+/// everything. `serve --json` logs one JSON object per line.
+fn init_logging(verbose: u8, quiet: bool, serving: bool, json: bool) {
     use tracing_subscriber::EnvFilter;
     let default = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) if serving => "dpx=info",
         (false, 0) => "dpx=warn",
-        (false, 1) => "dpx=info",
+        (false, 1) => "dpx=info,dpx::upstream=debug",
         (false, 2) => "dpx=debug",
         _ => "debug",
     };
     let filter = EnvFilter::try_from_env("DPX_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = if json && serving {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init()
+    };
 }

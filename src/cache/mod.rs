@@ -61,7 +61,9 @@ impl CacheError {
     pub fn write(path: &Path, source: io::Error) -> CacheError {
         // By kind, not errno: tempfile wraps the OS error with its path.
         let hint = match source.kind() {
-            io::ErrorKind::StorageFull => " (the disk is full: free space or run dpx purge)",
+            io::ErrorKind::StorageFull => {
+                " (the disk is full: free space, or use another --cache-dir)"
+            }
             io::ErrorKind::ReadOnlyFilesystem => {
                 " (the filesystem is read-only: use another --cache-dir)"
             }

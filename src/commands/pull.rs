@@ -170,6 +170,12 @@ impl Run {
             .iter()
             .filter_map(|i| i.platform.clone())
             .collect();
+        tracing::info!(
+            "{reference}: manifest {} ({}), platforms [{}]",
+            resolved.top.digest,
+            resolved.top.freshness.as_str(),
+            outcome.platforms.join(", ")
+        );
         if resolved.top.freshness == crate::fetch::Freshness::Stale {
             self.say(&format!(
                 "{reference}: upstream unavailable, using the cached manifest"
@@ -205,6 +211,7 @@ impl Run {
         size: u64,
     ) -> Result<BlobOutcome, FetchError> {
         let short = &digest.hex()[..12];
+        tracing::debug!("{reference}: blob {digest} ({size} bytes)");
         match self.fetcher.blob(
             &reference.registry,
             &reference.repository,

@@ -26,12 +26,12 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let fetcher = ctx.fetcher(retry)?;
     let listener = bind(addr).await?;
     let addr = listener.local_addr()?;
-    tracing::info!(
-        "dpx serve listening on http://{addr} (cache {}, tag TTL {}s)",
+    // The one listening line (plain, whatever the log format: scripts wait for it).
+    eprintln!(
+        "dpx serve: listening on http://{addr} (cache {}, tag TTL {}s)",
         ctx.cache_dir.display(),
         ctx.config.tag_ttl().as_secs()
     );
-    eprintln!("dpx serve: listening on http://{addr}");
     Server::new(fetcher, ctx.config.tag_ttl())
         .run(listener, shutdown_signal())
         .await?;

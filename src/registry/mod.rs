@@ -341,6 +341,7 @@ impl RegistryClient {
                 .send()
                 .await
                 .map_err(|e| RegistryError::from_reqwest(current.as_str(), &e))?;
+            tracing::debug!(target: "dpx::upstream", "upstream {method} {current} {}", resp.status().as_u16());
             if !resp.status().is_redirection() {
                 return Ok(resp);
             }
@@ -452,7 +453,7 @@ impl RegistryClient {
         if !status.is_success() {
             let body = resp.text().await.unwrap_or_default();
             let hint = if status == StatusCode::UNAUTHORIZED {
-                " (check the stored credentials)"
+                " (anonymous access was refused: check the image name; dpx cannot log in to registries yet)"
             } else {
                 ""
             };

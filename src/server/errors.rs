@@ -69,7 +69,7 @@ impl ApiError {
                 StatusCode::TOO_MANY_REQUESTS,
                 "TOOMANYREQUESTS",
                 format!(
-                    "{what} is not cached and upstream refused: {reg}; log in with dpx login for a larger quota, or wait"
+                    "{what} is not cached and upstream refused: {reg}; wait for the quota to reset and retry (`dpx pull --json IMAGE` shows the remaining quota)"
                 ),
             ),
             RegistryError::Denied { status, .. } => ApiError::new(

@@ -152,7 +152,7 @@ impl Dpx {
                 "dpx serve exited before listening"
             );
             if let Some(rest) = line.trim().strip_prefix("dpx serve: listening on http://") {
-                break rest.to_string();
+                break rest.split_whitespace().next().unwrap_or(rest).to_string();
             }
         };
         // Keep draining the log into a file so the pipe never fills.
