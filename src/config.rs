@@ -125,6 +125,11 @@ impl Config {
     /// Parses config text; the error names the key, line and column, never a value.
     pub fn parse(text: &str) -> Result<Config, String> {
         let config: Config = toml::from_str(text).map_err(|e| describe_toml_error(text, &e))?;
+        if config.serve.header_timeout == Some(Duration::ZERO)
+            || config.serve.idle_timeout == Some(Duration::ZERO)
+        {
+            return Err("[serve] header_timeout and idle_timeout must be longer than 0".into());
+        }
         if config.serve.max_connections == Some(0) {
             return Err(
                 "[serve] max_connections must be at least 1 (it caps open client connections)"

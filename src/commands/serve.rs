@@ -9,7 +9,7 @@ use crate::cli::ServeArgs;
 use crate::config::DEFAULT_LISTEN;
 use crate::exit::UsageError;
 use crate::registry::RetryPolicy;
-use crate::server::{Server, bind};
+use crate::server::{Egress, Limits, Server, bind};
 
 pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let listen = args
@@ -32,7 +32,17 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
         ctx.cache_dir.display(),
         ctx.config.tag_ttl().as_secs()
     );
-    Server::new(fetcher, ctx.config.tag_ttl())
+    let serve = &ctx.config.serve;
+    let limits = Limits {
+        max_connections: serve.max_connections(),
+        header_timeout: serve.header_timeout(),
+        idle_timeout: serve.idle_timeout(),
+    };
+    let egress = Egress::new(
+        serve.registries.clone(),
+        ctx.config.registries.keys().cloned(),
+    );
+    Server::with(fetcher, ctx.config.tag_ttl(), limits, egress)
         .run(listener, shutdown_signal())
         .await?;
     Ok(ExitCode::SUCCESS)
