@@ -5,8 +5,10 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod cli;
 mod docs;
 mod engines;
 mod pull;
 mod registry;
 mod serve;
+mod serve_limits;

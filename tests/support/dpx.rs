@@ -131,11 +131,20 @@ impl Dpx {
 
     /// Starts `dpx serve` on a given address (a mirror URL fixed in an engine's config).
     pub fn serve_on(&self, listen: &str, env: &[(&str, &str)]) -> Serve {
+        self.serve_flags(listen, &[], env)
+    }
+
+    /// Starts `dpx serve` with extra flags (`--json`, `-v`); with flags, the
+    /// log level is theirs (no `DPX_LOG`).
+    pub fn serve_flags(&self, listen: &str, flags: &[&str], env: &[(&str, &str)]) -> Serve {
         let mut cmd = self.command();
         cmd.args(["serve", "--listen", listen])
-            .env("DPX_LOG", "dpx=info")
+            .args(flags)
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        if flags.is_empty() {
+            cmd.env("DPX_LOG", "dpx=info");
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
