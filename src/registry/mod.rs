@@ -341,7 +341,8 @@ impl RegistryClient {
                 .send()
                 .await
                 .map_err(|e| RegistryError::from_reqwest(current.as_str(), &e))?;
-            tracing::debug!(target: "dpx::upstream", "upstream {method} {current} {}", resp.status().as_u16());
+            let status = resp.status().as_u16();
+            tracing::debug!(target: "dpx::upstream", "upstream {method} {current} {status}");
             if !resp.status().is_redirection() {
                 return Ok(resp);
             }
