@@ -267,9 +267,12 @@ impl Run {
 
 /// Prints per-image results (and, for prefetch, the summary); picks the exit code.
 pub fn render(output: Output, summary: &Summary, with_summary: bool) -> anyhow::Result<ExitCode> {
-    for img in &summary.images {
-        if let Some(e) = &img.error {
-            eprintln!("error: {}", image_error(&img.reference, e));
+    // In JSON the errors are part of the document.
+    if output != Output::Json {
+        for img in &summary.images {
+            if let Some(e) = &img.error {
+                eprintln!("error: {}", image_error(&img.reference, e));
+            }
         }
     }
     crate::stdout::with_stdout(|out| match output {
