@@ -9,7 +9,7 @@ use crate::cli::ServeArgs;
 use crate::config::DEFAULT_LISTEN;
 use crate::exit::UsageError;
 use crate::registry::RetryPolicy;
-use crate::server::{Egress, Limits, Server, bind};
+use crate::server::{Egress, Limits, Server, bind, raise_fd_limit};
 
 pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let listen = args
@@ -24,6 +24,8 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let addr = loopback_addr(&listen)?;
     let fetcher = ctx.fetcher(retry)?;
+    // Before the listening line, which tells scripts the server is ready.
+    raise_fd_limit();
     let listener = bind(addr).await?;
     let addr = listener.local_addr()?;
     // The one listening line (plain, whatever the log format: scripts wait for it).

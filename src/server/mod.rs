@@ -89,7 +89,6 @@ impl Server {
         listener: TcpListener,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> std::io::Result<()> {
-        raise_fd_limit();
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
         builder
@@ -356,7 +355,7 @@ fn upstream_host(route: &Route) -> Option<&str> {
 
 /// Raises the soft open-files limit to the hard one: each client connection
 /// is a descriptor, and the default soft limit (often 1024) is reached first.
-fn raise_fd_limit() {
+pub fn raise_fd_limit() {
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(n) => tracing::debug!("open files limit: {n}"),
         Err(e) => tracing::warn!("cannot raise the open files limit: {e}"),

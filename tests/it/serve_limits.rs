@@ -273,3 +273,40 @@ fn a_stale_reply_is_warned_about_once() {
         .count();
     assert_eq!(warnings, 1, "{}", serve.log_text());
 }
+
+#[test]
+fn serve_raises_its_soft_open_files_limit_to_the_hard_limit() {
+    let dpx = Dpx::new("http://127.0.0.1:9");
+    let log = dpx.dir.path().join("stderr.txt");
+    let inner = dpx.command();
+    // Start it with a low soft limit, as many systems do (1024 or less).
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -Sn 256 && exec \"$0\" \"$@\"")
+        .arg(inner.get_program())
+        .args(inner.get_args())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("spawn");
+    wait_for("the listening line", Duration::from_secs(20), || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("listening"))
+    });
+    let limits =
+        std::fs::read_to_string(format!("/proc/{}/limits", child.id())).expect("proc limits");
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("open files line");
+    let numbers: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(numbers.len(), 2, "{line}");
+    assert_ne!(numbers[0], "256", "soft limit not raised: {line}");
+    assert_eq!(
+        numbers[0], numbers[1],
+        "soft limit below the hard one: {line}"
+    );
+}
