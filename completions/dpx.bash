@@ -223,7 +223,7 @@ _dpx() {
             return 0
             ;;
         dpx__subcmd__prefetch)
-            opts="-f -j -q -v -h --file --from --jobs --platform --all-platforms --config --cache-dir --json --quiet --verbose --help"
+            opts="-f -n -j -q -v -h --file --from --dry-run --jobs --platform --all-platforms --config --cache-dir --json --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -46,11 +46,12 @@ complete -c dpx -n "__fish_dpx_using_subcommand pull" -s q -l quiet -d 'Print on
 complete -c dpx -n "__fish_dpx_using_subcommand pull" -s v -l verbose -d 'More log output (repeat for more)'
 complete -c dpx -n "__fish_dpx_using_subcommand pull" -s h -l help -d 'Print help'
 complete -c dpx -n "__fish_dpx_using_subcommand prefetch" -s f -l file -d 'File with one image reference per line (`#` starts a comment)' -r -F
-complete -c dpx -n "__fish_dpx_using_subcommand prefetch" -l from -d 'Read images from a Dockerfile, compose file, .gitlab-ci.yml or GitHub workflow' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand prefetch" -l from -d 'Read images from a Dockerfile, compose file, .gitlab-ci.yml or GitHub workflow, or from the files with those usual names in a directory (repeatable)' -r -F
 complete -c dpx -n "__fish_dpx_using_subcommand prefetch" -s j -l jobs -d 'Images fetched at the same time' -r
 complete -c dpx -n "__fish_dpx_using_subcommand prefetch" -l platform -d 'Platform to take from a multi-arch image, os/arch[/variant] [default: this machine\'s]' -r
 complete -c dpx -n "__fish_dpx_using_subcommand prefetch" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
 complete -c dpx -n "__fish_dpx_using_subcommand prefetch" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand prefetch" -s n -l dry-run -d 'List the images found, and where, without fetching anything'
 complete -c dpx -n "__fish_dpx_using_subcommand prefetch" -l all-platforms -d 'Take every platform of a multi-arch image'
 complete -c dpx -n "__fish_dpx_using_subcommand prefetch" -l json -d 'Machine-readable JSON output on stdout'
 complete -c dpx -n "__fish_dpx_using_subcommand prefetch" -s q -l quiet -d 'Print only errors (and the result digests)'

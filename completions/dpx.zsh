@@ -55,12 +55,14 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 '*-f+[File with one image reference per line (\`#\` starts a comment)]:FILE:_files' \
 '*--file=[File with one image reference per line (\`#\` starts a comment)]:FILE:_files' \
-'*--from=[Read images from a Dockerfile, compose file, .gitlab-ci.yml or GitHub workflow]:FILE:_files' \
+'*--from=[Read images from a Dockerfile, compose file, .gitlab-ci.yml or GitHub workflow, or from the files with those usual names in a directory (repeatable)]:PATH:_files' \
 '-j+[Images fetched at the same time]:JOBS:_default' \
 '--jobs=[Images fetched at the same time]:JOBS:_default' \
 '(--all-platforms)--platform=[Platform to take from a multi-arch image, os/arch\[/variant\] \[default\: this machine'\''s\]]:OS/ARCH[/VARIANT]:_default' \
 '--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
 '--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'-n[List the images found, and where, without fetching anything]' \
+'--dry-run[List the images found, and where, without fetching anything]' \
 '--all-platforms[Take every platform of a multi-arch image]' \
 '--json[Machine-readable JSON output on stdout]' \
 '(-v --verbose)-q[Print only errors (and the result digests)]' \

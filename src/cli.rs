@@ -92,9 +92,13 @@ pub struct PrefetchArgs {
     /// File with one image reference per line (`#` starts a comment)
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub files: Vec<PathBuf>,
-    /// Read images from a Dockerfile, compose file, .gitlab-ci.yml or GitHub workflow
-    #[arg(long = "from", value_name = "FILE")]
+    /// Read images from a Dockerfile, compose file, .gitlab-ci.yml or GitHub workflow,
+    /// or from the files with those usual names in a directory (repeatable)
+    #[arg(long = "from", value_name = "PATH")]
     pub from: Vec<PathBuf>,
+    /// List the images found, and where, without fetching anything
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
     /// Images fetched at the same time
     #[arg(short = 'j', long = "jobs", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,

@@ -23,6 +23,7 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// Says where and what, never the value: a config file can hold secrets.
     #[error("invalid config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error(
@@ -48,7 +49,22 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct RegistryConfig {
     /// Base URL of the registry API for this host, e.g. `http://127.0.0.1:5001`.
+    #[serde(default, deserialize_with = "url_with_scheme")]
     pub url: Option<String>,
+}
+
+/// A `url` must say http:// or https://; `127.0.0.1:5000` alone would only fail at run time.
+fn url_with_scheme<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let url = String::deserialize(d)?;
+    let lower = url.to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
+        Ok(Some(url))
+    } else {
+        Err(serde::de::Error::custom(
+            "a registry url needs its scheme: write url = 'http://HOST:PORT' for a plain-HTTP \
+             registry or url = 'https://HOST'",
+        ))
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -71,6 +87,34 @@ pub struct CacheConfig {
 #[serde(deny_unknown_fields)]
 pub struct ServeConfig {
     pub listen: Option<String>,
+    /// Open client connections at most; beyond it a new client gets a 503.
+    pub max_connections: Option<usize>,
+    /// How long a client may take to send a request's headers.
+    #[serde(default, with = "crate::units::serde_duration")]
+    pub header_timeout: Option<Duration>,
+    /// How long a connection may sit idle between requests.
+    #[serde(default, with = "crate::units::serde_duration")]
+    pub idle_timeout: Option<Duration>,
+    /// When set, the only upstream hosts `dpx serve` contacts (prefix mode, `?ns=`).
+    pub registries: Option<Vec<String>>,
+}
+
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+impl ServeConfig {
+    pub fn max_connections(&self) -> usize {
+        self.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS)
+    }
+
+    pub fn header_timeout(&self) -> Duration {
+        self.header_timeout.unwrap_or(DEFAULT_HEADER_TIMEOUT)
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        self.idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT)
+    }
 }
 
 /// How hard dpx tries with a slow or failing upstream.
@@ -100,20 +144,37 @@ impl Config {
             path: path.clone(),
             source,
         })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path,
-            message: e.to_string(),
-        })
+        Config::parse(&text).map_err(|message| ConfigError::Parse { path, message })
+    }
+
+    /// Parses config text; the error names the key, line and column, never a value.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let config: Config = toml::from_str(text).map_err(|e| describe_toml_error(text, &e))?;
+        if config.serve.header_timeout == Some(Duration::ZERO)
+            || config.serve.idle_timeout == Some(Duration::ZERO)
+        {
+            return Err("[serve] header_timeout and idle_timeout must be longer than 0".into());
+        }
+        if config.serve.max_connections == Some(0) {
+            return Err(
+                "[serve] max_connections must be at least 1 (it caps open client connections)"
+                    .into(),
+            );
+        }
+        Ok(config)
     }
 
     /// The API base URL for a registry host: the configured `url`, Docker Hub's
-    /// real endpoint for `docker.io`, else `https://HOST`.
+    /// real endpoint for `docker.io`, `http://HOST` for a loopback host (as
+    /// docker does), else `https://HOST`.
     pub fn registry_url(&self, host: &str) -> String {
         if let Some(url) = self.registries.get(host).and_then(|r| r.url.as_deref()) {
             return url.trim_end_matches('/').to_string();
         }
         if host == DOCKER_HUB {
             DOCKER_HUB_URL.to_string()
+        } else if is_loopback_host(host) {
+            format!("http://{host}")
         } else {
             format!("https://{host}")
         }
@@ -159,6 +220,104 @@ impl Config {
             .map(|d| d.cache_dir().to_path_buf())
             .ok_or(ConfigError::NoHome)
     }
+}
+
+/// `localhost`, `127.x.x.x` or `::1`, with or without a port.
+pub fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(rest),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `line L, column C: key K: what is wrong`, from a TOML error, without the
+/// source excerpt toml prints (it would echo a password on that line).
+fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = redact_values(e.message());
+    let Some(span) = e.span() else {
+        return message;
+    };
+    let start = span.start.min(text.len());
+    let before = text.get(..start).unwrap_or("");
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before
+        .get(line_start..)
+        .map_or(1, |s| s.chars().count() + 1);
+    match key_at(text, line) {
+        Some(key) => format!("line {line}, column {column}: {key}: {message}"),
+        None => format!("line {line}, column {column}: {message}"),
+    }
+}
+
+/// The dotted key assigned on a line (`[table] key`), if the line is `key = ...`.
+fn key_at(text: &str, line: usize) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let this = lines.get(line.checked_sub(1)?)?.trim();
+    if this.starts_with('[') {
+        return Some(
+            this.split(']')
+                .next()?
+                .trim_start_matches('[')
+                .trim()
+                .to_string(),
+        )
+        .map(|t| format!("[{t}]"));
+    }
+    let key = this.split_once('=')?.0.trim();
+    if key.is_empty() {
+        return None;
+    }
+    let table = lines[..line - 1]
+        .iter()
+        .rev()
+        .map(|l| l.trim())
+        .find(|l| l.starts_with('['))
+        .map(|l| {
+            l.trim_start_matches('[')
+                .trim_end_matches(']')
+                .trim()
+                .to_string()
+        });
+    Some(match table {
+        Some(t) => format!("{t}.{key}"),
+        None => key.to_string(),
+    })
+}
+
+/// Replaces what serde quotes of a value (`"…"`, and `integer `5`` and the
+/// like) so that no part of a value reaches the terminal; keys stay.
+fn redact_values(message: &str) -> String {
+    let mut out = String::new();
+    let mut rest = message;
+    while let Some(i) = rest.find('"') {
+        out.push_str(&rest[..i]);
+        match rest[i + 1..].find('"') {
+            Some(j) => {
+                out.push_str("\"…\"");
+                rest = &rest[i + 1 + j + 1..];
+            }
+            None => {
+                out.push('"');
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    for kind in ["integer `", "float `", "character `", "boolean `"] {
+        while let Some(i) = out.find(kind) {
+            let start = i + kind.len();
+            let Some(len) = out[start..].find('`') else {
+                break;
+            };
+            out.replace_range(i..start + len + 1, &format!("{}…", &kind[..kind.len() - 1]));
+        }
+    }
+    out
 }
 
 fn project_dirs() -> Option<directories::ProjectDirs> {
@@ -214,6 +373,87 @@ mod tests {
         assert_eq!(cfg.max_blob_size(), 1024 * 1024 * 1024);
         assert_eq!(cfg.lock_timeout(), Duration::from_secs(120));
         assert_eq!(Config::default().max_blob_size(), DEFAULT_MAX_BLOB_SIZE);
+    }
+
+    #[test]
+    fn loopback_registries_use_plain_http() {
+        let cfg = Config::default();
+        for host in [
+            "localhost:5000",
+            "127.0.0.1:5000",
+            "127.1.2.3",
+            "[::1]:5000",
+            "localhost",
+        ] {
+            assert_eq!(cfg.registry_url(host), format!("http://{host}"), "{host}");
+        }
+        for host in [
+            "ghcr.io",
+            "10.0.0.1:5000",
+            "localhost.example.com:5000",
+            "[::2]:1",
+        ] {
+            assert_eq!(cfg.registry_url(host), format!("https://{host}"), "{host}");
+        }
+        let cfg =
+            Config::parse("[registries.\"localhost:5000\"]\nurl = \"https://localhost:5000\"\n")
+                .unwrap();
+        assert_eq!(cfg.registry_url("localhost:5000"), "https://localhost:5000");
+    }
+
+    #[test]
+    fn a_url_without_scheme_is_an_error_that_says_what_to_write() {
+        let err =
+            Config::parse("[registries.\"docker.io\"]\nurl = \"127.0.0.1:5000\"\n").unwrap_err();
+        assert!(err.contains("line 2"), "{err}");
+        assert!(err.contains("registries.\"docker.io\".url"), "{err}");
+        assert!(err.contains("url = 'http://HOST:PORT'"), "{err}");
+        assert!(!err.contains("127.0.0.1:5000"), "{err}");
+    }
+
+    #[test]
+    fn errors_never_echo_values() {
+        let secret = "hunter2-s3cret";
+        for text in [
+            format!("[registries.\"docker.io\"]\nurl = \"https://r\"\npassword = \"{secret}\"\n"),
+            format!("[cache]\ntag_ttl = \"{secret}\"\n"),
+            format!("[serve]\nlisten = [\"{secret}\"]\n"),
+            format!("[serve]\nmax_connections = \"{secret}\"\n"),
+            format!("[cache]\ndir = \"{secret}\"\ndir = \"{secret}\"\n"),
+            format!("password = \"{secret}\n"),
+            "[serve]\nlisten = 123454321\n".to_string(),
+        ] {
+            let err = Config::parse(&text).unwrap_err();
+            assert!(!err.contains(secret) && !err.contains("123454321"), "{err}");
+            assert!(err.contains("line "), "{err}");
+        }
+        let err =
+            Config::parse("[registries.\"docker.io\"]\nurl = \"https://r\"\npassword = \"x\"\n")
+                .unwrap_err();
+        assert!(
+            err.contains("line 3, column 1: registries.\"docker.io\".password"),
+            "{err}"
+        );
+        assert!(err.contains("unknown field `password`"), "{err}");
+    }
+
+    #[test]
+    fn serve_limits_have_defaults_and_are_configurable() {
+        let cfg = Config::default();
+        assert_eq!(cfg.serve.max_connections(), DEFAULT_MAX_CONNECTIONS);
+        assert_eq!(cfg.serve.idle_timeout(), DEFAULT_IDLE_TIMEOUT);
+        let cfg = Config::parse(
+            "[serve]\nmax_connections = 50\nheader_timeout = \"2s\"\nidle_timeout = \"1s\"\nregistries = [\"ghcr.io\"]\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.serve.max_connections(), 50);
+        assert_eq!(cfg.serve.header_timeout(), Duration::from_secs(2));
+        assert_eq!(cfg.serve.idle_timeout(), Duration::from_secs(1));
+        assert_eq!(
+            cfg.serve.registries.as_deref(),
+            Some(&["ghcr.io".to_string()][..])
+        );
+        assert!(Config::parse("[serve]\nmax_connections = 0\n").is_err());
     }
 
     #[test]

@@ -505,7 +505,7 @@ impl Fetcher {
             return self.fetch_tag(registry, repo, tag).await;
         };
         let stale = |e: &RegistryError| {
-            tracing::warn!(
+            tracing::debug!(
                 "{registry}/{repo}:{tag}: upstream failed ({e}); serving the cached manifest"
             );
             Ok(ResolvedManifest {

@@ -1,16 +1,46 @@
 //! Finding image references in files: plain lists (`-f`), and `--from` a
-//! Dockerfile, a compose file, a `.gitlab-ci.yml` or a GitHub Actions workflow.
+//! Dockerfile, a compose file, a `.gitlab-ci.yml`, a GitHub Actions workflow,
+//! or a directory holding such files under their usual names.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde_norway::Value;
 
-/// One image a file asks for, with the platform it was pinned to, if any.
+/// One image a file asks for, with the platform it was pinned to, if any,
+/// and where it was found (for `prefetch --dry-run`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageSpec {
     pub reference: String,
     pub platform: Option<String>,
+    pub origin: Option<Origin>,
+}
+
+/// `FILE:LINE` of an image reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub path: PathBuf,
+    /// 1-based; `None` when the line could not be told.
+    pub line: Option<usize>,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What a file yields: the images, and references it had to skip (each
+/// already says which and why) so one bad entry does not stop the rest.
+#[derive(Debug, Default)]
+pub struct Found {
+    pub specs: Vec<ImageSpec>,
+    pub skipped: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -26,15 +56,30 @@ pub enum ImageListError {
         "{0}: cannot tell what kind of file this is; --from understands Dockerfiles, compose files, .gitlab-ci.yml and GitHub workflows"
     )]
     UnknownFormat(PathBuf),
+    #[error(
+        "{0}: no Dockerfile, Containerfile, *.Dockerfile, compose.yaml, docker-compose.yml, .gitlab-ci.yml or .github/workflows/*.yml in this directory"
+    )]
+    NothingFound(PathBuf),
 }
 
 /// `-f images.txt`: one reference per line; `#` starts a comment.
+pub fn list_from_file(path: &Path) -> Result<Vec<ImageSpec>, ImageListError> {
+    let text = read(path)?;
+    let mut specs = parse_list(&text);
+    for s in &mut specs {
+        if let Some(o) = &mut s.origin {
+            o.path = path.to_path_buf();
+        }
+    }
+    Ok(specs)
+}
+
+/// One reference per line; `#` starts a comment.
 pub fn parse_list(text: &str) -> Vec<ImageSpec> {
-    let specs = text
-        .lines()
-        .map(|l| l.split_once('#').map_or(l, |(before, _)| before).trim())
-        .filter(|l| !l.is_empty())
-        .map(|l| spec(l, None));
+    let specs = text.lines().enumerate().filter_map(|(i, l)| {
+        let l = l.split_once('#').map_or(l, |(before, _)| before).trim();
+        (!l.is_empty()).then(|| spec(l, None, i + 1))
+    });
     dedup(specs)
 }
 
@@ -46,30 +91,138 @@ enum Format {
     GithubWorkflow,
 }
 
+/// `--from PATH`: a file (format from its name, else its content) or a
+/// directory (the files in it with the usual names).
+pub fn images_from_path(path: &Path) -> Result<Found, ImageListError> {
+    if !path.is_dir() {
+        return images_from_file(path);
+    }
+    let files = known_files(path)?;
+    if files.is_empty() {
+        return Err(ImageListError::NothingFound(path.to_path_buf()));
+    }
+    let mut found = Found::default();
+    for f in files {
+        let more = images_from_file(&f)?;
+        found.specs.extend(more.specs);
+        found.skipped.extend(more.skipped);
+    }
+    found.specs = dedup(found.specs);
+    Ok(found)
+}
+
+/// The files of `dir` (and its `.github/workflows/`) that `--from` knows by name, sorted.
+fn known_files(dir: &Path) -> Result<Vec<PathBuf>, ImageListError> {
+    let list = |d: &Path| -> Result<Vec<PathBuf>, ImageListError> {
+        let entries = std::fs::read_dir(d).map_err(|source| ImageListError::Read {
+            path: d.to_path_buf(),
+            source,
+        })?;
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        Ok(files)
+    };
+    let mut out: Vec<PathBuf> = list(dir)?
+        .into_iter()
+        .filter(|p| is_known_name(p))
+        .collect();
+    let workflows = dir.join(".github").join("workflows");
+    if workflows.is_dir() {
+        out.extend(
+            list(&workflows)?
+                .into_iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml")),
+        );
+    }
+    Ok(out)
+}
+
+fn is_known_name(path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    let lower = name.to_ascii_lowercase();
+    matches!(
+        lower.as_str(),
+        "dockerfile"
+            | "containerfile"
+            | "compose.yaml"
+            | "compose.yml"
+            | "docker-compose.yaml"
+            | "docker-compose.yml"
+            | ".gitlab-ci.yml"
+            | ".gitlab-ci.yaml"
+    ) || lower.ends_with(".dockerfile")
+        || lower.starts_with("dockerfile.")
+}
+
 /// `--from FILE`: the format comes from the file name, else from its content.
-pub fn images_from_file(path: &Path) -> Result<Vec<ImageSpec>, ImageListError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ImageListError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+pub fn images_from_file(path: &Path) -> Result<Found, ImageListError> {
+    let text = read(path)?;
     let format = format_from_name(path)
         .or_else(|| sniff(&text))
         .ok_or_else(|| ImageListError::UnknownFormat(path.to_path_buf()))?;
     let parsed = match format {
-        Format::Dockerfile => from_dockerfile(&text),
-        Format::Compose => from_compose(&text),
-        Format::GitlabCi => from_gitlab_ci(&text),
-        Format::GithubWorkflow => from_github_workflow(&text),
+        Format::Dockerfile => from_dockerfile(&text).map(|specs| Found {
+            specs,
+            skipped: Vec::new(),
+        }),
+        Format::Compose => {
+            let dotenv = compose_dotenv(path);
+            let env = |name: &str| {
+                std::env::var(name)
+                    .ok()
+                    .or_else(|| dotenv.get(name).cloned())
+            };
+            from_compose(&text, &env)
+        }
+        Format::GitlabCi => from_gitlab_ci(&text).map(|specs| Found {
+            specs,
+            skipped: Vec::new(),
+        }),
+        Format::GithubWorkflow => from_github_workflow(&text).map(|specs| Found {
+            specs,
+            skipped: Vec::new(),
+        }),
     };
-    parsed.map_err(|message| ImageListError::Parse {
+    let mut found = parsed.map_err(|message| ImageListError::Parse {
         path: path.to_path_buf(),
         message,
+    })?;
+    for s in &mut found.specs {
+        if let Some(o) = &mut s.origin {
+            o.path = path.to_path_buf();
+        }
+    }
+    for s in &mut found.skipped {
+        *s = format!("{}{s}", path.display());
+    }
+    Ok(found)
+}
+
+fn read(path: &Path) -> Result<String, ImageListError> {
+    std::fs::read_to_string(path).map_err(|source| ImageListError::Read {
+        path: path.to_path_buf(),
+        source,
     })
+}
+
+/// The `.env` beside a compose file, as compose reads it (missing: empty).
+fn compose_dotenv(compose_file: &Path) -> HashMap<String, String> {
+    let dir = compose_file.parent().unwrap_or(Path::new("."));
+    let Ok(iter) = dotenvy::from_path_iter(dir.join(".env")) else {
+        return HashMap::new();
+    };
+    iter.filter_map(Result::ok).collect()
 }
 
 fn format_from_name(path: &Path) -> Option<Format> {
     let name = path.file_name()?.to_str()?.to_ascii_lowercase();
-    let full = path.to_string_lossy();
+    let full = path.to_string_lossy().replace('\\', "/");
     if name == "dockerfile"
         || name == "containerfile"
         || name.starts_with("dockerfile.")
@@ -105,8 +258,9 @@ fn sniff(text: &str) -> Option<Format> {
         .then_some(Format::Dockerfile)
 }
 
-/// `FROM [--platform=P] image [AS name]`, with `ARG` defaults substituted;
-/// `scratch` and earlier build stages are skipped.
+/// `FROM [--platform=P] image [AS name]`, `COPY --from=image` and
+/// `RUN --mount=...,from=image`, with `ARG` defaults substituted; `scratch`
+/// and build stages (by name or index) are skipped.
 pub fn from_dockerfile(text: &str) -> Result<Vec<ImageSpec>, String> {
     let mut args: HashMap<String, Option<String>> = HashMap::new();
     let mut stages: Vec<String> = Vec::new();
@@ -117,6 +271,11 @@ pub fn from_dockerfile(text: &str) -> Result<Vec<ImageSpec>, String> {
             continue;
         };
         let rest: Vec<&str> = words.collect();
+        let image_arg = |image: &str, args: &HashMap<String, Option<String>>| {
+            substitute(image, args).map_err(|var| {
+                format!("line {line_no}: ARG {var} has no default; give it one or name the image directly")
+            })
+        };
         match instruction.to_ascii_uppercase().as_str() {
             "ARG" => {
                 for a in rest {
@@ -146,21 +305,39 @@ pub fn from_dockerfile(text: &str) -> Result<Vec<ImageSpec>, String> {
                 let Some(image) = image else {
                     return Err(format!("line {line_no}: FROM without an image"));
                 };
-                let image = substitute(image, &args).map_err(|var| {
-                    format!("line {line_no}: ARG {var} has no default; give it one or name the image directly")
-                })?;
+                let image = image_arg(image, &args)?;
                 // Only stages named on earlier lines can be built upon.
                 let is_stage = stages.contains(&image.to_ascii_lowercase());
                 stages.extend(stage);
                 if is_stage || image.eq_ignore_ascii_case("scratch") {
                     continue;
                 }
-                out.push(spec(&image, platform));
+                out.push(spec(&image, platform, line_no));
+            }
+            "COPY" | "RUN" => {
+                for source in rest.iter().filter_map(|w| from_flag(w)) {
+                    let image = image_arg(source, &args)?;
+                    let is_stage = stages.contains(&image.to_ascii_lowercase())
+                        || image.parse::<usize>().is_ok();
+                    if !is_stage {
+                        out.push(spec(&image, None, line_no));
+                    }
+                }
             }
             _ => {}
         }
     }
     Ok(dedup(out))
+}
+
+/// The source of `--from=SRC` (COPY) or `--mount=type=...,from=SRC,...` (RUN).
+fn from_flag(word: &str) -> Option<&str> {
+    if let Some(src) = word.strip_prefix("--from=") {
+        return Some(src);
+    }
+    word.strip_prefix("--mount=")?
+        .split(',')
+        .find_map(|opt| opt.strip_prefix("from="))
 }
 
 /// Joins `\` continuations and drops comments; yields (first line number, text).
@@ -243,21 +420,149 @@ fn get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
     v.as_mapping()?.get(Value::from(key))
 }
 
-/// `services.*.image` (and `services.*.platform`).
-pub fn from_compose(text: &str) -> Result<Vec<ImageSpec>, String> {
+/// `services.*.image` (and `services.*.platform`), interpolated as compose
+/// does from `env` (the environment, then the `.env` file). A reference that
+/// cannot be resolved is skipped and reported in `Found::skipped`.
+pub fn from_compose(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Found, String> {
     let doc = yaml(text)?;
-    let mut out = Vec::new();
+    let mut found = Found::default();
     if let Some(services) = get(&doc, "services").and_then(Value::as_mapping) {
-        for svc in services.values() {
-            if let Some(image) = get(svc, "image").and_then(Value::as_str) {
-                let platform = get(svc, "platform")
-                    .and_then(Value::as_str)
-                    .map(str::to_string);
-                out.push(spec(image, platform));
-            }
+        for (name, svc) in services {
+            let Some(raw) = get(svc, "image").and_then(Value::as_str) else {
+                continue;
+            };
+            let line = line_of(text, raw);
+            let at = line.map_or(String::new(), |l| format!(":{l}"));
+            let image = match interpolate(raw, env) {
+                Ok(image) if !image.trim().is_empty() => image,
+                Ok(_) => {
+                    found.skipped.push(format!(
+                        "{at}: service {}: image {raw:?} is empty once interpolated; skipped",
+                        name.as_str().unwrap_or("?")
+                    ));
+                    continue;
+                }
+                Err(why) => {
+                    found.skipped.push(format!(
+                        "{at}: service {}: image {raw:?}: {why}; skipped (set it in the environment or in .env)",
+                        name.as_str().unwrap_or("?")
+                    ));
+                    continue;
+                }
+            };
+            let platform = get(svc, "platform")
+                .and_then(Value::as_str)
+                .and_then(|p| interpolate(p, env).ok());
+            found.specs.push(ImageSpec {
+                reference: image.trim().to_string(),
+                platform,
+                origin: Some(Origin {
+                    path: PathBuf::new(),
+                    line,
+                }),
+            });
         }
     }
-    Ok(dedup(out))
+    found.specs = dedup(found.specs);
+    Ok(found)
+}
+
+/// Compose's variable interpolation: `$$`, `$VAR`, `${VAR}`, `${VAR:-default}`,
+/// `${VAR-default}`, `${VAR:?err}`, `${VAR?err}`, `${VAR:+alt}`, `${VAR+alt}`
+/// (defaults may nest). `Err` says which variable is unset.
+pub fn interpolate(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+        } else if let Some(inner) = after.strip_prefix('{') {
+            let end = closing_brace(inner).ok_or_else(|| format!("unclosed ${{ in {s:?}"))?;
+            out.push_str(&expand(&inner[..end], env)?);
+            rest = &inner[end + 1..];
+        } else {
+            let end = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
+            if end == 0 {
+                out.push('$');
+            } else {
+                let name = &after[..end];
+                out.push_str(&env(name).ok_or_else(|| format!("variable {name} is not set"))?);
+            }
+            rest = &after[end..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// The index of the `}` that closes a `${`, counting nested `${...}`.
+fn closing_brace(s: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, c) in s.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => return Some(i),
+            '}' => depth -= 1,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The body of one `${...}`.
+fn expand(body: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let name_end = body
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(body.len());
+    let (name, op) = body.split_at(name_end);
+    if name.is_empty() {
+        return Err(format!("invalid interpolation ${{{body}}}"));
+    }
+    let value = env(name);
+    let set_nonempty = value.as_deref().is_some_and(|v| !v.is_empty());
+    for (prefix, colon) in [(":-", true), ("-", false)] {
+        if let Some(default) = op.strip_prefix(prefix) {
+            let use_value = if colon { set_nonempty } else { value.is_some() };
+            return match value {
+                Some(v) if use_value => Ok(v),
+                _ => interpolate(default, env),
+            };
+        }
+    }
+    for (prefix, colon) in [(":?", true), ("?", false)] {
+        if let Some(message) = op.strip_prefix(prefix) {
+            let ok = if colon { set_nonempty } else { value.is_some() };
+            return match value {
+                Some(v) if ok => Ok(v),
+                _ if message.is_empty() => Err(format!("variable {name} is required")),
+                _ => Err(format!("variable {name} is required: {message}")),
+            };
+        }
+    }
+    for (prefix, colon) in [(":+", true), ("+", false)] {
+        if let Some(alt) = op.strip_prefix(prefix) {
+            let set = if colon { set_nonempty } else { value.is_some() };
+            return if set {
+                interpolate(alt, env)
+            } else {
+                Ok(String::new())
+            };
+        }
+    }
+    if !op.is_empty() {
+        return Err(format!("invalid interpolation ${{{body}}}"));
+    }
+    value.ok_or_else(|| format!("variable {name} is not set"))
+}
+
+/// The 1-based line where `needle` first appears in `text`.
+fn line_of(text: &str, needle: &str) -> Option<usize> {
+    text.lines().position(|l| l.contains(needle)).map(|i| i + 1)
 }
 
 /// Top-level, `default:` and per-job `image:` and `services:`, with top-level
@@ -295,11 +600,10 @@ pub fn from_gitlab_ci(text: &str) -> Result<Vec<ImageSpec>, String> {
             }
         }
     }
-    let out = names
-        .into_iter()
-        .filter_map(|n| substitute(&n, &vars).ok())
-        .filter(|n| !n.contains('$'))
-        .map(|n| spec(&n, None));
+    let out = names.into_iter().filter_map(|raw| {
+        let n = substitute(&raw, &vars).ok().filter(|n| !n.contains('$'))?;
+        Some(yaml_spec(text, &raw, &n))
+    });
     Ok(dedup(out))
 }
 
@@ -310,8 +614,8 @@ fn image_name(v: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
-/// `jobs.*.container` (string or `image:`) and `jobs.*.services.*.image`;
-/// values with `${{ }}` expressions are skipped.
+/// `jobs.*.container` (string or `image:`), `jobs.*.services.*.image` and
+/// `jobs.*.steps[].uses: docker://IMAGE`; values with `${{ }}` expressions are skipped.
 pub fn from_github_workflow(text: &str) -> Result<Vec<ImageSpec>, String> {
     let doc = yaml(text)?;
     let mut out = Vec::new();
@@ -330,19 +634,41 @@ pub fn from_github_workflow(text: &str) -> Result<Vec<ImageSpec>, String> {
                     }),
                 );
             }
+            if let Some(steps) = get(job, "steps").and_then(Value::as_sequence) {
+                out.extend(steps.iter().filter_map(|step| {
+                    let uses = get(step, "uses").and_then(Value::as_str)?;
+                    Some(uses.trim().strip_prefix("docker://")?.to_string())
+                }));
+            }
         }
     }
     let out = out
         .into_iter()
         .filter(|i| !i.contains("${{"))
-        .map(|i| spec(&i, None));
+        .map(|i| yaml_spec(text, &i, &i));
     Ok(dedup(out))
 }
 
-fn spec(reference: &str, platform: Option<String>) -> ImageSpec {
+/// A spec found in YAML, located by its raw text.
+fn yaml_spec(text: &str, raw: &str, reference: &str) -> ImageSpec {
+    ImageSpec {
+        reference: reference.trim().to_string(),
+        platform: None,
+        origin: Some(Origin {
+            path: PathBuf::new(),
+            line: line_of(text, raw),
+        }),
+    }
+}
+
+fn spec(reference: &str, platform: Option<String>, line: usize) -> ImageSpec {
     ImageSpec {
         reference: reference.trim().to_string(),
         platform,
+        origin: Some(Origin {
+            path: PathBuf::new(),
+            line: Some(line),
+        }),
     }
 }
 
@@ -350,7 +676,10 @@ fn spec(reference: &str, platform: Option<String>) -> ImageSpec {
 fn dedup(specs: impl IntoIterator<Item = ImageSpec>) -> Vec<ImageSpec> {
     let mut out: Vec<ImageSpec> = Vec::new();
     for s in specs {
-        if !out.contains(&s) {
+        if !out
+            .iter()
+            .any(|o| o.reference == s.reference && o.platform == s.platform)
+        {
             out.push(s);
         }
     }
@@ -404,14 +733,160 @@ mod tests {
         assert!(err.contains("line 2") && err.contains("BASE"), "{err}");
     }
 
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
     #[test]
     fn compose() {
         let got = from_compose(
             "services:\n  web:\n    image: nginx:1\n    platform: linux/amd64\n  db:\n    image: postgres:16\n  app:\n    build: .\n",
+            &no_env,
         )
         .unwrap();
-        assert_eq!(refs(&got), ["nginx:1", "postgres:16"]);
-        assert_eq!(got[0].platform.as_deref(), Some("linux/amd64"));
+        assert_eq!(refs(&got.specs), ["nginx:1", "postgres:16"]);
+        assert_eq!(got.specs[0].platform.as_deref(), Some("linux/amd64"));
+        assert_eq!(lines(&got.specs), [Some(3), Some(6)]);
+        assert!(got.skipped.is_empty());
+    }
+
+    fn lines(specs: &[ImageSpec]) -> Vec<Option<usize>> {
+        specs
+            .iter()
+            .map(|s| s.origin.as_ref().and_then(|o| o.line))
+            .collect()
+    }
+
+    #[test]
+    fn compose_interpolates_and_skips_what_it_cannot_resolve() {
+        let env = |name: &str| match name {
+            "TAG" => Some("1.27".to_string()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        };
+        let got = from_compose(
+            "services:\n  a:\n    image: nginx:${TAG}\n  b:\n    image: ${DB:-postgres:16}\n  c:\n    image: $$UNSET/x:${MISSING}\n  d:\n    image: redis:$TAG\n  e:\n    image: ${EMPTY:-busybox}:${V-latest}\n  f:\n    image: ${NEED:?set NEED}\n",
+            &env,
+        )
+        .unwrap();
+        assert_eq!(
+            refs(&got.specs),
+            ["nginx:1.27", "postgres:16", "redis:1.27", "busybox:latest"]
+        );
+        assert_eq!(got.skipped.len(), 2, "{:?}", got.skipped);
+        assert!(
+            got.skipped[0].starts_with(":7: service c"),
+            "{:?}",
+            got.skipped
+        );
+        assert!(
+            got.skipped[0].contains("MISSING is not set"),
+            "{:?}",
+            got.skipped
+        );
+        assert!(
+            got.skipped[1].contains("NEED is required: set NEED"),
+            "{:?}",
+            got.skipped
+        );
+    }
+
+    #[test]
+    fn interpolation_rules() {
+        let env = |name: &str| match name {
+            "A" => Some("a".to_string()),
+            "E" => Some(String::new()),
+            _ => None,
+        };
+        let cases: &[(&str, Result<&str, ()>)] = &[
+            ("x", Ok("x")),
+            ("$A", Ok("a")),
+            ("${A}b", Ok("ab")),
+            ("${E:-d}", Ok("d")),
+            ("${E-d}", Ok("")),
+            ("${U-d}", Ok("d")),
+            ("${U:-${A}}", Ok("a")),
+            ("${A:+alt}", Ok("alt")),
+            ("${U:+alt}", Ok("")),
+            ("$$A", Ok("$A")),
+            ("a$", Ok("a$")),
+            ("$U", Err(())),
+            ("${U}", Err(())),
+            ("${E:?no}", Err(())),
+            ("${A", Err(())),
+        ];
+        for (input, want) in cases {
+            let got = interpolate(input, &env);
+            match want {
+                Ok(w) => assert_eq!(got.as_deref(), Ok(*w), "{input}"),
+                Err(()) => assert!(got.is_err(), "{input}: {got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn dockerfile_copy_and_mount_sources() {
+        let got = from_dockerfile(
+            "ARG TOOLS=busybox:1.36\nFROM golang:1.22 AS build\nRUN --mount=type=cache,target=/root \\\n    --mount=type=bind,from=node:20,source=/x,target=/y make\nFROM alpine:3\nCOPY --from=build /out /bin/\nCOPY --from=0 /a /a\nCOPY --from=nginx:1 /etc/nginx /etc/nginx\nCOPY --from=${TOOLS} /bin/sh /sh\nRUN --mount=from=build,target=/b true\n",
+        )
+        .unwrap();
+        assert_eq!(
+            refs(&got),
+            [
+                "golang:1.22",
+                "node:20",
+                "alpine:3",
+                "nginx:1",
+                "busybox:1.36"
+            ]
+        );
+        assert_eq!(lines(&got), [Some(2), Some(3), Some(5), Some(8), Some(9)]);
+    }
+
+    #[test]
+    fn directories_yield_the_known_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("Dockerfile"), "FROM alpine:3\n").unwrap();
+        std::fs::write(d.join("api.Dockerfile"), "FROM golang:1.22\n").unwrap();
+        std::fs::write(
+            d.join("compose.yaml"),
+            "services:\n  a:\n    image: redis:${R}\n",
+        )
+        .unwrap();
+        std::fs::write(d.join(".env"), "R=7\n").unwrap();
+        std::fs::write(
+            d.join("notes.yml"),
+            "services:\n  a:\n    image: ignored:1\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(d.join(".github/workflows")).unwrap();
+        std::fs::write(
+            d.join(".github/workflows/ci.yml"),
+            "on: push\njobs:\n  a:\n    steps:\n      - uses: docker://hello-world:latest\n",
+        )
+        .unwrap();
+        let found = images_from_path(d).unwrap();
+        let mut got = refs(&found.specs);
+        got.sort();
+        assert_eq!(
+            got,
+            ["alpine:3", "golang:1.22", "hello-world:latest", "redis:7"]
+        );
+        let redis = found
+            .specs
+            .iter()
+            .find(|s| s.reference == "redis:7")
+            .unwrap();
+        assert_eq!(
+            redis.origin.as_ref().unwrap().to_string(),
+            format!("{}:3", d.join("compose.yaml").display())
+        );
+        let empty = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            images_from_path(empty.path()),
+            Err(ImageListError::NothingFound(_))
+        ));
     }
 
     #[test]
@@ -433,6 +908,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(refs(&got), ["node:20", "postgres:16", "golang:1.22"]);
+        let got = from_github_workflow(
+            "on: push\njobs:\n  a:\n    steps:\n      - uses: actions/checkout@v4\n      - uses: docker://alpine:3.20\n        with:\n          args: echo\n      - uses: docker://${{ inputs.img }}\n",
+        )
+        .unwrap();
+        assert_eq!(refs(&got), ["alpine:3.20"]);
+        assert_eq!(lines(&got), [Some(6)]);
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod cache;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod exit;
 pub mod fetch;
 pub mod imagelist;
 pub mod oci;
@@ -14,6 +15,7 @@ pub mod progress;
 pub mod reference;
 pub mod registry;
 pub mod server;
+pub mod stdout;
 pub mod units;
 
 use std::process::ExitCode;
@@ -23,36 +25,31 @@ use clap::Parser;
 use crate::cli::{Cli, Command};
 use crate::commands::Context;
 
-/// Exit codes a shell script can branch on.
-pub mod exit {
-    /// Something failed (network, upstream, disk).
-    pub const FAILURE: u8 = 1;
-    /// The input was wrong: a malformed reference, a bad config file or flag.
-    pub const USAGE: u8 = 2;
-    /// Interrupted by Ctrl-C.
-    pub const INTERRUPTED: u8 = 130;
-}
-
-/// Marks an error as the user's input being wrong (exit code 2).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
+use crate::exit::UsageError;
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // The server's one-line-per-request log is its main output.
     let serving = matches!(cli.command, Command::Serve(_));
-    init_logging(cli.global.verbose, cli.global.quiet, serving);
+    init_logging(
+        cli.global.verbose,
+        cli.global.quiet,
+        serving,
+        cli.global.json,
+    );
     match &cli.command {
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(*shell, &mut cmd, "dpx", &mut std::io::stdout());
-            return ExitCode::SUCCESS;
+            // Rendered to memory first: clap_complete panics on a failed write.
+            let mut text = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "dpx", &mut text);
+            return print_all(&text);
         }
         Command::Man => {
             let cmd = <Cli as clap::CommandFactory>::command();
-            return match clap_mangen::Man::new(cmd).render(&mut std::io::stdout()) {
-                Ok(()) => ExitCode::SUCCESS,
+            let mut text = Vec::new();
+            return match clap_mangen::Man::new(cmd).render(&mut text) {
+                Ok(()) => print_all(&text),
                 Err(e) => report(&anyhow::Error::from(e)),
             };
         }
@@ -82,6 +79,13 @@ pub fn main() -> ExitCode {
     }
 }
 
+fn print_all(bytes: &[u8]) -> ExitCode {
+    match stdout::with_stdout(|out| out.write_all(bytes)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => report(&anyhow::Error::from(e).context("cannot write to stdout")),
+    }
+}
+
 /// Runs a command until it ends or Ctrl-C; on Ctrl-C the command's futures
 /// are dropped, which removes its partial downloads.
 async fn interruptible(
@@ -98,11 +102,7 @@ async fn interruptible(
 
 /// Prints an error as one chain and picks the exit code.
 fn report(err: &anyhow::Error) -> ExitCode {
-    let mut msg = format!("error: {err}");
-    for cause in err.chain().skip(1) {
-        msg.push_str(&format!("\n  caused by: {cause}"));
-    }
-    eprintln!("{msg}");
+    eprintln!("error: {}", error_chain(err));
     let usage = err.chain().any(|c| {
         c.is::<UsageError>()
             || c.is::<reference::ReferenceError>()
@@ -112,21 +112,44 @@ fn report(err: &anyhow::Error) -> ExitCode {
     ExitCode::from(if usage { exit::USAGE } else { exit::FAILURE })
 }
 
-fn init_logging(verbose: u8, quiet: bool, serving: bool) {
+/// The error and its causes, one per line; a cause whose text the message
+/// before it already contains (a `{source}` in the format) is not repeated.
+fn error_chain(err: &anyhow::Error) -> String {
+    let mut msg = err.to_string();
+    let mut previous = msg.clone();
+    for cause in err.chain().skip(1) {
+        let text = cause.to_string();
+        if !previous.contains(&text) {
+            msg.push_str(&format!("\n  caused by: {text}"));
+        }
+        previous = text;
+    }
+    msg
+}
+
+/// Log levels: `serve` logs a line per request by default; `-v` adds the
+/// upstream requests (method, URL, status), `-vv` dpx's debug lines, `-vvv`
+/// everything. `serve --json` logs one JSON object per line.
+fn init_logging(verbose: u8, quiet: bool, serving: bool, json: bool) {
     use tracing_subscriber::EnvFilter;
     let default = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) if serving => "dpx=info",
         (false, 0) => "dpx=warn",
-        (false, 1) => "dpx=info",
+        (false, 1) => "dpx=info,dpx::upstream=debug",
         (false, 2) => "dpx=debug",
         _ => "debug",
     };
     let filter = EnvFilter::try_from_env("DPX_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = if json && serving {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init()
+    };
 }

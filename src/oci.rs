@@ -136,7 +136,7 @@ impl fmt::Display for Platform {
 }
 
 /// Which images of an index to take.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlatformChoice {
     One(Platform),
     All,

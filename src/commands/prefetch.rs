@@ -3,15 +3,15 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context as _;
+use serde::Serialize;
 
-use super::Context;
 use super::pull::{Job, platform_choice, pull_all, render};
-use crate::UsageError;
+use super::{Context, Output};
 use crate::cli::PrefetchArgs;
+use crate::exit::UsageError;
 use crate::fetch::default_choice;
-use crate::imagelist::{self, ImageSpec};
-use crate::oci::Platform;
+use crate::imagelist::{self, ImageSpec, Origin};
+use crate::oci::{Platform, PlatformChoice};
 
 pub async fn run(ctx: &Context, args: PrefetchArgs) -> anyhow::Result<ExitCode> {
     let mut specs: Vec<ImageSpec> = args
@@ -20,36 +20,82 @@ pub async fn run(ctx: &Context, args: PrefetchArgs) -> anyhow::Result<ExitCode> 
         .map(|r| ImageSpec {
             reference: r.clone(),
             platform: None,
+            origin: None,
         })
         .collect();
     for file in &args.files {
-        let text = std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read image list {}", file.display()))?;
-        specs.extend(imagelist::parse_list(&text));
+        specs.extend(imagelist::list_from_file(file)?);
     }
-    for file in &args.from {
-        specs.extend(imagelist::images_from_file(file)?);
+    for path in &args.from {
+        let found = imagelist::images_from_path(path)?;
+        for skipped in &found.skipped {
+            eprintln!("warning: {skipped}");
+        }
+        specs.extend(found.specs);
     }
     if specs.is_empty() {
         return Err(UsageError(
-            "no images to prefetch: name them, or use -f FILE or --from FILE".into(),
+            "no images to prefetch: name them, or use -f FILE or --from PATH".into(),
         )
         .into());
     }
     let jobs = to_jobs(&specs, &args)?;
+    if args.dry_run {
+        return dry_run(ctx, &jobs);
+    }
+    let jobs = jobs.into_iter().map(|(job, _)| job).collect();
     let summary = pull_all(ctx, jobs, usize::from(args.jobs)).await?;
     render(ctx.output, &summary, true)
 }
 
+/// What `--dry-run` shows for one image.
+#[derive(Serialize)]
+struct Planned {
+    reference: String,
+    platform: String,
+    /// `FILE:LINE`, or null for a reference named on the command line.
+    source: Option<String>,
+}
+
+fn dry_run(ctx: &Context, jobs: &[(Job, Option<Origin>)]) -> anyhow::Result<ExitCode> {
+    let planned: Vec<Planned> = jobs
+        .iter()
+        .map(|(job, origin)| Planned {
+            reference: job.reference.to_string(),
+            platform: match &job.choice {
+                PlatformChoice::One(p) => p.to_string(),
+                PlatformChoice::All => "all".to_string(),
+            },
+            source: origin.as_ref().map(ToString::to_string),
+        })
+        .collect();
+    crate::stdout::with_stdout(|out| {
+        if ctx.output == Output::Json {
+            serde_json::to_writer_pretty(&mut *out, &planned)?;
+            return writeln!(out);
+        }
+        for p in &planned {
+            let source = p.source.as_deref().unwrap_or("command line");
+            if ctx.output == Output::Quiet {
+                writeln!(out, "{}", p.reference)?;
+            } else {
+                writeln!(out, "{}\t{}\t{source}", p.reference, p.platform)?;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Validates every reference before any download: bad input changes nothing.
-fn to_jobs(specs: &[ImageSpec], args: &PrefetchArgs) -> anyhow::Result<Vec<Job>> {
-    let mut jobs: Vec<Job> = Vec::new();
+fn to_jobs(specs: &[ImageSpec], args: &PrefetchArgs) -> anyhow::Result<Vec<(Job, Option<Origin>)>> {
+    let mut jobs: Vec<(Job, Option<Origin>)> = Vec::new();
     let mut errors = Vec::new();
     for spec in specs {
         let reference = match spec.reference.parse() {
             Ok(r) => r,
             Err(e) => {
-                errors.push(format!("{:?}: {e}", spec.reference));
+                errors.push(located(spec, &e));
                 continue;
             }
         };
@@ -58,17 +104,17 @@ fn to_jobs(specs: &[ImageSpec], args: &PrefetchArgs) -> anyhow::Result<Vec<Job>>
             Some(p) if !args.platform.all_platforms => match p.parse::<Platform>() {
                 Ok(p) => default_choice(Some(p), false),
                 Err(e) => {
-                    errors.push(format!("{:?}: {e}", spec.reference));
+                    errors.push(located(spec, &e));
                     continue;
                 }
             },
             _ => platform_choice(&args.platform),
         };
-        let duplicate = jobs.iter().any(|j| {
-            j.reference == reference && format!("{:?}", j.choice) == format!("{choice:?}")
-        });
+        let duplicate = jobs
+            .iter()
+            .any(|(j, _)| j.reference == reference && j.choice == choice);
         if !duplicate {
-            jobs.push(Job { reference, choice });
+            jobs.push((Job { reference, choice }, spec.origin.clone()));
         }
     }
     if !errors.is_empty() {
@@ -79,4 +125,12 @@ fn to_jobs(specs: &[ImageSpec], args: &PrefetchArgs) -> anyhow::Result<Vec<Job>>
         .into());
     }
     Ok(jobs)
+}
+
+/// `"REF" (FILE:LINE): error`, for a reference that came from a file.
+fn located(spec: &ImageSpec, e: &dyn std::fmt::Display) -> String {
+    match &spec.origin {
+        Some(o) => format!("{:?} ({o}): {e}", spec.reference),
+        None => format!("{:?}: {e}", spec.reference),
+    }
 }

@@ -2,7 +2,6 @@
 //! parallel, blobs of an image in parallel, each blob once per run.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::Write;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -171,6 +170,12 @@ impl Run {
             .iter()
             .filter_map(|i| i.platform.clone())
             .collect();
+        tracing::info!(
+            "{reference}: manifest {} ({}), platforms [{}]",
+            resolved.top.digest,
+            resolved.top.freshness.as_str(),
+            outcome.platforms.join(", ")
+        );
         if resolved.top.freshness == crate::fetch::Freshness::Stale {
             self.say(&format!(
                 "{reference}: upstream unavailable, using the cached manifest"
@@ -206,6 +211,7 @@ impl Run {
         size: u64,
     ) -> Result<BlobOutcome, FetchError> {
         let short = &digest.hex()[..12];
+        tracing::debug!("{reference}: blob {digest} ({size} bytes)");
         match self
             .fetcher
             .blob(
@@ -265,31 +271,43 @@ impl Run {
 
 /// Prints per-image results (and, for prefetch, the summary); picks the exit code.
 pub fn render(output: Output, summary: &Summary, with_summary: bool) -> anyhow::Result<ExitCode> {
-    let mut out = std::io::stdout().lock();
-    match output {
+    // In JSON the errors are part of the document.
+    if output != Output::Json {
+        for img in &summary.images {
+            if let Some(e) = &img.error {
+                eprintln!("error: {}", image_error(&img.reference, e));
+            }
+        }
+    }
+    crate::stdout::with_stdout(|out| match output {
         Output::Json => {
-            serde_json::to_writer_pretty(&mut out, summary)?;
-            writeln!(out)?;
+            serde_json::to_writer_pretty(&mut *out, summary)?;
+            writeln!(out)
         }
         Output::Human | Output::Quiet => {
             for img in &summary.images {
-                match (&img.digest, &img.error) {
-                    (_, Some(e)) => eprintln!("error: {}: {e}", img.reference),
-                    (Some(d), None) if output == Output::Quiet => {
-                        writeln!(out, "{}@{d}", strip_tag(&img.reference))?
-                    }
-                    (Some(d), None) => writeln!(
-                        out,
-                        "{}: {d} (manifest {}, {} blobs: {} fetched, {} cached, {})",
-                        img.reference,
-                        img.manifest.unwrap_or("?"),
-                        img.blobs,
-                        img.blobs_fetched,
-                        img.blobs_cached,
-                        human_bytes(img.bytes_fetched)
-                    )?,
-                    (None, None) => {}
+                let Some(d) = img.digest.as_ref().filter(|_| img.error.is_none()) else {
+                    continue;
+                };
+                if output == Output::Quiet {
+                    writeln!(out, "{}@{d}", strip_tag(&img.reference))?;
+                    continue;
                 }
+                let platforms = if img.platforms.is_empty() {
+                    String::new()
+                } else {
+                    format!(" for {}", img.platforms.join(", "))
+                };
+                writeln!(
+                    out,
+                    "{}: {d}{platforms} (manifest {}, {} blobs: {} fetched, {} cached, {})",
+                    img.reference,
+                    img.manifest.unwrap_or("?"),
+                    img.blobs,
+                    img.blobs_fetched,
+                    img.blobs_cached,
+                    human_bytes(img.bytes_fetched)
+                )?;
             }
             if with_summary && output == Output::Human {
                 writeln!(
@@ -303,13 +321,23 @@ pub fn render(output: Output, summary: &Summary, with_summary: bool) -> anyhow::
                     summary.seconds
                 )?;
             }
+            Ok(())
         }
-    }
+    })?;
     Ok(if summary.images_failed > 0 {
         ExitCode::from(crate::exit::FAILURE)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `REF: message`, unless the message already starts with the reference.
+fn image_error(reference: &str, error: &str) -> String {
+    if error.starts_with(reference) {
+        error.to_string()
+    } else {
+        format!("{reference}: {error}")
+    }
 }
 
 /// `docker.io/library/a:1` -> `docker.io/library/a` for `name@digest` output.

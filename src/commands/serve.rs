@@ -5,10 +5,10 @@ use std::process::ExitCode;
 use std::net::SocketAddr;
 
 use super::Context;
-use crate::UsageError;
 use crate::cli::ServeArgs;
 use crate::config::DEFAULT_LISTEN;
-use crate::server::{Server, bind};
+use crate::exit::UsageError;
+use crate::server::{Egress, Limits, Server, bind, raise_fd_limit};
 
 pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let listen = args
@@ -19,15 +19,27 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
     // A container engine waits on us: fail over to the stale cache quickly
     // rather than retrying a dead upstream for long.
     let fetcher = ctx.fetcher(1)?;
+    // Before the listening line, which tells scripts the server is ready.
+    raise_fd_limit();
     let listener = bind(addr).await?;
     let addr = listener.local_addr()?;
-    tracing::info!(
-        "dpx serve listening on http://{addr} (cache {}, tag TTL {}s)",
+    // The one listening line (plain, whatever the log format: scripts wait for it).
+    eprintln!(
+        "dpx serve: listening on http://{addr} (cache {}, tag TTL {}s)",
         ctx.cache_dir.display(),
         ctx.config.tag_ttl().as_secs()
     );
-    eprintln!("dpx serve: listening on http://{addr}");
-    Server::new(fetcher, ctx.config.tag_ttl())
+    let serve = &ctx.config.serve;
+    let limits = Limits {
+        max_connections: serve.max_connections(),
+        header_timeout: serve.header_timeout(),
+        idle_timeout: serve.idle_timeout(),
+    };
+    let egress = Egress::new(
+        serve.registries.clone(),
+        ctx.config.registries.keys().cloned(),
+    );
+    Server::with(fetcher, ctx.config.tag_ttl(), limits, egress)
         .run(listener, shutdown_signal())
         .await?;
     Ok(ExitCode::SUCCESS)

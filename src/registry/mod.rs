@@ -368,6 +368,8 @@ impl RegistryClient {
                 req = req.header(header::RANGE, r);
             }
             let resp = self.send_request(req, current.as_str()).await?;
+            let status = resp.status().as_u16();
+            tracing::debug!(target: "dpx::upstream", "upstream {method} {current} {status}");
             if !resp.status().is_redirection() {
                 return Ok(resp);
             }
@@ -504,7 +506,7 @@ impl RegistryClient {
         if !status.is_success() {
             let body = resp.prefix(MAX_SMALL_BODY).await;
             let hint = if status == StatusCode::UNAUTHORIZED {
-                " (check the stored credentials)"
+                " (anonymous access was refused: check the image name; dpx cannot log in to registries yet)"
             } else {
                 ""
             };

@@ -91,7 +91,7 @@ impl ApiError {
                 StatusCode::TOO_MANY_REQUESTS,
                 "TOOMANYREQUESTS",
                 format!(
-                    "{what} is not cached and upstream refused: {reg}; wait until the upstream's quota refills, then try again"
+                    "{what} is not cached and upstream refused: {reg}; wait for the quota to reset and retry (`dpx pull --json IMAGE` shows the remaining quota)"
                 ),
             ),
             RegistryError::Denied { status, .. } => {

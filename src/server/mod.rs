@@ -2,6 +2,7 @@
 //! translate HTTP; `fetch` holds the pull-through logic.
 
 mod blob_stream;
+mod egress;
 mod errors;
 mod range;
 mod routes;
@@ -9,19 +10,25 @@ mod tags;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use hyper::body::{Frame, Incoming};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpListener;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 
 use crate::fetch::{BlobFetch, BlobState, Fetcher, Freshness};
 use crate::reference::Digest;
 use blob_stream::BlobStream;
+pub use egress::Egress;
 pub use errors::ApiError;
 use range::BlobRange;
 use routes::{Image, Route};
@@ -34,11 +41,49 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Server {
     fetcher: Arc<Fetcher>,
     tag_ttl: Duration,
+    limits: Limits,
+    egress: Egress,
+}
+
+/// How many connections are served at once, and how long a quiet one is kept.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Beyond it a new client gets a 503 and is closed.
+    pub max_connections: usize,
+    /// How long a client may take to send a request's headers (hyper starts
+    /// this clock whenever the connection waits for a request).
+    pub header_timeout: Duration,
+    /// A connection with no bytes either way and no request in flight is closed after this.
+    pub idle_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_connections: crate::config::DEFAULT_MAX_CONNECTIONS,
+            header_timeout: crate::config::DEFAULT_HEADER_TIMEOUT,
+            idle_timeout: crate::config::DEFAULT_IDLE_TIMEOUT,
+        }
+    }
 }
 
 impl Server {
     pub fn new(fetcher: Arc<Fetcher>, tag_ttl: Duration) -> Arc<Server> {
-        Arc::new(Server { fetcher, tag_ttl })
+        Server::with(fetcher, tag_ttl, Limits::default(), Egress::open())
+    }
+
+    pub fn with(
+        fetcher: Arc<Fetcher>,
+        tag_ttl: Duration,
+        limits: Limits,
+        egress: Egress,
+    ) -> Arc<Server> {
+        Arc::new(Server {
+            fetcher,
+            tag_ttl,
+            limits,
+            egress,
+        })
     }
 
     /// Serves until `shutdown` resolves, then drains in-flight requests (bounded).
@@ -48,32 +93,70 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()>,
     ) -> std::io::Result<()> {
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.limits.header_timeout);
+        let slots = Arc::new(Semaphore::new(self.limits.max_connections));
         tokio::pin!(shutdown);
+        let mut last_accept_warning: Option<Instant> = None;
         loop {
             let (stream, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok(a) => a,
                     Err(e) => {
-                        // Out of file descriptors and the like: pause rather than spin.
-                        tracing::warn!("accept failed: {e}");
+                        // Out of file descriptors and the like: pause rather than
+                        // spin, and say so once a minute, not every pause.
+                        if last_accept_warning.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
+                            tracing::warn!("accept failed: {e}");
+                            last_accept_warning = Some(Instant::now());
+                        }
                         tokio::time::sleep(Duration::from_millis(100)).await;
                         continue;
                     }
                 },
                 _ = &mut shutdown => break,
             };
+            let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                tokio::spawn(refuse_busy(stream, self.limits.max_connections));
+                continue;
+            };
+            let activity = Arc::new(Activity::new());
             let this = Arc::clone(&self);
+            let watched = Arc::clone(&activity);
             let service = hyper::service::service_fn(move |req| {
                 let this = Arc::clone(&this);
-                async move { Ok::<_, Infallible>(this.handle(req, peer).await) }
-            });
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            let conn = graceful.watch(conn.into_owned());
-            tokio::spawn(async move {
-                if let Err(e) = conn.await {
-                    tracing::debug!("connection from {peer}: {e}");
+                let busy = Busy::start(Arc::clone(&watched));
+                async move {
+                    let resp = this.handle(req, peer).await;
+                    // The request counts as in flight until its body is done.
+                    Ok::<_, Infallible>(resp.map(|body| {
+                        body.map_frame(move |frame| {
+                            let _busy = &busy;
+                            frame
+                        })
+                        .boxed()
+                    }))
                 }
+            });
+            let io = TokioIo::new(ActivityIo {
+                inner: stream,
+                activity: Arc::clone(&activity),
+            });
+            let conn = builder.serve_connection_with_upgrades(io, service);
+            let conn = graceful.watch(conn.into_owned());
+            let idle_timeout = self.limits.idle_timeout;
+            tokio::spawn(async move {
+                tokio::select! {
+                    result = conn => if let Err(e) = result {
+                        tracing::debug!("connection from {peer}: {e}");
+                    },
+                    () = activity.idle(idle_timeout) => {
+                        tracing::debug!("connection from {peer}: idle for {}s, closed", idle_timeout.as_secs());
+                    }
+                }
+                drop(slot);
             });
         }
         drop(listener);
@@ -160,6 +243,9 @@ impl Server {
             return Err(ApiError::unsupported(
                 "dpx is a read-only mirror: only GET and HEAD are served",
             ));
+        }
+        if let Some(host) = upstream_host(&route) {
+            self.egress.check(host).await?;
         }
         match route {
             Route::Ping => Ok((json_response(StatusCode::OK, "{}".into()), "-")),
@@ -293,6 +379,167 @@ impl Server {
             .body(body)
             .map_err(|e| ApiError::internal(&e.to_string()))?;
         Ok((resp, status))
+    }
+}
+
+/// The upstream registry a route would contact. No wildcard arm: a new
+/// route must say whether it goes upstream.
+fn upstream_host(route: &Route) -> Option<&str> {
+    match route {
+        Route::Ping => None,
+        Route::Manifest { image, .. }
+        | Route::Blob { image, .. }
+        | Route::TagList { image, .. } => Some(&image.registry),
+    }
+}
+
+/// Raises the soft open-files limit to the hard one: each client connection
+/// is a descriptor, and the default soft limit (often 1024) is reached first.
+pub fn raise_fd_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!("open files limit: {n}"),
+        Err(e) => tracing::warn!("cannot raise the open files limit: {e}"),
+    }
+}
+
+/// Answers a connection beyond the cap with a 503 and closes it, without
+/// waiting long for a client that does not read.
+async fn refuse_busy(mut stream: TcpStream, cap: usize) {
+    let body = ApiError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        code: "TOOMANYREQUESTS",
+        message: format!(
+            "dpx serve has {cap} open connections, its limit ([serve] max_connections); retry shortly"
+        ),
+    }
+    .body();
+    let reply = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+         retry-after: 1\r\ndocker-distribution-api-version: registry/2.0\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let answer = async {
+        stream.write_all(reply.as_bytes()).await?;
+        // FIN, then drain what the client sent so closing does not reset
+        // the connection before it reads the reply.
+        stream.shutdown().await?;
+        let mut sink = [0u8; 1024];
+        while tokio::io::AsyncReadExt::read(&mut stream, &mut sink).await? > 0 {}
+        Ok::<_, std::io::Error>(())
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), answer).await;
+}
+
+/// When a connection last moved a byte, and how many of its requests are in flight.
+struct Activity {
+    started: Instant,
+    last_ms: AtomicU64,
+    in_flight: AtomicUsize,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            started: Instant::now(),
+            last_ms: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Resolves once the connection has been quiet, with nothing in flight, for `timeout`.
+    async fn idle(&self, timeout: Duration) {
+        loop {
+            let last = self.started + Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+            let deadline = last + timeout;
+            if Instant::now() >= deadline && self.in_flight.load(Ordering::Relaxed) == 0 {
+                return;
+            }
+            let wake = deadline.max(Instant::now() + timeout.min(Duration::from_secs(1)));
+            tokio::time::sleep_until(wake.into()).await;
+        }
+    }
+}
+
+/// A request in flight on a connection, from its head to the end of its body.
+struct Busy(Arc<Activity>);
+
+impl Busy {
+    fn start(activity: Arc<Activity>) -> Busy {
+        activity.in_flight.fetch_add(1, Ordering::Relaxed);
+        Busy(activity)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.touch();
+    }
+}
+
+/// The client socket, noting every byte read or written in `Activity`.
+struct ActivityIo {
+    inner: TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl AsyncRead for ActivityIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.touch();
+        }
+        poll
+    }
+}
+
+impl AsyncWrite for ActivityIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(poll, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        poll
+    }
+
+    // Vectored writes pass through, so hyper keeps writing headers and body
+    // chunks without copying them into one buffer first.
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(poll, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        poll
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 

@@ -5,11 +5,13 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod cli;
 mod docs;
 mod engines;
 mod protocol;
 mod pull;
 mod registry;
 mod serve;
+mod serve_limits;
 mod store;
 mod upstream;

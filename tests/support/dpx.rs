@@ -131,11 +131,20 @@ impl Dpx {
 
     /// Starts `dpx serve` on a given address (a mirror URL fixed in an engine's config).
     pub fn serve_on(&self, listen: &str, env: &[(&str, &str)]) -> Serve {
+        self.serve_flags(listen, &[], env)
+    }
+
+    /// Starts `dpx serve` with extra flags (`--json`, `-v`); with flags, the
+    /// log level is theirs (no `DPX_LOG`).
+    pub fn serve_flags(&self, listen: &str, flags: &[&str], env: &[(&str, &str)]) -> Serve {
         let mut cmd = self.command();
         cmd.args(["serve", "--listen", listen])
-            .env("DPX_LOG", "dpx=info")
+            .args(flags)
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        if flags.is_empty() {
+            cmd.env("DPX_LOG", "dpx=info");
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -152,7 +161,7 @@ impl Dpx {
                 "dpx serve exited before listening"
             );
             if let Some(rest) = line.trim().strip_prefix("dpx serve: listening on http://") {
-                break rest.to_string();
+                break rest.split_whitespace().next().unwrap_or(rest).to_string();
             }
         };
         // Keep draining the log into a file so the pipe never fills.

@@ -225,6 +225,14 @@ impl FakeHub {
         d
     }
 
+    /// The length of a stored manifest (for an index's descriptors).
+    pub fn manifest_len(&self, digest: &str) -> usize {
+        self.state()
+            .manifests
+            .get(digest)
+            .map_or(0, |(_, b)| b.len())
+    }
+
     /// Random layers of the given sizes (deterministic from `seed`), a config
     /// and an OCI image manifest; returns the manifest digest.
     pub fn add_image(&self, repo: &str, tag: &str, layer_sizes: &[usize], seed: u64) -> String {

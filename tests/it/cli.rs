@@ -1,0 +1,359 @@
+//! The command line as a new user meets it: pipes, config mistakes, `--from`
+//! discovery, messages and exit codes.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::support::dpx::{Dpx, path_str, wait_for};
+use crate::support::hub::FakeHub;
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs with stdout on a pipe whose reader is already gone: every write is EPIPE.
+fn into_closed_pipe(mut cmd: Command) -> std::process::Output {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    cmd.stdout(writer).stderr(Stdio::piped());
+    let out = cmd.output().expect("run dpx");
+    assert!(out.stdout.is_empty());
+    out
+}
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly_with_status_0() {
+    let dpx = Dpx::new("http://127.0.0.1:9");
+    let mut completions = dpx.command();
+    completions.args(["completions", "bash"]);
+    let mut man = dpx.command();
+    man.arg("man");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let list = dir.path().join("images.txt");
+    let many: String = (0..5000).map(|i| format!("img{i}:1\n")).collect();
+    std::fs::write(&list, many).expect("write list");
+    let mut dry_run = dpx.command();
+    dry_run.args(["prefetch", "--dry-run", "-f", path_str(&list)]);
+    for (what, cmd) in [
+        ("completions", completions),
+        ("man", man),
+        ("prefetch --dry-run", dry_run),
+    ] {
+        let out = into_closed_pipe(cmd);
+        assert_eq!(out.status.code(), Some(0), "{what}: {}", stderr(&out));
+        assert!(stderr(&out).is_empty(), "{what}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn a_config_error_names_key_and_line_but_never_echoes_a_value() {
+    let secret = "pa55-w0rd-never-printed";
+    let dpx = Dpx::with_registries(&[("docker.io", "http://127.0.0.1:9")], "");
+    std::fs::write(
+        &dpx.config,
+        format!(
+            "[registries.\"docker.io\"]\nurl = \"http://127.0.0.1:9\"\npassword = \"{secret}\"\n"
+        ),
+    )
+    .expect("write config");
+    let out = dpx.run(&["pull", "alpine"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(!err.contains(secret), "{err}");
+    assert!(err.contains("line 3, column 1"), "{err}");
+    assert!(err.contains("password"), "{err}");
+
+    std::fs::write(&dpx.config, format!("[cache]\ntag_ttl = \"{secret}\"\n")).expect("write");
+    let out = dpx.run(&["pull", "alpine"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!stderr(&out).contains(secret), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cache.tag_ttl"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_registry_url_without_scheme_is_refused_at_load_time_with_what_to_write() {
+    let dpx = Dpx::with_registries(&[("docker.io", "127.0.0.1:5000")], "");
+    for args in [
+        &["pull", "alpine"][..],
+        &["serve", "--listen", "127.0.0.1:0"][..],
+    ] {
+        let out = dpx.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("url = 'http://HOST:PORT'"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn loopback_registries_use_plain_http_without_a_table() {
+    let hub = FakeHub::start();
+    let digest = hub.add_image("org/loop", "1", &[100], 41);
+    let host = hub
+        .url()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let port = host.rsplit(':').next().expect("port").to_string();
+    // docker.io points nowhere: only the loopback default can reach the hub.
+    let dpx = Dpx::new("http://127.0.0.1:9");
+    for image in [
+        format!("{host}/org/loop:1"),
+        format!("localhost:{port}/org/loop:1"),
+    ] {
+        let v = dpx.json(&["pull", &image]);
+        assert_eq!(v["images"][0]["digest"], digest.as_str(), "{image}: {v}");
+    }
+}
+
+#[test]
+fn bad_input_files_exit_2_and_messages_do_not_repeat() {
+    let dpx = Dpx::new("http://127.0.0.1:9");
+    for flag in ["-f", "--from"] {
+        let out = dpx.run(&["prefetch", flag, "/nonexistent/images.txt"]);
+        assert_eq!(out.status.code(), Some(2), "{flag}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert_eq!(
+            err.matches("No such file").count(),
+            1,
+            "{flag}: the cause is said once: {err}"
+        );
+    }
+}
+
+/// An index of linux/amd64 and linux/arm64 images, tagged `repo:tag`.
+fn multi_arch(hub: &FakeHub, repo: &str, tag: &str, seed: u64) -> String {
+    let amd = hub.add_image(&format!("{repo}-amd64"), "x", &[100], seed);
+    let arm = hub.add_image(&format!("{repo}-arm64"), "x", &[100], seed + 1);
+    let entry = |d: &str, arch: &str| {
+        serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": d, "size": hub.manifest_len(d),
+            "platform": {"os": "linux", "architecture": arch}
+        })
+    };
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [entry(&amd, "amd64"), entry(&arm, "arm64")]
+    });
+    hub.add_manifest(
+        repo,
+        Some(tag),
+        "application/vnd.oci.image.index.v1+json",
+        index.to_string().into_bytes(),
+    )
+}
+
+#[test]
+fn pull_says_which_platform_it_took_and_names_a_missing_one_once() {
+    let hub = FakeHub::start();
+    multi_arch(&hub, "library/multi", "1", 42);
+    let dpx = Dpx::new(&hub.url());
+    let out = dpx.ok(&["pull", "--platform", "linux/arm64", "multi:1"]);
+    assert!(
+        out.contains("docker.io/library/multi:1: sha256:") && out.contains(" for linux/arm64 "),
+        "{out}"
+    );
+
+    let out = dpx.run(&["pull", "--platform", "linux/s390x", "multi:1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("linux/s390x"), "{err}");
+    assert_eq!(
+        err.matches("docker.io/library/multi:1").count(),
+        1,
+        "the reference is named once: {err}"
+    );
+}
+
+#[test]
+fn pull_verbose_shows_upstream_requests_and_quiet_by_default() {
+    let hub = FakeHub::start();
+    hub.add_image("library/verbose", "1", &[100], 43);
+    let dpx = Dpx::new(&hub.url());
+    let quiet = dpx.run(&["pull", "verbose:1"]);
+    assert!(quiet.status.success());
+    assert!(
+        !stderr(&quiet).contains("upstream GET"),
+        "{}",
+        stderr(&quiet)
+    );
+    let loud = dpx.run(&["-v", "pull", "verbose:1"]);
+    assert!(loud.status.success());
+    let err = stderr(&loud);
+    let url = hub.url();
+    let base = url.trim_end_matches('/');
+    assert!(
+        err.contains(&format!(
+            "upstream HEAD {base}/v2/library/verbose/manifests/1 200"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("docker.io/library/verbose:1: manifest sha256:"),
+        "{err}"
+    );
+}
+
+#[test]
+fn prefetch_from_a_directory_finds_compose_dockerfile_and_workflow_images() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    std::fs::write(
+        d.join("compose.yaml"),
+        "services:\n  web:\n    image: nginx:${NGINX_TAG:-1.27}\n  db:\n    image: postgres:${PG}\n  cache:\n    image: redis:${REDIS_TAG}\n  worker:\n    image: ${WORKER_IMAGE}\n",
+    )
+    .expect("write");
+    std::fs::write(d.join(".env"), "PG=16\n").expect("write");
+    std::fs::write(
+        d.join("Dockerfile"),
+        "FROM golang:1.22 AS build\nCOPY --from=busybox:1.36 /bin/sh /sh\nRUN --mount=type=bind,from=node:20,target=/n true\nFROM alpine:3.20\nCOPY --from=build /out /out\n",
+    )
+    .expect("write");
+    std::fs::create_dir_all(d.join(".github/workflows")).expect("mkdir");
+    std::fs::write(
+        d.join(".github/workflows/ci.yml"),
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n      - uses: docker://hello-world:latest\n",
+    )
+    .expect("write");
+    let extra = d.join("extra.Dockerfile");
+    std::fs::write(&extra, "FROM debian:12\n").expect("write");
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let second = elsewhere.path().join("Containerfile");
+    std::fs::write(&second, "FROM fedora:40\n").expect("write");
+
+    let dpx = Dpx::new("http://127.0.0.1:9");
+    let out = dpx
+        .command()
+        .args(["prefetch", "--dry-run", "--from", path_str(d), "--from"])
+        .arg(&second)
+        .env("REDIS_TAG", "7")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let compose = d.join("compose.yaml");
+    let dockerfile = d.join("Dockerfile");
+    for (image, at) in [
+        (
+            "docker.io/library/nginx:1.27",
+            format!("{}:3", compose.display()),
+        ),
+        (
+            "docker.io/library/postgres:16",
+            format!("{}:5", compose.display()),
+        ),
+        (
+            "docker.io/library/redis:7",
+            format!("{}:7", compose.display()),
+        ),
+        (
+            "docker.io/library/golang:1.22",
+            format!("{}:1", dockerfile.display()),
+        ),
+        (
+            "docker.io/library/busybox:1.36",
+            format!("{}:2", dockerfile.display()),
+        ),
+        (
+            "docker.io/library/node:20",
+            format!("{}:3", dockerfile.display()),
+        ),
+        (
+            "docker.io/library/alpine:3.20",
+            format!("{}:4", dockerfile.display()),
+        ),
+        (
+            "docker.io/library/debian:12",
+            format!("{}:1", extra.display()),
+        ),
+        (
+            "docker.io/library/hello-world:latest",
+            format!("{}:7", d.join(".github/workflows/ci.yml").display()),
+        ),
+        (
+            "docker.io/library/fedora:40",
+            format!("{}:1", second.display()),
+        ),
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(image) && l.ends_with(&at)),
+            "{image} at {at} missing from:\n{text}"
+        );
+    }
+    assert_eq!(text.lines().count(), 10, "{text}");
+    assert!(!text.contains("build"), "a stage is not an image: {text}");
+    let err = stderr(&out);
+    assert!(
+        err.contains("WORKER_IMAGE is not set") && err.contains("compose.yaml:9"),
+        "{err}"
+    );
+
+    let json = dpx.json(&["prefetch", "--dry-run", "--from", path_str(&second)]);
+    assert_eq!(
+        json[0]["reference"], "docker.io/library/fedora:40",
+        "{json}"
+    );
+    assert_eq!(
+        json[0]["source"],
+        format!("{}:1", second.display()).as_str(),
+        "{json}"
+    );
+}
+
+#[test]
+fn serve_prints_its_listening_line_once() {
+    let dpx = Dpx::new("http://127.0.0.1:9");
+    let log = dpx.dir.path().join("stderr.txt");
+    let mut child = dpx
+        .command()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let text = || std::fs::read_to_string(&log).unwrap_or_default();
+    wait_for("the listening line", Duration::from_secs(20), || {
+        text().contains("listening")
+    });
+    // Give a second line, if any, the moment it would take.
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(text().matches("listening").count(), 1, "{}", text());
+}
+
+#[test]
+fn error_hints_name_only_commands_that_exist() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut stack = vec![std::path::PathBuf::from(format!("{root}/src"))];
+    let mut checked = 0;
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("src dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("source");
+            for bad in [
+                "dpx login",
+                "dpx purge",
+                "dpx ratelimit",
+                "stored credentials",
+            ] {
+                assert!(!text.contains(bad), "{} mentions {bad:?}", path.display());
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 10);
+}
