@@ -149,7 +149,7 @@ start_dpx() {
   serve_pid=$!
   pids+=("$serve_pid")
   local deadline=$((SECONDS + 30))
-  until dpx_addr=$(sed -n 's|^dpx serve: listening on http://||p' "$log" | head -n1) && [ -n "$dpx_addr" ]; do
+  until dpx_addr=$(sed -n 's|^dpx serve: listening on http://\([^ ]*\).*|\1|p' "$log" | head -n1) && [ -n "$dpx_addr" ]; do
     kill -0 "$serve_pid" 2>/dev/null || { cat "$log" >&2; exit 1; }
     [ $SECONDS -lt $deadline ] || { echo "dpx serve did not start" >&2; exit 1; }
     sleep 0.1
