@@ -3,6 +3,7 @@
 
 mod blob_stream;
 mod errors;
+mod negotiate;
 mod routes;
 
 use std::convert::Infallible;
@@ -154,6 +155,7 @@ impl Server {
                     .manifest(&image.registry, &image.repository, &target, self.tag_ttl)
                     .await
                     .map_err(|e| ApiError::from_fetch(&e, &what, "MANIFEST_UNKNOWN"))?;
+                let m = negotiate::answer(&self.fetcher, &image, &target, req.headers(), m).await?;
                 let status = m.freshness.as_str();
                 let resp = Response::builder()
                     .status(StatusCode::OK)

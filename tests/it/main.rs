@@ -7,6 +7,7 @@ mod support;
 
 mod docs;
 mod engines;
+mod negotiate;
 mod pull;
 mod registry;
 mod serve;
