@@ -12,6 +12,7 @@
 //! after its digest checked out.
 
 mod blobs;
+mod referrers;
 mod tags;
 
 use std::fs;

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod error;
 pub mod ratelimit;
+mod referrers;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};

@@ -4,6 +4,7 @@
 mod blob_stream;
 mod errors;
 mod negotiate;
+mod referrers;
 mod routes;
 
 use std::convert::Infallible;
@@ -172,6 +173,20 @@ impl Server {
                 Ok((resp, status))
             }
             Route::Blob { image, digest } => self.blob(req, &image, &digest).await,
+            Route::Referrers {
+                image,
+                digest,
+                artifact_type,
+            } => {
+                referrers::answer(
+                    &self.fetcher,
+                    &image,
+                    &digest,
+                    artifact_type.as_deref(),
+                    self.tag_ttl,
+                )
+                .await
+            }
         }
     }
 

@@ -9,5 +9,6 @@ mod docs;
 mod engines;
 mod negotiate;
 mod pull;
+mod referrers;
 mod registry;
 mod serve;
