@@ -36,7 +36,7 @@ impl Fetcher {
         subject: &Digest,
         ttl: std::time::Duration,
     ) -> Result<Referrers, FetchError> {
-        let cached = self.cached_referrers(registry, repo, subject)?;
+        let cached = self.cached_referrers(registry, repo, subject).await?;
         if let Some((record, bytes)) = &cached
             && record.is_fresh(ttl)
         {
@@ -62,11 +62,8 @@ impl Fetcher {
         };
         match answer {
             Ok(bytes) => {
-                let digest = Digest::of(&bytes);
-                self.cache().put_manifest(&digest, OCI_INDEX, &bytes)?;
-                let record = TagRecord::new(digest, OCI_INDEX.to_string());
-                self.cache()
-                    .write_referrers(registry, repo, subject, &record)?;
+                self.store_referrers(registry, repo, subject, bytes.clone())
+                    .await?;
                 Ok(Referrers {
                     bytes,
                     freshness: Freshness::Fetched,
@@ -113,19 +110,55 @@ impl Fetcher {
         }
     }
 
-    fn cached_referrers(
+    /// The cached answer and its record (one blocking task: two small reads).
+    async fn cached_referrers(
         &self,
         registry: &str,
         repo: &str,
         subject: &Digest,
     ) -> Result<Option<(TagRecord, Bytes)>, FetchError> {
-        let Some(record) = self.cache().read_referrers(registry, repo, subject)? else {
-            return Ok(None);
-        };
-        Ok(self
-            .cache()
-            .get_manifest(&record.digest)?
-            .map(|(bytes, _)| (record, Bytes::from(bytes))))
+        let (cache, registry, repo, subject) = (
+            self.cache().clone(),
+            registry.to_string(),
+            repo.to_string(),
+            subject.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let Some(record) = cache.read_referrers(&registry, &repo, &subject)? else {
+                return Ok(None);
+            };
+            Ok(cache
+                .get_manifest(&record.digest)?
+                .map(|(bytes, _)| (record, Bytes::from(bytes))))
+        })
+        .await
+        .map_err(|e| FetchError::Internal(e.to_string()))?
+    }
+
+    /// Keeps an answer: the index as a manifest, then the record naming it
+    /// (one blocking task).
+    async fn store_referrers(
+        &self,
+        registry: &str,
+        repo: &str,
+        subject: &Digest,
+        bytes: Bytes,
+    ) -> Result<(), FetchError> {
+        let (cache, registry, repo, subject) = (
+            self.cache().clone(),
+            registry.to_string(),
+            repo.to_string(),
+            subject.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let digest = Digest::of(&bytes);
+            cache.put_manifest(&digest, OCI_INDEX, &bytes)?;
+            let record = TagRecord::new(digest, OCI_INDEX.to_string());
+            cache.write_referrers(&registry, &repo, &subject, &record)?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| FetchError::Internal(e.to_string()))?
     }
 }
 
