@@ -7,7 +7,7 @@ use http::{Response, StatusCode, header};
 use super::errors::ApiError;
 use super::routes::Image;
 use super::{Body, full};
-use crate::fetch::{Fetcher, Freshness};
+use crate::fetch::Fetcher;
 use crate::oci::OCI_INDEX;
 use crate::reference::Digest;
 use crate::referrers::filter_by_artifact_type;
@@ -41,9 +41,6 @@ pub async fn answer(
         }
         None => found.bytes,
     };
-    if found.freshness == Freshness::Stale {
-        tracing::warn!("{what}: upstream unavailable, served the cached answer");
-    }
     let resp = builder
         .header(header::CONTENT_LENGTH, bytes.len())
         .body(full(bytes))
