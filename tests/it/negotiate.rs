@@ -187,3 +187,51 @@ fn accept_is_answered_like_docker_registry_for_every_manifest_type() {
     );
     assert_eq!(compared + schema1, 2 * references.len() * accepts.len());
 }
+
+#[test]
+fn the_amd64_image_of_a_list_is_fetched_once_by_digest_and_then_cached() {
+    use crate::support::http::request;
+    use crate::support::hub::{FakeHub, Route};
+    let hub = FakeHub::start();
+    let repo = "library/oldclient";
+    let amd64 = hub.add_image(repo, "amd64-only", &[10], 81);
+    let arm64 = hub.add_image(repo, "arm64-only", &[10], 82);
+    let entry = |digest: &str, arch: &str| {
+        serde_json::json!({"mediaType": OM, "digest": digest, "size": 1,
+                           "platform": {"os": "linux", "architecture": arch}})
+    };
+    let list = serde_json::json!({"schemaVersion": 2, "mediaType": DL,
+        "manifests": [entry(&arm64, "arm64"), entry(&amd64, "amd64")]});
+    hub.add_manifest(repo, Some("multi"), DL, list.to_string().into_bytes());
+    let dpx = Dpx::new(&hub.url());
+    let serve = dpx.serve();
+    hub.reset_counts();
+
+    let path = format!("/v2/{repo}/manifests/multi");
+    for round in 0..3 {
+        let old = request(&serve.addr, "GET", &path, &[("Accept", DM)]);
+        assert_eq!(old.status, 200, "{}", old.body_text());
+        assert_eq!(old.header("docker-content-digest"), Some(amd64.as_str()));
+        // As distribution: the image as it is, whatever the client listed.
+        assert_eq!(old.header("content-type"), Some(OM));
+        assert_eq!(
+            format!("sha256:{}", crate::support::dpx::sha256_hex(&old.body)),
+            amd64
+        );
+        assert_eq!(
+            hub.count(Route::ManifestGet),
+            2,
+            "round {round}: the list and its amd64 image, each once"
+        );
+    }
+    let by_digest = request(
+        &serve.addr,
+        "GET",
+        &format!("/v2/{repo}/manifests/{amd64}"),
+        &[],
+    );
+    assert_eq!(by_digest.header("x-dpx-cache"), Some("hit"));
+    let list_client = request(&serve.addr, "GET", &path, &[("Accept", DL)]);
+    assert_eq!(list_client.header("content-type"), Some(DL));
+    assert_eq!(hub.count(Route::ManifestGet), 2);
+}
