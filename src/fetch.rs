@@ -20,6 +20,9 @@ use crate::oci::{Manifest, ManifestError, Platform, PlatformChoice, describe_pla
 use crate::reference::{Digest, Reference, Target};
 use crate::registry::{RegistryClient, RegistryError, RetryPolicy};
 
+mod referrers;
+pub use referrers::{EMPTY_INDEX, Referrers, filter_by_artifact_type};
+
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     #[error(transparent)]

@@ -12,7 +12,6 @@ pub mod imagelist;
 pub mod oci;
 pub mod progress;
 pub mod reference;
-pub mod referrers;
 pub mod registry;
 pub mod server;
 pub mod units;

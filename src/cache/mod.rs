@@ -20,6 +20,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use blobs::{BlobLock, BlobWriter};
+pub use referrers::ReferrersRecord;
 pub use tags::{TagRecord, now_secs};
 
 use crate::reference::Digest;

@@ -6,8 +6,33 @@ use std::fs;
 use std::io;
 use std::path::PathBuf;
 
-use super::{Cache, CacheError, TagRecord, safe_component, write_atomic};
+use serde::{Deserialize, Serialize};
+
+use super::{Cache, CacheError, now_secs, safe_component, write_atomic};
 use crate::reference::Digest;
+
+/// Which cached image index answered, and when upstream was last asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferrersRecord {
+    /// The index, stored like any manifest.
+    pub digest: Digest,
+    /// Unix seconds.
+    pub checked_at: u64,
+}
+
+impl ReferrersRecord {
+    pub fn new(digest: Digest) -> ReferrersRecord {
+        ReferrersRecord {
+            digest,
+            checked_at: now_secs(),
+        }
+    }
+
+    /// Whether upstream was asked within `ttl` (the tag TTL).
+    pub fn is_fresh(&self, ttl: std::time::Duration) -> bool {
+        now_secs().saturating_sub(self.checked_at) < ttl.as_secs()
+    }
+}
 
 impl Cache {
     pub fn read_referrers(
@@ -15,7 +40,7 @@ impl Cache {
         registry: &str,
         repo: &str,
         subject: &Digest,
-    ) -> Result<Option<TagRecord>, CacheError> {
+    ) -> Result<Option<ReferrersRecord>, CacheError> {
         let path = self.referrers_path(registry, repo, subject)?;
         let text = match fs::read(&path) {
             Ok(t) => t,
@@ -31,7 +56,7 @@ impl Cache {
         registry: &str,
         repo: &str,
         subject: &Digest,
-        record: &TagRecord,
+        record: &ReferrersRecord,
     ) -> Result<(), CacheError> {
         let path = self.referrers_path(registry, repo, subject)?;
         let json = serde_json::to_vec_pretty(record)
@@ -71,14 +96,16 @@ mod tests {
             cache.read_referrers("docker.io", "a/b", &subject).unwrap(),
             None
         );
-        let rec = TagRecord::new(Digest::of(b"index"), crate::oci::OCI_INDEX.into());
+        let mut rec = ReferrersRecord::new(Digest::of(b"index"));
+        assert!(rec.is_fresh(std::time::Duration::from_secs(60)));
+        assert!(!rec.is_fresh(std::time::Duration::ZERO));
+        rec.checked_at -= 120;
         cache
             .write_referrers("docker.io", "a/b", &subject, &rec)
             .unwrap();
-        assert_eq!(
-            cache.read_referrers("docker.io", "a/b", &subject).unwrap(),
-            Some(rec)
-        );
+        let read = cache.read_referrers("docker.io", "a/b", &subject).unwrap();
+        assert_eq!(read, Some(rec));
+        assert!(read.is_some_and(|r| !r.is_fresh(std::time::Duration::from_secs(60))));
         assert_eq!(
             cache
                 .read_tag("docker.io", "a/b", &format!("sha256-{}", subject.hex()))

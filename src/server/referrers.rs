@@ -7,10 +7,9 @@ use http::{Response, StatusCode, header};
 use super::errors::ApiError;
 use super::routes::Image;
 use super::{Body, full};
-use crate::fetch::Fetcher;
+use crate::fetch::{Fetcher, filter_by_artifact_type};
 use crate::oci::OCI_INDEX;
 use crate::reference::Digest;
-use crate::referrers::filter_by_artifact_type;
 
 pub async fn answer(
     fetcher: &Fetcher,

@@ -11,8 +11,8 @@
 
 use bytes::Bytes;
 
-use crate::cache::TagRecord;
-use crate::fetch::{FetchError, Fetcher, Freshness};
+use super::{FetchError, Fetcher, Freshness};
+use crate::cache::ReferrersRecord;
 use crate::oci::OCI_INDEX;
 use crate::reference::Digest;
 use crate::registry::RegistryError;
@@ -45,7 +45,7 @@ impl Fetcher {
                 freshness: Freshness::Cached,
             });
         }
-        let answer = match self.client().get_referrers(registry, repo, subject).await {
+        let answer = match self.client.get_referrers(registry, repo, subject).await {
             Ok(Some(bytes)) => {
                 if !is_index(&bytes) {
                     return Err(RegistryError::Protocol {
@@ -116,9 +116,9 @@ impl Fetcher {
         registry: &str,
         repo: &str,
         subject: &Digest,
-    ) -> Result<Option<(TagRecord, Bytes)>, FetchError> {
+    ) -> Result<Option<(ReferrersRecord, Bytes)>, FetchError> {
         let (cache, registry, repo, subject) = (
-            self.cache().clone(),
+            self.cache.clone(),
             registry.to_string(),
             repo.to_string(),
             subject.clone(),
@@ -145,7 +145,7 @@ impl Fetcher {
         bytes: Bytes,
     ) -> Result<(), FetchError> {
         let (cache, registry, repo, subject) = (
-            self.cache().clone(),
+            self.cache.clone(),
             registry.to_string(),
             repo.to_string(),
             subject.clone(),
@@ -153,7 +153,7 @@ impl Fetcher {
         tokio::task::spawn_blocking(move || {
             let digest = Digest::of(&bytes);
             cache.put_manifest(&digest, OCI_INDEX, &bytes)?;
-            let record = TagRecord::new(digest, OCI_INDEX.to_string());
+            let record = ReferrersRecord::new(digest);
             cache.write_referrers(&registry, &repo, &subject, &record)?;
             Ok(())
         })
