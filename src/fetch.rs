@@ -25,6 +25,9 @@ use crate::registry::{FetchedManifest, RegistryClient, RegistryError};
 mod tag_list;
 pub use tag_list::ResolvedTagList;
 
+mod referrers;
+pub use referrers::{EMPTY_INDEX, Referrers, filter_by_artifact_type};
+
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     #[error(transparent)]

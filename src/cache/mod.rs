@@ -15,6 +15,7 @@
 
 mod blobs;
 mod locks;
+mod referrers;
 mod tag_list;
 mod tags;
 
@@ -24,6 +25,7 @@ use std::path::{Path, PathBuf};
 
 pub use blobs::{BackgroundWriter, BlobWriter};
 pub use locks::{FileLock, LockHolder, LockKey};
+pub use referrers::ReferrersRecord;
 pub use tag_list::TagListRecord;
 pub use tags::{TagRecord, now_secs};
 

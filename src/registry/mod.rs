@@ -6,6 +6,7 @@ pub mod auth;
 pub mod body;
 pub mod error;
 pub mod ratelimit;
+mod referrers;
 #[cfg(test)]
 mod replies_proptest;
 pub mod retry;

@@ -4,7 +4,9 @@
 mod blob_stream;
 mod egress;
 mod errors;
+mod negotiate;
 mod range;
+mod referrers;
 mod routes;
 mod tags;
 
@@ -256,6 +258,7 @@ impl Server {
                     .manifest(&image.registry, &image.repository, &target, self.tag_ttl)
                     .await
                     .map_err(|e| ApiError::from_fetch(&e, &what, "MANIFEST_UNKNOWN"))?;
+                let m = negotiate::answer(&self.fetcher, &image, &target, req.headers(), m).await?;
                 let status = m.freshness.as_str();
                 let resp = Response::builder()
                     .status(StatusCode::OK)
@@ -274,6 +277,20 @@ impl Server {
             Route::Blob { image, digest } => self.blob(req, &image, &digest).await,
             Route::TagList { image, name, page } => {
                 tags::respond(&self.fetcher, self.tag_ttl, &image, &name, &page, req.uri()).await
+            }
+            Route::Referrers {
+                image,
+                digest,
+                artifact_type,
+            } => {
+                referrers::answer(
+                    &self.fetcher,
+                    &image,
+                    &digest,
+                    artifact_type.as_deref(),
+                    self.tag_ttl,
+                )
+                .await
             }
         }
     }
@@ -389,7 +406,8 @@ fn upstream_host(route: &Route) -> Option<&str> {
         Route::Ping => None,
         Route::Manifest { image, .. }
         | Route::Blob { image, .. }
-        | Route::TagList { image, .. } => Some(&image.registry),
+        | Route::TagList { image, .. }
+        | Route::Referrers { image, .. } => Some(&image.registry),
     }
 }
 

@@ -24,6 +24,12 @@ pub enum Route {
         name: String,
         page: TagPage,
     },
+    /// `GET /v2/<name>/referrers/<digest>[?artifactType=...]`
+    Referrers {
+        image: Image,
+        digest: crate::reference::Digest,
+        artifact_type: Option<String>,
+    },
 }
 
 /// The page of a tag list a client asked for.
@@ -97,6 +103,18 @@ pub fn parse(path: &str, query: Option<&str>) -> Result<Route, ApiError> {
             name: name_parts.join("/"),
             page: tag_page(query)?,
         }),
+        "referrers" => {
+            let digest = reference
+                .parse()
+                .map_err(|e: crate::reference::ReferenceError| {
+                    ApiError::digest_invalid(&e.to_string())
+                })?;
+            Ok(Route::Referrers {
+                image,
+                digest,
+                artifact_type: query_value(query, "artifactType"),
+            })
+        }
         _ => Err(ApiError::not_found_route()),
     }
 }
@@ -124,9 +142,14 @@ fn tag_page(query: Option<&str>) -> Result<TagPage, ApiError> {
 
 /// containerd's mirror query `?ns=ghcr.io` names the upstream registry.
 fn ns(query: Option<&str>) -> Option<String> {
+    query_value(query, "ns")
+}
+
+/// The first value of a query parameter, percent-decoded.
+fn query_value(query: Option<&str>, name: &str) -> Option<String> {
     let q = query?;
     url::form_urlencoded::parse(q.as_bytes())
-        .find(|(k, _)| k == "ns")
+        .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
 }
 
@@ -205,6 +228,19 @@ mod tests {
                 target: Target::Tag("x".into())
             }
         );
+        assert_eq!(
+            parse(
+                &format!("/v2/org/app/referrers/{D}"),
+                Some("artifactType=application%2Fvnd.example%2Bjson")
+            )
+            .unwrap(),
+            Route::Referrers {
+                image: img("docker.io", "org/app"),
+                digest: D.parse().unwrap(),
+                artifact_type: Some("application/vnd.example+json".into())
+            }
+        );
+        assert!(parse("/v2/org/app/referrers/latest", None).is_err());
         assert_eq!(
             parse("/v2/alpine/manifests/latest", None).unwrap(),
             Route::Manifest {

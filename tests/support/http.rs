@@ -32,7 +32,44 @@ impl RawResponse {
     }
 }
 
+/// What container engines send: every manifest type dpx serves. dpx answers
+/// `Accept` as the distribution registry does (an OCI manifest for a request
+/// without one is 404), so plain test requests carry this unless they set
+/// their own; `request_exact` sends only the given headers.
+pub const ENGINE_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
+application/vnd.docker.distribution.manifest.list.v2+json, \
+application/vnd.oci.image.manifest.v1+json, \
+application/vnd.docker.distribution.manifest.v2+json";
+
 pub fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> RawResponse {
+    let mut all = headers.to_vec();
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("accept"))
+    {
+        all.push(("Accept", ENGINE_ACCEPT));
+    }
+    request_exact(addr, method, path, &all)
+}
+
+/// A request with exactly these headers (besides Host and Connection).
+pub fn request_exact(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> RawResponse {
+    request_with_body(addr, method, path, headers, &[])
+}
+
+/// A request with a body (sent with its Content-Length when not empty).
+pub fn request_with_body(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> RawResponse {
     let mut s = TcpStream::connect(addr).expect("connect to dpx");
     s.set_read_timeout(Some(Duration::from_secs(60)))
         .expect("timeout");
@@ -40,8 +77,13 @@ pub fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)]) -
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
+    if !body.is_empty() || matches!(method, "PUT" | "POST") {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
     req.push_str("\r\n");
-    s.write_all(req.as_bytes()).expect("send request");
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body);
+    s.write_all(&bytes).expect("send request");
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).expect("read response");
     parse(&raw, method == "HEAD")

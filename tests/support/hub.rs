@@ -56,6 +56,8 @@ pub enum Route {
     /// `GET /v2/<repo>/tags/list`, one per page.
     TagsList,
     CdnBlobGet,
+    /// `GET /v2/<name>/referrers/<digest>`, answered or not (`set_referrers_api`).
+    ReferrersGet,
     /// Registry requests answered 401 (no or wrong token).
     Unauthorized,
 }
@@ -118,6 +120,8 @@ struct State {
     ignore_range: bool,
     /// A pause between the 64 KiB chunks of every blob body (faults or not).
     body_pause: Option<Duration>,
+    /// Whether the referrers API exists (Docker Hub today: no, 404).
+    referrers_api: bool,
 }
 
 /// What slow and stalled bodies watch between chunks.
@@ -447,6 +451,12 @@ impl FakeHub {
         self.state().no_redirect = !on;
     }
 
+    /// Turns the referrers API on (answered from the manifests' `subject`
+    /// fields) or off (404, as Docker Hub answers today; the default).
+    pub fn set_referrers_api(&self, on: bool) {
+        self.state().referrers_api = on;
+    }
+
     pub fn set_token_response(&self, style: TokenStyle, expires_in: Option<u64>) {
         self.state().token_style = Some((style, expires_in));
     }
@@ -685,6 +695,21 @@ async fn handle(shared: &Shared, req: Request<Incoming>, is_cdn: bool) -> Respon
     let Some(rest) = path.strip_prefix("/v2/") else {
         return error(StatusCode::NOT_FOUND, "NOT_FOUND", "no route");
     };
+    if let Some(i) = rest.rfind("/referrers/") {
+        let (repo, subject) = (&rest[..i], &rest[i + 11..]);
+        if !shared.authorized(&req, Some(repo)) {
+            shared.bump(Route::Unauthorized);
+            return shared.challenge(Some(repo));
+        }
+        shared.bump(Route::ReferrersGet);
+        match shared.take_fault(false, &path) {
+            Fault::Outage => return error(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "down"),
+            Fault::TooManyRequests => return too_many(),
+            Fault::ConnectionReset => return reset(),
+            _ => {}
+        }
+        return referrers(shared, subject);
+    }
     let (repo, kind, reference) = match (
         rest.rfind("/manifests/"),
         rest.rfind("/blobs/"),
@@ -825,6 +850,50 @@ fn token(shared: &Shared, req: &Request<Incoming>) -> Response<Body> {
         body["padding"] = "p".repeat(st.token_padding).into();
     }
     full_json(&body.to_string())
+}
+
+/// The referrers API: an image index of every manifest whose `subject` is
+/// `digest`, or 404 when the API is off.
+fn referrers(shared: &Shared, digest: &str) -> Response<Body> {
+    let st = shared.state();
+    if !st.referrers_api {
+        return error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route");
+    }
+    let mut found: Vec<serde_json::Value> = st
+        .manifests
+        .iter()
+        .filter_map(|(d, (media_type, bytes))| {
+            let m: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+            (m["subject"]["digest"].as_str() == Some(digest)).then(|| {
+                let artifact_type = m
+                    .get("artifactType")
+                    .unwrap_or(&m["config"]["mediaType"])
+                    .clone();
+                let mut desc = serde_json::json!({
+                    "mediaType": media_type, "digest": d, "size": bytes.len(),
+                    "artifactType": artifact_type
+                });
+                if let Some(a) = m.get("annotations") {
+                    desc["annotations"] = a.clone();
+                }
+                desc
+            })
+        })
+        .collect();
+    found.sort_by(|a, b| a["digest"].as_str().cmp(&b["digest"].as_str()));
+    let body = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": found
+    })
+    .to_string();
+    Response::builder()
+        .header(
+            header::CONTENT_TYPE,
+            "application/vnd.oci.image.index.v1+json",
+        )
+        .body(full(body))
+        .unwrap_or_else(|_| Response::new(full("")))
 }
 
 fn manifest(shared: &Shared, repo: &str, reference: &str, head: bool) -> Response<Body> {

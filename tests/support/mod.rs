@@ -7,6 +7,7 @@ pub mod engines;
 pub mod http;
 pub mod hub;
 pub mod layout;
+pub mod push;
 
 /// Asserts a finished command succeeded; the panic carries its stderr.
 pub fn assert_success(out: &std::process::Output, what: &str) {

@@ -1,0 +1,234 @@
+//! Manifest content negotiation: which of the cached manifest bytes answer a
+//! client's `Accept` header, decided as the distribution registry 2.8 decides
+//! it (`registry/handlers/manifests.go`), so a client sees through dpx what it
+//! would see from the registry itself:
+//!
+//! - only the four schema-2/OCI manifest types count; `*/*`, `application/json`,
+//!   `q=` weights and everything else are ignored, and so is a missing header;
+//!   types compare case-sensitively, as distribution 2.8 compares them;
+//! - an OCI manifest or index the client does not list is 404 `MANIFEST_UNKNOWN`
+//!   (by tag and by digest);
+//! - a Docker manifest list asked for **by tag** by a client that lists no
+//!   manifest list type is answered with its first linux/amd64 image manifest;
+//! - by digest, a Docker manifest or list is always served as stored.
+//!
+//! One deliberate difference: where distribution would rewrite a Docker
+//! schema 2 manifest into a signed schema 1 manifest (by tag, for a client
+//! that does not list the schema 2 type, e.g. no `Accept` at all), dpx serves
+//! the schema 2 manifest as stored. Schema 1 needs a signing key of dpx's own,
+//! and Docker 28+ and containerd 2 no longer pull it.
+
+use http::{HeaderMap, StatusCode, header};
+
+use super::errors::ApiError;
+use super::routes::Image;
+use crate::fetch::{Fetcher, Freshness, ResolvedManifest};
+use crate::oci::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
+use crate::reference::{Digest, Target};
+
+/// The manifest to send for `m` (what `target` resolved to): `m` itself, the
+/// linux/amd64 image of a list (fetched and cached by digest like any other),
+/// or a 404 for a type the client does not accept.
+pub async fn answer(
+    fetcher: &Fetcher,
+    image: &Image,
+    target: &Target,
+    headers: &HeaderMap,
+    m: ResolvedManifest,
+) -> Result<ResolvedManifest, ApiError> {
+    let by_tag = matches!(target, Target::Tag(_));
+    match decide(
+        Accepts::from_headers(headers),
+        by_tag,
+        &m.media_type,
+        &m.bytes,
+    ) {
+        Answer::AsIs => Ok(m),
+        Answer::Refuse(message) => Err(refused(message)),
+        Answer::Child(digest) => {
+            let what = format!(
+                "manifest {}/{}@{digest} (linux/amd64 of {target})",
+                image.registry, image.repository
+            );
+            let child = fetcher
+                .manifest_by_digest(&image.registry, &image.repository, &digest)
+                .await
+                .map_err(|e| ApiError::from_fetch(&e, &what, "MANIFEST_UNKNOWN"))?;
+            // A list served from a stale cache makes the whole answer stale.
+            let freshness = match m.freshness {
+                Freshness::Stale => Freshness::Stale,
+                _ => child.freshness,
+            };
+            Ok(ResolvedManifest { freshness, ..child })
+        }
+    }
+}
+
+/// Which manifest types a client listed in its `Accept` headers.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Accepts {
+    pub docker_manifest: bool,
+    pub docker_list: bool,
+    pub oci_manifest: bool,
+    pub oci_index: bool,
+}
+
+impl Accepts {
+    /// Every `Accept` header, each split on commas (as distribution reads them).
+    pub fn from_headers(headers: &HeaderMap) -> Accepts {
+        let mut accepts = Accepts::default();
+        let values = headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        for entry in values.flat_map(|v| v.split(',')) {
+            match media_type(entry) {
+                DOCKER_MANIFEST => accepts.docker_manifest = true,
+                DOCKER_MANIFEST_LIST => accepts.docker_list = true,
+                OCI_MANIFEST => accepts.oci_manifest = true,
+                OCI_INDEX => accepts.oci_index = true,
+                _ => {}
+            }
+        }
+        accepts
+    }
+}
+
+/// One Accept entry without its parameters, as distribution 2.8 reads it:
+/// cut at `;`, trimmed, compared case-sensitively.
+fn media_type(entry: &str) -> &str {
+    entry.split(';').next().unwrap_or("").trim()
+}
+
+/// What to answer for a stored manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// The manifest as stored.
+    AsIs,
+    /// This image manifest of the list instead (its linux/amd64 entry).
+    Child(Digest),
+    /// 404 `MANIFEST_UNKNOWN` with this message.
+    Refuse(String),
+}
+
+/// Decides the answer for a manifest of `media_type` (`by_tag`: the request
+/// named a tag, not a digest).
+pub fn decide(accepts: Accepts, by_tag: bool, media_type: &str, bytes: &[u8]) -> Answer {
+    match media_type {
+        OCI_MANIFEST if !accepts.oci_manifest => Answer::Refuse(
+            "OCI manifest found, but accept header does not support OCI manifests".into(),
+        ),
+        OCI_INDEX if !accepts.oci_index => Answer::Refuse(
+            "OCI index found, but accept header does not support OCI indexes".into(),
+        ),
+        DOCKER_MANIFEST_LIST if by_tag && !accepts.docker_list => match linux_amd64(bytes) {
+            Some(child) => Answer::Child(child),
+            None => Answer::Refuse(
+                "the manifest list has no linux/amd64 image, and the client accepts no manifest list type"
+                    .into(),
+            ),
+        },
+        _ => Answer::AsIs,
+    }
+}
+
+/// The first linux/amd64 entry of a manifest list (any variant), as
+/// distribution picks it for old clients.
+fn linux_amd64(bytes: &[u8]) -> Option<Digest> {
+    let list: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    list.get("manifests")?
+        .as_array()?
+        .iter()
+        .find(|m| {
+            let p = &m["platform"];
+            p["os"].as_str() == Some("linux") && p["architecture"].as_str() == Some("amd64")
+        })?
+        .get("digest")?
+        .as_str()?
+        .parse()
+        .ok()
+}
+
+pub fn refused(message: String) -> ApiError {
+    ApiError {
+        status: StatusCode::NOT_FOUND,
+        code: "MANIFEST_UNKNOWN",
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accepts(values: &[&str]) -> Accepts {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(header::ACCEPT, v.parse().unwrap());
+        }
+        Accepts::from_headers(&h)
+    }
+
+    #[test]
+    fn accept_headers_are_split_and_parameters_dropped() {
+        assert_eq!(accepts(&[]), Accepts::default());
+        assert_eq!(accepts(&["*/*", "application/json"]), Accepts::default());
+        let all = accepts(&[
+            "application/vnd.oci.image.index.v1+json; q=0.5, application/vnd.oci.image.manifest.v1+json",
+            "application/vnd.docker.distribution.manifest.v2+json;q=0",
+            " application/vnd.docker.distribution.manifest.list.v2+json ",
+        ]);
+        assert_eq!(
+            all,
+            Accepts {
+                docker_manifest: true,
+                docker_list: true,
+                oci_manifest: true,
+                oci_index: true
+            }
+        );
+        // distribution 2.8 compares case-sensitively.
+        assert_eq!(
+            accepts(&["Application/VND.OCI.image.index.v1+json"]),
+            Accepts::default()
+        );
+    }
+
+    #[test]
+    fn lists_by_tag_fall_back_to_linux_amd64_and_oci_types_must_be_accepted() {
+        let child = Digest::of(b"amd64");
+        let list = serde_json::json!({"manifests": [
+            {"digest": Digest::of(b"arm").to_string(), "platform": {"os": "linux", "architecture": "arm64"}},
+            {"digest": child.to_string(), "platform": {"os": "linux", "architecture": "amd64", "variant": "v2"}},
+        ]})
+        .to_string();
+        let none = Accepts::default();
+        assert_eq!(
+            decide(none, true, DOCKER_MANIFEST_LIST, list.as_bytes()),
+            Answer::Child(child)
+        );
+        assert_eq!(
+            decide(none, false, DOCKER_MANIFEST_LIST, list.as_bytes()),
+            Answer::AsIs
+        );
+        assert!(matches!(
+            decide(none, true, DOCKER_MANIFEST_LIST, br#"{"manifests":[]}"#),
+            Answer::Refuse(_)
+        ));
+        assert!(matches!(
+            decide(none, false, OCI_INDEX, b"{}"),
+            Answer::Refuse(m) if m.contains("OCI index")
+        ));
+        assert!(matches!(
+            decide(none, true, OCI_MANIFEST, b"{}"),
+            Answer::Refuse(m) if m.contains("OCI manifest")
+        ));
+        assert_eq!(decide(none, true, DOCKER_MANIFEST, b"{}"), Answer::AsIs);
+        let oci = Accepts {
+            oci_manifest: true,
+            oci_index: true,
+            ..none
+        };
+        assert_eq!(decide(oci, true, OCI_INDEX, b"{}"), Answer::AsIs);
+    }
+}
