@@ -144,6 +144,9 @@ EOF
 serve_pid=
 start_dpx() {
   local cache=$1 log=$2 config=${3:-$work/config.toml}
+  # Empty the log first: the background redirection truncates it only once the
+  # child runs, and a warm run would read the cold run's address meanwhile.
+  : >"$log"
   DPX_LOG=dpx=info "$dpx" --config "$config" --cache-dir "$cache" \
     serve --listen 127.0.0.1:0 >/dev/null 2>"$log" &
   serve_pid=$!
