@@ -92,11 +92,14 @@ async fn interruptible(
     fut: impl std::future::Future<Output = anyhow::Result<ExitCode>>,
 ) -> anyhow::Result<ExitCode> {
     tokio::select! {
-        r = fut => r,
+        // Polled first, so the handler is in place before the command starts
+        // its first download (tokio registers it on the first poll).
+        biased;
         _ = tokio::signal::ctrl_c() => {
             eprintln!("interrupted; partial downloads removed");
             Ok(ExitCode::from(exit::INTERRUPTED))
         }
+        r = fut => r,
     }
 }
 

@@ -125,16 +125,25 @@ fn retry_after_is_waited_out_between_tries() {
         );
     }
 
-    // The same as an HTTP date, on the HEAD that revalidates the cached tag.
+    // The same as an HTTP date, on the HEAD that revalidates the cached tag:
+    // the second try comes no earlier than that date (whatever the load, a
+    // late start only shortens the wait the date leaves).
     hub.reset_counts();
-    let date = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(2));
+    let (sys0, t0) = (std::time::SystemTime::now(), std::time::Instant::now());
+    let date = httpdate::fmt_http_date(sys0 + Duration::from_secs(2));
+    let not_before = httpdate::parse_http_date(&date).unwrap();
     hub.set_retry_after(Some(&date));
     hub.set_fault_on("/manifests/", Fault::Outage, Some(1));
     run_ok(&dpx, &["pull", "later:v1"]);
     let times = hub.request_times(Route::ManifestHead, "/manifests/");
     assert_eq!(times.len(), 2);
-    // HTTP dates have whole seconds: at least one of the two is waited.
-    assert!(times[1].duration_since(times[0]) >= Duration::from_secs(1));
+    // Instants to wall-clock time, with a little slack for the two clocks.
+    let retried_at = sys0 + times[1].duration_since(t0) + Duration::from_millis(50);
+    assert!(
+        retried_at >= not_before,
+        "tried again {:?} before the Retry-After date",
+        not_before.duration_since(retried_at).unwrap_or_default()
+    );
 }
 
 #[test]
