@@ -17,6 +17,7 @@ mod blobs;
 mod locks;
 mod tag_list;
 mod tags;
+mod verify;
 
 use std::fs;
 use std::io;
@@ -26,6 +27,7 @@ pub use blobs::{BackgroundWriter, BlobWriter};
 pub use locks::{FileLock, LockHolder, LockKey};
 pub use tag_list::TagListRecord;
 pub use tags::{TagRecord, now_secs};
+pub use verify::{Problem, VerifyProgress, VerifyReport};
 
 use crate::reference::Digest;
 
