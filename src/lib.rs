@@ -3,6 +3,7 @@
 //! Data flows one way: the CLI or HTTP edge calls `fetch` (the pull-through
 //! rules), which joins `registry` (upstream) and `cache` (the store).
 
+pub mod archive;
 pub mod cache;
 pub mod cli;
 pub mod commands;
