@@ -231,7 +231,7 @@ fn add_reference(cache: &Cache, r: &Reference, plan: &mut Plan) -> Result<(), Ex
                 cached.len() + missing.len(),
                 platforms.join(", "),
                 if named { "that platform's image" } else { "separate images without a name" },
-                if named { format!("{name}") } else { "digests".into() },
+                if named { name.clone() } else { "digests".into() },
             ));
             for (desc, platform, (d, mt, image)) in cached {
                 let size = image.bytes.len() as u64;

@@ -10,11 +10,18 @@ use super::pull::human_bytes;
 use super::{Context, Finished, Output, run_blocking};
 use crate::archive::{self, ExportSummary};
 use crate::cli::ExportArgs;
-use crate::exit;
+use crate::exit::{self, UsageError};
 use crate::reference::Reference;
 use crate::stdout::{quiet_on_broken_pipe, with_stdout};
 
 pub async fn run(ctx: &Context, args: ExportArgs) -> anyhow::Result<ExitCode> {
+    if args.output.as_os_str() == "-" && ctx.output == Output::Json {
+        return Err(UsageError(
+            "--json and -o - both write to stdout; write the archive to a file with -o FILE.tar"
+                .into(),
+        )
+        .into());
+    }
     let refs = args
         .images
         .iter()

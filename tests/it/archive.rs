@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::support::assert_success;
 use crate::support::distribution::shared_registry;
 use crate::support::dpx::{Dpx, path_str};
-use crate::support::engines::{engines, hub_image};
+use crate::support::engines::{engines, hub_image, hub_index};
 use crate::support::http::request;
 use crate::support::hub::{FakeHub, Fault, Route, noise};
 use crate::support::layout::file_layer;
@@ -80,6 +80,20 @@ fn write_tar(path: &Path, entries: &[(String, Vec<u8>)]) {
 
 fn exported(hub: &FakeHub, repo: &str, seed: u64) -> (Dpx, String, PathBuf) {
     let digest = hub.add_image(repo, "v1", &[300_000, 1_000], seed);
+    export_pulled(hub, repo, digest)
+}
+
+/// Like `exported`, with layers an engine can unpack.
+fn exported_runnable(hub: &FakeHub, repo: &str, seed: u64) -> (Dpx, String, PathBuf) {
+    let layers = vec![
+        file_layer("hello", &noise(seed, 150_000)),
+        file_layer("etc/motd", format!("image {seed}\n").as_bytes()),
+    ];
+    let digest = hub_image(hub, repo, Some("v1"), "amd64", &layers);
+    export_pulled(hub, repo, digest)
+}
+
+fn export_pulled(hub: &FakeHub, repo: &str, digest: String) -> (Dpx, String, PathBuf) {
     let dpx = Dpx::new(&hub.url());
     dpx.ok(&["-q", "pull", &format!("{repo}:v1")]);
     let file = dpx.dir.path().join("out.tar");
@@ -90,7 +104,7 @@ fn exported(hub: &FakeHub, repo: &str, seed: u64) -> (Dpx, String, PathBuf) {
 #[test]
 fn export_writes_an_oci_layout_that_skopeo_copies_into_a_registry() {
     let hub = FakeHub::start();
-    let (_dpx, digest, file) = exported(&hub, "library/exportskopeo", 11);
+    let (_dpx, digest, file) = exported_runnable(&hub, "library/exportskopeo", 11);
     let entries = read_tar(&file);
     let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
     assert!(names.contains(&"oci-layout") && names.contains(&"index.json"));
@@ -125,6 +139,24 @@ fn export_writes_an_oci_layout_that_skopeo_copies_into_a_registry() {
         .output()
         .expect("skopeo inspect");
     assert_success(&out, "skopeo inspect");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), digest);
+
+    // podman load reads it too, under the full name.
+    let work = tempfile::tempdir().expect("tempdir");
+    let podman = |args: &[&str]| {
+        std::process::Command::new("podman")
+            .arg("--storage-driver=vfs")
+            .arg("--root")
+            .arg(work.path().join("root"))
+            .arg("--runroot")
+            .arg(work.path().join("runroot"))
+            .args(args)
+            .output()
+            .expect("podman")
+    };
+    assert_success(&podman(&["load", "-i", path_str(&file)]), "podman load");
+    let out = podman(&["image", "inspect", "--format", "{{.Digest}}", name]);
+    assert_success(&out, "podman image inspect");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), digest);
 }
 
@@ -304,16 +336,7 @@ fn cache_verify_removes_a_corrupted_blob_keep_only_reports() {
 fn dockerd_pulls_an_imported_image_through_dpx_with_the_upstream_down() {
     let (eng, _serial) = engines();
     let hub = FakeHub::start();
-    let layers = vec![
-        file_layer("hello", &noise(16, 150_000)),
-        file_layer("etc/motd", b"exported\n"),
-    ];
-    let digest = hub_image(&hub, "library/offlineapp", Some("v1"), "amd64", &layers);
-    let src = Dpx::new(&hub.url());
-    src.ok(&["-q", "pull", "--platform", "linux/amd64", "offlineapp:v1"]);
-    let file = src.dir.path().join("offline.tar");
-    src.ok(&["export", "-o", path_str(&file), "offlineapp:v1"]);
-
+    let (_src, digest, file) = exported_runnable(&hub, "library/offlineapp", 16);
     let runner = Dpx::new(&hub.url());
     runner.ok(&["import", path_str(&file)]);
     hub.set_fault(Fault::Outage);
@@ -329,4 +352,76 @@ fn dockerd_pulls_an_imported_image_through_dpx_with_the_upstream_down() {
     );
     serve.stop();
     eng.docker_rmi("offlineapp:v1");
+}
+
+/// The manifest digest `dpx serve` (with the upstream down) answers for a tag.
+fn served_digest(dpx: &Dpx, repo: &str, tag: &str) -> String {
+    let mut serve = dpx.serve();
+    let addr = serve.url().trim_start_matches("http://").to_string();
+    let r = request(&addr, "GET", &format!("/v2/{repo}/manifests/{tag}"), &[]);
+    serve.stop();
+    assert_eq!(r.status, 200, "{}", r.body_text());
+    r.header("docker-content-digest")
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn multi_arch_exports_the_index_only_when_every_platform_is_cached() {
+    let hub = FakeHub::start();
+    let layers = |seed| vec![file_layer("f", &noise(seed, 10_000))];
+    let index = hub_index(
+        &hub,
+        "library/exportmulti",
+        "v1",
+        &[("amd64", layers(17)), ("arm64", layers(18))],
+    );
+
+    // One platform cached: its image goes alone, under the name, and the user is told.
+    let one = Dpx::new(&hub.url());
+    one.ok(&["-q", "pull", "--platform", "linux/arm64", "exportmulti:v1"]);
+    let file = one.dir.path().join("one.tar");
+    let out = one.run(&["export", "-o", path_str(&file), "exportmulti:v1"]);
+    assert_success(&out, "export");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("only 1 of 2 platforms are cached (linux/arm64)"),
+        "{err}"
+    );
+    // -o - writes the same (deterministic) archive to stdout.
+    let out = one.run(&["export", "-o", "-", "exportmulti:v1"]);
+    assert_success(&out, "export -o -");
+    assert_eq!(out.stdout, std::fs::read(&file).expect("archive"));
+    let out = one.run(&["--json", "export", "-o", "-", "exportmulti:v1"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "--json and -o - both want stdout"
+    );
+    let offline = Dpx::new(&hub.url());
+    offline.ok(&["import", path_str(&file)]);
+    hub.set_fault(Fault::Outage);
+    let arm = served_digest(&offline, "library/exportmulti", "v1");
+    assert_ne!(arm, index, "the platform image, not the index");
+    assert_eq!(
+        offline.assert_store_consistent(),
+        3,
+        "manifest, config, layer"
+    );
+
+    // Every platform cached: the original index bytes (same digest) and both images.
+    hub.set_fault(Fault::None);
+    let all = Dpx::new(&hub.url());
+    all.ok(&["-q", "pull", "--all-platforms", "exportmulti:v1"]);
+    let file = all.dir.path().join("all.tar");
+    all.ok(&["export", "-o", path_str(&file), "exportmulti:v1"]);
+    let offline = Dpx::new(&hub.url());
+    offline.ok(&["import", path_str(&file)]);
+    hub.set_fault(Fault::Outage);
+    assert_eq!(served_digest(&offline, "library/exportmulti", "v1"), index);
+    assert_eq!(
+        offline.assert_store_consistent(),
+        7,
+        "index, 2 x (manifest, config, layer)"
+    );
 }
