@@ -69,6 +69,8 @@ fn write_tar(path: &Path, entries: &[(String, Vec<u8>)]) {
         h.set_mode(0o644);
         h.set_entry_type(if name.ends_with('/') {
             tar::EntryType::Directory
+        } else if name.ends_with("@link") {
+            tar::EntryType::Symlink
         } else {
             tar::EntryType::Regular
         });
@@ -261,6 +263,21 @@ fn import_refuses_a_corrupt_or_unsafe_archive_and_adds_nothing() {
     let mut climbing = entries.clone();
     climbing.push(("../escape".into(), b"x".to_vec()));
     check_refused(&climbing, "climbs out");
+
+    let mut link = entries.clone();
+    link.push(("blobs/sha256/@link".into(), Vec::new()));
+    check_refused(&link, "has a link");
+
+    let mut sized = entries.clone();
+    let (_, index) = sized
+        .iter_mut()
+        .find(|(n, _)| n == "index.json")
+        .expect("index");
+    let mut value: serde_json::Value = serde_json::from_slice(index).expect("json");
+    let size = value["manifests"][0]["size"].as_u64().expect("size");
+    value["manifests"][0]["size"] = (size + 1).into();
+    *index = value.to_string().into_bytes();
+    check_refused(&sized, "its descriptor says");
 
     let mut missing = entries.clone();
     missing.retain(|(n, _)| !n.ends_with(hex));
