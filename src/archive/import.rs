@@ -466,3 +466,59 @@ fn read_small(entry: &mut impl Read, what: &str) -> Result<Vec<u8>, ImportError>
     }
     Ok(data)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn desc(annotations: &str) -> (Descriptor, Digest) {
+        let d = Digest::of(b"m");
+        let json = format!(
+            r#"{{"mediaType":"{}","digest":"{d}","size":1,"annotations":{annotations}}}"#,
+            oci::OCI_MANIFEST
+        );
+        (serde_json::from_str(&json).unwrap(), d)
+    }
+
+    fn name(annotations: &str) -> Result<Option<String>, ImportError> {
+        let (desc, d) = desc(annotations);
+        image_name(&desc, &d).map(|n| n.map(|(r, _)| r.to_string()))
+    }
+
+    #[test]
+    fn image_names_from_annotations() {
+        let full = r#"{"org.opencontainers.image.ref.name":"docker.io/library/alpine:3.20"}"#;
+        assert_eq!(
+            name(full).unwrap().as_deref(),
+            Some("docker.io/library/alpine:3.20")
+        );
+        // docker save: a bare tag in ref.name, the full name in containerd's.
+        let saved = r#"{"org.opencontainers.image.ref.name":"3.20","io.containerd.image.name":"ghcr.io/o/app:3.20"}"#;
+        assert_eq!(name(saved).unwrap().as_deref(), Some("ghcr.io/o/app:3.20"));
+        // A bare tag alone has no repository: imported by digest only.
+        assert_eq!(
+            name(r#"{"org.opencontainers.image.ref.name":"3.20"}"#).unwrap(),
+            None
+        );
+        assert_eq!(name("{}").unwrap(), None);
+        for bad in [
+            r#"{"org.opencontainers.image.ref.name":"docker.io/../x:1"}"#,
+            r#"{"org.opencontainers.image.ref.name":"docker.io/a/b:../../c"}"#,
+            r#"{"io.containerd.image.name":"localhost:5000/UPPER/x:1"}"#,
+            r#"{"org.opencontainers.image.ref.name":"docker.io/a/b@sha256:0000000000000000000000000000000000000000000000000000000000000000"}"#,
+        ] {
+            assert!(name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn entry_paths() {
+        assert_eq!(
+            safe_entry_path("./blobs/sha256/ab").unwrap(),
+            "blobs/sha256/ab"
+        );
+        for bad in ["../x", "/etc/passwd", "blobs/../../x"] {
+            assert!(safe_entry_path(bad).is_err(), "{bad}");
+        }
+    }
+}

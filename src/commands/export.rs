@@ -22,6 +22,13 @@ pub async fn run(ctx: &Context, args: ExportArgs) -> anyhow::Result<ExitCode> {
         )
         .into());
     }
+    if args.output.as_os_str() == "-" && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        return Err(UsageError(
+            "refusing to write a tar archive to a terminal; redirect stdout or use -o FILE.tar"
+                .into(),
+        )
+        .into());
+    }
     let refs = args
         .images
         .iter()
