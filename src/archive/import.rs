@@ -229,7 +229,10 @@ struct Plan {
     blobs: HashSet<Digest>,
     /// digest -> media type, children before their index.
     manifests: Vec<(Digest, String)>,
+    /// (name, the tag's manifest).
     tags: Vec<(Reference, String, Digest)>,
+    /// Each named image's repository and every digest it reaches (manifests and blobs).
+    members: Vec<(Reference, Vec<Digest>)>,
     images: Vec<ImportedImage>,
     notes: Vec<String>,
 }
@@ -243,9 +246,13 @@ fn check(staged: &HashMap<Digest, Staged>, index: &[u8]) -> Result<Plan, ImportE
         return Err(invalid("index.json lists no images"));
     }
     for desc in index.manifests() {
-        let digest = check_manifest(staged, desc, &mut plan, 0)?;
+        let mut reach = Vec::new();
+        let digest = check_manifest(staged, desc, &mut plan, &mut reach, 0)?;
         let media_type = desc.media_type().to_string();
         let name = image_name(desc, &digest)?;
+        if let Some((r, _)) = &name {
+            plan.members.push((r.clone(), reach));
+        }
         match &name {
             Some((r, shown)) if r.tag.is_some() => {
                 plan.tags.push((r.clone(), shown.clone(), digest.clone()))
@@ -292,6 +299,7 @@ fn check_manifest(
     staged: &HashMap<Digest, Staged>,
     desc: &Descriptor,
     plan: &mut Plan,
+    reach: &mut Vec<Digest>,
     depth: u8,
 ) -> Result<Digest, ImportError> {
     let media_type = desc.media_type().to_string();
@@ -314,6 +322,7 @@ fn check_manifest(
         Manifest::Image(m) => {
             for d in std::iter::once(m.config()).chain(m.layers()) {
                 let (b, _) = staged_blob(staged, d)?;
+                reach.push(b.clone());
                 plan.blobs.insert(b);
             }
         }
@@ -325,7 +334,7 @@ fn check_manifest(
                     .parse::<Digest>()
                     .is_ok_and(|d| staged.contains_key(&d));
                 if present {
-                    check_manifest(staged, child, plan, depth.saturating_add(1))?;
+                    check_manifest(staged, child, plan, reach, depth.saturating_add(1))?;
                 } else {
                     plan.notes.push(format!(
                         "index {digest}: platform {} is not in the archive",
@@ -335,6 +344,7 @@ fn check_manifest(
             }
         }
     }
+    reach.push(digest.clone());
     if !plan.manifests.iter().any(|(d, _)| d == &digest) {
         plan.manifests.push((digest.clone(), media_type));
     }
@@ -386,9 +396,6 @@ fn commit(
         notes: plan.notes,
         ..ImportSummary::default()
     };
-    // TODO(membership): when the cache records which repositories a blob or
-    // manifest belongs to, record every blob and manifest of each image here
-    // under the repositories of `plan.tags` (and of digest-only names).
     for digest in &plan.blobs {
         let Some(blob) = staged.remove(digest) else {
             continue;
@@ -414,6 +421,11 @@ fn commit(
         }
         cache.put_manifest(digest, media_type, &bytes)?;
     }
+    // TODO(membership): once the cache records which repositories content
+    // belongs to, link each of `plan.members` (every manifest and blob of the
+    // image) under its registry/repository here, before the tag records, so
+    // `dpx serve` answers them under that repository.
+    let _ = &plan.members;
     for (r, shown, digest) in &plan.tags {
         let tag = r.tag.as_deref().unwrap_or("latest");
         if let Some(old) = cache.read_tag(&r.registry, &r.repository, tag)?
