@@ -34,6 +34,9 @@ complete -c dpx -n "__fish_dpx_needs_command" -s V -l version -d 'Print version'
 complete -c dpx -n "__fish_dpx_needs_command" -f -a "pull" -d 'Fetch images (manifest, config, layers) into the cache'
 complete -c dpx -n "__fish_dpx_needs_command" -f -a "prefetch" -d 'Warm the cache for many images at once'
 complete -c dpx -n "__fish_dpx_needs_command" -f -a "serve" -d 'Run the localhost registry mirror'
+complete -c dpx -n "__fish_dpx_needs_command" -f -a "cache" -d 'Look after the cache: check it, find it'
+complete -c dpx -n "__fish_dpx_needs_command" -f -a "export" -d 'Write cached images to an OCI image layout archive (tar), without the network'
+complete -c dpx -n "__fish_dpx_needs_command" -f -a "import" -d 'Verify an OCI image layout archive and add its images to the cache'
 complete -c dpx -n "__fish_dpx_needs_command" -f -a "completions" -d 'Print shell completions'
 complete -c dpx -n "__fish_dpx_needs_command" -f -a "man" -d 'Print the man page (roff)'
 complete -c dpx -n "__fish_dpx_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -64,6 +67,44 @@ complete -c dpx -n "__fish_dpx_using_subcommand serve" -l json -d 'Machine-reada
 complete -c dpx -n "__fish_dpx_using_subcommand serve" -s q -l quiet -d 'Print only errors (and the result digests)'
 complete -c dpx -n "__fish_dpx_using_subcommand serve" -s v -l verbose -d 'More log output (repeat for more)'
 complete -c dpx -n "__fish_dpx_using_subcommand serve" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and not __fish_seen_subcommand_from verify path help" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and not __fish_seen_subcommand_from verify path help" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and not __fish_seen_subcommand_from verify path help" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and not __fish_seen_subcommand_from verify path help" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and not __fish_seen_subcommand_from verify path help" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and not __fish_seen_subcommand_from verify path help" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and not __fish_seen_subcommand_from verify path help" -f -a "verify" -d 'Re-hash every blob and manifest; remove what does not match its digest'
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and not __fish_seen_subcommand_from verify path help" -f -a "path" -d 'Print the cache directory'
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and not __fish_seen_subcommand_from verify path help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and __fish_seen_subcommand_from verify" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and __fish_seen_subcommand_from verify" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and __fish_seen_subcommand_from verify" -l keep -d 'Only report problems; remove nothing'
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and __fish_seen_subcommand_from verify" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and __fish_seen_subcommand_from verify" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and __fish_seen_subcommand_from verify" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and __fish_seen_subcommand_from path" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and __fish_seen_subcommand_from path" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and __fish_seen_subcommand_from path" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and __fish_seen_subcommand_from path" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and __fish_seen_subcommand_from path" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and __fish_seen_subcommand_from path" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "verify" -d 'Re-hash every blob and manifest; remove what does not match its digest'
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "path" -d 'Print the cache directory'
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dpx -n "__fish_dpx_using_subcommand export" -s o -l output -d 'Archive to write (`-` for stdout)' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand export" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand export" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand export" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_using_subcommand export" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_using_subcommand export" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_using_subcommand export" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand import" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand import" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand import" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_using_subcommand import" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_using_subcommand import" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_using_subcommand import" -s h -l help -d 'Print help'
 complete -c dpx -n "__fish_dpx_using_subcommand completions" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
 complete -c dpx -n "__fish_dpx_using_subcommand completions" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
 complete -c dpx -n "__fish_dpx_using_subcommand completions" -l json -d 'Machine-readable JSON output on stdout'
@@ -76,9 +117,14 @@ complete -c dpx -n "__fish_dpx_using_subcommand man" -l json -d 'Machine-readabl
 complete -c dpx -n "__fish_dpx_using_subcommand man" -s q -l quiet -d 'Print only errors (and the result digests)'
 complete -c dpx -n "__fish_dpx_using_subcommand man" -s v -l verbose -d 'More log output (repeat for more)'
 complete -c dpx -n "__fish_dpx_using_subcommand man" -s h -l help -d 'Print help'
-complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve completions man help" -f -a "pull" -d 'Fetch images (manifest, config, layers) into the cache'
-complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve completions man help" -f -a "prefetch" -d 'Warm the cache for many images at once'
-complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve completions man help" -f -a "serve" -d 'Run the localhost registry mirror'
-complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve completions man help" -f -a "completions" -d 'Print shell completions'
-complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve completions man help" -f -a "man" -d 'Print the man page (roff)'
-complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve cache export import completions man help" -f -a "pull" -d 'Fetch images (manifest, config, layers) into the cache'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve cache export import completions man help" -f -a "prefetch" -d 'Warm the cache for many images at once'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve cache export import completions man help" -f -a "serve" -d 'Run the localhost registry mirror'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve cache export import completions man help" -f -a "cache" -d 'Look after the cache: check it, find it'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve cache export import completions man help" -f -a "export" -d 'Write cached images to an OCI image layout archive (tar), without the network'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve cache export import completions man help" -f -a "import" -d 'Verify an OCI image layout archive and add its images to the cache'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve cache export import completions man help" -f -a "completions" -d 'Print shell completions'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve cache export import completions man help" -f -a "man" -d 'Print the man page (roff)'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve cache export import completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "verify" -d 'Re-hash every blob and manifest; remove what does not match its digest'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "path" -d 'Print the cache directory'

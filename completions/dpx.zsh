@@ -88,6 +88,116 @@ _arguments "${_arguments_options[@]}" : \
 '--help[Print help]' \
 && ret=0
 ;;
+(cache)
+_arguments "${_arguments_options[@]}" : \
+'--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
+'--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'--json[Machine-readable JSON output on stdout]' \
+'(-v --verbose)-q[Print only errors (and the result digests)]' \
+'(-v --verbose)--quiet[Print only errors (and the result digests)]' \
+'*-v[More log output (repeat for more)]' \
+'*--verbose[More log output (repeat for more)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+":: :_dpx__subcmd__cache_commands" \
+"*::: :->cache" \
+&& ret=0
+
+    case $state in
+    (cache)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:dpx-cache-command-$line[1]:"
+        case $line[1] in
+            (verify)
+_arguments "${_arguments_options[@]}" : \
+'--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
+'--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'--keep[Only report problems; remove nothing]' \
+'--json[Machine-readable JSON output on stdout]' \
+'(-v --verbose)-q[Print only errors (and the result digests)]' \
+'(-v --verbose)--quiet[Print only errors (and the result digests)]' \
+'*-v[More log output (repeat for more)]' \
+'*--verbose[More log output (repeat for more)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(path)
+_arguments "${_arguments_options[@]}" : \
+'--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
+'--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'--json[Machine-readable JSON output on stdout]' \
+'(-v --verbose)-q[Print only errors (and the result digests)]' \
+'(-v --verbose)--quiet[Print only errors (and the result digests)]' \
+'*-v[More log output (repeat for more)]' \
+'*--verbose[More log output (repeat for more)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_dpx__subcmd__cache__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:dpx-cache-help-command-$line[1]:"
+        case $line[1] in
+            (verify)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(path)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
+;;
+(export)
+_arguments "${_arguments_options[@]}" : \
+'-o+[Archive to write (\`-\` for stdout)]:FILE.tar:_files' \
+'--output=[Archive to write (\`-\` for stdout)]:FILE.tar:_files' \
+'--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
+'--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'--json[Machine-readable JSON output on stdout]' \
+'(-v --verbose)-q[Print only errors (and the result digests)]' \
+'(-v --verbose)--quiet[Print only errors (and the result digests)]' \
+'*-v[More log output (repeat for more)]' \
+'*--verbose[More log output (repeat for more)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+'*::images -- Cached image references, e.g. alpine\:3.20, ghcr.io/org/app@sha256\:...:_default' \
+&& ret=0
+;;
+(import)
+_arguments "${_arguments_options[@]}" : \
+'--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
+'--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'--json[Machine-readable JSON output on stdout]' \
+'(-v --verbose)-q[Print only errors (and the result digests)]' \
+'(-v --verbose)--quiet[Print only errors (and the result digests)]' \
+'*-v[More log output (repeat for more)]' \
+'*--verbose[More log output (repeat for more)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':archive -- OCI image layout archive, e.g. from `dpx export` or `skopeo copy ... oci-archive\:FILE.tar`:_files' \
+&& ret=0
+;;
 (completions)
 _arguments "${_arguments_options[@]}" : \
 '--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
@@ -139,6 +249,38 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(cache)
+_arguments "${_arguments_options[@]}" : \
+":: :_dpx__subcmd__help__subcmd__cache_commands" \
+"*::: :->cache" \
+&& ret=0
+
+    case $state in
+    (cache)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:dpx-help-cache-command-$line[1]:"
+        case $line[1] in
+            (verify)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(path)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+(export)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(import)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
 (completions)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -166,16 +308,67 @@ _dpx_commands() {
 'pull:Fetch images (manifest, config, layers) into the cache' \
 'prefetch:Warm the cache for many images at once' \
 'serve:Run the localhost registry mirror' \
+'cache:Look after the cache\: check it, find it' \
+'export:Write cached images to an OCI image layout archive (tar), without the network' \
+'import:Verify an OCI image layout archive and add its images to the cache' \
 'completions:Print shell completions' \
 'man:Print the man page (roff)' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'dpx commands' commands "$@"
 }
+(( $+functions[_dpx__subcmd__cache_commands] )) ||
+_dpx__subcmd__cache_commands() {
+    local commands; commands=(
+'verify:Re-hash every blob and manifest; remove what does not match its digest' \
+'path:Print the cache directory' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'dpx cache commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__cache__subcmd__help_commands] )) ||
+_dpx__subcmd__cache__subcmd__help_commands() {
+    local commands; commands=(
+'verify:Re-hash every blob and manifest; remove what does not match its digest' \
+'path:Print the cache directory' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'dpx cache help commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__cache__subcmd__help__subcmd__help_commands] )) ||
+_dpx__subcmd__cache__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx cache help help commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__cache__subcmd__help__subcmd__path_commands] )) ||
+_dpx__subcmd__cache__subcmd__help__subcmd__path_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx cache help path commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__cache__subcmd__help__subcmd__verify_commands] )) ||
+_dpx__subcmd__cache__subcmd__help__subcmd__verify_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx cache help verify commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__cache__subcmd__path_commands] )) ||
+_dpx__subcmd__cache__subcmd__path_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx cache path commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__cache__subcmd__verify_commands] )) ||
+_dpx__subcmd__cache__subcmd__verify_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx cache verify commands' commands "$@"
+}
 (( $+functions[_dpx__subcmd__completions_commands] )) ||
 _dpx__subcmd__completions_commands() {
     local commands; commands=()
     _describe -t commands 'dpx completions commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__export_commands] )) ||
+_dpx__subcmd__export_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx export commands' commands "$@"
 }
 (( $+functions[_dpx__subcmd__help_commands] )) ||
 _dpx__subcmd__help_commands() {
@@ -183,21 +376,52 @@ _dpx__subcmd__help_commands() {
 'pull:Fetch images (manifest, config, layers) into the cache' \
 'prefetch:Warm the cache for many images at once' \
 'serve:Run the localhost registry mirror' \
+'cache:Look after the cache\: check it, find it' \
+'export:Write cached images to an OCI image layout archive (tar), without the network' \
+'import:Verify an OCI image layout archive and add its images to the cache' \
 'completions:Print shell completions' \
 'man:Print the man page (roff)' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'dpx help commands' commands "$@"
 }
+(( $+functions[_dpx__subcmd__help__subcmd__cache_commands] )) ||
+_dpx__subcmd__help__subcmd__cache_commands() {
+    local commands; commands=(
+'verify:Re-hash every blob and manifest; remove what does not match its digest' \
+'path:Print the cache directory' \
+    )
+    _describe -t commands 'dpx help cache commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__help__subcmd__cache__subcmd__path_commands] )) ||
+_dpx__subcmd__help__subcmd__cache__subcmd__path_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx help cache path commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__help__subcmd__cache__subcmd__verify_commands] )) ||
+_dpx__subcmd__help__subcmd__cache__subcmd__verify_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx help cache verify commands' commands "$@"
+}
 (( $+functions[_dpx__subcmd__help__subcmd__completions_commands] )) ||
 _dpx__subcmd__help__subcmd__completions_commands() {
     local commands; commands=()
     _describe -t commands 'dpx help completions commands' commands "$@"
 }
+(( $+functions[_dpx__subcmd__help__subcmd__export_commands] )) ||
+_dpx__subcmd__help__subcmd__export_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx help export commands' commands "$@"
+}
 (( $+functions[_dpx__subcmd__help__subcmd__help_commands] )) ||
 _dpx__subcmd__help__subcmd__help_commands() {
     local commands; commands=()
     _describe -t commands 'dpx help help commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__help__subcmd__import_commands] )) ||
+_dpx__subcmd__help__subcmd__import_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx help import commands' commands "$@"
 }
 (( $+functions[_dpx__subcmd__help__subcmd__man_commands] )) ||
 _dpx__subcmd__help__subcmd__man_commands() {
@@ -218,6 +442,11 @@ _dpx__subcmd__help__subcmd__pull_commands() {
 _dpx__subcmd__help__subcmd__serve_commands() {
     local commands; commands=()
     _describe -t commands 'dpx help serve commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__import_commands] )) ||
+_dpx__subcmd__import_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx import commands' commands "$@"
 }
 (( $+functions[_dpx__subcmd__man_commands] )) ||
 _dpx__subcmd__man_commands() {

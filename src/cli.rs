@@ -51,6 +51,15 @@ pub enum Command {
     Prefetch(PrefetchArgs),
     /// Run the localhost registry mirror
     Serve(ServeArgs),
+    /// Look after the cache: check it, find it
+    Cache {
+        #[command(subcommand)]
+        command: CacheCommand,
+    },
+    /// Write cached images to an OCI image layout archive (tar), without the network
+    Export(ExportArgs),
+    /// Verify an OCI image layout archive and add its images to the cache
+    Import(ImportArgs),
     /// Print shell completions
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -111,4 +120,36 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:5000, or [serve] listen]
     #[arg(long, env = "DPX_LISTEN", value_name = "ADDR")]
     pub listen: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Re-hash every blob and manifest; remove what does not match its digest
+    Verify(VerifyArgs),
+    /// Print the cache directory
+    Path,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Only report problems; remove nothing
+    #[arg(long)]
+    pub keep: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Archive to write (`-` for stdout)
+    #[arg(short = 'o', long = "output", value_name = "FILE.tar")]
+    pub output: PathBuf,
+    /// Cached image references, e.g. alpine:3.20, ghcr.io/org/app@sha256:...
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// OCI image layout archive, e.g. from `dpx export` or `skopeo copy ... oci-archive:FILE.tar`
+    #[arg(value_name = "FILE.tar")]
+    pub archive: PathBuf,
 }

@@ -3,6 +3,7 @@
 //! Data flows one way: the CLI or HTTP edge calls `fetch` (the pull-through
 //! rules), which joins `registry` (upstream) and `cache` (the store).
 
+pub mod archive;
 pub mod cache;
 pub mod cli;
 pub mod commands;
@@ -68,6 +69,9 @@ pub fn main() -> ExitCode {
             Command::Pull(args) => interruptible(commands::pull::run(&ctx, args)).await,
             Command::Prefetch(args) => interruptible(commands::prefetch::run(&ctx, args)).await,
             Command::Serve(args) => commands::serve::run(&ctx, args).await,
+            Command::Cache { command } => commands::cache::run(&ctx, command).await,
+            Command::Export(args) => commands::export::run(&ctx, args).await,
+            Command::Import(args) => commands::import::run(&ctx, args).await,
             Command::Completions { .. } | Command::Man => Ok(ExitCode::SUCCESS),
         }
     });

@@ -18,6 +18,7 @@ mod locks;
 mod referrers;
 mod tag_list;
 mod tags;
+mod verify;
 
 use std::fs;
 use std::io;
@@ -28,6 +29,7 @@ pub use locks::{FileLock, LockHolder, LockKey};
 pub use referrers::ReferrersRecord;
 pub use tag_list::TagListRecord;
 pub use tags::{TagRecord, now_secs};
+pub use verify::{Problem, VerifyProgress, VerifyReport};
 
 use crate::reference::Digest;
 

@@ -1,11 +1,15 @@
 //! One module per subcommand: flags -> library calls -> rendering.
 
+pub mod cache;
+pub mod export;
+pub mod import;
 pub mod prefetch;
 pub mod pull;
 pub mod serve;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
 
@@ -68,5 +72,31 @@ impl Context {
             lock_timeout: self.config.lock_timeout(),
         };
         Ok(Fetcher::new(cache, client, limits))
+    }
+}
+
+/// How blocking work started by [`run_blocking`] ended.
+pub enum Finished<T> {
+    Done(T),
+    /// Ctrl-C: the work saw its cancel flag and cleaned up after itself.
+    Interrupted,
+}
+
+/// Runs one blocking operation (disk work) on a blocking thread. Ctrl-C sets
+/// the flag it is given and waits for it to stop, so its temp files are gone
+/// before the process exits.
+pub async fn run_blocking<T: Send + 'static>(
+    work: impl FnOnce(&AtomicBool) -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<Finished<T>> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&cancel);
+    let mut task = tokio::task::spawn_blocking(move || work(&flag));
+    tokio::select! {
+        result = &mut task => Ok(Finished::Done(result.context("the worker thread failed")??)),
+        _ = tokio::signal::ctrl_c() => {
+            cancel.store(true, Ordering::Relaxed);
+            let _ = task.await;
+            Ok(Finished::Interrupted)
+        }
     }
 }

@@ -1,0 +1,536 @@
+//! Reading an OCI image layout archive into the cache: stage, then commit.
+//!
+//! Every blob is streamed into a cache temp file (a `BlobWriter`) and hashed
+//! on the way; then index.json is walked and every descriptor checked (blob
+//! present, size and digest right, manifests parseable). Only when the whole
+//! archive checks out is anything moved into the store: blobs first, then
+//! manifests, then tag records, so no record ever points at something absent.
+//! An error or Ctrl-C drops the staged writers, which removes their temp files.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{self, Read};
+use std::path::{Component, Path};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use oci_spec::image::{Descriptor, ImageIndex};
+use serde::Serialize;
+
+use super::{CONTAINERD_NAME, Hashing, REF_NAME};
+use crate::cache::{BlobWriter, Cache, CacheError, TagRecord};
+use crate::oci::{self, Manifest, describe_platform};
+use crate::reference::{Digest, Reference};
+
+/// Manifests and index.json are read into memory up to this size (as registries cap them).
+const MAX_JSON: u64 = 4 << 20;
+/// All JSON blobs kept in memory while staging, at most.
+const MAX_JSON_TOTAL: u64 = 256 << 20;
+const MANIFEST_TYPES: [&str; 4] = [
+    oci::OCI_MANIFEST,
+    oci::DOCKER_MANIFEST,
+    oci::OCI_INDEX,
+    oci::DOCKER_MANIFEST_LIST,
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("cannot read {path}: {source}")]
+    Open { path: String, source: io::Error },
+    #[error("{0}; nothing was imported")]
+    Invalid(String),
+    #[error("{0}; nothing was imported")]
+    Cache(#[from] CacheError),
+    #[error("interrupted; nothing was imported")]
+    Interrupted,
+}
+
+fn invalid(msg: impl Into<String>) -> ImportError {
+    ImportError::Invalid(msg.into())
+}
+
+#[derive(Debug, Serialize)]
+pub struct ImportedImage {
+    /// The full reference a tag record was written for, if the archive named one.
+    pub name: Option<String>,
+    pub digest: String,
+    pub media_type: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct ImportSummary {
+    pub images: Vec<ImportedImage>,
+    /// Blobs (manifests included) newly added to the cache.
+    pub blobs_added: usize,
+    /// Blobs the cache had already.
+    pub blobs_present: usize,
+    pub bytes_added: u64,
+    pub notes: Vec<String>,
+}
+
+/// A blob read from the archive into a temp file in the cache.
+struct Staged {
+    writer: BlobWriter,
+    size: u64,
+    /// The bytes too, for what may be a manifest (small, starting with `{`).
+    json: Option<Vec<u8>>,
+}
+
+pub fn import(
+    cache: &Cache,
+    archive: &Path,
+    cancel: &AtomicBool,
+) -> Result<ImportSummary, ImportError> {
+    let file = std::fs::File::open(archive).map_err(|source| ImportError::Open {
+        path: archive.display().to_string(),
+        source,
+    })?;
+    // Staged blobs each hold a temp file open until the commit.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let (staged, index) = stage(cache, io::BufReader::new(file), cancel)?;
+    let plan = check(&staged, &index)?;
+    if cancel.load(Ordering::Relaxed) {
+        return Err(ImportError::Interrupted);
+    }
+    commit(cache, staged, plan)
+}
+
+/// Reads every entry: blobs into temp files, index.json into memory.
+fn stage(
+    cache: &Cache,
+    reader: impl Read,
+    cancel: &AtomicBool,
+) -> Result<(HashMap<Digest, Staged>, Vec<u8>), ImportError> {
+    let mut tar = tar::Archive::new(reader);
+    let mut staged: HashMap<Digest, Staged> = HashMap::new();
+    let mut index = None;
+    let mut layout = false;
+    let mut json_total: u64 = 0;
+    let not_tar = |e: io::Error| invalid(format!("not a readable tar archive: {e}"));
+    for entry in tar.entries().map_err(not_tar)? {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(ImportError::Interrupted);
+        }
+        let mut entry = entry.map_err(not_tar)?;
+        let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let path = safe_entry_path(&raw)?;
+        let kind = entry.header().entry_type();
+        match kind {
+            tar::EntryType::Directory => continue,
+            tar::EntryType::Regular | tar::EntryType::Continuous => {}
+            tar::EntryType::Symlink | tar::EntryType::Link => {
+                return Err(invalid(format!(
+                    "the archive has a link {raw:?}: dpx import reads OCI image layout archives (from dpx export or skopeo copy oci-archive:), which have none"
+                )));
+            }
+            _ => {
+                return Err(invalid(format!(
+                    "the archive entry {raw:?} is not a regular file or directory"
+                )));
+            }
+        }
+        let size = entry.size();
+        match path.as_str() {
+            "index.json" => index = Some(read_small(&mut entry, "index.json")?),
+            "oci-layout" => {
+                let text = read_small(&mut entry, "oci-layout")?;
+                let v: serde_json::Value = serde_json::from_slice(&text)
+                    .map_err(|e| invalid(format!("oci-layout is not JSON: {e}")))?;
+                if v["imageLayoutVersion"] != "1.0.0" {
+                    return Err(invalid(format!(
+                        "unsupported OCI image layout version {}",
+                        v["imageLayoutVersion"]
+                    )));
+                }
+                layout = true;
+            }
+            p => {
+                let Some(hex) = p.strip_prefix("blobs/sha256/") else {
+                    // Other files (docker save's manifest.json, ...) are not needed.
+                    continue;
+                };
+                let digest = Digest::from_hex(hex)
+                    .map_err(|_| invalid(format!("{raw:?} is not named by a sha256 digest")))?;
+                if staged.contains_key(&digest) {
+                    return Err(invalid(format!(
+                        "blob {digest} appears twice in the archive"
+                    )));
+                }
+                let blob = stage_blob(
+                    cache,
+                    &mut entry,
+                    digest.clone(),
+                    size,
+                    cancel,
+                    &mut json_total,
+                )?;
+                staged.insert(digest, blob);
+            }
+        }
+    }
+    if !layout {
+        return Err(invalid(
+            "not an OCI image layout archive: it has no oci-layout file",
+        ));
+    }
+    let index =
+        index.ok_or_else(|| invalid("not an OCI image layout archive: it has no index.json"))?;
+    Ok((staged, index))
+}
+
+fn stage_blob(
+    cache: &Cache,
+    entry: &mut impl Read,
+    digest: Digest,
+    size: u64,
+    cancel: &AtomicBool,
+    json_total: &mut u64,
+) -> Result<Staged, ImportError> {
+    let mut writer = BlobWriter::create(cache, digest.clone(), Some(size))?;
+    let mut reader = Hashing::new(entry, cancel);
+    let mut json: Option<Vec<u8>> = None;
+    let mut buf = vec![0; 1 << 20];
+    loop {
+        let n = reader.read(&mut buf).map_err(|e| {
+            if cancel.load(Ordering::Relaxed) {
+                ImportError::Interrupted
+            } else {
+                invalid(format!("cannot read blob {digest} from the archive: {e}"))
+            }
+        })?;
+        if n == 0 {
+            break;
+        }
+        let chunk = &buf[..n];
+        if reader.count == n as u64 && size <= MAX_JSON && chunk.first() == Some(&b'{') {
+            *json_total = json_total.saturating_add(size);
+            if *json_total > MAX_JSON_TOTAL {
+                return Err(invalid(format!(
+                    "the archive has more than {MAX_JSON_TOTAL} bytes of JSON blobs"
+                )));
+            }
+            json = Some(Vec::with_capacity(size as usize));
+        }
+        if let Some(j) = json.as_mut() {
+            j.extend_from_slice(chunk);
+        }
+        writer.write(chunk)?;
+    }
+    let actual = reader.hex();
+    if actual != digest.hex() {
+        return Err(invalid(format!(
+            "blob {digest} in the archive is corrupt: its content hashes to sha256:{actual}"
+        )));
+    }
+    Ok(Staged { writer, size, json })
+}
+
+/// What to commit once everything checks out.
+#[derive(Default)]
+struct Plan {
+    blobs: HashSet<Digest>,
+    /// digest -> media type, children before their index.
+    manifests: Vec<(Digest, String)>,
+    /// (name, the tag's manifest).
+    tags: Vec<(Reference, String, Digest)>,
+    /// Each named image's repository and every digest it reaches (manifests and blobs).
+    members: Vec<(Reference, Vec<Digest>)>,
+    images: Vec<ImportedImage>,
+    notes: Vec<String>,
+}
+
+/// Walks index.json: every descriptor must be in the archive with the right size.
+fn check(staged: &HashMap<Digest, Staged>, index: &[u8]) -> Result<Plan, ImportError> {
+    let index = ImageIndex::from_reader(index)
+        .map_err(|e| invalid(format!("index.json is not an OCI image index: {e}")))?;
+    let mut plan = Plan::default();
+    if index.manifests().is_empty() {
+        return Err(invalid("index.json lists no images"));
+    }
+    for desc in index.manifests() {
+        let mut reach = Vec::new();
+        let digest = check_manifest(staged, desc, &mut plan, &mut reach, 0)?;
+        let media_type = desc.media_type().to_string();
+        let name = image_name(desc, &digest)?;
+        if let Some((r, _)) = &name {
+            plan.members.push((r.clone(), reach));
+        }
+        match &name {
+            Some((r, shown)) if r.tag.is_some() => {
+                plan.tags.push((r.clone(), shown.clone(), digest.clone()))
+            }
+            Some(_) => {}
+            None => plan.notes.push(format!(
+                "{digest} has no full image name (registry/repository:tag) in the archive: imported by digest only"
+            )),
+        }
+        plan.images.push(ImportedImage {
+            name: name.map(|(_, shown)| shown),
+            digest: digest.to_string(),
+            media_type,
+        });
+    }
+    Ok(plan)
+}
+
+fn staged_blob<'a>(
+    staged: &'a HashMap<Digest, Staged>,
+    desc: &Descriptor,
+) -> Result<(Digest, &'a Staged), ImportError> {
+    let digest: Digest = desc
+        .digest()
+        .to_string()
+        .parse()
+        .map_err(|e| invalid(format!("descriptor {}: {e}", desc.digest())))?;
+    let blob = staged.get(&digest).ok_or_else(|| {
+        invalid(format!(
+            "the archive names blob {digest} but does not contain it"
+        ))
+    })?;
+    if blob.size != desc.size() {
+        return Err(invalid(format!(
+            "blob {digest} is {} bytes in the archive, its descriptor says {}",
+            blob.size,
+            desc.size()
+        )));
+    }
+    Ok((digest, blob))
+}
+
+fn check_manifest(
+    staged: &HashMap<Digest, Staged>,
+    desc: &Descriptor,
+    plan: &mut Plan,
+    reach: &mut Vec<Digest>,
+    depth: u8,
+) -> Result<Digest, ImportError> {
+    let media_type = desc.media_type().to_string();
+    if !MANIFEST_TYPES.contains(&media_type.as_str()) {
+        return Err(invalid(format!(
+            "{} has media type {media_type}, which is not an image manifest or index",
+            desc.digest()
+        )));
+    }
+    if depth > 2 {
+        return Err(invalid("indexes nested more than two deep"));
+    }
+    let (digest, blob) = staged_blob(staged, desc)?;
+    let bytes = blob
+        .json
+        .as_deref()
+        .ok_or_else(|| invalid(format!("manifest {digest} is not JSON")))?;
+    let bad = |e: oci::ManifestError| invalid(format!("manifest {digest}: {e}"));
+    match Manifest::parse(&media_type, bytes).map_err(bad)? {
+        Manifest::Image(m) => {
+            for d in std::iter::once(m.config()).chain(m.layers()) {
+                let (b, _) = staged_blob(staged, d)?;
+                reach.push(b.clone());
+                plan.blobs.insert(b);
+            }
+        }
+        Manifest::Index(i) => {
+            for child in i.manifests() {
+                let present = child
+                    .digest()
+                    .to_string()
+                    .parse::<Digest>()
+                    .is_ok_and(|d| staged.contains_key(&d));
+                if present {
+                    check_manifest(staged, child, plan, reach, depth.saturating_add(1))?;
+                } else {
+                    plan.notes.push(format!(
+                        "index {digest}: platform {} is not in the archive",
+                        describe_platform(child)
+                    ));
+                }
+            }
+        }
+    }
+    reach.push(digest.clone());
+    if !plan.manifests.iter().any(|(d, _)| d == &digest) {
+        plan.manifests.push((digest.clone(), media_type));
+    }
+    Ok(digest)
+}
+
+/// The image's name from its annotations (containerd's full name first, then
+/// the OCI ref name) when it is a full reference with a registry; a name that
+/// looks like a reference but is malformed refuses the archive.
+fn image_name(
+    desc: &Descriptor,
+    digest: &Digest,
+) -> Result<Option<(Reference, String)>, ImportError> {
+    let Some(annotations) = desc.annotations() else {
+        return Ok(None);
+    };
+    for key in [CONTAINERD_NAME, REF_NAME] {
+        let Some(name) = annotations.get(key) else {
+            continue;
+        };
+        let first = name.split('/').next().unwrap_or("");
+        let has_registry =
+            name.contains('/') && (first.contains(['.', ':']) || first == "localhost");
+        if !has_registry {
+            // A bare tag ("3.20", as docker save writes): no repository to file it under.
+            continue;
+        }
+        let r: Reference = name
+            .parse()
+            .map_err(|e| invalid(format!("image name {name:?} in index.json: {e}")))?;
+        if let Some(d) = &r.digest
+            && d != digest
+        {
+            return Err(invalid(format!(
+                "image name {name:?} names a digest other than its manifest {digest}"
+            )));
+        }
+        return Ok(Some((r, name.clone())));
+    }
+    Ok(None)
+}
+
+fn commit(
+    cache: &Cache,
+    mut staged: HashMap<Digest, Staged>,
+    plan: Plan,
+) -> Result<ImportSummary, ImportError> {
+    let mut summary = ImportSummary {
+        notes: plan.notes,
+        ..ImportSummary::default()
+    };
+    for digest in &plan.blobs {
+        let Some(blob) = staged.remove(digest) else {
+            continue;
+        };
+        if cache.has_blob(digest) {
+            summary.blobs_present += 1;
+        } else {
+            blob.writer.commit()?;
+            summary.blobs_added += 1;
+            summary.bytes_added = summary.bytes_added.saturating_add(blob.size);
+        }
+    }
+    for (digest, media_type) in &plan.manifests {
+        let Some(blob) = staged.remove(digest) else {
+            continue;
+        };
+        let bytes = blob.json.unwrap_or_default();
+        if cache.has_blob(digest) {
+            summary.blobs_present += 1;
+        } else {
+            summary.blobs_added += 1;
+            summary.bytes_added = summary.bytes_added.saturating_add(blob.size);
+        }
+        cache.put_manifest(digest, media_type, &bytes)?;
+    }
+    // TODO(membership): once the cache records which repositories content
+    // belongs to, link each of `plan.members` (every manifest and blob of the
+    // image) under its registry/repository here, before the tag records, so
+    // `dpx serve` answers them under that repository.
+    let _ = &plan.members;
+    for (r, shown, digest) in &plan.tags {
+        let tag = r.tag.as_deref().unwrap_or("latest");
+        if let Some(old) = cache.read_tag(&r.registry, &r.repository, tag)?
+            && old.digest != *digest
+        {
+            summary.notes.push(format!(
+                "{shown} pointed at {} and now points at {digest}",
+                old.digest
+            ));
+        }
+        cache.write_tag(
+            &r.registry,
+            &r.repository,
+            tag,
+            &TagRecord::new(digest.clone()),
+        )?;
+    }
+    summary.images = plan.images;
+    // Blobs nothing in index.json reaches are dropped with their temp files.
+    drop(staged);
+    Ok(summary)
+}
+
+/// Refuses absolute paths and `..`; strips a leading `./`.
+fn safe_entry_path(raw: &str) -> Result<String, ImportError> {
+    let path = Path::new(raw);
+    let mut parts = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(p) => parts.push(p.to_string_lossy().into_owned()),
+            Component::CurDir => {}
+            Component::ParentDir | Component::RootDir | Component::Prefix(_) => {
+                return Err(invalid(format!(
+                    "the archive entry {raw:?} is an absolute path or climbs out with '..'"
+                )));
+            }
+        }
+    }
+    Ok(parts.join("/"))
+}
+
+fn read_small(entry: &mut impl Read, what: &str) -> Result<Vec<u8>, ImportError> {
+    let mut data = Vec::new();
+    entry
+        .take(MAX_JSON + 1)
+        .read_to_end(&mut data)
+        .map_err(|e| invalid(format!("cannot read {what} from the archive: {e}")))?;
+    if data.len() as u64 > MAX_JSON {
+        return Err(invalid(format!("{what} is larger than {MAX_JSON} bytes")));
+    }
+    Ok(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn desc(annotations: &str) -> (Descriptor, Digest) {
+        let d = Digest::of(b"m");
+        let json = format!(
+            r#"{{"mediaType":"{}","digest":"{d}","size":1,"annotations":{annotations}}}"#,
+            oci::OCI_MANIFEST
+        );
+        (serde_json::from_str(&json).unwrap(), d)
+    }
+
+    fn name(annotations: &str) -> Result<Option<String>, ImportError> {
+        let (desc, d) = desc(annotations);
+        image_name(&desc, &d).map(|n| n.map(|(r, _)| r.to_string()))
+    }
+
+    #[test]
+    fn image_names_from_annotations() {
+        let full = r#"{"org.opencontainers.image.ref.name":"docker.io/library/alpine:3.20"}"#;
+        assert_eq!(
+            name(full).unwrap().as_deref(),
+            Some("docker.io/library/alpine:3.20")
+        );
+        // docker save: a bare tag in ref.name, the full name in containerd's.
+        let saved = r#"{"org.opencontainers.image.ref.name":"3.20","io.containerd.image.name":"ghcr.io/o/app:3.20"}"#;
+        assert_eq!(name(saved).unwrap().as_deref(), Some("ghcr.io/o/app:3.20"));
+        // A bare tag alone has no repository: imported by digest only.
+        assert_eq!(
+            name(r#"{"org.opencontainers.image.ref.name":"3.20"}"#).unwrap(),
+            None
+        );
+        assert_eq!(name("{}").unwrap(), None);
+        for bad in [
+            r#"{"org.opencontainers.image.ref.name":"docker.io/../x:1"}"#,
+            r#"{"org.opencontainers.image.ref.name":"docker.io/a/b:../../c"}"#,
+            r#"{"io.containerd.image.name":"localhost:5000/UPPER/x:1"}"#,
+            r#"{"org.opencontainers.image.ref.name":"docker.io/a/b@sha256:0000000000000000000000000000000000000000000000000000000000000000"}"#,
+        ] {
+            assert!(name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn entry_paths() {
+        assert_eq!(
+            safe_entry_path("./blobs/sha256/ab").unwrap(),
+            "blobs/sha256/ab"
+        );
+        for bad in ["../x", "/etc/passwd", "blobs/../../x"] {
+            assert!(safe_entry_path(bad).is_err(), "{bad}");
+        }
+    }
+}

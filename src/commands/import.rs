@@ -1,0 +1,54 @@
+//! `dpx import FILE.tar`: an OCI layout archive's images into the cache.
+
+use std::process::ExitCode;
+
+use super::pull::human_bytes;
+use super::{Context, Finished, Output, run_blocking};
+use crate::archive::{self, ImportSummary};
+use crate::cli::ImportArgs;
+use crate::exit;
+use crate::stdout::with_stdout;
+
+pub async fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<ExitCode> {
+    let cache = ctx.open_cache()?;
+    let path = args.archive.clone();
+    let summary =
+        match run_blocking(move |cancel| Ok(archive::import(&cache, &path, cancel)?)).await? {
+            Finished::Done(s) => s,
+            Finished::Interrupted => {
+                eprintln!("interrupted; nothing was imported");
+                return Ok(ExitCode::from(exit::INTERRUPTED));
+            }
+        };
+    render(ctx.output, &summary)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render(output: Output, summary: &ImportSummary) -> anyhow::Result<()> {
+    for note in &summary.notes {
+        eprintln!("note: {note}");
+    }
+    match output {
+        Output::Json => {
+            let text = serde_json::to_string_pretty(summary)? + "\n";
+            with_stdout(|out| out.write_all(text.as_bytes()))?;
+        }
+        Output::Human => {
+            for image in &summary.images {
+                eprintln!(
+                    "imported {} {}",
+                    image.name.as_deref().unwrap_or("(no name)"),
+                    image.digest
+                );
+            }
+            eprintln!(
+                "added {} blobs ({}), {} already cached",
+                summary.blobs_added,
+                human_bytes(summary.bytes_added),
+                summary.blobs_present
+            );
+        }
+        Output::Quiet => {}
+    }
+    Ok(())
+}
