@@ -9,12 +9,18 @@
 //! <root>/manifests/sha256/<hex>.json             a manifest blob's media type
 //! <root>/index/<registry>/<repo>/tags/<tag>.json tag -> manifest digest, fetched/checked times
 //! <root>/index/<registry>/<repo>/_tag_list.json  the repository's tag list, fetched time
+//! <root>/index/<registry>/<repo>/_links/<hex>    empty: blob or manifest <hex> belongs to the repo
+//! <root>/VERSION                                 layout version ("1")
+//! <root>/.lock                                   cache-wide lock: shared by users, exclusive for
+//!                                                whole-cache operations (holder's "pid (command)")
+//! <root>/locks/users/<pid>                       a shared holder's "pid (command)"
 //! ```
 //! A blob file that exists is complete and verified: it only appears by rename
 //! after its digest checked out.
 
 mod blobs;
 mod locks;
+mod members;
 mod root;
 mod tag_list;
 mod tags;
@@ -124,6 +130,7 @@ impl CacheError {
 pub struct Cache {
     root: PathBuf,
     lock: std::sync::Arc<root::RootLock>,
+    members: std::sync::Arc<members::Members>,
 }
 
 impl Cache {
@@ -171,6 +178,7 @@ impl Cache {
         Ok(Cache {
             root: root.to_path_buf(),
             lock: std::sync::Arc::new(lock),
+            members: std::sync::Arc::default(),
         })
     }
 

@@ -1,11 +1,10 @@
 //! The cache's boundary: layout version, cache-wide lock, per-repository
 //! membership, start-up sweep.
 
-use std::time::Duration;
 
-use crate::support::dpx::{Dpx, wait_for};
+use crate::support::dpx::Dpx;
 use crate::support::http::request;
-use crate::support::hub::{FakeHub, Fault, Route};
+use crate::support::hub::{FakeHub, Route};
 
 #[test]
 fn a_cache_of_a_newer_layout_is_refused_with_exit_1_and_left_alone() {
@@ -33,4 +32,149 @@ fn a_cache_of_a_newer_layout_is_refused_with_exit_1_and_left_alone() {
         std::fs::read_to_string(fresh.cache.join("VERSION")).unwrap(),
         "1\n"
     );
+}
+
+/// Upstream blob and manifest requests of any kind.
+fn upstream_blob_requests(hub: &FakeHub) -> (usize, usize) {
+    (
+        hub.count(Route::BlobHead),
+        hub.count(Route::BlobGet) + hub.count(Route::CdnBlobGet),
+    )
+}
+
+/// Two images sharing a base layer: `library/<a>:v1` is pulled (so the base
+/// is cached through `a` only); returns (a's manifest, b's manifest, base).
+fn shared_base(hub: &FakeHub, dpx: &Dpx, a: &str, b: &str, seed: u64) -> (String, String, String) {
+    let ma = hub.add_image_with_base(&format!("library/{a}"), "v1", 4096, seed, &[100], seed + 1);
+    let mb = hub.add_image_with_base(&format!("library/{b}"), "v1", 4096, seed, &[200], seed + 2);
+    let base = hub.layers(&ma)[0].clone();
+    assert_eq!(hub.layers(&mb)[0], base);
+    dpx.ok(&["-q", "pull", &format!("{a}:v1")]);
+    assert!(dpx.has_blob(&base));
+    (ma, mb, base)
+}
+
+#[test]
+fn a_blob_of_repo_a_is_served_under_b_when_a_cached_manifest_of_b_names_it() {
+    let hub = FakeHub::start();
+    let dpx = Dpx::new(&hub.url());
+    let (_, _, base) = shared_base(&hub, &dpx, "mema", "memb", 501);
+    // b's manifest cached (by a pull of b's config only: the pull stores it
+    // and links what it names); then links forgotten, as in a cache written
+    // before links existed: the tag record still names the manifest.
+    dpx.ok(&["-q", "pull", "memb:v1"]);
+    std::fs::remove_dir_all(dpx.cache.join("index/docker.io/library/memb/_links")).unwrap();
+    hub.reset_counts();
+    let serve = dpx.serve();
+    let resp = request(
+        &serve.addr,
+        "GET",
+        &format!("/v2/library/memb/blobs/{base}"),
+        &[],
+    );
+    assert_eq!(resp.status, 200, "{}", resp.body_text());
+    assert_eq!(resp.header("x-dpx-cache"), Some("hit"));
+    assert_eq!(upstream_blob_requests(&hub), (0, 0));
+    // And recorded: the link is back.
+    let hex = base.trim_start_matches("sha256:");
+    assert!(
+        dpx.cache
+            .join("index/docker.io/library/memb/_links")
+            .join(hex)
+            .is_file()
+    );
+}
+
+#[test]
+fn a_blob_of_repo_a_is_served_under_b_after_one_upstream_head_and_no_download() {
+    let hub = FakeHub::start();
+    let dpx = Dpx::new(&hub.url());
+    let (_, _, base) = shared_base(&hub, &dpx, "heada", "headb", 511);
+    hub.reset_counts();
+    let serve = dpx.serve();
+    for _ in 0..2 {
+        let resp = request(
+            &serve.addr,
+            "GET",
+            &format!("/v2/library/headb/blobs/{base}"),
+            &[],
+        );
+        assert_eq!(resp.status, 200, "{}", resp.body_text());
+        assert_eq!(resp.header("x-dpx-cache"), Some("hit"));
+    }
+    // One HEAD for both requests (the second knows the link), no GET.
+    assert_eq!(upstream_blob_requests(&hub), (1, 0));
+}
+
+#[test]
+fn a_blob_of_repo_a_is_unknown_under_b_when_upstream_b_does_not_have_it() {
+    let hub = FakeHub::start();
+    let dpx = Dpx::new(&hub.url());
+    let (_, _, base) = shared_base(&hub, &dpx, "privatea", "privateb", 521);
+    hub.make_bare("library/privateb");
+    hub.reset_counts();
+    let serve = dpx.serve();
+    for method in ["GET", "HEAD"] {
+        let resp = request(
+            &serve.addr,
+            method,
+            &format!("/v2/library/privateb/blobs/{base}"),
+            &[],
+        );
+        assert_eq!(resp.status, 404, "{method}");
+        if method == "GET" {
+            assert_eq!(resp.error_code().as_deref(), Some("BLOB_UNKNOWN"));
+        }
+    }
+    let (_, gets) = upstream_blob_requests(&hub);
+    assert_eq!(gets, 0, "nothing downloaded");
+    // Still served under a.
+    let resp = request(
+        &serve.addr,
+        "GET",
+        &format!("/v2/library/privatea/blobs/{base}"),
+        &[],
+    );
+    assert_eq!(resp.status, 200);
+}
+
+#[test]
+fn a_manifest_of_repo_a_by_digest_under_b_needs_b_membership() {
+    let hub = FakeHub::start();
+    let dpx = Dpx::new(&hub.url());
+    let (ma, _, _) = shared_base(&hub, &dpx, "mana", "manb", 531);
+    // Tagged in c too, and c's tag pulled: c's tag record names it.
+    hub.tag("library/manc", "v1", &ma);
+    dpx.ok(&["-q", "pull", "manc:v1"]);
+    std::fs::remove_dir_all(dpx.cache.join("index/docker.io/library/manc/_links")).unwrap();
+    hub.make_bare("library/mand");
+    hub.reset_counts();
+    let serve = dpx.serve();
+    let get = |repo: &str| {
+        request(
+            &serve.addr,
+            "GET",
+            &format!("/v2/library/{repo}/manifests/{ma}"),
+            &[],
+        )
+    };
+    // A cached manifest of the repository names it: no upstream request.
+    assert_eq!(get("manc").status, 200);
+    assert_eq!(
+        hub.count(Route::ManifestHead) + hub.count(Route::ManifestGet),
+        0
+    );
+    // The upstream has it in b: one HEAD, no GET, also for a second request.
+    for _ in 0..2 {
+        let resp = get("manb");
+        assert_eq!(resp.status, 200);
+        assert_eq!(resp.header("x-dpx-cache"), Some("hit"));
+    }
+    assert_eq!(hub.count(Route::ManifestHead), 1);
+    assert_eq!(hub.count(Route::ManifestGet), 0);
+    // Not in d: unknown, nothing fetched.
+    let resp = get("mand");
+    assert_eq!(resp.status, 404);
+    assert_eq!(resp.error_code().as_deref(), Some("MANIFEST_UNKNOWN"));
+    assert_eq!(hub.count(Route::ManifestGet), 0);
 }
