@@ -276,6 +276,31 @@ impl Fetcher {
             .map_err(FetchError::from)
     }
 
+    /// Notes a use of a blob (in memory; see `cache::usage`).
+    pub fn record_blob_use(&self, digest: &Digest) {
+        self.cache.record_blob_use(digest);
+    }
+
+    /// Writes the recorded uses (`cache::usage`), off the async workers.
+    pub async fn flush_usage(&self) {
+        if let Err(e) = self.on_disk(|c| c.flush_usage()).await {
+            tracing::debug!("last-use times not recorded: {e}");
+        }
+    }
+
+    /// Flushes recorded uses every `FLUSH_INTERVAL` until dropped (then flush once more).
+    pub fn spawn_usage_flusher(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(crate::cache::usage::FLUSH_INTERVAL);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                this.flush_usage().await;
+            }
+        })
+    }
+
     /// A stored blob, opened, with its length; `None` when it is not cached.
     pub async fn open_blob(
         &self,
@@ -308,6 +333,7 @@ impl Fetcher {
         if let Some((record, fresh)) = &before
             && record.is_fresh(ttl)
         {
+            self.cache.record_tag_use(registry, repo, tag);
             return Ok(self.noted(registry, repo, fresh.clone()).await);
         }
         // One upstream check per tag at a time: a burst of pulls of a stale or
@@ -341,6 +367,7 @@ impl Fetcher {
                 }
             })
             .await;
+        self.cache.record_tag_use(registry, repo, tag);
         Ok(self.noted(registry, repo, result?).await)
     }
 
@@ -662,6 +689,7 @@ impl Fetcher {
     /// links the manifest and all it names to the repository it was served
     /// through (no disk when this process already knows the links).
     async fn noted(&self, registry: &str, repo: &str, m: ResolvedManifest) -> ResolvedManifest {
+        self.cache.record_blob_use(&m.digest);
         let named = named_descriptors(&m.media_type, &m.bytes);
         if let Ok(mut sizes) = self.sizes.lock() {
             if sizes.len() > MAX_KNOWN_SIZES {
@@ -880,6 +908,7 @@ impl Fetcher {
     ) -> BlobFetch {
         let d = digest.clone();
         if let Ok(true) = self.on_disk(move |c| Ok(c.has_blob(&d))).await {
+            self.cache.record_blob_use(digest);
             return BlobFetch::Cached;
         }
         let Ok(mut inflight) = self.inflight.lock() else {

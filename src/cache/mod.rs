@@ -24,6 +24,7 @@ mod members;
 mod root;
 mod tag_list;
 mod tags;
+pub mod usage;
 
 use std::fs;
 use std::io;
@@ -131,6 +132,7 @@ pub struct Cache {
     root: PathBuf,
     lock: std::sync::Arc<root::RootLock>,
     members: std::sync::Arc<members::Members>,
+    usage: std::sync::Arc<usage::Usage>,
 }
 
 impl Cache {
@@ -179,6 +181,7 @@ impl Cache {
             root: root.to_path_buf(),
             lock: std::sync::Arc::new(lock),
             members: std::sync::Arc::default(),
+            usage: std::sync::Arc::new(usage::Usage::from_env()),
         })
     }
 

@@ -96,6 +96,7 @@ pub async fn pull_all(ctx: &Context, jobs: Vec<Job>, parallel: usize) -> anyhow:
         .buffered(parallel.max(1))
         .collect()
         .await;
+    run.fetcher.flush_usage().await;
     let counted = run.counted.lock().map(|c| c.clone()).unwrap_or_default();
     let images_failed = images.iter().filter(|i| i.error.is_some()).count();
     let rate_limits = registries

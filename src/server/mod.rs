@@ -298,6 +298,7 @@ impl Server {
                         .require_member(registry, repo, digest, Content::Blob)
                         .await
                         .map_err(fetch_err)?;
+                    self.fetcher.record_blob_use(digest);
                     (len, Source::Complete(file), "hit")
                 }
                 // A HEAD costs no download: the upstream's HEAD answers it.

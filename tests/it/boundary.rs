@@ -1,6 +1,7 @@
 //! The cache's boundary: layout version, cache-wide lock, per-repository
 //! membership, start-up sweep.
 
+use std::time::Duration;
 
 use crate::support::dpx::Dpx;
 use crate::support::http::request;
@@ -177,4 +178,63 @@ fn a_manifest_of_repo_a_by_digest_under_b_needs_b_membership() {
     assert_eq!(resp.status, 404);
     assert_eq!(resp.error_code().as_deref(), Some("MANIFEST_UNKNOWN"));
     assert_eq!(hub.count(Route::ManifestGet), 0);
+}
+
+fn blob_file(dpx: &Dpx, digest: &str) -> std::path::PathBuf {
+    let hex = digest.trim_start_matches("sha256:");
+    dpx.cache.join("blobs/sha256").join(&hex[..2]).join(hex)
+}
+
+fn age_days(path: &std::path::Path) -> u64 {
+    let m = std::fs::metadata(path).unwrap().modified().unwrap();
+    std::time::SystemTime::now()
+        .duration_since(m)
+        .map_or(0, |d| d.as_secs() / 86400)
+}
+
+fn set_age_days(path: &std::path::Path, days: u64) {
+    let when = std::time::SystemTime::now() - Duration::from_secs(days * 86400);
+    std::fs::File::open(path)
+        .unwrap()
+        .set_modified(when)
+        .unwrap();
+}
+
+#[test]
+fn pulls_and_serves_record_last_use_in_file_times() {
+    let hub = FakeHub::start();
+    let manifest = hub.add_image("library/used", "v1", &[300, 400], 541);
+    let layers = hub.layers(&manifest);
+    let dpx = Dpx::new(&hub.url());
+    dpx.ok(&["-q", "pull", "used:v1"]);
+    let tag = dpx.cache.join("index/docker.io/library/used/tags/v1.json");
+    let files: Vec<_> = [&manifest, &layers[0], &layers[1]]
+        .iter()
+        .map(|d| blob_file(&dpx, d))
+        .chain([tag.clone()])
+        .collect();
+    for f in &files {
+        set_age_days(f, 40);
+    }
+    // A pull of the cached image (tag still fresh: no upstream check).
+    dpx.ok(&["-q", "pull", "used:v1"]);
+    for f in &files {
+        assert_eq!(age_days(f), 0, "{}", f.display());
+    }
+    // serve: a manifest by digest and a layer; written at the latest at exit.
+    for f in &files {
+        set_age_days(f, 40);
+    }
+    let mut serve = dpx.serve();
+    for path in [
+        format!("/v2/library/used/manifests/{manifest}"),
+        format!("/v2/library/used/blobs/{}", layers[1]),
+    ] {
+        assert_eq!(request(&serve.addr, "GET", &path, &[]).status, 200);
+    }
+    assert!(serve.stop().success());
+    assert_eq!(age_days(&files[0]), 0);
+    assert_eq!(age_days(&files[2]), 0);
+    // Not used: left as it was.
+    assert_eq!(age_days(&files[1]), 40);
 }
