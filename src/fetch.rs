@@ -301,6 +301,24 @@ impl Fetcher {
         })
     }
 
+    /// Sweeps what dead processes left in the cache (`Cache::sweep`), in the
+    /// background: a start-up chore that nothing waits for.
+    pub fn spawn_sweep(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            match this.on_disk(|c| c.sweep()).await {
+                Ok(r) if !r.is_empty() => tracing::info!(
+                    "swept the cache: {} temp files of dead downloads ({} bytes), {} orphaned lock files",
+                    r.temp_files,
+                    r.bytes,
+                    r.lock_files
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("cannot sweep the cache: {e}"),
+            }
+        })
+    }
+
     /// A stored blob, opened, with its length; `None` when it is not cached.
     pub async fn open_blob(
         &self,

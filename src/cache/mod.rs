@@ -22,6 +22,7 @@ mod blobs;
 mod locks;
 mod members;
 mod root;
+mod sweep;
 mod tag_list;
 mod tags;
 pub mod usage;
@@ -33,6 +34,7 @@ use std::path::{Path, PathBuf};
 pub use blobs::{BackgroundWriter, BlobWriter};
 pub use locks::{FileLock, LockHolder, LockKey};
 pub use root::{Access, DEFAULT_SHARED_WAIT, LAYOUT_VERSION};
+pub use sweep::SweepReport;
 pub use tag_list::TagListRecord;
 pub use tags::{TagRecord, now_secs};
 

@@ -40,6 +40,7 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
         serve.registries.clone(),
         ctx.config.registries.keys().cloned(),
     );
+    fetcher.spawn_sweep();
     let flusher = fetcher.spawn_usage_flusher();
     Server::with(Arc::clone(&fetcher), ctx.config.tag_ttl(), limits, egress)
         .run(listener, shutdown_signal())

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use crate::support::dpx::Dpx;
+use crate::support::dpx::{Dpx, wait_for};
 use crate::support::http::request;
-use crate::support::hub::{FakeHub, Route};
+use crate::support::hub::{FakeHub, Fault, Route};
 
 #[test]
 fn a_cache_of_a_newer_layout_is_refused_with_exit_1_and_left_alone() {
@@ -237,4 +237,78 @@ fn pulls_and_serves_record_last_use_in_file_times() {
     assert_eq!(age_days(&files[2]), 0);
     // Not used: left as it was.
     assert_eq!(age_days(&files[1]), 40);
+}
+
+/// The temp files in tmp/ of a blob download (named after its digest).
+fn temps_of(dpx: &Dpx, digest: &str) -> Vec<std::path::PathBuf> {
+    let prefix = format!("{}.", &digest.trim_start_matches("sha256:")[..12]);
+    std::fs::read_dir(dpx.cache.join("tmp"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A `dpx pull` stalled halfway through its layer; returns once bytes are in tmp/.
+fn stalled_pull(dpx: &Dpx, image: &str, layer: &str) -> std::process::Child {
+    let child = dpx
+        .command()
+        .args(["-q", "pull", image])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn dpx pull");
+    wait_for(
+        "the pull's partial download",
+        Duration::from_secs(30),
+        || {
+            temps_of(dpx, layer)
+                .iter()
+                .any(|p| std::fs::metadata(p).is_ok_and(|m| m.len() >= 64 * 1024))
+        },
+    );
+    child
+}
+
+#[test]
+fn start_up_sweeps_a_killed_pulls_temp_file_and_keeps_a_live_ones() {
+    let hub = FakeHub::start();
+    let killed = hub.add_image("library/killed", "v1", &[512 * 1024], 551);
+    let alive = hub.add_image("library/alive", "v1", &[512 * 1024], 552);
+    let (killed_layer, alive_layer) = (
+        hub.layers(&killed)[0].clone(),
+        hub.layers(&alive)[0].clone(),
+    );
+    hub.set_fault(Fault::StallHalfway);
+    let dpx = Dpx::new(&hub.url());
+    let mut live = stalled_pull(&dpx, "alive:v1", &alive_layer);
+    let mut dead = stalled_pull(&dpx, "killed:v1", &killed_layer);
+    dead.kill().expect("SIGKILL the pull");
+    dead.wait().expect("reap");
+    assert_eq!(
+        temps_of(&dpx, &killed_layer).len(),
+        1,
+        "SIGKILL leaves the temp file"
+    );
+    let serve = dpx.serve();
+    assert!(
+        serve.log_shows("swept the cache: 1 temp files"),
+        "{}",
+        serve.log_text()
+    );
+    assert!(temps_of(&dpx, &killed_layer).is_empty());
+    assert_eq!(
+        temps_of(&dpx, &alive_layer).len(),
+        1,
+        "the live download's file stays"
+    );
+    // The live download finishes as if nothing happened.
+    hub.release();
+    let status = live.wait().expect("wait for the live pull");
+    assert!(status.success());
+    assert!(dpx.has_blob(&alive_layer));
+    dpx.assert_store_consistent();
 }
