@@ -150,6 +150,7 @@ fn holders(root: &Path, file: &mut File) -> String {
         .into_iter()
         .flatten()
         .flatten()
+        .filter(|e| process_may_live(&e.file_name().to_string_lossy()))
         .filter_map(|e| fs::read_to_string(e.path()).ok())
         .map(|t| t.trim().to_string())
         .filter(|t| !t.is_empty())
@@ -158,6 +159,16 @@ fn holders(root: &Path, file: &mut File) -> String {
     match users.len() {
         0 => "another dpx process".to_string(),
         _ => format!("dpx processes {}", users.join(", ")),
+    }
+}
+
+/// Whether the process `pid` may still run: a killed holder's file stays
+/// behind, and should not be named as a holder. Only Linux can tell cheaply.
+fn process_may_live(pid: &str) -> bool {
+    if cfg!(target_os = "linux") {
+        Path::new("/proc").join(pid).exists()
+    } else {
+        true
     }
 }
 
