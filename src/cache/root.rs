@@ -54,14 +54,19 @@ impl Drop for RootLock {
     }
 }
 
-/// This process, as a waiter should see it: "1234 (dpx serve)".
+/// This process, as a waiter should see it: "1234 (dpx serve --listen ...)".
 fn describe_self() -> String {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .take(2)
-        .collect();
-    format!("{} (dpx {})", std::process::id(), args.join(" "))
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut line = args.join(" ");
+    if line.len() > 200 {
+        let cut = (0..=200)
+            .rev()
+            .find(|&i| line.is_char_boundary(i))
+            .unwrap_or(0);
+        line.truncate(cut);
+        line.push_str("...");
+    }
+    format!("{} (dpx {line})", std::process::id())
 }
 
 /// Takes the cache-wide lock: `try_lock` first, then polls for up to `wait`,

@@ -312,3 +312,35 @@ fn start_up_sweeps_a_killed_pulls_temp_file_and_keeps_a_live_ones() {
     assert!(dpx.has_blob(&alive_layer));
     dpx.assert_store_consistent();
 }
+
+#[test]
+fn a_whole_cache_operation_and_the_cache_users_wait_for_each_other_naming_the_holder() {
+    let hub = FakeHub::start();
+    hub.add_image("library/locked", "v1", &[10], 561);
+    let dpx = Dpx::with_registries(
+        &[("docker.io", &hub.url())],
+        "[cache]\nlock_timeout = \"1s\"\n",
+    );
+    let mut serve = dpx.serve();
+    let err = dpx::cache::Cache::open_exclusive(&dpx.cache, Duration::ZERO)
+        .expect_err("serve uses the cache")
+        .to_string();
+    assert!(
+        err.contains(&format!("{} (dpx ", serve.child.id())),
+        "{err}"
+    );
+    assert!(err.contains(" serve --listen"), "{err}");
+    serve.stop();
+    // Held exclusively (by this test process): a pull waits, then fails naming it.
+    let exclusive = dpx::cache::Cache::open_exclusive(&dpx.cache, Duration::ZERO).unwrap();
+    let out = dpx.run(&["pull", "locked:v1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("dpx process {}", std::process::id())),
+        "{stderr}"
+    );
+    assert_eq!(hub.count(Route::ManifestGet), 0);
+    drop(exclusive);
+    dpx.ok(&["-q", "pull", "locked:v1"]);
+}
