@@ -235,7 +235,8 @@ pub struct Fetcher {
     cache: Cache,
     client: RegistryClient,
     limits: Limits,
-    inflight: Mutex<HashMap<Digest, watch::Receiver<BlobState>>>,
+    /// Downloads under way, with the `registry/repo` each goes through.
+    inflight: Mutex<HashMap<Digest, (watch::Receiver<BlobState>, String)>>,
     /// Turns inside this process for upstream checks of one tag or fetches of
     /// one manifest; `LockKey` files are the turns across processes.
     turns: Mutex<HashMap<LockKey, Arc<tokio::sync::Mutex<()>>>>,
@@ -929,15 +930,36 @@ impl Fetcher {
             self.cache.record_blob_use(digest);
             return BlobFetch::Cached;
         }
-        let Ok(mut inflight) = self.inflight.lock() else {
-            return BlobFetch::InFlight(failed_watch("in-flight table poisoned"));
+        let through = format!("{registry}/{repo}");
+        let joined = {
+            let Ok(mut inflight) = self.inflight.lock() else {
+                return BlobFetch::InFlight(failed_watch("in-flight table poisoned"));
+            };
+            match inflight.get(digest) {
+                Some((rx, other)) => Err((rx.clone(), *other != through)),
+                None => {
+                    let (tx, rx) = watch::channel(BlobState::Queued);
+                    inflight.insert(digest.clone(), (rx.clone(), through));
+                    Ok((tx, rx))
+                }
+            }
         };
-        if let Some(rx) = inflight.get(digest) {
-            return BlobFetch::InFlight(rx.clone());
-        }
-        let (tx, rx) = watch::channel(BlobState::Queued);
-        inflight.insert(digest.clone(), rx.clone());
-        drop(inflight);
+        let (tx, rx) = match joined {
+            Ok(started) => started,
+            Err((rx, elsewhere)) => {
+                // Joining a download through another repository needs this
+                // one's membership, as a cached blob would.
+                if elsewhere
+                    && let Err(e) = self
+                        .require_member(registry, repo, digest, Content::Blob)
+                        .await
+                {
+                    let (_tx, failed) = watch::channel(BlobState::Failed(Arc::new(e)));
+                    return BlobFetch::InFlight(failed);
+                }
+                return BlobFetch::InFlight(rx);
+            }
+        };
         // A task of its own: the download goes on even if the client that
         // asked first goes away, because others may be waiting on it.
         let this = Arc::clone(self);

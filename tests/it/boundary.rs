@@ -342,3 +342,36 @@ fn a_whole_cache_operation_and_the_cache_users_wait_for_each_other_naming_the_ho
     drop(exclusive);
     dpx.ok(&["-q", "pull", "locked:v1"]);
 }
+
+#[test]
+fn a_download_through_repo_a_is_not_joined_under_b_without_membership() {
+    let hub = FakeHub::start();
+    let manifest = hub.add_image("library/flighta", "v1", &[512 * 1024], 571);
+    let layer = hub.layers(&manifest)[0].clone();
+    hub.make_bare("library/flightb");
+    hub.set_fault(Fault::StallHalfway);
+    let dpx = Dpx::new(&hub.url());
+    let serve = dpx.serve();
+    let (addr, path) = (
+        serve.addr.clone(),
+        format!("/v2/library/flighta/blobs/{layer}"),
+    );
+    let first = std::thread::spawn(move || request(&addr, "GET", &path, &[]));
+    wait_for("the download under a", Duration::from_secs(30), || {
+        temps_of(&dpx, &layer)
+            .iter()
+            .any(|p| std::fs::metadata(p).is_ok_and(|m| m.len() >= 64 * 1024))
+    });
+    let resp = request(
+        &serve.addr,
+        "GET",
+        &format!("/v2/library/flightb/blobs/{layer}"),
+        &[],
+    );
+    assert_eq!(resp.status, 404, "{}", resp.body_text());
+    assert_eq!(resp.error_code().as_deref(), Some("BLOB_UNKNOWN"));
+    hub.release();
+    let resp = first.join().expect("client under a");
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.body.len(), 512 * 1024);
+}
