@@ -169,7 +169,7 @@ fn holders(root: &Path, file: &mut File) -> String {
 
 /// Whether the process `pid` may still run: a killed holder's file stays
 /// behind, and should not be named as a holder. Only Linux can tell cheaply.
-fn process_may_live(pid: &str) -> bool {
+pub(super) fn process_may_live(pid: &str) -> bool {
     if cfg!(target_os = "linux") {
         Path::new("/proc").join(pid).exists()
     } else {

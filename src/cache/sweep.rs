@@ -74,6 +74,17 @@ impl Cache {
                 report.lock_files += 1;
             }
         }
+        // Shared holders' files of processes that died without removing them.
+        for entry in fs::read_dir(locks.join("users"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let pid = entry.file_name().to_string_lossy().into_owned();
+            if !super::root::process_may_live(&pid) && fs::remove_file(entry.path()).is_ok() {
+                report.lock_files += 1;
+            }
+        }
         let tmp = self.tmp_dir();
         let entries = fs::read_dir(&tmp).map_err(|source| CacheError::Read {
             path: tmp.clone(),
@@ -191,6 +202,12 @@ mod tests {
         // A fresh small-file temp of another process.
         let small = dir.path().join("tmp/.tmpAbCdEf");
         fs::write(&small, b"{}").unwrap();
+        // The holder file of a process long gone (ours stays).
+        let gone = dir.path().join(format!("locks/users/{}", u32::MAX));
+        fs::write(&gone, "4294967295 (dpx serve)\n").unwrap();
+        let ours = dir
+            .path()
+            .join(format!("locks/users/{}", std::process::id()));
         // An orphaned tag lock.
         drop(
             cache
@@ -202,13 +219,15 @@ mod tests {
             report,
             SweepReport {
                 temp_files: 2,
-                lock_files: 2,
+                lock_files: 3,
                 bytes: 8
             }
         );
         assert!(!dead_path.exists());
         assert!(!lone.exists());
         assert!(small.exists());
+        assert!(!gone.exists());
+        assert!(ours.exists());
         assert!(w.temp_path().exists());
         assert!(early_w.temp_path().exists());
         // The live lock still works, and a swept lock can be taken again.
