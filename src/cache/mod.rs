@@ -162,8 +162,9 @@ impl Cache {
             source,
         };
         fs::create_dir_all(root).map_err(open_err)?;
-        let lock = root::lock_root(root, access, wait)?;
+        let mut lock = root::lock_root(root, access, wait)?;
         root::check_version(root)?;
+        lock.register(root);
         for dir in [
             "blobs/sha256",
             "tmp",

@@ -113,33 +113,38 @@ pub fn lock_root(root: &Path, access: Access, wait: Duration) -> Result<RootLock
         }
         std::thread::sleep(POLL);
     }
-    let users = root.join("locks/users");
-    let user_file = match access {
-        Access::Exclusive => {
-            // No shared holder is left: their files are leftovers of killed processes.
-            if let Ok(entries) = fs::read_dir(&users) {
-                for e in entries.flatten() {
-                    let _ = fs::remove_file(e.path());
-                }
+    if access == Access::Exclusive {
+        // No shared holder is left: their files are leftovers of killed processes.
+        if let Ok(entries) = fs::read_dir(root.join("locks/users")) {
+            for e in entries.flatten() {
+                let _ = fs::remove_file(e.path());
             }
-            // Best effort: it only feeds waiters' messages.
-            let _ = file
-                .set_len(0)
-                .and_then(|()| writeln!(file, "{}", describe_self()));
-            None
         }
-        Access::Shared => {
-            let path = users.join(std::process::id().to_string());
-            let written = fs::create_dir_all(&users)
-                .and_then(|()| fs::write(&path, format!("{}\n", describe_self())));
-            written.is_ok().then_some(path)
-        }
-    };
+        // Best effort: it only feeds waiters' messages.
+        let _ = file
+            .set_len(0)
+            .and_then(|()| writeln!(file, "{}", describe_self()));
+    }
     Ok(RootLock {
         _file: file,
-        user_file,
+        user_file: None,
         access,
     })
+}
+
+impl RootLock {
+    /// A shared holder names itself in `locks/users/<pid>` (once the layout
+    /// is known to be ours), for the messages of whoever waits for it.
+    pub fn register(&mut self, root: &Path) {
+        if self.access != Access::Shared || self.user_file.is_some() {
+            return;
+        }
+        let users = root.join("locks/users");
+        let path = users.join(std::process::id().to_string());
+        let written = fs::create_dir_all(&users)
+            .and_then(|()| fs::write(&path, format!("{}\n", describe_self())));
+        self.user_file = written.is_ok().then_some(path);
+    }
 }
 
 /// Who holds the lock, as their files say: the exclusive holder's line, else
@@ -236,6 +241,7 @@ mod tests {
             assert!(err.contains("--cache-dir"), "{err}");
             // Nothing of ours was created in it.
             assert!(!dir.path().join("blobs").exists());
+            assert!(!dir.path().join("locks").exists());
             assert_eq!(
                 fs::read_to_string(dir.path().join("VERSION")).unwrap(),
                 found

@@ -22,6 +22,7 @@ fn a_cache_of_a_newer_layout_is_refused_with_exit_1_and_left_alone() {
     assert!(err.contains("--cache-dir"), "{err}");
     assert_eq!(hub.count(Route::ManifestGet), 0);
     assert!(!dpx.cache.join("blobs").exists());
+    assert!(!dpx.cache.join("locks").exists());
     assert_eq!(
         std::fs::read_to_string(dpx.cache.join("VERSION")).unwrap(),
         "7\n"
