@@ -54,6 +54,10 @@ pub enum FetchError {
         doing: String,
         secs: u64,
     },
+    #[error(
+        "{what} is cached through another repository, and {repo} neither names it in a cached manifest nor has it upstream"
+    )]
+    NotMember { what: String, repo: String },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -64,6 +68,15 @@ impl FetchError {
             FetchError::Registry(e) => Some(e),
             FetchError::Shared(e) => e.registry(),
             _ => None,
+        }
+    }
+
+    /// Whether the content exists, but not in the repository asked for.
+    pub fn is_not_member(&self) -> bool {
+        match self {
+            FetchError::NotMember { .. } => true,
+            FetchError::Shared(e) => e.is_not_member(),
+            _ => false,
         }
     }
 
@@ -225,7 +238,8 @@ pub struct Fetcher {
     cache: Cache,
     client: RegistryClient,
     limits: Limits,
-    inflight: Mutex<HashMap<Digest, watch::Receiver<BlobState>>>,
+    /// Downloads under way, with the `registry/repo` each goes through.
+    inflight: Mutex<HashMap<Digest, (watch::Receiver<BlobState>, String)>>,
     /// Turns inside this process for upstream checks of one tag or fetches of
     /// one manifest; `LockKey` files are the turns across processes.
     turns: Mutex<HashMap<LockKey, Arc<tokio::sync::Mutex<()>>>>,
@@ -266,6 +280,49 @@ impl Fetcher {
             .map_err(FetchError::from)
     }
 
+    /// Notes a use of a blob (in memory; see `cache::usage`).
+    pub fn record_blob_use(&self, digest: &Digest) {
+        self.cache.record_blob_use(digest);
+    }
+
+    /// Writes the recorded uses (`cache::usage`), off the async workers.
+    pub async fn flush_usage(&self) {
+        if let Err(e) = self.on_disk(|c| c.flush_usage()).await {
+            tracing::debug!("last-use times not recorded: {e}");
+        }
+    }
+
+    /// Flushes recorded uses every `FLUSH_INTERVAL` until dropped (then flush once more).
+    pub fn spawn_usage_flusher(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(crate::cache::usage::FLUSH_INTERVAL);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                this.flush_usage().await;
+            }
+        })
+    }
+
+    /// Sweeps what dead processes left in the cache (`Cache::sweep`), in the
+    /// background: a start-up chore that nothing waits for.
+    pub fn spawn_sweep(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            match this.on_disk(|c| c.sweep()).await {
+                Ok(r) if !r.is_empty() => tracing::info!(
+                    "swept the cache: {} temp files of dead downloads ({} bytes), {} orphaned lock files",
+                    r.temp_files,
+                    r.bytes,
+                    r.lock_files
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("cannot sweep the cache: {e}"),
+            }
+        })
+    }
+
     /// A stored blob, opened, with its length; `None` when it is not cached.
     pub async fn open_blob(
         &self,
@@ -298,7 +355,8 @@ impl Fetcher {
         if let Some((record, fresh)) = &before
             && record.is_fresh(ttl)
         {
-            return Ok(self.noted(fresh.clone()));
+            self.cache.record_tag_use(registry, repo, tag);
+            return Ok(self.noted(registry, repo, fresh.clone()).await);
         }
         // One upstream check per tag at a time: a burst of pulls of a stale or
         // cold tag costs one HEAD or GET, not one per client.
@@ -331,7 +389,8 @@ impl Fetcher {
                 }
             })
             .await;
-        result.map(|m| self.noted(m))
+        self.cache.record_tag_use(registry, repo, tag);
+        Ok(self.noted(registry, repo, result?).await)
     }
 
     /// Checks a tag upstream in this process's turn across processes. When
@@ -595,64 +654,140 @@ impl Fetcher {
     }
 
     /// A manifest by digest: from the cache, else one GET however many
-    /// clients and processes ask at once. Never stale.
+    /// clients and processes ask at once. Never stale. A cached manifest is
+    /// only served under a repository it belongs to (`require_member`).
     pub async fn manifest_by_digest(
         &self,
         registry: &str,
         repo: &str,
         digest: &Digest,
     ) -> Result<ResolvedManifest, FetchError> {
-        if let Some(m) = self.cached_manifest(digest).await? {
-            return Ok(self.noted(m));
+        let m = self
+            .manifest_by_digest_anywhere(registry, repo, digest)
+            .await?;
+        if m.freshness == Freshness::Cached {
+            self.require_member(registry, repo, digest, Content::Manifest)
+                .await?;
         }
-        let key = LockKey::Manifest(digest.clone());
-        let result = self
-            .in_turn(&key, async {
-                // A client ahead of us in this process may have fetched it.
-                if let Some(m) = self.cached_manifest(digest).await? {
-                    return Ok(m);
-                }
-                let doing = format!("fetching manifest {digest}");
-                let (_lock, waited) = self.process_turn(key.clone(), &doing).await?;
-                if waited && let Some(m) = self.cached_manifest(digest).await? {
-                    return Ok(m);
-                }
-                let m = self
-                    .client
-                    .get_manifest(registry, repo, &Target::Digest(digest.clone()))
-                    .await?;
-                self.put_manifest_best_effort(&m).await;
-                Ok(ResolvedManifest {
-                    digest: m.digest,
-                    media_type: m.media_type,
-                    bytes: m.bytes,
-                    freshness: Freshness::Fetched,
-                })
-            })
-            .await;
-        result.map(|m| self.noted(m))
+        Ok(self.noted(registry, repo, m).await)
     }
 
-    /// Remembers the sizes of the blobs and manifests a manifest names.
-    fn noted(&self, m: ResolvedManifest) -> ResolvedManifest {
-        let descriptors = match Manifest::parse(&m.media_type, &m.bytes) {
-            Ok(Manifest::Image(image)) => std::iter::once(image.config().clone())
-                .chain(image.layers().iter().cloned())
-                .collect(),
-            Ok(Manifest::Index(index)) => index.manifests().clone(),
-            Err(_) => Vec::new(),
-        };
+    async fn manifest_by_digest_anywhere(
+        &self,
+        registry: &str,
+        repo: &str,
+        digest: &Digest,
+    ) -> Result<ResolvedManifest, FetchError> {
+        if let Some(m) = self.cached_manifest(digest).await? {
+            return Ok(m);
+        }
+        let key = LockKey::Manifest(digest.clone());
+        self.in_turn(&key, async {
+            // A client ahead of us in this process may have fetched it.
+            if let Some(m) = self.cached_manifest(digest).await? {
+                return Ok(m);
+            }
+            let doing = format!("fetching manifest {digest}");
+            let (_lock, waited) = self.process_turn(key.clone(), &doing).await?;
+            if waited && let Some(m) = self.cached_manifest(digest).await? {
+                return Ok(m);
+            }
+            let m = self
+                .client
+                .get_manifest(registry, repo, &Target::Digest(digest.clone()))
+                .await?;
+            self.put_manifest_best_effort(&m).await;
+            Ok(ResolvedManifest {
+                digest: m.digest,
+                media_type: m.media_type,
+                bytes: m.bytes,
+                freshness: Freshness::Fetched,
+            })
+        })
+        .await
+    }
+
+    /// Remembers the sizes of the blobs and manifests a manifest names, and
+    /// links the manifest and all it names to the repository it was served
+    /// through (no disk when this process already knows the links).
+    async fn noted(&self, registry: &str, repo: &str, m: ResolvedManifest) -> ResolvedManifest {
+        self.cache.record_blob_use(&m.digest);
+        let named = named_descriptors(&m.media_type, &m.bytes);
         if let Ok(mut sizes) = self.sizes.lock() {
             if sizes.len() > MAX_KNOWN_SIZES {
                 sizes.clear();
             }
-            for d in descriptors {
-                if let Ok(digest) = d.digest().to_string().parse::<Digest>() {
-                    sizes.insert(digest, d.size());
-                }
+            for (digest, size) in &named {
+                sizes.insert(digest.clone(), *size);
             }
         }
+        let members: Vec<Digest> = std::iter::once(m.digest.clone())
+            .chain(named.into_iter().map(|(d, _)| d))
+            .collect();
+        if !self.cache.links_known(registry, repo, &members) {
+            self.link_best_effort(registry, repo, members).await;
+        }
         m
+    }
+
+    /// Records membership. Best effort: a missing link costs a HEAD later.
+    async fn link_best_effort(&self, registry: &str, repo: &str, digests: Vec<Digest>) {
+        let (r, p) = (registry.to_string(), repo.to_string());
+        if let Err(e) = self.on_disk(move |c| c.link(&r, &p, &digests)).await {
+            tracing::warn!("{registry}/{repo}: membership not recorded: {e}");
+        }
+    }
+
+    /// Makes sure cached content may be served under `repo`: it was pulled
+    /// through it (a link), or a cached manifest of the repository names it,
+    /// or the upstream has it there (a HEAD, free on Docker Hub). The last
+    /// two record the link. Otherwise `NotMember`: the registry would say
+    /// unknown, and another repository's private layers stay out of reach.
+    pub async fn require_member(
+        &self,
+        registry: &str,
+        repo: &str,
+        digest: &Digest,
+        content: Content,
+    ) -> Result<(), FetchError> {
+        if self
+            .cache
+            .links_known(registry, repo, std::slice::from_ref(digest))
+        {
+            return Ok(());
+        }
+        let (r, p, d) = (registry.to_string(), repo.to_string(), digest.clone());
+        let found = self
+            .on_disk(move |c| {
+                Ok(c.is_linked(&r, &p, &d)? || named_by_cached_manifest(c, &r, &p, &d))
+            })
+            .await?;
+        let found = found
+            || match content {
+                Content::Blob => self
+                    .client
+                    .head_blob(registry, repo, digest)
+                    .await?
+                    .is_some(),
+                Content::Manifest => self
+                    .client
+                    .head_manifest(registry, repo, &Target::Digest(digest.clone()))
+                    .await?
+                    .is_some(),
+            };
+        if !found {
+            let what = match content {
+                Content::Blob => format!("blob {digest}"),
+                Content::Manifest => format!("manifest {digest}"),
+            };
+            return Err(FetchError::NotMember {
+                what,
+                repo: format!("{registry}/{repo}"),
+            });
+        }
+        self.link_best_effort(registry, repo, vec![digest.clone()])
+            .await;
+        Ok(())
     }
 
     /// A blob's size as a manifest seen by this process gave it.
@@ -686,6 +821,8 @@ impl Fetcher {
         if let Ok(mut sizes) = self.sizes.lock() {
             sizes.insert(digest.clone(), size);
         }
+        self.link_best_effort(registry, repo, vec![digest.clone()])
+            .await;
         Ok(size)
     }
 
@@ -793,17 +930,39 @@ impl Fetcher {
     ) -> BlobFetch {
         let d = digest.clone();
         if let Ok(true) = self.on_disk(move |c| Ok(c.has_blob(&d))).await {
+            self.cache.record_blob_use(digest);
             return BlobFetch::Cached;
         }
-        let Ok(mut inflight) = self.inflight.lock() else {
-            return BlobFetch::InFlight(failed_watch("in-flight table poisoned"));
+        let through = format!("{registry}/{repo}");
+        let joined = {
+            let Ok(mut inflight) = self.inflight.lock() else {
+                return BlobFetch::InFlight(failed_watch("in-flight table poisoned"));
+            };
+            match inflight.get(digest) {
+                Some((rx, other)) => Err((rx.clone(), *other != through)),
+                None => {
+                    let (tx, rx) = watch::channel(BlobState::Queued);
+                    inflight.insert(digest.clone(), (rx.clone(), through));
+                    Ok((tx, rx))
+                }
+            }
         };
-        if let Some(rx) = inflight.get(digest) {
-            return BlobFetch::InFlight(rx.clone());
-        }
-        let (tx, rx) = watch::channel(BlobState::Queued);
-        inflight.insert(digest.clone(), rx.clone());
-        drop(inflight);
+        let (tx, rx) = match joined {
+            Ok(started) => started,
+            Err((rx, elsewhere)) => {
+                // Joining a download through another repository needs this
+                // one's membership, as a cached blob would.
+                if elsewhere
+                    && let Err(e) = self
+                        .require_member(registry, repo, digest, Content::Blob)
+                        .await
+                {
+                    let (_tx, failed) = watch::channel(BlobState::Failed(Arc::new(e)));
+                    return BlobFetch::InFlight(failed);
+                }
+                return BlobFetch::InFlight(rx);
+            }
+        };
         // A task of its own: the download goes on even if the client that
         // asked first goes away, because others may be waiting on it.
         let this = Arc::clone(self);
@@ -834,10 +993,13 @@ impl Fetcher {
         let (lock, _) = self
             .process_turn(LockKey::Blob(digest.clone()), &doing)
             .await?;
-        // Another process may have finished it while we waited for the lock.
+        // Another process may have finished it while we waited for the lock,
+        // maybe through another repository.
         let d = digest.clone();
         if self.on_disk(move |c| Ok(c.has_blob(&d))).await? {
-            return Ok(());
+            return self
+                .require_member(registry, repo, digest, Content::Blob)
+                .await;
         }
         // The size to hold the body to: the manifest's, else the upstream's
         // word; with neither, `max_blob_size` caps it.
@@ -899,6 +1061,8 @@ impl Fetcher {
             }
         }
         writer.commit().await?;
+        self.link_best_effort(registry, repo, vec![digest.clone()])
+            .await;
         Ok(())
     }
 
@@ -965,6 +1129,66 @@ struct BlobSource<'a> {
     registry: &'a str,
     repo: &'a str,
     digest: &'a Digest,
+}
+
+/// What a digest names, for membership checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Content {
+    Blob,
+    Manifest,
+}
+
+/// The digests (and sizes) a manifest names: an index's children, an
+/// image's config and layers.
+fn named_descriptors(media_type: &str, bytes: &[u8]) -> Vec<(Digest, u64)> {
+    let descriptors = match Manifest::parse(media_type, bytes) {
+        Ok(Manifest::Image(image)) => std::iter::once(image.config().clone())
+            .chain(image.layers().iter().cloned())
+            .collect(),
+        Ok(Manifest::Index(index)) => index.manifests().clone(),
+        Err(_) => Vec::new(),
+    };
+    descriptors
+        .into_iter()
+        .filter_map(|d| Some((d.digest().to_string().parse().ok()?, d.size())))
+        .collect()
+}
+
+/// Whether a cached manifest of the repository (a tagged or linked one, or
+/// a child of a tagged or linked index) names `digest`. Reads the disk: the
+/// slow path, for content linked before links were recorded.
+fn named_by_cached_manifest(cache: &Cache, registry: &str, repo: &str, digest: &Digest) -> bool {
+    let mut roots = cache.tag_digests(registry, repo).unwrap_or_default();
+    roots.extend(cache.linked(registry, repo).unwrap_or_default());
+    let names = |d: &Digest| -> Vec<Digest> {
+        match cache.get_manifest(d) {
+            Ok(Some((bytes, media_type))) => named_descriptors(&media_type, &bytes)
+                .into_iter()
+                .map(|(d, _)| d)
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let mut seen = std::collections::HashSet::new();
+    for root in roots {
+        // A tagged manifest belongs to its repository.
+        if root == *digest {
+            return true;
+        }
+        if !seen.insert(root.clone()) {
+            continue;
+        }
+        for child in names(&root) {
+            if child == *digest {
+                return true;
+            }
+            // One level down: an index's image manifests.
+            if seen.insert(child.clone()) && names(&child).contains(digest) {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 fn failed_watch(message: &str) -> watch::Receiver<BlobState> {

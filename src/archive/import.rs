@@ -421,11 +421,11 @@ fn commit(
         }
         cache.put_manifest(digest, media_type, &bytes)?;
     }
-    // TODO(membership): once the cache records which repositories content
-    // belongs to, link each of `plan.members` (every manifest and blob of the
-    // image) under its registry/repository here, before the tag records, so
-    // `dpx serve` answers them under that repository.
-    let _ = &plan.members;
+    // Every manifest and blob of an image belongs to its repository, recorded
+    // before the tag so `dpx serve` answers them there with no upstream HEAD.
+    for (r, digests) in &plan.members {
+        cache.link(&r.registry, &r.repository, digests)?;
+    }
     for (r, shown, digest) in &plan.tags {
         let tag = r.tag.as_deref().unwrap_or("latest");
         if let Some(old) = cache.read_tag(&r.registry, &r.repository, tag)?

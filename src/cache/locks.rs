@@ -55,6 +55,23 @@ impl FileLock {
     }
 }
 
+/// Whether `file` is (still) the file at `path`.
+pub(super) fn is_at(file: &File, path: &std::path::Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (file.metadata(), fs::metadata(path)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, path);
+        true
+    }
+}
+
 /// Who holds a lock, as far as its file says.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LockHolder {
@@ -72,18 +89,30 @@ impl Cache {
     /// Never blocks on the lock (it does touch the disk: call off the runtime).
     pub fn try_lock(&self, key: &LockKey) -> Result<Option<FileLock>, CacheError> {
         let path = self.lock_path(key);
-        let mut file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(|e| CacheError::write(&path, e))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => return Ok(None),
-            Err(TryLockError::Error(e)) => return Err(CacheError::write(&path, e)),
-        }
+        let mut tries = 0;
+        let mut file = loop {
+            let file = fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .read(true)
+                .write(true)
+                .open(&path)
+                .map_err(|e| CacheError::write(&path, e))?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(TryLockError::WouldBlock) => return Ok(None),
+                Err(TryLockError::Error(e)) => return Err(CacheError::write(&path, e)),
+            }
+            // The sweep deletes orphaned lock files while holding them: a lock
+            // taken on a file no longer at `path` is no lock; open it again.
+            if is_at(&file, &path) {
+                break file;
+            }
+            tries += 1;
+            if tries >= 3 {
+                return Ok(None);
+            }
+        };
         // Best effort: the pid only serves the waiters' messages.
         let _ = file
             .set_len(0)

@@ -9,15 +9,24 @@
 //! <root>/manifests/sha256/<hex>.json             a manifest blob's media type
 //! <root>/index/<registry>/<repo>/tags/<tag>.json tag -> manifest digest, fetched/checked times
 //! <root>/index/<registry>/<repo>/_tag_list.json  the repository's tag list, fetched time
+//! <root>/index/<registry>/<repo>/_links/<hex>    empty: blob or manifest <hex> belongs to the repo
+//! <root>/VERSION                                 layout version ("1")
+//! <root>/.lock                                   cache-wide lock: shared by users, exclusive for
+//!                                                whole-cache operations (holder's "pid (command)")
+//! <root>/locks/users/<pid>                       a shared holder's "pid (command)"
 //! ```
 //! A blob file that exists is complete and verified: it only appears by rename
 //! after its digest checked out.
 
 mod blobs;
 mod locks;
+mod members;
 mod referrers;
+mod root;
+mod sweep;
 mod tag_list;
 mod tags;
+pub mod usage;
 mod verify;
 
 use std::fs;
@@ -27,6 +36,8 @@ use std::path::{Path, PathBuf};
 pub use blobs::{BackgroundWriter, BlobWriter};
 pub use locks::{FileLock, LockHolder, LockKey};
 pub use referrers::ReferrersRecord;
+pub use root::{Access, DEFAULT_SHARED_WAIT, LAYOUT_VERSION};
+pub use sweep::SweepReport;
 pub use tag_list::TagListRecord;
 pub use tags::{TagRecord, now_secs};
 pub use verify::{Problem, VerifyProgress, VerifyReport};
@@ -76,6 +87,22 @@ pub enum CacheError {
         "{what}: the upstream sent different bytes at offset {offset} when the download was retried; not stored"
     )]
     Diverged { what: String, offset: u64 },
+    #[error(
+        "the cache {} has layout version {found:?} ({path}), but this dpx reads version {}; \
+         use the dpx that wrote it, or point this one at another directory with --cache-dir or DPX_CACHE_DIR",
+        path.parent().unwrap_or(path).display(), root::LAYOUT_VERSION, path = path.display()
+    )]
+    Layout { path: PathBuf, found: String },
+    #[error(
+        "{holders} {} the cache {} and did not let go within {secs}s; wait for it to finish or stop it, then try again",
+        if *exclusive { "still use" } else { "holds" }, path.display()
+    )]
+    Busy {
+        path: PathBuf,
+        holders: String,
+        exclusive: bool,
+        secs: u64,
+    },
     #[error("refusing unsafe cache path component {0:?}")]
     UnsafePath(String),
     #[error("internal error in the cache: {0}")]
@@ -105,19 +132,50 @@ impl CacheError {
     }
 }
 
+/// An open cache. Clones share the cache-wide lock, held until the last goes.
 #[derive(Debug, Clone)]
 pub struct Cache {
     root: PathBuf,
+    lock: std::sync::Arc<root::RootLock>,
+    members: std::sync::Arc<members::Members>,
+    usage: std::sync::Arc<usage::Usage>,
 }
 
 impl Cache {
-    /// Opens (creating if needed) a cache at `root`; fails early if it can't be written.
+    /// Opens (creating if needed) a cache at `root` as one of its ordinary
+    /// users (shared lock); fails early if it can't be written.
     pub fn open(root: &Path) -> Result<Cache, CacheError> {
+        Cache::open_with(root, Access::Shared, DEFAULT_SHARED_WAIT)
+    }
+
+    /// Opens the cache for a whole-cache operation: no other process uses it
+    /// until this `Cache` (and its clones) are dropped. Waits up to `wait`.
+    pub fn open_exclusive(root: &Path, wait: std::time::Duration) -> Result<Cache, CacheError> {
+        Cache::open_with(root, Access::Exclusive, wait)
+    }
+
+    /// Blocks (up to `wait`) while another process holds the cache the other
+    /// way: call it before the runtime's work starts, or off it.
+    pub fn open_with(
+        root: &Path,
+        access: Access,
+        wait: std::time::Duration,
+    ) -> Result<Cache, CacheError> {
         let open_err = |source| CacheError::Open {
             path: root.to_path_buf(),
             source,
         };
-        for dir in ["blobs/sha256", "tmp", "locks", "manifests/sha256", "index"] {
+        fs::create_dir_all(root).map_err(open_err)?;
+        let mut lock = root::lock_root(root, access, wait)?;
+        root::check_version(root)?;
+        lock.register(root);
+        for dir in [
+            "blobs/sha256",
+            "tmp",
+            "locks/users",
+            "manifests/sha256",
+            "index",
+        ] {
             fs::create_dir_all(root.join(dir)).map_err(open_err)?;
         }
         let tag = root.join("CACHEDIR.TAG");
@@ -128,6 +186,9 @@ impl Cache {
         tempfile::NamedTempFile::new_in(root.join("tmp")).map_err(open_err)?;
         Ok(Cache {
             root: root.to_path_buf(),
+            lock: std::sync::Arc::new(lock),
+            members: std::sync::Arc::default(),
+            usage: std::sync::Arc::new(usage::Usage::from_env()),
         })
     }
 
@@ -135,7 +196,12 @@ impl Cache {
         &self.root
     }
 
-    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+    /// How this process holds the cache.
+    pub fn access(&self) -> Access {
+        self.lock.access()
+    }
+
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
         let hex = digest.hex();
         self.root.join("blobs/sha256").join(&hex[..2]).join(hex)
     }

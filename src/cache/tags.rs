@@ -69,6 +69,25 @@ impl Cache {
             .map_err(|e| CacheError::write(&path, io::Error::other(e)))?;
         write_atomic(self, &path, &json)
     }
+
+    /// The manifest digests the repository's tag records point at.
+    pub fn tag_digests(&self, registry: &str, repo: &str) -> Result<Vec<Digest>, CacheError> {
+        let dir = match self.tag_path(registry, repo, "x")?.parent() {
+            Some(d) => d.to_path_buf(),
+            None => return Ok(Vec::new()),
+        };
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(CacheError::Read { path: dir, source }),
+        };
+        Ok(entries
+            .flatten()
+            .filter_map(|e| fs::read(e.path()).ok())
+            .filter_map(|b| serde_json::from_slice::<TagRecord>(&b).ok())
+            .map(|r| r.digest)
+            .collect())
+    }
 }
 
 #[cfg(test)]

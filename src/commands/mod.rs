@@ -52,8 +52,14 @@ impl Context {
         })
     }
 
+    /// Opens the cache as one of its users (shared), waiting up to
+    /// `[cache] lock_timeout` for a whole-cache operation of another process.
     pub fn open_cache(&self) -> anyhow::Result<Cache> {
-        Ok(Cache::open(&self.cache_dir)?)
+        Ok(Cache::open_with(
+            &self.cache_dir,
+            crate::cache::Access::Shared,
+            self.config.lock_timeout(),
+        )?)
     }
 
     /// The pull-through service over this context's cache and registries,

@@ -82,6 +82,7 @@ pub fn platform_choice(args: &PlatformArgs) -> PlatformChoice {
 /// Pulls every job, `parallel` images at a time; one failure doesn't stop the others.
 pub async fn pull_all(ctx: &Context, jobs: Vec<Job>, parallel: usize) -> anyhow::Result<Summary> {
     let fetcher = ctx.fetcher(DEFAULT_RETRIES)?;
+    fetcher.spawn_sweep();
     let progress = Progress::new(ctx.output == Output::Human);
     let run = Run {
         fetcher,
@@ -96,6 +97,7 @@ pub async fn pull_all(ctx: &Context, jobs: Vec<Job>, parallel: usize) -> anyhow:
         .buffered(parallel.max(1))
         .collect()
         .await;
+    run.fetcher.flush_usage().await;
     let counted = run.counted.lock().map(|c| c.clone()).unwrap_or_default();
     let images_failed = images.iter().filter(|i| i.error.is_some()).count();
     let rate_limits = registries

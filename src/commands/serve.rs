@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use super::Context;
 use crate::cli::ServeArgs;
@@ -39,9 +40,13 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
         serve.registries.clone(),
         ctx.config.registries.keys().cloned(),
     );
-    Server::with(fetcher, ctx.config.tag_ttl(), limits, egress)
+    fetcher.spawn_sweep();
+    let flusher = fetcher.spawn_usage_flusher();
+    Server::with(Arc::clone(&fetcher), ctx.config.tag_ttl(), limits, egress)
         .run(listener, shutdown_signal())
         .await?;
+    flusher.abort();
+    fetcher.flush_usage().await;
     Ok(ExitCode::SUCCESS)
 }
 

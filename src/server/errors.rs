@@ -78,6 +78,9 @@ impl ApiError {
                 format!("{what}: {e}"),
             );
         }
+        if e.is_not_member() {
+            return ApiError::new(StatusCode::NOT_FOUND, unknown_code, format!("{what}: {e}"));
+        }
         let Some(reg) = e.registry() else {
             return ApiError::internal(&format!("{what}: {e}"));
         };

@@ -27,7 +27,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
-use crate::fetch::{BlobFetch, BlobState, Fetcher, Freshness};
+use crate::fetch::{BlobFetch, BlobState, Content, Fetcher, Freshness};
 use crate::reference::Digest;
 use blob_stream::BlobStream;
 pub use egress::Egress;
@@ -305,9 +305,19 @@ impl Server {
         let fetch_err =
             |e: crate::fetch::FetchError| ApiError::from_fetch(&e, &what, "BLOB_UNKNOWN");
         let head = req.method() == Method::HEAD;
+        let (registry, repo) = (&image.registry, &image.repository);
+        // Opened first, then served from the handle: a purge meanwhile
+        // cannot take the bytes away from under the client.
         let (total, source, status) =
             match self.fetcher.open_blob(digest).await.map_err(fetch_err)? {
-                Some((file, len)) => (len, Source::Complete(file), "hit"),
+                Some((file, len)) => {
+                    self.fetcher
+                        .require_member(registry, repo, digest, Content::Blob)
+                        .await
+                        .map_err(fetch_err)?;
+                    self.fetcher.record_blob_use(digest);
+                    (len, Source::Complete(file), "hit")
+                }
                 // A HEAD costs no download: the upstream's HEAD answers it.
                 None if head => {
                     let size = self
@@ -324,6 +334,10 @@ impl Server {
                 {
                     // Stored between our look and the fetcher's.
                     BlobFetch::Cached => {
+                        self.fetcher
+                            .require_member(registry, repo, digest, Content::Blob)
+                            .await
+                            .map_err(fetch_err)?;
                         match self.fetcher.open_blob(digest).await.map_err(fetch_err)? {
                             Some((file, len)) => (len, Source::Complete(file), "hit"),
                             None => {

@@ -6,6 +6,7 @@
 mod support;
 
 mod archive;
+mod boundary;
 mod cli;
 mod docs;
 mod engines;

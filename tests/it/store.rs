@@ -491,6 +491,14 @@ fn with_the_disk_full_a_cached_image_pulls_a_stale_tag_is_served_and_enospc_is_l
     dpx.ok(&["pull", "full:v1"]);
     // Room for part of the big blob later, once the reserve is removed.
     std::fs::write(dpx.cache.join("reserve"), vec![0u8; 512 * 1024]).expect("reserve");
+    // The next start sweeps the lock files this pull left, freeing their
+    // pages: remove them now, so that the disk stays full.
+    for lock in std::fs::read_dir(dpx.cache.join("locks")).expect("locks") {
+        let lock = lock.expect("lock").path();
+        if lock.extension().is_some_and(|e| e == "lock") {
+            std::fs::remove_file(lock).expect("remove lock file");
+        }
+    }
     fill(&dpx.cache, "filler");
 
     let out = dpx.run(&["pull", "full:v1"]);

@@ -122,6 +122,9 @@ struct State {
     body_pause: Option<Duration>,
     /// Whether the referrers API exists (Docker Hub today: no, 404).
     referrers_api: bool,
+    /// Repositories that have no blobs and no manifests by digest (only
+    /// their tags resolve), like a repository that never had them pushed.
+    bare_repos: std::collections::HashSet<String>,
 }
 
 /// What slow and stalled bodies watch between chunks.
@@ -433,6 +436,13 @@ impl FakeHub {
     }
 
     /// Manifest GETs (not HEADs) answer after `delay`: concurrent fetches overlap.
+    /// Blobs and manifests by digest in `repo` answer 404 (`BLOB_UNKNOWN`,
+    /// `MANIFEST_UNKNOWN`): content cached through another repository is not
+    /// this one's.
+    pub fn make_bare(&self, repo: &str) {
+        self.shared.state().bare_repos.insert(repo.to_string());
+    }
+
     pub fn set_manifest_delay(&self, delay: Duration) {
         self.state().manifest_delay = Some(delay);
     }
@@ -749,6 +759,22 @@ async fn handle(shared: &Shared, req: Request<Incoming>, is_cdn: bool) -> Respon
         Fault::ConnectionReset => return reset(),
         Fault::NoAnswer => return silence(shared).await,
         _ => {}
+    }
+    let by_digest = kind == "blobs" || (kind == "manifests" && reference.starts_with("sha256:"));
+    if by_digest && shared.state().bare_repos.contains(repo) {
+        return if kind == "blobs" {
+            error(
+                StatusCode::NOT_FOUND,
+                "BLOB_UNKNOWN",
+                "blob unknown to repository",
+            )
+        } else {
+            error(
+                StatusCode::NOT_FOUND,
+                "MANIFEST_UNKNOWN",
+                "manifest unknown",
+            )
+        };
     }
     if kind == "manifests" {
         let (delay, drip) = {
