@@ -14,7 +14,10 @@
 //! after its digest checked out.
 
 mod blobs;
+mod inventory;
 mod locks;
+mod purge;
+mod sweep;
 mod tag_list;
 mod tags;
 
@@ -23,6 +26,11 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use blobs::{BackgroundWriter, BlobWriter};
+pub use inventory::{BlobEntry, Inventory, ManifestEntry, TagEntry, TempEntry};
+pub use purge::{
+    ImageSelector, NoSuchImage, Plan, Policy, PurgeError, Removal, Summary, plan, stored_count,
+};
+pub use sweep::SweepReport;
 pub use locks::{FileLock, LockHolder, LockKey};
 pub use tag_list::TagListRecord;
 pub use tags::{TagRecord, now_secs};

@@ -1,0 +1,410 @@
+//! Deciding what to remove from the cache (a plan, from one inventory) and
+//! removing it safely.
+//!
+//! Safety: only regular files at the paths the cache itself builds are
+//! removed, never through a symlink; a file whose mtime changed since the
+//! inventory (used, or stored again, meanwhile) is left alone; temp and lock
+//! files are the sweep's, which keeps those of live downloads. An evicted blob
+//! that a client is streaming stays readable through its open handle (Unix).
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use super::inventory::{Inventory, TagEntry, is_real_dir};
+use super::{Cache, CacheError};
+use crate::reference::Digest;
+
+/// Which images `--image` forgets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageSelector {
+    /// Every tag of a repository.
+    Repository { registry: String, repo: String },
+    Tag {
+        registry: String,
+        repo: String,
+        tag: String,
+    },
+    /// A manifest by digest, and the repository's tags that point at it.
+    Digest {
+        registry: String,
+        repo: String,
+        digest: Digest,
+    },
+}
+
+impl ImageSelector {
+    fn matches(&self, t: &TagEntry) -> bool {
+        match self {
+            ImageSelector::Repository { registry, repo } => {
+                &t.registry == registry && &t.repo == repo
+            }
+            ImageSelector::Tag { registry, repo, tag } => {
+                &t.registry == registry && &t.repo == repo && &t.tag == tag
+            }
+            ImageSelector::Digest {
+                registry,
+                repo,
+                digest,
+            } => &t.registry == registry && &t.repo == repo && &t.digest == digest,
+        }
+    }
+}
+
+/// Policies combine: content goes when any of them selects it.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    pub older_than: Option<Duration>,
+    pub max_size: Option<u64>,
+    pub images: Vec<ImageSelector>,
+    pub unreferenced: bool,
+    pub all: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("no cached image matches {0}; `dpx cache ls` lists what the cache holds")]
+pub struct NoSuchImage(pub String);
+
+/// One removal the plan makes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Removal {
+    /// `tag`, `manifest` or `blob`.
+    pub kind: &'static str,
+    /// `registry/repo:tag` or a digest.
+    pub name: String,
+    /// Bytes freed (0 for a tag record).
+    pub size: u64,
+    #[serde(skip)]
+    used: SystemTime,
+    #[serde(skip)]
+    target: Target,
+}
+
+#[derive(Debug, Clone)]
+enum Target {
+    Tag(std::path::PathBuf),
+    Blob { digest: Digest, manifest: bool },
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Plan {
+    pub removals: Vec<Removal>,
+    pub size_before: u64,
+    /// Whether the sweep of dead temp and lock files runs.
+    pub sweep: bool,
+    #[serde(skip)]
+    orphan_sidecars: Vec<Digest>,
+}
+
+impl Plan {
+    pub fn bytes(&self) -> u64 {
+        self.removals
+            .iter()
+            .fold(0u64, |s, r| s.saturating_add(r.size))
+    }
+}
+
+/// What a purge did.
+#[derive(Debug, Default, Serialize)]
+pub struct Summary {
+    pub tags: usize,
+    pub manifests: usize,
+    pub blobs: usize,
+    pub bytes_reclaimed: u64,
+    pub size_before: u64,
+    pub size_after: u64,
+    /// Planned removals left alone: used meanwhile, or no longer a plain file.
+    pub kept_in_use: usize,
+    pub temp_files_removed: usize,
+    pub lock_files_removed: usize,
+}
+
+impl Summary {
+    /// What a plan would do, without doing it.
+    pub fn of_plan(plan: &Plan) -> Summary {
+        let count = |k| plan.removals.iter().filter(|r| r.kind == k).count();
+        let bytes = plan.bytes();
+        Summary {
+            tags: count("tag"),
+            manifests: count("manifest"),
+            blobs: count("blob"),
+            bytes_reclaimed: bytes,
+            size_before: plan.size_before,
+            size_after: plan.size_before.saturating_sub(bytes),
+            ..Summary::default()
+        }
+    }
+}
+
+/// Decides what the policy removes from what `inv` holds; changes nothing.
+pub fn plan(inv: &Inventory, policy: &Policy, now: SystemTime) -> Result<Plan, NoSuchImage> {
+    let older = |used: SystemTime| {
+        policy
+            .older_than
+            .is_some_and(|age| now.duration_since(used).is_ok_and(|d| d >= age))
+    };
+    let mut dropped_tags: Vec<usize> = Vec::new();
+    let mut forgotten_roots: Vec<Digest> = Vec::new();
+    for sel in &policy.images {
+        let mut matched = false;
+        for (i, t) in inv.tags.iter().enumerate() {
+            if sel.matches(t) {
+                matched = true;
+                dropped_tags.push(i);
+                forgotten_roots.push(t.digest.clone());
+            }
+        }
+        if let ImageSelector::Digest { digest, .. } = sel
+            && inv.blobs.contains_key(digest)
+        {
+            matched = true;
+            forgotten_roots.push(digest.clone());
+        }
+        if !matched {
+            return Err(NoSuchImage(describe(sel)));
+        }
+    }
+    for (i, t) in inv.tags.iter().enumerate() {
+        if policy.all || older(t.used) {
+            dropped_tags.push(i);
+        }
+    }
+    let dropped: HashSet<usize> = dropped_tags.into_iter().collect();
+    let kept: Vec<usize> = (0..inv.tags.len())
+        .filter(|i| !dropped.contains(i))
+        .collect();
+
+    // How many kept tags reach each digest.
+    let reaches: HashMap<usize, Vec<Digest>> = kept
+        .iter()
+        .map(|&i| (i, inv.reach(&inv.tags[i].digest)))
+        .collect();
+    let mut refs: HashMap<&Digest, usize> = HashMap::new();
+    for ds in reaches.values() {
+        for d in ds {
+            *refs.entry(d).or_default() += 1;
+        }
+    }
+    let forgotten: HashSet<Digest> = forgotten_roots.iter().flat_map(|r| inv.reach(r)).collect();
+    let mut gone: HashSet<&Digest> = inv
+        .blobs
+        .iter()
+        .filter(|(d, b)| {
+            !refs.contains_key(d)
+                && (policy.all || policy.unreferenced || older(b.used) || forgotten.contains(*d))
+        })
+        .map(|(d, _)| d)
+        .collect();
+
+    let mut plan = Plan {
+        size_before: inv.total_size(),
+        sweep: policy.all || policy.unreferenced,
+        ..Plan::default()
+    };
+    let mut tags_out: Vec<usize> = dropped.into_iter().collect();
+
+    // --max-size: the least recently used first (a tag, with whatever only it
+    // reaches, or a blob no kept tag reaches) until the rest fits.
+    if let Some(max) = policy.max_size {
+        let mut size = plan
+            .size_before
+            .saturating_sub(inv.size_of(gone.iter().copied()));
+        enum Lru<'a> {
+            Tag(usize),
+            Blob(&'a Digest),
+        }
+        let mut queue: Vec<(SystemTime, Lru)> = kept
+            .iter()
+            .map(|&i| (inv.tags[i].used, Lru::Tag(i)))
+            .chain(
+                inv.blobs
+                    .iter()
+                    .filter(|(d, _)| !refs.contains_key(d) && !gone.contains(d))
+                    .map(|(d, b)| (b.used, Lru::Blob(d))),
+            )
+            .collect();
+        queue.sort_by_key(|(t, _)| *t);
+        for (_, item) in queue {
+            if size <= max {
+                break;
+            }
+            match item {
+                Lru::Blob(d) => {
+                    if gone.insert(d) {
+                        size = size.saturating_sub(inv.size_of([d]));
+                    }
+                }
+                Lru::Tag(i) => {
+                    tags_out.push(i);
+                    for d in reaches.get(&i).into_iter().flatten() {
+                        let n = refs.entry(d).or_default();
+                        *n = n.saturating_sub(1);
+                        if *n == 0 && gone.insert(d) {
+                            size = size.saturating_sub(inv.size_of([d]));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    tags_out.sort_unstable();
+    for i in tags_out {
+        let t = &inv.tags[i];
+        plan.removals.push(Removal {
+            kind: "tag",
+            name: t.name(),
+            size: 0,
+            used: t.used,
+            target: Target::Tag(t.path.clone()),
+        });
+    }
+    let mut objects: Vec<&Digest> = gone.into_iter().collect();
+    // Manifests before what they reference; then oldest first.
+    objects.sort_by_key(|d| (!inv.manifests.contains_key(*d), inv.blobs[*d].used));
+    for d in objects {
+        let manifest = inv.manifests.contains_key(d);
+        let b = &inv.blobs[d];
+        plan.removals.push(Removal {
+            kind: if manifest { "manifest" } else { "blob" },
+            name: d.to_string(),
+            size: b.size,
+            used: b.used,
+            target: Target::Blob {
+                digest: d.clone(),
+                manifest,
+            },
+        });
+    }
+    if plan.sweep {
+        plan.orphan_sidecars = inv.orphan_sidecars.clone();
+    }
+    Ok(plan)
+}
+
+fn describe(sel: &ImageSelector) -> String {
+    match sel {
+        ImageSelector::Repository { registry, repo } => format!("{registry}/{repo}"),
+        ImageSelector::Tag { registry, repo, tag } => format!("{registry}/{repo}:{tag}"),
+        ImageSelector::Digest {
+            registry,
+            repo,
+            digest,
+        } => format!("{registry}/{repo}@{digest}"),
+    }
+}
+
+/// Whether `path` is a regular file (not a symlink) still last used at `used`.
+fn unchanged_file(path: &Path, used: SystemTime) -> bool {
+    fs::symlink_metadata(path)
+        .is_ok_and(|m| m.file_type().is_file() && m.modified().is_ok_and(|t| t == used))
+}
+
+impl Cache {
+    /// Carries out a plan; `on_removed` hears each removal done.
+    pub fn execute(&self, plan: &Plan, mut on_removed: impl FnMut(&Removal)) -> Summary {
+        let mut summary = Summary {
+            size_before: plan.size_before,
+            ..Summary::default()
+        };
+        let index = self.root.join("index");
+        for r in &plan.removals {
+            let removed = match &r.target {
+                Target::Tag(path) => {
+                    path.starts_with(&index)
+                        && unchanged_file(path, r.used)
+                        && fs::remove_file(path).is_ok()
+                        && {
+                            remove_empty_dirs(path, &index);
+                            true
+                        }
+                }
+                Target::Blob { digest, manifest } => self.remove_blob(digest, *manifest, r.used),
+            };
+            if !removed {
+                summary.kept_in_use += 1;
+                continue;
+            }
+            match r.kind {
+                "tag" => summary.tags += 1,
+                "manifest" => summary.manifests += 1,
+                _ => summary.blobs += 1,
+            }
+            summary.bytes_reclaimed = summary.bytes_reclaimed.saturating_add(r.size);
+            on_removed(r);
+        }
+        for d in &plan.orphan_sidecars {
+            if !self.blob_path(d).exists() {
+                let _ = fs::remove_file(self.manifest_meta_path(d));
+            }
+        }
+        if plan.sweep {
+            let swept = self.sweep();
+            summary.temp_files_removed = swept.temp_files;
+            summary.lock_files_removed = swept.lock_files;
+        }
+        summary.size_after = summary.size_before.saturating_sub(summary.bytes_reclaimed);
+        summary
+    }
+
+    /// Removes a stored blob (and a manifest's sidecar) unless it was used
+    /// since `used` or its path is not a plain file inside the cache.
+    fn remove_blob(&self, digest: &Digest, manifest: bool, used: SystemTime) -> bool {
+        let path = self.blob_path(digest);
+        let shard_ok = path.parent().is_some_and(is_real_dir)
+            && is_real_dir(&self.root.join("blobs/sha256"))
+            && is_real_dir(&self.root.join("blobs"));
+        if !shard_ok || !unchanged_file(&path, used) || fs::remove_file(&path).is_err() {
+            return false;
+        }
+        if manifest {
+            let _ = fs::remove_file(self.manifest_meta_path(digest));
+        }
+        true
+    }
+
+    /// Plans and executes `policy` in one go (what `serve`'s evictor does).
+    pub fn purge(
+        &self,
+        policy: &Policy,
+        on_removed: impl FnMut(&Removal),
+    ) -> Result<Summary, PurgeError> {
+        let inv = self.inventory()?;
+        let plan = plan(&inv, policy, SystemTime::now())?;
+        Ok(self.execute(&plan, on_removed))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PurgeError {
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    #[error(transparent)]
+    NoSuchImage(#[from] NoSuchImage),
+}
+
+/// Removes the now empty directories between a removed tag record and `index/`.
+fn remove_empty_dirs(path: &Path, index: &Path) {
+    let mut dir = path.parent();
+    while let Some(d) = dir {
+        if d == index || !d.starts_with(index) || fs::remove_dir(d).is_err() {
+            break;
+        }
+        dir = d.parent();
+    }
+}
+
+/// Blobs stored by this process so far: `serve`'s evictor checks the budget
+/// again only once something new came in.
+static STORED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+pub(super) fn note_stored() {
+    STORED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn stored_count() -> u64 {
+    STORED.load(std::sync::atomic::Ordering::Relaxed)
+}
