@@ -51,6 +51,11 @@ pub enum Command {
     Prefetch(PrefetchArgs),
     /// Run the localhost registry mirror
     Serve(ServeArgs),
+    /// Remove images and content from the cache to free disk space
+    Purge(PurgeArgs),
+    /// Look into the cache
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// Print shell completions
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -111,4 +116,38 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:5000, or [serve] listen]
     #[arg(long, env = "DPX_LISTEN", value_name = "ADDR")]
     pub listen: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("policy").required(true).multiple(true)))]
+pub struct PurgeArgs {
+    /// Remove tags, manifests and blobs not used for this long, e.g. 30d
+    #[arg(long, value_name = "AGE", group = "policy", value_parser = crate::units::parse_duration)]
+    pub older_than: Option<std::time::Duration>,
+    /// Remove the least recently used content until the cache fits, e.g. 20GiB
+    #[arg(long, value_name = "SIZE", group = "policy", value_parser = crate::units::parse_size)]
+    pub max_size: Option<u64>,
+    /// Forget an image (repository, :tag or @digest), keeping blobs other images need (repeatable)
+    #[arg(long = "image", value_name = "IMAGE", group = "policy")]
+    pub images: Vec<String>,
+    /// Remove blobs and manifests no kept tag reaches, and leftover temp and lock files
+    #[arg(long, group = "policy")]
+    pub unreferenced: bool,
+    /// Remove everything
+    #[arg(long, group = "policy")]
+    pub all: bool,
+    /// Do not ask before --all
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// List what would be removed and the bytes reclaimed; change nothing
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// List the images in the cache
+    Ls,
+    /// Disk usage: total, by registry, by repository (shared blobs counted once)
+    Du,
 }

@@ -68,6 +68,8 @@ pub fn main() -> ExitCode {
             Command::Pull(args) => interruptible(commands::pull::run(&ctx, args)).await,
             Command::Prefetch(args) => interruptible(commands::prefetch::run(&ctx, args)).await,
             Command::Serve(args) => commands::serve::run(&ctx, args).await,
+            Command::Purge(args) => commands::purge::run(&ctx, args).await,
+            Command::Cache(cmd) => commands::cache::run(&ctx, cmd).await,
             Command::Completions { .. } | Command::Man => Ok(ExitCode::SUCCESS),
         }
     });

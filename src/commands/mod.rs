@@ -1,7 +1,9 @@
 //! One module per subcommand: flags -> library calls -> rendering.
 
+pub mod cache;
 pub mod prefetch;
 pub mod pull;
+pub mod purge;
 pub mod serve;
 
 use std::path::PathBuf;

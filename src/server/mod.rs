@@ -4,6 +4,7 @@
 mod blob_stream;
 mod egress;
 mod errors;
+mod evictor;
 mod range;
 mod routes;
 mod tags;
@@ -30,6 +31,7 @@ use crate::reference::Digest;
 use blob_stream::BlobStream;
 pub use egress::Egress;
 pub use errors::ApiError;
+pub use evictor::spawn_evictor;
 use range::BlobRange;
 use routes::{Image, Route};
 
