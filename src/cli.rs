@@ -130,7 +130,8 @@ pub struct PurgeArgs {
     /// Forget an image (repository, :tag or @digest), keeping blobs other images need (repeatable)
     #[arg(long = "image", value_name = "IMAGE", group = "policy")]
     pub images: Vec<String>,
-    /// Remove blobs and manifests no kept tag reaches, and leftover temp and lock files
+    /// Remove blobs and manifests no kept tag reaches (once 10 minutes old, so an
+    /// unfinished pull keeps its content), and leftover temp and lock files
     #[arg(long, group = "policy")]
     pub unreferenced: bool,
     /// Remove everything

@@ -27,11 +27,11 @@ use std::path::{Path, PathBuf};
 
 pub use blobs::{BackgroundWriter, BlobWriter};
 pub use inventory::{BlobEntry, Inventory, ManifestEntry, TagEntry, TempEntry};
+pub use locks::{FileLock, LockHolder, LockKey};
 pub use purge::{
     ImageSelector, NoSuchImage, Plan, Policy, PurgeError, Removal, Summary, plan, stored_count,
 };
 pub use sweep::SweepReport;
-pub use locks::{FileLock, LockHolder, LockKey};
 pub use tag_list::TagListRecord;
 pub use tags::{TagRecord, now_secs};
 

@@ -18,6 +18,9 @@ use super::inventory::{Inventory, TagEntry, is_real_dir};
 use super::{Cache, CacheError};
 use crate::reference::Digest;
 
+/// How old unreferenced content must be before `--unreferenced` takes it.
+pub const UNREFERENCED_GRACE: Duration = Duration::from_secs(10 * 60);
+
 /// Which images `--image` forgets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImageSelector {
@@ -42,9 +45,11 @@ impl ImageSelector {
             ImageSelector::Repository { registry, repo } => {
                 &t.registry == registry && &t.repo == repo
             }
-            ImageSelector::Tag { registry, repo, tag } => {
-                &t.registry == registry && &t.repo == repo && &t.tag == tag
-            }
+            ImageSelector::Tag {
+                registry,
+                repo,
+                tag,
+            } => &t.registry == registry && &t.repo == repo && &t.tag == tag,
             ImageSelector::Digest {
                 registry,
                 repo,
@@ -188,13 +193,22 @@ pub fn plan(inv: &Inventory, policy: &Policy, now: SystemTime) -> Result<Plan, N
             *refs.entry(d).or_default() += 1;
         }
     }
+    // A pull stores its manifest and blobs before its tag record: content
+    // that new is not "unreferenced" yet (git's prune expiry, in short).
+    let settled = |used: SystemTime| {
+        now.duration_since(used)
+            .is_ok_and(|d| d >= UNREFERENCED_GRACE)
+    };
     let forgotten: HashSet<Digest> = forgotten_roots.iter().flat_map(|r| inv.reach(r)).collect();
     let mut gone: HashSet<&Digest> = inv
         .blobs
         .iter()
         .filter(|(d, b)| {
             !refs.contains_key(d)
-                && (policy.all || policy.unreferenced || older(b.used) || forgotten.contains(*d))
+                && (policy.all
+                    || (policy.unreferenced && settled(b.used))
+                    || older(b.used)
+                    || forgotten.contains(*d))
         })
         .map(|(d, _)| d)
         .collect();
@@ -288,7 +302,11 @@ pub fn plan(inv: &Inventory, policy: &Policy, now: SystemTime) -> Result<Plan, N
 fn describe(sel: &ImageSelector) -> String {
     match sel {
         ImageSelector::Repository { registry, repo } => format!("{registry}/{repo}"),
-        ImageSelector::Tag { registry, repo, tag } => format!("{registry}/{repo}:{tag}"),
+        ImageSelector::Tag {
+            registry,
+            repo,
+            tag,
+        } => format!("{registry}/{repo}:{tag}"),
         ImageSelector::Digest {
             registry,
             repo,

@@ -89,7 +89,9 @@ fn print_ls(output: Output, images: &[Image]) -> std::io::Result<()> {
                 format!("sha256:{}", &i.digest.hex()[..12]),
                 platforms,
                 human_bytes(i.size),
-                httpdate::fmt_http_date(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(i.last_used)),
+                httpdate::fmt_http_date(
+                    SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(i.last_used)
+                ),
             )?;
         }
         Ok(())
@@ -150,7 +152,12 @@ fn print_du(output: Output, u: &Usage) -> std::io::Result<()> {
             serde_json::to_writer_pretty(&mut *out, u)?;
             return writeln!(out);
         }
-        writeln!(out, "{:>10}  total ({} blobs)", human_bytes(u.total), u.blobs)?;
+        writeln!(
+            out,
+            "{:>10}  total ({} blobs)",
+            human_bytes(u.total),
+            u.blobs
+        )?;
         if output == Output::Quiet {
             return Ok(());
         }

@@ -41,7 +41,13 @@ pub async fn run(ctx: &Context, args: PurgeArgs) -> anyhow::Result<ExitCode> {
             if output == Output::Human {
                 crate::stdout::with_stdout(|out| {
                     for r in &plan.removals {
-                        writeln!(out, "would remove {} {} ({})", r.kind, r.name, human_bytes(r.size))?;
+                        writeln!(
+                            out,
+                            "would remove {} {} ({})",
+                            r.kind,
+                            r.name,
+                            human_bytes(r.size)
+                        )?;
                     }
                     Ok(())
                 })?;
@@ -137,11 +143,7 @@ fn report(
                 human_bytes(s.size_after),
             )?;
             if s.kept_in_use > 0 {
-                writeln!(
-                    out,
-                    "kept {} items used while the purge ran",
-                    s.kept_in_use
-                )?;
+                writeln!(out, "kept {} items used while the purge ran", s.kept_in_use)?;
             }
             Ok(())
         }

@@ -10,6 +10,7 @@ mod docs;
 mod engines;
 mod protocol;
 mod pull;
+mod purge;
 mod registry;
 mod serve;
 mod serve_limits;
