@@ -426,3 +426,135 @@ pub(super) fn note_stored() {
 pub fn stored_count() -> u64 {
     STORED.load(std::sync::atomic::Ordering::Relaxed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::TagRecord;
+
+    fn store(cache: &Cache, data: &[u8]) -> Digest {
+        let d = Digest::of(data);
+        let mut w = crate::cache::BlobWriter::create(cache, d.clone(), None).unwrap();
+        w.write(data).unwrap();
+        w.commit().unwrap();
+        d
+    }
+
+    fn set_age(path: &Path, age: Duration) {
+        fs::File::open(path)
+            .unwrap()
+            .set_modified(SystemTime::now() - age)
+            .unwrap();
+    }
+
+    /// An image (manifest, config, layer) tagged `registry/a:1`; returns the digests.
+    fn image(cache: &Cache, seed: &str, shared: &Digest) -> Vec<Digest> {
+        let config = store(cache, seed.as_bytes());
+        let layer = store(cache, format!("layer {seed}").as_bytes());
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": crate::oci::OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.to_string(), "size": seed.len()},
+            "layers": [
+                {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": shared.to_string(), "size": 6},
+                {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer.to_string(), "size": 6 + seed.len()}
+            ]
+        })
+        .to_string();
+        let m = Digest::of(manifest.as_bytes());
+        cache
+            .put_manifest(&m, crate::oci::OCI_MANIFEST, manifest.as_bytes())
+            .unwrap();
+        cache
+            .write_tag("example.com", seed, "1", &TagRecord::new(m.clone()))
+            .unwrap();
+        vec![m, config, layer]
+    }
+
+    fn removed(plan: &Plan) -> Vec<String> {
+        let mut v: Vec<String> = plan.removals.iter().map(|r| r.name.clone()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn unreferenced_spares_new_content_and_never_what_a_tag_reaches() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let shared = store(&cache, b"shared");
+        let a = image(&cache, "a", &shared);
+        let loose = store(&cache, b"pulled by digest, no tag");
+        let policy = Policy {
+            unreferenced: true,
+            ..Policy::default()
+        };
+        let inv = cache.inventory().unwrap();
+        assert_eq!(inv.reach(&a[0]).len(), 4, "manifest, config, two layers");
+        assert!(
+            plan(&inv, &policy, SystemTime::now())
+                .unwrap()
+                .removals
+                .is_empty()
+        );
+        // Once settled, the loose blob goes; the tagged image's never do.
+        for d in a.iter().chain([&shared, &loose]) {
+            set_age(&cache.blob_path(d), UNREFERENCED_GRACE * 2);
+        }
+        let inv = cache.inventory().unwrap();
+        let p = plan(&inv, &policy, SystemTime::now()).unwrap();
+        assert_eq!(removed(&p), [loose.to_string()]);
+    }
+
+    #[test]
+    fn forgetting_an_image_keeps_what_another_needs_and_an_unknown_one_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let shared = store(&cache, b"shared");
+        let a = image(&cache, "a", &shared);
+        image(&cache, "b", &shared);
+        let inv = cache.inventory().unwrap();
+        let forget = |repo: &str| Policy {
+            images: vec![ImageSelector::Repository {
+                registry: "example.com".into(),
+                repo: repo.into(),
+            }],
+            ..Policy::default()
+        };
+        let p = plan(&inv, &forget("a"), SystemTime::now()).unwrap();
+        let mut want: Vec<String> = a.iter().map(Digest::to_string).collect();
+        want.push("example.com/a:1".into());
+        want.sort();
+        assert_eq!(removed(&p), want);
+        assert!(plan(&inv, &forget("nope"), SystemTime::now()).is_err());
+        // Executing it leaves b whole.
+        let s = cache.execute(&p, |_| {});
+        assert_eq!((s.tags, s.manifests, s.blobs), (1, 1, 2));
+        assert!(cache.blob_path(&shared).is_file());
+        let inv = cache.inventory().unwrap();
+        assert_eq!(inv.tags.len(), 1);
+        assert_eq!(inv.reach(&inv.tags[0].digest).len(), 4);
+    }
+
+    #[test]
+    fn a_blob_used_after_the_plan_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let d = store(&cache, b"x");
+        set_age(&cache.blob_path(&d), Duration::from_secs(3600));
+        let inv = cache.inventory().unwrap();
+        let p = plan(
+            &inv,
+            &Policy {
+                all: true,
+                ..Policy::default()
+            },
+            SystemTime::now(),
+        )
+        .unwrap();
+        // Used (touched) between the plan and its execution.
+        set_age(&cache.blob_path(&d), Duration::ZERO);
+        let s = cache.execute(&p, |_| {});
+        assert_eq!((s.blobs, s.kept_in_use), (0, 1));
+        assert!(cache.blob_path(&d).is_file());
+    }
+}
