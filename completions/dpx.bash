@@ -16,6 +16,9 @@ _dpx() {
             ",$1")
                 cmd="dpx"
                 ;;
+            dpx,cache)
+                cmd="dpx__subcmd__cache"
+                ;;
             dpx,completions)
                 cmd="dpx__subcmd__completions"
                 ;;
@@ -31,8 +34,32 @@ _dpx() {
             dpx,pull)
                 cmd="dpx__subcmd__pull"
                 ;;
+            dpx,purge)
+                cmd="dpx__subcmd__purge"
+                ;;
             dpx,serve)
                 cmd="dpx__subcmd__serve"
+                ;;
+            dpx__subcmd__cache,du)
+                cmd="dpx__subcmd__cache__subcmd__du"
+                ;;
+            dpx__subcmd__cache,help)
+                cmd="dpx__subcmd__cache__subcmd__help"
+                ;;
+            dpx__subcmd__cache,ls)
+                cmd="dpx__subcmd__cache__subcmd__ls"
+                ;;
+            dpx__subcmd__cache__subcmd__help,du)
+                cmd="dpx__subcmd__cache__subcmd__help__subcmd__du"
+                ;;
+            dpx__subcmd__cache__subcmd__help,help)
+                cmd="dpx__subcmd__cache__subcmd__help__subcmd__help"
+                ;;
+            dpx__subcmd__cache__subcmd__help,ls)
+                cmd="dpx__subcmd__cache__subcmd__help__subcmd__ls"
+                ;;
+            dpx__subcmd__help,cache)
+                cmd="dpx__subcmd__help__subcmd__cache"
                 ;;
             dpx__subcmd__help,completions)
                 cmd="dpx__subcmd__help__subcmd__completions"
@@ -49,8 +76,17 @@ _dpx() {
             dpx__subcmd__help,pull)
                 cmd="dpx__subcmd__help__subcmd__pull"
                 ;;
+            dpx__subcmd__help,purge)
+                cmd="dpx__subcmd__help__subcmd__purge"
+                ;;
             dpx__subcmd__help,serve)
                 cmd="dpx__subcmd__help__subcmd__serve"
+                ;;
+            dpx__subcmd__help__subcmd__cache,du)
+                cmd="dpx__subcmd__help__subcmd__cache__subcmd__du"
+                ;;
+            dpx__subcmd__help__subcmd__cache,ls)
+                cmd="dpx__subcmd__help__subcmd__cache__subcmd__ls"
                 ;;
             *)
                 ;;
@@ -59,8 +95,130 @@ _dpx() {
 
     case "${cmd}" in
         dpx)
-            opts="-q -v -h -V --config --cache-dir --json --quiet --verbose --help --version pull prefetch serve completions man help"
+            opts="-q -v -h -V --config --cache-dir --json --quiet --verbose --help --version pull prefetch serve purge cache completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__cache)
+            opts="-q -v -h --config --cache-dir --json --quiet --verbose --help ls du help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__cache__subcmd__du)
+            opts="-q -v -h --config --cache-dir --json --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__cache__subcmd__help)
+            opts="ls du help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__cache__subcmd__help__subcmd__du)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__cache__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__cache__subcmd__help__subcmd__ls)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__cache__subcmd__ls)
+            opts="-q -v -h --config --cache-dir --json --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -103,8 +261,50 @@ _dpx() {
             return 0
             ;;
         dpx__subcmd__help)
-            opts="pull prefetch serve completions man help"
+            opts="pull prefetch serve purge cache completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__help__subcmd__cache)
+            opts="ls du"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__help__subcmd__cache__subcmd__du)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__help__subcmd__cache__subcmd__ls)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -173,6 +373,20 @@ _dpx() {
             return 0
             ;;
         dpx__subcmd__help__subcmd__pull)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__help__subcmd__purge)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -276,6 +490,40 @@ _dpx() {
             fi
             case "${prev}" in
                 --platform)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__purge)
+            opts="-y -n -q -v -h --older-than --max-size --image --unreferenced --all --yes --dry-run --config --cache-dir --json --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --older-than)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --image)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

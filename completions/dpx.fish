@@ -34,6 +34,8 @@ complete -c dpx -n "__fish_dpx_needs_command" -s V -l version -d 'Print version'
 complete -c dpx -n "__fish_dpx_needs_command" -f -a "pull" -d 'Fetch images (manifest, config, layers) into the cache'
 complete -c dpx -n "__fish_dpx_needs_command" -f -a "prefetch" -d 'Warm the cache for many images at once'
 complete -c dpx -n "__fish_dpx_needs_command" -f -a "serve" -d 'Run the localhost registry mirror'
+complete -c dpx -n "__fish_dpx_needs_command" -f -a "purge" -d 'Remove images and content from the cache to free disk space'
+complete -c dpx -n "__fish_dpx_needs_command" -f -a "cache" -d 'Look into the cache'
 complete -c dpx -n "__fish_dpx_needs_command" -f -a "completions" -d 'Print shell completions'
 complete -c dpx -n "__fish_dpx_needs_command" -f -a "man" -d 'Print the man page (roff)'
 complete -c dpx -n "__fish_dpx_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -64,6 +66,43 @@ complete -c dpx -n "__fish_dpx_using_subcommand serve" -l json -d 'Machine-reada
 complete -c dpx -n "__fish_dpx_using_subcommand serve" -s q -l quiet -d 'Print only errors (and the result digests)'
 complete -c dpx -n "__fish_dpx_using_subcommand serve" -s v -l verbose -d 'More log output (repeat for more)'
 complete -c dpx -n "__fish_dpx_using_subcommand serve" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand purge" -l older-than -d 'Remove tags, manifests and blobs not used for this long, e.g. 30d' -r
+complete -c dpx -n "__fish_dpx_using_subcommand purge" -l max-size -d 'Remove the least recently used content until the cache fits, e.g. 20GiB' -r
+complete -c dpx -n "__fish_dpx_using_subcommand purge" -l image -d 'Forget an image (repository, :tag or @digest), keeping blobs other images need (repeatable)' -r
+complete -c dpx -n "__fish_dpx_using_subcommand purge" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand purge" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand purge" -l unreferenced -d 'Remove blobs and manifests no kept tag reaches (once 10 minutes old, so an unfinished pull keeps its content), and leftover temp and lock files'
+complete -c dpx -n "__fish_dpx_using_subcommand purge" -l all -d 'Remove everything'
+complete -c dpx -n "__fish_dpx_using_subcommand purge" -s y -l yes -d 'Do not ask before --all'
+complete -c dpx -n "__fish_dpx_using_subcommand purge" -s n -l dry-run -d 'List what would be removed and the bytes reclaimed; change nothing'
+complete -c dpx -n "__fish_dpx_using_subcommand purge" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_using_subcommand purge" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_using_subcommand purge" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_using_subcommand purge" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and not __fish_seen_subcommand_from ls du help" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and not __fish_seen_subcommand_from ls du help" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and not __fish_seen_subcommand_from ls du help" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and not __fish_seen_subcommand_from ls du help" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and not __fish_seen_subcommand_from ls du help" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and not __fish_seen_subcommand_from ls du help" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and not __fish_seen_subcommand_from ls du help" -f -a "ls" -d 'List the images in the cache'
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and not __fish_seen_subcommand_from ls du help" -f -a "du" -d 'Disk usage: total, by registry, by repository (shared blobs counted once)'
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and not __fish_seen_subcommand_from ls du help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and __fish_seen_subcommand_from ls" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and __fish_seen_subcommand_from ls" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and __fish_seen_subcommand_from ls" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and __fish_seen_subcommand_from ls" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and __fish_seen_subcommand_from ls" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and __fish_seen_subcommand_from ls" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and __fish_seen_subcommand_from du" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and __fish_seen_subcommand_from du" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and __fish_seen_subcommand_from du" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and __fish_seen_subcommand_from du" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and __fish_seen_subcommand_from du" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and __fish_seen_subcommand_from du" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "ls" -d 'List the images in the cache'
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "du" -d 'Disk usage: total, by registry, by repository (shared blobs counted once)'
+complete -c dpx -n "__fish_dpx_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dpx -n "__fish_dpx_using_subcommand completions" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
 complete -c dpx -n "__fish_dpx_using_subcommand completions" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
 complete -c dpx -n "__fish_dpx_using_subcommand completions" -l json -d 'Machine-readable JSON output on stdout'
@@ -76,9 +115,13 @@ complete -c dpx -n "__fish_dpx_using_subcommand man" -l json -d 'Machine-readabl
 complete -c dpx -n "__fish_dpx_using_subcommand man" -s q -l quiet -d 'Print only errors (and the result digests)'
 complete -c dpx -n "__fish_dpx_using_subcommand man" -s v -l verbose -d 'More log output (repeat for more)'
 complete -c dpx -n "__fish_dpx_using_subcommand man" -s h -l help -d 'Print help'
-complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve completions man help" -f -a "pull" -d 'Fetch images (manifest, config, layers) into the cache'
-complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve completions man help" -f -a "prefetch" -d 'Warm the cache for many images at once'
-complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve completions man help" -f -a "serve" -d 'Run the localhost registry mirror'
-complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve completions man help" -f -a "completions" -d 'Print shell completions'
-complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve completions man help" -f -a "man" -d 'Print the man page (roff)'
-complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache completions man help" -f -a "pull" -d 'Fetch images (manifest, config, layers) into the cache'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache completions man help" -f -a "prefetch" -d 'Warm the cache for many images at once'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache completions man help" -f -a "serve" -d 'Run the localhost registry mirror'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache completions man help" -f -a "purge" -d 'Remove images and content from the cache to free disk space'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache completions man help" -f -a "cache" -d 'Look into the cache'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache completions man help" -f -a "completions" -d 'Print shell completions'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache completions man help" -f -a "man" -d 'Print the man page (roff)'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "ls" -d 'List the images in the cache'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "du" -d 'Disk usage: total, by registry, by repository (shared blobs counted once)'

@@ -80,6 +80,9 @@ pub struct Inventory {
     pub manifests: HashMap<Digest, ManifestEntry>,
     pub orphan_sidecars: Vec<Digest>,
     pub temps: Vec<TempEntry>,
+    /// Membership records (`index/<registry>/<repo>/_links/<hex>`) per digest:
+    /// they go with the content.
+    pub links: HashMap<Digest, Vec<PathBuf>>,
     /// Symlinks and files that are not ours; never touched.
     pub skipped: Vec<PathBuf>,
 }
@@ -301,6 +304,8 @@ impl Cache {
                     inv.skipped.push(path);
                 } else if ft.is_dir() {
                     stack.push(path);
+                } else if let Some(digest) = link_digest(&path) {
+                    inv.links.entry(digest).or_default().push(path);
                 } else if let Some(tag) = tag_entry(&index, &path) {
                     inv.tags.push(tag);
                 }
@@ -309,6 +314,15 @@ impl Cache {
         inv.tags
             .sort_by(|a, b| (&a.registry, &a.repo, &a.tag).cmp(&(&b.registry, &b.repo, &b.tag)));
     }
+}
+
+/// The digest a membership record `.../_links/<hex>` is for.
+fn link_digest(path: &Path) -> Option<Digest> {
+    let parent = path.parent()?.file_name()?;
+    if parent != "_links" {
+        return None;
+    }
+    Digest::from_hex(path.file_name()?.to_str()?).ok()
 }
 
 /// Reads a tag record file, with its place in the tree telling whose it is.

@@ -91,7 +91,11 @@ pub struct Removal {
 #[derive(Debug, Clone)]
 enum Target {
     Tag(std::path::PathBuf),
-    Blob { digest: Digest, manifest: bool },
+    Blob {
+        digest: Digest,
+        manifest: bool,
+        links: Vec<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -290,6 +294,7 @@ pub fn plan(inv: &Inventory, policy: &Policy, now: SystemTime) -> Result<Plan, N
             target: Target::Blob {
                 digest: d.clone(),
                 manifest,
+                links: inv.links.get(d).cloned().unwrap_or_default(),
             },
         });
     }
@@ -340,7 +345,22 @@ impl Cache {
                             true
                         }
                 }
-                Target::Blob { digest, manifest } => self.remove_blob(digest, *manifest, r.used),
+                Target::Blob {
+                    digest,
+                    manifest,
+                    links,
+                } => {
+                    let removed = self.remove_blob(digest, *manifest, r.used);
+                    if removed {
+                        // Membership records go with the content (plain files under index/ only).
+                        for link in links.iter().filter(|l| l.starts_with(&index)) {
+                            if fs::symlink_metadata(link).is_ok_and(|m| m.file_type().is_file()) {
+                                let _ = fs::remove_file(link);
+                            }
+                        }
+                    }
+                    removed
+                }
             };
             if !removed {
                 summary.kept_in_use += 1;
@@ -360,9 +380,13 @@ impl Cache {
             }
         }
         if plan.sweep {
-            let swept = self.sweep();
-            summary.temp_files_removed = swept.temp_files;
-            summary.lock_files_removed = swept.lock_files;
+            match self.sweep() {
+                Ok(swept) => {
+                    summary.temp_files_removed = swept.temp_files;
+                    summary.lock_files_removed = swept.lock_files;
+                }
+                Err(e) => tracing::warn!("cannot sweep temp and lock files: {e}"),
+            }
         }
         summary.size_after = summary.size_before.saturating_sub(summary.bytes_reclaimed);
         summary
@@ -512,6 +536,11 @@ mod tests {
         let shared = store(&cache, b"shared");
         let a = image(&cache, "a", &shared);
         image(&cache, "b", &shared);
+        // Membership records (the boundary's layout) go with their content.
+        let links = dir.path().join("index/example.com/a/_links");
+        fs::create_dir_all(&links).unwrap();
+        fs::write(links.join(a[2].hex()), b"").unwrap();
+        fs::write(links.join(shared.hex()), b"").unwrap();
         let inv = cache.inventory().unwrap();
         let forget = |repo: &str| Policy {
             images: vec![ImageSelector::Repository {
@@ -530,6 +559,8 @@ mod tests {
         let s = cache.execute(&p, |_| {});
         assert_eq!((s.tags, s.manifests, s.blobs), (1, 1, 2));
         assert!(cache.blob_path(&shared).is_file());
+        assert!(!links.join(a[2].hex()).exists());
+        assert!(links.join(shared.hex()).exists());
         let inv = cache.inventory().unwrap();
         assert_eq!(inv.tags.len(), 1);
         assert_eq!(inv.reach(&inv.tags[0].digest).len(), 4);
