@@ -346,7 +346,6 @@ fn error_hints_name_only_commands_that_exist() {
             let text = std::fs::read_to_string(&path).expect("source");
             for bad in [
                 "dpx login",
-                "dpx purge",
                 "dpx ratelimit",
                 "stored credentials",
             ] {
