@@ -296,7 +296,7 @@ _dpx_commands() {
 'prefetch:Warm the cache for many images at once' \
 'serve:Run the localhost registry mirror' \
 'purge:Remove images and content from the cache to free disk space' \
-'cache:Look into the cache' \
+'cache:Look into the cache\: list its images, show its disk use' \
 'completions:Print shell completions' \
 'man:Print the man page (roff)' \
 'help:Print this message or the help of the given subcommand(s)' \
@@ -358,7 +358,7 @@ _dpx__subcmd__help_commands() {
 'prefetch:Warm the cache for many images at once' \
 'serve:Run the localhost registry mirror' \
 'purge:Remove images and content from the cache to free disk space' \
-'cache:Look into the cache' \
+'cache:Look into the cache\: list its images, show its disk use' \
 'completions:Print shell completions' \
 'man:Print the man page (roff)' \
 'help:Print this message or the help of the given subcommand(s)' \

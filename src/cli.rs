@@ -53,9 +53,11 @@ pub enum Command {
     Serve(ServeArgs),
     /// Remove images and content from the cache to free disk space
     Purge(PurgeArgs),
-    /// Look into the cache
-    #[command(subcommand)]
-    Cache(CacheCommand),
+    /// Look into the cache: list its images, show its disk use
+    Cache {
+        #[command(subcommand)]
+        command: CacheCommand,
+    },
     /// Print shell completions
     Completions {
         /// bash, zsh, fish, elvish or powershell

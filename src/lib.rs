@@ -69,7 +69,7 @@ pub fn main() -> ExitCode {
             Command::Prefetch(args) => interruptible(commands::prefetch::run(&ctx, args)).await,
             Command::Serve(args) => commands::serve::run(&ctx, args).await,
             Command::Purge(args) => commands::purge::run(&ctx, args).await,
-            Command::Cache(cmd) => commands::cache::run(&ctx, cmd).await,
+            Command::Cache { command } => commands::cache::run(&ctx, command).await,
             Command::Completions { .. } | Command::Man => Ok(ExitCode::SUCCESS),
         }
     });

@@ -1,6 +1,7 @@
 //! One module per subcommand: flags -> library calls -> rendering.
 
 pub mod cache;
+pub mod cache_usage;
 pub mod prefetch;
 pub mod pull;
 pub mod purge;
