@@ -477,3 +477,43 @@ fn serve_with_max_size_evicts_the_least_recently_used_in_the_background() {
     });
     assert!(total(&dpx) <= 500_000);
 }
+
+#[test]
+fn on_a_terminal_all_asks_first_and_no_removes_nothing() {
+    let hub = FakeHub::start();
+    hub.add_image("library/ask", "v1", &[10_000], 870);
+    let dpx = Dpx::new(&hub.url());
+    dpx.ok(&["-q", "pull", "ask:v1"]);
+    // `script` gives dpx a terminal; the answer comes through it.
+    let on_a_terminal = |answer: &str| {
+        let cmd = format!(
+            "{} --config {} --cache-dir {} purge --all",
+            env!("CARGO_BIN_EXE_dpx"),
+            crate::support::dpx::path_str(&dpx.config),
+            crate::support::dpx::path_str(&dpx.cache)
+        );
+        let mut child = std::process::Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("script(1) from util-linux");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(answer.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let before = tree(&dpx.cache);
+    let out = on_a_terminal("n\n");
+    assert!(out.contains("Remove everything in the cache"), "{out}");
+    assert!(out.contains("nothing removed"), "{out}");
+    assert_eq!(tree(&dpx.cache), before);
+    let out = on_a_terminal("y\n");
+    assert!(out.contains("removed 1 tags"), "{out}");
+    assert!(tags(&dpx).is_empty());
+}
