@@ -40,11 +40,20 @@ _dpx() {
             dpx,pull)
                 cmd="dpx__subcmd__pull"
                 ;;
+            dpx,purge)
+                cmd="dpx__subcmd__purge"
+                ;;
             dpx,serve)
                 cmd="dpx__subcmd__serve"
                 ;;
+            dpx__subcmd__cache,du)
+                cmd="dpx__subcmd__cache__subcmd__du"
+                ;;
             dpx__subcmd__cache,help)
                 cmd="dpx__subcmd__cache__subcmd__help"
+                ;;
+            dpx__subcmd__cache,ls)
+                cmd="dpx__subcmd__cache__subcmd__ls"
                 ;;
             dpx__subcmd__cache,path)
                 cmd="dpx__subcmd__cache__subcmd__path"
@@ -52,8 +61,14 @@ _dpx() {
             dpx__subcmd__cache,verify)
                 cmd="dpx__subcmd__cache__subcmd__verify"
                 ;;
+            dpx__subcmd__cache__subcmd__help,du)
+                cmd="dpx__subcmd__cache__subcmd__help__subcmd__du"
+                ;;
             dpx__subcmd__cache__subcmd__help,help)
                 cmd="dpx__subcmd__cache__subcmd__help__subcmd__help"
+                ;;
+            dpx__subcmd__cache__subcmd__help,ls)
+                cmd="dpx__subcmd__cache__subcmd__help__subcmd__ls"
                 ;;
             dpx__subcmd__cache__subcmd__help,path)
                 cmd="dpx__subcmd__cache__subcmd__help__subcmd__path"
@@ -85,8 +100,17 @@ _dpx() {
             dpx__subcmd__help,pull)
                 cmd="dpx__subcmd__help__subcmd__pull"
                 ;;
+            dpx__subcmd__help,purge)
+                cmd="dpx__subcmd__help__subcmd__purge"
+                ;;
             dpx__subcmd__help,serve)
                 cmd="dpx__subcmd__help__subcmd__serve"
+                ;;
+            dpx__subcmd__help__subcmd__cache,du)
+                cmd="dpx__subcmd__help__subcmd__cache__subcmd__du"
+                ;;
+            dpx__subcmd__help__subcmd__cache,ls)
+                cmd="dpx__subcmd__help__subcmd__cache__subcmd__ls"
                 ;;
             dpx__subcmd__help__subcmd__cache,path)
                 cmd="dpx__subcmd__help__subcmd__cache__subcmd__path"
@@ -101,7 +125,7 @@ _dpx() {
 
     case "${cmd}" in
         dpx)
-            opts="-q -v -h -V --config --cache-dir --json --quiet --verbose --help --version pull prefetch serve cache export import completions man help"
+            opts="-q -v -h -V --config --cache-dir --json --quiet --verbose --help --version pull prefetch serve purge cache export import completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -123,7 +147,7 @@ _dpx() {
             return 0
             ;;
         dpx__subcmd__cache)
-            opts="-q -v -h --config --cache-dir --json --quiet --verbose --help verify path help"
+            opts="-q -v -h --config --cache-dir --json --quiet --verbose --help ls du verify path help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -144,8 +168,30 @@ _dpx() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dpx__subcmd__cache__subcmd__du)
+            opts="-q -v -h --config --cache-dir --json --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dpx__subcmd__cache__subcmd__help)
-            opts="verify path help"
+            opts="ls du verify path help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -158,7 +204,35 @@ _dpx() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dpx__subcmd__cache__subcmd__help__subcmd__du)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dpx__subcmd__cache__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__cache__subcmd__help__subcmd__ls)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -193,6 +267,28 @@ _dpx() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__cache__subcmd__ls)
+            opts="-q -v -h --config --cache-dir --json --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -297,7 +393,7 @@ _dpx() {
             return 0
             ;;
         dpx__subcmd__help)
-            opts="pull prefetch serve cache export import completions man help"
+            opts="pull prefetch serve purge cache export import completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -311,8 +407,36 @@ _dpx() {
             return 0
             ;;
         dpx__subcmd__help__subcmd__cache)
-            opts="verify path"
+            opts="ls du verify path"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__help__subcmd__cache__subcmd__du)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__help__subcmd__cache__subcmd__ls)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -450,6 +574,20 @@ _dpx() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dpx__subcmd__help__subcmd__purge)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dpx__subcmd__help__subcmd__serve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -562,6 +700,40 @@ _dpx() {
             fi
             case "${prev}" in
                 --platform)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__purge)
+            opts="-y -n -q -v -h --older-than --max-size --image --unreferenced --all --yes --dry-run --config --cache-dir --json --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --older-than)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --image)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -88,6 +88,28 @@ _arguments "${_arguments_options[@]}" : \
 '--help[Print help]' \
 && ret=0
 ;;
+(purge)
+_arguments "${_arguments_options[@]}" : \
+'--older-than=[Remove tags, manifests and blobs not used for this long, e.g. 30d]:AGE:_default' \
+'--max-size=[Remove the least recently used content until the cache fits, e.g. 20GiB]:SIZE:_default' \
+'*--image=[Forget an image (repository, \:tag or @digest), keeping blobs other images need (repeatable)]:IMAGE:_default' \
+'--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
+'--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'--unreferenced[Remove blobs and manifests no kept tag reaches (once 10 minutes old, so an unfinished pull keeps its content), and leftover temp and lock files]' \
+'--all[Remove everything]' \
+'-y[Do not ask before --all]' \
+'--yes[Do not ask before --all]' \
+'-n[List what would be removed and the bytes reclaimed; change nothing]' \
+'--dry-run[List what would be removed and the bytes reclaimed; change nothing]' \
+'--json[Machine-readable JSON output on stdout]' \
+'(-v --verbose)-q[Print only errors (and the result digests)]' \
+'(-v --verbose)--quiet[Print only errors (and the result digests)]' \
+'*-v[More log output (repeat for more)]' \
+'*--verbose[More log output (repeat for more)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
 (cache)
 _arguments "${_arguments_options[@]}" : \
 '--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
@@ -109,7 +131,33 @@ _arguments "${_arguments_options[@]}" : \
         (( CURRENT += 1 ))
         curcontext="${curcontext%:*:*}:dpx-cache-command-$line[1]:"
         case $line[1] in
-            (verify)
+            (ls)
+_arguments "${_arguments_options[@]}" : \
+'--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
+'--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'--json[Machine-readable JSON output on stdout]' \
+'(-v --verbose)-q[Print only errors (and the result digests)]' \
+'(-v --verbose)--quiet[Print only errors (and the result digests)]' \
+'*-v[More log output (repeat for more)]' \
+'*--verbose[More log output (repeat for more)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(du)
+_arguments "${_arguments_options[@]}" : \
+'--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
+'--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'--json[Machine-readable JSON output on stdout]' \
+'(-v --verbose)-q[Print only errors (and the result digests)]' \
+'(-v --verbose)--quiet[Print only errors (and the result digests)]' \
+'*-v[More log output (repeat for more)]' \
+'*--verbose[More log output (repeat for more)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(verify)
 _arguments "${_arguments_options[@]}" : \
 '--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
 '--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
@@ -148,7 +196,15 @@ _arguments "${_arguments_options[@]}" : \
         (( CURRENT += 1 ))
         curcontext="${curcontext%:*:*}:dpx-cache-help-command-$line[1]:"
         case $line[1] in
-            (verify)
+            (ls)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(du)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(verify)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
@@ -249,6 +305,10 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(purge)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
 (cache)
 _arguments "${_arguments_options[@]}" : \
 ":: :_dpx__subcmd__help__subcmd__cache_commands" \
@@ -261,7 +321,15 @@ _arguments "${_arguments_options[@]}" : \
         (( CURRENT += 1 ))
         curcontext="${curcontext%:*:*}:dpx-help-cache-command-$line[1]:"
         case $line[1] in
-            (verify)
+            (ls)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(du)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(verify)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
@@ -308,7 +376,8 @@ _dpx_commands() {
 'pull:Fetch images (manifest, config, layers) into the cache' \
 'prefetch:Warm the cache for many images at once' \
 'serve:Run the localhost registry mirror' \
-'cache:Look after the cache\: check it, find it' \
+'purge:Remove images and content from the cache to free disk space' \
+'cache:Look after the cache\: list its images, show its disk use, check it, find it' \
 'export:Write cached images to an OCI image layout archive (tar), without the network' \
 'import:Verify an OCI image layout archive and add its images to the cache' \
 'completions:Print shell completions' \
@@ -320,25 +389,44 @@ _dpx_commands() {
 (( $+functions[_dpx__subcmd__cache_commands] )) ||
 _dpx__subcmd__cache_commands() {
     local commands; commands=(
+'ls:List the images in the cache' \
+'du:Disk usage\: total, by registry, by repository (shared blobs counted once)' \
 'verify:Re-hash every blob and manifest; remove what does not match its digest' \
 'path:Print the cache directory' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'dpx cache commands' commands "$@"
 }
+(( $+functions[_dpx__subcmd__cache__subcmd__du_commands] )) ||
+_dpx__subcmd__cache__subcmd__du_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx cache du commands' commands "$@"
+}
 (( $+functions[_dpx__subcmd__cache__subcmd__help_commands] )) ||
 _dpx__subcmd__cache__subcmd__help_commands() {
     local commands; commands=(
+'ls:List the images in the cache' \
+'du:Disk usage\: total, by registry, by repository (shared blobs counted once)' \
 'verify:Re-hash every blob and manifest; remove what does not match its digest' \
 'path:Print the cache directory' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'dpx cache help commands' commands "$@"
 }
+(( $+functions[_dpx__subcmd__cache__subcmd__help__subcmd__du_commands] )) ||
+_dpx__subcmd__cache__subcmd__help__subcmd__du_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx cache help du commands' commands "$@"
+}
 (( $+functions[_dpx__subcmd__cache__subcmd__help__subcmd__help_commands] )) ||
 _dpx__subcmd__cache__subcmd__help__subcmd__help_commands() {
     local commands; commands=()
     _describe -t commands 'dpx cache help help commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__cache__subcmd__help__subcmd__ls_commands] )) ||
+_dpx__subcmd__cache__subcmd__help__subcmd__ls_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx cache help ls commands' commands "$@"
 }
 (( $+functions[_dpx__subcmd__cache__subcmd__help__subcmd__path_commands] )) ||
 _dpx__subcmd__cache__subcmd__help__subcmd__path_commands() {
@@ -349,6 +437,11 @@ _dpx__subcmd__cache__subcmd__help__subcmd__path_commands() {
 _dpx__subcmd__cache__subcmd__help__subcmd__verify_commands() {
     local commands; commands=()
     _describe -t commands 'dpx cache help verify commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__cache__subcmd__ls_commands] )) ||
+_dpx__subcmd__cache__subcmd__ls_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx cache ls commands' commands "$@"
 }
 (( $+functions[_dpx__subcmd__cache__subcmd__path_commands] )) ||
 _dpx__subcmd__cache__subcmd__path_commands() {
@@ -376,7 +469,8 @@ _dpx__subcmd__help_commands() {
 'pull:Fetch images (manifest, config, layers) into the cache' \
 'prefetch:Warm the cache for many images at once' \
 'serve:Run the localhost registry mirror' \
-'cache:Look after the cache\: check it, find it' \
+'purge:Remove images and content from the cache to free disk space' \
+'cache:Look after the cache\: list its images, show its disk use, check it, find it' \
 'export:Write cached images to an OCI image layout archive (tar), without the network' \
 'import:Verify an OCI image layout archive and add its images to the cache' \
 'completions:Print shell completions' \
@@ -388,10 +482,22 @@ _dpx__subcmd__help_commands() {
 (( $+functions[_dpx__subcmd__help__subcmd__cache_commands] )) ||
 _dpx__subcmd__help__subcmd__cache_commands() {
     local commands; commands=(
+'ls:List the images in the cache' \
+'du:Disk usage\: total, by registry, by repository (shared blobs counted once)' \
 'verify:Re-hash every blob and manifest; remove what does not match its digest' \
 'path:Print the cache directory' \
     )
     _describe -t commands 'dpx help cache commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__help__subcmd__cache__subcmd__du_commands] )) ||
+_dpx__subcmd__help__subcmd__cache__subcmd__du_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx help cache du commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__help__subcmd__cache__subcmd__ls_commands] )) ||
+_dpx__subcmd__help__subcmd__cache__subcmd__ls_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx help cache ls commands' commands "$@"
 }
 (( $+functions[_dpx__subcmd__help__subcmd__cache__subcmd__path_commands] )) ||
 _dpx__subcmd__help__subcmd__cache__subcmd__path_commands() {
@@ -438,6 +544,11 @@ _dpx__subcmd__help__subcmd__pull_commands() {
     local commands; commands=()
     _describe -t commands 'dpx help pull commands' commands "$@"
 }
+(( $+functions[_dpx__subcmd__help__subcmd__purge_commands] )) ||
+_dpx__subcmd__help__subcmd__purge_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx help purge commands' commands "$@"
+}
 (( $+functions[_dpx__subcmd__help__subcmd__serve_commands] )) ||
 _dpx__subcmd__help__subcmd__serve_commands() {
     local commands; commands=()
@@ -462,6 +573,11 @@ _dpx__subcmd__prefetch_commands() {
 _dpx__subcmd__pull_commands() {
     local commands; commands=()
     _describe -t commands 'dpx pull commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__purge_commands] )) ||
+_dpx__subcmd__purge_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx purge commands' commands "$@"
 }
 (( $+functions[_dpx__subcmd__serve_commands] )) ||
 _dpx__subcmd__serve_commands() {

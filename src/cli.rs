@@ -51,7 +51,9 @@ pub enum Command {
     Prefetch(PrefetchArgs),
     /// Run the localhost registry mirror
     Serve(ServeArgs),
-    /// Look after the cache: check it, find it
+    /// Remove images and content from the cache to free disk space
+    Purge(PurgeArgs),
+    /// Look after the cache: list its images, show its disk use, check it, find it
     Cache {
         #[command(subcommand)]
         command: CacheCommand,
@@ -122,8 +124,39 @@ pub struct ServeArgs {
     pub listen: Option<String>,
 }
 
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("policy").required(true).multiple(true)))]
+pub struct PurgeArgs {
+    /// Remove tags, manifests and blobs not used for this long, e.g. 30d
+    #[arg(long, value_name = "AGE", group = "policy", value_parser = crate::units::parse_duration)]
+    pub older_than: Option<std::time::Duration>,
+    /// Remove the least recently used content until the cache fits, e.g. 20GiB
+    #[arg(long, value_name = "SIZE", group = "policy", value_parser = crate::units::parse_size)]
+    pub max_size: Option<u64>,
+    /// Forget an image (repository, :tag or @digest), keeping blobs other images need (repeatable)
+    #[arg(long = "image", value_name = "IMAGE", group = "policy")]
+    pub images: Vec<String>,
+    /// Remove blobs and manifests no kept tag reaches (once 10 minutes old, so an
+    /// unfinished pull keeps its content), and leftover temp and lock files
+    #[arg(long, group = "policy")]
+    pub unreferenced: bool,
+    /// Remove everything
+    #[arg(long, group = "policy")]
+    pub all: bool,
+    /// Do not ask before --all
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// List what would be removed and the bytes reclaimed; change nothing
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum CacheCommand {
+    /// List the images in the cache
+    Ls,
+    /// Disk usage: total, by registry, by repository (shared blobs counted once)
+    Du,
     /// Re-hash every blob and manifest; remove what does not match its digest
     Verify(VerifyArgs),
     /// Print the cache directory

@@ -81,6 +81,9 @@ pub struct CacheConfig {
     /// download or manifest fetch we need too.
     #[serde(default, with = "crate::units::serde_duration")]
     pub lock_timeout: Option<Duration>,
+    /// `dpx serve` evicts least recently used content beyond this size.
+    #[serde(default, with = "crate::units::serde_size")]
+    pub max_size: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

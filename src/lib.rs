@@ -69,6 +69,7 @@ pub fn main() -> ExitCode {
             Command::Pull(args) => interruptible(commands::pull::run(&ctx, args)).await,
             Command::Prefetch(args) => interruptible(commands::prefetch::run(&ctx, args)).await,
             Command::Serve(args) => commands::serve::run(&ctx, args).await,
+            Command::Purge(args) => commands::purge::run(&ctx, args).await,
             Command::Cache { command } => commands::cache::run(&ctx, command).await,
             Command::Export(args) => commands::export::run(&ctx, args).await,
             Command::Import(args) => commands::import::run(&ctx, args).await,

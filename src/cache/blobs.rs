@@ -167,6 +167,7 @@ impl BlobWriter {
         if let Ok(d) = File::open(&dir) {
             let _ = d.sync_all();
         }
+        super::purge::note_stored();
         Ok(self.dest)
     }
 }

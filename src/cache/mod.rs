@@ -19,8 +19,10 @@
 //! after its digest checked out.
 
 mod blobs;
+mod inventory;
 mod locks;
 mod members;
+mod purge;
 mod referrers;
 mod root;
 mod sweep;
@@ -34,7 +36,11 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use blobs::{BackgroundWriter, BlobWriter};
+pub use inventory::{BlobEntry, Inventory, ManifestEntry, TagEntry, TempEntry};
 pub use locks::{FileLock, LockHolder, LockKey};
+pub use purge::{
+    ImageSelector, NoSuchImage, Plan, Policy, PurgeError, Removal, Summary, plan, stored_count,
+};
 pub use referrers::ReferrersRecord;
 pub use root::{Access, DEFAULT_SHARED_WAIT, LAYOUT_VERSION};
 pub use sweep::SweepReport;

@@ -1,11 +1,11 @@
-//! `dpx cache verify|path`: looking after the cache itself.
+//! `dpx cache ls|du|verify|path`: looking into and after the cache itself.
 
 use std::process::ExitCode;
 
 use indicatif::ProgressBar;
 
 use super::pull::human_bytes;
-use super::{Context, Finished, Output, run_blocking};
+use super::{Context, Finished, Output, cache_usage, run_blocking};
 use crate::cache::{VerifyProgress, VerifyReport};
 use crate::cli::{CacheCommand, VerifyArgs};
 use crate::exit;
@@ -14,6 +14,8 @@ use crate::stdout::with_stdout;
 
 pub async fn run(ctx: &Context, command: CacheCommand) -> anyhow::Result<ExitCode> {
     match command {
+        CacheCommand::Ls => cache_usage::ls(ctx).await,
+        CacheCommand::Du => cache_usage::du(ctx).await,
         CacheCommand::Verify(args) => verify(ctx, args).await,
         CacheCommand::Path => {
             let line = format!("{}\n", ctx.cache_dir.display());

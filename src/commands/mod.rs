@@ -1,10 +1,12 @@
 //! One module per subcommand: flags -> library calls -> rendering.
 
 pub mod cache;
+pub mod cache_usage;
 pub mod export;
 pub mod import;
 pub mod prefetch;
 pub mod pull;
+pub mod purge;
 pub mod serve;
 
 use std::path::PathBuf;

@@ -9,7 +9,7 @@ use super::Context;
 use crate::cli::ServeArgs;
 use crate::config::DEFAULT_LISTEN;
 use crate::exit::UsageError;
-use crate::server::{Egress, Limits, Server, bind, raise_fd_limit};
+use crate::server::{Egress, Limits, Server, bind, raise_fd_limit, spawn_evictor};
 
 pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let listen = args
@@ -30,6 +30,9 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
         ctx.cache_dir.display(),
         ctx.config.tag_ttl().as_secs()
     );
+    if let Some(max_size) = ctx.config.cache.max_size {
+        spawn_evictor(ctx.open_cache()?, max_size);
+    }
     let serve = &ctx.config.serve;
     let limits = Limits {
         max_connections: serve.max_connections(),

@@ -4,6 +4,7 @@
 mod blob_stream;
 mod egress;
 mod errors;
+mod evictor;
 mod negotiate;
 mod range;
 mod referrers;
@@ -32,6 +33,7 @@ use crate::reference::Digest;
 use blob_stream::BlobStream;
 pub use egress::Egress;
 pub use errors::ApiError;
+pub use evictor::spawn_evictor;
 use range::BlobRange;
 use routes::{Image, Route};
 

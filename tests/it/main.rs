@@ -13,6 +13,7 @@ mod engines;
 mod negotiate;
 mod protocol;
 mod pull;
+mod purge;
 mod referrers;
 mod registry;
 mod serve;

@@ -1,0 +1,591 @@
+//! Deciding what to remove from the cache (a plan, from one inventory) and
+//! removing it safely.
+//!
+//! Safety: only regular files at the paths the cache itself builds are
+//! removed, never through a symlink; a file whose mtime changed since the
+//! inventory (used, or stored again, meanwhile) is left alone; temp and lock
+//! files are the sweep's, which keeps those of live downloads. An evicted blob
+//! that a client is streaming stays readable through its open handle (Unix).
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use super::inventory::{Inventory, TagEntry, is_real_dir};
+use super::{Cache, CacheError};
+use crate::reference::Digest;
+
+/// How old unreferenced content must be before `--unreferenced` takes it.
+pub const UNREFERENCED_GRACE: Duration = Duration::from_secs(10 * 60);
+
+/// Which images `--image` forgets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageSelector {
+    /// Every tag of a repository.
+    Repository { registry: String, repo: String },
+    Tag {
+        registry: String,
+        repo: String,
+        tag: String,
+    },
+    /// A manifest by digest, and the repository's tags that point at it.
+    Digest {
+        registry: String,
+        repo: String,
+        digest: Digest,
+    },
+}
+
+impl ImageSelector {
+    fn matches(&self, t: &TagEntry) -> bool {
+        match self {
+            ImageSelector::Repository { registry, repo } => {
+                &t.registry == registry && &t.repo == repo
+            }
+            ImageSelector::Tag {
+                registry,
+                repo,
+                tag,
+            } => &t.registry == registry && &t.repo == repo && &t.tag == tag,
+            ImageSelector::Digest {
+                registry,
+                repo,
+                digest,
+            } => &t.registry == registry && &t.repo == repo && &t.digest == digest,
+        }
+    }
+}
+
+/// Policies combine: content goes when any of them selects it.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    pub older_than: Option<Duration>,
+    pub max_size: Option<u64>,
+    pub images: Vec<ImageSelector>,
+    pub unreferenced: bool,
+    pub all: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("no cached image matches {0}; `dpx cache ls` lists what the cache holds")]
+pub struct NoSuchImage(pub String);
+
+/// One removal the plan makes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Removal {
+    /// `tag`, `manifest` or `blob`.
+    pub kind: &'static str,
+    /// `registry/repo:tag` or a digest.
+    pub name: String,
+    /// Bytes freed (0 for a tag record).
+    pub size: u64,
+    #[serde(skip)]
+    used: SystemTime,
+    #[serde(skip)]
+    target: Target,
+}
+
+#[derive(Debug, Clone)]
+enum Target {
+    Tag(std::path::PathBuf),
+    Blob {
+        digest: Digest,
+        manifest: bool,
+        links: Vec<std::path::PathBuf>,
+    },
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Plan {
+    pub removals: Vec<Removal>,
+    pub size_before: u64,
+    /// Whether the sweep of dead temp and lock files runs.
+    pub sweep: bool,
+    #[serde(skip)]
+    orphan_sidecars: Vec<Digest>,
+}
+
+impl Plan {
+    pub fn bytes(&self) -> u64 {
+        self.removals
+            .iter()
+            .fold(0u64, |s, r| s.saturating_add(r.size))
+    }
+}
+
+/// What a purge did.
+#[derive(Debug, Default, Serialize)]
+pub struct Summary {
+    pub tags: usize,
+    pub manifests: usize,
+    pub blobs: usize,
+    pub bytes_reclaimed: u64,
+    pub size_before: u64,
+    pub size_after: u64,
+    /// Planned removals left alone: used meanwhile, or no longer a plain file.
+    pub kept_in_use: usize,
+    pub temp_files_removed: usize,
+    pub lock_files_removed: usize,
+}
+
+impl Summary {
+    /// What a plan would do, without doing it.
+    pub fn of_plan(plan: &Plan) -> Summary {
+        let count = |k| plan.removals.iter().filter(|r| r.kind == k).count();
+        let bytes = plan.bytes();
+        Summary {
+            tags: count("tag"),
+            manifests: count("manifest"),
+            blobs: count("blob"),
+            bytes_reclaimed: bytes,
+            size_before: plan.size_before,
+            size_after: plan.size_before.saturating_sub(bytes),
+            ..Summary::default()
+        }
+    }
+}
+
+/// Decides what the policy removes from what `inv` holds; changes nothing.
+pub fn plan(inv: &Inventory, policy: &Policy, now: SystemTime) -> Result<Plan, NoSuchImage> {
+    let older = |used: SystemTime| {
+        policy
+            .older_than
+            .is_some_and(|age| now.duration_since(used).is_ok_and(|d| d >= age))
+    };
+    let mut dropped_tags: Vec<usize> = Vec::new();
+    let mut forgotten_roots: Vec<Digest> = Vec::new();
+    for sel in &policy.images {
+        let mut matched = false;
+        for (i, t) in inv.tags.iter().enumerate() {
+            if sel.matches(t) {
+                matched = true;
+                dropped_tags.push(i);
+                forgotten_roots.push(t.digest.clone());
+            }
+        }
+        if let ImageSelector::Digest { digest, .. } = sel
+            && inv.blobs.contains_key(digest)
+        {
+            matched = true;
+            forgotten_roots.push(digest.clone());
+        }
+        if !matched {
+            return Err(NoSuchImage(describe(sel)));
+        }
+    }
+    for (i, t) in inv.tags.iter().enumerate() {
+        if policy.all || older(t.used) {
+            dropped_tags.push(i);
+        }
+    }
+    let dropped: HashSet<usize> = dropped_tags.into_iter().collect();
+    let kept: Vec<usize> = (0..inv.tags.len())
+        .filter(|i| !dropped.contains(i))
+        .collect();
+
+    // How many kept tags reach each digest.
+    let reaches: HashMap<usize, Vec<Digest>> = kept
+        .iter()
+        .map(|&i| (i, inv.reach(&inv.tags[i].digest)))
+        .collect();
+    let mut refs: HashMap<&Digest, usize> = HashMap::new();
+    for ds in reaches.values() {
+        for d in ds {
+            *refs.entry(d).or_default() += 1;
+        }
+    }
+    // A pull stores its manifest and blobs before its tag record: content
+    // that new is not "unreferenced" yet (git's prune expiry, in short).
+    let settled = |used: SystemTime| {
+        now.duration_since(used)
+            .is_ok_and(|d| d >= UNREFERENCED_GRACE)
+    };
+    let forgotten: HashSet<Digest> = forgotten_roots.iter().flat_map(|r| inv.reach(r)).collect();
+    let mut gone: HashSet<&Digest> = inv
+        .blobs
+        .iter()
+        .filter(|(d, b)| {
+            !refs.contains_key(d)
+                && (policy.all
+                    || (policy.unreferenced && settled(b.used))
+                    || older(b.used)
+                    || forgotten.contains(*d))
+        })
+        .map(|(d, _)| d)
+        .collect();
+
+    let mut plan = Plan {
+        size_before: inv.total_size(),
+        sweep: policy.all || policy.unreferenced,
+        ..Plan::default()
+    };
+    let mut tags_out: Vec<usize> = dropped.into_iter().collect();
+
+    // --max-size: the least recently used first (a tag, with whatever only it
+    // reaches, or a blob no kept tag reaches) until the rest fits.
+    if let Some(max) = policy.max_size {
+        let mut size = plan
+            .size_before
+            .saturating_sub(inv.size_of(gone.iter().copied()));
+        enum Lru<'a> {
+            Tag(usize),
+            Blob(&'a Digest),
+        }
+        let mut queue: Vec<(SystemTime, Lru)> = kept
+            .iter()
+            .map(|&i| (inv.tags[i].used, Lru::Tag(i)))
+            .chain(
+                inv.blobs
+                    .iter()
+                    .filter(|(d, _)| !refs.contains_key(d) && !gone.contains(d))
+                    .map(|(d, b)| (b.used, Lru::Blob(d))),
+            )
+            .collect();
+        queue.sort_by_key(|(t, _)| *t);
+        for (_, item) in queue {
+            if size <= max {
+                break;
+            }
+            match item {
+                Lru::Blob(d) => {
+                    if gone.insert(d) {
+                        size = size.saturating_sub(inv.size_of([d]));
+                    }
+                }
+                Lru::Tag(i) => {
+                    tags_out.push(i);
+                    for d in reaches.get(&i).into_iter().flatten() {
+                        let n = refs.entry(d).or_default();
+                        *n = n.saturating_sub(1);
+                        if *n == 0 && gone.insert(d) {
+                            size = size.saturating_sub(inv.size_of([d]));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    tags_out.sort_unstable();
+    for i in tags_out {
+        let t = &inv.tags[i];
+        plan.removals.push(Removal {
+            kind: "tag",
+            name: t.name(),
+            size: 0,
+            used: t.used,
+            target: Target::Tag(t.path.clone()),
+        });
+    }
+    let mut objects: Vec<&Digest> = gone.into_iter().collect();
+    // Manifests before what they reference; then oldest first.
+    objects.sort_by_key(|d| (!inv.manifests.contains_key(*d), inv.blobs[*d].used));
+    for d in objects {
+        let manifest = inv.manifests.contains_key(d);
+        let b = &inv.blobs[d];
+        plan.removals.push(Removal {
+            kind: if manifest { "manifest" } else { "blob" },
+            name: d.to_string(),
+            size: b.size,
+            used: b.used,
+            target: Target::Blob {
+                digest: d.clone(),
+                manifest,
+                links: inv.links.get(d).cloned().unwrap_or_default(),
+            },
+        });
+    }
+    if plan.sweep {
+        plan.orphan_sidecars = inv.orphan_sidecars.clone();
+    }
+    Ok(plan)
+}
+
+fn describe(sel: &ImageSelector) -> String {
+    match sel {
+        ImageSelector::Repository { registry, repo } => format!("{registry}/{repo}"),
+        ImageSelector::Tag {
+            registry,
+            repo,
+            tag,
+        } => format!("{registry}/{repo}:{tag}"),
+        ImageSelector::Digest {
+            registry,
+            repo,
+            digest,
+        } => format!("{registry}/{repo}@{digest}"),
+    }
+}
+
+/// Whether `path` is a regular file (not a symlink) still last used at `used`.
+fn unchanged_file(path: &Path, used: SystemTime) -> bool {
+    fs::symlink_metadata(path)
+        .is_ok_and(|m| m.file_type().is_file() && m.modified().is_ok_and(|t| t == used))
+}
+
+impl Cache {
+    /// Carries out a plan; `on_removed` hears each removal done.
+    pub fn execute(&self, plan: &Plan, mut on_removed: impl FnMut(&Removal)) -> Summary {
+        let mut summary = Summary {
+            size_before: plan.size_before,
+            ..Summary::default()
+        };
+        let index = self.root.join("index");
+        for r in &plan.removals {
+            let removed = match &r.target {
+                Target::Tag(path) => {
+                    path.starts_with(&index)
+                        && unchanged_file(path, r.used)
+                        && fs::remove_file(path).is_ok()
+                        && {
+                            remove_empty_dirs(path, &index);
+                            true
+                        }
+                }
+                Target::Blob {
+                    digest,
+                    manifest,
+                    links,
+                } => {
+                    let removed = self.remove_blob(digest, *manifest, r.used);
+                    if removed {
+                        // Membership records go with the content (plain files under index/ only).
+                        for link in links.iter().filter(|l| l.starts_with(&index)) {
+                            if fs::symlink_metadata(link).is_ok_and(|m| m.file_type().is_file()) {
+                                let _ = fs::remove_file(link);
+                            }
+                        }
+                    }
+                    removed
+                }
+            };
+            if !removed {
+                summary.kept_in_use += 1;
+                continue;
+            }
+            match r.kind {
+                "tag" => summary.tags += 1,
+                "manifest" => summary.manifests += 1,
+                _ => summary.blobs += 1,
+            }
+            summary.bytes_reclaimed = summary.bytes_reclaimed.saturating_add(r.size);
+            on_removed(r);
+        }
+        for d in &plan.orphan_sidecars {
+            if !self.blob_path(d).exists() {
+                let _ = fs::remove_file(self.manifest_meta_path(d));
+            }
+        }
+        if plan.sweep {
+            match self.sweep() {
+                Ok(swept) => {
+                    summary.temp_files_removed = swept.temp_files;
+                    summary.lock_files_removed = swept.lock_files;
+                }
+                Err(e) => tracing::warn!("cannot sweep temp and lock files: {e}"),
+            }
+        }
+        summary.size_after = summary.size_before.saturating_sub(summary.bytes_reclaimed);
+        summary
+    }
+
+    /// Removes a stored blob (and a manifest's sidecar) unless it was used
+    /// since `used` or its path is not a plain file inside the cache.
+    fn remove_blob(&self, digest: &Digest, manifest: bool, used: SystemTime) -> bool {
+        let path = self.blob_path(digest);
+        let shard_ok = path.parent().is_some_and(is_real_dir)
+            && is_real_dir(&self.root.join("blobs/sha256"))
+            && is_real_dir(&self.root.join("blobs"));
+        if !shard_ok || !unchanged_file(&path, used) || fs::remove_file(&path).is_err() {
+            return false;
+        }
+        if manifest {
+            let _ = fs::remove_file(self.manifest_meta_path(digest));
+        }
+        true
+    }
+
+    /// Plans and executes `policy` in one go (what `serve`'s evictor does).
+    pub fn purge(
+        &self,
+        policy: &Policy,
+        on_removed: impl FnMut(&Removal),
+    ) -> Result<Summary, PurgeError> {
+        let inv = self.inventory()?;
+        let plan = plan(&inv, policy, SystemTime::now())?;
+        Ok(self.execute(&plan, on_removed))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PurgeError {
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    #[error(transparent)]
+    NoSuchImage(#[from] NoSuchImage),
+}
+
+/// Removes the now empty directories between a removed tag record and `index/`.
+fn remove_empty_dirs(path: &Path, index: &Path) {
+    let mut dir = path.parent();
+    while let Some(d) = dir {
+        if d == index || !d.starts_with(index) || fs::remove_dir(d).is_err() {
+            break;
+        }
+        dir = d.parent();
+    }
+}
+
+/// Blobs stored by this process so far: `serve`'s evictor checks the budget
+/// again only once something new came in.
+static STORED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+pub(super) fn note_stored() {
+    STORED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn stored_count() -> u64 {
+    STORED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::TagRecord;
+
+    fn store(cache: &Cache, data: &[u8]) -> Digest {
+        let d = Digest::of(data);
+        let mut w = crate::cache::BlobWriter::create(cache, d.clone(), None).unwrap();
+        w.write(data).unwrap();
+        w.commit().unwrap();
+        d
+    }
+
+    fn set_age(path: &Path, age: Duration) {
+        fs::File::open(path)
+            .unwrap()
+            .set_modified(SystemTime::now() - age)
+            .unwrap();
+    }
+
+    /// An image (manifest, config, layer) tagged `registry/a:1`; returns the digests.
+    fn image(cache: &Cache, seed: &str, shared: &Digest) -> Vec<Digest> {
+        let config = store(cache, seed.as_bytes());
+        let layer = store(cache, format!("layer {seed}").as_bytes());
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": crate::oci::OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.to_string(), "size": seed.len()},
+            "layers": [
+                {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": shared.to_string(), "size": 6},
+                {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer.to_string(), "size": 6 + seed.len()}
+            ]
+        })
+        .to_string();
+        let m = Digest::of(manifest.as_bytes());
+        cache
+            .put_manifest(&m, crate::oci::OCI_MANIFEST, manifest.as_bytes())
+            .unwrap();
+        cache
+            .write_tag("example.com", seed, "1", &TagRecord::new(m.clone()))
+            .unwrap();
+        vec![m, config, layer]
+    }
+
+    fn removed(plan: &Plan) -> Vec<String> {
+        let mut v: Vec<String> = plan.removals.iter().map(|r| r.name.clone()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn unreferenced_spares_new_content_and_never_what_a_tag_reaches() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let shared = store(&cache, b"shared");
+        let a = image(&cache, "a", &shared);
+        let loose = store(&cache, b"pulled by digest, no tag");
+        let policy = Policy {
+            unreferenced: true,
+            ..Policy::default()
+        };
+        let inv = cache.inventory().unwrap();
+        assert_eq!(inv.reach(&a[0]).len(), 4, "manifest, config, two layers");
+        assert!(
+            plan(&inv, &policy, SystemTime::now())
+                .unwrap()
+                .removals
+                .is_empty()
+        );
+        // Once settled, the loose blob goes; the tagged image's never do.
+        for d in a.iter().chain([&shared, &loose]) {
+            set_age(&cache.blob_path(d), UNREFERENCED_GRACE * 2);
+        }
+        let inv = cache.inventory().unwrap();
+        let p = plan(&inv, &policy, SystemTime::now()).unwrap();
+        assert_eq!(removed(&p), [loose.to_string()]);
+    }
+
+    #[test]
+    fn forgetting_an_image_keeps_what_another_needs_and_an_unknown_one_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let shared = store(&cache, b"shared");
+        let a = image(&cache, "a", &shared);
+        image(&cache, "b", &shared);
+        // Membership records (the boundary's layout) go with their content.
+        let links = dir.path().join("index/example.com/a/_links");
+        fs::create_dir_all(&links).unwrap();
+        fs::write(links.join(a[2].hex()), b"").unwrap();
+        fs::write(links.join(shared.hex()), b"").unwrap();
+        let inv = cache.inventory().unwrap();
+        let forget = |repo: &str| Policy {
+            images: vec![ImageSelector::Repository {
+                registry: "example.com".into(),
+                repo: repo.into(),
+            }],
+            ..Policy::default()
+        };
+        let p = plan(&inv, &forget("a"), SystemTime::now()).unwrap();
+        let mut want: Vec<String> = a.iter().map(Digest::to_string).collect();
+        want.push("example.com/a:1".into());
+        want.sort();
+        assert_eq!(removed(&p), want);
+        assert!(plan(&inv, &forget("nope"), SystemTime::now()).is_err());
+        // Executing it leaves b whole.
+        let s = cache.execute(&p, |_| {});
+        assert_eq!((s.tags, s.manifests, s.blobs), (1, 1, 2));
+        assert!(cache.blob_path(&shared).is_file());
+        assert!(!links.join(a[2].hex()).exists());
+        assert!(links.join(shared.hex()).exists());
+        let inv = cache.inventory().unwrap();
+        assert_eq!(inv.tags.len(), 1);
+        assert_eq!(inv.reach(&inv.tags[0].digest).len(), 4);
+    }
+
+    #[test]
+    fn a_blob_used_after_the_plan_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let d = store(&cache, b"x");
+        set_age(&cache.blob_path(&d), Duration::from_secs(3600));
+        let inv = cache.inventory().unwrap();
+        let p = plan(
+            &inv,
+            &Policy {
+                all: true,
+                ..Policy::default()
+            },
+            SystemTime::now(),
+        )
+        .unwrap();
+        // Used (touched) between the plan and its execution.
+        set_age(&cache.blob_path(&d), Duration::ZERO);
+        let s = cache.execute(&p, |_| {});
+        assert_eq!((s.blobs, s.kept_in_use), (0, 1));
+        assert!(cache.blob_path(&d).is_file());
+    }
+}

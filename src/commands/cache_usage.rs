@@ -1,0 +1,189 @@
+//! `dpx cache ls` and `dpx cache du`: what the cache holds and how much disk it takes.
+
+use std::collections::{BTreeMap, HashSet};
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use super::pull::human_bytes;
+use super::{Context, Output};
+use crate::cache::{Cache, Inventory};
+use crate::reference::Digest;
+
+/// `dpx cache ls`: the cached images.
+pub async fn ls(ctx: &Context) -> anyhow::Result<ExitCode> {
+    on_inventory(ctx, |cache, inv, output| {
+        print_ls(output, &images(cache, inv))
+    })
+    .await
+}
+
+/// `dpx cache du`: disk use, shared blobs counted once.
+pub async fn du(ctx: &Context) -> anyhow::Result<ExitCode> {
+    on_inventory(ctx, |_, inv, output| print_du(output, &usage(inv))).await
+}
+
+/// Walks the cache and renders, on one blocking task.
+async fn on_inventory(
+    ctx: &Context,
+    render: impl FnOnce(&Cache, &Inventory, Output) -> std::io::Result<()> + Send + 'static,
+) -> anyhow::Result<ExitCode> {
+    let cache = ctx.open_cache()?;
+    let output = ctx.output;
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let inv = cache.inventory()?;
+        render(&cache, &inv, output)?;
+        Ok(())
+    })
+    .await
+    .context("the cache task failed")??;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Serialize)]
+struct Image {
+    registry: String,
+    repository: String,
+    tag: String,
+    digest: Digest,
+    platforms: Vec<String>,
+    /// Bytes of everything the tag reaches that is stored.
+    size: u64,
+    /// Unix seconds.
+    last_used: u64,
+}
+
+fn unix(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn images(cache: &Cache, inv: &Inventory) -> Vec<Image> {
+    inv.tags
+        .iter()
+        .map(|t| Image {
+            registry: t.registry.clone(),
+            repository: t.repo.clone(),
+            tag: t.tag.clone(),
+            digest: t.digest.clone(),
+            platforms: inv.platforms(cache, &t.digest),
+            size: inv.size_of(&inv.reach(&t.digest)),
+            last_used: unix(t.used),
+        })
+        .collect()
+}
+
+fn print_ls(output: Output, images: &[Image]) -> std::io::Result<()> {
+    crate::stdout::with_stdout(|out| {
+        if output == Output::Json {
+            serde_json::to_writer_pretty(&mut *out, images)?;
+            return writeln!(out);
+        }
+        if output == Output::Human {
+            writeln!(
+                out,
+                "{:<40} {:<16} {:<19} {:<24} {:>10}  LAST USED",
+                "IMAGE", "TAG", "DIGEST", "PLATFORMS", "SIZE"
+            )?;
+        }
+        for i in images {
+            let platforms = if i.platforms.is_empty() {
+                "-".to_string()
+            } else {
+                i.platforms.join(",")
+            };
+            writeln!(
+                out,
+                "{:<40} {:<16} {:<19} {:<24} {:>10}  {}",
+                format!("{}/{}", i.registry, i.repository),
+                i.tag,
+                format!("sha256:{}", &i.digest.hex()[..12]),
+                platforms,
+                human_bytes(i.size),
+                httpdate::fmt_http_date(
+                    SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(i.last_used)
+                ),
+            )?;
+        }
+        Ok(())
+    })
+}
+
+#[derive(Debug, Default, Serialize)]
+struct Usage {
+    /// Every stored blob and manifest.
+    total: u64,
+    blobs: usize,
+    /// Content no tag reaches (pulled by digest, or left by forgotten tags).
+    untagged: u64,
+    /// Files in tmp/ (downloads in progress or leftovers).
+    temp: u64,
+    /// Each registry's content, shared blobs counted once.
+    registries: BTreeMap<String, u64>,
+    /// Each `registry/repository`'s content, shared blobs counted once.
+    repositories: BTreeMap<String, u64>,
+}
+
+fn usage(inv: &Inventory) -> Usage {
+    let mut by_registry: BTreeMap<String, HashSet<Digest>> = BTreeMap::new();
+    let mut by_repo: BTreeMap<String, HashSet<Digest>> = BTreeMap::new();
+    let mut tagged = HashSet::new();
+    for t in &inv.tags {
+        let reach = inv.reach(&t.digest);
+        by_registry
+            .entry(t.registry.clone())
+            .or_default()
+            .extend(reach.iter().cloned());
+        by_repo
+            .entry(format!("{}/{}", t.registry, t.repo))
+            .or_default()
+            .extend(reach.iter().cloned());
+        tagged.extend(reach);
+    }
+    let total = inv.total_size();
+    Usage {
+        total,
+        blobs: inv.blobs.len(),
+        untagged: total.saturating_sub(inv.size_of(&tagged)),
+        temp: inv.temps.iter().fold(0u64, |s, t| s.saturating_add(t.size)),
+        registries: by_registry
+            .into_iter()
+            .map(|(k, v)| (k, inv.size_of(&v)))
+            .collect(),
+        repositories: by_repo
+            .into_iter()
+            .map(|(k, v)| (k, inv.size_of(&v)))
+            .collect(),
+    }
+}
+
+fn print_du(output: Output, u: &Usage) -> std::io::Result<()> {
+    crate::stdout::with_stdout(|out| {
+        if output == Output::Json {
+            serde_json::to_writer_pretty(&mut *out, u)?;
+            return writeln!(out);
+        }
+        writeln!(
+            out,
+            "{:>10}  total ({} blobs)",
+            human_bytes(u.total),
+            u.blobs
+        )?;
+        if output == Output::Quiet {
+            return Ok(());
+        }
+        for (name, size) in &u.registries {
+            writeln!(out, "{:>10}  {name}", human_bytes(*size))?;
+        }
+        for (name, size) in &u.repositories {
+            writeln!(out, "{:>10}    {name}", human_bytes(*size))?;
+        }
+        writeln!(out, "{:>10}  untagged", human_bytes(u.untagged))?;
+        if u.temp > 0 {
+            writeln!(out, "{:>10}  temp files", human_bytes(u.temp))?;
+        }
+        Ok(())
+    })
+}
