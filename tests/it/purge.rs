@@ -187,6 +187,73 @@ fn a_purge_while_prefetch_runs_removes_nothing_half_written_and_the_prefetch_suc
     );
     assert!(dpx.has_blob(&layer));
     dpx.assert_store_consistent();
+    // Every stored file still hashes to its name.
+    let verify = dpx.run(&["cache", "verify", "--keep"]);
+    assert!(
+        verify.status.success(),
+        "cache verify after the purges: {}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+}
+
+#[test]
+fn unreferenced_sweeps_dead_temp_files_and_orphaned_locks_but_not_a_live_download() {
+    let hub = FakeHub::start();
+    let manifest = hub.add_image("library/sweep", "v1", &[3_000_000], 805);
+    let layer = hub.layers(&manifest).remove(0);
+    hub.set_fault_on(
+        layer.trim_start_matches("sha256:"),
+        Fault::StallHalfway,
+        None,
+    );
+    let dpx = Dpx::new(&hub.url());
+    // A live download: its temp file and lock are held by this process.
+    let mut live = dpx
+        .command()
+        .args(["-q", "pull", "sweep:v1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn pull");
+    let tmp = dpx.cache.join("tmp");
+    let temps = || -> Vec<PathBuf> {
+        std::fs::read_dir(&tmp)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|f| f.path())
+            .collect()
+    };
+    wait_for("the live download", Duration::from_secs(30), || {
+        temps()
+            .iter()
+            .any(|p| p.metadata().is_ok_and(|m| m.len() >= 1_000_000))
+    });
+    let live_temps = temps();
+    // What a SIGKILLed download leaves: a temp file and a lock nobody holds.
+    let dead_hex = "ab".repeat(32);
+    let dead_temp = tmp.join(format!("{}.dead01", &dead_hex[..12]));
+    std::fs::write(&dead_temp, vec![7u8; 4096]).expect("dead temp");
+    let orphan = dpx.cache.join("locks").join(format!("{dead_hex}.lock"));
+    std::fs::write(&orphan, "").expect("orphaned lock");
+
+    let summary = dpx.json(&["purge", "--unreferenced"]);
+    assert!(!dead_temp.exists(), "the dead temp file is swept");
+    assert!(!orphan.exists(), "the orphaned lock file is swept");
+    assert!(
+        summary["temp_files_removed"].as_u64() >= Some(1),
+        "{summary}"
+    );
+    assert!(
+        summary["lock_files_removed"].as_u64() >= Some(1),
+        "{summary}"
+    );
+    for p in &live_temps {
+        assert!(p.exists(), "the live download's {} was kept", p.display());
+    }
+    hub.release();
+    assert!(live.wait().expect("pull").success());
+    assert!(dpx.has_blob(&layer));
 }
 
 #[test]
