@@ -10,11 +10,14 @@ use std::time::{Duration, Instant};
 use http::StatusCode;
 
 use super::ApiError;
+use crate::reference::DOCKER_HUB;
 
 /// How long a host found public is trusted before it is resolved again.
 const REMEMBER: Duration = Duration::from_secs(60);
 /// Hosts remembered at most (the map is cleared when full).
 const REMEMBER_MAX: usize = 1024;
+/// A lookup slower than this is left to the registry client's own deadlines.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub struct Egress {
     /// `[serve] registries`: when set, the only hosts allowed.
@@ -56,7 +59,9 @@ impl Egress {
                  of the config file; add \"{host}\" there to allow it"
             )));
         }
-        if self.configured.contains(&key) || self.remembered(&key) {
+        // Docker Hub's endpoint is built in and public: no lookup, so serving
+        // the cache during an outage never waits on DNS.
+        if key == DOCKER_HUB || self.configured.contains(&key) || self.remembered(&key) {
             return Ok(());
         }
         let lookup = match host.rsplit_once(':') {
@@ -65,8 +70,12 @@ impl Egress {
             }
             _ => format!("{host}:443"),
         };
-        // An unresolvable host is left to the registry client, which reports it.
-        let Ok(addrs) = tokio::net::lookup_host(lookup).await else {
+        // An unresolvable (or slow to resolve) host is left to the registry
+        // client, which reports it; remembered, so each request doesn't wait again.
+        let Ok(Ok(addrs)) =
+            tokio::time::timeout(LOOKUP_TIMEOUT, tokio::net::lookup_host(lookup)).await
+        else {
+            self.remember(key);
             return Ok(());
         };
         if let Some(ip) = addrs.map(|a| a.ip()).find(|ip| !is_public(*ip)) {
@@ -75,13 +84,17 @@ impl Egress {
                  add a [registries.\"{host}\"] table to the config file to allow it"
             )));
         }
+        self.remember(key);
+        Ok(())
+    }
+
+    fn remember(&self, key: String) {
         if let Ok(mut public) = self.public.lock() {
             if public.len() >= REMEMBER_MAX {
                 public.clear();
             }
             public.insert(key, Instant::now());
         }
-        Ok(())
     }
 
     fn remembered(&self, key: &str) -> bool {
@@ -174,6 +187,15 @@ mod tests {
         for host in ["localhost:80", "[::1]:5000", "10.0.0.1", "169.254.169.254"] {
             assert!(egress.check(host).await.is_err(), "{host}");
         }
+    }
+
+    #[tokio::test]
+    async fn docker_hub_needs_no_lookup_and_an_unresolvable_host_is_looked_up_once() {
+        let egress = Egress::new(None::<Vec<String>>, Vec::<String>::new());
+        assert!(egress.check("docker.io").await.is_ok());
+        assert!(!egress.remembered("docker.io"), "no lookup was needed");
+        assert!(egress.check("nowhere.invalid").await.is_ok());
+        assert!(egress.remembered("nowhere.invalid"));
     }
 
     #[tokio::test]
