@@ -224,12 +224,17 @@ fn unreferenced_sweeps_dead_temp_files_and_orphaned_locks_but_not_a_live_downloa
             .map(|f| f.path())
             .collect()
     };
-    wait_for("the live download", Duration::from_secs(30), || {
+    // The download's temp file (others in tmp/ are small and renamed at once).
+    let downloading = || -> Vec<PathBuf> {
         temps()
-            .iter()
-            .any(|p| p.metadata().is_ok_and(|m| m.len() >= 1_000_000))
+            .into_iter()
+            .filter(|p| p.metadata().is_ok_and(|m| m.len() >= 1_000_000))
+            .collect()
+    };
+    wait_for("the live download", Duration::from_secs(30), || {
+        !downloading().is_empty()
     });
-    let live_temps = temps();
+    let live_temps = downloading();
     // What a SIGKILLed download leaves: a temp file and a lock nobody holds.
     let dead_hex = "ab".repeat(32);
     let dead_temp = tmp.join(format!("{}.dead01", &dead_hex[..12]));
