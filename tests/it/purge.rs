@@ -131,6 +131,18 @@ fn a_purge_while_serve_streams_a_blob_leaves_the_client_every_byte() {
     assert_eq!(format!("sha256:{}", sha256_hex(body)), layer);
 }
 
+/// Temp files of the stalled 3 MB downloads (the other files in tmp/ are
+/// small and renamed at once).
+fn partial_downloads(dpx: &Dpx) -> Vec<PathBuf> {
+    std::fs::read_dir(dpx.cache.join("tmp"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|f| f.metadata().is_ok_and(|m| m.len() >= 1_000_000))
+        .map(|f| f.path())
+        .collect()
+}
+
 #[test]
 fn a_purge_while_prefetch_runs_removes_nothing_half_written_and_the_prefetch_succeeds() {
     let hub = FakeHub::start();
@@ -150,20 +162,10 @@ fn a_purge_while_prefetch_runs_removes_nothing_half_written_and_the_prefetch_suc
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn prefetch");
-    let tmp = dpx.cache.join("tmp");
-    let partial = || {
-        std::fs::read_dir(&tmp)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|f| f.metadata().is_ok_and(|m| m.len() >= 1_000_000))
-            .map(|f| f.path())
-            .collect::<Vec<_>>()
-    };
     wait_for("a partial download", Duration::from_secs(30), || {
-        !partial().is_empty()
+        !partial_downloads(&dpx).is_empty()
     });
-    let before = partial();
+    let before = partial_downloads(&dpx);
     for args in [
         &["purge", "--unreferenced", "--older-than", "0s"][..],
         &["purge", "--all", "--yes"][..],
@@ -215,26 +217,11 @@ fn unreferenced_sweeps_dead_temp_files_and_orphaned_locks_but_not_a_live_downloa
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn pull");
-    let tmp = dpx.cache.join("tmp");
-    let temps = || -> Vec<PathBuf> {
-        std::fs::read_dir(&tmp)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|f| f.path())
-            .collect()
-    };
-    // The download's temp file (others in tmp/ are small and renamed at once).
-    let downloading = || -> Vec<PathBuf> {
-        temps()
-            .into_iter()
-            .filter(|p| p.metadata().is_ok_and(|m| m.len() >= 1_000_000))
-            .collect()
-    };
     wait_for("the live download", Duration::from_secs(30), || {
-        !downloading().is_empty()
+        !partial_downloads(&dpx).is_empty()
     });
-    let live_temps = downloading();
+    let live_temps = partial_downloads(&dpx);
+    let tmp = dpx.cache.join("tmp");
     // What a SIGKILLed download leaves: a temp file and a lock nobody holds.
     let dead_hex = "ab".repeat(32);
     let dead_temp = tmp.join(format!("{}.dead01", &dead_hex[..12]));
