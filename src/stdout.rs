@@ -16,3 +16,14 @@ pub fn with_stdout(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::
     let mut out = io::stdout().lock();
     quiet_on_broken_pipe(write(&mut out).and_then(|()| out.flush()))
 }
+
+/// One pretty-printed JSON document and a newline: every command's `--json` output.
+pub fn write_json(out: &mut dyn Write, value: &impl serde::Serialize) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    writeln!(out)
+}
+
+/// `write_json` to stdout.
+pub fn print_json(value: &impl serde::Serialize) -> io::Result<()> {
+    with_stdout(|out| write_json(out, value))
+}

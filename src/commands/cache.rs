@@ -10,7 +10,7 @@ use crate::cache::{VerifyProgress, VerifyReport};
 use crate::cli::{CacheCommand, VerifyArgs};
 use crate::exit;
 use crate::progress::Progress;
-use crate::stdout::with_stdout;
+use crate::stdout::{print_json, with_stdout};
 
 pub async fn run(ctx: &Context, command: CacheCommand) -> anyhow::Result<ExitCode> {
     match command {
@@ -77,8 +77,7 @@ fn render(output: Output, report: &VerifyReport, keep: bool, seconds: f64) -> an
             "removed": removed,
             "seconds": seconds,
         });
-        let text = serde_json::to_string_pretty(&json)? + "\n";
-        with_stdout(|out| out.write_all(text.as_bytes()))?;
+        print_json(&json)?;
         return Ok(());
     }
     for p in &report.problems {

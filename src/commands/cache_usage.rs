@@ -78,8 +78,7 @@ fn images(cache: &Cache, inv: &Inventory) -> Vec<Image> {
 fn print_ls(output: Output, images: &[Image]) -> std::io::Result<()> {
     crate::stdout::with_stdout(|out| {
         if output == Output::Json {
-            serde_json::to_writer_pretty(&mut *out, images)?;
-            return writeln!(out);
+            return crate::stdout::write_json(out, &images);
         }
         if output == Output::Human {
             writeln!(
@@ -162,8 +161,7 @@ fn usage(inv: &Inventory) -> Usage {
 fn print_du(output: Output, u: &Usage) -> std::io::Result<()> {
     crate::stdout::with_stdout(|out| {
         if output == Output::Json {
-            serde_json::to_writer_pretty(&mut *out, u)?;
-            return writeln!(out);
+            return crate::stdout::write_json(out, u);
         }
         writeln!(
             out,

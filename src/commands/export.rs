@@ -12,7 +12,7 @@ use crate::archive::{self, ExportSummary};
 use crate::cli::ExportArgs;
 use crate::exit::{self, UsageError};
 use crate::reference::Reference;
-use crate::stdout::{quiet_on_broken_pipe, with_stdout};
+use crate::stdout::{print_json, quiet_on_broken_pipe};
 
 pub async fn run(ctx: &Context, args: ExportArgs) -> anyhow::Result<ExitCode> {
     if args.output.as_os_str() == "-" && ctx.output == Output::Json {
@@ -92,8 +92,7 @@ fn render(output: Output, summary: &ExportSummary, path: &Path) -> anyhow::Resul
     }
     match output {
         Output::Json => {
-            let text = serde_json::to_string_pretty(summary)? + "\n";
-            with_stdout(|out| out.write_all(text.as_bytes()))?;
+            print_json(summary)?;
         }
         Output::Human => {
             for image in &summary.images {

@@ -7,7 +7,7 @@ use super::{Context, Finished, Output, run_blocking};
 use crate::archive::{self, ImportSummary};
 use crate::cli::ImportArgs;
 use crate::exit;
-use crate::stdout::with_stdout;
+use crate::stdout::print_json;
 
 pub async fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<ExitCode> {
     let cache = ctx.open_cache()?;
@@ -30,8 +30,7 @@ fn render(output: Output, summary: &ImportSummary) -> anyhow::Result<()> {
     }
     match output {
         Output::Json => {
-            let text = serde_json::to_string_pretty(summary)? + "\n";
-            with_stdout(|out| out.write_all(text.as_bytes()))?;
+            print_json(summary)?;
         }
         Output::Human => {
             for image in &summary.images {

@@ -71,8 +71,7 @@ fn dry_run(ctx: &Context, jobs: &[(Job, Option<Origin>)]) -> anyhow::Result<Exit
         .collect();
     crate::stdout::with_stdout(|out| {
         if ctx.output == Output::Json {
-            serde_json::to_writer_pretty(&mut *out, &planned)?;
-            return writeln!(out);
+            return crate::stdout::write_json(out, &planned);
         }
         for p in &planned {
             let source = p.source.as_deref().unwrap_or("command line");

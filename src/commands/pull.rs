@@ -282,10 +282,7 @@ pub fn render(output: Output, summary: &Summary, with_summary: bool) -> anyhow::
         }
     }
     crate::stdout::with_stdout(|out| match output {
-        Output::Json => {
-            serde_json::to_writer_pretty(&mut *out, summary)?;
-            writeln!(out)
-        }
+        Output::Json => crate::stdout::write_json(out, summary),
         Output::Human | Output::Quiet => {
             for img in &summary.images {
                 let Some(d) = img.digest.as_ref().filter(|_| img.error.is_none()) else {

@@ -126,8 +126,7 @@ fn report(
                 v["would_remove"] =
                     serde_json::to_value(&plan.removals).map_err(std::io::Error::other)?;
             }
-            serde_json::to_writer_pretty(&mut *out, &v)?;
-            writeln!(out)
+            crate::stdout::write_json(out, &v)
         }
         Output::Quiet => Ok(()),
         Output::Human => {
