@@ -291,11 +291,7 @@ async fn join(
 mod tests {
     use super::*;
 
-    fn cache() -> (tempfile::TempDir, Cache) {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = Cache::open(dir.path()).unwrap();
-        (dir, cache)
-    }
+    use crate::cache::testing::temp_cache as cache;
 
     fn tmp_is_empty(cache: &Cache) -> bool {
         fs::read_dir(cache.tmp_dir()).unwrap().next().is_none()

@@ -343,19 +343,38 @@ fn write_atomic(cache: &Cache, path: &Path, data: &[u8]) -> Result<(), CacheErro
     Ok(())
 }
 
+/// Fixtures for the cache's unit tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod testing {
+    use super::{Cache, Digest};
 
-    #[test]
-    fn manifest_roundtrip_and_layout() {
+    /// An empty cache in a temp dir (kept alive by the returned guard).
+    pub fn temp_cache() -> (tempfile::TempDir, Cache) {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::open(dir.path()).unwrap();
-        let body = br#"{"schemaVersion":2}"#;
+        (dir, cache)
+    }
+
+    /// A cache holding one small OCI manifest, and that manifest's bytes and digest.
+    pub fn cache_with_manifest() -> (tempfile::TempDir, Cache, &'static [u8], Digest) {
+        let (dir, cache) = temp_cache();
+        let body: &[u8] = br#"{"schemaVersion":2}"#;
         let d = Digest::of(body);
         cache
             .put_manifest(&d, crate::oci::OCI_MANIFEST, body)
             .unwrap();
+        (dir, cache, body, d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::cache_with_manifest;
+    use super::*;
+
+    #[test]
+    fn manifest_roundtrip_and_layout() {
+        let (dir, cache, body, d) = cache_with_manifest();
         let (bytes, mt) = cache.get_manifest(&d).unwrap().unwrap();
         assert_eq!(bytes, body);
         assert_eq!(mt, crate::oci::OCI_MANIFEST);
@@ -369,13 +388,7 @@ mod tests {
 
     #[test]
     fn an_empty_media_type_sidecar_is_a_miss() {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = Cache::open(dir.path()).unwrap();
-        let body = br#"{"schemaVersion":2}"#;
-        let d = Digest::of(body);
-        cache
-            .put_manifest(&d, crate::oci::OCI_MANIFEST, body)
-            .unwrap();
+        let (_dir, cache, body, d) = cache_with_manifest();
         fs::write(cache.manifest_meta_path(&d), "").unwrap();
         assert_eq!(cache.get_manifest(&d).unwrap(), None);
         // Storing it again repairs the sidecar.

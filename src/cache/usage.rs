@@ -99,13 +99,7 @@ mod tests {
 
     #[test]
     fn uses_move_old_mtimes_forward_only_when_flushed_and_coarsely() {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = Cache::open(dir.path()).unwrap();
-        let body = br#"{"schemaVersion":2}"#;
-        let d = Digest::of(body);
-        cache
-            .put_manifest(&d, crate::oci::OCI_MANIFEST, body)
-            .unwrap();
+        let (_dir, cache, _, d) = crate::cache::testing::cache_with_manifest();
         let path = cache.blob_path(&d);
         let old = SystemTime::now() - Duration::from_secs(10 * 24 * 3600);
         std::fs::File::open(&path)

@@ -349,11 +349,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 mod tests {
     use super::*;
 
-    fn cache() -> (tempfile::TempDir, Cache) {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = Cache::open(dir.path()).unwrap();
-        (dir, cache)
-    }
+    use crate::cache::testing::temp_cache as cache;
 
     fn put_blob(cache: &Cache, data: &[u8]) -> Digest {
         let d = Digest::of(data);
