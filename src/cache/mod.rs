@@ -332,9 +332,6 @@ fn write_atomic(cache: &Cache, path: &Path, data: &[u8]) -> Result<(), CacheErro
     tmp.write_all(data)
         .and_then(|()| tmp.as_file().sync_all())
         .map_err(|e| CacheError::write(path, e))?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| CacheError::write(path, e))?;
     tmp.persist(path)
         .map_err(|e| CacheError::write(path, e.error))?;
     fs::File::open(dir)
