@@ -234,6 +234,9 @@ const CHECK_MEMORY: Duration = Duration::from_secs(10 * 60);
 /// Blob sizes remembered from manifests; beyond it the table starts over.
 const MAX_KNOWN_SIZES: usize = 100_000;
 
+/// The digests and sizes one manifest names.
+type Named = Arc<[(Digest, u64)]>;
+
 pub struct Fetcher {
     cache: Cache,
     client: RegistryClient,
@@ -248,6 +251,9 @@ pub struct Fetcher {
     /// Blob sizes from the manifests seen (verified by their digests), so a
     /// blob asked for by digest alone is held to its size.
     sizes: Mutex<HashMap<Digest, u64>>,
+    /// What each manifest seen names, so a cache hit doesn't parse it again;
+    /// cleared with `sizes`.
+    named: Mutex<HashMap<Digest, Named>>,
 }
 
 impl Fetcher {
@@ -260,6 +266,7 @@ impl Fetcher {
             turns: Mutex::default(),
             last_checks: Mutex::default(),
             sizes: Mutex::default(),
+            named: Mutex::default(),
         })
     }
 
@@ -712,22 +719,43 @@ impl Fetcher {
     /// through (no disk when this process already knows the links).
     async fn noted(&self, registry: &str, repo: &str, m: ResolvedManifest) -> ResolvedManifest {
         self.cache.record_blob_use(&m.digest);
-        let named = named_descriptors(&m.media_type, &m.bytes);
-        if let Ok(mut sizes) = self.sizes.lock() {
-            if sizes.len() > MAX_KNOWN_SIZES {
-                sizes.clear();
-            }
-            for (digest, size) in &named {
-                sizes.insert(digest.clone(), *size);
-            }
-        }
+        let named = self.named_by(&m);
         let members: Vec<Digest> = std::iter::once(m.digest.clone())
-            .chain(named.into_iter().map(|(d, _)| d))
+            .chain(named.iter().map(|(d, _)| d.clone()))
             .collect();
         if !self.cache.links_known(registry, repo, &members) {
             self.link_best_effort(registry, repo, members).await;
         }
         m
+    }
+
+    /// The digests and sizes a manifest names, parsed once per process; the
+    /// sizes are remembered for the downloads they bound.
+    fn named_by(&self, m: &ResolvedManifest) -> Named {
+        if let Some(named) = self
+            .named
+            .lock()
+            .ok()
+            .and_then(|n| n.get(&m.digest).cloned())
+        {
+            return named;
+        }
+        let named: Named = named_descriptors(&m.media_type, &m.bytes).into();
+        if let Ok(mut sizes) = self.sizes.lock() {
+            if sizes.len() > MAX_KNOWN_SIZES {
+                sizes.clear();
+                if let Ok(mut all) = self.named.lock() {
+                    all.clear();
+                }
+            }
+            for (digest, size) in named.iter() {
+                sizes.insert(digest.clone(), *size);
+            }
+        }
+        if let Ok(mut all) = self.named.lock() {
+            all.insert(m.digest.clone(), Arc::clone(&named));
+        }
+        named
     }
 
     /// Records membership. Best effort: a missing link costs a HEAD later.
