@@ -119,13 +119,8 @@ impl Fetcher {
         repo: &str,
         subject: &Digest,
     ) -> Result<Option<(ReferrersRecord, Bytes)>, FetchError> {
-        let (cache, registry, repo, subject) = (
-            self.cache.clone(),
-            registry.to_string(),
-            repo.to_string(),
-            subject.clone(),
-        );
-        tokio::task::spawn_blocking(move || {
+        let (registry, repo, subject) = (registry.to_string(), repo.to_string(), subject.clone());
+        self.on_disk(move |cache| {
             let Some(record) = cache.read_referrers(&registry, &repo, &subject)? else {
                 return Ok(None);
             };
@@ -134,11 +129,11 @@ impl Fetcher {
                 .map(|(bytes, _)| (record, Bytes::from(bytes))))
         })
         .await
-        .map_err(|e| FetchError::Internal(e.to_string()))?
     }
 
-    /// Keeps an answer: the index as a manifest, then the record naming it
-    /// (one blocking task).
+    /// Keeps an answer: the index as a manifest unless it is cached already
+    /// (the referrers tag stored it, with its own media type), then the record
+    /// naming it (one blocking task).
     async fn store_referrers(
         &self,
         registry: &str,
@@ -146,21 +141,15 @@ impl Fetcher {
         subject: &Digest,
         bytes: Bytes,
     ) -> Result<(), FetchError> {
-        let (cache, registry, repo, subject) = (
-            self.cache.clone(),
-            registry.to_string(),
-            repo.to_string(),
-            subject.clone(),
-        );
-        tokio::task::spawn_blocking(move || {
+        let (registry, repo, subject) = (registry.to_string(), repo.to_string(), subject.clone());
+        self.on_disk(move |cache| {
             let digest = Digest::of(&bytes);
-            cache.put_manifest(&digest, OCI_INDEX, &bytes)?;
-            let record = ReferrersRecord::new(digest);
-            cache.write_referrers(&registry, &repo, &subject, &record)?;
-            Ok(())
+            if !cache.has_blob(&digest) {
+                cache.put_manifest(&digest, OCI_INDEX, &bytes)?;
+            }
+            cache.write_referrers(&registry, &repo, &subject, &ReferrersRecord::new(digest))
         })
         .await
-        .map_err(|e| FetchError::Internal(e.to_string()))?
     }
 }
 
