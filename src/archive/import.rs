@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use oci_spec::image::{Descriptor, ImageIndex};
 use serde::Serialize;
 
-use super::{CONTAINERD_NAME, Hashing, REF_NAME};
+use super::{CONTAINERD_NAME, REF_NAME};
 use crate::cache::{BlobWriter, Cache, CacheError, TagRecord};
 use crate::oci::{self, Manifest, describe_platform};
 use crate::reference::{Digest, Reference};
@@ -185,22 +185,21 @@ fn stage_blob(
     json_total: &mut u64,
 ) -> Result<Staged, ImportError> {
     let mut writer = BlobWriter::create(cache, digest.clone(), Some(size))?;
-    let mut reader = Hashing::new(entry, cancel);
+    // The writer hashes what it stores: the bytes are read and hashed once.
     let mut json: Option<Vec<u8>> = None;
     let mut buf = vec![0; 1 << 20];
     loop {
-        let n = reader.read(&mut buf).map_err(|e| {
-            if cancel.load(Ordering::Relaxed) {
-                ImportError::Interrupted
-            } else {
-                invalid(format!("cannot read blob {digest} from the archive: {e}"))
-            }
-        })?;
+        if cancel.load(Ordering::Relaxed) {
+            return Err(ImportError::Interrupted);
+        }
+        let n = entry
+            .read(&mut buf)
+            .map_err(|e| invalid(format!("cannot read blob {digest} from the archive: {e}")))?;
         if n == 0 {
             break;
         }
         let chunk = &buf[..n];
-        if reader.count == n as u64 && size <= MAX_JSON && chunk.first() == Some(&b'{') {
+        if writer.written() == 0 && size <= MAX_JSON && chunk.first() == Some(&b'{') {
             *json_total = json_total.saturating_add(size);
             if *json_total > MAX_JSON_TOTAL {
                 return Err(invalid(format!(
@@ -214,7 +213,7 @@ fn stage_blob(
         }
         writer.write(chunk)?;
     }
-    let actual = reader.hex();
+    let actual = writer.content_hex();
     if actual != digest.hex() {
         return Err(invalid(format!(
             "blob {digest} in the archive is corrupt: its content hashes to sha256:{actual}"
@@ -416,9 +415,12 @@ fn commit(
         if cache.has_blob(digest) {
             summary.blobs_present += 1;
         } else {
+            // The staged file is verified already: moved in, not written again.
+            blob.writer.commit()?;
             summary.blobs_added += 1;
             summary.bytes_added = summary.bytes_added.saturating_add(blob.size);
         }
+        // Only the media type is left to record (the blob is in place).
         cache.put_manifest(digest, media_type, &bytes)?;
     }
     // Every manifest and blob of an image belongs to its repository, recorded

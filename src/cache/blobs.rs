@@ -60,6 +60,11 @@ impl BlobWriter {
         self.file.path()
     }
 
+    /// The sha256 (hex) of what was written so far.
+    pub fn content_hex(&self) -> String {
+        hex::encode(self.hasher.clone().finalize())
+    }
+
     /// Bytes in the temp file; it never shrinks, so readers can trust it.
     pub fn written(&self) -> u64 {
         self.written
