@@ -380,7 +380,7 @@ impl Fetcher {
                             ..m
                         }),
                         Some((_, m)) => Ok(m),
-                        None => self.check_tag(registry, repo, tag).await,
+                        None => self.check_tag(registry, repo, tag, None).await,
                     },
                     None => {
                         let result = self
@@ -415,13 +415,15 @@ impl Fetcher {
         let error = match self.process_turn(key.clone(), &doing).await {
             // The lock is held until the check is done.
             Ok((_lock, waited)) => {
+                // Read again in our turn (one read, handed to the check).
+                let current = self.cached_tag_record(registry, repo, tag).await?;
                 if waited
-                    && let Some((record, m)) = self.cached_tag_record(registry, repo, tag).await?
-                    && before.as_ref().is_none_or(|(old, _)| *old != record)
+                    && let Some((record, m)) = &current
+                    && before.as_ref().is_none_or(|(old, _)| old != record)
                 {
-                    return Ok(m);
+                    return Ok(m.clone());
                 }
-                return self.check_tag(registry, repo, tag).await;
+                return self.check_tag(registry, repo, tag, current).await;
             }
             Err(e) => e,
         };
@@ -564,13 +566,15 @@ impl Fetcher {
 
     /// Asks upstream about a tag that is stale or not cached: HEAD when we have
     /// it (free on Docker Hub), GET when it is new or moved, stale on outage.
+    /// `current` is the tag's cache entry as read in this check's turn.
     async fn check_tag(
         &self,
         registry: &str,
         repo: &str,
         tag: &str,
+        current: Option<(TagRecord, ResolvedManifest)>,
     ) -> Result<ResolvedManifest, FetchError> {
-        let Some((mut record, cached)) = self.cached_tag_record(registry, repo, tag).await? else {
+        let Some((mut record, cached)) = current else {
             return self.fetch_tag(registry, repo, tag).await;
         };
         let stale = |e: &RegistryError| {
