@@ -113,18 +113,26 @@ impl ApiError {
             e if e.is_upstream_failure() && unknown_code == "MANIFEST_UNKNOWN" => ApiError::new(
                 StatusCode::NOT_FOUND,
                 "MANIFEST_UNKNOWN",
-                ApiError::unavailable_message(what, reg),
+                ApiError::unavailable_message(what, reg, true),
             ),
-            e if e.is_upstream_failure() => {
-                ApiError::unavailable(&ApiError::unavailable_message(what, reg))
-            }
+            // A tag list (NAME_UNKNOWN) is nothing a prefetch keeps.
+            e if e.is_upstream_failure() => ApiError::unavailable(&ApiError::unavailable_message(
+                what,
+                reg,
+                unknown_code != "NAME_UNKNOWN",
+            )),
             _ => ApiError::new(StatusCode::BAD_GATEWAY, "UNKNOWN", format!("{what}: {reg}")),
         }
     }
 
-    fn unavailable_message(what: &str, reg: &RegistryError) -> String {
+    fn unavailable_message(what: &str, reg: &RegistryError, prefetchable: bool) -> String {
+        let hint = if prefetchable {
+            ", or prefetch it while it is up"
+        } else {
+            ""
+        };
         format!(
-            "{what} is not cached and the upstream registry is unavailable ({reg}); try again when it is back, or prefetch it while it is up"
+            "{what} is not cached and the upstream registry is unavailable ({reg}); try again when it is back{hint}"
         )
     }
 

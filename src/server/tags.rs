@@ -11,7 +11,6 @@ use super::errors::ApiError;
 use super::routes::{Image, TagPage};
 use super::{Body, full};
 use crate::fetch::Fetcher;
-use crate::registry::RegistryError;
 
 pub async fn respond(
     fetcher: &Fetcher,
@@ -25,17 +24,10 @@ pub async fn respond(
     let list = fetcher
         .tag_list(&image.registry, &image.repository, ttl)
         .await
-        .map_err(|e| match e.registry() {
-            // An honest 503: unlike docker with manifests, no client shows a tag
-            // list's error body for a 4xx either (skopeo prints only the status),
-            // and a 404 would claim the repository does not exist.
-            Some(reg) if reg.is_upstream_failure() && !matches!(reg, RegistryError::RateLimited { .. }) => {
-                ApiError::unavailable(&format!(
-                    "{what} is not cached and the upstream registry is unavailable ({reg}); try again when it is back"
-                ))
-            }
-            _ => ApiError::from_fetch(&e, &what, "NAME_UNKNOWN"),
-        })?;
+        // An outage is an honest 503: no client shows a tag list's error body
+        // for a 4xx either (skopeo prints only the status), and a 404 would
+        // claim the repository does not exist.
+        .map_err(|e| ApiError::from_fetch(&e, &what, "NAME_UNKNOWN"))?;
     let status = list.freshness.as_str();
     let (tags, next) = paginate(list.tags, page);
     let body = serde_json::json!({ "name": name, "tags": tags }).to_string();
