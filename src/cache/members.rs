@@ -13,7 +13,7 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use super::{Cache, CacheError, safe_component};
+use super::{Cache, CacheError};
 use crate::reference::Digest;
 
 /// The links this process knows, by `registry/repo`.
@@ -24,12 +24,7 @@ pub struct Members {
 
 impl Cache {
     fn links_dir(&self, registry: &str, repo: &str) -> Result<PathBuf, CacheError> {
-        let mut path = self.root.join("index");
-        for part in std::iter::once(registry).chain(repo.split('/')) {
-            path.push(safe_component(part)?);
-        }
-        path.push("_links");
-        Ok(path)
+        Ok(self.repo_dir(registry, repo)?.join("_links"))
     }
 
     /// The digests linked to a repository, as the disk says now.

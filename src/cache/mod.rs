@@ -298,16 +298,31 @@ impl Cache {
             .join(format!("{}.json", digest.hex()))
     }
 
-    fn tag_path(&self, registry: &str, repo: &str, tag: &str) -> Result<PathBuf, CacheError> {
+    /// `index/<registry>/<repo>`: where a repository's records live (its
+    /// tags, links, tag list and referrers), every component checked.
+    fn repo_dir(&self, registry: &str, repo: &str) -> Result<PathBuf, CacheError> {
         let mut path = self.root.join("index");
-        for part in std::iter::once(registry)
-            .chain(repo.split('/'))
-            .chain(["tags"])
-        {
+        for part in std::iter::once(registry).chain(repo.split('/')) {
             path.push(safe_component(part)?);
         }
+        Ok(path)
+    }
+
+    fn tag_path(&self, registry: &str, repo: &str, tag: &str) -> Result<PathBuf, CacheError> {
+        let mut path = self.repo_dir(registry, repo)?;
+        path.push("tags");
         path.push(format!("{}.json", safe_component(tag)?));
         Ok(path)
+    }
+}
+
+/// A JSON record: `None` when absent, and when unreadable (it is as good as
+/// none: what it recorded is asked again).
+fn read_record<T: serde::de::DeserializeOwned>(path: PathBuf) -> Result<Option<T>, CacheError> {
+    match fs::read(&path) {
+        Ok(text) => Ok(serde_json::from_slice(&text).ok()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(CacheError::Read { path, source }),
     }
 }
 

@@ -2,13 +2,12 @@
 //! digest" for a repository, and when upstream was last asked. The index
 //! itself is stored like any manifest (by its digest).
 
-use std::fs;
 use std::io;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Cache, CacheError, now_secs, safe_component, write_atomic};
+use super::{Cache, CacheError, now_secs, read_record, safe_component, write_atomic};
 use crate::reference::Digest;
 
 /// Which cached image index answered, and when upstream was last asked.
@@ -41,14 +40,7 @@ impl Cache {
         repo: &str,
         subject: &Digest,
     ) -> Result<Option<ReferrersRecord>, CacheError> {
-        let path = self.referrers_path(registry, repo, subject)?;
-        let text = match fs::read(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(CacheError::Read { path, source }),
-        };
-        // A record we can't read is as good as none: it will be asked again.
-        Ok(serde_json::from_slice(&text).ok())
+        read_record(self.referrers_path(registry, repo, subject)?)
     }
 
     pub fn write_referrers(
@@ -71,13 +63,8 @@ impl Cache {
         repo: &str,
         subject: &Digest,
     ) -> Result<PathBuf, CacheError> {
-        let mut path = self.root().join("index");
-        for part in std::iter::once(registry)
-            .chain(repo.split('/'))
-            .chain(["referrers"])
-        {
-            path.push(safe_component(part)?);
-        }
+        let mut path = self.repo_dir(registry, repo)?;
+        path.push("referrers");
         path.push(format!("{}.json", safe_component(subject.hex())?));
         Ok(path)
     }

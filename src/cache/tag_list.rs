@@ -1,13 +1,12 @@
 //! A repository's tag list as the upstream last gave it, and when.
 
-use std::fs;
 use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Cache, CacheError, now_secs, safe_component, write_atomic};
+use super::{Cache, CacheError, now_secs, read_record, write_atomic};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TagListRecord {
@@ -37,14 +36,7 @@ impl Cache {
         registry: &str,
         repo: &str,
     ) -> Result<Option<TagListRecord>, CacheError> {
-        let path = self.tag_list_path(registry, repo)?;
-        let text = match fs::read(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(CacheError::Read { path, source }),
-        };
-        // A list we can't read is as good as none: it will be fetched again.
-        Ok(serde_json::from_slice(&text).ok())
+        read_record(self.tag_list_path(registry, repo)?)
     }
 
     pub fn write_tag_list(
@@ -62,12 +54,7 @@ impl Cache {
     /// `index/<registry>/<repo>/_tag_list.json`: a repository path component
     /// never starts with `_`, so no repository's directory can take its name.
     fn tag_list_path(&self, registry: &str, repo: &str) -> Result<PathBuf, CacheError> {
-        let mut path = self.root().join("index");
-        for part in std::iter::once(registry).chain(repo.split('/')) {
-            path.push(safe_component(part)?);
-        }
-        path.push("_tag_list.json");
-        Ok(path)
+        Ok(self.repo_dir(registry, repo)?.join("_tag_list.json"))
     }
 }
 
@@ -106,8 +93,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::open(dir.path()).unwrap();
         let path = dir.path().join("index/docker.io/library/a/_tag_list.json");
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(&path, b"{trunc").unwrap();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, b"{trunc").unwrap();
         assert_eq!(cache.read_tag_list("docker.io", "library/a").unwrap(), None);
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Cache, CacheError, write_atomic};
+use super::{Cache, CacheError, read_record, write_atomic};
 use crate::reference::Digest;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,14 +47,7 @@ impl Cache {
         repo: &str,
         tag: &str,
     ) -> Result<Option<TagRecord>, CacheError> {
-        let path = self.tag_path(registry, repo, tag)?;
-        let text = match fs::read(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(CacheError::Read { path, source }),
-        };
-        // A record we can't read is as good as none: it will be fetched again.
-        Ok(serde_json::from_slice(&text).ok())
+        read_record(self.tag_path(registry, repo, tag)?)
     }
 
     pub fn write_tag(
@@ -72,10 +65,7 @@ impl Cache {
 
     /// The manifest digests the repository's tag records point at.
     pub fn tag_digests(&self, registry: &str, repo: &str) -> Result<Vec<Digest>, CacheError> {
-        let dir = match self.tag_path(registry, repo, "x")?.parent() {
-            Some(d) => d.to_path_buf(),
-            None => return Ok(Vec::new()),
-        };
+        let dir = self.repo_dir(registry, repo)?.join("tags");
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
