@@ -128,6 +128,15 @@ impl Cache {
 }
 
 impl Members {
+    /// Forgets a digest in every repository (its content and links are gone).
+    pub(super) fn forget(&self, hex: &str) {
+        if let Ok(mut repos) = self.repos.lock() {
+            for set in repos.values_mut() {
+                set.remove(hex);
+            }
+        }
+    }
+
     /// `None` when the repository's links were never read in this process.
     fn known(&self, key: &str, hex: &str) -> Option<bool> {
         let repos = self.repos.lock().ok()?;

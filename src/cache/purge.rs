@@ -352,6 +352,9 @@ impl Cache {
                 } => {
                     let removed = self.remove_blob(digest, *manifest, r.used);
                     if removed {
+                        // In this process too (serve's evictor), so a download
+                        // of it again writes its links again.
+                        self.members.forget(digest.hex());
                         // Membership records go with the content (plain files under index/ only).
                         for link in links.iter().filter(|l| l.starts_with(&index)) {
                             if fs::symlink_metadata(link).is_ok_and(|m| m.file_type().is_file()) {
@@ -538,9 +541,9 @@ mod tests {
         image(&cache, "b", &shared);
         // Membership records (the boundary's layout) go with their content.
         let links = dir.path().join("index/example.com/a/_links");
-        fs::create_dir_all(&links).unwrap();
-        fs::write(links.join(a[2].hex()), b"").unwrap();
-        fs::write(links.join(shared.hex()), b"").unwrap();
+        cache
+            .link("example.com", "a", &[a[2].clone(), shared.clone()])
+            .unwrap();
         let inv = cache.inventory().unwrap();
         let forget = |repo: &str| Policy {
             images: vec![ImageSelector::Repository {
@@ -560,6 +563,9 @@ mod tests {
         assert_eq!((s.tags, s.manifests, s.blobs), (1, 1, 2));
         assert!(cache.blob_path(&shared).is_file());
         assert!(!links.join(a[2].hex()).exists());
+        // ... and from what this process knows, so a new download links it again.
+        assert!(!cache.links_known("example.com", "a", std::slice::from_ref(&a[2])));
+        assert!(cache.links_known("example.com", "a", std::slice::from_ref(&shared)));
         assert!(links.join(shared.hex()).exists());
         let inv = cache.inventory().unwrap();
         assert_eq!(inv.tags.len(), 1);
