@@ -44,17 +44,9 @@ impl RegistryClient {
         repo: &str,
         tag: &str,
     ) -> Result<QuotaProbe, RegistryError> {
-        let mut retry = self.retry();
-        loop {
-            match self.probe_quota_once(registry, repo, tag).await {
-                Err(e) if !matches!(e, RegistryError::RateLimited { .. }) => {
-                    if !retry.wait_after(&e).await {
-                        return Err(e);
-                    }
-                }
-                result => return result,
-            }
-        }
+        // A 429 comes back as Ok(exhausted), so only real failures are retried.
+        self.retrying(|| self.probe_quota_once(registry, repo, tag))
+            .await
     }
 
     async fn probe_quota_once(
@@ -105,7 +97,7 @@ impl RegistryClient {
             let body = resp.prefix(MAX_SMALL_BODY).await;
             let body = String::from_utf8_lossy(&body);
             let message = super::distribution_message(&body)
-                .unwrap_or_else(|| format!("{url} answered 429 Too Many Requests"));
+                .unwrap_or_else(|| "429 Too Many Requests".to_string());
             return Ok(QuotaProbe {
                 rate_limit,
                 ..exhausted(retry_after, message)

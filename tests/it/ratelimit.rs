@@ -130,7 +130,8 @@ fn x_prefixed_extra_parameters_and_bare_counts_are_read() {
     let hub = hub_with_preview();
     let dpx = dpx_for(&hub);
     hub.set_raw_ratelimit_headers(&[
-        ("X-RateLimit-Limit", "200, 200;w=3600;comment=\"pulls\""),
+        // The IETF list form, and the window only on the remaining count.
+        ("X-RateLimit-Limit", "200, 200;comment=\"pulls\""),
         ("x-ratelimit-remaining", "\"7\"; W=3600"),
         ("Docker-RateLimit-Source", "198.51.100.7"),
     ]);
