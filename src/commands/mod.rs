@@ -76,9 +76,7 @@ impl Context {
         };
         Ok(Fetcher::new(cache, client, limits))
     }
-}
 
-impl Context {
     /// The upstream client over the configured registries, retrying
     /// `default_retries` times unless the config file says otherwise.
     /// `anonymous`: no credentials are attached, whatever is stored.

@@ -31,7 +31,7 @@ pub struct QuotaProbe {
 pub struct Exhausted {
     /// The server's `Retry-After`, when it sent one.
     pub retry_after: Option<Duration>,
-    /// The error body's message, or the URL that answered.
+    /// What the 429's error body said, or which service answered it.
     pub message: String,
 }
 
