@@ -389,3 +389,26 @@ fn signed_in_checks_count_against_the_account() {
     );
     no_manifest_get(&hub);
 }
+
+#[test]
+fn a_remaining_count_of_zero_is_used_up_too() {
+    let hub = hub_with_preview();
+    hub.set_ratelimit(100, 0, 21600, HeaderStyle::Standard);
+    let dpx = dpx_for(&hub);
+    let v = dpx.json(&["ratelimit"]);
+    assert_eq!(
+        (&v["exhausted"], &v["remaining"]),
+        (&true.into(), &0.into())
+    );
+    assert!(v["retry_after_seconds"].is_null(), "{v}");
+    let text = dpx.ok(&["ratelimit"]);
+    assert!(
+        text.contains("used up") && text.contains("within 6h"),
+        "{text}"
+    );
+    let out = dpx.run(&["ratelimit", "--min-remaining", "1"]);
+    assert_eq!(out.status.code(), Some(QUOTA_LOW));
+    let out = dpx.run(&["ratelimit", "--min-remaining", "0"]);
+    assert_eq!(out.status.code(), Some(0));
+    no_manifest_get(&hub);
+}
