@@ -62,6 +62,8 @@ pub enum Command {
     Export(ExportArgs),
     /// Verify an OCI image layout archive and add its images to the cache
     Import(ImportArgs),
+    /// Show the Docker Hub pull quota left, without spending a pull
+    Ratelimit(RatelimitArgs),
     /// Print shell completions
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -185,4 +187,14 @@ pub struct ImportArgs {
     /// OCI image layout archive, e.g. from `dpx export` or `skopeo copy ... oci-archive:FILE.tar`
     #[arg(value_name = "FILE.tar")]
     pub archive: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RatelimitArgs {
+    /// Ask anonymously even when credentials are stored (the quota of this IP address)
+    #[arg(long)]
+    pub anonymous: bool,
+    /// Exit with status 4 when fewer than N pulls remain (a CI job can stop before it pulls)
+    #[arg(long, value_name = "N")]
+    pub min_remaining: Option<u64>,
 }

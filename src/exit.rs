@@ -5,6 +5,8 @@
 pub const FAILURE: u8 = 1;
 /// The input was wrong: a malformed reference, a bad config file or flag.
 pub const USAGE: u8 = 2;
+/// Not an error: fewer pulls remain than asked for (`ratelimit --min-remaining`).
+pub const QUOTA_LOW: u8 = 4;
 /// Interrupted by Ctrl-C.
 pub const INTERRUPTED: u8 = 130;
 

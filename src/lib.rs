@@ -73,6 +73,7 @@ pub fn main() -> ExitCode {
             Command::Cache { command } => commands::cache::run(&ctx, command).await,
             Command::Export(args) => commands::export::run(&ctx, args).await,
             Command::Import(args) => commands::import::run(&ctx, args).await,
+            Command::Ratelimit(args) => commands::ratelimit::run(&ctx, args).await,
             Command::Completions { .. } | Command::Man => Ok(ExitCode::SUCCESS),
         }
     });

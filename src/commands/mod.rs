@@ -7,6 +7,7 @@ pub mod import;
 pub mod prefetch;
 pub mod pull;
 pub mod purge;
+pub mod ratelimit;
 pub mod serve;
 
 use std::path::PathBuf;
@@ -68,6 +69,22 @@ impl Context {
     /// retrying `default_retries` times unless the config file says otherwise.
     pub fn fetcher(&self, default_retries: u32) -> anyhow::Result<Arc<Fetcher>> {
         let cache = self.open_cache()?;
+        let client = self.registry_client(default_retries, false)?;
+        let limits = Limits {
+            max_blob_size: self.config.max_blob_size(),
+            lock_timeout: self.config.lock_timeout(),
+        };
+        Ok(Fetcher::new(cache, client, limits))
+    }
+
+    /// The upstream client over the configured registries, retrying
+    /// `default_retries` times unless the config file says otherwise.
+    /// `anonymous`: no credentials are attached, whatever is stored.
+    pub fn registry_client(
+        &self,
+        default_retries: u32,
+        anonymous: bool,
+    ) -> anyhow::Result<RegistryClient> {
         let config = Arc::clone(&self.config);
         let client = RegistryClient::new(
             Arc::new(move |host: &str| config.registry_url(host)),
@@ -75,11 +92,9 @@ impl Context {
             self.config.low_speed_limit(),
         )
         .context("cannot set up the registry client")?;
-        let limits = Limits {
-            max_blob_size: self.config.max_blob_size(),
-            lock_timeout: self.config.lock_timeout(),
-        };
-        Ok(Fetcher::new(cache, client, limits))
+        // Nothing is stored to attach yet: credentials come with `login`.
+        let _ = anonymous;
+        Ok(client)
     }
 }
 

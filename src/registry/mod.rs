@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod probe;
 pub mod ratelimit;
 mod referrers;
 #[cfg(test)]
@@ -24,6 +25,7 @@ pub use auth::Credentials;
 use auth::{Challenge, TokenCache, TokenResponse};
 pub use body::{LowSpeedLimit, Reply};
 pub use error::{Failure, RegistryError};
+pub use probe::{Exhausted, QuotaProbe};
 pub use ratelimit::RateLimit;
 pub use retry::{DEFAULT_RETRIES, Retry, RetryPolicy};
 

@@ -49,17 +49,31 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .get(name)
         .or_else(|| headers.get(format!("x-{name}").as_str()))
         .and_then(|v| v.to_str().ok())
-        .map(str::trim)
+        .map(|v| unquote(v.trim()))
 }
 
-/// `100;w=21600` -> (Some(100), Some(21600)); the integer is the part before `;`.
+/// `100;w=21600` -> (Some(100), Some(21600)). Also takes the bare `100`, extra
+/// parameters in any order (`100; comment="x";W=21600`), quoted values, and the
+/// IETF draft's list form `100, 100;w=21600`: the count is the first item's,
+/// the window the first `w=` of any item.
 fn parse_value(v: &str) -> (Option<u64>, Option<u64>) {
-    let mut parts = v.split(';');
-    let count = parts.next().and_then(|n| n.trim().parse().ok());
-    let window = parts
-        .filter_map(|p| p.trim().strip_prefix("w="))
-        .find_map(|w| w.trim().parse().ok());
+    let mut items = v.split(',');
+    let count = items
+        .next()
+        .and_then(|item| item.split(';').next())
+        .and_then(|n| unquote(n.trim()).parse().ok());
+    let window = v
+        .split([',', ';'])
+        .filter_map(|param| param.split_once('='))
+        .filter(|(key, _)| key.trim().eq_ignore_ascii_case("w"))
+        .find_map(|(_, w)| unquote(w.trim()).parse().ok());
     (count, window)
+}
+
+fn unquote(s: &str) -> &str {
+    s.strip_prefix('"')
+        .and_then(|s| s.strip_suffix('"'))
+        .unwrap_or(s)
 }
 
 #[cfg(test)]
@@ -104,5 +118,72 @@ mod tests {
     #[test]
     fn absent_headers_mean_unknown() {
         assert!(RateLimit::from_headers(&HeaderMap::new()).is_none());
+    }
+
+    #[test]
+    fn odd_forms() {
+        for (value, expected) in [
+            ("100", (Some(100), None)),
+            (" 100 ; w=21600 ", (Some(100), Some(21600))),
+            ("100;comment=\"pulls\";W=3600", (Some(100), Some(3600))),
+            ("100;w=\"21600\"", (Some(100), Some(21600))),
+            ("\"100\";w=60", (Some(100), Some(60))),
+            ("100, 100;w=21600", (Some(100), Some(21600))),
+            ("100;q=1, 5000;w=86400", (Some(100), Some(86400))),
+            ("w=21600", (None, Some(21600))),
+            ("-1;w=x", (None, None)),
+            ("", (None, None)),
+        ] {
+            assert_eq!(parse_value(value), expected, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn source_and_remaining_alone() {
+        let rl = RateLimit::from_headers(&headers(&[
+            ("x-ratelimit-remaining", "0;w=21600"),
+            ("docker-ratelimit-source", "\"3f2c1a\""),
+        ]))
+        .unwrap();
+        assert_eq!(
+            (rl.limit, rl.remaining, rl.window_secs),
+            (None, Some(0), Some(21600))
+        );
+        assert_eq!(rl.source.as_deref(), Some("3f2c1a"));
+        // A source alone is not a quota.
+        assert!(RateLimit::from_headers(&headers(&[("docker-ratelimit-source", "x")])).is_none());
+    }
+
+    proptest::proptest! {
+        /// Whatever the spelling, extra parameters and their order, the figures
+        /// that were sent are the figures read.
+        #[test]
+        fn sent_figures_are_read(
+            limit: u64,
+            remaining: u64,
+            window: u64,
+            extra in "[a-vx-z][a-z]{0,6}=[a-z0-9\"]{0,8}",
+            window_first: bool,
+            x_prefixed: bool,
+        ) {
+            let value = |n: u64| if window_first {
+                format!("{n};w={window};{extra}")
+            } else {
+                format!("{n}; {extra} ;w={window}")
+            };
+            let prefix = if x_prefixed { "X-RateLimit" } else { "RateLimit" };
+            let mut h = HeaderMap::new();
+            for (name, n) in [("Limit", limit), ("Remaining", remaining)] {
+                h.insert(
+                    http::HeaderName::try_from(format!("{prefix}-{name}")).unwrap(),
+                    HeaderValue::try_from(value(n)).unwrap(),
+                );
+            }
+            let rl = RateLimit::from_headers(&h).unwrap();
+            proptest::prop_assert_eq!(
+                (rl.limit, rl.remaining, rl.window_secs),
+                (Some(limit), Some(remaining), Some(window))
+            );
+        }
     }
 }

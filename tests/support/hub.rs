@@ -125,6 +125,24 @@ struct State {
     /// Repositories that have no blobs and no manifests by digest (only
     /// their tags resolve), like a repository that never had them pushed.
     bare_repos: std::collections::HashSet<String>,
+    /// Every token request, in order.
+    token_requests: Vec<TokenRequest>,
+    /// token -> the user it was issued to (Basic auth), for `docker-ratelimit-source`.
+    token_users: HashMap<String, String>,
+    /// Token requests answer 429 TOOMANYREQUESTS.
+    token_too_many: bool,
+    /// Sent as they are on manifest replies (GET and HEAD) and on 429/503 answers.
+    raw_ratelimit_headers: Vec<(String, String)>,
+}
+
+/// One request to the token endpoint, as the hub saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRequest {
+    /// Whether it carried an `Authorization` header at all.
+    pub authorized: bool,
+    /// The Basic user, when it carried Basic credentials.
+    pub user: Option<String>,
+    pub scopes: Vec<String>,
 }
 
 /// What slow and stalled bodies watch between chunks.
@@ -495,6 +513,32 @@ impl FakeHub {
     pub fn token_saw_basic(&self) -> Option<String> {
         self.state().last_basic_user.clone()
     }
+
+    /// Every token request so far: whether it was authenticated, and for what.
+    pub fn token_requests(&self) -> Vec<TokenRequest> {
+        self.state().token_requests.clone()
+    }
+
+    /// The token endpoint answers 429 TOOMANYREQUESTS (with `set_retry_after`'s value).
+    pub fn set_token_too_many(&self, on: bool) {
+        self.state().token_too_many = on;
+    }
+
+    /// Rate-limit headers sent verbatim (odd spellings and forms) on every
+    /// manifest reply, HEAD included, and on 429/503 answers; `&[]` stops them.
+    /// Unlike `set_ratelimit`, nothing is counted down.
+    pub fn set_raw_ratelimit_headers(&self, headers: &[(&str, &str)]) {
+        self.state().raw_ratelimit_headers = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    }
+
+    /// `ratelimitpreview/test:latest`, the image Docker documents for checking
+    /// the quota with a HEAD.
+    pub fn add_ratelimit_preview(&self) -> String {
+        self.add_image("ratelimitpreview/test", "latest", &[64], 0x4a7e)
+    }
 }
 
 impl Drop for FakeHub {
@@ -584,6 +628,7 @@ impl Shared {
         let mut resp = resp;
         let (retry_after, endless) = {
             let st = self.state();
+            add_headers(&mut resp, &st.raw_ratelimit_headers);
             (st.retry_after.clone(), st.endless_error_bodies)
         };
         if let Some(v) = retry_after
@@ -646,6 +691,24 @@ impl Shared {
         );
         if let Ok(v) = http::HeaderValue::from_str(&value) {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        resp
+    }
+
+    /// Like Docker Hub, pulls count against the account a token was issued to
+    /// (`docker-ratelimit-source: account-<user>`), else the client's IP.
+    fn counted_against(&self, req: &Request<Incoming>, mut resp: Response<Body>) -> Response<Body> {
+        let user = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|t| self.state().token_users.get(t).cloned());
+        if let Some(user) = user
+            && resp.headers().contains_key("docker-ratelimit-source")
+            && let Ok(v) = http::HeaderValue::try_from(format!("account-{user}"))
+        {
+            resp.headers_mut().insert("docker-ratelimit-source", v);
         }
         resp
     }
@@ -784,7 +847,7 @@ async fn handle(shared: &Shared, req: Request<Incoming>, is_cdn: bool) -> Respon
         if let Some(d) = delay.filter(|_| !head) {
             tokio::time::sleep(d).await;
         }
-        let resp = manifest(shared, repo, reference, head);
+        let resp = shared.counted_against(&req, manifest(shared, repo, reference, head));
         return match drip.filter(|_| !head) {
             Some(interval) => dripping(shared, resp, interval).await,
             None => resp,
@@ -807,6 +870,18 @@ async fn handle(shared: &Shared, req: Request<Incoming>, is_cdn: bool) -> Respon
     blob_with_fault(shared, &req, reference, head, fault).await
 }
 
+/// Adds `(name, value)` pairs to a reply, skipping any that are not valid HTTP.
+fn add_headers(resp: &mut Response<Body>, headers: &[(String, String)]) {
+    for (k, v) in headers {
+        if let (Ok(k), Ok(v)) = (
+            http::HeaderName::try_from(k.as_str()),
+            http::HeaderValue::try_from(v.as_str()),
+        ) {
+            resp.headers_mut().append(k, v);
+        }
+    }
+}
+
 fn too_many() -> Response<Body> {
     error(
         StatusCode::TOO_MANY_REQUESTS,
@@ -823,6 +898,9 @@ fn full_json(s: &str) -> Response<Body> {
 }
 
 fn token(shared: &Shared, req: &Request<Incoming>) -> Response<Body> {
+    if shared.state().token_too_many {
+        return shared.unavailable(too_many());
+    }
     let query = req.uri().query().unwrap_or("");
     let repos: Vec<String> = url::form_urlencoded::parse(query.as_bytes())
         .filter(|(k, _)| k == "scope")
@@ -850,6 +928,14 @@ fn token(shared: &Shared, req: &Request<Incoming>) -> Response<Body> {
     if let Some((u, _)) = &basic {
         st.last_basic_user = Some(u.clone());
     }
+    st.token_requests.push(TokenRequest {
+        authorized: req.headers().contains_key(header::AUTHORIZATION),
+        user: basic.as_ref().map(|(u, _)| u.clone()),
+        scopes: url::form_urlencoded::parse(query.as_bytes())
+            .filter(|(k, _)| k == "scope")
+            .map(|(_, v)| v.into_owned())
+            .collect(),
+    });
     if let Some(required) = &st.basic
         && basic.as_ref() != Some(required)
     {
@@ -861,6 +947,9 @@ fn token(shared: &Shared, req: &Request<Incoming>) -> Response<Body> {
     }
     let token = format!("tok{}", shared.next_token.fetch_add(1, Ordering::Relaxed));
     st.tokens.insert(token.clone(), repos);
+    if let Some((u, _)) = &basic {
+        st.token_users.insert(token.clone(), u.clone());
+    }
     let (style, expires) = st.token_style.unwrap_or((TokenStyle::Both, Some(300)));
     let mut body = serde_json::json!({"issued_at": "2026-11-25T00:00:00Z"});
     if matches!(style, TokenStyle::Token | TokenStyle::Both) {
@@ -961,12 +1050,16 @@ fn manifest(shared: &Shared, repo: &str, reference: &str, head: bool) -> Respons
         rl_headers.push((r, format!("{};w={}", rl.remaining, rl.window)));
         rl_headers.push(("docker-ratelimit-source", "127.0.0.1".to_string()));
     }
+    let raw = st.raw_ratelimit_headers.clone();
     drop(st);
     let mut b = Response::builder()
         .header(header::CONTENT_TYPE, media_type)
         .header(header::CONTENT_LENGTH, bytes.len())
         .header("docker-content-digest", &digest);
     for (k, v) in rl_headers {
+        b = b.header(k, v);
+    }
+    for (k, v) in raw {
         b = b.header(k, v);
     }
     b.body(if head { full("") } else { full(bytes) })

@@ -1,0 +1,306 @@
+//! `dpx ratelimit`: the Docker Hub pull quota left, read from the headers of a
+//! manifest HEAD, which Docker Hub does not count as a pull.
+
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use super::{Context, Output};
+use crate::cli::RatelimitArgs;
+use crate::exit;
+use crate::reference::DOCKER_HUB;
+use crate::registry::probe::{PREVIEW_REPO, PREVIEW_TAG};
+use crate::registry::{DEFAULT_RETRIES, QuotaProbe, RateLimit};
+use crate::stdout::{print_json, with_stdout};
+
+pub async fn run(ctx: &Context, args: RatelimitArgs) -> anyhow::Result<ExitCode> {
+    let client = ctx.registry_client(DEFAULT_RETRIES, args.anonymous)?;
+    let endpoint = client.endpoint(DOCKER_HUB);
+    let probe = client
+        .probe_quota(DOCKER_HUB, PREVIEW_REPO, PREVIEW_TAG)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot check the pull quota of {DOCKER_HUB} at {endpoint}: check the network, \
+                 or the [registries.\"{DOCKER_HUB}\"] url in the config file"
+            )
+        })?;
+    let mut report = RateLimitReport::from_probe(DOCKER_HUB, &probe);
+    report.endpoint = Some(endpoint);
+    report.print(ctx.output)?;
+    report.verdict(args.min_remaining, ctx.output)
+}
+
+/// The quota figures of one registry and identity, as shown to the user: by a
+/// live check, or from figures recorded earlier. The JSON field names are part
+/// of the interface (README, "Rate limits").
+#[derive(Debug, Clone, Serialize)]
+pub struct RateLimitReport {
+    /// The registry host, `docker.io`.
+    pub registry: String,
+    /// The API endpoint asked, when known.
+    pub endpoint: Option<String>,
+    /// False when the reply carried no rate-limit headers: no quota applies.
+    pub limited: bool,
+    /// No pulls left: a 429, or a remaining count of 0.
+    pub exhausted: bool,
+    pub limit: Option<u64>,
+    pub remaining: Option<u64>,
+    pub window_seconds: Option<u64>,
+    /// Whom the pulls count against: an IP address (anonymous) or an account id.
+    pub source: Option<String>,
+    /// Whether the request carried credentials; `None` when not known.
+    pub authenticated: Option<bool>,
+    /// How long the registry asked to wait, with its 429.
+    pub retry_after_seconds: Option<u64>,
+    /// Seconds since the Unix epoch when the figures were seen.
+    pub observed_at: u64,
+    /// What the registry said with its 429.
+    pub message: Option<String>,
+}
+
+impl RateLimitReport {
+    /// The report for figures seen on a reply (`None`: it carried none).
+    pub fn from_figures(
+        registry: &str,
+        figures: Option<&RateLimit>,
+        authenticated: Option<bool>,
+    ) -> RateLimitReport {
+        RateLimitReport {
+            registry: registry.to_string(),
+            endpoint: None,
+            limited: figures.is_some(),
+            exhausted: figures.is_some_and(|f| f.remaining == Some(0)),
+            limit: figures.and_then(|f| f.limit),
+            remaining: figures.and_then(|f| f.remaining),
+            window_seconds: figures.and_then(|f| f.window_secs),
+            source: figures.and_then(|f| f.source.clone()),
+            authenticated,
+            retry_after_seconds: None,
+            observed_at: figures.map_or_else(now, |f| f.observed_at),
+            message: None,
+        }
+    }
+
+    /// The report of a live check; a 429 means nothing is left, whatever
+    /// figures came with it.
+    pub fn from_probe(registry: &str, probe: &QuotaProbe) -> RateLimitReport {
+        let mut report = RateLimitReport::from_figures(registry, probe.rate_limit.as_ref(), None);
+        report.authenticated = Some(probe.authenticated);
+        if let Some(e) = &probe.exhausted {
+            report.limited = true;
+            report.exhausted = true;
+            report.remaining = Some(0);
+            report.retry_after_seconds = e.retry_after.map(|d| d.as_secs());
+            report.message = Some(e.message.clone());
+        }
+        report
+    }
+
+    /// Prints the report: human lines, `--json`, or (`-q`) the remaining
+    /// count alone, `unlimited` when no quota applies, `unknown` when a quota
+    /// applies but the registry did not say how much is left.
+    pub fn print(&self, output: Output) -> anyhow::Result<()> {
+        match output {
+            Output::Json => print_json(self)?,
+            Output::Quiet => {
+                let line = format!("{}\n", self.remaining_text());
+                with_stdout(|out| out.write_all(line.as_bytes()))?;
+            }
+            Output::Human => {
+                let text = self.human();
+                with_stdout(|out| out.write_all(text.as_bytes()))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn remaining_text(&self) -> String {
+        match (self.limited, self.remaining) {
+            (false, _) => "unlimited".into(),
+            (true, Some(n)) => n.to_string(),
+            (true, None) => "unknown".into(),
+        }
+    }
+
+    fn human(&self) -> String {
+        let mut lines = Vec::new();
+        let name = match &self.endpoint {
+            Some(url) => format!("{} ({url})", self.registry),
+            None => self.registry.clone(),
+        };
+        let request = match self.authenticated {
+            Some(true) => "signed in",
+            Some(false) => "anonymous",
+            None => "not known",
+        };
+        if !self.limited {
+            lines.push(format!(
+                "{name}: not rate limited (the reply carried no rate-limit headers)"
+            ));
+            lines.push(format!("request:        {request}"));
+            return lines.join("\n") + "\n";
+        }
+        let of_limit = self.limit.map_or(String::new(), |l| format!(" of {l}"));
+        let window = self
+            .window_seconds
+            .map(|w| humantime::format_duration(Duration::from_secs(w)).to_string());
+        if self.exhausted {
+            lines.push(format!("{name}: the pull quota is used up"));
+        } else {
+            lines.push(format!("{name}: pull quota"));
+        }
+        lines.push(format!(
+            "remaining:      {}{of_limit}",
+            self.remaining_text()
+        ));
+        lines.push(format!(
+            "window:         {}",
+            window.as_deref().unwrap_or("not given")
+        ));
+        let whom = match (&self.source, self.authenticated) {
+            (None, _) => "not given".to_string(),
+            (Some(s), Some(true)) => format!("account {s}"),
+            (Some(s), Some(false)) => format!("IP address {s}"),
+            (Some(s), None) => s.clone(),
+        };
+        lines.push(format!("counts against: {whom}"));
+        lines.push(format!("request:        {request}"));
+        if self.exhausted {
+            lines.push(format!("pulls again:    {}", self.allowed_again()));
+        }
+        if let Some(m) = &self.message {
+            lines.push(format!("registry said:  {m}"));
+        }
+        lines.join("\n") + "\n"
+    }
+
+    /// When pulls are allowed again, as far as the registry's answer tells.
+    fn allowed_again(&self) -> String {
+        if let Some(secs) = self.retry_after_seconds {
+            let at = SystemTime::UNIX_EPOCH
+                .checked_add(Duration::from_secs(self.observed_at.saturating_add(secs)));
+            let wait = humantime::format_duration(Duration::from_secs(secs));
+            return match at {
+                Some(at) => format!(
+                    "in {wait} (at {}, from Retry-After)",
+                    humantime::format_rfc3339_seconds(at)
+                ),
+                None => format!("in {wait} (from Retry-After)"),
+            };
+        }
+        match self.window_seconds {
+            // The window slides: each pull frees up one window after it was made.
+            Some(w) => format!(
+                "as earlier pulls leave the {} window: within {} at the latest",
+                humantime::format_duration(Duration::from_secs(w)),
+                humantime::format_duration(Duration::from_secs(w)),
+            ),
+            None => "not said by the registry".into(),
+        }
+    }
+
+    /// The exit status for `--min-remaining`: `QUOTA_LOW` when fewer remain.
+    pub fn verdict(&self, min_remaining: Option<u64>, output: Output) -> anyhow::Result<ExitCode> {
+        let Some(min) = min_remaining else {
+            return Ok(ExitCode::SUCCESS);
+        };
+        if !self.limited {
+            return Ok(ExitCode::SUCCESS);
+        }
+        let Some(left) = self.remaining else {
+            anyhow::bail!(
+                "cannot check --min-remaining {min}: {} sent a limit but no remaining count",
+                self.registry
+            );
+        };
+        if left >= min {
+            return Ok(ExitCode::SUCCESS);
+        }
+        if output != Output::Quiet {
+            eprintln!(
+                "{left} pulls left on {}, fewer than --min-remaining {min}",
+                self.registry
+            );
+        }
+        Ok(ExitCode::from(exit::QUOTA_LOW))
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn figures(limit: Option<u64>, remaining: Option<u64>) -> RateLimit {
+        RateLimit {
+            limit,
+            remaining,
+            window_secs: Some(21600),
+            source: Some("192.0.2.1".into()),
+            observed_at: 1_764_000_000,
+        }
+    }
+
+    fn code(report: &RateLimitReport, min: Option<u64>) -> Option<ExitCode> {
+        report.verdict(min, Output::Quiet).ok()
+    }
+
+    #[test]
+    fn min_remaining_compares_with_what_is_left() {
+        let r =
+            RateLimitReport::from_figures("docker.io", Some(&figures(Some(100), Some(20))), None);
+        assert_eq!(code(&r, None), Some(ExitCode::SUCCESS));
+        assert_eq!(code(&r, Some(19)), Some(ExitCode::SUCCESS));
+        assert_eq!(code(&r, Some(20)), Some(ExitCode::SUCCESS));
+        assert_eq!(code(&r, Some(21)), Some(ExitCode::from(exit::QUOTA_LOW)));
+        let unlimited = RateLimitReport::from_figures("docker.io", None, Some(true));
+        assert_eq!(code(&unlimited, Some(u64::MAX)), Some(ExitCode::SUCCESS));
+        let no_count =
+            RateLimitReport::from_figures("docker.io", Some(&figures(Some(100), None)), None);
+        assert_eq!(code(&no_count, None), Some(ExitCode::SUCCESS));
+        assert!(no_count.verdict(Some(1), Output::Quiet).is_err());
+    }
+
+    #[test]
+    fn quiet_and_human_forms() {
+        let r = RateLimitReport::from_figures(
+            "docker.io",
+            Some(&figures(Some(100), Some(76))),
+            Some(false),
+        );
+        assert_eq!(r.remaining_text(), "76");
+        let text = r.human();
+        assert!(text.contains("76 of 100"), "{text}");
+        assert!(text.contains("6h"), "{text}");
+        assert!(text.contains("IP address 192.0.2.1"), "{text}");
+        assert!(text.contains("anonymous"), "{text}");
+        let unlimited = RateLimitReport::from_figures("docker.io", None, Some(true));
+        assert_eq!(unlimited.remaining_text(), "unlimited");
+        assert!(unlimited.human().contains("not rate limited"));
+        let mut gone = RateLimitReport::from_figures(
+            "docker.io",
+            Some(&figures(Some(100), Some(0))),
+            Some(true),
+        );
+        assert!(gone.exhausted);
+        assert!(gone.human().contains("within 6h"), "{}", gone.human());
+        gone.retry_after_seconds = Some(90);
+        assert!(gone.human().contains("in 1m 30s"), "{}", gone.human());
+        assert!(
+            gone.human().contains("account 192.0.2.1"),
+            "{}",
+            gone.human()
+        );
+        // An absurd Retry-After overflows nothing.
+        gone.retry_after_seconds = Some(u64::MAX);
+        let _ = gone.human();
+    }
+}
