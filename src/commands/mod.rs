@@ -18,6 +18,7 @@ use anyhow::Context as _;
 use crate::cache::Cache;
 use crate::cli::GlobalArgs;
 use crate::config::Config;
+use crate::dependency_proxy::DependencyProxy;
 use crate::fetch::{Fetcher, Limits};
 use crate::registry::RegistryClient;
 
@@ -34,11 +35,14 @@ pub struct Context {
     pub config: Arc<Config>,
     pub cache_dir: PathBuf,
     pub output: Output,
+    /// GitLab CI's Dependency Proxy, when its variables made it docker.io's upstream.
+    pub dependency_proxy: Option<DependencyProxy>,
 }
 
 impl Context {
     pub fn new(global: &GlobalArgs) -> anyhow::Result<Context> {
-        let config = Config::load(global.config.as_deref())?;
+        let mut config = Config::load(global.config.as_deref())?;
+        let dependency_proxy = dependency_proxy_from_env(&mut config)?;
         let cache_dir = config.cache_dir(global.cache_dir.as_deref())?;
         let output = if global.json {
             Output::Json
@@ -51,6 +55,7 @@ impl Context {
             config: Arc::new(config),
             cache_dir,
             output,
+            dependency_proxy,
         })
     }
 
@@ -70,17 +75,36 @@ impl Context {
         let cache = self.open_cache()?;
         let config = Arc::clone(&self.config);
         let client = RegistryClient::new(
-            Arc::new(move |host: &str| config.registry_url(host)),
+            Arc::new(move |host: &str| config.upstreams(host)),
             self.config.retry_policy(default_retries),
             self.config.low_speed_limit(),
         )
         .context("cannot set up the registry client")?;
+        if let Some(proxy) = &self.dependency_proxy
+            && let Some(creds) = &proxy.credentials
+        {
+            client.set_credentials(&proxy.host(), creds.clone());
+        }
         let limits = Limits {
             max_blob_size: self.config.max_blob_size(),
             lock_timeout: self.config.lock_timeout(),
         };
         Ok(Fetcher::new(cache, client, limits))
     }
+}
+
+/// docker.io's team upstream from GitLab CI's variables, unless the config
+/// file names docker.io's upstream itself (see `dependency_proxy`).
+fn dependency_proxy_from_env(config: &mut Config) -> anyhow::Result<Option<DependencyProxy>> {
+    let Some(proxy) = DependencyProxy::configure(config, |name| std::env::var(name).ok())? else {
+        return Ok(None);
+    };
+    tracing::debug!(
+        "docker.io through GitLab's Dependency Proxy at {}/{}",
+        proxy.url,
+        proxy.repository_prefix
+    );
+    Ok(Some(proxy))
 }
 
 /// How blocking work started by [`run_blocking`] ended.
