@@ -19,4 +19,5 @@ mod registry;
 mod serve;
 mod serve_limits;
 mod store;
+mod team;
 mod upstream;
