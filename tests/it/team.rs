@@ -366,6 +366,9 @@ fn docker_pulls_through_the_dependency_proxy_from_ci_variables_and_falls_back() 
     let out = eng.docker_pull("teamlater:v1");
     assert!(out.contains(&later), "{out}");
     assert!(second.count_path(Route::ManifestGet, "/v2/library/teamlater/") >= 1);
+    assert_eq!(second.count_path(Route::BlobGet, "/v2/library/teamlater/"), 3);
+    // Once switched, the rest of the pull goes straight to the fallback.
+    assert_eq!(hub.count_path(Route::BlobGet, "teamlater"), 0);
     assert!(serve.log_shows(&format!("falling back to {}", second.url())));
     assert_eq!(serve.log_text().matches("falling back").count(), 1);
     assert!(proxy.seen().is_empty(), "{:?}", proxy.seen());
