@@ -96,7 +96,9 @@ impl Context {
 /// docker.io's team upstream from GitLab CI's variables, unless the config
 /// file names docker.io's upstream itself (see `dependency_proxy`).
 fn dependency_proxy_from_env(config: &mut Config) -> anyhow::Result<Option<DependencyProxy>> {
-    let Some(proxy) = DependencyProxy::configure(config, |name| std::env::var(name).ok())? else {
+    let found = DependencyProxy::configure(config, |name| std::env::var(name).ok())
+        .map_err(|e| crate::exit::UsageError(e.to_string()))?;
+    let Some(proxy) = found else {
         return Ok(None);
     };
     tracing::debug!(

@@ -227,7 +227,7 @@ fn wrong_ci_credentials_are_a_clear_error_and_no_reason_to_fall_back() {
     bad[1].1 = host_of(&hub);
     let out = with_env(&dpx, &bad, &["pull", "ci-denied:v1"]);
     let err = stderr(&out);
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(2), "bad input: {err}");
     assert!(
         err.contains("CI_DEPENDENCY_PROXY_GROUP_IMAGE_PREFIX") && err.contains("no path"),
         "{err}"
@@ -366,7 +366,10 @@ fn docker_pulls_through_the_dependency_proxy_from_ci_variables_and_falls_back() 
     let out = eng.docker_pull("teamlater:v1");
     assert!(out.contains(&later), "{out}");
     assert!(second.count_path(Route::ManifestGet, "/v2/library/teamlater/") >= 1);
-    assert_eq!(second.count_path(Route::BlobGet, "/v2/library/teamlater/"), 3);
+    assert_eq!(
+        second.count_path(Route::BlobGet, "/v2/library/teamlater/"),
+        3
+    );
     // Once switched, the rest of the pull goes straight to the fallback.
     assert_eq!(hub.count_path(Route::BlobGet, "teamlater"), 0);
     assert!(serve.log_shows(&format!("falling back to {}", second.url())));
