@@ -154,13 +154,8 @@ impl RegistryClient {
                     result => break result,
                 }
             };
-            match &result {
-                Err(e) if route.fall_over(e) => {}
-                Err(_) => return result,
-                Ok(_) => {
-                    route.reached();
-                    return result;
-                }
+            if !route.next_after(&result) {
+                return result;
             }
         }
     }

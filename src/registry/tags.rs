@@ -34,13 +34,8 @@ impl RegistryClient {
             let result = self
                 .list_tags_from(route.upstream(), repo, route.retry_policy())
                 .await;
-            match &result {
-                Err(e) if route.fall_over(e) => {}
-                Err(_) => return result,
-                Ok(_) => {
-                    route.reached();
-                    return result;
-                }
+            if !route.next_after(&result) {
+                return result;
             }
         }
     }

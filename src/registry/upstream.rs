@@ -280,6 +280,18 @@ impl Route {
         true
     }
 
+    /// After the current upstream's last try: whether to go on to the next
+    /// upstream (`fall_over`), or the operation ends with `result`.
+    pub fn next_after<T>(&mut self, result: &Result<T, RegistryError>) -> bool {
+        match result {
+            Ok(_) => {
+                self.reached();
+                false
+            }
+            Err(e) => self.fall_over(e),
+        }
+    }
+
     /// The current upstream answered (a success or a final answer).
     pub fn reached(&self) {
         if let Some(&(index, _)) = self.plan.get(self.at) {

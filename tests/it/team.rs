@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::support::dpx::Dpx;
 use crate::support::engines::{engines, hub_image};
+use crate::support::http::request;
 use crate::support::hub::{FakeHub, Fault, Route};
 use crate::support::layout::file_layer;
 
@@ -376,4 +377,61 @@ fn docker_pulls_through_the_dependency_proxy_from_ci_variables_and_falls_back() 
     assert_eq!(serve.log_text().matches("falling back").count(), 1);
     assert!(proxy.seen().is_empty(), "{:?}", proxy.seen());
     assert!(!serve.log_text().contains(CI_PASSWORD));
+}
+
+#[test]
+fn serve_lists_tags_through_the_prefix_and_from_the_fallback_when_the_team_tier_answers_503() {
+    let team = FakeHub::start();
+    team.set_path_prefix(Some("dockerhub-proxy"));
+    let second = FakeHub::start();
+    for hub in [&team, &second] {
+        for repo in ["library/tl-team", "library/tl-later"] {
+            let digest = hub.add_image(repo, "v1", &[10], 931);
+            for t in ["v2", "v3"] {
+                hub.tag(repo, t, &digest);
+            }
+        }
+        // Paged: the Link to the next page stays under the prefix.
+        hub.set_tag_page_size(Some(2));
+    }
+    let dpx = Dpx::with_registries(
+        &[],
+        &format!(
+            "[registries.\"docker.io\"]\nurl = \"{}\"\nrepository_prefix = \"dockerhub-proxy\"\n\
+             fallback = [\"{}\"]\n",
+            team.url(),
+            second.url()
+        ),
+    );
+    let serve = dpx.serve();
+    let tags = |repo: &str| {
+        let resp = request(&serve.addr, "GET", &format!("/v2/{repo}/tags/list"), &[]);
+        assert_eq!(resp.status, 200, "{}", resp.body_text());
+        let v: serde_json::Value = serde_json::from_slice(&resp.body).expect("json");
+        assert_eq!(v["name"], repo, "named as the client asked");
+        v["tags"].as_array().expect("tags").len()
+    };
+    assert_eq!(tags("library/tl-team"), 3);
+    assert_eq!(
+        team.count_path(Route::TagsList, "/v2/dockerhub-proxy/library/tl-team/"),
+        2,
+        "two pages, both under the prefix"
+    );
+    assert_eq!(team.count(Route::TagsList), 2);
+
+    team.set_fault(Fault::Outage);
+    assert_eq!(tags("library/tl-later"), 3);
+    assert_eq!(
+        second.count_path(Route::TagsList, "/v2/library/tl-later/"),
+        2
+    );
+    assert!(serve.log_shows(&format!("falling back to {}", second.url())));
+    // The manifest after the switch: straight from the fallback.
+    let resp = request(&serve.addr, "GET", "/v2/library/tl-later/manifests/v1", &[]);
+    assert_eq!(resp.status, 200, "{}", resp.body_text());
+    assert_eq!(
+        team.count(Route::ManifestGet) + team.count(Route::ManifestHead),
+        0
+    );
+    assert_eq!(second.count(Route::ManifestGet), 1);
 }
