@@ -391,6 +391,13 @@ mod tests {
         let mut r = route(&f);
         assert_eq!(r.upstream().host(), "gitlab.example.com");
         assert!(!r.fall_over(&not_found()), "a 404 is an answer");
+        let refused = RegistryError::LoginRefused {
+            realm: "https://gitlab.example.com/jwt/auth".into(),
+            host: "gitlab.example.com".into(),
+            status: 401,
+            message: "HTTP Basic: Access denied".into(),
+        };
+        assert!(!r.fall_over(&refused), "so is a refused login");
         assert_eq!(f.in_use("docker.io"), 0);
 
         let mut r = route(&f);
