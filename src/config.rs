@@ -8,13 +8,13 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::reference::DOCKER_HUB;
-use crate::registry::{LowSpeedLimit, RetryPolicy};
+use crate::registry::{LowSpeedLimit, RetryPolicy, Upstream};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
 pub const DEFAULT_TAG_TTL: Duration = Duration::from_secs(5 * 60);
 pub const DEFAULT_MAX_BLOB_SIZE: u64 = 16 * 1024 * 1024 * 1024;
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
-const DOCKER_HUB_URL: &str = "https://registry-1.docker.io";
+pub const DOCKER_HUB_URL: &str = "https://registry-1.docker.io";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -51,6 +51,15 @@ pub struct RegistryConfig {
     /// Base URL of the registry API for this host, e.g. `http://127.0.0.1:5001`.
     #[serde(default, deserialize_with = "url_with_scheme")]
     pub url: Option<String>,
+    /// The path inside `url` this registry's repositories live under: a team
+    /// tier such as GitLab's `GROUP/dependency_proxy/containers` or a Harbor
+    /// proxy project. The cache still names them as this registry's.
+    #[serde(default, deserialize_with = "prefix_of_repositories")]
+    pub repository_prefix: Option<String>,
+    /// Upstreams (URLs) tried in order when the ones before fail to answer
+    /// (unreachable, 5xx, 429 after the retries); not when they answer no.
+    #[serde(default, deserialize_with = "urls_with_scheme")]
+    pub fallback: Option<Vec<String>>,
 }
 
 /// A `url` must say http:// or https://; `127.0.0.1:5000` alone would only fail at run time.
@@ -65,6 +74,40 @@ fn url_with_scheme<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Stri
              registry or url = 'https://HOST'",
         ))
     }
+}
+
+fn has_scheme(url: &str) -> bool {
+    let lower = url.to_ascii_lowercase();
+    lower.starts_with("http://") || lower.starts_with("https://")
+}
+
+fn urls_with_scheme<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<String>>, D::Error> {
+    let urls = Vec::<String>::deserialize(d)?;
+    if urls.iter().all(|u| has_scheme(u)) {
+        Ok(Some(urls))
+    } else {
+        Err(serde::de::Error::custom(
+            "each fallback is a registry URL with its scheme, e.g. \
+             fallback = ['https://registry-1.docker.io']",
+        ))
+    }
+}
+
+/// A repository prefix is repository path components (`my-group/dependency_proxy/containers`).
+fn prefix_of_repositories<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<String>, D::Error> {
+    let prefix = String::deserialize(d)?;
+    let trimmed = prefix.trim_matches('/');
+    crate::reference::validate_repository(trimmed).map_err(|_| {
+        serde::de::Error::custom(
+            "a repository_prefix is lowercase path components joined by '/', e.g. \
+             'my-group/dependency_proxy/containers' or 'dockerhub-proxy'",
+        )
+    })?;
+    Ok(Some(trimmed.to_string()))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -181,6 +224,19 @@ impl Config {
         } else {
             format!("https://{host}")
         }
+    }
+
+    /// Where a registry is fetched from, in order: its `url` (or the default
+    /// endpoint) under its `repository_prefix`, then each `fallback`.
+    pub fn upstreams(&self, host: &str) -> Vec<Upstream> {
+        let table = self.registries.get(host);
+        let prefix = table.and_then(|r| r.repository_prefix.as_deref());
+        let mut upstreams = vec![Upstream::new(&self.registry_url(host), prefix)];
+        let fallbacks = table
+            .and_then(|r| r.fallback.as_deref())
+            .unwrap_or_default();
+        upstreams.extend(fallbacks.iter().map(|url| Upstream::new(url, None)));
+        upstreams
     }
 
     /// The retry policy: `[network] retries`, else the command's default.
@@ -402,6 +458,57 @@ mod tests {
             Config::parse("[registries.\"localhost:5000\"]\nurl = \"https://localhost:5000\"\n")
                 .unwrap();
         assert_eq!(cfg.registry_url("localhost:5000"), "https://localhost:5000");
+    }
+
+    #[test]
+    fn a_team_tier_with_a_prefix_and_fallbacks() {
+        let cfg = Config::parse(
+            "[registries.\"docker.io\"]\nurl = \"https://gitlab.example.com/\"\n\
+             repository_prefix = \"/my-group/dependency_proxy/containers/\"\n\
+             fallback = [\"https://registry-1.docker.io\", \"http://127.0.0.1:5002\"]\n\
+             [registries.\"harbor.example.com\"]\nrepository_prefix = \"dockerhub-proxy\"\n",
+        )
+        .unwrap();
+        let ups = cfg.upstreams("docker.io");
+        let shown: Vec<String> = ups.iter().map(|u| u.to_string()).collect();
+        assert_eq!(
+            shown,
+            [
+                "https://gitlab.example.com/my-group/dependency_proxy/containers",
+                "https://registry-1.docker.io",
+                "http://127.0.0.1:5002"
+            ]
+        );
+        assert_eq!(
+            ups[0].repository("library/alpine"),
+            "my-group/dependency_proxy/containers/library/alpine"
+        );
+        assert_eq!(cfg.registry_url("docker.io"), "https://gitlab.example.com");
+        let harbor = cfg.upstreams("harbor.example.com");
+        assert_eq!(
+            harbor[0].api_url("library/alpine", "manifests", "3"),
+            "https://harbor.example.com/v2/dockerhub-proxy/library/alpine/manifests/3"
+        );
+        assert_eq!(
+            Config::default().upstreams("docker.io")[0].url(),
+            DOCKER_HUB_URL
+        );
+        assert_eq!(Config::default().upstreams("docker.io").len(), 1);
+    }
+
+    #[test]
+    fn bad_prefixes_and_fallbacks_say_what_to_write() {
+        let err = Config::parse("[registries.\"docker.io\"]\nrepository_prefix = \"My Group\"\n")
+            .unwrap_err();
+        assert!(err.contains("repository_prefix"), "{err}");
+        assert!(err.contains("'dockerhub-proxy'"), "{err}");
+        assert!(!err.contains("My Group"), "{err}");
+        let err =
+            Config::parse("[registries.\"docker.io\"]\nfallback = [\"registry-1.docker.io\"]\n")
+                .unwrap_err();
+        assert!(err.contains("fallback"), "{err}");
+        assert!(err.contains("'https://registry-1.docker.io'"), "{err}");
+        assert!(Config::parse("[registries.\"docker.io\"]\nfallback = \"https://x\"\n").is_err());
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::cache::{
 };
 use crate::oci::{Manifest, ManifestError, Platform, PlatformChoice, describe_platform};
 use crate::reference::{Digest, Reference, Target};
-use crate::registry::{FetchedManifest, RegistryClient, RegistryError};
+use crate::registry::{FetchedManifest, RegistryClient, RegistryError, Upstream};
 
 mod tag_list;
 pub use tag_list::ResolvedTagList;
@@ -838,10 +838,9 @@ impl Fetcher {
         let Some(head) = self.client.head_blob(registry, repo, digest).await? else {
             return Err(RegistryError::NotFound {
                 what: format!("blob {digest}"),
-                url: format!(
-                    "{}/v2/{repo}/blobs/{digest}",
-                    self.client.endpoint(registry)
-                ),
+                url: self
+                    .client
+                    .api_url(registry, repo, "blobs", &digest.to_string()),
             }
             .into());
         };
@@ -1064,32 +1063,39 @@ impl Fetcher {
             });
         });
         let mut total = size;
-        // Every try of this download, resumes included, spends one budget.
-        let mut retry = self.client.retry();
-        let source = BlobSource {
-            registry,
-            repo,
-            digest,
-        };
+        // Every try of this download on one upstream, resumes included,
+        // spends one budget; a failing upstream hands the rest to the next
+        // (same bytes: the digest names them).
+        let mut route = self.client.route(registry)?;
+        let mut retry = route.retry_policy().start();
+        let source = BlobSource { repo, digest };
         loop {
-            match self
-                .download_once(&source, &mut total, &mut writer, tx)
-                .await
-            {
-                Ok(()) => break,
-                Err(e) => match e.registry().and_then(|r| retry.next_delay(r)) {
-                    Some(delay) => {
-                        tracing::warn!(
-                            "blob {digest}: {e}; resuming at byte {} in {:.1}s ({} of {} retries)",
-                            writer.resume_offset().await?,
-                            delay.as_secs_f64(),
-                            retry.failures(),
-                            self.client.retry_policy().retries,
-                        );
-                        tokio::time::sleep(delay).await;
-                    }
-                    None => return Err(e),
-                },
+            let upstream = route.upstream().clone();
+            let result = self
+                .download_once(&source, &upstream, &mut total, &mut writer, tx)
+                .await;
+            let Err(e) = result else {
+                route.reached();
+                break;
+            };
+            let Some(reg) = e.registry() else {
+                return Err(e);
+            };
+            match retry.next_delay(reg) {
+                Some(delay) => {
+                    tracing::warn!(
+                        "blob {digest}: {e}; resuming at byte {} in {:.1}s ({} of {} retries)",
+                        writer.resume_offset().await?,
+                        delay.as_secs_f64(),
+                        retry.failures(),
+                        route.retry_policy().retries,
+                    );
+                    tokio::time::sleep(delay).await;
+                }
+                None if route.fall_over(reg) => {
+                    retry = route.retry_policy().start();
+                }
+                None => return Err(e),
             }
         }
         writer.commit().await?;
@@ -1101,6 +1107,7 @@ impl Fetcher {
     async fn download_once(
         &self,
         source: &BlobSource<'_>,
+        upstream: &Upstream,
         total: &mut Option<u64>,
         writer: &mut BackgroundWriter,
         tx: &watch::Sender<BlobState>,
@@ -1108,7 +1115,7 @@ impl Fetcher {
         let offset = writer.resume_offset().await?;
         let mut blob = self
             .client
-            .get_blob(source.registry, source.repo, source.digest, offset)
+            .get_blob(upstream, source.repo, source.digest, offset)
             .await?;
         if offset > 0 && !blob.resumed {
             // The body starts at 0: the writer checks and skips what it has.
@@ -1156,9 +1163,8 @@ impl Fetcher {
     }
 }
 
-/// Where a blob comes from.
+/// Which blob of which repository (the upstream is the route's).
 struct BlobSource<'a> {
-    registry: &'a str,
     repo: &'a str,
     digest: &'a Digest,
 }

@@ -8,6 +8,7 @@ pub mod cache;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod dependency_proxy;
 pub mod exit;
 pub mod fetch;
 pub mod imagelist;

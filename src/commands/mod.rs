@@ -19,6 +19,7 @@ use anyhow::Context as _;
 use crate::cache::Cache;
 use crate::cli::GlobalArgs;
 use crate::config::Config;
+use crate::dependency_proxy::DependencyProxy;
 use crate::fetch::{Fetcher, Limits};
 use crate::registry::RegistryClient;
 
@@ -35,11 +36,14 @@ pub struct Context {
     pub config: Arc<Config>,
     pub cache_dir: PathBuf,
     pub output: Output,
+    /// GitLab CI's Dependency Proxy, when its variables made it docker.io's upstream.
+    pub dependency_proxy: Option<DependencyProxy>,
 }
 
 impl Context {
     pub fn new(global: &GlobalArgs) -> anyhow::Result<Context> {
-        let config = Config::load(global.config.as_deref())?;
+        let mut config = Config::load(global.config.as_deref())?;
+        let dependency_proxy = dependency_proxy_from_env(&mut config)?;
         let cache_dir = config.cache_dir(global.cache_dir.as_deref())?;
         let output = if global.json {
             Output::Json
@@ -52,6 +56,7 @@ impl Context {
             config: Arc::new(config),
             cache_dir,
             output,
+            dependency_proxy,
         })
     }
 
@@ -87,15 +92,35 @@ impl Context {
     ) -> anyhow::Result<RegistryClient> {
         let config = Arc::clone(&self.config);
         let client = RegistryClient::new(
-            Arc::new(move |host: &str| config.registry_url(host)),
+            Arc::new(move |host: &str| config.upstreams(host)),
             self.config.retry_policy(default_retries),
             self.config.low_speed_limit(),
         )
         .context("cannot set up the registry client")?;
-        // Nothing is stored to attach yet: credentials come with `login`.
-        let _ = anonymous;
+        if !anonymous
+            && let Some(proxy) = &self.dependency_proxy
+            && let Some(creds) = &proxy.credentials
+        {
+            client.set_credentials(&proxy.host(), creds.clone());
+        }
         Ok(client)
     }
+}
+
+/// docker.io's team upstream from GitLab CI's variables, unless the config
+/// file names docker.io's upstream itself (see `dependency_proxy`).
+fn dependency_proxy_from_env(config: &mut Config) -> anyhow::Result<Option<DependencyProxy>> {
+    let found = DependencyProxy::configure(config, |name| std::env::var(name).ok())
+        .map_err(|e| crate::exit::UsageError(e.to_string()))?;
+    let Some(proxy) = found else {
+        return Ok(None);
+    };
+    tracing::debug!(
+        "docker.io through GitLab's Dependency Proxy at {}/{}",
+        proxy.url,
+        proxy.repository_prefix
+    );
+    Ok(Some(proxy))
 }
 
 /// How blocking work started by [`run_blocking`] ended.

@@ -39,6 +39,17 @@ pub enum RegistryError {
     },
     #[error("token request to {realm} failed: {message}")]
     Token { realm: String, message: String },
+    /// The token service turned the credentials for an upstream host down.
+    #[error(
+        "{realm} refused the credentials for {host} ({status}): {message}; check the username \
+         and password or token that dpx uses for {host}"
+    )]
+    LoginRefused {
+        realm: String,
+        host: String,
+        status: u16,
+        message: String,
+    },
     #[error("unexpected reply from {url}: {message}")]
     Protocol { url: String, message: String },
     #[error("download from {url} broke off: {reason}")]
@@ -71,6 +82,7 @@ impl RegistryError {
             RegistryError::Status { .. }
             | RegistryError::NotFound { .. }
             | RegistryError::Denied { .. }
+            | RegistryError::LoginRefused { .. }
             | RegistryError::DigestMismatch { .. } => Failure::Answer,
         }
     }

@@ -12,6 +12,7 @@ mod referrers;
 mod replies_proptest;
 pub mod retry;
 mod tags;
+pub mod upstream;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -28,6 +29,8 @@ pub use error::{Failure, RegistryError};
 pub use probe::{Exhausted, QuotaProbe};
 pub use ratelimit::RateLimit;
 pub use retry::{DEFAULT_RETRIES, Retry, RetryPolicy};
+use upstream::Failover;
+pub use upstream::{Route, Upstream};
 
 use crate::oci::{MANIFEST_ACCEPT, normalize_media_type};
 use crate::reference::{Digest, Target};
@@ -39,8 +42,9 @@ const MAX_SMALL_BODY: usize = 64 * 1024;
 pub const MAX_REDIRECTS: usize = 5;
 const USER_AGENT: &str = concat!("dpx/", env!("CARGO_PKG_VERSION"));
 
-/// Where the registry API of a host lives (from the config file).
-pub type EndpointResolver = Arc<dyn Fn(&str) -> String + Send + Sync>;
+/// Where a logical registry (`docker.io`) is fetched from: its upstreams in
+/// order of preference, never empty (from the config file and environment).
+pub type EndpointResolver = Arc<dyn Fn(&str) -> Vec<Upstream> + Send + Sync>;
 
 /// A manifest as received, digest verified.
 #[derive(Debug, Clone)]
@@ -74,12 +78,18 @@ pub struct BlobResponse {
     pub resumed: bool,
 }
 
+/// Tokens, credentials, Basic hosts and quota figures are kept per upstream
+/// host (`Upstream::host`), not per logical registry: a team tier and Docker
+/// Hub behind the same `docker.io` have their own.
 pub struct RegistryClient {
     http: reqwest::Client,
     endpoints: EndpointResolver,
+    /// Each registry's upstreams, resolved once.
+    upstreams: Mutex<HashMap<String, Arc<[Upstream]>>>,
+    failover: Arc<Failover>,
     tokens: TokenCache,
     credentials: Mutex<HashMap<String, Credentials>>,
-    /// Registries that challenged with Basic rather than a token realm.
+    /// Upstream hosts that challenged with Basic rather than a token realm.
     basic_hosts: Mutex<HashSet<String>>,
     rate_limits: Mutex<HashMap<String, RateLimit>>,
     retry: RetryPolicy,
@@ -105,6 +115,8 @@ impl RegistryClient {
         Ok(RegistryClient {
             http,
             endpoints,
+            upstreams: Mutex::default(),
+            failover: Arc::default(),
             tokens: TokenCache::default(),
             credentials: Mutex::default(),
             basic_hosts: Mutex::default(),
@@ -124,33 +136,101 @@ impl RegistryClient {
         self.retry
     }
 
-    /// Runs `op` until it succeeds, fails for good, or the retry budget is spent.
-    async fn retrying<T, F>(&self, mut op: impl FnMut() -> F) -> Result<T, RegistryError>
+    /// Runs `op` (one try) on the registry's upstream until it succeeds,
+    /// fails for good, or the retry budget is spent; then on the next
+    /// upstream if it failed to answer (see `upstream` for the rules).
+    async fn retrying<T, F>(
+        &self,
+        registry: &str,
+        mut op: impl FnMut(Upstream) -> F,
+    ) -> Result<T, RegistryError>
     where
         F: Future<Output = Result<T, RegistryError>>,
     {
-        let mut retry = self.retry.start();
+        let mut route = self.route(registry)?;
         loop {
-            match op().await {
-                Err(e) if retry.wait_after(&e).await => {}
-                result => return result,
+            let mut retry = route.retry_policy().start();
+            let result = loop {
+                match op(route.upstream().clone()).await {
+                    Err(e) if retry.wait_after(&e).await => {}
+                    result => break result,
+                }
+            };
+            if !route.next_after(&result) {
+                return result;
             }
         }
     }
 
-    pub fn set_credentials(&self, registry: &str, creds: Credentials) {
+    /// The registry's upstreams in order of preference.
+    pub fn upstreams(&self, registry: &str) -> Arc<[Upstream]> {
+        if let Ok(map) = self.upstreams.lock()
+            && let Some(u) = map.get(registry)
+        {
+            return Arc::clone(u);
+        }
+        let resolved: Arc<[Upstream]> = Arc::from((self.endpoints)(registry));
+        if let Ok(mut map) = self.upstreams.lock() {
+            map.insert(registry.to_string(), Arc::clone(&resolved));
+        }
+        resolved
+    }
+
+    /// The way one operation takes along the registry's upstreams (a caller
+    /// that drives its own tries, as a blob download does, uses it with `get_blob`).
+    pub fn route(&self, registry: &str) -> Result<Route, RegistryError> {
+        Route::new(
+            registry,
+            self.upstreams(registry),
+            self.retry,
+            Arc::clone(&self.failover),
+        )
+        .ok_or_else(|| RegistryError::Protocol {
+            url: registry.to_string(),
+            message: "no upstream is configured for this registry".into(),
+        })
+    }
+
+    /// The upstream `registry` is fetched from now.
+    fn upstream_in_use(&self, registry: &str) -> Option<Upstream> {
+        let upstreams = self.upstreams(registry);
+        let index = self.failover.in_use(registry);
+        upstreams.get(index).or(upstreams.first()).cloned()
+    }
+
+    /// Credentials for an upstream host (`Upstream::host`: `host[:port]`, the
+    /// port only when not the scheme's default).
+    pub fn set_credentials(&self, host: &str, creds: Credentials) {
         if let Ok(mut c) = self.credentials.lock() {
-            c.insert(registry.to_string(), creds);
+            c.insert(host.to_string(), creds);
         }
     }
 
-    /// The last quota figures a registry reported, if any.
+    /// The last quota figures the registry's upstreams reported, if any: the
+    /// one in use first.
     pub fn rate_limit(&self, registry: &str) -> Option<RateLimit> {
-        self.rate_limits.lock().ok()?.get(registry).cloned()
+        let upstreams = self.upstreams(registry);
+        let in_use = self.failover.in_use(registry);
+        let map = self.rate_limits.lock().ok()?;
+        let preferred = upstreams.get(in_use).into_iter();
+        preferred
+            .chain(upstreams.iter())
+            .find_map(|u| map.get(u.host()).cloned())
     }
 
+    /// The API base URL of the upstream `registry` is fetched from now.
     pub fn endpoint(&self, registry: &str) -> String {
-        (self.endpoints)(registry)
+        self.upstream_in_use(registry)
+            .map(|u| u.url().to_string())
+            .unwrap_or_default()
+    }
+
+    /// Where `<repo>/<kind>/<reference>` of `registry` is fetched from now
+    /// (for messages).
+    pub fn api_url(&self, registry: &str, repo: &str, kind: &str, reference: &str) -> String {
+        self.upstream_in_use(registry)
+            .map(|u| u.api_url(repo, kind, reference))
+            .unwrap_or_default()
     }
 
     /// HEAD a manifest: free on Docker Hub. `Ok(None)` when it does not exist.
@@ -160,26 +240,21 @@ impl RegistryClient {
         repo: &str,
         target: &Target,
     ) -> Result<Option<ManifestHead>, RegistryError> {
-        self.retrying(|| self.head_manifest_once(registry, repo, target))
-            .await
+        self.retrying(registry, |up| async move {
+            self.head_manifest_once(&up, repo, target).await
+        })
+        .await
     }
 
     async fn head_manifest_once(
         &self,
-        registry: &str,
+        up: &Upstream,
         repo: &str,
         target: &Target,
     ) -> Result<Option<ManifestHead>, RegistryError> {
-        let url = self.url(registry, repo, "manifests", &target.to_string());
+        let url = up.api_url(repo, "manifests", &target.to_string());
         let resp = self
-            .send(
-                registry,
-                repo,
-                Method::HEAD,
-                &url,
-                Some(MANIFEST_ACCEPT),
-                None,
-            )
+            .send(up, repo, Method::HEAD, &url, Some(MANIFEST_ACCEPT), None)
             .await?;
         if resp.status() == StatusCode::NOT_FOUND {
             return Ok(None);
@@ -195,20 +270,20 @@ impl RegistryClient {
         repo: &str,
         digest: &Digest,
     ) -> Result<Option<BlobHead>, RegistryError> {
-        self.retrying(|| self.head_blob_once(registry, repo, digest))
-            .await
+        self.retrying(registry, |up| async move {
+            self.head_blob_once(&up, repo, digest).await
+        })
+        .await
     }
 
     async fn head_blob_once(
         &self,
-        registry: &str,
+        up: &Upstream,
         repo: &str,
         digest: &Digest,
     ) -> Result<Option<BlobHead>, RegistryError> {
-        let url = self.url(registry, repo, "blobs", &digest.to_string());
-        let resp = self
-            .send(registry, repo, Method::HEAD, &url, None, None)
-            .await?;
+        let url = up.api_url(repo, "blobs", &digest.to_string());
+        let resp = self.send(up, repo, Method::HEAD, &url, None, None).await?;
         if resp.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -226,27 +301,22 @@ impl RegistryClient {
         repo: &str,
         target: &Target,
     ) -> Result<FetchedManifest, RegistryError> {
-        self.retrying(|| self.get_manifest_once(registry, repo, target))
-            .await
+        self.retrying(registry, |up| async move {
+            self.get_manifest_once(&up, repo, target).await
+        })
+        .await
     }
 
     async fn get_manifest_once(
         &self,
-        registry: &str,
+        up: &Upstream,
         repo: &str,
         target: &Target,
     ) -> Result<FetchedManifest, RegistryError> {
-        let url = self.url(registry, repo, "manifests", &target.to_string());
+        let url = up.api_url(repo, "manifests", &target.to_string());
         let what = format!("manifest {repo}:{target}");
         let resp = self
-            .send(
-                registry,
-                repo,
-                Method::GET,
-                &url,
-                Some(MANIFEST_ACCEPT),
-                None,
-            )
+            .send(up, repo, Method::GET, &url, Some(MANIFEST_ACCEPT), None)
             .await?;
         let resp = check_status(resp, &url, &what).await?;
         let head = ManifestHead::from_headers(resp.headers());
@@ -279,20 +349,20 @@ impl RegistryClient {
         })
     }
 
-    /// Start a blob download at `offset` (a `Range` request when non-zero).
-    /// One try: the caller retries the whole download, resumes included,
-    /// under one `retry()` budget.
+    /// Start a blob download from `up` at `offset` (a `Range` request when
+    /// non-zero). One try: the caller retries the whole download, resumes
+    /// included, under its `route()`'s budget, and falls over with it.
     pub async fn get_blob(
         &self,
-        registry: &str,
+        up: &Upstream,
         repo: &str,
         digest: &Digest,
         offset: u64,
     ) -> Result<BlobResponse, RegistryError> {
-        let url = self.url(registry, repo, "blobs", &digest.to_string());
+        let url = up.api_url(repo, "blobs", &digest.to_string());
         let range = (offset > 0).then(|| format!("bytes={offset}-"));
         let resp = self
-            .send(registry, repo, Method::GET, &url, None, range.as_deref())
+            .send(up, repo, Method::GET, &url, None, range.as_deref())
             .await?;
         let final_url = resp.url().to_string();
         let resp = check_status(resp, &url, &format!("blob {digest}")).await?;
@@ -304,37 +374,34 @@ impl RegistryClient {
         })
     }
 
-    fn url(&self, registry: &str, repo: &str, kind: &str, reference: &str) -> String {
-        format!("{}/v2/{repo}/{kind}/{reference}", self.endpoint(registry))
-    }
-
     /// One try of a request: token handling (a 401 is answered once with a
     /// fresh token) and redirects, no retries (see `retrying`). Returns the
     /// final reply whatever its status (callers map statuses with `check_status`).
     async fn send(
         &self,
-        registry: &str,
+        up: &Upstream,
         repo: &str,
         method: Method,
         url: &str,
         accept: Option<&str>,
         range: Option<&str>,
     ) -> Result<Reply, RegistryError> {
-        let scope = format!("repository:{repo}:pull");
+        let scope = format!("repository:{}:pull", up.repository(repo));
+        let host = up.host();
         let mut reauthorized = false;
         loop {
-            let auth = self.authorization(registry, &scope);
+            let auth = self.authorization(host, &scope);
             let resp = self
                 .send_following_redirects(method.clone(), url, auth.as_deref(), accept, range)
                 .await?;
             if let Some(rl) = RateLimit::from_headers(resp.headers())
                 && let Ok(mut map) = self.rate_limits.lock()
             {
-                map.insert(registry.to_string(), rl);
+                map.insert(host.to_string(), rl);
             }
             if resp.status() == StatusCode::UNAUTHORIZED
                 && !reauthorized
-                && self.authenticate(registry, &scope, resp.headers()).await?
+                && self.authenticate(host, &scope, resp.headers()).await?
             {
                 reauthorized = true;
                 continue;
@@ -417,15 +484,15 @@ impl RegistryClient {
         }
     }
 
-    /// The Authorization header for a request: a cached Bearer token, or Basic
-    /// credentials for registries that challenge with Basic.
-    fn authorization(&self, registry: &str, scope: &str) -> Option<String> {
-        if let Some(t) = self.tokens.get(registry, scope) {
+    /// The Authorization header for a request to an upstream host: a cached
+    /// Bearer token, or Basic credentials for hosts that challenge with Basic.
+    fn authorization(&self, host: &str, scope: &str) -> Option<String> {
+        if let Some(t) = self.tokens.get(host, scope) {
             return Some(format!("Bearer {t}"));
         }
-        let wants_basic = self.basic_hosts.lock().is_ok_and(|h| h.contains(registry));
+        let wants_basic = self.basic_hosts.lock().is_ok_and(|h| h.contains(host));
         wants_basic
-            .then(|| self.credentials_for(registry))
+            .then(|| self.credentials_for(host))
             .flatten()
             .map(|c| {
                 format!(
@@ -439,10 +506,10 @@ impl RegistryClient {
         self.credentials.lock().ok()?.get(registry).cloned()
     }
 
-    /// Answers a 401 challenge. Returns whether a retry can now succeed.
+    /// Answers a 401 challenge of an upstream host. Returns whether a retry can now succeed.
     async fn authenticate(
         &self,
-        registry: &str,
+        host: &str,
         scope: &str,
         headers: &HeaderMap,
     ) -> Result<bool, RegistryError> {
@@ -452,16 +519,16 @@ impl RegistryClient {
             .filter_map(|v| v.to_str().ok());
         match Challenge::parse(values) {
             Some(Challenge::Bearer { realm, service, .. }) => {
-                self.tokens.forget(registry, scope);
+                self.tokens.forget(host, scope);
                 let (token, lifetime) = self
-                    .request_token(registry, &realm, service.as_deref(), scope)
+                    .request_token(host, &realm, service.as_deref(), scope)
                     .await?;
-                self.tokens.put(registry, scope, token, lifetime);
+                self.tokens.put(host, scope, token, lifetime);
                 Ok(true)
             }
-            Some(Challenge::Basic) if self.credentials_for(registry).is_some() => {
+            Some(Challenge::Basic) if self.credentials_for(host).is_some() => {
                 if let Ok(mut hosts) = self.basic_hosts.lock() {
-                    hosts.insert(registry.to_string());
+                    hosts.insert(host.to_string());
                 }
                 Ok(true)
             }
@@ -491,7 +558,8 @@ impl RegistryClient {
         }
         let mut req = self.http.get(url);
         // Credentials go to the realm that the registry named, and nowhere else.
-        if let Some(c) = self.credentials_for(registry) {
+        let credentials = self.credentials_for(registry);
+        if let Some(c) = &credentials {
             req = req.basic_auth(&c.username, Some(&c.password));
         }
         let resp = self.send_request(req, realm).await.map_err(|e| match e {
@@ -505,6 +573,20 @@ impl RegistryClient {
             let retry_after = retry_after(resp.headers());
             let body = resp.prefix(MAX_SMALL_BODY).await;
             return Err(status_error(status, retry_after, &body, realm, "token"));
+        }
+        if credentials.is_some()
+            && (status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN)
+        {
+            // An answer, not an outage: no retry, and no fallback past it.
+            let body = resp.prefix(MAX_SMALL_BODY).await;
+            let body = String::from_utf8_lossy(&body);
+            return Err(RegistryError::LoginRefused {
+                realm: realm.to_string(),
+                host: registry.to_string(),
+                status: status.as_u16(),
+                message: distribution_message(&body)
+                    .unwrap_or_else(|| first_line(&body).to_string()),
+            });
         }
         if !status.is_success() {
             let body = resp.prefix(MAX_SMALL_BODY).await;

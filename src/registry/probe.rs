@@ -6,8 +6,8 @@ use std::time::Duration;
 use http::{Method, StatusCode};
 
 use super::{
-    MANIFEST_ACCEPT, MAX_SMALL_BODY, RateLimit, RegistryClient, RegistryError, check_status,
-    retry_after,
+    MANIFEST_ACCEPT, MAX_SMALL_BODY, RateLimit, RegistryClient, RegistryError, Upstream,
+    check_status, retry_after,
 };
 
 /// The repository Docker documents for checking the quota.
@@ -45,18 +45,20 @@ impl RegistryClient {
         tag: &str,
     ) -> Result<QuotaProbe, RegistryError> {
         // A 429 comes back as Ok(exhausted), so only real failures are retried.
-        self.retrying(|| self.probe_quota_once(registry, repo, tag))
-            .await
+        self.retrying(registry, |up| async move {
+            self.probe_quota_once(&up, repo, tag).await
+        })
+        .await
     }
 
     async fn probe_quota_once(
         &self,
-        registry: &str,
+        up: &Upstream,
         repo: &str,
         tag: &str,
     ) -> Result<QuotaProbe, RegistryError> {
-        let url = self.url(registry, repo, "manifests", tag);
-        let authenticated = self.credentials_for(registry).is_some();
+        let url = up.api_url(repo, "manifests", tag);
+        let authenticated = self.credentials_for(up.host()).is_some();
         let exhausted = |retry_after, message| QuotaProbe {
             rate_limit: None,
             authenticated,
@@ -66,14 +68,7 @@ impl RegistryClient {
             }),
         };
         let sent = self
-            .send(
-                registry,
-                repo,
-                Method::HEAD,
-                &url,
-                Some(MANIFEST_ACCEPT),
-                None,
-            )
+            .send(up, repo, Method::HEAD, &url, Some(MANIFEST_ACCEPT), None)
             .await;
         let resp = match sent {
             Ok(resp) => resp,

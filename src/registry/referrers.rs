@@ -2,7 +2,7 @@
 
 use http::{Method, StatusCode};
 
-use super::{MAX_MANIFEST_BYTES, RegistryClient, RegistryError, check_status};
+use super::{MAX_MANIFEST_BYTES, RegistryClient, RegistryError, Upstream, check_status};
 use crate::oci::OCI_INDEX;
 use crate::reference::Digest;
 
@@ -17,19 +17,21 @@ impl RegistryClient {
         repo: &str,
         digest: &Digest,
     ) -> Result<Option<bytes::Bytes>, RegistryError> {
-        self.retrying(|| self.get_referrers_once(registry, repo, digest))
-            .await
+        self.retrying(registry, |up| async move {
+            self.get_referrers_once(&up, repo, digest).await
+        })
+        .await
     }
 
     async fn get_referrers_once(
         &self,
-        registry: &str,
+        up: &Upstream,
         repo: &str,
         digest: &Digest,
     ) -> Result<Option<bytes::Bytes>, RegistryError> {
-        let url = self.url(registry, repo, "referrers", &digest.to_string());
+        let url = up.api_url(repo, "referrers", &digest.to_string());
         let resp = self
-            .send(registry, repo, Method::GET, &url, Some(OCI_INDEX), None)
+            .send(up, repo, Method::GET, &url, Some(OCI_INDEX), None)
             .await?;
         if resp.status() == StatusCode::NOT_FOUND {
             return Ok(None);

@@ -6,7 +6,7 @@ use http::{Method, header};
 use reqwest::Url;
 use serde::Deserialize;
 
-use super::{RegistryClient, RegistryError, check_status, same_origin};
+use super::{RegistryClient, RegistryError, RetryPolicy, Upstream, check_status, same_origin};
 
 /// All pages of one tag list together. Docker Hub's largest repositories
 /// have tens of thousands of tags, well under a megabyte of JSON.
@@ -22,13 +22,31 @@ struct TagListPage {
 }
 
 impl RegistryClient {
-    /// Every tag of `repo`, in the upstream's order.
+    /// Every tag of `repo`, in the upstream's order. Each page has the
+    /// retry budget; the list as a whole falls over to the next upstream.
     pub async fn list_tags(
         &self,
         registry: &str,
         repo: &str,
     ) -> Result<Vec<String>, RegistryError> {
-        let first = format!("{}/v2/{repo}/tags/list", self.endpoint(registry));
+        let mut route = self.route(registry)?;
+        loop {
+            let result = self
+                .list_tags_from(route.upstream(), repo, route.retry_policy())
+                .await;
+            if !route.next_after(&result) {
+                return result;
+            }
+        }
+    }
+
+    async fn list_tags_from(
+        &self,
+        up: &Upstream,
+        repo: &str,
+        policy: RetryPolicy,
+    ) -> Result<Vec<String>, RegistryError> {
+        let first = format!("{}/v2/{}/tags/list", up.url(), up.repository(repo));
         let origin = parse_url(&first)?;
         let what = format!("tag list of {repo}");
         let mut visited = std::collections::HashSet::from([first.clone()]);
@@ -36,9 +54,13 @@ impl RegistryClient {
         let mut tags = Vec::new();
         let mut budget = MAX_TAG_LIST_BYTES;
         for _ in 0..MAX_TAG_LIST_PAGES {
-            let (next, body) = self
-                .retrying(|| self.tag_list_page(registry, repo, &url, &what, budget))
-                .await?;
+            let mut retry = policy.start();
+            let (next, body) = loop {
+                match self.tag_list_page(up, repo, &url, &what, budget).await {
+                    Err(e) if retry.wait_after(&e).await => {}
+                    result => break result?,
+                }
+            };
             budget = budget.saturating_sub(body.len());
             let page: TagListPage =
                 serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {
@@ -78,21 +100,14 @@ impl RegistryClient {
     /// One page: its body (at most `budget` bytes) and the `rel="next"` link.
     async fn tag_list_page(
         &self,
-        registry: &str,
+        up: &Upstream,
         repo: &str,
         url: &str,
         what: &str,
         budget: usize,
     ) -> Result<(Option<String>, bytes::Bytes), RegistryError> {
         let resp = self
-            .send(
-                registry,
-                repo,
-                Method::GET,
-                url,
-                Some("application/json"),
-                None,
-            )
+            .send(up, repo, Method::GET, url, Some("application/json"), None)
             .await?;
         let resp = check_status(resp, url, what).await?;
         let next = resp

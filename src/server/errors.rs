@@ -97,7 +97,7 @@ impl ApiError {
                     "{what} is not cached and upstream refused: {reg}; wait for the quota to reset and retry (`dpx pull --json IMAGE` shows the remaining quota)"
                 ),
             ),
-            RegistryError::Denied { status, .. } => {
+            RegistryError::Denied { status, .. } | RegistryError::LoginRefused { status, .. } => {
                 let (status, code) = if *status == 401 {
                     (StatusCode::UNAUTHORIZED, "UNAUTHORIZED")
                 } else {

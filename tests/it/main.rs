@@ -20,4 +20,5 @@ mod registry;
 mod serve;
 mod serve_limits;
 mod store;
+mod team;
 mod upstream;

@@ -354,20 +354,21 @@ fn anonymous_sends_no_credentials_to_the_token_service() {
 #[test]
 fn signed_in_checks_count_against_the_account() {
     use dpx::registry::probe::{PREVIEW_REPO, PREVIEW_TAG};
-    use dpx::registry::{Credentials, LowSpeedLimit, RegistryClient, RetryPolicy};
+    use dpx::registry::{Credentials, LowSpeedLimit, RegistryClient, RetryPolicy, Upstream};
 
     let hub = hub_with_preview();
     hub.set_ratelimit(200, 180, 21600, HeaderStyle::Standard);
     hub.require_basic("alice", "s3cret");
     let url = hub.url();
+    let upstream = Upstream::new(&url, None);
     let client = RegistryClient::new(
-        std::sync::Arc::new(move |_: &str| url.clone()),
+        std::sync::Arc::new(move |_: &str| vec![upstream.clone()]),
         RetryPolicy::default(),
         LowSpeedLimit::default(),
     )
     .expect("client");
     client.set_credentials(
-        "docker.io",
+        &dpx::registry::upstream::host_key(&url),
         Credentials {
             username: "alice".into(),
             password: "s3cret".into(),

@@ -41,6 +41,11 @@ impl Dpx {
             .arg(&self.cache)
             .env_remove("DPX_LISTEN")
             .env_remove("DPX_LOG")
+            // A GitLab job's own Dependency Proxy must not reach the tests.
+            .env_remove("CI_DEPENDENCY_PROXY_SERVER")
+            .env_remove("CI_DEPENDENCY_PROXY_GROUP_IMAGE_PREFIX")
+            .env_remove("CI_DEPENDENCY_PROXY_USER")
+            .env_remove("CI_DEPENDENCY_PROXY_PASSWORD")
             .stdin(Stdio::null());
         cmd
     }

@@ -128,11 +128,19 @@ struct State {
     /// Every token request, in order.
     token_requests: Vec<TokenRequest>,
     /// token -> the user it was issued to (Basic auth), for `docker-ratelimit-source`.
-    token_users: HashMap<String, String>,
+    issued_to: HashMap<String, String>,
     /// Token requests answer 429 TOOMANYREQUESTS.
     token_too_many: bool,
     /// Sent as they are on manifest replies (GET and HEAD) and on 429/503 answers.
     raw_ratelimit_headers: Vec<(String, String)>,
+    /// Repositories are served only under `/v2/<prefix>/<repo>/...` (a
+    /// GitLab Dependency Proxy group path, a Harbor proxy project).
+    path_prefix: Option<String>,
+    /// The token realm is GitLab's `/jwt/auth` (service `dependency_proxy`)
+    /// and hands out JWT-shaped tokens.
+    gitlab_realm: bool,
+    /// The Basic user of every token request (`None`: anonymous), in order.
+    token_users: Vec<Option<String>>,
 }
 
 /// One request to the token endpoint, as the hub saw it.
@@ -174,6 +182,8 @@ struct Shared {
 pub struct FakeHub {
     shared: Arc<Shared>,
     runtime: Option<tokio::runtime::Runtime>,
+    /// The accept loops of the API and CDN listeners (`stop_listening` ends them).
+    listeners: Vec<tokio::task::JoinHandle<()>>,
 }
 
 fn digest_of(data: &[u8]) -> String {
@@ -209,13 +219,14 @@ impl FakeHub {
             cdn_url: format!("http://{}", cdn.local_addr().expect("addr")),
             next_token: AtomicUsize::new(1),
         });
-        for (listener, is_cdn) in [(api, false), (cdn, true)] {
-            let shared = Arc::clone(&shared);
-            runtime.spawn(serve(listener, shared, is_cdn));
-        }
+        let listeners = [(api, false), (cdn, true)]
+            .into_iter()
+            .map(|(listener, is_cdn)| runtime.spawn(serve(listener, Arc::clone(&shared), is_cdn)))
+            .collect();
         FakeHub {
             shared,
             runtime: Some(runtime),
+            listeners,
         }
     }
 
@@ -539,6 +550,39 @@ impl FakeHub {
     pub fn add_ratelimit_preview(&self) -> String {
         self.add_image("ratelimitpreview/test", "latest", &[64], 0x4a7e)
     }
+
+    /// Serves repositories only under `/v2/<prefix>/...`, as GitLab's
+    /// Dependency Proxy (`my-group/dependency_proxy/containers`) or a Harbor
+    /// proxy project does; content is still added under the plain names.
+    pub fn set_path_prefix(&self, prefix: Option<&str>) {
+        self.state().path_prefix = prefix.map(|p| p.trim_matches('/').to_string());
+    }
+
+    /// A GitLab-like token realm: `/jwt/auth` with service `dependency_proxy`,
+    /// JWT-shaped tokens. With `require_basic` it refuses anonymous and wrong
+    /// credentials (401), as GitLab does.
+    pub fn set_gitlab_realm(&self, on: bool) {
+        self.state().gitlab_realm = on;
+    }
+
+    /// Who asked for each token so far: the Basic user, `None` when anonymous.
+    pub fn token_users(&self) -> Vec<Option<String>> {
+        self.state().token_users.clone()
+    }
+
+    /// Closes the listeners (API and CDN): new connections are refused, as
+    /// from a host that is down.
+    pub fn stop_listening(&self) {
+        for task in &self.listeners {
+            task.abort();
+        }
+        // Wait until the listening sockets are really closed.
+        let addr = self.shared.url.trim_start_matches("http://").to_string();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(&addr).is_ok() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }
 
 impl Drop for FakeHub {
@@ -680,7 +724,14 @@ impl Shared {
     }
 
     fn challenge(&self, repo: Option<&str>) -> Response<Body> {
-        let mut value = format!("Bearer realm=\"{}/token\",service=\"fakehub\"", self.url);
+        let mut value = if self.state().gitlab_realm {
+            format!(
+                "Bearer realm=\"{}/jwt/auth\",service=\"dependency_proxy\"",
+                self.url
+            )
+        } else {
+            format!("Bearer realm=\"{}/token\",service=\"fakehub\"", self.url)
+        };
         if let Some(r) = repo {
             value.push_str(&format!(",scope=\"repository:{r}:pull\""));
         }
@@ -703,7 +754,7 @@ impl Shared {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .and_then(|t| self.state().token_users.get(t).cloned());
+            .and_then(|t| self.state().issued_to.get(t).cloned());
         if let Some(user) = user
             && resp.headers().contains_key("docker-ratelimit-source")
             && let Ok(v) = http::HeaderValue::try_from(format!("account-{user}"))
@@ -742,7 +793,7 @@ async fn handle(shared: &Shared, req: Request<Incoming>, is_cdn: bool) -> Respon
         let digest = path.trim_start_matches("/cdn/").to_string();
         return blob_response(shared, &req, &path, &digest, head).await;
     }
-    if path == "/token" {
+    if path == "/token" || (path == "/jwt/auth" && shared.state().gitlab_realm) {
         shared.bump(Route::Token);
         return token(shared, &req);
     }
@@ -768,6 +819,7 @@ async fn handle(shared: &Shared, req: Request<Incoming>, is_cdn: bool) -> Respon
     let Some(rest) = path.strip_prefix("/v2/") else {
         return error(StatusCode::NOT_FOUND, "NOT_FOUND", "no route");
     };
+    let prefix = shared.state().path_prefix.clone();
     if let Some(i) = rest.rfind("/referrers/") {
         let (repo, subject) = (&rest[..i], &rest[i + 11..]);
         if !shared.authorized(&req, Some(repo)) {
@@ -775,6 +827,9 @@ async fn handle(shared: &Shared, req: Request<Incoming>, is_cdn: bool) -> Respon
             return shared.challenge(Some(repo));
         }
         shared.bump(Route::ReferrersGet);
+        if unprefixed(prefix.as_deref(), repo).is_none() {
+            return name_unknown();
+        }
         match shared.take_fault(false, &path) {
             Fault::Outage => return error(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "down"),
             Fault::TooManyRequests => return too_many(),
@@ -807,6 +862,10 @@ async fn handle(shared: &Shared, req: Request<Incoming>, is_cdn: bool) -> Respon
         return shared.challenge(Some(repo));
     }
     shared.bump_path(route, &path);
+    // The token covered the name as asked; the content is under the plain name.
+    let Some(repo) = unprefixed(prefix.as_deref(), repo) else {
+        return name_unknown();
+    };
     let redirect = kind == "blobs" && !head && !shared.state().no_redirect;
     // Body faults belong to the hop that sends the bytes.
     let fault = shared.take_fault(kind == "blobs" && !redirect, &path);
@@ -882,6 +941,22 @@ fn add_headers(resp: &mut Response<Body>, headers: &[(String, String)]) {
     }
 }
 
+/// `repo` without the hub's path prefix; `None` when it lacks it.
+fn unprefixed<'a>(prefix: Option<&str>, repo: &'a str) -> Option<&'a str> {
+    match prefix {
+        None => Some(repo),
+        Some(p) => repo.strip_prefix(p).and_then(|r| r.strip_prefix('/')),
+    }
+}
+
+fn name_unknown() -> Response<Body> {
+    error(
+        StatusCode::NOT_FOUND,
+        "NAME_UNKNOWN",
+        "repository name not known to registry",
+    )
+}
+
 fn too_many() -> Response<Body> {
     error(
         StatusCode::TOO_MANY_REQUESTS,
@@ -936,6 +1011,7 @@ fn token(shared: &Shared, req: &Request<Incoming>) -> Response<Body> {
             .map(|(_, v)| v.into_owned())
             .collect(),
     });
+    st.token_users.push(basic.as_ref().map(|(u, _)| u.clone()));
     if let Some(required) = &st.basic
         && basic.as_ref() != Some(required)
     {
@@ -945,10 +1021,24 @@ fn token(shared: &Shared, req: &Request<Incoming>) -> Response<Body> {
             "incorrect username or password",
         );
     }
-    let token = format!("tok{}", shared.next_token.fetch_add(1, Ordering::Relaxed));
+    let n = shared.next_token.fetch_add(1, Ordering::Relaxed);
+    let token = if st.gitlab_realm {
+        // Opaque to clients, but shaped like GitLab's: header.claims.signature.
+        use base64::Engine as _;
+        let b64 = |v: serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        format!(
+            "{}.{}.c2ln{n}",
+            b64(serde_json::json!({"alg": "RS256", "typ": "JWT"})),
+            b64(serde_json::json!({"jti": n, "user": basic.as_ref().map(|(u, _)| u.clone())}))
+        )
+    } else {
+        format!("tok{n}")
+    };
     st.tokens.insert(token.clone(), repos);
     if let Some((u, _)) = &basic {
-        st.token_users.insert(token.clone(), u.clone());
+        st.issued_to.insert(token.clone(), u.clone());
     }
     let (style, expires) = st.token_style.unwrap_or((TokenStyle::Both, Some(300)));
     let mut body = serde_json::json!({"issued_at": "2026-11-25T00:00:00Z"});
@@ -1101,8 +1191,12 @@ fn tags_list(shared: &Shared, repo: &str, query: Option<&str>) -> Response<Body>
         && n < tags.len()
     {
         tags.truncate(n);
+        let name = match &st.path_prefix {
+            Some(p) => format!("{p}/{repo}"),
+            None => repo.to_string(),
+        };
         link = Some(format!(
-            "</v2/{repo}/tags/list?last={}&n={n}>; rel=\"next\"",
+            "</v2/{name}/tags/list?last={}&n={n}>; rel=\"next\"",
             tags[n - 1]
         ));
     }
