@@ -2,12 +2,18 @@
 
 pub mod cache;
 pub mod cache_usage;
+pub mod config_show;
+pub mod docs;
+pub mod doctor;
+pub mod endpoint;
+pub mod env;
 pub mod export;
 pub mod import;
 pub mod prefetch;
 pub mod pull;
 pub mod purge;
 pub mod serve;
+pub mod setup;
 
 use std::path::PathBuf;
 use std::sync::Arc;
