@@ -21,8 +21,9 @@ pub fn completions(shell: clap_complete::Shell) -> Vec<u8> {
 
 /// dpx.1: clap's sections plus configuration, environment, files and exit status.
 pub fn main_page(w: &mut dyn Write) -> std::io::Result<()> {
-    let man = clap_mangen::Man::new(Cli::command());
-    man.render(w)?;
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    clap_mangen::Man::new(cmd).render(w)?;
     w.write_all(extra_sections().to_roff().as_bytes())
 }
 
