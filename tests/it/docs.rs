@@ -51,10 +51,18 @@ fn one_man_page_per_subcommand_all_up_to_date() {
         pages(&root),
         "man/ has other pages than the CLI makes: run scripts/gen-docs.sh"
     );
-    for sub in ["dpx-pull.1", "dpx-setup-docker.1", "dpx-cache-ls.1", "dpx-doctor.1"] {
+    for sub in [
+        "dpx-pull.1",
+        "dpx-setup-docker.1",
+        "dpx-cache-ls.1",
+        "dpx-doctor.1",
+    ] {
         assert!(names.contains(sub), "{sub} in {names:?}");
     }
-    assert!(!names.contains("dpx-man.1"), "the hidden generator has no page");
+    assert!(
+        !names.contains("dpx-man.1"),
+        "the hidden generator has no page"
+    );
     for name in &names {
         let want = std::fs::read_to_string(fresh.path().join(name)).expect("generated page");
         let have = std::fs::read_to_string(root.join(name)).expect("committed page");
@@ -77,6 +85,9 @@ fn one_man_page_per_subcommand_all_up_to_date() {
         .collect();
     assert!(refs.len() >= 10, "{refs:?}");
     for page in refs {
-        assert!(names.contains(&page), "dpx.1 refers to {page}, which is not made");
+        assert!(
+            names.contains(&page),
+            "dpx.1 refers to {page}, which is not made"
+        );
     }
 }

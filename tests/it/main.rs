@@ -18,5 +18,6 @@ mod referrers;
 mod registry;
 mod serve;
 mod serve_limits;
+mod setup;
 mod store;
 mod upstream;
