@@ -108,7 +108,8 @@ fn github_line(name: &str, value: &str) -> String {
 mod tests {
     use super::*;
 
-    const TRICKY: &str = "a'b\"c $HOME `x` \\n \\ end's";
+    /// Quotes, `$`, backquotes, `\n`, `\\`, `\'` and a trailing backslash.
+    const TRICKY: &str = "a'b\"c $HOME `x` \\n \\\\ end\\'s \\";
 
     #[test]
     fn sh_quoting_survives_a_real_shell() {
@@ -126,10 +127,19 @@ mod tests {
     }
 
     #[test]
-    fn fish_quoting_escapes_backslash_and_quote() {
-        assert_eq!(fish_quote("plain"), "'plain'");
-        assert_eq!(fish_quote(r"a'b\c"), r"'a\'b\\c'");
-        assert_eq!(fish_quote("$HOME"), "'$HOME'");
+    fn fish_quoting_survives_a_real_fish() {
+        let vars = vec![("DPX_T", TRICKY.to_string())];
+        let script = format!(
+            "{}printf %s \"$DPX_T\"",
+            render(EnvFormat::Fish, &vars).unwrap()
+        );
+        let out = std::process::Command::new("fish")
+            .arg("--no-config")
+            .arg("-c")
+            .arg(script)
+            .output()
+            .expect("fish (scripts/test.sh installs it)");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), TRICKY);
     }
 
     #[test]

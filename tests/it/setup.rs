@@ -449,10 +449,20 @@ fn env_prints_the_mirror_address_in_every_format() {
         .output()
         .expect("sh");
     assert_eq!(stdout(&out), format!("{addr}|{prefix}"));
+    let fish = dpx.ok(&["env", "--format", "fish"]);
     assert_eq!(
-        dpx.ok(&["env", "--format", "fish"]),
+        fish,
         format!("set -gx DPX_SERVER '{addr}';\nset -gx DPX_IMAGE_PREFIX '{prefix}';\n")
     );
+    let out = Command::new("fish")
+        .arg("--no-config")
+        .arg("-c")
+        .arg(format!(
+            "{fish}printf '%s|%s' \"$DPX_SERVER\" \"$DPX_IMAGE_PREFIX\""
+        ))
+        .output()
+        .expect("fish (scripts/test.sh installs it)");
+    assert_eq!(stdout(&out), format!("{addr}|{prefix}"));
     let json: Value = serde_json::from_str(&dpx.ok(&["env", "--format", "json"])).expect("json");
     assert_eq!(
         json,
