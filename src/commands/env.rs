@@ -44,7 +44,8 @@ pub fn variables(config: &Config, endpoint: &Endpoint) -> Vec<(&'static str, Str
 pub async fn run(ctx: &Context, args: EnvArgs) -> anyhow::Result<ExitCode> {
     let endpoint = Endpoint::from_config(&ctx.config)?;
     let vars = variables(&ctx.config, &endpoint);
-    if args.format == EnvFormat::Json {
+    // `dpx --json env` is `--format json`.
+    if args.format == EnvFormat::Json || ctx.output == super::Output::Json {
         let object: serde_json::Map<String, serde_json::Value> = vars
             .into_iter()
             .map(|(k, v)| (k.to_string(), serde_json::Value::String(v)))

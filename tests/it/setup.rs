@@ -468,6 +468,7 @@ fn env_prints_the_mirror_address_in_every_format() {
         json,
         serde_json::json!({"DPX_SERVER": addr, "DPX_IMAGE_PREFIX": prefix})
     );
+    assert_eq!(dpx.json(&["env"]), json, "--json is --format json");
     let lines = format!("DPX_SERVER={addr}\nDPX_IMAGE_PREFIX={prefix}\n");
     assert_eq!(dpx.ok(&["env", "--format", "github"]), lines);
     assert_eq!(dpx.ok(&["env", "--format", "gitlab"]), lines);
