@@ -138,14 +138,15 @@ fn render(endpoint: &Endpoint, checks: &[Check]) -> String {
     text
 }
 
-/// A client for the loopback mirror: never through a proxy.
-fn http_client(proxy: bool) -> reqwest::Client {
+/// An HTTP client with the doctor's deadline; the loopback mirror is asked
+/// without a proxy, upstreams through the environment's.
+fn http_client(proxy: bool) -> reqwest::Result<reqwest::Client> {
     let builder = reqwest::Client::builder()
         .timeout(HTTP_DEADLINE)
         .connect_timeout(HTTP_DEADLINE)
         .redirect(reqwest::redirect::Policy::limited(3));
     let builder = if proxy { builder } else { builder.no_proxy() };
-    builder.build().unwrap_or_else(|_| reqwest::Client::new())
+    builder.build()
 }
 
 async fn serve_check(endpoint: &Endpoint) -> Check {
@@ -156,7 +157,11 @@ async fn serve_check(endpoint: &Endpoint) -> Check {
          registry, or fail, while it is down)",
         endpoint.host_port
     ));
-    match http_client(false).get(&url).send().await {
+    let sent = match http_client(false) {
+        Ok(client) => client.get(&url).send().await,
+        Err(e) => Err(e),
+    };
+    match sent {
         Ok(resp) => {
             let status = resp.status();
             let is_registry = resp
@@ -507,7 +512,13 @@ async fn podman_check(endpoint: &Endpoint, given: Option<PathBuf>) -> Check {
 /// `GET /v2/` of each upstream: any answer from a registry (a 401 included)
 /// means it can be reached.
 async fn upstream_checks(config: &Config, registries: &[String]) -> Vec<Check> {
-    let client = http_client(true);
+    let client = match http_client(true) {
+        Ok(client) => client,
+        Err(e) => {
+            let message = format!("cannot set up an HTTP client: {}", reqwest_reason(&e));
+            return vec![check("upstream", Status::Problem, message, None)];
+        }
+    };
     let probes = registries.iter().map(|host| {
         let url = config.registry_url(host);
         let client = client.clone();
