@@ -648,3 +648,45 @@ fn config_show_names_where_each_value_came_from() {
         path_str(&dpx.config)
     );
 }
+
+#[test]
+fn setup_containerd_backs_up_a_different_hosts_toml_and_refuses_a_bad_listen() {
+    let (dpx, addr) = dpx_listening(&[("registry.example.com:5000", "https://10.0.0.1:5000")]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hub_dir = dir.path().join("docker.io");
+    std::fs::create_dir_all(&hub_dir).expect("mkdir");
+    let mine = "server = \"https://registry-1.docker.io\"\n# mine\n";
+    std::fs::write(hub_dir.join("hosts.toml"), mine).expect("hosts.toml");
+
+    let out = dpx.run(&["setup", "containerd", "--hosts-dir", path_str(dir.path())]);
+    assert_success(&out, "setup containerd");
+    let saved = backups(&hub_dir);
+    assert_eq!(saved.len(), 1, "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&saved[0]).expect("backup"), mine);
+    let written: toml::Table =
+        toml::from_str(&std::fs::read_to_string(hub_dir.join("hosts.toml")).expect("hosts.toml"))
+            .expect("TOML");
+    assert!(
+        written["host"].get(&format!("http://{addr}")).is_some(),
+        "{written}"
+    );
+    // A configured registry gets its own file, with its configured endpoint as the fallback.
+    let other: toml::Table = toml::from_str(
+        &std::fs::read_to_string(dir.path().join("registry.example.com:5000/hosts.toml"))
+            .expect("the configured registry's hosts.toml"),
+    )
+    .expect("TOML");
+    assert_eq!(other["server"].as_str(), Some("https://10.0.0.1:5000"));
+
+    // A listen address engines cannot use is bad input, and nothing is written.
+    let empty = tempfile::tempdir().expect("tempdir");
+    let out = dpx
+        .command()
+        .args(["setup", "containerd", "--hosts-dir", path_str(empty.path())])
+        .env("DPX_LISTEN", "127.0.0.1:0")
+        .output()
+        .expect("dpx");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("port 0"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_dir(empty.path()).expect("dir").count(), 0);
+}
