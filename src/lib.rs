@@ -49,6 +49,11 @@ pub fn main() -> ExitCode {
         Command::Completions { shell } => {
             return print_all(&commands::docs::completions(*shell));
         }
+        Command::Config {
+            command: cli::ConfigCommand::Path,
+        } => {
+            return commands::config_show::path(&cli.global).unwrap_or_else(|e| report(&e));
+        }
         Command::Man(args) => {
             if let Some(dir) = &args.dir {
                 return match commands::docs::write_pages(dir) {

@@ -186,27 +186,32 @@ pub fn settings(ctx: &Context, global: &GlobalArgs) -> anyhow::Result<Vec<Settin
     Ok(out)
 }
 
+/// `dpx config path`: needs no config loaded, so it also names a file that
+/// does not exist yet (or does not parse).
+pub fn path(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let (file, origin) = config_file(global);
+    let Some(file) = file else {
+        anyhow::bail!(crate::config::ConfigError::NoHome);
+    };
+    if global.json {
+        print_json(&serde_json::json!({
+            "path": file,
+            "exists": file.exists(),
+            "source": origin,
+        }))?;
+    } else {
+        with_stdout(|out| writeln!(out, "{}", file.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub async fn run(
     ctx: &Context,
     global: &GlobalArgs,
     command: ConfigCommand,
 ) -> anyhow::Result<ExitCode> {
     match command {
-        ConfigCommand::Path => {
-            let (file, origin) = config_file(global);
-            let Some(file) = file else {
-                anyhow::bail!(crate::config::ConfigError::NoHome);
-            };
-            if ctx.output == Output::Json {
-                print_json(&serde_json::json!({
-                    "path": file,
-                    "exists": file.exists(),
-                    "source": origin,
-                }))?;
-            } else {
-                with_stdout(|out| writeln!(out, "{}", file.display()))?;
-            }
-        }
+        ConfigCommand::Path => return path(global),
         ConfigCommand::Show => {
             let settings = settings(ctx, global)?;
             if ctx.output == Output::Json {

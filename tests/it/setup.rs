@@ -647,6 +647,19 @@ fn config_show_names_where_each_value_came_from() {
         dpx.ok(&["config", "path"]).trim_end(),
         path_str(&dpx.config)
     );
+    // ... even one that does not exist yet (where to create it).
+    let missing = dpx.dir.path().join("new/config.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_dpx"))
+        .args(["--json", "config", "path"])
+        .env("DPX_CONFIG", &missing)
+        .output()
+        .expect("dpx config path");
+    assert_success(&out, "config path of a missing file");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        v,
+        serde_json::json!({"path": missing, "exists": false, "source": "env"})
+    );
 }
 
 #[test]
@@ -667,7 +680,7 @@ fn setup_containerd_backs_up_a_different_hosts_toml_and_refuses_a_bad_listen() {
         toml::from_str(&std::fs::read_to_string(hub_dir.join("hosts.toml")).expect("hosts.toml"))
             .expect("TOML");
     assert!(
-        written["host"].get(&format!("http://{addr}")).is_some(),
+        written["host"].get(format!("http://{addr}")).is_some(),
         "{written}"
     );
     // A configured registry gets its own file, with its configured endpoint as the fallback.
