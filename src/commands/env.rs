@@ -19,8 +19,12 @@ fn client_login(_config: &Config) -> Option<(String, String)> {
     None
 }
 
-/// The variables, in a fixed order.
-pub fn variables(config: &Config, endpoint: &Endpoint) -> Vec<(&'static str, String)> {
+/// The variables, in a fixed order; `login` is the client login when client
+/// authentication is on.
+pub fn variables(
+    endpoint: &Endpoint,
+    login: Option<(String, String)>,
+) -> Vec<(&'static str, String)> {
     let mut vars = vec![
         ("DPX_SERVER", endpoint.host_port.clone()),
         // Prefix mode: `$DPX_IMAGE_PREFIX/alpine:3.20` is docker.io/library/alpine:3.20 through dpx.
@@ -29,7 +33,7 @@ pub fn variables(config: &Config, endpoint: &Endpoint) -> Vec<(&'static str, Str
             format!("{}/{DOCKER_HUB}", endpoint.host_port),
         ),
     ];
-    if let Some((user, password)) = client_login(config) {
+    if let Some((user, password)) = login {
         let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
         let docker_auth = serde_json::json!({
             "auths": { endpoint.host_port.clone(): { "auth": auth } }
@@ -43,7 +47,7 @@ pub fn variables(config: &Config, endpoint: &Endpoint) -> Vec<(&'static str, Str
 
 pub async fn run(ctx: &Context, args: EnvArgs) -> anyhow::Result<ExitCode> {
     let endpoint = Endpoint::from_config(&ctx.config)?;
-    let vars = variables(&ctx.config, &endpoint);
+    let vars = variables(&endpoint, client_login(&ctx.config));
     // `dpx --json env` is `--format json`.
     if args.format == EnvFormat::Json || ctx.output == super::Output::Json {
         let object: serde_json::Map<String, serde_json::Value> = vars
@@ -141,6 +145,41 @@ mod tests {
             .output()
             .expect("fish (scripts/test.sh installs it)");
         assert_eq!(String::from_utf8_lossy(&out.stdout), TRICKY);
+    }
+
+    #[test]
+    fn with_client_auth_a_ready_docker_auth_config() {
+        let endpoint = Endpoint {
+            host_port: "127.0.0.1:5123".into(),
+            origin: super::super::endpoint::Origin::File,
+        };
+        let vars = variables(&endpoint, Some(("ci".into(), "p'w $x".into())));
+        let names: Vec<&str> = vars.iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            names,
+            [
+                "DPX_SERVER",
+                "DPX_IMAGE_PREFIX",
+                "DPX_USER",
+                "DPX_PASSWORD",
+                "DOCKER_AUTH_CONFIG"
+            ]
+        );
+        let script = format!(
+            "{}printf %s \"$DOCKER_AUTH_CONFIG\"",
+            render(EnvFormat::Sh, &vars).unwrap()
+        );
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .output()
+            .unwrap();
+        let auth: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let token = auth["auths"]["127.0.0.1:5123"]["auth"].as_str().unwrap();
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(token)
+            .unwrap();
+        assert_eq!(decoded, b"ci:p'w $x");
     }
 
     #[test]
