@@ -3,14 +3,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::support::assert_success;
 use crate::support::dpx::{Dpx, path_str, wait_for};
-use crate::support::engines::{engines, free_port, hub_image, spawn_tied_to_test_process};
+use crate::support::engines::{engines, free_port, hub_image, private_dockerd};
 use crate::support::http::request;
 use crate::support::hub::{FakeHub, Route, noise};
 use crate::support::layout::{Layer, file_layer};
@@ -137,92 +136,6 @@ fn setup_docker_apply_keeps_other_keys_backs_up_and_is_idempotent() {
     );
 }
 
-/// A private dockerd started from a daemon.json (the shared one takes its
-/// mirror as a flag, which a daemon.json may not repeat). Started once per run.
-struct PrivateDockerd {
-    config: PathBuf,
-    host: String,
-    pidfile: PathBuf,
-    log: PathBuf,
-}
-
-static PRIVATE_DOCKERD: OnceLock<PrivateDockerd> = OnceLock::new();
-
-impl PrivateDockerd {
-    fn start() -> PrivateDockerd {
-        let root = std::env::temp_dir().join(format!("dpx-setup-dockerd-{}", std::process::id()));
-        std::fs::create_dir_all(&root).expect("dockerd root");
-        let sock = root.join("docker.sock");
-        let config = root.join("daemon.json");
-        // Everything dockerd needs is in the file dpx setup will edit: if any
-        // key were lost, this daemon would not come back the same.
-        let daemon_json = serde_json::json!({
-            "data-root": root.join("data"),
-            "exec-root": root.join("exec"),
-            "pidfile": root.join("docker.pid"),
-            "hosts": [format!("unix://{}", sock.display())],
-            "storage-driver": "vfs",
-            "iptables": false,
-            "ip6tables": false,
-            "bridge": "none",
-            "log-level": "info",
-        });
-        std::fs::write(
-            &config,
-            serde_json::to_string_pretty(&daemon_json).expect("json"),
-        )
-        .expect("daemon.json");
-        let log = root.join("dockerd.log");
-        spawn_tied_to_test_process(
-            "dockerd",
-            &[format!("--config-file={}", config.display())],
-            &log,
-        );
-        let dockerd = PrivateDockerd {
-            config,
-            host: format!("unix://{}", sock.display()),
-            pidfile: root.join("docker.pid"),
-            log,
-        };
-        let deadline = Instant::now() + Duration::from_secs(90);
-        while !dockerd.docker(&["version"]).status.success() {
-            assert!(
-                Instant::now() < deadline,
-                "the private dockerd did not start; its log:\n{}",
-                std::fs::read_to_string(&dockerd.log).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        dockerd
-    }
-
-    fn docker(&self, args: &[&str]) -> Output {
-        Command::new("docker")
-            .env("DOCKER_HOST", &self.host)
-            .args(args)
-            .output()
-            .expect("run docker")
-    }
-
-    fn mirrors(&self) -> Vec<String> {
-        let out = self.docker(&["info", "--format", "{{json .RegistryConfig.Mirrors}}"]);
-        serde_json::from_slice::<Option<Vec<String>>>(&out.stdout)
-            .ok()
-            .flatten()
-            .unwrap_or_default()
-    }
-
-    /// SIGHUP: dockerd re-reads daemon.json (registry-mirrors is reloadable).
-    fn reload(&self) {
-        let pid = std::fs::read_to_string(&self.pidfile).expect("dockerd pidfile");
-        let status = Command::new("kill")
-            .args(["-HUP", pid.trim()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-    }
-}
-
 fn doctor(dpx: &Dpx, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, Value) {
     let out = dpx
         .command()
@@ -253,7 +166,7 @@ fn status_of<'a>(report: &'a Value, check: &str) -> Vec<&'a str> {
 
 #[test]
 fn dockerd_reloaded_with_the_daemon_json_setup_wrote_pulls_through_dpx() {
-    let dockerd = PRIVATE_DOCKERD.get_or_init(PrivateDockerd::start);
+    let (dockerd, _serial) = private_dockerd();
     let hub = FakeHub::start();
     let digest = hub_image(&hub, "library/setupapp", Some("v1"), "amd64", &layers(1));
     let (dpx, addr) = dpx_listening(&[("docker.io", &hub.url())]);
