@@ -38,8 +38,13 @@ complete -c dpx -n "__fish_dpx_needs_command" -f -a "purge" -d 'Remove images an
 complete -c dpx -n "__fish_dpx_needs_command" -f -a "cache" -d 'Look after the cache: list its images, show its disk use, check it, find it'
 complete -c dpx -n "__fish_dpx_needs_command" -f -a "export" -d 'Write cached images to an OCI image layout archive (tar), without the network'
 complete -c dpx -n "__fish_dpx_needs_command" -f -a "import" -d 'Verify an OCI image layout archive and add its images to the cache'
+complete -c dpx -n "__fish_dpx_needs_command" -f -a "ratelimit" -d 'Show the Docker Hub pull quota left, without spending a pull'
 complete -c dpx -n "__fish_dpx_needs_command" -f -a "completions" -d 'Print shell completions'
 complete -c dpx -n "__fish_dpx_needs_command" -f -a "man" -d 'Print the man page (roff)'
+complete -c dpx -n "__fish_dpx_needs_command" -f -a "setup" -d 'Point docker, containerd or podman at the dpx mirror'
+complete -c dpx -n "__fish_dpx_needs_command" -f -a "env" -d 'Print the variables a shell or CI job needs to pull through dpx'
+complete -c dpx -n "__fish_dpx_needs_command" -f -a "doctor" -d 'Check why pulls might not go through the cache, and say how to fix it'
+complete -c dpx -n "__fish_dpx_needs_command" -f -a "config" -d 'Show the effective configuration and where it comes from'
 complete -c dpx -n "__fish_dpx_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dpx -n "__fish_dpx_using_subcommand pull" -l platform -d 'Platform to take from a multi-arch image, os/arch[/variant] [default: this machine\'s]' -r
 complete -c dpx -n "__fish_dpx_using_subcommand pull" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
@@ -135,29 +140,126 @@ complete -c dpx -n "__fish_dpx_using_subcommand import" -l json -d 'Machine-read
 complete -c dpx -n "__fish_dpx_using_subcommand import" -s q -l quiet -d 'Print only errors (and the result digests)'
 complete -c dpx -n "__fish_dpx_using_subcommand import" -s v -l verbose -d 'More log output (repeat for more)'
 complete -c dpx -n "__fish_dpx_using_subcommand import" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand ratelimit" -l min-remaining -d 'Exit with status 4 when fewer than N pulls remain (a CI job can stop before it pulls)' -r
+complete -c dpx -n "__fish_dpx_using_subcommand ratelimit" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand ratelimit" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand ratelimit" -l anonymous -d 'Ask anonymously even when credentials are stored (the quota of this IP address)'
+complete -c dpx -n "__fish_dpx_using_subcommand ratelimit" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_using_subcommand ratelimit" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_using_subcommand ratelimit" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_using_subcommand ratelimit" -s h -l help -d 'Print help'
 complete -c dpx -n "__fish_dpx_using_subcommand completions" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
 complete -c dpx -n "__fish_dpx_using_subcommand completions" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
 complete -c dpx -n "__fish_dpx_using_subcommand completions" -l json -d 'Machine-readable JSON output on stdout'
 complete -c dpx -n "__fish_dpx_using_subcommand completions" -s q -l quiet -d 'Print only errors (and the result digests)'
 complete -c dpx -n "__fish_dpx_using_subcommand completions" -s v -l verbose -d 'More log output (repeat for more)'
 complete -c dpx -n "__fish_dpx_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand man" -l dir -d 'Write every man page (dpx.1, dpx-pull.1, ...) into this directory' -r -F
 complete -c dpx -n "__fish_dpx_using_subcommand man" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
 complete -c dpx -n "__fish_dpx_using_subcommand man" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
 complete -c dpx -n "__fish_dpx_using_subcommand man" -l json -d 'Machine-readable JSON output on stdout'
 complete -c dpx -n "__fish_dpx_using_subcommand man" -s q -l quiet -d 'Print only errors (and the result digests)'
 complete -c dpx -n "__fish_dpx_using_subcommand man" -s v -l verbose -d 'More log output (repeat for more)'
 complete -c dpx -n "__fish_dpx_using_subcommand man" -s h -l help -d 'Print help'
-complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import completions man help" -f -a "pull" -d 'Fetch images (manifest, config, layers) into the cache'
-complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import completions man help" -f -a "prefetch" -d 'Warm the cache for many images at once'
-complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import completions man help" -f -a "serve" -d 'Run the localhost registry mirror'
-complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import completions man help" -f -a "purge" -d 'Remove images and content from the cache to free disk space'
-complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import completions man help" -f -a "cache" -d 'Look after the cache: list its images, show its disk use, check it, find it'
-complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import completions man help" -f -a "export" -d 'Write cached images to an OCI image layout archive (tar), without the network'
-complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import completions man help" -f -a "import" -d 'Verify an OCI image layout archive and add its images to the cache'
-complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import completions man help" -f -a "completions" -d 'Print shell completions'
-complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import completions man help" -f -a "man" -d 'Print the man page (roff)'
-complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subcommand_from docker containerd podman help" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subcommand_from docker containerd podman help" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subcommand_from docker containerd podman help" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subcommand_from docker containerd podman help" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subcommand_from docker containerd podman help" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subcommand_from docker containerd podman help" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subcommand_from docker containerd podman help" -f -a "docker" -d 'Print the registry-mirrors entry for the Docker daemon, or merge it into daemon.json'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subcommand_from docker containerd podman help" -f -a "containerd" -d 'Write containerd hosts.toml files for docker.io and each configured registry'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subcommand_from docker containerd podman help" -f -a "podman" -d 'Print the registries.conf mirror stanzas for podman, buildah and CRI-O'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subcommand_from docker containerd podman help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from docker" -l file -d 'The Docker daemon\'s configuration file' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from docker" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from docker" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from docker" -l apply -d 'Merge the mirror into the file (keeping every other key, with a backup)'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from docker" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from docker" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from docker" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from docker" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from containerd" -l hosts-dir -d 'containerd\'s registry hosts directory (its `config_path`)' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from containerd" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from containerd" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from containerd" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from containerd" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from containerd" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from containerd" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from podman" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from podman" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from podman" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from podman" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from podman" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from podman" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from help" -f -a "docker" -d 'Print the registry-mirrors entry for the Docker daemon, or merge it into daemon.json'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from help" -f -a "containerd" -d 'Write containerd hosts.toml files for docker.io and each configured registry'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from help" -f -a "podman" -d 'Print the registries.conf mirror stanzas for podman, buildah and CRI-O'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dpx -n "__fish_dpx_using_subcommand env" -l format -d 'Output format' -r -f -a "sh\t'`export NAME=\'value\'` for sh, bash and zsh (`eval "$(dpx env)"`)'
+fish\t'`set -gx NAME \'value\'` (`dpx env --format fish | source`)'
+json\t'One JSON object'
+github\t'`NAME=value` lines for `$GITHUB_ENV`'
+gitlab\t'`NAME=value` lines for a GitLab dotenv report'"
+complete -c dpx -n "__fish_dpx_using_subcommand env" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand env" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand env" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_using_subcommand env" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_using_subcommand env" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_using_subcommand env" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c dpx -n "__fish_dpx_using_subcommand doctor" -l hosts-dir -d 'containerd\'s registry hosts directory to check' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand doctor" -l registries-conf -d 'podman\'s registries.conf to check [default: $CONTAINERS_REGISTRIES_CONF, else ~/.config/containers/registries.conf, else /etc/containers/registries.conf]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand doctor" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand doctor" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand doctor" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_using_subcommand doctor" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_using_subcommand doctor" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_using_subcommand doctor" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and not __fish_seen_subcommand_from show path help" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand config; and not __fish_seen_subcommand_from show path help" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand config; and not __fish_seen_subcommand_from show path help" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and not __fish_seen_subcommand_from show path help" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and not __fish_seen_subcommand_from show path help" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and not __fish_seen_subcommand_from show path help" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and not __fish_seen_subcommand_from show path help" -f -a "show" -d 'Every setting\'s effective value and where it came from (default, file, env, flag)'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and not __fish_seen_subcommand_from show path help" -f -a "path" -d 'Print the config file\'s path'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and not __fish_seen_subcommand_from show path help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from show" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from show" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from show" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from show" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from path" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from path" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from path" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from path" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from path" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from path" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "show" -d 'Every setting\'s effective value and where it came from (default, file, env, flag)'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "path" -d 'Print the config file\'s path'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit completions man setup env doctor config help" -f -a "pull" -d 'Fetch images (manifest, config, layers) into the cache'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit completions man setup env doctor config help" -f -a "prefetch" -d 'Warm the cache for many images at once'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit completions man setup env doctor config help" -f -a "serve" -d 'Run the localhost registry mirror'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit completions man setup env doctor config help" -f -a "purge" -d 'Remove images and content from the cache to free disk space'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit completions man setup env doctor config help" -f -a "cache" -d 'Look after the cache: list its images, show its disk use, check it, find it'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit completions man setup env doctor config help" -f -a "export" -d 'Write cached images to an OCI image layout archive (tar), without the network'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit completions man setup env doctor config help" -f -a "import" -d 'Verify an OCI image layout archive and add its images to the cache'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit completions man setup env doctor config help" -f -a "ratelimit" -d 'Show the Docker Hub pull quota left, without spending a pull'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit completions man setup env doctor config help" -f -a "completions" -d 'Print shell completions'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit completions man setup env doctor config help" -f -a "man" -d 'Print the man page (roff)'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit completions man setup env doctor config help" -f -a "setup" -d 'Point docker, containerd or podman at the dpx mirror'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit completions man setup env doctor config help" -f -a "env" -d 'Print the variables a shell or CI job needs to pull through dpx'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit completions man setup env doctor config help" -f -a "doctor" -d 'Check why pulls might not go through the cache, and say how to fix it'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit completions man setup env doctor config help" -f -a "config" -d 'Show the effective configuration and where it comes from'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit completions man setup env doctor config help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "ls" -d 'List the images in the cache'
 complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "du" -d 'Disk usage: total, by registry, by repository (shared blobs counted once)'
 complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "verify" -d 'Re-hash every blob and manifest; remove what does not match its digest'
 complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "path" -d 'Print the cache directory'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from setup" -f -a "docker" -d 'Print the registry-mirrors entry for the Docker daemon, or merge it into daemon.json'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from setup" -f -a "containerd" -d 'Write containerd hosts.toml files for docker.io and each configured registry'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from setup" -f -a "podman" -d 'Print the registries.conf mirror stanzas for podman, buildah and CRI-O'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'Every setting\'s effective value and where it came from (default, file, env, flag)'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "path" -d 'Print the config file\'s path'

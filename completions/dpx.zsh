@@ -254,6 +254,21 @@ _arguments "${_arguments_options[@]}" : \
 ':archive -- OCI image layout archive, e.g. from `dpx export` or `skopeo copy ... oci-archive\:FILE.tar`:_files' \
 && ret=0
 ;;
+(ratelimit)
+_arguments "${_arguments_options[@]}" : \
+'--min-remaining=[Exit with status 4 when fewer than N pulls remain (a CI job can stop before it pulls)]:N:_default' \
+'--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
+'--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'--anonymous[Ask anonymously even when credentials are stored (the quota of this IP address)]' \
+'--json[Machine-readable JSON output on stdout]' \
+'(-v --verbose)-q[Print only errors (and the result digests)]' \
+'(-v --verbose)--quiet[Print only errors (and the result digests)]' \
+'*-v[More log output (repeat for more)]' \
+'*--verbose[More log output (repeat for more)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
 (completions)
 _arguments "${_arguments_options[@]}" : \
 '--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
@@ -270,6 +285,7 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (man)
 _arguments "${_arguments_options[@]}" : \
+'--dir=[Write every man page (dpx.1, dpx-pull.1, ...) into this directory]:DIR:_files' \
 '--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
 '--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
 '--json[Machine-readable JSON output on stdout]' \
@@ -280,6 +296,217 @@ _arguments "${_arguments_options[@]}" : \
 '-h[Print help]' \
 '--help[Print help]' \
 && ret=0
+;;
+(setup)
+_arguments "${_arguments_options[@]}" : \
+'--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
+'--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'--json[Machine-readable JSON output on stdout]' \
+'(-v --verbose)-q[Print only errors (and the result digests)]' \
+'(-v --verbose)--quiet[Print only errors (and the result digests)]' \
+'*-v[More log output (repeat for more)]' \
+'*--verbose[More log output (repeat for more)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+":: :_dpx__subcmd__setup_commands" \
+"*::: :->setup" \
+&& ret=0
+
+    case $state in
+    (setup)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:dpx-setup-command-$line[1]:"
+        case $line[1] in
+            (docker)
+_arguments "${_arguments_options[@]}" : \
+'--file=[The Docker daemon'\''s configuration file]:PATH:_files' \
+'--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
+'--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'--apply[Merge the mirror into the file (keeping every other key, with a backup)]' \
+'--json[Machine-readable JSON output on stdout]' \
+'(-v --verbose)-q[Print only errors (and the result digests)]' \
+'(-v --verbose)--quiet[Print only errors (and the result digests)]' \
+'*-v[More log output (repeat for more)]' \
+'*--verbose[More log output (repeat for more)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(containerd)
+_arguments "${_arguments_options[@]}" : \
+'--hosts-dir=[containerd'\''s registry hosts directory (its \`config_path\`)]:DIR:_files' \
+'--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
+'--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'--json[Machine-readable JSON output on stdout]' \
+'(-v --verbose)-q[Print only errors (and the result digests)]' \
+'(-v --verbose)--quiet[Print only errors (and the result digests)]' \
+'*-v[More log output (repeat for more)]' \
+'*--verbose[More log output (repeat for more)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(podman)
+_arguments "${_arguments_options[@]}" : \
+'--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
+'--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'--json[Machine-readable JSON output on stdout]' \
+'(-v --verbose)-q[Print only errors (and the result digests)]' \
+'(-v --verbose)--quiet[Print only errors (and the result digests)]' \
+'*-v[More log output (repeat for more)]' \
+'*--verbose[More log output (repeat for more)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_dpx__subcmd__setup__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:dpx-setup-help-command-$line[1]:"
+        case $line[1] in
+            (docker)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(containerd)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(podman)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
+;;
+(env)
+_arguments "${_arguments_options[@]}" : \
+'--format=[Output format]:FORMAT:((sh\:"\`export NAME='\''value'\''\` for sh, bash and zsh (\`eval "\$(dpx env)"\`)"
+fish\:"\`set -gx NAME '\''value'\''\` (\`dpx env --format fish | source\`)"
+json\:"One JSON object"
+github\:"\`NAME=value\` lines for \`\$GITHUB_ENV\`"
+gitlab\:"\`NAME=value\` lines for a GitLab dotenv report"))' \
+'--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
+'--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'--json[Machine-readable JSON output on stdout]' \
+'(-v --verbose)-q[Print only errors (and the result digests)]' \
+'(-v --verbose)--quiet[Print only errors (and the result digests)]' \
+'*-v[More log output (repeat for more)]' \
+'*--verbose[More log output (repeat for more)]' \
+'-h[Print help (see more with '\''--help'\'')]' \
+'--help[Print help (see more with '\''--help'\'')]' \
+&& ret=0
+;;
+(doctor)
+_arguments "${_arguments_options[@]}" : \
+'--hosts-dir=[containerd'\''s registry hosts directory to check]:DIR:_files' \
+'--registries-conf=[podman'\''s registries.conf to check \[default\: \$CONTAINERS_REGISTRIES_CONF, else ~/.config/containers/registries.conf, else /etc/containers/registries.conf\]]:FILE:_files' \
+'--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
+'--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'--json[Machine-readable JSON output on stdout]' \
+'(-v --verbose)-q[Print only errors (and the result digests)]' \
+'(-v --verbose)--quiet[Print only errors (and the result digests)]' \
+'*-v[More log output (repeat for more)]' \
+'*--verbose[More log output (repeat for more)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(config)
+_arguments "${_arguments_options[@]}" : \
+'--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
+'--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'--json[Machine-readable JSON output on stdout]' \
+'(-v --verbose)-q[Print only errors (and the result digests)]' \
+'(-v --verbose)--quiet[Print only errors (and the result digests)]' \
+'*-v[More log output (repeat for more)]' \
+'*--verbose[More log output (repeat for more)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+":: :_dpx__subcmd__config_commands" \
+"*::: :->config" \
+&& ret=0
+
+    case $state in
+    (config)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:dpx-config-command-$line[1]:"
+        case $line[1] in
+            (show)
+_arguments "${_arguments_options[@]}" : \
+'--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
+'--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'--json[Machine-readable JSON output on stdout]' \
+'(-v --verbose)-q[Print only errors (and the result digests)]' \
+'(-v --verbose)--quiet[Print only errors (and the result digests)]' \
+'*-v[More log output (repeat for more)]' \
+'*--verbose[More log output (repeat for more)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(path)
+_arguments "${_arguments_options[@]}" : \
+'--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
+'--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'--json[Machine-readable JSON output on stdout]' \
+'(-v --verbose)-q[Print only errors (and the result digests)]' \
+'(-v --verbose)--quiet[Print only errors (and the result digests)]' \
+'*-v[More log output (repeat for more)]' \
+'*--verbose[More log output (repeat for more)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_dpx__subcmd__config__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:dpx-config-help-command-$line[1]:"
+        case $line[1] in
+            (show)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(path)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
 ;;
 (help)
 _arguments "${_arguments_options[@]}" : \
@@ -349,6 +576,10 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(ratelimit)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
 (completions)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -356,6 +587,66 @@ _arguments "${_arguments_options[@]}" : \
 (man)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
+;;
+(setup)
+_arguments "${_arguments_options[@]}" : \
+":: :_dpx__subcmd__help__subcmd__setup_commands" \
+"*::: :->setup" \
+&& ret=0
+
+    case $state in
+    (setup)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:dpx-help-setup-command-$line[1]:"
+        case $line[1] in
+            (docker)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(containerd)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(podman)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+(env)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(doctor)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(config)
+_arguments "${_arguments_options[@]}" : \
+":: :_dpx__subcmd__help__subcmd__config_commands" \
+"*::: :->config" \
+&& ret=0
+
+    case $state in
+    (config)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:dpx-help-config-command-$line[1]:"
+        case $line[1] in
+            (show)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(path)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
 ;;
 (help)
 _arguments "${_arguments_options[@]}" : \
@@ -380,8 +671,13 @@ _dpx_commands() {
 'cache:Look after the cache\: list its images, show its disk use, check it, find it' \
 'export:Write cached images to an OCI image layout archive (tar), without the network' \
 'import:Verify an OCI image layout archive and add its images to the cache' \
+'ratelimit:Show the Docker Hub pull quota left, without spending a pull' \
 'completions:Print shell completions' \
 'man:Print the man page (roff)' \
+'setup:Point docker, containerd or podman at the dpx mirror' \
+'env:Print the variables a shell or CI job needs to pull through dpx' \
+'doctor:Check why pulls might not go through the cache, and say how to fix it' \
+'config:Show the effective configuration and where it comes from' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'dpx commands' commands "$@"
@@ -458,6 +754,59 @@ _dpx__subcmd__completions_commands() {
     local commands; commands=()
     _describe -t commands 'dpx completions commands' commands "$@"
 }
+(( $+functions[_dpx__subcmd__config_commands] )) ||
+_dpx__subcmd__config_commands() {
+    local commands; commands=(
+'show:Every setting'\''s effective value and where it came from (default, file, env, flag)' \
+'path:Print the config file'\''s path' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'dpx config commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__config__subcmd__help_commands] )) ||
+_dpx__subcmd__config__subcmd__help_commands() {
+    local commands; commands=(
+'show:Every setting'\''s effective value and where it came from (default, file, env, flag)' \
+'path:Print the config file'\''s path' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'dpx config help commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__config__subcmd__help__subcmd__help_commands] )) ||
+_dpx__subcmd__config__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx config help help commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__config__subcmd__help__subcmd__path_commands] )) ||
+_dpx__subcmd__config__subcmd__help__subcmd__path_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx config help path commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__config__subcmd__help__subcmd__show_commands] )) ||
+_dpx__subcmd__config__subcmd__help__subcmd__show_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx config help show commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__config__subcmd__path_commands] )) ||
+_dpx__subcmd__config__subcmd__path_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx config path commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__config__subcmd__show_commands] )) ||
+_dpx__subcmd__config__subcmd__show_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx config show commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__doctor_commands] )) ||
+_dpx__subcmd__doctor_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx doctor commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__env_commands] )) ||
+_dpx__subcmd__env_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx env commands' commands "$@"
+}
 (( $+functions[_dpx__subcmd__export_commands] )) ||
 _dpx__subcmd__export_commands() {
     local commands; commands=()
@@ -473,8 +822,13 @@ _dpx__subcmd__help_commands() {
 'cache:Look after the cache\: list its images, show its disk use, check it, find it' \
 'export:Write cached images to an OCI image layout archive (tar), without the network' \
 'import:Verify an OCI image layout archive and add its images to the cache' \
+'ratelimit:Show the Docker Hub pull quota left, without spending a pull' \
 'completions:Print shell completions' \
 'man:Print the man page (roff)' \
+'setup:Point docker, containerd or podman at the dpx mirror' \
+'env:Print the variables a shell or CI job needs to pull through dpx' \
+'doctor:Check why pulls might not go through the cache, and say how to fix it' \
+'config:Show the effective configuration and where it comes from' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'dpx help commands' commands "$@"
@@ -514,6 +868,34 @@ _dpx__subcmd__help__subcmd__completions_commands() {
     local commands; commands=()
     _describe -t commands 'dpx help completions commands' commands "$@"
 }
+(( $+functions[_dpx__subcmd__help__subcmd__config_commands] )) ||
+_dpx__subcmd__help__subcmd__config_commands() {
+    local commands; commands=(
+'show:Every setting'\''s effective value and where it came from (default, file, env, flag)' \
+'path:Print the config file'\''s path' \
+    )
+    _describe -t commands 'dpx help config commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__help__subcmd__config__subcmd__path_commands] )) ||
+_dpx__subcmd__help__subcmd__config__subcmd__path_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx help config path commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__help__subcmd__config__subcmd__show_commands] )) ||
+_dpx__subcmd__help__subcmd__config__subcmd__show_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx help config show commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__help__subcmd__doctor_commands] )) ||
+_dpx__subcmd__help__subcmd__doctor_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx help doctor commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__help__subcmd__env_commands] )) ||
+_dpx__subcmd__help__subcmd__env_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx help env commands' commands "$@"
+}
 (( $+functions[_dpx__subcmd__help__subcmd__export_commands] )) ||
 _dpx__subcmd__help__subcmd__export_commands() {
     local commands; commands=()
@@ -549,10 +931,39 @@ _dpx__subcmd__help__subcmd__purge_commands() {
     local commands; commands=()
     _describe -t commands 'dpx help purge commands' commands "$@"
 }
+(( $+functions[_dpx__subcmd__help__subcmd__ratelimit_commands] )) ||
+_dpx__subcmd__help__subcmd__ratelimit_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx help ratelimit commands' commands "$@"
+}
 (( $+functions[_dpx__subcmd__help__subcmd__serve_commands] )) ||
 _dpx__subcmd__help__subcmd__serve_commands() {
     local commands; commands=()
     _describe -t commands 'dpx help serve commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__help__subcmd__setup_commands] )) ||
+_dpx__subcmd__help__subcmd__setup_commands() {
+    local commands; commands=(
+'docker:Print the registry-mirrors entry for the Docker daemon, or merge it into daemon.json' \
+'containerd:Write containerd hosts.toml files for docker.io and each configured registry' \
+'podman:Print the registries.conf mirror stanzas for podman, buildah and CRI-O' \
+    )
+    _describe -t commands 'dpx help setup commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__help__subcmd__setup__subcmd__containerd_commands] )) ||
+_dpx__subcmd__help__subcmd__setup__subcmd__containerd_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx help setup containerd commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__help__subcmd__setup__subcmd__docker_commands] )) ||
+_dpx__subcmd__help__subcmd__setup__subcmd__docker_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx help setup docker commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__help__subcmd__setup__subcmd__podman_commands] )) ||
+_dpx__subcmd__help__subcmd__setup__subcmd__podman_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx help setup podman commands' commands "$@"
 }
 (( $+functions[_dpx__subcmd__import_commands] )) ||
 _dpx__subcmd__import_commands() {
@@ -579,10 +990,70 @@ _dpx__subcmd__purge_commands() {
     local commands; commands=()
     _describe -t commands 'dpx purge commands' commands "$@"
 }
+(( $+functions[_dpx__subcmd__ratelimit_commands] )) ||
+_dpx__subcmd__ratelimit_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx ratelimit commands' commands "$@"
+}
 (( $+functions[_dpx__subcmd__serve_commands] )) ||
 _dpx__subcmd__serve_commands() {
     local commands; commands=()
     _describe -t commands 'dpx serve commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__setup_commands] )) ||
+_dpx__subcmd__setup_commands() {
+    local commands; commands=(
+'docker:Print the registry-mirrors entry for the Docker daemon, or merge it into daemon.json' \
+'containerd:Write containerd hosts.toml files for docker.io and each configured registry' \
+'podman:Print the registries.conf mirror stanzas for podman, buildah and CRI-O' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'dpx setup commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__setup__subcmd__containerd_commands] )) ||
+_dpx__subcmd__setup__subcmd__containerd_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx setup containerd commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__setup__subcmd__docker_commands] )) ||
+_dpx__subcmd__setup__subcmd__docker_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx setup docker commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__setup__subcmd__help_commands] )) ||
+_dpx__subcmd__setup__subcmd__help_commands() {
+    local commands; commands=(
+'docker:Print the registry-mirrors entry for the Docker daemon, or merge it into daemon.json' \
+'containerd:Write containerd hosts.toml files for docker.io and each configured registry' \
+'podman:Print the registries.conf mirror stanzas for podman, buildah and CRI-O' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'dpx setup help commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__setup__subcmd__help__subcmd__containerd_commands] )) ||
+_dpx__subcmd__setup__subcmd__help__subcmd__containerd_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx setup help containerd commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__setup__subcmd__help__subcmd__docker_commands] )) ||
+_dpx__subcmd__setup__subcmd__help__subcmd__docker_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx setup help docker commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__setup__subcmd__help__subcmd__help_commands] )) ||
+_dpx__subcmd__setup__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx setup help help commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__setup__subcmd__help__subcmd__podman_commands] )) ||
+_dpx__subcmd__setup__subcmd__help__subcmd__podman_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx setup help podman commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__setup__subcmd__podman_commands] )) ||
+_dpx__subcmd__setup__subcmd__podman_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx setup podman commands' commands "$@"
 }
 
 if [ "$funcstack[1]" = "_dpx" ]; then

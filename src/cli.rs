@@ -41,6 +41,16 @@ pub struct GlobalArgs {
     /// More log output (repeat for more)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Where `--config` and `--cache-dir` came from (flag or env), for `dpx config show`.
+    #[arg(skip)]
+    pub origins: GlobalOrigins,
+}
+
+/// Filled in from the parsed matches: clap's derive does not keep value sources.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct GlobalOrigins {
+    pub config: Option<clap::parser::ValueSource>,
+    pub cache_dir: Option<clap::parser::ValueSource>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -71,7 +81,95 @@ pub enum Command {
     },
     /// Print the man page (roff)
     #[command(hide = true)]
-    Man,
+    Man(ManArgs),
+    /// Point docker, containerd or podman at the dpx mirror
+    Setup {
+        #[command(subcommand)]
+        command: SetupCommand,
+    },
+    /// Print the variables a shell or CI job needs to pull through dpx
+    Env(EnvArgs),
+    /// Check why pulls might not go through the cache, and say how to fix it
+    Doctor(DoctorArgs),
+    /// Show the effective configuration and where it comes from
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write every man page (dpx.1, dpx-pull.1, ...) into this directory
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SetupCommand {
+    /// Print the registry-mirrors entry for the Docker daemon, or merge it into daemon.json
+    Docker(SetupDockerArgs),
+    /// Write containerd hosts.toml files for docker.io and each configured registry
+    Containerd(SetupContainerdArgs),
+    /// Print the registries.conf mirror stanzas for podman, buildah and CRI-O
+    Podman,
+}
+
+#[derive(Debug, Args)]
+pub struct SetupDockerArgs {
+    /// Merge the mirror into the file (keeping every other key, with a backup)
+    #[arg(long)]
+    pub apply: bool,
+    /// The Docker daemon's configuration file
+    #[arg(long, value_name = "PATH", default_value = "/etc/docker/daemon.json")]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SetupContainerdArgs {
+    /// containerd's registry hosts directory (its `config_path`)
+    #[arg(long, value_name = "DIR", default_value = "/etc/containerd/certs.d")]
+    pub hosts_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EnvFormat {
+    /// `export NAME='value'` for sh, bash and zsh (`eval "$(dpx env)"`)
+    Sh,
+    /// `set -gx NAME 'value'` (`dpx env --format fish | source`)
+    Fish,
+    /// One JSON object
+    Json,
+    /// `NAME=value` lines for `$GITHUB_ENV`
+    Github,
+    /// `NAME=value` lines for a GitLab dotenv report
+    Gitlab,
+}
+
+#[derive(Debug, Args)]
+pub struct EnvArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value = "sh")]
+    pub format: EnvFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// containerd's registry hosts directory to check
+    #[arg(long, value_name = "DIR", default_value = "/etc/containerd/certs.d")]
+    pub hosts_dir: PathBuf,
+    /// podman's registries.conf to check [default: $CONTAINERS_REGISTRIES_CONF, else
+    /// ~/.config/containers/registries.conf, else /etc/containers/registries.conf]
+    #[arg(long, value_name = "FILE")]
+    pub registries_conf: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Every setting's effective value and where it came from (default, file, env, flag)
+    Show,
+    /// Print the config file's path
+    Path,
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,8 @@
 //! Exit codes a shell script can branch on, and the error type that marks
 //! bad input. Ground floor: commands and the library below them import it.
 
-/// Something failed (network, upstream, disk).
+/// Something failed (network, upstream, disk); also `dpx cache verify` finding
+/// damage and `dpx doctor` finding a problem (warnings and notes exit 0).
 pub const FAILURE: u8 = 1;
 /// The input was wrong: a malformed reference, a bad config file or flag.
 pub const USAGE: u8 = 2;

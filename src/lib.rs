@@ -22,15 +22,22 @@ pub mod units;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use crate::cli::{Cli, Command};
 use crate::commands::Context;
 
 use crate::exit::UsageError;
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let mut cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    // For `dpx config show`: whether --config and --cache-dir came from a flag or the env.
+    cli.global.origins = cli::GlobalOrigins {
+        config: matches.value_source("config"),
+        cache_dir: matches.value_source("cache_dir"),
+    };
     // The server's one-line-per-request log is its main output.
     let serving = matches!(cli.command, Command::Serve(_));
     init_logging(
@@ -41,16 +48,25 @@ pub fn main() -> ExitCode {
     );
     match &cli.command {
         Command::Completions { shell } => {
-            let mut cmd = <Cli as clap::CommandFactory>::command();
-            // Rendered to memory first: clap_complete panics on a failed write.
-            let mut text = Vec::new();
-            clap_complete::generate(*shell, &mut cmd, "dpx", &mut text);
-            return print_all(&text);
+            return print_all(&commands::docs::completions(*shell));
         }
-        Command::Man => {
-            let cmd = <Cli as clap::CommandFactory>::command();
+        Command::Config {
+            command: cli::ConfigCommand::Path,
+        } => {
+            return commands::config_show::path(&cli.global).unwrap_or_else(|e| report(&e));
+        }
+        Command::Man(args) => {
+            if let Some(dir) = &args.dir {
+                return match commands::docs::write_pages(dir) {
+                    Ok(_) => ExitCode::SUCCESS,
+                    Err(e) => report(
+                        &anyhow::Error::from(e)
+                            .context(format!("cannot write the man pages into {}", dir.display())),
+                    ),
+                };
+            }
             let mut text = Vec::new();
-            return match clap_mangen::Man::new(cmd).render(&mut text) {
+            return match commands::docs::main_page(&mut text) {
                 Ok(()) => print_all(&text),
                 Err(e) => report(&anyhow::Error::from(e)),
             };
@@ -75,7 +91,13 @@ pub fn main() -> ExitCode {
             Command::Export(args) => commands::export::run(&ctx, args).await,
             Command::Import(args) => commands::import::run(&ctx, args).await,
             Command::Ratelimit(args) => commands::ratelimit::run(&ctx, args).await,
-            Command::Completions { .. } | Command::Man => Ok(ExitCode::SUCCESS),
+            Command::Setup { command } => commands::setup::run(&ctx, command).await,
+            Command::Env(args) => commands::env::run(&ctx, args).await,
+            Command::Doctor(args) => commands::doctor::run(&ctx, args).await,
+            Command::Config { command } => {
+                commands::config_show::run(&ctx, &cli.global, command).await
+            }
+            Command::Completions { .. } | Command::Man(_) => Ok(ExitCode::SUCCESS),
         }
     });
     // Dropping the runtime cancels unfinished downloads; their temp files go with them.

@@ -19,6 +19,7 @@
 //! after its digest checked out.
 
 mod blobs;
+mod disk;
 mod inventory;
 mod locks;
 mod members;
@@ -36,6 +37,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use blobs::{BackgroundWriter, BlobWriter};
+pub use disk::free_space;
 pub use inventory::{BlobEntry, Inventory, ManifestEntry, TagEntry, TempEntry};
 pub use locks::{FileLock, LockHolder, LockKey};
 pub use purge::{

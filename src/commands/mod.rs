@@ -2,6 +2,11 @@
 
 pub mod cache;
 pub mod cache_usage;
+pub mod config_show;
+pub mod docs;
+pub mod doctor;
+pub mod endpoint;
+pub mod env;
 pub mod export;
 pub mod import;
 pub mod prefetch;
@@ -9,6 +14,7 @@ pub mod pull;
 pub mod purge;
 pub mod ratelimit;
 pub mod serve;
+pub mod setup;
 
 use std::path::PathBuf;
 use std::sync::Arc;

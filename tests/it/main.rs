@@ -19,6 +19,7 @@ mod referrers;
 mod registry;
 mod serve;
 mod serve_limits;
+mod setup;
 mod store;
 mod team;
 mod upstream;

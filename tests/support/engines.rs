@@ -266,3 +266,99 @@ fn image_manifest(hub: &super::hub::FakeHub, arch: &str, layers: &[Layer]) -> (V
     .into_bytes();
     (manifest, config_digest)
 }
+
+/// A private dockerd started from a daemon.json (the shared one takes its
+/// mirror as a flag, which a daemon.json may not repeat). Started once per run.
+pub struct PrivateDockerd {
+    /// Its daemon.json (`--config-file`): tests may edit it and `reload()`.
+    pub config: PathBuf,
+    /// `unix:///...`, for DOCKER_HOST.
+    pub host: String,
+    pidfile: PathBuf,
+    log: PathBuf,
+}
+
+static PRIVATE_DOCKERD: OnceLock<PrivateDockerd> = OnceLock::new();
+static PRIVATE_SERIAL: Mutex<()> = Mutex::new(());
+
+/// The private dockerd, started on first use, and a guard: its daemon.json is
+/// one file that tests edit, so they take turns.
+pub fn private_dockerd() -> (&'static PrivateDockerd, MutexGuard<'static, ()>) {
+    let guard = PRIVATE_SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    (PRIVATE_DOCKERD.get_or_init(PrivateDockerd::start), guard)
+}
+
+impl PrivateDockerd {
+    fn start() -> PrivateDockerd {
+        let root = std::env::temp_dir().join(format!("dpx-setup-dockerd-{}", std::process::id()));
+        std::fs::create_dir_all(&root).expect("dockerd root");
+        let sock = root.join("docker.sock");
+        let config = root.join("daemon.json");
+        // Everything dockerd needs is in the file dpx setup will edit: if any
+        // key were lost, this daemon would not come back the same.
+        let daemon_json = serde_json::json!({
+            "data-root": root.join("data"),
+            "exec-root": root.join("exec"),
+            "pidfile": root.join("docker.pid"),
+            "hosts": [format!("unix://{}", sock.display())],
+            "storage-driver": "vfs",
+            "iptables": false,
+            "ip6tables": false,
+            "bridge": "none",
+            "log-level": "info",
+        });
+        std::fs::write(
+            &config,
+            serde_json::to_string_pretty(&daemon_json).expect("json"),
+        )
+        .expect("daemon.json");
+        let log = root.join("dockerd.log");
+        spawn_tied_to_test_process(
+            "dockerd",
+            &[format!("--config-file={}", config.display())],
+            &log,
+        );
+        let dockerd = PrivateDockerd {
+            config,
+            host: format!("unix://{}", sock.display()),
+            pidfile: root.join("docker.pid"),
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while !dockerd.docker(&["version"]).status.success() {
+            assert!(
+                Instant::now() < deadline,
+                "the private dockerd did not start; its log:\n{}",
+                std::fs::read_to_string(&dockerd.log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        dockerd
+    }
+
+    pub fn docker(&self, args: &[&str]) -> Output {
+        Command::new("docker")
+            .env("DOCKER_HOST", &self.host)
+            .args(args)
+            .output()
+            .expect("run docker")
+    }
+
+    pub fn mirrors(&self) -> Vec<String> {
+        let out = self.docker(&["info", "--format", "{{json .RegistryConfig.Mirrors}}"]);
+        serde_json::from_slice::<Option<Vec<String>>>(&out.stdout)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    /// SIGHUP: dockerd re-reads daemon.json (registry-mirrors is reloadable).
+    pub fn reload(&self) {
+        let pid = std::fs::read_to_string(&self.pidfile).expect("dockerd pidfile");
+        let status = Command::new("kill")
+            .args(["-HUP", pid.trim()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+}

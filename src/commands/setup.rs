@@ -1,0 +1,466 @@
+//! `dpx setup docker|containerd|podman`: the engine configuration that sends
+//! pulls through the dpx mirror at [`Endpoint`].
+
+use std::collections::BTreeSet;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use serde_json::Value;
+
+use super::endpoint::Endpoint;
+use super::{Context, Output};
+use crate::cli::{SetupCommand, SetupContainerdArgs, SetupDockerArgs};
+use crate::config::Config;
+use crate::reference::{DOCKER_HUB, validate_registry};
+use crate::stdout::{print_json, with_stdout};
+
+/// The daemon.json key dockerd reads its mirrors from.
+const MIRRORS_KEY: &str = "registry-mirrors";
+
+/// How to make a running dockerd re-read daemon.json (registry-mirrors is reloadable).
+pub const DOCKER_RELOAD: &str =
+    "sudo systemctl reload docker (or: sudo kill -HUP $(pidof dockerd))";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(
+        "{path} is not valid JSON ({message}); nothing was changed: fix or move the file, then run \
+         dpx setup docker --apply again"
+    )]
+    Malformed { path: PathBuf, message: String },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source} (run with sudo, or pass another --file/--hosts-dir)")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+pub async fn run(ctx: &Context, command: SetupCommand) -> anyhow::Result<ExitCode> {
+    let endpoint = Endpoint::from_config(&ctx.config)?;
+    match command {
+        SetupCommand::Docker(args) => docker(ctx, &endpoint, args).await,
+        SetupCommand::Containerd(args) => containerd(ctx, &endpoint, args).await,
+        SetupCommand::Podman => {
+            let text = podman_stanzas(&ctx.config, &endpoint)?;
+            with_stdout(|out| out.write_all(text.as_bytes()))?;
+            if ctx.output == Output::Human {
+                eprintln!(
+                    "Save this as /etc/containers/registries.conf.d/50-dpx.conf (or, rootless, \
+                     ~/.config/containers/registries.conf.d/50-dpx.conf); podman reads it on its \
+                     next pull. Check with: dpx doctor"
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// The registry hosts engines should send through dpx: Docker Hub, every
+/// `[registries."HOST"]` table and every `[serve] registries` entry.
+pub fn mirrored_registries(config: &Config) -> anyhow::Result<Vec<String>> {
+    let mut hosts = BTreeSet::from([DOCKER_HUB.to_string()]);
+    hosts.extend(config.registries.keys().cloned());
+    hosts.extend(config.serve.registries.iter().flatten().cloned());
+    for host in &hosts {
+        // A host becomes a directory name under the hosts dir: no `/` or `..`.
+        validate_registry(host)
+            .with_context(|| format!("the configured registry {host:?} is not a registry host"))?;
+    }
+    Ok(hosts.into_iter().collect())
+}
+
+// ---------------------------------------------------------------- docker
+
+async fn docker(
+    ctx: &Context,
+    endpoint: &Endpoint,
+    args: SetupDockerArgs,
+) -> anyhow::Result<ExitCode> {
+    let mirror = endpoint.url();
+    if !args.apply {
+        let entry = serde_json::json!({ MIRRORS_KEY: [mirror] });
+        print_json(&entry)?;
+        if ctx.output == Output::Human {
+            eprintln!(
+                "Add this to {} (or run: dpx setup docker --apply), then reload the daemon: {DOCKER_RELOAD}",
+                args.file.display()
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let file = args.file.clone();
+    let outcome = tokio::task::spawn_blocking(move || apply_docker(&file, &mirror))
+        .await
+        .context("the setup task failed")??;
+    if ctx.output == Output::Json {
+        print_json(&serde_json::json!({
+            "file": args.file,
+            "mirror": endpoint.url(),
+            "changed": outcome.changed,
+            "backup": outcome.backup,
+        }))?;
+    } else if outcome.changed {
+        match &outcome.backup {
+            Some(b) => eprintln!(
+                "{}: added {} to {MIRRORS_KEY} (previous file saved as {})",
+                args.file.display(),
+                endpoint.url(),
+                b.display()
+            ),
+            None => eprintln!(
+                "{}: created with {MIRRORS_KEY} [{}]",
+                args.file.display(),
+                endpoint.url()
+            ),
+        }
+        eprintln!(
+            "Reload the Docker daemon to use it: {DOCKER_RELOAD}; then check with: dpx doctor"
+        );
+    } else {
+        eprintln!(
+            "{}: {MIRRORS_KEY} already lists {}; nothing changed",
+            args.file.display(),
+            endpoint.url()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug)]
+pub struct Applied {
+    pub changed: bool,
+    pub backup: Option<PathBuf>,
+}
+
+/// Puts `mirror` first in daemon.json's `registry-mirrors`, keeping every
+/// other key and mirror. Writes nothing when it is already there; a file that
+/// is not a JSON object (or whose mirrors are not a list of strings) is left alone.
+pub fn apply_docker(file: &Path, mirror: &str) -> Result<Applied, SetupError> {
+    let old = match std::fs::read_to_string(file) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(source) => {
+            return Err(SetupError::Read {
+                path: file.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let malformed = |message: String| SetupError::Malformed {
+        path: file.to_path_buf(),
+        message,
+    };
+    let mut doc = match old.as_deref().map(str::trim) {
+        None | Some("") => Value::Object(serde_json::Map::new()),
+        Some(text) => serde_json::from_str::<Value>(text).map_err(|e| malformed(e.to_string()))?,
+    };
+    let Some(object) = doc.as_object_mut() else {
+        return Err(malformed("the top level is not an object".into()));
+    };
+    let mirrors = object
+        .entry(MIRRORS_KEY)
+        .or_insert_with(|| Value::Array(Vec::new()));
+    let Some(list) = mirrors.as_array_mut() else {
+        return Err(malformed(format!("\"{MIRRORS_KEY}\" is not a list")));
+    };
+    let same = |v: &Value| {
+        v.as_str()
+            .is_some_and(|s| s.trim_end_matches('/') == mirror.trim_end_matches('/'))
+    };
+    if list.iter().any(same) {
+        return Ok(Applied {
+            changed: false,
+            backup: None,
+        });
+    }
+    if list.iter().any(|v| !v.is_string()) {
+        return Err(malformed(format!(
+            "\"{MIRRORS_KEY}\" holds something other than URLs"
+        )));
+    }
+    // First: dockerd tries mirrors in order.
+    list.insert(0, Value::String(mirror.to_string()));
+    let mut text = serde_json::to_string_pretty(&doc).map_err(|e| malformed(e.to_string()))?;
+    text.push('\n');
+    let backup = match old {
+        Some(_) => Some(backup(file)?),
+        None => None,
+    };
+    write_atomic(file, text.as_bytes())?;
+    Ok(Applied {
+        changed: true,
+        backup,
+    })
+}
+
+/// Copies `file` to `FILE.dpx-backup.UNIXSECONDS` (a new name each time, so
+/// no earlier backup is overwritten).
+fn backup(file: &Path) -> Result<PathBuf, SetupError> {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut name = file.as_os_str().to_owned();
+    name.push(format!(".dpx-backup.{secs}"));
+    let mut path = PathBuf::from(&name);
+    let mut n = 1u32;
+    while path.exists() {
+        let mut next = name.clone();
+        next.push(format!(".{n}"));
+        path = PathBuf::from(next);
+        n = n.saturating_add(1);
+    }
+    std::fs::copy(file, &path).map_err(|source| SetupError::Write {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}
+
+/// Replaces `file` in one rename (a reader sees the old or the new file,
+/// never half of one), keeping the old file's permissions.
+fn write_atomic(file: &Path, bytes: &[u8]) -> Result<(), SetupError> {
+    let err = |source| SetupError::Write {
+        path: file.to_path_buf(),
+        source,
+    };
+    let dir = match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).map_err(err)?;
+    let mut temp = tempfile::NamedTempFile::new_in(&dir).map_err(err)?;
+    temp.write_all(bytes).map_err(err)?;
+    let permissions = match std::fs::metadata(file) {
+        Ok(m) => m.permissions(),
+        Err(_) => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                std::fs::Permissions::from_mode(0o644)
+            }
+            #[cfg(not(unix))]
+            {
+                temp.as_file().metadata().map_err(err)?.permissions()
+            }
+        }
+    };
+    temp.as_file().set_permissions(permissions).map_err(err)?;
+    temp.as_file().sync_all().map_err(err)?;
+    temp.persist(file).map_err(|e| err(e.error))?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- containerd
+
+async fn containerd(
+    ctx: &Context,
+    endpoint: &Endpoint,
+    args: SetupContainerdArgs,
+) -> anyhow::Result<ExitCode> {
+    let files: Vec<(PathBuf, String)> = mirrored_registries(&ctx.config)?
+        .into_iter()
+        .map(|host| {
+            let text = hosts_toml(&ctx.config.registry_url(&host), endpoint);
+            (args.hosts_dir.join(&host).join("hosts.toml"), text)
+        })
+        .collect();
+    let written = tokio::task::spawn_blocking(move || -> Result<Vec<_>, SetupError> {
+        let mut report = Vec::new();
+        for (path, text) in files {
+            let changed = std::fs::read_to_string(&path).ok().as_deref() != Some(&text);
+            let backup = if changed && path.exists() {
+                Some(backup(&path)?)
+            } else {
+                None
+            };
+            if changed {
+                write_atomic(&path, text.as_bytes())?;
+            }
+            report.push((path, changed, backup));
+        }
+        Ok(report)
+    })
+    .await
+    .context("the setup task failed")??;
+    if ctx.output == Output::Json {
+        let files: Vec<_> = written
+            .iter()
+            .map(|(path, changed, backup)| {
+                serde_json::json!({"file": path, "changed": changed, "backup": backup})
+            })
+            .collect();
+        print_json(&serde_json::json!({ "mirror": endpoint.url(), "files": files }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    for (path, changed, backup) in &written {
+        let what = match (changed, backup) {
+            (false, _) => "unchanged".to_string(),
+            (true, Some(b)) => format!("written (previous file saved as {})", b.display()),
+            (true, None) => "written".to_string(),
+        };
+        eprintln!("{}: {what}", path.display());
+    }
+    eprintln!(
+        "containerd reads these on each pull once its CRI config names the directory \
+         ([plugins.\"io.containerd.grpc.v1.cri\".registry] config_path = \"{}\"; restart \
+         containerd after changing that); ctr uses them with: ctr image pull --hosts-dir {} IMAGE",
+        args.hosts_dir.display(),
+        args.hosts_dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A `hosts.toml` for one registry: dpx first, for pulls and tag resolution;
+/// the registry itself (`server`) when dpx cannot answer. containerd adds
+/// `?ns=HOST` to mirror requests, which tells dpx the upstream, so no
+/// `override_path` is needed.
+pub fn hosts_toml(server: &str, endpoint: &Endpoint) -> String {
+    let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
+    format!(
+        "# Written by dpx setup containerd: pull through dpx, else from the registry itself.\n\
+         server = {}\n\n[host.{}]\n  capabilities = [\"pull\", \"resolve\"]\n",
+        quote(server),
+        quote(&endpoint.url())
+    )
+}
+
+// ---------------------------------------------------------------- podman
+
+/// registries.conf (v2) stanzas: each registry with dpx as its mirror. Docker
+/// Hub goes through mirror mode (`/v2/library/alpine`), others through prefix
+/// mode (`/v2/ghcr.io/org/app`).
+pub fn podman_stanzas(config: &Config, endpoint: &Endpoint) -> anyhow::Result<String> {
+    let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
+    let mut text = String::from(
+        "# dpx mirror for podman, buildah, skopeo and CRI-O (containers-registries.conf(5))\n",
+    );
+    for host in mirrored_registries(config)? {
+        let mirror = if host == DOCKER_HUB {
+            endpoint.host_port.clone()
+        } else {
+            format!("{}/{host}", endpoint.host_port)
+        };
+        text.push_str(&format!(
+            "\n[[registry]]\nprefix = {host}\nlocation = {host}\n\n[[registry.mirror]]\nlocation = {}\ninsecure = true\n",
+            quote(&mirror),
+            host = quote(&host),
+        ));
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint() -> Endpoint {
+        Endpoint {
+            host_port: "127.0.0.1:5000".into(),
+            origin: super::super::endpoint::Origin::Default,
+        }
+    }
+
+    #[test]
+    fn apply_keeps_keys_and_mirrors_and_is_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("daemon.json");
+        std::fs::write(
+            &file,
+            r#"{"debug": true, "registry-mirrors": ["https://mirror.example"], "log-opts": {"max-size": "10m"}}"#,
+        )
+        .unwrap();
+        let first = apply_docker(&file, "http://127.0.0.1:5000").unwrap();
+        assert!(first.changed);
+        let backup = first.backup.unwrap();
+        assert!(
+            std::fs::read_to_string(&backup)
+                .unwrap()
+                .contains("mirror.example")
+        );
+        let doc: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        assert_eq!(doc["debug"], true);
+        assert_eq!(doc["log-opts"]["max-size"], "10m");
+        assert_eq!(
+            doc[MIRRORS_KEY],
+            serde_json::json!(["http://127.0.0.1:5000", "https://mirror.example"])
+        );
+        let before = std::fs::read(&file).unwrap();
+        let again = apply_docker(&file, "http://127.0.0.1:5000/").unwrap();
+        assert!(!again.changed && again.backup.is_none());
+        assert_eq!(std::fs::read(&file).unwrap(), before);
+    }
+
+    #[test]
+    fn apply_leaves_a_malformed_file_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("daemon.json");
+        for bad in [
+            "{\"debug\": true,",
+            "[1, 2]",
+            "{\"registry-mirrors\": \"http://x\"}",
+            "{\"registry-mirrors\": [1]}",
+        ] {
+            std::fs::write(&file, bad).unwrap();
+            let err = apply_docker(&file, "http://127.0.0.1:5000").unwrap_err();
+            assert!(matches!(err, SetupError::Malformed { .. }), "{bad}: {err}");
+            assert!(err.to_string().contains("nothing was changed"), "{err}");
+            assert_eq!(std::fs::read_to_string(&file).unwrap(), bad);
+        }
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no backup, no temp file"
+        );
+    }
+
+    #[test]
+    fn apply_creates_a_missing_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("etc/docker/daemon.json");
+        let applied = apply_docker(&file, "http://127.0.0.1:5000").unwrap();
+        assert!(applied.changed && applied.backup.is_none());
+        let doc: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        assert_eq!(
+            doc,
+            serde_json::json!({MIRRORS_KEY: ["http://127.0.0.1:5000"]})
+        );
+    }
+
+    #[test]
+    fn hosts_toml_and_podman_stanzas_parse() {
+        let hosts: toml::Table =
+            toml::from_str(&hosts_toml("https://registry-1.docker.io", &endpoint())).unwrap();
+        assert_eq!(
+            hosts["server"].as_str(),
+            Some("https://registry-1.docker.io")
+        );
+        assert_eq!(
+            hosts["host"]["http://127.0.0.1:5000"]["capabilities"],
+            toml::Value::Array(vec!["pull".into(), "resolve".into()])
+        );
+        let config =
+            Config::parse("[registries.\"ghcr.io\"]\nurl = \"https://ghcr.io\"\n").unwrap();
+        let conf: toml::Table =
+            toml::from_str(&podman_stanzas(&config, &endpoint()).unwrap()).unwrap();
+        let regs = conf["registry"].as_array().unwrap();
+        assert_eq!(regs.len(), 2);
+        assert_eq!(regs[0]["prefix"].as_str(), Some("docker.io"));
+        assert_eq!(
+            regs[0]["mirror"][0]["location"].as_str(),
+            Some("127.0.0.1:5000")
+        );
+        assert_eq!(regs[1]["prefix"].as_str(), Some("ghcr.io"));
+        assert_eq!(
+            regs[1]["mirror"][0]["location"].as_str(),
+            Some("127.0.0.1:5000/ghcr.io")
+        );
+        assert_eq!(regs[1]["mirror"][0]["insecure"].as_bool(), Some(true));
+    }
+}
