@@ -62,6 +62,10 @@ pub enum Command {
     Export(ExportArgs),
     /// Verify an OCI image layout archive and add its images to the cache
     Import(ImportArgs),
+    /// Show the upstream pull quota (rate limit); --cached: the last figures seen, no network
+    Ratelimit(RatelimitArgs),
+    /// Manifest requests answered from the cache, and manifest GETs/HEADs sent upstream
+    Stats,
     /// Print shell completions
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -113,6 +117,10 @@ pub struct PrefetchArgs {
     /// Images fetched at the same time
     #[arg(short = 'j', long = "jobs", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
+    /// Send at most N manifest GETs upstream (each is a pull on Docker Hub); stop
+    /// with exit code 3 before the next one
+    #[arg(long, value_name = "N")]
+    pub max_pulls: Option<u64>,
     #[command(flatten)]
     pub platform: PlatformArgs,
 }
@@ -185,4 +193,12 @@ pub struct ImportArgs {
     /// OCI image layout archive, e.g. from `dpx export` or `skopeo copy ... oci-archive:FILE.tar`
     #[arg(value_name = "FILE.tar")]
     pub archive: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RatelimitArgs {
+    /// Show the last figures seen on any upstream reply (by registry and
+    /// identity, with the time seen), without any network request
+    #[arg(long)]
+    pub cached: bool,
 }

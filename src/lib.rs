@@ -73,6 +73,13 @@ pub fn main() -> ExitCode {
             Command::Cache { command } => commands::cache::run(&ctx, command).await,
             Command::Export(args) => commands::export::run(&ctx, args).await,
             Command::Import(args) => commands::import::run(&ctx, args).await,
+            Command::Ratelimit(args) if args.cached => commands::ratelimit_cached::run(&ctx).await,
+            Command::Ratelimit(_) => Err(UsageError(
+                "dpx ratelimit without --cached is not available in this build; use --cached"
+                    .into(),
+            )
+            .into()),
+            Command::Stats => commands::stats::run(&ctx).await,
             Command::Completions { .. } | Command::Man => Ok(ExitCode::SUCCESS),
         }
     });

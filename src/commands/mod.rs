@@ -7,7 +7,9 @@ pub mod import;
 pub mod prefetch;
 pub mod pull;
 pub mod purge;
+pub mod ratelimit_cached;
 pub mod serve;
+pub mod stats;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,7 +20,7 @@ use anyhow::Context as _;
 use crate::cache::Cache;
 use crate::cli::GlobalArgs;
 use crate::config::Config;
-use crate::fetch::{Fetcher, Limits};
+use crate::fetch::{Fetcher, Limits, PullPolicy};
 use crate::registry::RegistryClient;
 
 /// How results are shown.
@@ -67,6 +69,15 @@ impl Context {
     /// The pull-through service over this context's cache and registries,
     /// retrying `default_retries` times unless the config file says otherwise.
     pub fn fetcher(&self, default_retries: u32) -> anyhow::Result<Arc<Fetcher>> {
+        self.fetcher_with(default_retries, PullPolicy::default())
+    }
+
+    /// Like `fetcher`, spending the pull quota as `policy` says.
+    pub fn fetcher_with(
+        &self,
+        default_retries: u32,
+        policy: PullPolicy,
+    ) -> anyhow::Result<Arc<Fetcher>> {
         let cache = self.open_cache()?;
         let config = Arc::clone(&self.config);
         let client = RegistryClient::new(
@@ -79,7 +90,7 @@ impl Context {
             max_blob_size: self.config.max_blob_size(),
             lock_timeout: self.config.lock_timeout(),
         };
-        Ok(Fetcher::new(cache, client, limits))
+        Ok(Fetcher::with_policy(cache, client, limits, policy))
     }
 }
 

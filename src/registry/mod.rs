@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod observe;
 pub mod ratelimit;
 mod referrers;
 #[cfg(test)]
@@ -24,6 +25,7 @@ pub use auth::Credentials;
 use auth::{Challenge, TokenCache, TokenResponse};
 pub use body::{LowSpeedLimit, Reply};
 pub use error::{Failure, RegistryError};
+pub use observe::{Asked, ReplyObserver, UpstreamReply};
 pub use ratelimit::RateLimit;
 pub use retry::{DEFAULT_RETRIES, Retry, RetryPolicy};
 
@@ -80,6 +82,8 @@ pub struct RegistryClient {
     /// Registries that challenged with Basic rather than a token realm.
     basic_hosts: Mutex<HashSet<String>>,
     rate_limits: Mutex<HashMap<String, RateLimit>>,
+    /// Told of every reply (`observe`), when set.
+    observer: std::sync::OnceLock<ReplyObserver>,
     retry: RetryPolicy,
     low_speed: LowSpeedLimit,
 }
@@ -107,6 +111,7 @@ impl RegistryClient {
             credentials: Mutex::default(),
             basic_hosts: Mutex::default(),
             rate_limits: Mutex::default(),
+            observer: std::sync::OnceLock::new(),
             retry,
             low_speed,
         })
@@ -145,6 +150,17 @@ impl RegistryClient {
     /// The last quota figures a registry reported, if any.
     pub fn rate_limit(&self, registry: &str) -> Option<RateLimit> {
         self.rate_limits.lock().ok()?.get(registry).cloned()
+    }
+
+    /// Has `observer` told of every upstream reply from now on (once; a
+    /// second observer is ignored and `false` returned).
+    pub fn observe(&self, observer: ReplyObserver) -> bool {
+        self.observer.set(observer).is_ok()
+    }
+
+    /// The user name requests to `registry` are made as; `None` when anonymous.
+    pub fn account(&self, registry: &str) -> Option<String> {
+        self.credentials_for(registry).map(|c| c.username)
     }
 
     pub fn endpoint(&self, registry: &str) -> String {
@@ -325,11 +341,13 @@ impl RegistryClient {
             let resp = self
                 .send_following_redirects(method.clone(), url, auth.as_deref(), accept, range)
                 .await?;
-            if let Some(rl) = RateLimit::from_headers(resp.headers())
+            let rate_limit = RateLimit::from_headers(resp.headers());
+            if let Some(rl) = &rate_limit
                 && let Ok(mut map) = self.rate_limits.lock()
             {
-                map.insert(registry.to_string(), rl);
+                map.insert(registry.to_string(), rl.clone());
             }
+            self.tell(registry, repo, &method, url, &resp, rate_limit);
             if resp.status() == StatusCode::UNAUTHORIZED
                 && !reauthorized
                 && self.authenticate(registry, &scope, resp.headers()).await?
@@ -339,6 +357,37 @@ impl RegistryClient {
             }
             return Ok(Reply::new(resp, self.low_speed));
         }
+    }
+
+    /// Tells the observer about a reply, if there is one.
+    fn tell(
+        &self,
+        registry: &str,
+        repo: &str,
+        method: &Method,
+        url: &str,
+        resp: &reqwest::Response,
+        rate_limit: Option<RateLimit>,
+    ) {
+        let Some(observer) = self.observer.get() else {
+            return;
+        };
+        // `url` is one `self.url` built: its path says what it asks for.
+        let manifests = format!("{}/v2/{repo}/manifests/", self.endpoint(registry));
+        let asked = match *method {
+            _ if !url.starts_with(&manifests) => Asked::Other,
+            Method::GET => Asked::ManifestGet,
+            Method::HEAD => Asked::ManifestHead,
+            _ => Asked::Other,
+        };
+        observer(&UpstreamReply {
+            registry: registry.to_string(),
+            account: self.account(registry),
+            asked,
+            status: resp.status().as_u16(),
+            rate_limit,
+            retry_after: retry_after(resp.headers()),
+        });
     }
 
     async fn send_following_redirects(

@@ -78,6 +78,17 @@ impl ApiError {
                 format!("{what}: {e}"),
             );
         }
+        if let Some(stop) = e.quota_stop() {
+            let retry = stop
+                .retry_at()
+                .map(|at| format!("; retry after {}", crate::fetch::quota::rfc3339(at)))
+                .unwrap_or_default();
+            return ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TOOMANYREQUESTS",
+                format!("{what} is not cached and was not asked upstream: {stop}{retry}"),
+            );
+        }
         if e.is_not_member() {
             return ApiError::new(StatusCode::NOT_FOUND, unknown_code, format!("{what}: {e}"));
         }
@@ -94,7 +105,7 @@ impl ApiError {
                 StatusCode::TOO_MANY_REQUESTS,
                 "TOOMANYREQUESTS",
                 format!(
-                    "{what} is not cached and upstream refused: {reg}; wait for the quota to reset and retry (`dpx pull --json IMAGE` shows the remaining quota)"
+                    "{what} is not cached and upstream refused: {reg}; wait for the quota to reset and retry (`dpx ratelimit --cached` shows the last figures seen)"
                 ),
             ),
             RegistryError::Denied { status, .. } => {
