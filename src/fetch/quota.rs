@@ -2,9 +2,10 @@
 //! (`observe`); the fetcher asks `spare_tag` before it would GET a cached
 //! tag's manifest, and `take_pull` before any manifest GET:
 //!
-//! - after a 429 no manifest is asked upstream (neither GET nor HEAD: the
-//!   answer could not be fetched anyway) until the window may have reset:
-//!   the reply's `Retry-After`, else its `w=` window, else `DEFAULT_PAUSE`;
+//! - after a 429 to a manifest GET, no manifest is asked upstream (neither
+//!   GET nor HEAD: a moved tag could not be fetched anyway) until the window
+//!   may have reset: the reply's `Retry-After`, else its `w=` window, else
+//!   `DEFAULT_PAUSE`; a 429 is not retried within the request either;
 //! - at or below `[ratelimit] reserve` remaining pulls, `dpx serve` answers a
 //!   cached tag from the cache instead of spending a GET (the HEAD, free,
 //!   still tells whether the cached digest is current), and a prefetch stops;
@@ -160,7 +161,9 @@ impl Quota {
             Asked::ManifestHead => bump(&self.counters.upstream_manifest_heads),
             Asked::Other => {}
         }
-        let refused = reply.status == 429;
+        // A 429 to a pull is the quota spent; to a HEAD (which Docker Hub
+        // does not count) it is some other throttle, retried as usual.
+        let refused = reply.status == 429 && reply.asked == Asked::ManifestGet;
         if reply.rate_limit.is_none() && !refused {
             return;
         }
@@ -192,8 +195,9 @@ impl Quota {
                 .retry_after
                 .or(window.map(Duration::from_secs))
                 .unwrap_or(DEFAULT_PAUSE);
-            // At least a second: a `Retry-After: 0` 429 must not turn into a loop.
-            let until = now.saturating_add(pause.as_secs().max(1));
+            // Rounded up, plus a second for the clocks' difference: asking a
+            // moment early would only earn another 429.
+            let until = now.saturating_add(pause.as_secs().saturating_add(2));
             seen.paused_until = Some(until);
             seen.remaining = seen.remaining.or(Some(0));
             tracing::warn!(
@@ -442,7 +446,7 @@ mod tests {
         let q = Quota::new(PullPolicy::default());
         q.observe(&reply(Asked::ManifestGet, 429, Some(0)));
         let until = q.paused_until("docker.io", ANONYMOUS).expect("paused");
-        assert!(until >= now_secs() + 59 && until <= now_secs() + 60);
+        assert!(until >= now_secs() + 60 && until <= now_secs() + 62);
         assert_eq!(
             q.spare_tag("docker.io", ANONYMOUS),
             Some(Spare::RateLimited)

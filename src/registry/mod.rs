@@ -240,8 +240,16 @@ impl RegistryClient {
         repo: &str,
         target: &Target,
     ) -> Result<FetchedManifest, RegistryError> {
-        self.retrying(|| self.get_manifest_once(registry, repo, target))
-            .await
+        let mut retry = self.retry.start();
+        loop {
+            match self.get_manifest_once(registry, repo, target).await {
+                // A 429 to a pull is the quota spent: not retried now (the
+                // fetcher pauses manifest requests until the window allows).
+                Err(e @ RegistryError::RateLimited { .. }) => return Err(e),
+                Err(e) if retry.wait_after(&e).await => {}
+                result => return result,
+            }
+        }
     }
 
     async fn get_manifest_once(

@@ -14,6 +14,7 @@ mod negotiate;
 mod protocol;
 mod pull;
 mod purge;
+mod quota;
 mod referrers;
 mod registry;
 mod serve;
