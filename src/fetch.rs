@@ -747,9 +747,15 @@ impl Fetcher {
                     ..cached
                 })
             }
-            // Moved (or unknown): the GET is a pull. The HEAD's reply has
-            // just told the remaining quota.
-            Ok(_) => match self.quota.spare_tag(registry, &account) {
+            // Gone upstream: the GET says so (or the pause answers).
+            Ok(None) => match self.fetch_tag(registry, repo, tag).await {
+                Err(FetchError::Registry(e)) if e.is_upstream_failure() => stale(&e),
+                Err(FetchError::Quota(QuotaStop::Paused { .. })) => spared(Spare::RateLimited),
+                other => other,
+            },
+            // Moved (or no digest said): the GET is a pull. The HEAD's reply
+            // has just told the remaining quota.
+            Ok(Some(_)) => match self.quota.spare_tag(registry, &account) {
                 Some(spare) => spared(spare),
                 None => match self.fetch_tag(registry, repo, tag).await {
                     Err(FetchError::Registry(e)) if e.is_upstream_failure() => stale(&e),
