@@ -101,13 +101,24 @@ impl ApiError {
                 unknown_code,
                 format!("{what} is not in the cache and upstream does not have it: {reg}"),
             ),
-            RegistryError::RateLimited { .. } => ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "TOOMANYREQUESTS",
-                format!(
-                    "{what} is not cached and upstream refused: {reg}; wait for the quota to reset and retry (`dpx ratelimit --cached` shows the last figures seen)"
-                ),
-            ),
+            RegistryError::RateLimited { retry_after, .. } => {
+                let when = match retry_after {
+                    Some(d) => format!(
+                        "retry after {}",
+                        crate::fetch::quota::rfc3339(
+                            crate::cache::now_secs().saturating_add(d.as_secs())
+                        )
+                    ),
+                    None => "wait for the quota to reset and retry".to_string(),
+                };
+                ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "TOOMANYREQUESTS",
+                    format!(
+                        "{what} is not cached and upstream refused: {reg}; {when} (`dpx ratelimit --cached` shows the last figures seen)"
+                    ),
+                )
+            }
             RegistryError::Denied { status, .. } => {
                 let (status, code) = if *status == 401 {
                     (StatusCode::UNAUTHORIZED, "UNAUTHORIZED")

@@ -113,6 +113,11 @@ fn after_a_429_cached_tags_keep_pulling_and_no_manifest_get_is_sent_until_the_wi
     );
     assert_eq!(refused.status, 429, "{}", refused.body_text());
     assert_eq!(refused.error_code().as_deref(), Some("TOOMANYREQUESTS"));
+    assert!(
+        refused.body_text().contains("retry after"),
+        "{}",
+        refused.body_text()
+    );
     assert_eq!(hub.count(Route::ManifestGet), 1, "the 429 is not retried");
 
     // Paused: uncached content gets a 429 with the time to retry, without
