@@ -375,7 +375,12 @@ impl Fetcher {
                 if let Some(delta) = &delta_w {
                     c.add_pull_counts(delta)?;
                 }
-                c.merge_quota_seen(seen_w)
+                // Nothing new: only read what others wrote (no write, no fsync).
+                if seen_w.is_empty() {
+                    c.read_quota_seen()
+                } else {
+                    c.merge_quota_seen(seen_w)
+                }
             })
             .await;
         match written {

@@ -33,9 +33,9 @@ fn gets_heads(hub: &FakeHub) -> (usize, usize) {
     )
 }
 
-/// Lets every tag record of a cache with a 1 s TTL expire.
+/// Lets every tag record of a cache with a TTL of 2 s or less expire.
 fn let_tags_expire() {
-    std::thread::sleep(Duration::from_millis(2100));
+    std::thread::sleep(Duration::from_millis(3100));
 }
 
 #[test]
@@ -179,13 +179,14 @@ fn concurrent_gets(addr: &str, path: &str, n: usize) -> Vec<u16> {
 fn fifty_clients_revalidating_one_expired_tag_cost_one_head() {
     let hub = FakeHub::start();
     let digest = hub.add_image("library/crowd", "v1", &[1000], 60);
-    let dpx = dpx_with(&hub, "[cache]\ntag_ttl = \"1s\"\n");
+    // 2 s: a client a moment late finds the tag just checked, and fresh.
+    let dpx = dpx_with(&hub, "[cache]\ntag_ttl = \"2s\"\n");
     let serve = dpx.serve();
     let path = manifest_path("library/crowd", "v1");
     assert_eq!(request(&serve.addr, "GET", &path, &[]).status, 200);
     let_tags_expire();
     // The HEAD takes a while, so the clients overlap it.
-    hub.set_manifest_head_delay(Duration::from_secs(1));
+    hub.set_manifest_head_delay(Duration::from_secs(2));
     hub.reset_counts();
     let statuses = concurrent_gets(&serve.addr, &path, 50);
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
@@ -198,7 +199,7 @@ fn fifty_clients_revalidating_one_expired_tag_cost_one_head() {
 fn two_serves_and_a_prefetch_on_one_cache_revalidate_an_expired_tag_once() {
     let hub = FakeHub::start();
     hub.add_image("library/shared", "v1", &[1000], 61);
-    let dpx = dpx_with(&hub, "[cache]\ntag_ttl = \"1s\"\n");
+    let dpx = dpx_with(&hub, "[cache]\ntag_ttl = \"2s\"\n");
     let (a, b) = (dpx.serve(), dpx.serve());
     let path = manifest_path("library/shared", "v1");
     assert_eq!(request(&a.addr, "GET", &path, &[]).status, 200);
