@@ -425,10 +425,14 @@ impl Fetcher {
             .unwrap_or_else(|| quota::ANONYMOUS.to_string())
     }
 
-    /// Leave to send one manifest GET (a pull on Docker Hub).
-    async fn take_pull(&self, registry: &str) -> Result<(), FetchError> {
+    /// Leave to send one manifest GET (a pull on Docker Hub), held while it runs.
+    async fn take_pull(
+        &self,
+        registry: &str,
+        account: &str,
+    ) -> Result<quota::PullTicket<'_>, FetchError> {
         self.load_quota().await;
-        Ok(self.quota.take_pull(registry, &self.account(registry))?)
+        Ok(self.quota.take_pull(registry, account)?)
     }
 
     /// Flushes recorded uses every `FLUSH_INTERVAL` until dropped (then flush once more).
@@ -779,7 +783,8 @@ impl Fetcher {
         repo: &str,
         tag: &str,
     ) -> Result<ResolvedManifest, FetchError> {
-        self.take_pull(registry).await?;
+        let account = self.account(registry);
+        let _pull = self.take_pull(registry, &account).await?;
         let m = self
             .client
             .get_manifest(registry, repo, &Target::Tag(tag.to_string()))
@@ -871,7 +876,8 @@ impl Fetcher {
             if waited && let Some(m) = self.cached_manifest(digest).await? {
                 return Ok(m);
             }
-            self.take_pull(registry).await?;
+            let account = self.account(registry);
+            let _pull = self.take_pull(registry, &account).await?;
             let m = self
                 .client
                 .get_manifest(registry, repo, &Target::Digest(digest.clone()))

@@ -140,6 +140,9 @@ pub struct Quota {
     written: Mutex<PullCounts>,
     /// Manifest GETs this process has decided to send (`max_pulls`).
     pulls_taken: AtomicU64,
+    /// Per registry, manifest GETs let go whose reply has not come yet: the
+    /// last remaining count seen does not include them (parallel prefetch jobs).
+    in_flight: Mutex<HashMap<String, u64>>,
 }
 
 impl Quota {
@@ -244,11 +247,18 @@ impl Quota {
             .max()
     }
 
-    /// The remaining count and identity when at or below the reserve.
+    /// The remaining count (less the GETs still under way) and identity
+    /// when at or below the reserve.
     fn at_reserve(&self, registry: &str, account: &str) -> Option<(u64, String, u64)> {
         let reserve = self.policy.reserve?;
         let latest = self.latest(registry, account)?;
-        let remaining = latest.remaining?;
+        let in_flight = self
+            .in_flight
+            .lock()
+            .ok()
+            .and_then(|f| f.get(registry).copied())
+            .unwrap_or(0);
+        let remaining = latest.remaining?.saturating_sub(in_flight);
         (remaining <= reserve).then_some((remaining, latest.identity, reserve))
     }
 
@@ -264,8 +274,9 @@ impl Quota {
         None
     }
 
-    /// Asks leave to send one manifest GET to `registry`.
-    pub fn take_pull(&self, registry: &str, account: &str) -> Result<(), QuotaStop> {
+    /// Asks leave to send one manifest GET to `registry`; the GET counts as
+    /// under way until the ticket is dropped.
+    pub fn take_pull(&self, registry: &str, account: &str) -> Result<PullTicket<'_>, QuotaStop> {
         if let Some(until) = self.paused_until(registry, account) {
             return Err(QuotaStop::Paused {
                 registry: registry.to_string(),
@@ -292,7 +303,14 @@ impl Quota {
                 return Err(QuotaStop::MaxPulls { max });
             }
         }
-        Ok(())
+        if let Ok(mut in_flight) = self.in_flight.lock() {
+            let n = in_flight.entry(registry.to_string()).or_insert(0);
+            *n = n.saturating_add(1);
+        }
+        Ok(PullTicket {
+            quota: self,
+            registry: registry.to_string(),
+        })
     }
 
     /// Counts one manifest request by how it was answered.
@@ -355,6 +373,23 @@ impl Quota {
     /// Takes in what every process recorded.
     pub fn absorb(&self, recorded: Vec<QuotaSeen>) {
         self.remember(recorded);
+    }
+}
+
+/// A manifest GET under way (`take_pull`): held until it has ended, however
+/// it ends (its reply's figures, if any, have been seen by then).
+pub struct PullTicket<'a> {
+    quota: &'a Quota,
+    registry: String,
+}
+
+impl Drop for PullTicket<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut in_flight) = self.quota.in_flight.lock()
+            && let Some(n) = in_flight.get_mut(&self.registry)
+        {
+            *n = n.saturating_sub(1);
+        }
     }
 }
 
@@ -423,7 +458,19 @@ mod tests {
             stop_at_reserve: true,
             max_pulls: None,
         });
+        prefetch.observe(&reply(Asked::ManifestGet, 200, Some(7)));
+        // Two GETs at once leave 5: a third would take the quota below.
+        let first = prefetch.take_pull("docker.io", ANONYMOUS).expect("6 left");
+        let second = prefetch.take_pull("docker.io", ANONYMOUS).expect("5 left");
+        assert!(matches!(
+            prefetch.take_pull("docker.io", ANONYMOUS),
+            Err(QuotaStop::Reserve { remaining: 5, .. })
+        ));
+        // Their replies say 6 and then 5 left: still at the reserve.
+        prefetch.observe(&reply(Asked::ManifestGet, 200, Some(6)));
+        drop(first);
         prefetch.observe(&reply(Asked::ManifestGet, 200, Some(5)));
+        drop(second);
         assert_eq!(prefetch.spare_tag("docker.io", ANONYMOUS), None);
         assert!(matches!(
             prefetch.take_pull("docker.io", ANONYMOUS),
@@ -440,8 +487,8 @@ mod tests {
         assert!(q.take_pull("docker.io", ANONYMOUS).is_ok());
         assert!(q.take_pull("docker.io", ANONYMOUS).is_ok());
         assert_eq!(
-            q.take_pull("docker.io", ANONYMOUS),
-            Err(QuotaStop::MaxPulls { max: 2 })
+            q.take_pull("docker.io", ANONYMOUS).err(),
+            Some(QuotaStop::MaxPulls { max: 2 })
         );
         let q = Quota::new(PullPolicy::default());
         q.observe(&reply(Asked::ManifestGet, 429, Some(0)));

@@ -289,6 +289,22 @@ fn prefetch_stops_before_max_pulls_or_the_reserve_with_exit_code_3() {
     let out = dpx.run(&["prefetch", "--max-pulls", "-1", "r2:v1"]);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(hub.count(Route::ManifestGet), 1);
+
+    // Parallel jobs count the GETs under way: 7 left (recorded by an
+    // earlier run), reserve 5, four jobs at once: two GETs.
+    let hub = FakeHub::start();
+    hub.set_ratelimit(100, 8, 21600, HeaderStyle::Standard);
+    let names: Vec<String> = (0..5).map(|i| format!("library/j{i}")).collect();
+    for (i, repo) in names.iter().enumerate() {
+        hub.add_image(repo, "v1", &[1000], 85 + i as u64);
+    }
+    let dpx = dpx_with(&hub, "[ratelimit]\nreserve = 5\n");
+    dpx.ok(&["pull", "j0:v1"]);
+    let out = dpx.run(&["prefetch", "-j", "4", "j1:v1", "j2:v1", "j3:v1", "j4:v1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("2 left"), "{stderr}");
+    assert_eq!(hub.count(Route::ManifestGet), 3, "the pull's and two");
 }
 
 #[test]
