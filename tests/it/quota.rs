@@ -54,6 +54,20 @@ fn at_the_reserve_docker_pulls_cached_tags_without_a_manifest_get_and_uncached_o
     eng.docker_rmi("fresh:v1");
     assert!(eng.docker_pull("reserved:v1").contains(&old));
 
+    // At the reserve, an unchanged tag is revalidated by the free HEAD.
+    hub.set_rate_remaining(5);
+    let_tags_expire();
+    hub.reset_counts();
+    let same = request(
+        &serve.addr,
+        "GET",
+        &manifest_path("library/reserved", "v1"),
+        &[],
+    );
+    assert_eq!(same.header("x-dpx-cache"), Some("revalidated"));
+    assert_eq!(same.header("x-dpx-stale"), None);
+    assert_eq!(gets_heads(&hub), (0, 1));
+
     // The tag moves upstream (a pull would normally GET the new manifest),
     // and the quota is down to the reserve.
     let new = hub_image(&hub, "library/reserved", Some("v1"), "amd64", &layers(3));
