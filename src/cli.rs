@@ -72,8 +72,10 @@ pub enum Command {
     Export(ExportArgs),
     /// Verify an OCI image layout archive and add its images to the cache
     Import(ImportArgs),
-    /// Show the Docker Hub pull quota left, without spending a pull
+    /// Show the Docker Hub pull quota left, without spending a pull (--cached: the last figures seen, no network)
     Ratelimit(RatelimitArgs),
+    /// Manifest requests answered from the cache, and manifest GETs/HEADs sent upstream
+    Stats,
     /// Print shell completions
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -213,6 +215,10 @@ pub struct PrefetchArgs {
     /// Images fetched at the same time
     #[arg(short = 'j', long = "jobs", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
+    /// Send at most N manifest GETs upstream (each is a pull on Docker Hub); stop
+    /// with exit code 3 before the next one
+    #[arg(long, value_name = "N")]
+    pub max_pulls: Option<u64>,
     #[command(flatten)]
     pub platform: PlatformArgs,
 }
@@ -289,6 +295,10 @@ pub struct ImportArgs {
 
 #[derive(Debug, Args)]
 pub struct RatelimitArgs {
+    /// Show the last figures seen on any upstream reply (by registry and
+    /// identity, with the time seen), without any network request
+    #[arg(long)]
+    pub cached: bool,
     /// Ask anonymously even when credentials are stored (the quota of this IP address)
     #[arg(long)]
     pub anonymous: bool,

@@ -43,6 +43,17 @@ pub struct Config {
     pub serve: ServeConfig,
     #[serde(default)]
     pub network: NetworkConfig,
+    #[serde(default)]
+    pub ratelimit: RatelimitConfig,
+}
+
+/// How much of the upstream pull quota dpx may spend (`fetch::quota`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RatelimitConfig {
+    /// At or below this many remaining pulls, `dpx serve` answers cached
+    /// tags from the cache instead of spending a pull, and prefetch stops.
+    pub reserve: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -28,6 +28,10 @@ pub use tag_list::ResolvedTagList;
 mod referrers;
 pub use referrers::{EMPTY_INDEX, Referrers, filter_by_artifact_type};
 
+pub mod quota;
+use quota::{Answered, Quota};
+pub use quota::{PullPolicy, QuotaStop, Spare};
+
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     #[error(transparent)]
@@ -58,6 +62,9 @@ pub enum FetchError {
         "{what} is cached through another repository, and {repo} neither names it in a cached manifest nor has it upstream"
     )]
     NotMember { what: String, repo: String },
+    /// Not asked upstream, to save the pull quota (`fetch::quota`).
+    #[error(transparent)]
+    Quota(#[from] QuotaStop),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -77,6 +84,15 @@ impl FetchError {
             FetchError::NotMember { .. } => true,
             FetchError::Shared(e) => e.is_not_member(),
             _ => false,
+        }
+    }
+
+    /// Why the upstream was not asked, when it was to save the pull quota.
+    pub fn quota_stop(&self) -> Option<&QuotaStop> {
+        match self {
+            FetchError::Quota(q) => Some(q),
+            FetchError::Shared(e) => e.quota_stop(),
+            _ => None,
         }
     }
 
@@ -101,6 +117,9 @@ pub enum Freshness {
     Fetched,
     /// Upstream failed; the cached copy was served anyway.
     Stale,
+    /// The cached copy was served instead of the GET the tag needed, to
+    /// save the pull quota.
+    Spared(Spare),
 }
 
 impl Freshness {
@@ -109,7 +128,31 @@ impl Freshness {
             Freshness::Cached => "hit",
             Freshness::Revalidated => "revalidated",
             Freshness::Fetched => "miss",
-            Freshness::Stale => "stale",
+            Freshness::Stale | Freshness::Spared(_) => "stale",
+        }
+    }
+
+    /// Whether the cached copy was served without upstream's word that it is current.
+    pub fn is_stale(self) -> bool {
+        matches!(self, Freshness::Stale | Freshness::Spared(_))
+    }
+
+    /// Why a stale copy was served (the `X-Dpx-Stale` header), if it was.
+    pub fn stale_reason(self) -> Option<&'static str> {
+        match self {
+            Freshness::Stale => Some("upstream-unavailable"),
+            Freshness::Spared(spare) => Some(spare.as_str()),
+            _ => None,
+        }
+    }
+
+    fn answered(self) -> Answered {
+        match self {
+            Freshness::Cached => Answered::CacheHit,
+            Freshness::Revalidated => Answered::Revalidated,
+            Freshness::Fetched => Answered::Fetched,
+            Freshness::Stale => Answered::StaleUpstreamFailed,
+            Freshness::Spared(_) => Answered::StaleQuotaSaved,
         }
     }
 }
@@ -222,7 +265,8 @@ impl Default for Limits {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum CheckOutcome {
     Succeeded,
-    Failed,
+    /// The cached copy was served, marked this way.
+    Failed(Freshness),
 }
 
 /// How often a waiter tries a lock another process holds.
@@ -254,10 +298,27 @@ pub struct Fetcher {
     /// What each manifest seen names, so a cache hit doesn't parse it again;
     /// cleared with `sizes`.
     named: Mutex<HashMap<Digest, Named>>,
+    /// The pull quota: figures seen, pauses, the reserve, the counts.
+    quota: Arc<Quota>,
+    /// Set once the recorded quota figures have been read.
+    quota_loaded: tokio::sync::OnceCell<()>,
 }
 
 impl Fetcher {
     pub fn new(cache: Cache, client: RegistryClient, limits: Limits) -> Arc<Fetcher> {
+        Fetcher::with_policy(cache, client, limits, PullPolicy::default())
+    }
+
+    /// A fetcher that spends the pull quota as `policy` says.
+    pub fn with_policy(
+        cache: Cache,
+        client: RegistryClient,
+        limits: Limits,
+        policy: PullPolicy,
+    ) -> Arc<Fetcher> {
+        let quota = Arc::new(Quota::new(policy));
+        let observer = Arc::clone(&quota);
+        client.observe(Arc::new(move |reply| observer.observe(reply)));
         Arc::new(Fetcher {
             cache,
             client,
@@ -267,6 +328,8 @@ impl Fetcher {
             last_checks: Mutex::default(),
             sizes: Mutex::default(),
             named: Mutex::default(),
+            quota,
+            quota_loaded: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -292,11 +355,84 @@ impl Fetcher {
         self.cache.record_blob_use(digest);
     }
 
-    /// Writes the recorded uses (`cache::usage`), off the async workers.
+    /// Writes the recorded uses (`cache::usage`), and the quota figures and
+    /// counts (`fetch::quota`), off the async workers.
     pub async fn flush_usage(&self) {
         if let Err(e) = self.on_disk(|c| c.flush_usage()).await {
             tracing::debug!("last-use times not recorded: {e}");
         }
+        self.flush_quota().await;
+    }
+
+    /// Writes the quota figures seen and the counts since the last batch,
+    /// merged with what other processes wrote, and takes theirs in.
+    async fn flush_quota(&self) {
+        self.load_quota().await;
+        let (seen, delta) = self.quota.take_batch();
+        let (seen_w, delta_w) = (seen.clone(), delta);
+        let written = self
+            .on_disk(move |c| {
+                if let Some(delta) = &delta_w {
+                    c.add_pull_counts(delta)?;
+                }
+                // Nothing new: only read what others wrote (no write, no fsync).
+                if seen_w.is_empty() {
+                    c.read_quota_seen()
+                } else {
+                    c.merge_quota_seen(seen_w)
+                }
+            })
+            .await;
+        match written {
+            Ok(all) => self.quota.absorb(all),
+            Err(e) => {
+                tracing::debug!("quota figures and counts not recorded: {e}");
+                self.quota.untake_batch(seen, delta);
+            }
+        }
+    }
+
+    /// Reads the recorded quota figures once, before the first decision
+    /// that needs them.
+    async fn load_quota(&self) {
+        self.quota_loaded
+            .get_or_init(|| async {
+                match self.on_disk(|c| c.read_quota_seen()).await {
+                    Ok(recorded) => self.quota.absorb(recorded),
+                    Err(e) => tracing::debug!("recorded quota figures not read: {e}"),
+                }
+            })
+            .await;
+    }
+
+    /// This process's counts of manifest requests, by how they were
+    /// answered, and of manifest requests sent upstream, since it started.
+    pub fn pull_counts(&self) -> crate::cache::PullCounts {
+        self.quota.counts()
+    }
+
+    /// The rate-limit figures this process knows: recorded ones and those
+    /// seen since, the latest per registry and identity.
+    pub fn quota_figures(&self) -> Vec<crate::cache::QuotaSeen> {
+        self.quota.figures()
+    }
+
+    /// Whom requests to `registry` count against before any reply says: the
+    /// account dpx asks as.
+    fn account(&self, registry: &str) -> String {
+        self.client
+            .account(registry)
+            .unwrap_or_else(|| quota::ANONYMOUS.to_string())
+    }
+
+    /// Leave to send one manifest GET (a pull on Docker Hub), held while it runs.
+    async fn take_pull(
+        &self,
+        registry: &str,
+        account: &str,
+    ) -> Result<quota::PullTicket<'_>, FetchError> {
+        self.load_quota().await;
+        Ok(self.quota.take_pull(registry, account)?)
     }
 
     /// Flushes recorded uses every `FLUSH_INTERVAL` until dropped (then flush once more).
@@ -375,11 +511,12 @@ impl Fetcher {
                     // The check of the client ahead of us answers for us too,
                     // success or failure: no client waits out the same outage twice.
                     Some(outcome) => match self.cached_tag_record(registry, repo, tag).await? {
-                        Some((_, m)) if outcome == CheckOutcome::Failed => Ok(ResolvedManifest {
-                            freshness: Freshness::Stale,
-                            ..m
-                        }),
-                        Some((_, m)) => Ok(m),
+                        Some((_, m)) => match outcome {
+                            CheckOutcome::Failed(freshness) => {
+                                Ok(ResolvedManifest { freshness, ..m })
+                            }
+                            CheckOutcome::Succeeded => Ok(m),
+                        },
                         None => self.check_tag(registry, repo, tag, None).await,
                     },
                     None => {
@@ -387,8 +524,9 @@ impl Fetcher {
                             .check_tag_in_turn(registry, repo, tag, &key, before)
                             .await;
                         let outcome = match &result {
-                            Ok(m) if m.freshness != Freshness::Stale => CheckOutcome::Succeeded,
-                            _ => CheckOutcome::Failed,
+                            Ok(m) if m.freshness.is_stale() => CheckOutcome::Failed(m.freshness),
+                            Ok(_) => CheckOutcome::Succeeded,
+                            Err(_) => CheckOutcome::Failed(Freshness::Stale),
                         };
                         self.note_check(&name, outcome);
                         result
@@ -581,11 +719,32 @@ impl Fetcher {
             tracing::debug!(
                 "{registry}/{repo}:{tag}: upstream failed ({e}); serving the cached manifest"
             );
+            // A 429 is the quota speaking, not an outage.
+            let freshness = match e {
+                RegistryError::RateLimited { .. } => Freshness::Spared(Spare::RateLimited),
+                _ => Freshness::Stale,
+            };
             Ok(ResolvedManifest {
-                freshness: Freshness::Stale,
+                freshness,
                 ..cached.clone()
             })
         };
+        let spared = |spare: Spare| {
+            tracing::info!(
+                "{registry}/{repo}:{tag}: served the cached manifest without asking upstream for it ({})",
+                spare.as_str()
+            );
+            Ok(ResolvedManifest {
+                freshness: Freshness::Spared(spare),
+                ..cached.clone()
+            })
+        };
+        self.load_quota().await;
+        let account = self.account(registry);
+        // Paused after a 429: not even the HEAD, whose answer could not be fetched.
+        if let Some(spare @ Spare::RateLimited) = self.quota.spare_tag(registry, &account) {
+            return spared(spare);
+        }
         let target = Target::Tag(tag.to_string());
         match self.client.head_manifest(registry, repo, &target).await {
             Ok(Some(head)) if head.digest.as_ref() == Some(&record.digest) => {
@@ -597,9 +756,21 @@ impl Fetcher {
                     ..cached
                 })
             }
-            Ok(_) => match self.fetch_tag(registry, repo, tag).await {
+            // Gone upstream: the GET says so (or the pause answers).
+            Ok(None) => match self.fetch_tag(registry, repo, tag).await {
                 Err(FetchError::Registry(e)) if e.is_upstream_failure() => stale(&e),
+                Err(FetchError::Quota(QuotaStop::Paused { .. })) => spared(Spare::RateLimited),
                 other => other,
+            },
+            // Moved (or no digest said): the GET is a pull. The HEAD's reply
+            // has just told the remaining quota.
+            Ok(Some(_)) => match self.quota.spare_tag(registry, &account) {
+                Some(spare) => spared(spare),
+                None => match self.fetch_tag(registry, repo, tag).await {
+                    Err(FetchError::Registry(e)) if e.is_upstream_failure() => stale(&e),
+                    Err(FetchError::Quota(QuotaStop::Paused { .. })) => spared(Spare::RateLimited),
+                    other => other,
+                },
             },
             Err(e) if e.is_upstream_failure() => stale(&e),
             Err(e) => Err(e.into()),
@@ -612,6 +783,8 @@ impl Fetcher {
         repo: &str,
         tag: &str,
     ) -> Result<ResolvedManifest, FetchError> {
+        let account = self.account(registry);
+        let _pull = self.take_pull(registry, &account).await?;
         let m = self
             .client
             .get_manifest(registry, repo, &Target::Tag(tag.to_string()))
@@ -703,6 +876,8 @@ impl Fetcher {
             if waited && let Some(m) = self.cached_manifest(digest).await? {
                 return Ok(m);
             }
+            let account = self.account(registry);
+            let _pull = self.take_pull(registry, &account).await?;
             let m = self
                 .client
                 .get_manifest(registry, repo, &Target::Digest(digest.clone()))
@@ -722,6 +897,7 @@ impl Fetcher {
     /// links the manifest and all it names to the repository it was served
     /// through (no disk when this process already knows the links).
     async fn noted(&self, registry: &str, repo: &str, m: ResolvedManifest) -> ResolvedManifest {
+        self.quota.count(m.freshness.answered());
         self.cache.record_blob_use(&m.digest);
         let named = self.named_by(&m);
         let members: Vec<Digest> = std::iter::once(m.digest.clone())

@@ -14,6 +14,7 @@
 //! <root>/.lock                                   cache-wide lock: shared by users, exclusive for
 //!                                                whole-cache operations (holder's "pid (command)")
 //! <root>/locks/users/<pid>                       a shared holder's "pid (command)"
+//! <root>/quota/{ratelimits,stats}.json           quota figures seen, manifest request counts
 //! ```
 //! A blob file that exists is complete and verified: it only appears by rename
 //! after its digest checked out.
@@ -24,6 +25,7 @@ mod inventory;
 mod locks;
 mod members;
 mod purge;
+mod quota;
 mod referrers;
 mod root;
 mod sweep;
@@ -43,6 +45,7 @@ pub use locks::{FileLock, LockHolder, LockKey};
 pub use purge::{
     ImageSelector, NoSuchImage, Plan, Policy, PurgeError, Removal, Summary, plan, stored_count,
 };
+pub use quota::{PullCounts, PullStats, QuotaSeen, merge_seen};
 pub use referrers::ReferrersRecord;
 pub use root::{Access, DEFAULT_SHARED_WAIT, LAYOUT_VERSION};
 pub use sweep::SweepReport;

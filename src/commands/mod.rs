@@ -13,8 +13,10 @@ pub mod prefetch;
 pub mod pull;
 pub mod purge;
 pub mod ratelimit;
+pub mod ratelimit_cached;
 pub mod serve;
 pub mod setup;
+pub mod stats;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,7 +28,7 @@ use crate::cache::Cache;
 use crate::cli::GlobalArgs;
 use crate::config::Config;
 use crate::dependency_proxy::DependencyProxy;
-use crate::fetch::{Fetcher, Limits};
+use crate::fetch::{Fetcher, Limits, PullPolicy};
 use crate::registry::RegistryClient;
 
 /// How results are shown.
@@ -79,13 +81,22 @@ impl Context {
     /// The pull-through service over this context's cache and registries,
     /// retrying `default_retries` times unless the config file says otherwise.
     pub fn fetcher(&self, default_retries: u32) -> anyhow::Result<Arc<Fetcher>> {
+        self.fetcher_with(default_retries, PullPolicy::default())
+    }
+
+    /// Like `fetcher`, spending the pull quota as `policy` says.
+    pub fn fetcher_with(
+        &self,
+        default_retries: u32,
+        policy: PullPolicy,
+    ) -> anyhow::Result<Arc<Fetcher>> {
         let cache = self.open_cache()?;
         let client = self.registry_client(default_retries, false)?;
         let limits = Limits {
             max_blob_size: self.config.max_blob_size(),
             lock_timeout: self.config.lock_timeout(),
         };
-        Ok(Fetcher::new(cache, client, limits))
+        Ok(Fetcher::with_policy(cache, client, limits, policy))
     }
 
     /// The upstream client over the configured registries, retrying

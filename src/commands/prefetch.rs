@@ -5,11 +5,11 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
-use super::pull::{Job, platform_choice, pull_all, render};
+use super::pull::{Job, Summary, platform_choice, pull_all_with, render};
 use super::{Context, Output};
 use crate::cli::PrefetchArgs;
 use crate::exit::UsageError;
-use crate::fetch::default_choice;
+use crate::fetch::{PullPolicy, default_choice};
 use crate::imagelist::{self, ImageSpec, Origin};
 use crate::oci::{Platform, PlatformChoice};
 
@@ -44,8 +44,41 @@ pub async fn run(ctx: &Context, args: PrefetchArgs) -> anyhow::Result<ExitCode> 
         return dry_run(ctx, &jobs);
     }
     let jobs = jobs.into_iter().map(|(job, _)| job).collect();
-    let summary = pull_all(ctx, jobs, usize::from(args.jobs)).await?;
-    render(ctx.output, &summary, true)
+    let policy = PullPolicy {
+        reserve: ctx.config.ratelimit.reserve,
+        stop_at_reserve: true,
+        max_pulls: args.max_pulls,
+    };
+    let summary = pull_all_with(ctx, jobs, usize::from(args.jobs), policy).await?;
+    let code = render(ctx.output, &summary, true)?;
+    match &summary.stopped {
+        Some(reason) => {
+            report_stop(&summary, reason);
+            Ok(ExitCode::from(crate::exit::QUOTA))
+        }
+        None => Ok(code),
+    }
+}
+
+/// Says why the prefetch stopped, what it fetched and what is left.
+fn report_stop(summary: &Summary, reason: &str) {
+    let left: Vec<&str> = summary
+        .images
+        .iter()
+        .filter(|i| i.stopped)
+        .map(|i| i.reference.as_str())
+        .collect();
+    let done = summary.images.iter().filter(|i| i.error.is_none()).count();
+    eprintln!(
+        "error: prefetch stopped to save the pull quota: {reason}\n  \
+         {done} of {} images fetched or already current ({} manifest GETs sent upstream); \
+         {} left: {}\n  \
+         run it again when the quota allows, or raise --max-pulls / lower [ratelimit] reserve",
+        summary.images.len(),
+        summary.manifest_requests.upstream_manifest_gets,
+        left.len(),
+        left.join(", ")
+    );
 }
 
 /// What `--dry-run` shows for one image.

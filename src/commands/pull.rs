@@ -11,8 +11,9 @@ use futures_util::StreamExt;
 use serde::Serialize;
 
 use super::{Context, Output};
+use crate::cache::PullCounts;
 use crate::cli::{PlatformArgs, PullArgs};
-use crate::fetch::{BlobFetch, BlobState, FetchError, Fetcher, default_choice};
+use crate::fetch::{BlobFetch, BlobState, FetchError, Fetcher, PullPolicy, default_choice};
 use crate::oci::PlatformChoice;
 use crate::progress::Progress;
 use crate::reference::{Digest, Reference};
@@ -43,6 +44,9 @@ pub struct ImageOutcome {
     pub blobs_cached: usize,
     pub bytes_fetched: u64,
     pub error: Option<String>,
+    /// Not pulled: the run stopped to save the pull quota (`error` says why).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stopped: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -57,6 +61,11 @@ pub struct Summary {
     pub seconds: f64,
     /// The last pull-quota figures each registry reported (Docker Hub's `ratelimit-*`).
     pub rate_limits: BTreeMap<String, RateLimit>,
+    /// This run's manifest requests: answered from the cache, and sent upstream.
+    pub manifest_requests: PullCounts,
+    /// Why the run stopped early to save the pull quota, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
 }
 
 pub async fn run(ctx: &Context, args: PullArgs) -> anyhow::Result<ExitCode> {
@@ -81,7 +90,17 @@ pub fn platform_choice(args: &PlatformArgs) -> PlatformChoice {
 
 /// Pulls every job, `parallel` images at a time; one failure doesn't stop the others.
 pub async fn pull_all(ctx: &Context, jobs: Vec<Job>, parallel: usize) -> anyhow::Result<Summary> {
-    let fetcher = ctx.fetcher(DEFAULT_RETRIES)?;
+    pull_all_with(ctx, jobs, parallel, PullPolicy::default()).await
+}
+
+/// `pull_all`, spending the pull quota as `policy` says.
+pub async fn pull_all_with(
+    ctx: &Context,
+    jobs: Vec<Job>,
+    parallel: usize,
+    policy: PullPolicy,
+) -> anyhow::Result<Summary> {
+    let fetcher = ctx.fetcher_with(DEFAULT_RETRIES, policy)?;
     fetcher.spawn_sweep();
     let progress = Progress::new(ctx.output == Output::Human);
     let run = Run {
@@ -89,6 +108,7 @@ pub async fn pull_all(ctx: &Context, jobs: Vec<Job>, parallel: usize) -> anyhow:
         progress,
         output: ctx.output,
         counted: Mutex::default(),
+        stopped: Mutex::default(),
     };
     let started = Instant::now();
     let registries: Vec<String> = jobs.iter().map(|j| j.reference.registry.clone()).collect();
@@ -104,8 +124,11 @@ pub async fn pull_all(ctx: &Context, jobs: Vec<Job>, parallel: usize) -> anyhow:
         .into_iter()
         .filter_map(|r| Some((r.clone(), run.fetcher.client().rate_limit(&r)?)))
         .collect();
+    let stopped = run.stopped.lock().ok().and_then(|s| s.clone());
     Ok(Summary {
         rate_limits,
+        manifest_requests: run.fetcher.pull_counts(),
+        stopped,
         images_ok: images.len() - images_failed,
         images_failed,
         blobs_fetched: counted.fetched.len(),
@@ -131,6 +154,8 @@ struct Run {
     progress: Progress,
     output: Output,
     counted: Mutex<Counted>,
+    /// The first reason an image was not pulled to save the quota.
+    stopped: Mutex<Option<String>>,
 }
 
 enum BlobOutcome {
@@ -152,6 +177,7 @@ impl Run {
             blobs_cached: 0,
             bytes_fetched: 0,
             error: None,
+            stopped: false,
         };
         let resolved = match self
             .fetcher
@@ -160,6 +186,12 @@ impl Run {
         {
             Ok(r) => r,
             Err(e) => {
+                if let Some(stop) = e.quota_stop() {
+                    outcome.stopped = true;
+                    if let Ok(mut first) = self.stopped.lock() {
+                        first.get_or_insert_with(|| stop.to_string());
+                    }
+                }
                 outcome.error = Some(e.to_string());
                 return outcome;
             }
@@ -178,10 +210,15 @@ impl Run {
             resolved.top.freshness.as_str(),
             outcome.platforms.join(", ")
         );
-        if resolved.top.freshness == crate::fetch::Freshness::Stale {
-            self.say(&format!(
+        match resolved.top.freshness {
+            crate::fetch::Freshness::Stale => self.say(&format!(
                 "{reference}: upstream unavailable, using the cached manifest"
-            ));
+            )),
+            crate::fetch::Freshness::Spared(spare) => self.say(&format!(
+                "{reference}: using the cached manifest to save the pull quota ({})",
+                spare.as_str()
+            )),
+            _ => {}
         }
         let blobs = resolved.blobs();
         outcome.blobs = blobs.len();
@@ -276,7 +313,8 @@ pub fn render(output: Output, summary: &Summary, with_summary: bool) -> anyhow::
     // In JSON the errors are part of the document.
     if output != Output::Json {
         for img in &summary.images {
-            if let Some(e) = &img.error {
+            // Images left for the quota are listed once, by `dpx prefetch`.
+            if let Some(e) = img.error.as_ref().filter(|_| !img.stopped) {
                 eprintln!("error: {}", image_error(&img.reference, e));
             }
         }

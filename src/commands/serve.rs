@@ -19,7 +19,12 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let addr = loopback_addr(&listen)?;
     // A container engine waits on us: fail over to the stale cache quickly
     // rather than retrying a dead upstream for long.
-    let fetcher = ctx.fetcher(1)?;
+    // At the reserve, cached tags are served stale rather than spending a pull.
+    let policy = crate::fetch::PullPolicy {
+        reserve: ctx.config.ratelimit.reserve,
+        ..Default::default()
+    };
+    let fetcher = ctx.fetcher_with(1, policy)?;
     // Before the listening line, which tells scripts the server is ready.
     raise_fd_limit();
     let listener = bind(addr).await?;

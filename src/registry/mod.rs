@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod observe;
 pub mod probe;
 pub mod ratelimit;
 mod referrers;
@@ -26,6 +27,7 @@ pub use auth::Credentials;
 use auth::{Challenge, TokenCache, TokenResponse};
 pub use body::{LowSpeedLimit, Reply};
 pub use error::{Failure, RegistryError};
+pub use observe::{Asked, ReplyObserver, UpstreamReply};
 pub use probe::{Exhausted, QuotaProbe};
 pub use ratelimit::RateLimit;
 pub use retry::{DEFAULT_RETRIES, Retry, RetryPolicy};
@@ -92,6 +94,8 @@ pub struct RegistryClient {
     /// Upstream hosts that challenged with Basic rather than a token realm.
     basic_hosts: Mutex<HashSet<String>>,
     rate_limits: Mutex<HashMap<String, RateLimit>>,
+    /// Told of every reply (`observe`), when set.
+    observer: std::sync::OnceLock<ReplyObserver>,
     retry: RetryPolicy,
     low_speed: LowSpeedLimit,
 }
@@ -121,6 +125,7 @@ impl RegistryClient {
             credentials: Mutex::default(),
             basic_hosts: Mutex::default(),
             rate_limits: Mutex::default(),
+            observer: std::sync::OnceLock::new(),
             retry,
             low_speed,
         })
@@ -142,6 +147,20 @@ impl RegistryClient {
     async fn retrying<T, F>(
         &self,
         registry: &str,
+        op: impl FnMut(Upstream) -> F,
+    ) -> Result<T, RegistryError>
+    where
+        F: Future<Output = Result<T, RegistryError>>,
+    {
+        self.retrying_unless(registry, |_| false, op).await
+    }
+
+    /// `retrying`, except that an error `is_final` says so ends the operation
+    /// at once: no retry, no fallback.
+    async fn retrying_unless<T, F>(
+        &self,
+        registry: &str,
+        is_final: impl Fn(&RegistryError) -> bool,
         mut op: impl FnMut(Upstream) -> F,
     ) -> Result<T, RegistryError>
     where
@@ -152,6 +171,7 @@ impl RegistryClient {
             let mut retry = route.retry_policy().start();
             let result = loop {
                 match op(route.upstream().clone()).await {
+                    Err(e) if is_final(&e) => return Err(e),
                     Err(e) if retry.wait_after(&e).await => {}
                     result => break result,
                 }
@@ -169,7 +189,10 @@ impl RegistryClient {
         {
             return Arc::clone(u);
         }
-        let resolved: Arc<[Upstream]> = Arc::from((self.endpoints)(registry));
+        let resolved: Arc<[Upstream]> = (self.endpoints)(registry)
+            .into_iter()
+            .map(|u| u.serving(registry))
+            .collect();
         if let Ok(mut map) = self.upstreams.lock() {
             map.insert(registry.to_string(), Arc::clone(&resolved));
         }
@@ -216,6 +239,19 @@ impl RegistryClient {
         preferred
             .chain(upstreams.iter())
             .find_map(|u| map.get(u.host()).cloned())
+    }
+
+    /// Has `observer` told of every upstream reply from now on (once; a
+    /// second observer is ignored and `false` returned).
+    pub fn observe(&self, observer: ReplyObserver) -> bool {
+        self.observer.set(observer).is_ok()
+    }
+
+    /// The user name requests to `registry` are made as now (at the
+    /// upstream in use); `None` when anonymous.
+    pub fn account(&self, registry: &str) -> Option<String> {
+        let up = self.upstream_in_use(registry)?;
+        self.credentials_for(up.host()).map(|c| c.username)
     }
 
     /// The API base URL of the upstream `registry` is fetched from now.
@@ -301,7 +337,10 @@ impl RegistryClient {
         repo: &str,
         target: &Target,
     ) -> Result<FetchedManifest, RegistryError> {
-        self.retrying(registry, |up| async move {
+        // A 429 to a pull is the quota spent: not retried, nor asked of a
+        // fallback (the fetcher pauses manifest requests until the window allows).
+        let quota_spent = |e: &RegistryError| matches!(e, RegistryError::RateLimited { .. });
+        self.retrying_unless(registry, quota_spent, |up| async move {
             self.get_manifest_once(&up, repo, target).await
         })
         .await
@@ -394,11 +433,13 @@ impl RegistryClient {
             let resp = self
                 .send_following_redirects(method.clone(), url, auth.as_deref(), accept, range)
                 .await?;
-            if let Some(rl) = RateLimit::from_headers(resp.headers())
+            let rate_limit = RateLimit::from_headers(resp.headers());
+            if let Some(rl) = &rate_limit
                 && let Ok(mut map) = self.rate_limits.lock()
             {
-                map.insert(host.to_string(), rl);
+                map.insert(host.to_string(), rl.clone());
             }
+            self.tell(up, repo, &method, url, &resp, rate_limit);
             if resp.status() == StatusCode::UNAUTHORIZED
                 && !reauthorized
                 && self.authenticate(host, &scope, resp.headers()).await?
@@ -408,6 +449,37 @@ impl RegistryClient {
             }
             return Ok(Reply::new(resp, self.low_speed));
         }
+    }
+
+    /// Tells the observer about a reply, if there is one.
+    fn tell(
+        &self,
+        up: &Upstream,
+        repo: &str,
+        method: &Method,
+        url: &str,
+        resp: &reqwest::Response,
+        rate_limit: Option<RateLimit>,
+    ) {
+        let Some(observer) = self.observer.get() else {
+            return;
+        };
+        // `url` is one `Upstream::api_url` built: its path says what it asks for.
+        let manifests = up.api_url(repo, "manifests", "");
+        let asked = match *method {
+            _ if !url.starts_with(&manifests) => Asked::Other,
+            Method::GET => Asked::ManifestGet,
+            Method::HEAD => Asked::ManifestHead,
+            _ => Asked::Other,
+        };
+        observer(&UpstreamReply {
+            registry: up.registry().to_string(),
+            account: self.credentials_for(up.host()).map(|c| c.username),
+            asked,
+            status: resp.status().as_u16(),
+            rate_limit,
+            retry_after: retry_after(resp.headers()),
+        });
     }
 
     async fn send_following_redirects(

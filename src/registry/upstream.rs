@@ -33,6 +33,9 @@ pub struct Upstream {
     url: String,
     prefix: Option<String>,
     host: String,
+    /// The logical registry it serves (`docker.io`), set by the client that
+    /// resolved it: what quota records and observers are told.
+    registry: String,
 }
 
 impl Upstream {
@@ -49,7 +52,21 @@ impl Upstream {
             host: host_key(&url),
             url,
             prefix,
+            registry: String::new(),
         }
+    }
+
+    /// This upstream as one of `registry`'s.
+    pub fn serving(self, registry: &str) -> Upstream {
+        Upstream {
+            registry: registry.to_string(),
+            ..self
+        }
+    }
+
+    /// The logical registry it serves; empty when built outside a client.
+    pub fn registry(&self) -> &str {
+        &self.registry
     }
 
     pub fn url(&self) -> &str {

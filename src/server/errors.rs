@@ -78,6 +78,17 @@ impl ApiError {
                 format!("{what}: {e}"),
             );
         }
+        if let Some(stop) = e.quota_stop() {
+            let retry = stop
+                .retry_at()
+                .map(|at| format!("; retry after {}", crate::fetch::quota::rfc3339(at)))
+                .unwrap_or_default();
+            return ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TOOMANYREQUESTS",
+                format!("{what} is not cached and was not asked upstream: {stop}{retry}"),
+            );
+        }
         if e.is_not_member() {
             return ApiError::new(StatusCode::NOT_FOUND, unknown_code, format!("{what}: {e}"));
         }
@@ -90,13 +101,24 @@ impl ApiError {
                 unknown_code,
                 format!("{what} is not in the cache and upstream does not have it: {reg}"),
             ),
-            RegistryError::RateLimited { .. } => ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "TOOMANYREQUESTS",
-                format!(
-                    "{what} is not cached and upstream refused: {reg}; wait for the quota to reset and retry (`dpx pull --json IMAGE` shows the remaining quota)"
-                ),
-            ),
+            RegistryError::RateLimited { retry_after, .. } => {
+                let when = match retry_after {
+                    Some(d) => format!(
+                        "retry after {}",
+                        crate::fetch::quota::rfc3339(
+                            crate::cache::now_secs().saturating_add(d.as_secs())
+                        )
+                    ),
+                    None => "wait for the quota to reset and retry".to_string(),
+                };
+                ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "TOOMANYREQUESTS",
+                    format!(
+                        "{what} is not cached and upstream refused: {reg}; {when} (`dpx ratelimit --cached` shows the last figures seen)"
+                    ),
+                )
+            }
             RegistryError::Denied { status, .. } | RegistryError::LoginRefused { status, .. } => {
                 let (status, code) = if *status == 401 {
                     (StatusCode::UNAUTHORIZED, "UNAUTHORIZED")

@@ -262,17 +262,30 @@ impl Server {
                     .map_err(|e| ApiError::from_fetch(&e, &what, "MANIFEST_UNKNOWN"))?;
                 let m = negotiate::answer(&self.fetcher, &image, &target, req.headers(), m).await?;
                 let status = m.freshness.as_str();
-                let resp = Response::builder()
+                let mut resp = Response::builder()
                     .status(StatusCode::OK)
                     .header(header::CONTENT_TYPE, &m.media_type)
                     .header(header::CONTENT_LENGTH, m.bytes.len())
                     .header("docker-content-digest", m.digest.to_string())
                     .header(header::ETAG, format!("\"{}\"", m.digest))
-                    .header("x-dpx-cache", status)
+                    .header("x-dpx-cache", status);
+                // Why a stale copy was served: the upstream failed, or the
+                // pull quota was saved (`reserve`, `rate-limited`).
+                if let Some(reason) = m.freshness.stale_reason() {
+                    resp = resp.header("x-dpx-stale", reason);
+                }
+                let resp = resp
                     .body(full(m.bytes))
                     .map_err(|e| ApiError::internal(&e.to_string()))?;
-                if m.freshness == Freshness::Stale {
-                    tracing::warn!("{what}: upstream unavailable, served the cached copy");
+                match m.freshness {
+                    Freshness::Stale => {
+                        tracing::warn!("{what}: upstream unavailable, served the cached copy");
+                    }
+                    Freshness::Spared(spare) => tracing::warn!(
+                        "{what}: served the cached copy without a pull upstream ({})",
+                        spare.as_str()
+                    ),
+                    _ => {}
                 }
                 Ok((resp, status))
             }

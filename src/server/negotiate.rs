@@ -22,7 +22,7 @@ use http::{HeaderMap, StatusCode, header};
 
 use super::errors::ApiError;
 use super::routes::Image;
-use crate::fetch::{Fetcher, Freshness, ResolvedManifest};
+use crate::fetch::{Fetcher, ResolvedManifest};
 use crate::oci::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
 use crate::reference::{Digest, Target};
 
@@ -55,9 +55,10 @@ pub async fn answer(
                 .await
                 .map_err(|e| ApiError::from_fetch(&e, &what, "MANIFEST_UNKNOWN"))?;
             // A list served from a stale cache makes the whole answer stale.
-            let freshness = match m.freshness {
-                Freshness::Stale => Freshness::Stale,
-                _ => child.freshness,
+            let freshness = if m.freshness.is_stale() {
+                m.freshness
+            } else {
+                child.freshness
             };
             Ok(ResolvedManifest { freshness, ..child })
         }

@@ -14,6 +14,7 @@ mod negotiate;
 mod protocol;
 mod pull;
 mod purge;
+mod quota;
 mod ratelimit;
 mod referrers;
 mod registry;

@@ -80,6 +80,10 @@ struct RateLimit {
     remaining: u64,
     window: u64,
     style: HeaderStyle,
+    /// `set_ratelimit_refill`: the quota comes back `window` seconds after
+    /// it ran out (`exhausted`), and 429s say when in `Retry-After`.
+    refill: bool,
+    exhausted: Option<Instant>,
 }
 
 #[derive(Default)]
@@ -116,6 +120,8 @@ struct State {
     token_padding: usize,
     /// Manifest GETs wait this long before answering.
     manifest_delay: Option<Duration>,
+    /// Manifest HEADs wait this long before answering.
+    manifest_head_delay: Option<Duration>,
     /// Blob GETs answer 200 with the whole body whatever their Range.
     ignore_range: bool,
     /// A pause between the 64 KiB chunks of every blob body (faults or not).
@@ -448,7 +454,32 @@ impl FakeHub {
             remaining,
             window: window_secs,
             style,
+            refill: false,
+            exhausted: None,
         });
+    }
+
+    /// Sets the remaining count of `set_ratelimit`'s quota.
+    pub fn set_rate_remaining(&self, remaining: u64) {
+        if let Some(rl) = self.state().rate.as_mut() {
+            rl.remaining = remaining;
+            rl.exhausted = None;
+        }
+    }
+
+    /// Docker Hub's window, shortened: once `set_ratelimit`'s quota runs out,
+    /// manifest GETs get 429 with `Retry-After` (the seconds left) and the
+    /// quota headers, until the window (its `window_secs`) has passed since;
+    /// then the quota is whole again.
+    pub fn set_ratelimit_refill(&self, on: bool) {
+        if let Some(rl) = self.state().rate.as_mut() {
+            rl.refill = on;
+        }
+    }
+
+    /// Manifest HEADs answer after `delay`: concurrent checks overlap.
+    pub fn set_manifest_head_delay(&self, delay: Duration) {
+        self.state().manifest_head_delay = Some(delay);
     }
 
     /// Pages tag lists (`n` tags each, `Link: <...>; rel="next"`), as
@@ -906,6 +937,10 @@ async fn handle(shared: &Shared, req: Request<Incoming>, is_cdn: bool) -> Respon
         if let Some(d) = delay.filter(|_| !head) {
             tokio::time::sleep(d).await;
         }
+        let head_delay = shared.state().manifest_head_delay;
+        if let Some(d) = head_delay.filter(|_| head) {
+            tokio::time::sleep(d).await;
+        }
         let resp = shared.counted_against(&req, manifest(shared, repo, reference, head));
         return match drip.filter(|_| !head) {
             Some(interval) => dripping(shared, resp, interval).await,
@@ -963,6 +998,25 @@ fn too_many() -> Response<Body> {
         "TOOMANYREQUESTS",
         "You have reached your pull rate limit. You may increase the limit by authenticating and upgrading",
     )
+}
+
+/// A 429 as Docker Hub sends it when the quota is spent: the figures, and
+/// when to come back.
+fn refused_with_quota(rl: &RateLimit, left: Duration) -> Response<Body> {
+    let mut resp = too_many();
+    let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+    let headers = [
+        ("retry-after", secs.max(1).to_string()),
+        ("ratelimit-limit", format!("{};w={}", rl.limit, rl.window)),
+        ("ratelimit-remaining", format!("0;w={}", rl.window)),
+        ("docker-ratelimit-source", "127.0.0.1".to_string()),
+    ];
+    for (k, v) in headers {
+        if let Ok(v) = http::HeaderValue::from_str(&v) {
+            resp.headers_mut().insert(k, v);
+        }
+    }
+    resp
 }
 
 fn full_json(s: &str) -> Response<Body> {
@@ -1126,7 +1180,19 @@ fn manifest(shared: &Shared, repo: &str, reference: &str, head: bool) -> Respons
     };
     let mut rl_headers = Vec::new();
     if let Some(rl) = st.rate.as_mut() {
+        if rl.refill
+            && let Some(at) = rl.exhausted
+            && at.elapsed() >= Duration::from_secs(rl.window)
+        {
+            rl.remaining = rl.limit;
+            rl.exhausted = None;
+        }
         if !head {
+            if rl.remaining == 0 && rl.refill {
+                let at = *rl.exhausted.get_or_insert_with(Instant::now);
+                let left = Duration::from_secs(rl.window).saturating_sub(at.elapsed());
+                return refused_with_quota(rl, left);
+            }
             if rl.remaining == 0 {
                 return too_many();
             }

@@ -1,0 +1,267 @@
+//! Two small JSON records about the upstream pull quota, shared by every dpx
+//! process on the cache and kept across restarts:
+//!
+//! - `quota/ratelimits.json`: the last rate-limit figures seen per registry
+//!   and identity (and a pause after a 429);
+//! - `quota/stats.json`: cumulative counts of manifest requests answered
+//!   from the cache and of manifest requests sent upstream.
+//!
+//! Processes write them in batches (see `fetch::quota`), each a
+//! read-merge-write under a lock file, so no process loses another's update.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Cache, CacheError, read_record, write_atomic};
+
+/// The rate-limit figures of one upstream reply, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaSeen {
+    /// The registry host, e.g. `docker.io`.
+    pub registry: String,
+    /// Whom the quota counts against: the reply's `docker-ratelimit-source`
+    /// (an IP when anonymous, an account id when signed in), else `account`.
+    pub identity: String,
+    /// The account dpx asked as: a user name, or "anonymous".
+    pub account: String,
+    /// Whether the request carried credentials.
+    pub authenticated: bool,
+    pub limit: Option<u64>,
+    pub remaining: Option<u64>,
+    /// The quota window in seconds (`w=`).
+    pub window_secs: Option<u64>,
+    /// Unix seconds when the reply was seen.
+    pub seen_at: u64,
+    /// After a 429: Unix seconds before which no manifest is asked upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_until: Option<u64>,
+}
+
+impl QuotaSeen {
+    fn key(&self) -> (String, String) {
+        (self.registry.clone(), self.identity.clone())
+    }
+}
+
+/// Keeps, per registry and identity, the figures seen last; a pause is kept
+/// until it ends, whichever reply came later.
+pub fn merge_seen(old: Vec<QuotaSeen>, new: Vec<QuotaSeen>) -> Vec<QuotaSeen> {
+    let mut by_key: HashMap<(String, String), QuotaSeen> = HashMap::new();
+    for seen in old.into_iter().chain(new) {
+        match by_key.get_mut(&seen.key()) {
+            Some(kept) => {
+                let paused_until = kept.paused_until.max(seen.paused_until);
+                if seen.seen_at >= kept.seen_at {
+                    *kept = seen;
+                }
+                kept.paused_until = paused_until;
+            }
+            None => {
+                by_key.insert(seen.key(), seen);
+            }
+        }
+    }
+    let mut all: Vec<QuotaSeen> = by_key.into_values().collect();
+    all.sort_by(|a, b| (&a.registry, &a.identity).cmp(&(&b.registry, &b.identity)));
+    all
+}
+
+/// Manifest requests by how they were answered, and what went upstream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PullCounts {
+    /// Answered from the cache without asking upstream (a tag within its
+    /// TTL, or a manifest by digest).
+    pub cache_hits: u64,
+    /// Tags answered from the cache after a HEAD upstream (free on Docker
+    /// Hub) confirmed the cached digest.
+    pub revalidated: u64,
+    /// Answered from the cache because the upstream failed.
+    pub stale_upstream_failed: u64,
+    /// Answered from the cache instead of spending a pull: the quota was at
+    /// the reserve, or paused after a 429.
+    pub stale_quota_saved: u64,
+    /// Manifest GETs sent upstream: each is a pull on Docker Hub.
+    pub upstream_manifest_gets: u64,
+    /// Manifest HEADs sent upstream (not counted as pulls by Docker Hub).
+    pub upstream_manifest_heads: u64,
+}
+
+impl PullCounts {
+    pub fn add(&mut self, other: &PullCounts) {
+        self.cache_hits = self.cache_hits.saturating_add(other.cache_hits);
+        self.revalidated = self.revalidated.saturating_add(other.revalidated);
+        self.stale_upstream_failed = self
+            .stale_upstream_failed
+            .saturating_add(other.stale_upstream_failed);
+        self.stale_quota_saved = self
+            .stale_quota_saved
+            .saturating_add(other.stale_quota_saved);
+        self.upstream_manifest_gets = self
+            .upstream_manifest_gets
+            .saturating_add(other.upstream_manifest_gets);
+        self.upstream_manifest_heads = self
+            .upstream_manifest_heads
+            .saturating_add(other.upstream_manifest_heads);
+    }
+
+    pub fn is_zero(&self) -> bool {
+        *self == PullCounts::default()
+    }
+
+    /// Manifest requests answered without a GET upstream.
+    pub fn answered_without_get(&self) -> u64 {
+        self.cache_hits
+            .saturating_add(self.revalidated)
+            .saturating_add(self.stale_upstream_failed)
+            .saturating_add(self.stale_quota_saved)
+    }
+}
+
+/// The cumulative counts on disk, and since when they are counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullStats {
+    /// Unix seconds of the first count recorded.
+    pub since: u64,
+    /// Unix seconds of the last batch written.
+    pub updated_at: u64,
+    #[serde(flatten)]
+    pub counts: PullCounts,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct SeenRecord {
+    figures: Vec<QuotaSeen>,
+}
+
+impl Cache {
+    fn quota_path(&self, name: &str) -> PathBuf {
+        self.root.join("quota").join(name)
+    }
+
+    /// The rate-limit figures recorded by any process (empty when none).
+    pub fn read_quota_seen(&self) -> Result<Vec<QuotaSeen>, CacheError> {
+        Ok(
+            read_record::<SeenRecord>(self.quota_path("ratelimits.json"))?
+                .unwrap_or_default()
+                .figures,
+        )
+    }
+
+    /// Merges `new` into the recorded figures (`merge_seen`) and returns the
+    /// result. Blocking: call off the async workers.
+    pub fn merge_quota_seen(&self, new: Vec<QuotaSeen>) -> Result<Vec<QuotaSeen>, CacheError> {
+        let path = self.quota_path("ratelimits.json");
+        let _lock = self.record_lock("ratelimits")?;
+        let old = read_record::<SeenRecord>(path.clone())?.unwrap_or_default();
+        let figures = merge_seen(old.figures, new);
+        let record = SeenRecord { figures };
+        let json = serde_json::to_vec_pretty(&record)
+            .map_err(|e| CacheError::write(&path, io::Error::other(e)))?;
+        write_atomic(self, &path, &json)?;
+        Ok(record.figures)
+    }
+
+    /// The cumulative counts of every process (zero when none recorded).
+    pub fn read_pull_stats(&self) -> Result<PullStats, CacheError> {
+        Ok(read_record(self.quota_path("stats.json"))?.unwrap_or_default())
+    }
+
+    /// Adds one process's counts since its last batch to the cumulative
+    /// ones. Blocking: call off the async workers.
+    pub fn add_pull_counts(&self, delta: &PullCounts) -> Result<PullStats, CacheError> {
+        let path = self.quota_path("stats.json");
+        let _lock = self.record_lock("stats")?;
+        let mut stats: PullStats = read_record(path.clone())?.unwrap_or_default();
+        let now = super::now_secs();
+        if stats.since == 0 {
+            stats.since = now;
+        }
+        stats.updated_at = now;
+        stats.counts.add(delta);
+        let json = serde_json::to_vec_pretty(&stats)
+            .map_err(|e| CacheError::write(&path, io::Error::other(e)))?;
+        write_atomic(self, &path, &json)?;
+        Ok(stats)
+    }
+
+    /// The lock of one record's read-merge-write: held for a few
+    /// milliseconds, so waiting for it (blocking) is fine off the runtime.
+    fn record_lock(&self, name: &str) -> Result<File, CacheError> {
+        let path = self.root.join("locks").join(format!("record-{name}.lock"));
+        loop {
+            let file = fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .map_err(|e| CacheError::write(&path, e))?;
+            file.lock().map_err(|e| CacheError::write(&path, e))?;
+            // The sweep removes free lock files: one no longer at `path` is no lock.
+            if super::locks::is_at(&file, &path) {
+                return Ok(file);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(identity: &str, remaining: u64, at: u64, paused: Option<u64>) -> QuotaSeen {
+        QuotaSeen {
+            registry: "docker.io".into(),
+            identity: identity.into(),
+            account: "anonymous".into(),
+            authenticated: false,
+            limit: Some(100),
+            remaining: Some(remaining),
+            window_secs: Some(21600),
+            seen_at: at,
+            paused_until: paused,
+        }
+    }
+
+    #[test]
+    fn the_latest_figures_win_and_pauses_last() {
+        let merged = merge_seen(
+            vec![seen("a", 10, 100, Some(500)), seen("b", 5, 100, None)],
+            vec![seen("a", 9, 200, None), seen("b", 7, 50, None)],
+        );
+        assert_eq!(merged.len(), 2);
+        assert_eq!(merged[0].remaining, Some(9));
+        assert_eq!(merged[0].paused_until, Some(500));
+        assert_eq!(merged[1].remaining, Some(5), "an older reply loses");
+    }
+
+    #[test]
+    fn records_survive_reopening_and_counts_add_up() {
+        let (dir, cache) = crate::cache::testing::temp_cache();
+        assert!(cache.read_quota_seen().unwrap().is_empty());
+        cache
+            .merge_quota_seen(vec![seen("a", 10, 100, None)])
+            .unwrap();
+        cache
+            .merge_quota_seen(vec![seen("b", 3, 100, None)])
+            .unwrap();
+        let delta = PullCounts {
+            cache_hits: 2,
+            upstream_manifest_gets: 1,
+            ..PullCounts::default()
+        };
+        cache.add_pull_counts(&delta).unwrap();
+        cache.add_pull_counts(&delta).unwrap();
+        drop(cache);
+        let cache = Cache::open(dir.path()).unwrap();
+        assert_eq!(cache.read_quota_seen().unwrap().len(), 2);
+        let stats = cache.read_pull_stats().unwrap();
+        assert_eq!(stats.counts.cache_hits, 4);
+        assert_eq!(stats.counts.upstream_manifest_gets, 2);
+        assert!(stats.since > 0);
+    }
+}

@@ -1,0 +1,531 @@
+//! Spending the pull quota wisely. Every upstream reply's figures land here
+//! (`observe`); the fetcher asks `spare_tag` before it would GET a cached
+//! tag's manifest, and `take_pull` before any manifest GET:
+//!
+//! - after a 429 to a manifest GET, no manifest is asked upstream (neither
+//!   GET nor HEAD: a moved tag could not be fetched anyway) until the window
+//!   may have reset: the reply's `Retry-After`, else its `w=` window, else
+//!   `DEFAULT_PAUSE`; a 429 is not retried within the request either;
+//! - at or below `[ratelimit] reserve` remaining pulls, `dpx serve` answers a
+//!   cached tag from the cache instead of spending a GET (the HEAD, free,
+//!   still tells whether the cached digest is current), and a prefetch stops;
+//! - `prefetch --max-pulls N` stops before the N+1st manifest GET.
+//!
+//! Figures and counts are kept in memory and written in batches with the
+//! last-use times (`Fetcher::flush_usage`); what other processes wrote is
+//! merged in at each batch.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::cache::{PullCounts, QuotaSeen, merge_seen, now_secs};
+use crate::registry::{Asked, UpstreamReply};
+
+/// How long to pause after a 429 that says neither `Retry-After` nor `w=`.
+pub const DEFAULT_PAUSE: Duration = Duration::from_secs(5 * 60);
+/// The account name of requests without credentials.
+pub const ANONYMOUS: &str = "anonymous";
+
+/// What a process may spend.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PullPolicy {
+    /// `[ratelimit] reserve`: pulls to leave for whatever else shares the quota.
+    pub reserve: Option<u64>,
+    /// At the reserve, fail (a prefetch) rather than serve a cached tag stale (serve).
+    pub stop_at_reserve: bool,
+    /// `prefetch --max-pulls`: manifest GETs this process may send.
+    pub max_pulls: Option<u64>,
+}
+
+/// Why a manifest is not asked upstream.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QuotaStop {
+    #[error(
+        "{registry} answered 429 Too Many Requests; dpx asks it for no manifest until {} (in {}s), to let the pull quota recover",
+        rfc3339(*until), until.saturating_sub(now_secs())
+    )]
+    Paused { registry: String, until: u64 },
+    #[error(
+        "{registry} has {remaining} pulls left for {identity}, at or below the reserve of {reserve} ([ratelimit] reserve)"
+    )]
+    Reserve {
+        registry: String,
+        identity: String,
+        remaining: u64,
+        reserve: u64,
+    },
+    #[error("{max} manifest GETs spent, the most --max-pulls allows")]
+    MaxPulls { max: u64 },
+}
+
+impl QuotaStop {
+    /// Unix seconds when asking upstream may work again, when known.
+    pub fn retry_at(&self) -> Option<u64> {
+        match self {
+            QuotaStop::Paused { until, .. } => Some(*until),
+            _ => None,
+        }
+    }
+}
+
+pub fn rfc3339(secs: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(secs)).to_string()
+}
+
+/// Why a cached tag was served without the GET it needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spare {
+    /// The remaining quota was at or below the reserve.
+    Reserve,
+    /// Paused after a 429.
+    RateLimited,
+}
+
+impl Spare {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Spare::Reserve => "reserve",
+            Spare::RateLimited => "rate-limited",
+        }
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    cache_hits: AtomicU64,
+    revalidated: AtomicU64,
+    stale_upstream_failed: AtomicU64,
+    stale_quota_saved: AtomicU64,
+    upstream_manifest_gets: AtomicU64,
+    upstream_manifest_heads: AtomicU64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> PullCounts {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        PullCounts {
+            cache_hits: get(&self.cache_hits),
+            revalidated: get(&self.revalidated),
+            stale_upstream_failed: get(&self.stale_upstream_failed),
+            stale_quota_saved: get(&self.stale_quota_saved),
+            upstream_manifest_gets: get(&self.upstream_manifest_gets),
+            upstream_manifest_heads: get(&self.upstream_manifest_heads),
+        }
+    }
+}
+
+/// What a manifest request was answered with, for the counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answered {
+    CacheHit,
+    Revalidated,
+    StaleUpstreamFailed,
+    StaleQuotaSaved,
+    /// Fetched upstream: the GET is counted when its reply comes.
+    Fetched,
+}
+
+#[derive(Default)]
+pub struct Quota {
+    policy: PullPolicy,
+    /// The figures known, by (registry, identity): recorded ones merged with
+    /// those seen here.
+    figures: Mutex<HashMap<(String, String), QuotaSeen>>,
+    /// Figures seen here and not yet written.
+    unwritten: Mutex<Vec<QuotaSeen>>,
+    counters: Counters,
+    /// The counts already written (the next batch adds what is beyond).
+    written: Mutex<PullCounts>,
+    /// Manifest GETs this process has decided to send (`max_pulls`).
+    pulls_taken: AtomicU64,
+    /// Per registry, manifest GETs let go whose reply has not come yet: the
+    /// last remaining count seen does not include them (parallel prefetch jobs).
+    in_flight: Mutex<HashMap<String, u64>>,
+}
+
+impl Quota {
+    pub fn new(policy: PullPolicy) -> Quota {
+        Quota {
+            policy,
+            ..Quota::default()
+        }
+    }
+
+    /// Records one upstream reply: its figures, a 429's pause, the counts.
+    pub fn observe(&self, reply: &UpstreamReply) {
+        // A request turned away for want of a token is no request at all.
+        if reply.status == 401 {
+            return;
+        }
+        match reply.asked {
+            Asked::ManifestGet => bump(&self.counters.upstream_manifest_gets),
+            Asked::ManifestHead => bump(&self.counters.upstream_manifest_heads),
+            Asked::Other => {}
+        }
+        // A 429 to a pull is the quota spent; to a HEAD (which Docker Hub
+        // does not count) it is some other throttle, retried as usual.
+        let refused = reply.status == 429 && reply.asked == Asked::ManifestGet;
+        if reply.rate_limit.is_none() && !refused {
+            return;
+        }
+        let account = reply
+            .account
+            .clone()
+            .unwrap_or_else(|| ANONYMOUS.to_string());
+        let rl = reply.rate_limit.as_ref();
+        let now = now_secs();
+        let mut seen = QuotaSeen {
+            registry: reply.registry.clone(),
+            identity: rl
+                .and_then(|r| r.source.clone())
+                .unwrap_or_else(|| account.clone()),
+            account,
+            authenticated: reply.account.is_some(),
+            limit: rl.and_then(|r| r.limit),
+            remaining: rl.and_then(|r| r.remaining),
+            window_secs: rl.and_then(|r| r.window_secs),
+            seen_at: now,
+            paused_until: None,
+        };
+        if refused {
+            let window = seen.window_secs.or_else(|| {
+                self.latest(&seen.registry, &seen.account)
+                    .and_then(|s| s.window_secs)
+            });
+            let pause = reply
+                .retry_after
+                .or(window.map(Duration::from_secs))
+                .unwrap_or(DEFAULT_PAUSE);
+            // Rounded up, plus a second for the clocks' difference: asking a
+            // moment early would only earn another 429.
+            let until = now.saturating_add(pause.as_secs().saturating_add(2));
+            seen.paused_until = Some(until);
+            seen.remaining = seen.remaining.or(Some(0));
+            tracing::warn!(
+                "{} answered 429 Too Many Requests (pull quota of {} spent); no manifest requests to it until {}",
+                seen.registry,
+                seen.identity,
+                rfc3339(until)
+            );
+        }
+        self.remember(vec![seen.clone()]);
+        if let Ok(mut unwritten) = self.unwritten.lock() {
+            unwritten.push(seen);
+        }
+    }
+
+    fn remember(&self, seen: Vec<QuotaSeen>) {
+        if let Ok(mut figures) = self.figures.lock() {
+            let old: Vec<QuotaSeen> = figures.drain().map(|(_, v)| v).collect();
+            for s in merge_seen(old, seen) {
+                figures.insert((s.registry.clone(), s.identity.clone()), s);
+            }
+        }
+    }
+
+    /// The latest figures seen for requests to `registry` as `account`.
+    fn latest(&self, registry: &str, account: &str) -> Option<QuotaSeen> {
+        let figures = self.figures.lock().ok()?;
+        figures
+            .values()
+            .filter(|s| s.registry == registry && s.account == account)
+            .max_by_key(|s| s.seen_at)
+            .cloned()
+    }
+
+    /// Until when manifest requests to `registry` are paused after a 429.
+    pub fn paused_until(&self, registry: &str, account: &str) -> Option<u64> {
+        let now = now_secs();
+        let figures = self.figures.lock().ok()?;
+        figures
+            .values()
+            .filter(|s| s.registry == registry && s.account == account)
+            .filter_map(|s| s.paused_until)
+            .filter(|until| *until > now)
+            .max()
+    }
+
+    /// The remaining count (less the GETs still under way) and identity
+    /// when at or below the reserve.
+    fn at_reserve(&self, registry: &str, account: &str) -> Option<(u64, String, u64)> {
+        let reserve = self.policy.reserve?;
+        let latest = self.latest(registry, account)?;
+        let in_flight = self
+            .in_flight
+            .lock()
+            .ok()
+            .and_then(|f| f.get(registry).copied())
+            .unwrap_or(0);
+        let remaining = latest.remaining?.saturating_sub(in_flight);
+        (remaining <= reserve).then_some((remaining, latest.identity, reserve))
+    }
+
+    /// Whether a cached tag that needs a GET should be served from the cache
+    /// instead (`dpx serve` at the reserve, anyone while paused).
+    pub fn spare_tag(&self, registry: &str, account: &str) -> Option<Spare> {
+        if self.paused_until(registry, account).is_some() {
+            return Some(Spare::RateLimited);
+        }
+        if !self.policy.stop_at_reserve && self.at_reserve(registry, account).is_some() {
+            return Some(Spare::Reserve);
+        }
+        None
+    }
+
+    /// Asks leave to send one manifest GET to `registry`; the GET counts as
+    /// under way until the ticket is dropped.
+    pub fn take_pull(&self, registry: &str, account: &str) -> Result<PullTicket<'_>, QuotaStop> {
+        if let Some(until) = self.paused_until(registry, account) {
+            return Err(QuotaStop::Paused {
+                registry: registry.to_string(),
+                until,
+            });
+        }
+        if self.policy.stop_at_reserve
+            && let Some((remaining, identity, reserve)) = self.at_reserve(registry, account)
+        {
+            return Err(QuotaStop::Reserve {
+                registry: registry.to_string(),
+                identity,
+                remaining,
+                reserve,
+            });
+        }
+        if let Some(max) = self.policy.max_pulls {
+            let taken = self
+                .pulls_taken
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                    (n < max).then(|| n.saturating_add(1))
+                });
+            if taken.is_err() {
+                return Err(QuotaStop::MaxPulls { max });
+            }
+        }
+        if let Ok(mut in_flight) = self.in_flight.lock() {
+            let n = in_flight.entry(registry.to_string()).or_insert(0);
+            *n = n.saturating_add(1);
+        }
+        Ok(PullTicket {
+            quota: self,
+            registry: registry.to_string(),
+        })
+    }
+
+    /// Counts one manifest request by how it was answered.
+    pub fn count(&self, answered: Answered) {
+        let c = &self.counters;
+        match answered {
+            Answered::CacheHit => bump(&c.cache_hits),
+            Answered::Revalidated => bump(&c.revalidated),
+            Answered::StaleUpstreamFailed => bump(&c.stale_upstream_failed),
+            Answered::StaleQuotaSaved => bump(&c.stale_quota_saved),
+            Answered::Fetched => {}
+        }
+    }
+
+    /// This process's counts since it started.
+    pub fn counts(&self) -> PullCounts {
+        self.counters.snapshot()
+    }
+
+    /// The figures known to this process (recorded and seen), sorted.
+    pub fn figures(&self) -> Vec<QuotaSeen> {
+        let all = self
+            .figures
+            .lock()
+            .map(|f| f.values().cloned().collect())
+            .unwrap_or_default();
+        merge_seen(all, Vec::new())
+    }
+
+    /// Takes what a batch should write: the figures seen since the last
+    /// one, and the counts beyond what was written (`None`s when nothing).
+    pub fn take_batch(&self) -> (Vec<QuotaSeen>, Option<PullCounts>) {
+        let seen = self
+            .unwritten
+            .lock()
+            .map(|mut u| std::mem::take(&mut *u))
+            .unwrap_or_default();
+        let now = self.counts();
+        let delta = match self.written.lock() {
+            Ok(mut written) => {
+                let delta = difference(&now, &written);
+                *written = now;
+                delta
+            }
+            Err(_) => PullCounts::default(),
+        };
+        (seen, (!delta.is_zero()).then_some(delta))
+    }
+
+    /// Gives back a batch that could not be written, for the next one.
+    pub fn untake_batch(&self, seen: Vec<QuotaSeen>, delta: Option<PullCounts>) {
+        if let Ok(mut unwritten) = self.unwritten.lock() {
+            unwritten.extend(seen);
+        }
+        if let (Some(delta), Ok(mut written)) = (delta, self.written.lock()) {
+            *written = difference(&written, &delta);
+        }
+    }
+
+    /// Takes in what every process recorded.
+    pub fn absorb(&self, recorded: Vec<QuotaSeen>) {
+        self.remember(recorded);
+    }
+}
+
+/// A manifest GET under way (`take_pull`): held until it has ended, however
+/// it ends (its reply's figures, if any, have been seen by then).
+pub struct PullTicket<'a> {
+    quota: &'a Quota,
+    registry: String,
+}
+
+impl Drop for PullTicket<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut in_flight) = self.quota.in_flight.lock()
+            && let Some(n) = in_flight.get_mut(&self.registry)
+        {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+fn difference(a: &PullCounts, b: &PullCounts) -> PullCounts {
+    PullCounts {
+        cache_hits: a.cache_hits.saturating_sub(b.cache_hits),
+        revalidated: a.revalidated.saturating_sub(b.revalidated),
+        stale_upstream_failed: a
+            .stale_upstream_failed
+            .saturating_sub(b.stale_upstream_failed),
+        stale_quota_saved: a.stale_quota_saved.saturating_sub(b.stale_quota_saved),
+        upstream_manifest_gets: a
+            .upstream_manifest_gets
+            .saturating_sub(b.upstream_manifest_gets),
+        upstream_manifest_heads: a
+            .upstream_manifest_heads
+            .saturating_sub(b.upstream_manifest_heads),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::RateLimit;
+
+    fn reply(asked: Asked, status: u16, remaining: Option<u64>) -> UpstreamReply {
+        UpstreamReply {
+            registry: "docker.io".into(),
+            account: None,
+            asked,
+            status,
+            rate_limit: remaining.and_then(|r| {
+                let mut h = http::HeaderMap::new();
+                h.insert("ratelimit-limit", "100;w=60".parse().unwrap());
+                h.insert("ratelimit-remaining", format!("{r};w=60").parse().unwrap());
+                h.insert("docker-ratelimit-source", "192.0.2.1".parse().unwrap());
+                RateLimit::from_headers(&h)
+            }),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn reserve_spares_tags_in_serve_and_stops_prefetch() {
+        let serve = Quota::new(PullPolicy {
+            reserve: Some(5),
+            ..PullPolicy::default()
+        });
+        serve.observe(&reply(Asked::ManifestHead, 200, Some(6)));
+        assert_eq!(serve.spare_tag("docker.io", ANONYMOUS), None);
+        serve.observe(&reply(Asked::ManifestHead, 200, Some(5)));
+        assert_eq!(
+            serve.spare_tag("docker.io", ANONYMOUS),
+            Some(Spare::Reserve)
+        );
+        // Uncached content is still fetched.
+        assert!(serve.take_pull("docker.io", ANONYMOUS).is_ok());
+        assert_eq!(serve.spare_tag("ghcr.io", ANONYMOUS), None);
+
+        let prefetch = Quota::new(PullPolicy {
+            reserve: Some(5),
+            stop_at_reserve: true,
+            max_pulls: None,
+        });
+        prefetch.observe(&reply(Asked::ManifestGet, 200, Some(7)));
+        // Two GETs at once leave 5: a third would take the quota below.
+        let first = prefetch.take_pull("docker.io", ANONYMOUS).expect("6 left");
+        let second = prefetch.take_pull("docker.io", ANONYMOUS).expect("5 left");
+        assert!(matches!(
+            prefetch.take_pull("docker.io", ANONYMOUS),
+            Err(QuotaStop::Reserve { remaining: 5, .. })
+        ));
+        // Their replies say 6 and then 5 left: still at the reserve.
+        prefetch.observe(&reply(Asked::ManifestGet, 200, Some(6)));
+        drop(first);
+        prefetch.observe(&reply(Asked::ManifestGet, 200, Some(5)));
+        drop(second);
+        assert_eq!(prefetch.spare_tag("docker.io", ANONYMOUS), None);
+        assert!(matches!(
+            prefetch.take_pull("docker.io", ANONYMOUS),
+            Err(QuotaStop::Reserve { remaining: 5, .. })
+        ));
+    }
+
+    #[test]
+    fn a_429_pauses_for_the_window_and_max_pulls_caps_gets() {
+        let q = Quota::new(PullPolicy {
+            max_pulls: Some(2),
+            ..PullPolicy::default()
+        });
+        assert!(q.take_pull("docker.io", ANONYMOUS).is_ok());
+        assert!(q.take_pull("docker.io", ANONYMOUS).is_ok());
+        assert_eq!(
+            q.take_pull("docker.io", ANONYMOUS).err(),
+            Some(QuotaStop::MaxPulls { max: 2 })
+        );
+        let q = Quota::new(PullPolicy::default());
+        q.observe(&reply(Asked::ManifestGet, 429, Some(0)));
+        let until = q.paused_until("docker.io", ANONYMOUS).expect("paused");
+        assert!(until >= now_secs() + 60 && until <= now_secs() + 62);
+        assert_eq!(
+            q.spare_tag("docker.io", ANONYMOUS),
+            Some(Spare::RateLimited)
+        );
+        assert!(matches!(
+            q.take_pull("docker.io", ANONYMOUS),
+            Err(QuotaStop::Paused { .. })
+        ));
+        // Another account's quota is another's.
+        assert!(q.take_pull("docker.io", "alice").is_ok());
+        assert_eq!(q.counts().upstream_manifest_gets, 1);
+    }
+
+    #[test]
+    fn batches_carry_only_what_is_new() {
+        let q = Quota::new(PullPolicy::default());
+        q.observe(&reply(Asked::ManifestHead, 200, Some(9)));
+        q.count(Answered::CacheHit);
+        let (seen, delta) = q.take_batch();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(
+            delta.map(|d| (d.cache_hits, d.upstream_manifest_heads)),
+            Some((1, 1))
+        );
+        assert_eq!(q.take_batch(), (Vec::new(), None));
+        q.count(Answered::CacheHit);
+        let (seen, delta) = q.take_batch();
+        q.untake_batch(seen, delta);
+        let (_, delta) = q.take_batch();
+        assert_eq!(delta.map(|d| d.cache_hits), Some(1));
+        // 401s are not requests.
+        q.observe(&reply(Asked::ManifestGet, 401, None));
+        assert_eq!(q.counts().upstream_manifest_gets, 0);
+    }
+}
