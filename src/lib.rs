@@ -8,6 +8,7 @@ pub mod cache;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod daemon;
 pub mod exit;
 pub mod fetch;
 pub mod imagelist;
@@ -23,7 +24,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, SetupCommand};
 use crate::commands::Context;
 
 use crate::exit::UsageError;
@@ -54,6 +55,8 @@ pub fn main() -> ExitCode {
                 Err(e) => report(&anyhow::Error::from(e)),
             };
         }
+        // Before any thread: taking the socket unsets LISTEN_FDS and LISTEN_PID.
+        Command::Serve(_) => daemon::activation::capture(),
         _ => {}
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -73,6 +76,12 @@ pub fn main() -> ExitCode {
             Command::Cache { command } => commands::cache::run(&ctx, command).await,
             Command::Export(args) => commands::export::run(&ctx, args).await,
             Command::Import(args) => commands::import::run(&ctx, args).await,
+            Command::Daemon { command } => commands::daemon::run(&ctx, &cli.global, command).await,
+            Command::Setup { command } => match command {
+                SetupCommand::Systemd(args) => {
+                    commands::setup_systemd::run(&ctx, &cli.global, args).await
+                }
+            },
             Command::Completions { .. } | Command::Man => Ok(ExitCode::SUCCESS),
         }
     });

@@ -2,12 +2,14 @@
 
 pub mod cache;
 pub mod cache_usage;
+pub mod daemon;
 pub mod export;
 pub mod import;
 pub mod prefetch;
 pub mod pull;
 pub mod purge;
 pub mod serve;
+pub mod setup_systemd;
 
 use std::path::PathBuf;
 use std::sync::Arc;
