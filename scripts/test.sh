@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs dpx's whole test suite on a fresh Debian machine: installs the real
 # components the integration tests talk to (the CNCF distribution registry,
-# skopeo, the Docker daemon, containerd, podman) when missing, then the tests.
+# skopeo, the Docker daemon, containerd, podman, systemd-socket-activate) when missing, then the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +11,7 @@ command -v skopeo >/dev/null || need+=(skopeo)
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v ctr >/dev/null || need+=(containerd)
 command -v podman >/dev/null || need+=(podman)
+command -v systemd-socket-activate >/dev/null || need+=(systemd)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -480,7 +480,10 @@ mod tests {
         assert_eq!(cfg.serve.max_connections(), 50);
         assert_eq!(cfg.serve.header_timeout(), Duration::from_secs(2));
         assert_eq!(cfg.serve.connection_idle_timeout(), Duration::from_secs(1));
-        assert_eq!(cfg.serve.idle_timeout(false), Some(Duration::from_secs(600)));
+        assert_eq!(
+            cfg.serve.idle_timeout(false),
+            Some(Duration::from_secs(600))
+        );
         let off = Config::parse("[serve]\nidle_timeout = \"0\"\n").unwrap();
         assert_eq!(off.serve.idle_timeout(true), None);
         assert!(Config::parse("[serve]\nconnection_idle_timeout = \"0\"\n").is_err());

@@ -116,7 +116,12 @@ async fn ensure_running(
     let dir = ctx.cache_dir.clone();
     tokio::task::spawn_blocking(move || std::fs::create_dir_all(&dir))
         .await?
-        .with_context(|| format!("cannot create the cache directory {}", ctx.cache_dir.display()))?;
+        .with_context(|| {
+            format!(
+                "cannot create the cache directory {}",
+                ctx.cache_dir.display()
+            )
+        })?;
     let launch = launch(ctx, global, args)?;
     let started = daemon::start(&runtime(ctx), &launch).await?;
     report_stale(started.stale.as_ref());
@@ -214,31 +219,22 @@ async fn status(
         }
     };
     let Some(state) = state else {
-        let report = DaemonStatus {
-            running: false,
-            cache_dir: ctx.cache_dir.clone(),
-            address: None,
-            pid: None,
-            cache_size: None,
-            log: None,
-            server: None,
-        };
-        if ctx.output == Output::Json {
-            print_json(&report)?;
-        } else {
-            let line = format!(
-                "not running (cache {}); start it with `dpx daemon start`\n",
-                ctx.cache_dir.display()
-            );
-            with_stdout(|out| out.write_all(line.as_bytes()))?;
-        }
-        return Ok(ExitCode::from(exit::FAILURE));
+        return not_running(ctx);
     };
     let address = state
         .address
         .clone()
         .ok_or(daemon::DaemonError::NoAddress { pid: state.pid })?;
-    let server = daemon::status(&address).await?;
+    let server = match daemon::status(&address).await {
+        Ok(s) => s,
+        // Closed its listener and finishing in-flight requests: wait for it
+        // to go, rather than call a stopping daemon broken.
+        Err(e) if daemon::wait_stopped(&runtime(ctx)).await? => {
+            tracing::debug!("the daemon stopped while asked: {e}");
+            return not_running(ctx);
+        }
+        Err(e) => return Err(e.into()),
+    };
     let cache = ctx.open_cache()?;
     let cache_size = tokio::task::spawn_blocking(move || cache.inventory())
         .await??
@@ -259,6 +255,29 @@ async fn status(
         with_stdout(|out| out.write_all(text.as_bytes()))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `status` of a cache no daemon serves: exit 1.
+fn not_running(ctx: &Context) -> anyhow::Result<ExitCode> {
+    let report = DaemonStatus {
+        running: false,
+        cache_dir: ctx.cache_dir.clone(),
+        address: None,
+        pid: None,
+        cache_size: None,
+        log: None,
+        server: None,
+    };
+    if ctx.output == Output::Json {
+        print_json(&report)?;
+    } else {
+        let line = format!(
+            "not running (cache {}); start it with `dpx daemon start`\n",
+            ctx.cache_dir.display()
+        );
+        with_stdout(|out| out.write_all(line.as_bytes()))?;
+    }
+    Ok(ExitCode::from(exit::FAILURE))
 }
 
 fn render(r: &DaemonStatus) -> String {

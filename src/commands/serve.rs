@@ -50,10 +50,7 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let registration = match registration {
         Some(mut r) => {
             let address = addr.to_string();
-            Some(
-                tokio::task::spawn_blocking(move || r.set_address(&address).map(|()| r))
-                    .await??,
-            )
+            Some(tokio::task::spawn_blocking(move || r.set_address(&address).map(|()| r)).await??)
         }
         None => None,
     };
@@ -142,7 +139,9 @@ async fn register(ctx: &Context, daemon: bool) -> anyhow::Result<Option<Registra
                 ctx.cache_dir.display()
             );
         }
-        tracing::info!("{who} is this cache's daemon; `dpx daemon` commands will not see this serve");
+        tracing::info!(
+            "{who} is this cache's daemon; `dpx daemon` commands will not see this serve"
+        );
     }
     Ok(taken)
 }

@@ -58,7 +58,9 @@ pub async fn run(
     let mut exec = vec![
         exe.display().to_string(),
         "--cache-dir".into(),
-        crate::daemon::absolute(&ctx.cache_dir).display().to_string(),
+        crate::daemon::absolute(&ctx.cache_dir)
+            .display()
+            .to_string(),
     ];
     if let Some(config) = &global.config {
         exec.push("--config".into());
@@ -87,8 +89,7 @@ pub async fn run(
     if args.apply {
         let plan_dir = dir.clone();
         let (socket, service) = (plan.socket.text.clone(), plan.service.text.clone());
-        tokio::task::spawn_blocking(move || write_units(&plan_dir, &socket, &service))
-            .await??;
+        tokio::task::spawn_blocking(move || write_units(&plan_dir, &socket, &service)).await??;
     }
     if ctx.output == Output::Json {
         print_json(&plan)?;

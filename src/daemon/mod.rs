@@ -115,15 +115,18 @@ pub async fn start(runtime: &RuntimeDir, launch: &Launch) -> Result<Started, Dae
     .await?;
     let client = client();
     let stale = match probe {
-        Probe::Running(state) => {
-            let address = wait_for_answer(&client, runtime, &state).await?;
-            return Ok(Started {
-                state,
-                address,
-                started: false,
-                stale: None,
-            });
-        }
+        Probe::Running(state) => match wait_for_answer(&client, runtime, &state).await? {
+            Some(address) => {
+                return Ok(Started {
+                    state,
+                    address,
+                    started: false,
+                    stale: None,
+                });
+            }
+            // It was stopping (idle, or `dpx daemon stop`): start another.
+            None => None,
+        },
         Probe::NotRunning { stale } => stale,
     };
     let rt = runtime.clone();
@@ -137,8 +140,9 @@ pub async fn start(runtime: &RuntimeDir, launch: &Launch) -> Result<Started, Dae
             // It may have lost a race with a daemon not started by `start`
             // (a foreground `dpx serve`): then that one is the answer.
             let rt = runtime.clone();
-            if let Probe::Running(state) = blocking(move || rt.probe()).await? {
-                let address = wait_for_answer(&client, runtime, &state).await?;
+            if let Probe::Running(state) = blocking(move || rt.probe()).await?
+                && let Some(address) = wait_for_answer(&client, runtime, &state).await?
+            {
                 break Ok(Started {
                     state,
                     address,
@@ -212,19 +216,20 @@ fn spawn(runtime: &RuntimeDir, launch: &Launch) -> Result<std::process::Child, D
         })
 }
 
-/// Waits for a running daemon's address and first answer.
+/// Waits for a running daemon's address and first answer; `None` when it
+/// stops meanwhile.
 async fn wait_for_answer(
     client: &reqwest::Client,
     runtime: &RuntimeDir,
     state: &State,
-) -> Result<String, DaemonError> {
+) -> Result<Option<String>, DaemonError> {
     let deadline = Instant::now() + START_TIMEOUT;
     let mut state = state.clone();
     loop {
         if let Some(address) = &state.address
             && answers(client, address).await
         {
-            return Ok(address.clone());
+            return Ok(Some(address.clone()));
         }
         if Instant::now() >= deadline {
             return Err(match state.address {
@@ -238,8 +243,9 @@ async fn wait_for_answer(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
         let rt = runtime.clone();
-        if let Probe::Running(s) = blocking(move || rt.probe()).await? {
-            state = s;
+        match blocking(move || rt.probe()).await? {
+            Probe::Running(s) => state = s,
+            Probe::NotRunning { .. } => return Ok(None),
         }
     }
 }
@@ -271,7 +277,9 @@ pub async fn stop(runtime: &RuntimeDir) -> Result<(Option<State>, Probe), Daemon
 }
 
 fn signal(pid: u32, sig: rustix::process::Signal) -> Result<(), DaemonError> {
-    let raw = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw);
+    let raw = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw);
     let Some(target) = raw else {
         return Err(DaemonError::Signal {
             pid,
@@ -287,6 +295,12 @@ fn signal(pid: u32, sig: rustix::process::Signal) -> Result<(), DaemonError> {
             source: e.into(),
         }),
     }
+}
+
+/// Whether a daemon that stopped answering lets go of its lock within the
+/// time a graceful stop takes (it is draining, then gone).
+pub async fn wait_stopped(runtime: &RuntimeDir) -> Result<bool, DaemonError> {
+    wait_free(runtime, STOP_TIMEOUT).await
 }
 
 /// Whether the daemon lock was let go within `timeout`.

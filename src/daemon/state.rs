@@ -48,7 +48,9 @@ pub struct State {
 pub enum Probe {
     Running(State),
     /// `stale`: the state a dead daemon left behind, now removed.
-    NotRunning { stale: Option<State> },
+    NotRunning {
+        stale: Option<State>,
+    },
 }
 
 impl RuntimeDir {
@@ -323,6 +325,9 @@ mod tests {
             Probe::NotRunning { stale: Some(s) } => assert_eq!(s.pid, std::process::id()),
             other => panic!("{other:?}"),
         }
-        assert!(rt.read_state().unwrap().is_none(), "the stale state is removed");
+        assert!(
+            rt.read_state().unwrap().is_none(),
+            "the stale state is removed"
+        );
     }
 }

@@ -35,9 +35,9 @@ use blob_stream::BlobStream;
 pub use egress::Egress;
 pub use errors::ApiError;
 pub use evictor::spawn_evictor;
-pub use stats::{STATUS_PATH, ServerStatus, Stats};
 use range::BlobRange;
 use routes::{Image, Route};
+pub use stats::{STATUS_PATH, ServerStatus, Stats};
 
 type Body = BoxBody<Bytes, std::io::Error>;
 
@@ -146,8 +146,7 @@ impl Server {
                 let this = Arc::clone(&this);
                 let busy = Busy::start(Arc::clone(&watched));
                 // A status poll is no activity: watching a daemon must not keep it up.
-                let request =
-                    (req.uri().path() != STATUS_PATH).then(|| this.stats.begin());
+                let request = (req.uri().path() != STATUS_PATH).then(|| this.stats.begin());
                 async move {
                     let resp = this.handle(req, peer).await;
                     // The request counts as in flight until its body is done.
