@@ -50,7 +50,14 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let registration = match registration {
         Some(mut r) => {
             let address = addr.to_string();
-            Some(tokio::task::spawn_blocking(move || r.set_address(&address).map(|()| r)).await??)
+            match tokio::task::spawn_blocking(move || r.set_address(&address).map(|()| r)).await? {
+                Ok(r) => Some(r),
+                Err(e) if args.daemon => return Err(e.into()),
+                Err(e) => {
+                    tracing::warn!("{e}; `dpx daemon` commands will not see this serve");
+                    None
+                }
+            }
         }
         None => None,
     };
@@ -120,7 +127,16 @@ async fn register(ctx: &Context, daemon: bool) -> anyhow::Result<Option<Registra
     };
     let taken =
         tokio::task::spawn_blocking(move || Registration::acquire(&rt, &cache_dir, log, wait))
-            .await??;
+            .await?;
+    let taken = match taken {
+        Ok(t) => t,
+        Err(e) if daemon => return Err(e.into()),
+        // A foreground serve works without it, only unseen by `dpx daemon`.
+        Err(e) => {
+            tracing::warn!("{e}; `dpx daemon` commands will not see this serve");
+            return Ok(None);
+        }
+    };
     if taken.is_none() {
         let holder = tokio::task::spawn_blocking(move || Registration::holder(&runtime)).await?;
         let who = holder.map_or_else(

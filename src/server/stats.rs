@@ -103,13 +103,18 @@ impl Stats {
     pub async fn idle(&self, timeout: Duration) {
         loop {
             let idle = self.idle_for();
-            if self.in_flight.load(Ordering::Relaxed) == 0 && idle >= timeout {
+            let busy = self.in_flight.load(Ordering::Relaxed) > 0;
+            if !busy && idle >= timeout {
                 return;
             }
-            // Check again when the timeout could first be reached, at least
-            // once a second while requests are in flight.
-            let wait = timeout.saturating_sub(idle).max(Duration::from_millis(50));
-            tokio::time::sleep(wait.min(timeout.max(Duration::from_secs(1)))).await;
+            // Check again when the timeout could first be reached; while a
+            // request is in flight, once a second (or once a timeout).
+            let wait = if busy {
+                timeout.min(Duration::from_secs(1))
+            } else {
+                timeout.saturating_sub(idle)
+            };
+            tokio::time::sleep(wait.max(Duration::from_millis(10))).await;
         }
     }
 
