@@ -174,7 +174,7 @@ pub async fn start(runtime: &RuntimeDir, launch: &Launch) -> Result<Started, Dae
                 log,
             });
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     };
     drop(start_lock);
     result
@@ -241,7 +241,7 @@ async fn wait_for_answer(
                 },
             });
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
         let rt = runtime.clone();
         match blocking(move || rt.probe()).await? {
             Probe::Running(s) => state = s,

@@ -159,7 +159,7 @@ impl RuntimeDir {
                                 path: self.state_path(),
                             });
                         }
-                        _ => std::thread::sleep(Duration::from_millis(20)),
+                        _ => std::thread::sleep(Duration::from_millis(10)),
                     }
                 }
             }
@@ -232,7 +232,7 @@ impl Registration {
             match lock.try_lock() {
                 Ok(()) => break,
                 Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20));
+                    std::thread::sleep(Duration::from_millis(5));
                 }
                 Err(TryLockError::WouldBlock) => return Ok(None),
                 Err(TryLockError::Error(e)) => return Err(DaemonError::io("lock", &path, e)),
