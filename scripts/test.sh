@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs dpx's whole test suite on a fresh Debian machine: installs the real
 # components the integration tests talk to (the CNCF distribution registry,
-# skopeo, the Docker daemon, containerd, podman, fish) when missing, then the tests.
+# skopeo, the Docker daemon, containerd, podman, fish, systemd-socket-activate) when missing, then the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +12,7 @@ command -v dockerd >/dev/null || need+=(docker.io)
 command -v ctr >/dev/null || need+=(containerd)
 command -v podman >/dev/null || need+=(podman)
 command -v fish >/dev/null || need+=(fish)  # dpx env --format fish is sourced by a real fish
+command -v systemd-socket-activate >/dev/null || need+=(systemd)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"

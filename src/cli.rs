@@ -76,6 +76,11 @@ pub enum Command {
     Ratelimit(RatelimitArgs),
     /// Manifest requests answered from the cache, and manifest GETs/HEADs sent upstream
     Stats,
+    /// Run the mirror in the background for this cache: start, stop, status, logs, ensure
+    Daemon {
+        #[command(subcommand)]
+        command: DaemonCommand,
+    },
     /// Print shell completions
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -115,6 +120,9 @@ pub enum SetupCommand {
     Containerd(SetupContainerdArgs),
     /// Print the registries.conf mirror stanzas for podman, buildah and CRI-O
     Podman,
+    /// Print (or --apply: install) a systemd .socket + .service pair: the first
+    /// connection to the port starts dpx, which stops again when idle
+    Systemd(SetupSystemdArgs),
 }
 
 #[derive(Debug, Args)]
@@ -228,6 +236,68 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:5000, or [serve] listen]
     #[arg(long, env = "DPX_LISTEN", value_name = "ADDR")]
     pub listen: Option<String>,
+    /// Stop after this long without a request, e.g. 30m; 0 never [default: [serve] idle_timeout, else never]
+    #[arg(long, value_name = "DURATION", value_parser = crate::units::parse_duration)]
+    pub idle_timeout: Option<std::time::Duration>,
+    /// Run as this cache's daemon (what `dpx daemon start` runs)
+    #[arg(long, hide = true)]
+    pub daemon: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DaemonCommand {
+    /// Start the daemon in the background; returns once it answers, printing its address
+    Start(DaemonStartArgs),
+    /// Stop the daemon: in-flight requests finish first (SIGTERM, SIGKILL after 20s)
+    Stop,
+    /// Address, pid, uptime, cache size, requests served, hits and misses (exit 1 if not running)
+    Status {
+        /// Start the daemon first if it is not running
+        #[arg(long)]
+        ensure: bool,
+        #[command(flatten)]
+        start: DaemonStartArgs,
+    },
+    /// Print the daemon's log
+    Logs {
+        /// Keep printing new lines as they are written (until Ctrl-C)
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// Start the daemon unless it runs, then print its address (for scripts)
+    Ensure(DaemonStartArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DaemonStartArgs {
+    /// Address to listen on when starting [default: 127.0.0.1:5000, or [serve] listen]
+    #[arg(long, env = "DPX_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Stop after this long without a request; 0 never [default: [serve] idle_timeout, else 30m]
+    #[arg(long, value_name = "DURATION", value_parser = crate::units::parse_duration)]
+    pub idle_timeout: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct SetupSystemdArgs {
+    /// Units for the user's own systemd (~/.config/systemd/user) [default]
+    #[arg(long, conflicts_with = "system")]
+    pub user: bool,
+    /// Units for the system's systemd (/etc/systemd/system), run as root
+    #[arg(long)]
+    pub system: bool,
+    /// Write the unit files instead of printing them
+    #[arg(long)]
+    pub apply: bool,
+    /// Where --apply writes the units [default: the scope's unit directory]
+    #[arg(long, value_name = "DIR", requires = "apply")]
+    pub unit_dir: Option<PathBuf>,
+    /// Address the socket listens on [default: 127.0.0.1:5000, or [serve] listen]
+    #[arg(long, env = "DPX_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// The service stops after this long without a request [default: [serve] idle_timeout, else 30m]
+    #[arg(long, value_name = "DURATION", value_parser = crate::units::parse_duration)]
+    pub idle_timeout: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Args)]

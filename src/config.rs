@@ -151,6 +151,10 @@ pub struct ServeConfig {
     pub header_timeout: Option<Duration>,
     /// How long a connection may sit idle between requests.
     #[serde(default, with = "crate::units::serde_duration")]
+    pub connection_idle_timeout: Option<Duration>,
+    /// `dpx serve` stops after this long without a request ("0": never);
+    /// unset, a foreground serve never does and a daemon after 30 minutes.
+    #[serde(default, with = "crate::units::serde_duration")]
     pub idle_timeout: Option<Duration>,
     /// When set, the only upstream hosts `dpx serve` contacts (prefix mode, `?ns=`).
     pub registries: Option<Vec<String>>,
@@ -158,7 +162,9 @@ pub struct ServeConfig {
 
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+pub const DEFAULT_CONNECTION_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long an auto-started daemon waits for a request before it stops.
+pub const DEFAULT_DAEMON_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 impl ServeConfig {
     pub fn max_connections(&self) -> usize {
@@ -169,8 +175,20 @@ impl ServeConfig {
         self.header_timeout.unwrap_or(DEFAULT_HEADER_TIMEOUT)
     }
 
-    pub fn idle_timeout(&self) -> Duration {
-        self.idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT)
+    pub fn connection_idle_timeout(&self) -> Duration {
+        self.connection_idle_timeout
+            .unwrap_or(DEFAULT_CONNECTION_IDLE_TIMEOUT)
+    }
+
+    /// How long serve may go without a request before it stops: `None` is
+    /// never. A daemon stops after 30 minutes unless the config says otherwise.
+    pub fn idle_timeout(&self, daemon: bool) -> Option<Duration> {
+        match self.idle_timeout {
+            Some(Duration::ZERO) => None,
+            Some(t) => Some(t),
+            None if daemon => Some(DEFAULT_DAEMON_IDLE_TIMEOUT),
+            None => None,
+        }
     }
 }
 
@@ -208,9 +226,11 @@ impl Config {
     pub fn parse(text: &str) -> Result<Config, String> {
         let config: Config = toml::from_str(text).map_err(|e| describe_toml_error(text, &e))?;
         if config.serve.header_timeout == Some(Duration::ZERO)
-            || config.serve.idle_timeout == Some(Duration::ZERO)
+            || config.serve.connection_idle_timeout == Some(Duration::ZERO)
         {
-            return Err("[serve] header_timeout and idle_timeout must be longer than 0".into());
+            return Err(
+                "[serve] header_timeout and connection_idle_timeout must be longer than 0".into(),
+            );
         }
         if config.serve.max_connections == Some(0) {
             return Err(
@@ -562,14 +582,29 @@ mod tests {
     fn serve_limits_have_defaults_and_are_configurable() {
         let cfg = Config::default();
         assert_eq!(cfg.serve.max_connections(), DEFAULT_MAX_CONNECTIONS);
-        assert_eq!(cfg.serve.idle_timeout(), DEFAULT_IDLE_TIMEOUT);
+        assert_eq!(
+            cfg.serve.connection_idle_timeout(),
+            DEFAULT_CONNECTION_IDLE_TIMEOUT
+        );
+        assert_eq!(cfg.serve.idle_timeout(false), None);
+        assert_eq!(
+            cfg.serve.idle_timeout(true),
+            Some(DEFAULT_DAEMON_IDLE_TIMEOUT)
+        );
         let cfg = Config::parse(
-            "[serve]\nmax_connections = 50\nheader_timeout = \"2s\"\nidle_timeout = \"1s\"\nregistries = [\"ghcr.io\"]\n",
+            "[serve]\nmax_connections = 50\nheader_timeout = \"2s\"\nconnection_idle_timeout = \"1s\"\nidle_timeout = \"10m\"\nregistries = [\"ghcr.io\"]\n",
         )
         .unwrap();
         assert_eq!(cfg.serve.max_connections(), 50);
         assert_eq!(cfg.serve.header_timeout(), Duration::from_secs(2));
-        assert_eq!(cfg.serve.idle_timeout(), Duration::from_secs(1));
+        assert_eq!(cfg.serve.connection_idle_timeout(), Duration::from_secs(1));
+        assert_eq!(
+            cfg.serve.idle_timeout(false),
+            Some(Duration::from_secs(600))
+        );
+        let off = Config::parse("[serve]\nidle_timeout = \"0\"\n").unwrap();
+        assert_eq!(off.serve.idle_timeout(true), None);
+        assert!(Config::parse("[serve]\nconnection_idle_timeout = \"0\"\n").is_err());
         assert_eq!(
             cfg.serve.registries.as_deref(),
             Some(&["ghcr.io".to_string()][..])

@@ -8,6 +8,7 @@ pub mod cache;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod daemon;
 pub mod dependency_proxy;
 pub mod exit;
 pub mod fetch;
@@ -71,6 +72,8 @@ pub fn main() -> ExitCode {
                 Err(e) => report(&anyhow::Error::from(e)),
             };
         }
+        // Before any thread: taking the socket unsets LISTEN_FDS and LISTEN_PID.
+        Command::Serve(_) => daemon::activation::capture(),
         _ => {}
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -93,13 +96,14 @@ pub fn main() -> ExitCode {
             Command::Ratelimit(args) if args.cached => commands::ratelimit_cached::run(&ctx).await,
             Command::Ratelimit(args) => commands::ratelimit::run(&ctx, args).await,
             Command::Stats => commands::stats::run(&ctx).await,
-            Command::Setup { command } => commands::setup::run(&ctx, command).await,
+            Command::Setup { command } => commands::setup::run(&ctx, &cli.global, command).await,
             Command::Env(args) => commands::env::run(&ctx, args).await,
             Command::Doctor(args) => commands::doctor::run(&ctx, args).await,
             Command::Config { command } => {
                 commands::config_show::run(&ctx, &cli.global, command).await
             }
             Command::Completions { .. } | Command::Man(_) => Ok(ExitCode::SUCCESS),
+            Command::Daemon { command } => commands::daemon::run(&ctx, &cli.global, command).await,
         }
     });
     // Dropping the runtime cancels unfinished downloads; their temp files go with them.

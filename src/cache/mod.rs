@@ -15,6 +15,8 @@
 //!                                                whole-cache operations (holder's "pid (command)")
 //! <root>/locks/users/<pid>                       a shared holder's "pid (command)"
 //! <root>/quota/{ratelimits,stats}.json           quota figures seen, manifest request counts
+//! <root>/daemon/                                 the daemon's lock, state and log, when there is
+//!                                                no XDG runtime dir (see `daemon_dir`)
 //! ```
 //! A blob file that exists is complete and verified: it only appears by rename
 //! after its digest checked out.
@@ -319,6 +321,12 @@ impl Cache {
         path.push(format!("{}.json", safe_component(tag)?));
         Ok(path)
     }
+}
+
+/// Where the daemon serving the cache at `root` keeps its lock, state file
+/// and log when the machine has no XDG runtime directory (`src/daemon`).
+pub fn daemon_dir(root: &Path) -> PathBuf {
+    root.join("daemon")
 }
 
 /// A JSON record: `None` when absent, and when unreadable (it is as good as

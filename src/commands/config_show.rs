@@ -128,14 +128,30 @@ pub fn settings(ctx: &Context, global: &GlobalArgs) -> anyhow::Result<Vec<Settin
         duration,
     ));
     out.push(from_file(
-        "serve.idle_timeout",
-        s.idle_timeout,
-        crate::config::DEFAULT_IDLE_TIMEOUT,
+        "serve.connection_idle_timeout",
+        s.connection_idle_timeout,
+        crate::config::DEFAULT_CONNECTION_IDLE_TIMEOUT,
         duration,
     ));
+    out.push(match s.idle_timeout {
+        Some(v) => setting("serve.idle_timeout", duration(v), Origin::File),
+        None => setting(
+            "serve.idle_timeout",
+            format!(
+                "never (serve), {} (daemon)",
+                duration(crate::config::DEFAULT_DAEMON_IDLE_TIMEOUT)
+            ),
+            Origin::Default,
+        ),
+    });
     out.push(match &s.registries {
         Some(list) => setting("serve.registries", list.join(", "), Origin::File),
         None => setting("serve.registries", "any", Origin::Default),
+    });
+
+    out.push(match config.ratelimit.reserve {
+        Some(v) => setting("ratelimit.reserve", v.to_string(), Origin::File),
+        None => setting("ratelimit.reserve", "none", Origin::Default),
     });
 
     let n = &config.network;

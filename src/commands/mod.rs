@@ -3,6 +3,7 @@
 pub mod cache;
 pub mod cache_usage;
 pub mod config_show;
+pub mod daemon;
 pub mod docs;
 pub mod doctor;
 pub mod endpoint;
@@ -16,6 +17,7 @@ pub mod ratelimit;
 pub mod ratelimit_cached;
 pub mod serve;
 pub mod setup;
+pub mod setup_systemd;
 pub mod stats;
 
 use std::path::PathBuf;

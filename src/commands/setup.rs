@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::endpoint::Endpoint;
 use super::{Context, Output};
-use crate::cli::{SetupCommand, SetupContainerdArgs, SetupDockerArgs};
+use crate::cli::{GlobalArgs, SetupCommand, SetupContainerdArgs, SetupDockerArgs};
 use crate::config::Config;
 use crate::reference::{DOCKER_HUB, validate_registry};
 use crate::stdout::{print_json, with_stdout};
@@ -42,13 +42,18 @@ pub enum SetupError {
     },
 }
 
-pub async fn run(ctx: &Context, command: SetupCommand) -> anyhow::Result<ExitCode> {
-    let endpoint = Endpoint::from_config(&ctx.config)?;
+pub async fn run(
+    ctx: &Context,
+    global: &GlobalArgs,
+    command: SetupCommand,
+) -> anyhow::Result<ExitCode> {
+    let endpoint = || Endpoint::from_config(&ctx.config);
     match command {
-        SetupCommand::Docker(args) => docker(ctx, &endpoint, args).await,
-        SetupCommand::Containerd(args) => containerd(ctx, &endpoint, args).await,
+        SetupCommand::Docker(args) => docker(ctx, &endpoint()?, args).await,
+        SetupCommand::Containerd(args) => containerd(ctx, &endpoint()?, args).await,
+        SetupCommand::Systemd(args) => super::setup_systemd::run(ctx, global, args).await,
         SetupCommand::Podman => {
-            let text = podman_stanzas(&ctx.config, &endpoint)?;
+            let text = podman_stanzas(&ctx.config, &endpoint()?)?;
             with_stdout(|out| out.write_all(text.as_bytes()))?;
             if ctx.output == Output::Human {
                 eprintln!(

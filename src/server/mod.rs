@@ -9,6 +9,7 @@ mod negotiate;
 mod range;
 mod referrers;
 mod routes;
+mod stats;
 mod tags;
 
 use std::convert::Infallible;
@@ -36,6 +37,7 @@ pub use errors::ApiError;
 pub use evictor::spawn_evictor;
 use range::BlobRange;
 use routes::{Image, Route};
+pub use stats::{STATUS_PATH, ServerStatus, Stats};
 
 type Body = BoxBody<Bytes, std::io::Error>;
 
@@ -47,6 +49,7 @@ pub struct Server {
     tag_ttl: Duration,
     limits: Limits,
     egress: Egress,
+    stats: Arc<Stats>,
 }
 
 /// How many connections are served at once, and how long a quiet one is kept.
@@ -58,7 +61,10 @@ pub struct Limits {
     /// this clock whenever the connection waits for a request).
     pub header_timeout: Duration,
     /// A connection with no bytes either way and no request in flight is closed after this.
-    pub idle_timeout: Duration,
+    pub connection_idle_timeout: Duration,
+    /// The server stops after this long without a request (the caller's
+    /// shutdown future waits for it); here only to be reported.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -66,7 +72,8 @@ impl Default for Limits {
         Limits {
             max_connections: crate::config::DEFAULT_MAX_CONNECTIONS,
             header_timeout: crate::config::DEFAULT_HEADER_TIMEOUT,
-            idle_timeout: crate::config::DEFAULT_IDLE_TIMEOUT,
+            connection_idle_timeout: crate::config::DEFAULT_CONNECTION_IDLE_TIMEOUT,
+            idle_timeout: None,
         }
     }
 }
@@ -87,7 +94,13 @@ impl Server {
             tag_ttl,
             limits,
             egress,
+            stats: Stats::new(),
         })
+    }
+
+    /// The live figures, and the idle clock a shutdown future can wait on.
+    pub fn stats(&self) -> Arc<Stats> {
+        Arc::clone(&self.stats)
     }
 
     /// Serves until `shutdown` resolves, then drains in-flight requests (bounded).
@@ -129,15 +142,17 @@ impl Server {
             let activity = Arc::new(Activity::new());
             let this = Arc::clone(&self);
             let watched = Arc::clone(&activity);
-            let service = hyper::service::service_fn(move |req| {
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                 let this = Arc::clone(&this);
                 let busy = Busy::start(Arc::clone(&watched));
+                // A status poll is no activity: watching a daemon must not keep it up.
+                let request = (req.uri().path() != STATUS_PATH).then(|| this.stats.begin());
                 async move {
                     let resp = this.handle(req, peer).await;
                     // The request counts as in flight until its body is done.
                     Ok::<_, Infallible>(resp.map(|body| {
                         body.map_frame(move |frame| {
-                            let _busy = &busy;
+                            let _busy = (&busy, &request);
                             frame
                         })
                         .boxed()
@@ -150,7 +165,7 @@ impl Server {
             });
             let conn = builder.serve_connection_with_upgrades(io, service);
             let conn = graceful.watch(conn.into_owned());
-            let idle_timeout = self.limits.idle_timeout;
+            let idle_timeout = self.limits.connection_idle_timeout;
             tokio::spawn(async move {
                 tokio::select! {
                     result = conn => if let Err(e) = result {
@@ -177,7 +192,10 @@ impl Server {
         Ok(())
     }
 
-    async fn handle(&self, req: Request<Incoming>, _peer: SocketAddr) -> Response<Body> {
+    async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+        if req.uri().path() == STATUS_PATH {
+            return self.status(&req, peer);
+        }
         let started = Instant::now();
         let method = req.method().clone();
         let path = req
@@ -193,6 +211,7 @@ impl Server {
                 (error_response(&e), "-")
             }
         };
+        self.stats.count(cache);
         if method == Method::HEAD {
             *resp.body_mut() = empty();
         }
@@ -235,6 +254,32 @@ impl Server {
             })
             .boxed()
         })
+    }
+
+    /// `GET /_dpx/status`: the live figures as JSON, to loopback clients only
+    /// (an activated socket may listen wider than serve's own bind would).
+    fn status(&self, req: &Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+        if !peer.ip().is_loopback() {
+            return error_response(&ApiError {
+                status: StatusCode::FORBIDDEN,
+                code: "DENIED",
+                message: "the dpx status is answered only to clients on this machine".into(),
+            });
+        }
+        if req.method() != Method::GET {
+            return error_response(&ApiError::unsupported(
+                "the dpx status endpoint answers GET only",
+            ));
+        }
+        let mut status = self.stats.snapshot(self.limits.idle_timeout);
+        status.quota = Some(stats::QuotaStatus {
+            pulls: self.fetcher.pull_counts(),
+            figures: self.fetcher.quota_figures(),
+        });
+        match serde_json::to_string(&status) {
+            Ok(body) => json_response(StatusCode::OK, body),
+            Err(e) => error_response(&ApiError::internal(&e.to_string())),
+        }
     }
 
     /// Returns the response and its cache status for the log line.

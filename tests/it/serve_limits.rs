@@ -72,7 +72,7 @@ fn a_silent_connection_and_an_idle_keep_alive_one_are_closed_after_the_idle_time
     let hub = FakeHub::start();
     let dpx = Dpx::with_registries(
         &[("docker.io", &hub.url())],
-        "[serve]\nidle_timeout = \"1s\"\n",
+        "[serve]\nconnection_idle_timeout = \"1s\"\n",
     );
     let serve = dpx.serve();
 
@@ -101,7 +101,7 @@ fn a_request_whose_headers_never_finish_is_cut_off_by_the_header_timeout() {
     let hub = FakeHub::start();
     let dpx = Dpx::with_registries(
         &[("docker.io", &hub.url())],
-        "[serve]\nheader_timeout = \"1s\"\nidle_timeout = \"1h\"\n",
+        "[serve]\nheader_timeout = \"1s\"\nconnection_idle_timeout = \"1h\"\n",
     );
     let serve = dpx.serve();
     let mut slow = TcpStream::connect(&serve.addr).expect("connect");

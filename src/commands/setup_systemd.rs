@@ -1,0 +1,207 @@
+//! `dpx setup systemd`: a `.socket` + `.service` pair for socket activation.
+//! systemd holds the port; the first connection starts `dpx serve`, which
+//! stops again after its idle timeout, so an engine never finds the mirror
+//! down (dockerd would silently fall back to Docker Hub).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use super::Context;
+use super::Output;
+use super::serve::loopback_addr;
+use crate::cli::{GlobalArgs, SetupSystemdArgs};
+use crate::config::DEFAULT_LISTEN;
+use crate::stdout::{print_json, with_stdout};
+
+const SOCKET: &str = "dpx.socket";
+const SERVICE: &str = "dpx.service";
+
+#[derive(Serialize)]
+struct Unit {
+    path: PathBuf,
+    text: String,
+}
+
+#[derive(Serialize)]
+struct Plan {
+    socket: Unit,
+    service: Unit,
+    /// What to run after the files are in place.
+    commands: Vec<String>,
+}
+
+pub async fn run(
+    ctx: &Context,
+    global: &GlobalArgs,
+    args: SetupSystemdArgs,
+) -> anyhow::Result<ExitCode> {
+    let system = args.system;
+    let listen = args
+        .listen
+        .clone()
+        .or_else(|| ctx.config.serve.listen.clone())
+        .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+    let addr = loopback_addr(&listen)?;
+    let idle = match args.idle_timeout {
+        Some(t) if t.is_zero() => None,
+        Some(t) => Some(t),
+        None => ctx.config.serve.idle_timeout(true),
+    };
+    let dir = match &args.unit_dir {
+        Some(d) => d.clone(),
+        None => default_unit_dir(system)?,
+    };
+    let exe = std::env::current_exe().context("cannot find the dpx binary")?;
+    let mut exec = vec![
+        exe.display().to_string(),
+        "--cache-dir".into(),
+        crate::daemon::absolute(&ctx.cache_dir)
+            .display()
+            .to_string(),
+    ];
+    if let Some(config) = &global.config {
+        exec.push("--config".into());
+        exec.push(crate::daemon::absolute(config).display().to_string());
+    }
+    exec.push("serve".into());
+    if let Some(t) = idle {
+        exec.push("--idle-timeout".into());
+        exec.push(format!("{}s", t.as_secs()));
+    }
+    let scope = if system { "" } else { " --user" };
+    let plan = Plan {
+        socket: Unit {
+            path: dir.join(SOCKET),
+            text: socket_unit(&addr.to_string()),
+        },
+        service: Unit {
+            path: dir.join(SERVICE),
+            text: service_unit(&exec, idle.is_some()),
+        },
+        commands: vec![
+            format!("systemctl{scope} daemon-reload"),
+            format!("systemctl{scope} enable --now {SOCKET}"),
+        ],
+    };
+    if args.apply {
+        let plan_dir = dir.clone();
+        let (socket, service) = (plan.socket.text.clone(), plan.service.text.clone());
+        tokio::task::spawn_blocking(move || write_units(&plan_dir, &socket, &service)).await??;
+    }
+    if ctx.output == Output::Json {
+        print_json(&plan)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.apply {
+        if ctx.output == Output::Human {
+            eprintln!(
+                "dpx setup systemd: wrote {} and {}\nnow run:\n  {}\nthen the first connection to http://{addr} starts dpx",
+                plan.socket.path.display(),
+                plan.service.path.display(),
+                plan.commands.join("\n  ")
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let text = format!(
+        "# {}\n{}\n# {}\n{}\n# Install with `dpx setup systemd{} --apply`, or write these files, then run:\n#   {}\n",
+        plan.socket.path.display(),
+        plan.socket.text,
+        plan.service.path.display(),
+        plan.service.text,
+        if system { " --system" } else { "" },
+        plan.commands.join("\n#   ")
+    );
+    with_stdout(|out| out.write_all(text.as_bytes()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn socket_unit(addr: &str) -> String {
+    format!(
+        "[Unit]\n\
+         Description=dpx registry mirror socket (starts dpx on the first connection)\n\
+         \n\
+         [Socket]\n\
+         # Loopback only: dpx serve has no client authentication.\n\
+         ListenStream={addr}\n\
+         \n\
+         [Install]\n\
+         WantedBy=sockets.target\n"
+    )
+}
+
+fn service_unit(exec: &[String], idle: bool) -> String {
+    let exec_line = exec.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ");
+    let idle_note = if idle {
+        "# It stops after its idle timeout (exit 0); the socket starts it again.\n"
+    } else {
+        ""
+    };
+    format!(
+        "[Unit]\n\
+         Description=dpx: pull-through cache for container images\n\
+         Requires={SOCKET}\n\
+         After={SOCKET}\n\
+         \n\
+         [Service]\n\
+         Type=simple\n\
+         ExecStart={exec_line}\n\
+         {idle_note}\
+         Restart=on-failure\n\
+         \n\
+         [Install]\n\
+         Also={SOCKET}\n"
+    )
+}
+
+/// One ExecStart word: quoted when it has spaces or quotes, with `%` and `$`
+/// doubled so systemd takes them literally.
+fn quote(word: &str) -> String {
+    let escaped = word
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('%', "%%")
+        .replace('$', "$$");
+    if escaped.contains([' ', '\t', '"', '\'']) || escaped.is_empty() {
+        format!("\"{escaped}\"")
+    } else {
+        escaped
+    }
+}
+
+fn default_unit_dir(system: bool) -> anyhow::Result<PathBuf> {
+    if system {
+        return Ok(PathBuf::from("/etc/systemd/system"));
+    }
+    let base = directories::BaseDirs::new().ok_or_else(|| {
+        anyhow::anyhow!("cannot find a home directory for the user units; pass --unit-dir")
+    })?;
+    Ok(base.config_dir().join("systemd/user"))
+}
+
+fn write_units(dir: &Path, socket: &str, service: &str) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for (name, text) in [(SOCKET, socket), (SERVICE, service)] {
+        let path = dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exec_words_are_quoted_for_systemd() {
+        assert_eq!(quote("/usr/bin/dpx"), "/usr/bin/dpx");
+        assert_eq!(quote("/my cache"), "\"/my cache\"");
+        assert_eq!(quote("50%$x"), "50%%$$x");
+        let unit = service_unit(&["/bin/dpx".into(), "serve".into()], true);
+        assert!(unit.contains("ExecStart=/bin/dpx serve\n"), "{unit}");
+        assert!(socket_unit("127.0.0.1:5000").contains("ListenStream=127.0.0.1:5000\n"));
+    }
+}
