@@ -62,6 +62,10 @@ pub enum Command {
     Export(ExportArgs),
     /// Verify an OCI image layout archive and add its images to the cache
     Import(ImportArgs),
+    /// Log in to an upstream registry: check the credentials with it, then store them
+    Login(LoginArgs),
+    /// Remove a registry's credentials from dpx's store
+    Logout(LogoutArgs),
     /// Print shell completions
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -185,4 +189,27 @@ pub struct ImportArgs {
     /// OCI image layout archive, e.g. from `dpx export` or `skopeo copy ... oci-archive:FILE.tar`
     #[arg(value_name = "FILE.tar")]
     pub archive: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Registry host, e.g. ghcr.io or 127.0.0.1:5000 [default: docker.io]
+    #[arg(value_name = "REGISTRY")]
+    pub registry: Option<String>,
+    /// Username [default: asked for]
+    #[arg(short = 'u', long, conflicts_with = "list")]
+    pub username: Option<String>,
+    /// Read the password or access token from stdin (for scripts; needs --username)
+    #[arg(long, requires = "username", conflicts_with = "list")]
+    pub password_stdin: bool,
+    /// List the credentials dpx would use (registry, username, source; never a secret)
+    #[arg(long, conflicts_with = "registry")]
+    pub list: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// Registry host [default: docker.io]
+    #[arg(value_name = "REGISTRY")]
+    pub registry: Option<String>,
 }

@@ -5,6 +5,8 @@
 pub const FAILURE: u8 = 1;
 /// The input was wrong: a malformed reference, a bad config file or flag.
 pub const USAGE: u8 = 2;
+/// A registry refused the credentials (`dpx login`).
+pub const AUTH_FAILED: u8 = 3;
 /// Interrupted by Ctrl-C.
 pub const INTERRUPTED: u8 = 130;
 
@@ -12,3 +14,8 @@ pub const INTERRUPTED: u8 = 130;
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
+
+/// Marks an error as credentials being refused (exit code 3).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct AuthError(pub String);

@@ -8,6 +8,7 @@ pub mod cache;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod credentials;
 pub mod exit;
 pub mod fetch;
 pub mod imagelist;
@@ -73,6 +74,8 @@ pub fn main() -> ExitCode {
             Command::Cache { command } => commands::cache::run(&ctx, command).await,
             Command::Export(args) => commands::export::run(&ctx, args).await,
             Command::Import(args) => commands::import::run(&ctx, args).await,
+            Command::Login(args) => commands::login::login(&ctx, args).await,
+            Command::Logout(args) => commands::login::logout(&ctx, args).await,
             Command::Completions { .. } | Command::Man => Ok(ExitCode::SUCCESS),
         }
     });
@@ -117,6 +120,9 @@ fn report(err: &anyhow::Error) -> ExitCode {
             || c.is::<config::ConfigError>()
             || c.is::<imagelist::ImageListError>()
     });
+    if err.chain().any(|c| c.is::<exit::AuthError>()) {
+        return ExitCode::from(exit::AUTH_FAILED);
+    }
     ExitCode::from(if usage { exit::USAGE } else { exit::FAILURE })
 }
 

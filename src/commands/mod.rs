@@ -4,6 +4,7 @@ pub mod cache;
 pub mod cache_usage;
 pub mod export;
 pub mod import;
+pub mod login;
 pub mod prefetch;
 pub mod pull;
 pub mod purge;
@@ -11,6 +12,7 @@ pub mod serve;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
@@ -18,8 +20,9 @@ use anyhow::Context as _;
 use crate::cache::Cache;
 use crate::cli::GlobalArgs;
 use crate::config::Config;
+use crate::credentials::Resolver;
 use crate::fetch::{Fetcher, Limits};
-use crate::registry::RegistryClient;
+use crate::registry::{CredentialLookup, RegistryClient};
 
 /// How results are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +37,8 @@ pub struct Context {
     pub config: Arc<Config>,
     pub cache_dir: PathBuf,
     pub output: Output,
+    /// `--config`, when given: its directory is the config directory.
+    pub config_path: Option<PathBuf>,
 }
 
 impl Context {
@@ -51,6 +56,7 @@ impl Context {
             config: Arc::new(config),
             cache_dir,
             output,
+            config_path: global.config.clone(),
         })
     }
 
@@ -68,6 +74,22 @@ impl Context {
     /// retrying `default_retries` times unless the config file says otherwise.
     pub fn fetcher(&self, default_retries: u32) -> anyhow::Result<Arc<Fetcher>> {
         let cache = self.open_cache()?;
+        let client = self.registry_client(default_retries, false)?;
+        let limits = Limits {
+            max_blob_size: self.config.max_blob_size(),
+            lock_timeout: self.config.lock_timeout(),
+        };
+        Ok(Fetcher::new(cache, client, limits))
+    }
+
+    /// The upstream registry client, retrying `default_retries` times unless
+    /// the config file says otherwise; with upstream credentials (looked up
+    /// per host at its first challenge) unless `anonymous`.
+    pub fn registry_client(
+        &self,
+        default_retries: u32,
+        anonymous: bool,
+    ) -> anyhow::Result<RegistryClient> {
         let config = Arc::clone(&self.config);
         let client = RegistryClient::new(
             Arc::new(move |host: &str| config.registry_url(host)),
@@ -75,11 +97,34 @@ impl Context {
             self.config.low_speed_limit(),
         )
         .context("cannot set up the registry client")?;
-        let limits = Limits {
-            max_blob_size: self.config.max_blob_size(),
-            lock_timeout: self.config.lock_timeout(),
-        };
-        Ok(Fetcher::new(cache, client, limits))
+        Ok(if anonymous {
+            client
+        } else {
+            client.with_credential_lookup(self.credential_lookup())
+        })
+    }
+
+    /// The config directory (dpx's credential file is there); `None` without a home.
+    pub fn config_dir(&self) -> Option<PathBuf> {
+        crate::config::config_dir(self.config_path.as_deref()).ok()
+    }
+
+    /// The upstream credential sources in their order. Reads files: call it
+    /// off the runtime.
+    pub fn credential_resolver(&self) -> Resolver {
+        Resolver::standard(self.config_dir().as_deref(), self.config.credentials.store)
+    }
+
+    /// A lookup that builds the resolver on its first use (on the client's
+    /// blocking thread), so a pull that meets no challenge reads nothing.
+    fn credential_lookup(&self) -> CredentialLookup {
+        let (dir, store) = (self.config_dir(), self.config.credentials.store);
+        let resolver = OnceLock::new();
+        Arc::new(move |host: &str| {
+            resolver
+                .get_or_init(|| Resolver::standard(dir.as_deref(), store))
+                .lookup(host)
+        })
     }
 }
 

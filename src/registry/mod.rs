@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod body;
 pub mod error;
+mod login;
 pub mod ratelimit;
 mod referrers;
 #[cfg(test)]
@@ -24,6 +25,7 @@ pub use auth::Credentials;
 use auth::{Challenge, TokenCache, TokenResponse};
 pub use body::{LowSpeedLimit, Reply};
 pub use error::{Failure, RegistryError};
+pub use login::LoginCheck;
 pub use ratelimit::RateLimit;
 pub use retry::{DEFAULT_RETRIES, Retry, RetryPolicy};
 
@@ -39,6 +41,11 @@ const USER_AGENT: &str = concat!("dpx/", env!("CARGO_PKG_VERSION"));
 
 /// Where the registry API of a host lives (from the config file).
 pub type EndpointResolver = Arc<dyn Fn(&str) -> String + Send + Sync>;
+
+/// Finds the credentials for an upstream host key (`host[:port]`, Docker Hub
+/// as `docker.io`). Blocking (files, helpers, keyring): the client calls it
+/// on a blocking thread, once per host, at the host's first challenge.
+pub type CredentialLookup = Arc<dyn Fn(&str) -> Option<crate::credentials::Found> + Send + Sync>;
 
 /// A manifest as received, digest verified.
 #[derive(Debug, Clone)]
@@ -76,7 +83,12 @@ pub struct RegistryClient {
     http: reqwest::Client,
     endpoints: EndpointResolver,
     tokens: TokenCache,
+    /// Credentials given with `set_credentials`, by upstream host key.
     credentials: Mutex<HashMap<String, Credentials>>,
+    lookup: Option<CredentialLookup>,
+    /// What `lookup` answered, per upstream host key (one lookup per host).
+    looked_up:
+        Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Option<crate::credentials::Found>>>>>,
     /// Registries that challenged with Basic rather than a token realm.
     basic_hosts: Mutex<HashSet<String>>,
     rate_limits: Mutex<HashMap<String, RateLimit>>,
@@ -105,6 +117,8 @@ impl RegistryClient {
             endpoints,
             tokens: TokenCache::default(),
             credentials: Mutex::default(),
+            lookup: None,
+            looked_up: Mutex::default(),
             basic_hosts: Mutex::default(),
             rate_limits: Mutex::default(),
             retry,
@@ -136,10 +150,24 @@ impl RegistryClient {
         }
     }
 
-    pub fn set_credentials(&self, registry: &str, creds: Credentials) {
+    /// Credentials for one upstream host (`host[:port]` of its endpoint URL;
+    /// Docker Hub as `docker.io`), ahead of any lookup.
+    pub fn set_credentials(&self, host: &str, creds: Credentials) {
         if let Ok(mut c) = self.credentials.lock() {
-            c.insert(registry.to_string(), creds);
+            c.insert(crate::credentials::host_key(host), creds);
         }
+    }
+
+    /// Where credentials come from when a registry asks for them; without
+    /// one, only `set_credentials` (or nothing: anonymous) is used.
+    pub fn with_credential_lookup(mut self, lookup: CredentialLookup) -> Self {
+        self.lookup = Some(lookup);
+        self
+    }
+
+    /// The key credentials are held under for a registry: its endpoint's host.
+    fn credential_key(&self, registry: &str) -> String {
+        crate::credentials::endpoint_key(&self.endpoint(registry))
     }
 
     /// The last quota figures a registry reported, if any.
@@ -433,8 +461,44 @@ impl RegistryClient {
             })
     }
 
+    /// Credentials already known for a registry's endpoint (no lookup).
     fn credentials_for(&self, registry: &str) -> Option<Credentials> {
-        self.credentials.lock().ok()?.get(registry).cloned()
+        self.known_credentials(registry).map(|(c, _)| c)
+    }
+
+    /// Known credentials and where they came from.
+    fn known_credentials(&self, registry: &str) -> Option<(Credentials, String)> {
+        let key = self.credential_key(registry);
+        if let Some(c) = self.credentials.lock().ok()?.get(&key).cloned() {
+            return Some((c, "set by the caller".to_string()));
+        }
+        let cell = self.looked_up.lock().ok()?.get(&key).cloned()?;
+        cell.get()?
+            .as_ref()
+            .map(|f| (f.credentials.clone(), f.source.clone()))
+    }
+
+    /// Looks a registry's credentials up on first need (off the runtime,
+    /// once per host, concurrent callers waiting for the one lookup).
+    async fn load_credentials(&self, registry: &str) -> Option<Credentials> {
+        let key = self.credential_key(registry);
+        if let Some(c) = self.credentials.lock().ok()?.get(&key).cloned() {
+            return Some(c);
+        }
+        let lookup = self.lookup.clone()?;
+        let cell = {
+            let mut map = self.looked_up.lock().ok()?;
+            Arc::clone(map.entry(key.clone()).or_default())
+        };
+        let found = cell
+            .get_or_init(|| async move {
+                tokio::task::spawn_blocking(move || lookup(&key))
+                    .await
+                    .ok()
+                    .flatten()
+            })
+            .await;
+        found.as_ref().map(|f| f.credentials.clone())
     }
 
     /// Answers a 401 challenge. Returns whether a retry can now succeed.
@@ -451,13 +515,14 @@ impl RegistryClient {
         match Challenge::parse(values) {
             Some(Challenge::Bearer { realm, service, .. }) => {
                 self.tokens.forget(registry, scope);
+                self.load_credentials(registry).await;
                 let (token, lifetime) = self
                     .request_token(registry, &realm, service.as_deref(), scope)
                     .await?;
                 self.tokens.put(registry, scope, token, lifetime);
                 Ok(true)
             }
-            Some(Challenge::Basic) if self.credentials_for(registry).is_some() => {
+            Some(Challenge::Basic) if self.load_credentials(registry).await.is_some() => {
                 if let Ok(mut hosts) = self.basic_hosts.lock() {
                     hosts.insert(registry.to_string());
                 }
@@ -489,7 +554,8 @@ impl RegistryClient {
         }
         let mut req = self.http.get(url);
         // Credentials go to the realm that the registry named, and nowhere else.
-        if let Some(c) = self.credentials_for(registry) {
+        let credentials = self.known_credentials(registry);
+        if let Some((c, _)) = &credentials {
             req = req.basic_auth(&c.username, Some(&c.password));
         }
         let resp = self.send_request(req, realm).await.map_err(|e| match e {
@@ -506,10 +572,16 @@ impl RegistryClient {
         }
         if !status.is_success() {
             let body = resp.prefix(MAX_SMALL_BODY).await;
-            let hint = if status == StatusCode::UNAUTHORIZED {
-                " (anonymous access was refused: check the image name; dpx cannot log in to registries yet)"
-            } else {
-                ""
+            let key = self.credential_key(registry);
+            let hint = match (&credentials, status) {
+                (Some((c, source)), StatusCode::UNAUTHORIZED) => format!(
+                    " (the credentials of user {} from {source} were refused: log in again with `dpx login {key}`)",
+                    c.username
+                ),
+                (None, StatusCode::UNAUTHORIZED) => format!(
+                    " (anonymous access was refused: check the image name, or log in with `dpx login {key}`)"
+                ),
+                _ => String::new(),
             };
             let body = String::from_utf8_lossy(&body);
             return Err(token_err(format!("{status}{hint}: {}", first_line(&body))));
