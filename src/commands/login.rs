@@ -76,6 +76,11 @@ fn read_credentials(args: &LoginArgs, key: &str) -> anyhow::Result<Credentials> 
             .read_to_string(&mut text)
             .context("cannot read the password from stdin")?;
         text.trim_end_matches(['\n', '\r']).to_string()
+    } else if !std::io::stdin().is_terminal() {
+        return Err(UsageError(
+            "no terminal to ask for the password: pipe it in with --password-stdin".into(),
+        )
+        .into());
     } else {
         rpassword::prompt_password(format!("Password or access token for {username}@{key}: "))
             .map_err(|_| {

@@ -125,6 +125,13 @@ struct State {
     /// Repositories that have no blobs and no manifests by digest (only
     /// their tags resolve), like a repository that never had them pushed.
     bare_repos: std::collections::HashSet<String>,
+    /// An account the token endpoint knows: anonymous tokens are still
+    /// given, but Basic credentials that are not this one get a 401.
+    account: Option<(String, String)>,
+    /// token -> the user it was issued to (`None`: anonymous).
+    token_users: HashMap<String, Option<String>>,
+    /// Per authorized registry request: its route and its token's user.
+    served_as: Vec<(Route, Option<String>)>,
 }
 
 /// What slow and stalled bodies watch between chunks.
@@ -408,6 +415,23 @@ impl FakeHub {
         self.request_times(route, path_part).len()
     }
 
+    /// Like Docker Hub: anonymous tokens are given, and so are tokens for
+    /// this user with this password; any other Basic credentials get a 401.
+    pub fn set_account(&self, user: &str, pass: &str) {
+        self.state().account = Some((user.to_string(), pass.to_string()));
+    }
+
+    /// The user whose token each authorized request on `route` carried
+    /// (`None`: an anonymous token), in arrival order.
+    pub fn served_as(&self, route: Route) -> Vec<Option<String>> {
+        self.state()
+            .served_as
+            .iter()
+            .filter(|(r, _)| *r == route)
+            .map(|(_, u)| u.clone())
+            .collect()
+    }
+
     pub fn require_basic(&self, user: &str, pass: &str) {
         self.state().basic = Some((user.to_string(), pass.to_string()));
     }
@@ -650,6 +674,19 @@ impl Shared {
         resp
     }
 
+    /// Notes whose token an authorized request carried.
+    fn record_identity(&self, req: &Request<Incoming>, route: Route) {
+        let token = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        let mut st = self.state();
+        let user = st.token_users.get(token).cloned().flatten();
+        st.served_as.push((route, user));
+    }
+
     fn authorized(&self, req: &Request<Incoming>, repo: Option<&str>) -> bool {
         let Some(token) = req
             .headers()
@@ -743,6 +780,7 @@ async fn handle(shared: &Shared, req: Request<Incoming>, is_cdn: bool) -> Respon
         shared.bump(Route::Unauthorized);
         return shared.challenge(Some(repo));
     }
+    shared.record_identity(&req, route);
     shared.bump_path(route, &path);
     let redirect = kind == "blobs" && !head && !shared.state().no_redirect;
     // Body faults belong to the hop that sends the bytes.
@@ -859,8 +897,19 @@ fn token(shared: &Shared, req: &Request<Incoming>) -> Response<Body> {
             "incorrect username or password",
         );
     }
+    if let (Some(account), Some(given)) = (&st.account, &basic)
+        && account != given
+    {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "incorrect username or password",
+        );
+    }
     let token = format!("tok{}", shared.next_token.fetch_add(1, Ordering::Relaxed));
     st.tokens.insert(token.clone(), repos);
+    st.token_users
+        .insert(token.clone(), basic.as_ref().map(|(u, _)| u.clone()));
     let (style, expires) = st.token_style.unwrap_or((TokenStyle::Both, Some(300)));
     let mut body = serde_json::json!({"issued_at": "2026-11-25T00:00:00Z"});
     if matches!(style, TokenStyle::Token | TokenStyle::Both) {
