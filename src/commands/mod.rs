@@ -109,12 +109,6 @@ impl Context {
         crate::config::config_dir(self.config_path.as_deref()).ok()
     }
 
-    /// The upstream credential sources in their order. Reads files: call it
-    /// off the runtime.
-    pub fn credential_resolver(&self) -> Resolver {
-        Resolver::standard(self.config_dir().as_deref(), self.config.credentials.store)
-    }
-
     /// A lookup that builds the resolver on its first use (on the client's
     /// blocking thread), so a pull that meets no challenge reads nothing.
     fn credential_lookup(&self) -> CredentialLookup {

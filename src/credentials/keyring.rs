@@ -57,10 +57,13 @@ fn call<T: Send + 'static>(
         .map_err(|e| KeyringError::Failed(format!("cannot start a thread: {e}")))?;
     match rx.recv_timeout(DEADLINE) {
         Ok(result) => result.map_err(classify),
-        Err(_) => Err(KeyringError::Unavailable(format!(
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(KeyringError::Unavailable(format!(
             "no answer within {}",
             humantime::format_duration(DEADLINE)
         ))),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(KeyringError::Unavailable(
+            "the keyring client stopped without an answer".into(),
+        )),
     }
 }
 
