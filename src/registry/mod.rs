@@ -468,11 +468,15 @@ impl RegistryClient {
 
     /// Known credentials and where they came from.
     fn known_credentials(&self, registry: &str) -> Option<(Credentials, String)> {
-        let key = self.credential_key(registry);
-        if let Some(c) = self.credentials.lock().ok()?.get(&key).cloned() {
+        self.known_credentials_for_key(&self.credential_key(registry))
+    }
+
+    /// Known credentials of an upstream host key (one endpoint of a registry).
+    fn known_credentials_for_key(&self, key: &str) -> Option<(Credentials, String)> {
+        if let Some(c) = self.credentials.lock().ok()?.get(key).cloned() {
             return Some((c, "set by the caller".to_string()));
         }
-        let cell = self.looked_up.lock().ok()?.get(&key).cloned()?;
+        let cell = self.looked_up.lock().ok()?.get(key).cloned()?;
         cell.get()?
             .as_ref()
             .map(|f| (f.credentials.clone(), f.source.clone()))
@@ -481,7 +485,13 @@ impl RegistryClient {
     /// Looks a registry's credentials up on first need (off the runtime,
     /// once per host, concurrent callers waiting for the one lookup).
     async fn load_credentials(&self, registry: &str) -> Option<Credentials> {
-        let key = self.credential_key(registry);
+        self.load_credentials_for_key(self.credential_key(registry))
+            .await
+    }
+
+    /// The lookup for one upstream host key (`crate::credentials::endpoint_key`
+    /// of the endpoint URL a request goes to).
+    async fn load_credentials_for_key(&self, key: String) -> Option<Credentials> {
         if let Some(c) = self.credentials.lock().ok()?.get(&key).cloned() {
             return Some(c);
         }
