@@ -213,12 +213,15 @@ async fn list(ctx: &Context) -> anyhow::Result<ExitCode> {
                     text.push_str("no credentials: every registry is used anonymously\n");
                 }
             } else {
-                let width = entries.iter().map(|e| e.registry.len()).max().unwrap_or(8);
+                // Columns as wide as their longest value or their heading.
+                let width = entries
+                    .iter()
+                    .map(|e| e.registry.len())
+                    .fold("REGISTRY".len(), usize::max);
                 let uwidth = entries
                     .iter()
                     .map(|e| e.username.as_deref().map_or(1, str::len))
-                    .max()
-                    .unwrap_or(8);
+                    .fold("USERNAME".len(), usize::max);
                 text.push_str(&format!(
                     "{:width$}  {:uwidth$}  SOURCE\n",
                     "REGISTRY", "USERNAME"

@@ -453,12 +453,8 @@ impl RegistryClient {
         wants_basic
             .then(|| self.credentials_for(registry))
             .flatten()
-            .map(|c| {
-                format!(
-                    "Basic {}",
-                    http_auth::basic::encode_credentials(&c.username, &c.password)
-                )
-            })
+            // encode_credentials writes the whole value, "Basic " included.
+            .map(|c| http_auth::basic::encode_credentials(&c.username, &c.password))
     }
 
     /// Credentials already known for a registry's endpoint (no lookup).
@@ -734,6 +730,28 @@ mod tests {
         let c = Url::parse("https://registry-1.docker.io:443/other").unwrap();
         assert!(!same_origin(&a, &b));
         assert!(same_origin(&a, &c));
+    }
+
+    #[test]
+    fn basic_registries_get_one_basic_prefix() {
+        let client = RegistryClient::new(
+            Arc::new(|_: &str| "https://r.example".to_string()),
+            RetryPolicy::default(),
+            LowSpeedLimit::default(),
+        )
+        .unwrap();
+        client.set_credentials(
+            "r.example",
+            Credentials {
+                username: "u".into(),
+                password: "pw-real".into(),
+            },
+        );
+        client.basic_hosts.lock().unwrap().insert("r".to_string());
+        assert_eq!(
+            client.authorization("r", "repository:x:pull").as_deref(),
+            Some("Basic dTpwdy1yZWFs")
+        );
     }
 
     #[test]
