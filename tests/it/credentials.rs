@@ -510,3 +510,24 @@ fn bad_hosts_unreachable_registries_and_missing_input_are_clear_errors() {
     assert!(list.contains("anonymous"), "{list}");
     env.assert_no_secret(&["pw-Bad-0"]);
 }
+
+#[test]
+fn a_basic_challenge_registry_is_checked_and_used_with_basic_auth() {
+    let hub = FakeHub::start();
+    hub.set_basic_registry("frank", "pw-Basic-77");
+    hub.add_image("library/basic", "v1", &[600], 120);
+    let env = Env::new(&hub, "[credentials]\nstore = \"file\"\n");
+    let host = host_of(&hub);
+    let wrong = env.login(&host, "frank", "pw-Nope-78");
+    assert_eq!(wrong.status.code(), Some(3), "{wrong:?}");
+    assert!(!env.credential_file().exists());
+    let right = env.login(&host, "frank", "pw-Basic-77");
+    assert!(right.status.success(), "{right:?}");
+    env.ok(&["pull", "basic:v1"]);
+    let served = hub.served_as(Route::ManifestGet);
+    assert!(
+        !served.is_empty() && served.iter().all(|u| u.as_deref() == Some("frank")),
+        "{served:?}"
+    );
+    env.assert_no_secret(&["pw-Basic-77", "pw-Nope-78", &basic("frank", "pw-Basic-77")]);
+}

@@ -132,6 +132,8 @@ struct State {
     token_users: HashMap<String, Option<String>>,
     /// Per authorized registry request: its route and its token's user.
     served_as: Vec<(Route, Option<String>)>,
+    /// The registry challenges with Basic (no token service) and takes only this user:password.
+    basic_registry: Option<(String, String)>,
 }
 
 /// What slow and stalled bodies watch between chunks.
@@ -432,6 +434,13 @@ impl FakeHub {
             .collect()
     }
 
+    /// Makes the registry API itself Basic-protected, as some private
+    /// registries are: `WWW-Authenticate: Basic`, and only this user:password
+    /// is let in (recorded in `served_as`).
+    pub fn set_basic_registry(&self, user: &str, pass: &str) {
+        self.state().basic_registry = Some((user.to_string(), pass.to_string()));
+    }
+
     pub fn require_basic(&self, user: &str, pass: &str) {
         self.state().basic = Some((user.to_string(), pass.to_string()));
     }
@@ -687,6 +696,37 @@ impl Shared {
         st.served_as.push((route, user));
     }
 
+    /// For a Basic-protected registry (`set_basic_registry`): whether the
+    /// request carries its user:password.
+    fn basic_registry_allows(&self, req: &Request<Incoming>) -> Option<bool> {
+        let (user, pass) = self.state().basic_registry.clone()?;
+        let expected = format!(
+            "Basic {}",
+            base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                format!("{user}:{pass}")
+            )
+        );
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        Some(given == Some(expected.as_str()))
+    }
+
+    fn basic_challenge(&self) -> Response<Body> {
+        let mut resp = error(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "authentication required",
+        );
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static("Basic realm=\"fakehub\""),
+        );
+        resp
+    }
+
     fn authorized(&self, req: &Request<Incoming>, repo: Option<&str>) -> bool {
         let Some(token) = req
             .headers()
@@ -734,6 +774,11 @@ async fn handle(shared: &Shared, req: Request<Incoming>, is_cdn: bool) -> Respon
             Fault::ConnectionReset => return reset(),
             _ => {}
         }
+        match shared.basic_registry_allows(&req) {
+            Some(true) => return full_json("{}"),
+            Some(false) => return shared.basic_challenge(),
+            None => {}
+        }
         if !shared.authorized(&req, None) {
             return shared.challenge(None);
         }
@@ -776,11 +821,19 @@ async fn handle(shared: &Shared, req: Request<Incoming>, is_cdn: bool) -> Respon
     };
     // Like Docker Hub, a request turned away for want of a token is not a
     // pull: it is counted apart, so the route counters mean real requests.
-    if !shared.authorized(&req, Some(repo)) {
+    if let Some(allowed) = shared.basic_registry_allows(&req) {
+        if !allowed {
+            shared.bump(Route::Unauthorized);
+            return shared.basic_challenge();
+        }
+        let user = shared.state().basic_registry.clone().map(|(u, _)| u);
+        shared.state().served_as.push((route, user));
+    } else if !shared.authorized(&req, Some(repo)) {
         shared.bump(Route::Unauthorized);
         return shared.challenge(Some(repo));
+    } else {
+        shared.record_identity(&req, route);
     }
-    shared.record_identity(&req, route);
     shared.bump_path(route, &path);
     let redirect = kind == "blobs" && !head && !shared.state().no_redirect;
     // Body faults belong to the hop that sends the bytes.
