@@ -316,13 +316,10 @@ fn docker_config_auths_and_docker_auth_config_are_used_without_login() {
     env.assert_no_secret(&["pw-Bob-55", &basic("bob", "pw-Bob-55")]);
 }
 
-#[test]
-fn a_credential_helper_named_in_cred_helpers_is_asked() {
-    let hub = FakeHub::start();
-    hub.require_basic("dave", "pw-Helper-23");
-    hub.add_image("library/helped", "v1", &[300], 96);
-    let env = Env::new(&hub, "");
-    let host = host_of(&hub);
+/// A `docker-credential-dpxtest` on the PATH of `env`'s dpx runs: `get`
+/// answers `user`/`secret` for any server, `list` names `host`; each call is
+/// appended to the returned file as `ACTION SERVER`.
+fn install_helper(env: &Env, host: &str, user: &str, secret: &str) -> PathBuf {
     let bin = env.dpx.dir.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     let asked = env.dpx.dir.path().join("asked");
@@ -330,9 +327,10 @@ fn a_credential_helper_named_in_cred_helpers_is_asked() {
     std::fs::write(
         &script,
         format!(
-            "#!/bin/sh\nread server\necho \"$1 $server\" >> {}\n\
-             printf '{{\"ServerURL\":\"%s\",\"Username\":\"dave\",\"Secret\":\"pw-Helper-23\"}}' \"$server\"\n",
-            asked.display()
+            "#!/bin/sh\nread server\necho \"$1 $server\" >> {asked}\n\
+             if [ \"$1\" = list ]; then printf '{{\"{host}\":\"{user}\"}}'; exit 0; fi\n\
+             printf '{{\"ServerURL\":\"%s\",\"Username\":\"{user}\",\"Secret\":\"{secret}\"}}' \"$server\"\n",
+            asked = asked.display()
         ),
     )
     .unwrap();
@@ -346,6 +344,42 @@ fn a_credential_helper_named_in_cred_helpers_is_asked() {
         std::env::var("PATH").unwrap_or_default()
     );
     env.set("PATH", &path);
+    asked
+}
+
+#[test]
+fn a_creds_store_helper_is_asked_and_listed_and_prefetch_uses_it() {
+    let hub = FakeHub::start();
+    hub.require_basic("gina", "pw-Store-31");
+    hub.add_image("library/stored", "v1", &[300], 121);
+    let env = Env::new(&hub, "");
+    let host = host_of(&hub);
+    let asked = install_helper(&env, &host, "gina", "pw-Store-31");
+    env.write_docker_config(&serde_json::json!({"credsStore": "dpxtest"}));
+    env.ok(&["prefetch", "stored:v1"]);
+    assert_eq!(
+        hub.served_as(Route::ManifestGet).last(),
+        Some(&Some("gina".to_string()))
+    );
+    let calls = std::fs::read_to_string(&asked).unwrap();
+    assert_eq!(calls.lines().next(), Some(format!("get {host}").as_str()));
+    let list = env.ok(&["login", "--list"]);
+    assert!(
+        list.contains("credsStore: docker-credential-dpxtest") && list.contains("gina"),
+        "{list}"
+    );
+    assert!(std::fs::read_to_string(&asked).unwrap().contains("list"));
+    env.assert_no_secret(&["pw-Store-31"]);
+}
+
+#[test]
+fn a_credential_helper_named_in_cred_helpers_is_asked() {
+    let hub = FakeHub::start();
+    hub.require_basic("dave", "pw-Helper-23");
+    hub.add_image("library/helped", "v1", &[300], 96);
+    let env = Env::new(&hub, "");
+    let host = host_of(&hub);
+    let asked = install_helper(&env, &host, "dave", "pw-Helper-23");
     env.write_docker_config(&serde_json::json!({
         "credHelpers": {host.clone(): "dpxtest"},
         // The host's helper wins over the store-wide one and the auths entry.
