@@ -81,6 +81,10 @@ pub enum Command {
         #[command(subcommand)]
         command: DaemonCommand,
     },
+    /// Log in to an upstream registry: check the credentials with it, then store them
+    Login(LoginArgs),
+    /// Remove a registry's credentials from dpx's store
+    Logout(LogoutArgs),
     /// Print shell completions
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -375,4 +379,27 @@ pub struct RatelimitArgs {
     /// Exit with status 4 when fewer than N pulls remain (a CI job can stop before it pulls)
     #[arg(long, value_name = "N")]
     pub min_remaining: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Registry host, e.g. ghcr.io or 127.0.0.1:5000 [default: docker.io]
+    #[arg(value_name = "REGISTRY")]
+    pub registry: Option<String>,
+    /// Username [default: asked for]
+    #[arg(short = 'u', long, conflicts_with = "list")]
+    pub username: Option<String>,
+    /// Read the password or access token from stdin (for scripts; needs --username)
+    #[arg(long, requires = "username", conflicts_with = "list")]
+    pub password_stdin: bool,
+    /// List the credentials dpx would use (registry, username, source; never a secret)
+    #[arg(long, conflicts_with = "registry")]
+    pub list: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// Registry host [default: docker.io]
+    #[arg(value_name = "REGISTRY")]
+    pub registry: Option<String>,
 }

@@ -45,6 +45,8 @@ pub struct Config {
     pub network: NetworkConfig,
     #[serde(default)]
     pub ratelimit: RatelimitConfig,
+    #[serde(default)]
+    pub credentials: CredentialsConfig,
 }
 
 /// How much of the upstream pull quota dpx may spend (`fetch::quota`).
@@ -54,6 +56,14 @@ pub struct RatelimitConfig {
     /// At or below this many remaining pulls, `dpx serve` answers cached
     /// tags from the cache instead of spending a pull, and prefetch stops.
     pub reserve: Option<u64>,
+}
+
+/// `[credentials]`: where `dpx login` keeps secrets.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsConfig {
+    /// `"keyring"` or `"file"`; unset: the OS keyring when reachable, else the file.
+    pub store: Option<crate::credentials::StoreKind>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -414,6 +424,20 @@ fn project_dirs() -> Option<directories::ProjectDirs> {
     directories::ProjectDirs::from("", "", "dpx")
 }
 
+/// The config directory: the `--config` file's directory when given, else
+/// the platform's (e.g. ~/.config/dpx). dpx's credential file lives there.
+pub fn config_dir(config_flag: Option<&Path>) -> Result<PathBuf, ConfigError> {
+    if let Some(p) = config_flag {
+        return Ok(match p.parent().filter(|d| !d.as_os_str().is_empty()) {
+            Some(d) => d.to_path_buf(),
+            None => PathBuf::from("."),
+        });
+    }
+    project_dirs()
+        .map(|d| d.config_dir().to_path_buf())
+        .ok_or(ConfigError::NoHome)
+}
+
 pub fn default_config_path() -> Option<PathBuf> {
     project_dirs().map(|d| d.config_dir().join("config.toml"))
 }
@@ -620,5 +644,11 @@ mod tests {
         assert!(toml::from_str::<Config>("[network]\nlow_speed_limit = \"fast\"").is_err());
         assert!(toml::from_str::<Config>("[network]\nretries = -1").is_err());
         assert!(toml::from_str::<Config>("[cache]\nmax_blob_size = \"huge\"").is_err());
+        assert!(toml::from_str::<Config>("[credentials]\nstore = \"disk\"").is_err());
+        let cfg = Config::parse("[credentials]\nstore = \"file\"\n").unwrap();
+        assert_eq!(
+            cfg.credentials.store,
+            Some(crate::credentials::StoreKind::File)
+        );
     }
 }

@@ -156,6 +156,15 @@ impl DependencyProxy {
         host_key(&self.url)
     }
 
+    /// `CI_DEPENDENCY_PROXY_USER`/`PASSWORD` as a credential source for the
+    /// proxy's host alone; `None` when they are not set.
+    pub fn credential_source(&self) -> Option<ProxyLogin> {
+        Some(ProxyLogin {
+            host: crate::credentials::endpoint_key(&self.url),
+            credentials: self.credentials.clone()?,
+        })
+    }
+
     /// Makes this docker.io's first upstream in `config`, unless the config
     /// file gives docker.io a `url`. Returns whether it did.
     fn apply(&self, config: &mut Config) -> bool {
@@ -357,5 +366,32 @@ mod tests {
             config.upstreams("docker.io")[0].host(),
             "gitlab.example.com"
         );
+    }
+}
+
+/// GitLab CI's Dependency Proxy login, for its host only.
+#[derive(Debug, Clone)]
+pub struct ProxyLogin {
+    host: String,
+    credentials: Credentials,
+}
+
+const PROXY_LOGIN_SOURCE: &str = "env CI_DEPENDENCY_PROXY_USER/CI_DEPENDENCY_PROXY_PASSWORD";
+
+impl crate::credentials::CredentialSource for ProxyLogin {
+    fn lookup(&self, key: &str) -> Option<crate::credentials::Found> {
+        (key == self.host).then(|| crate::credentials::Found {
+            registry: self.host.clone(),
+            credentials: self.credentials.clone(),
+            source: PROXY_LOGIN_SOURCE.to_string(),
+        })
+    }
+
+    fn list(&self) -> Vec<crate::credentials::Listed> {
+        vec![crate::credentials::Listed {
+            registry: self.host.clone(),
+            username: Some(self.credentials.username.clone()),
+            source: PROXY_LOGIN_SOURCE.to_string(),
+        }]
     }
 }

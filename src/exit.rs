@@ -11,6 +11,8 @@ pub const USAGE: u8 = 2;
 pub const QUOTA: u8 = 3;
 /// Not an error: fewer pulls remain than asked for (`ratelimit --min-remaining`).
 pub const QUOTA_LOW: u8 = 4;
+/// A registry refused the credentials (`dpx login`).
+pub const AUTH_FAILED: u8 = 5;
 /// Interrupted by Ctrl-C.
 pub const INTERRUPTED: u8 = 130;
 
@@ -18,3 +20,8 @@ pub const INTERRUPTED: u8 = 130;
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
+
+/// Marks an error as credentials being refused (exit code 3).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct AuthError(pub String);

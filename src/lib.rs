@@ -8,6 +8,7 @@ pub mod cache;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod credentials;
 pub mod daemon;
 pub mod dependency_proxy;
 pub mod exit;
@@ -104,6 +105,8 @@ pub fn main() -> ExitCode {
             }
             Command::Completions { .. } | Command::Man(_) => Ok(ExitCode::SUCCESS),
             Command::Daemon { command } => commands::daemon::run(&ctx, &cli.global, command).await,
+            Command::Login(args) => commands::login::login(&ctx, args).await,
+            Command::Logout(args) => commands::login::logout(&ctx, args).await,
         }
     });
     // Dropping the runtime cancels unfinished downloads; their temp files go with them.
@@ -147,6 +150,9 @@ fn report(err: &anyhow::Error) -> ExitCode {
             || c.is::<config::ConfigError>()
             || c.is::<imagelist::ImageListError>()
     });
+    if err.chain().any(|c| c.is::<exit::AuthError>()) {
+        return ExitCode::from(exit::AUTH_FAILED);
+    }
     ExitCode::from(if usage { exit::USAGE } else { exit::FAILURE })
 }
 

@@ -10,6 +10,7 @@ pub mod endpoint;
 pub mod env;
 pub mod export;
 pub mod import;
+pub mod login;
 pub mod prefetch;
 pub mod pull;
 pub mod purge;
@@ -22,6 +23,7 @@ pub mod stats;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
@@ -29,9 +31,10 @@ use anyhow::Context as _;
 use crate::cache::Cache;
 use crate::cli::GlobalArgs;
 use crate::config::Config;
+use crate::credentials::Resolver;
 use crate::dependency_proxy::DependencyProxy;
 use crate::fetch::{Fetcher, Limits, PullPolicy};
-use crate::registry::RegistryClient;
+use crate::registry::{CredentialLookup, RegistryClient};
 
 /// How results are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +51,8 @@ pub struct Context {
     pub output: Output,
     /// GitLab CI's Dependency Proxy, when its variables made it docker.io's upstream.
     pub dependency_proxy: Option<DependencyProxy>,
+    /// `--config`, when given: its directory is the config directory.
+    pub config_path: Option<PathBuf>,
 }
 
 impl Context {
@@ -67,6 +72,7 @@ impl Context {
             cache_dir,
             output,
             dependency_proxy,
+            config_path: global.config.clone(),
         })
     }
 
@@ -116,13 +122,55 @@ impl Context {
             self.config.low_speed_limit(),
         )
         .context("cannot set up the registry client")?;
-        if !anonymous
-            && let Some(proxy) = &self.dependency_proxy
-            && let Some(creds) = &proxy.credentials
-        {
-            client.set_credentials(&proxy.host(), creds.clone());
+        Ok(if anonymous {
+            client
+        } else {
+            client.with_credential_lookup(self.credential_lookup())
+        })
+    }
+
+    /// The config directory (dpx's credential file is there); `None` without a home.
+    pub fn config_dir(&self) -> Option<PathBuf> {
+        crate::config::config_dir(self.config_path.as_deref()).ok()
+    }
+
+    /// Every credential source in order of precedence (see `credentials`),
+    /// GitLab CI's Dependency Proxy login second.
+    pub fn credential_sources(&self) -> CredentialSources {
+        CredentialSources {
+            config_dir: self.config_dir(),
+            store: self.config.credentials.store,
+            proxy: self
+                .dependency_proxy
+                .as_ref()
+                .and_then(DependencyProxy::credential_source),
         }
-        Ok(client)
+    }
+
+    /// A lookup that builds the resolver on its first use (on the client's
+    /// blocking thread), so a pull that meets no challenge reads nothing.
+    fn credential_lookup(&self) -> CredentialLookup {
+        let sources = self.credential_sources();
+        let resolver = OnceLock::new();
+        Arc::new(move |host: &str| resolver.get_or_init(|| sources.resolver()).lookup(host))
+    }
+}
+
+/// Where credentials may come from, for building a `Resolver` off the runtime.
+pub struct CredentialSources {
+    config_dir: Option<PathBuf>,
+    store: Option<crate::credentials::StoreKind>,
+    proxy: Option<crate::dependency_proxy::ProxyLogin>,
+}
+
+impl CredentialSources {
+    /// Reads files (dpx's store index, Docker's config): call it off the runtime.
+    pub fn resolver(&self) -> Resolver {
+        let mut resolver = Resolver::standard(self.config_dir.as_deref(), self.store);
+        if let Some(login) = &self.proxy {
+            resolver.insert(1, Box::new(login.clone()));
+        }
+        resolver
     }
 }
 

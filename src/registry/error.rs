@@ -41,8 +41,8 @@ pub enum RegistryError {
     Token { realm: String, message: String },
     /// The token service turned the credentials for an upstream host down.
     #[error(
-        "{realm} refused the credentials for {host} ({status}): {message}; check the username \
-         and password or token that dpx uses for {host}"
+        "{realm} refused the credentials for {host} ({status}): {message}; `dpx login --list` \
+         shows where they come from, `dpx login {host}` replaces them"
     )]
     LoginRefused {
         realm: String,

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod body;
 pub mod error;
+mod login;
 pub mod observe;
 pub mod probe;
 pub mod ratelimit;
@@ -27,6 +28,7 @@ pub use auth::Credentials;
 use auth::{Challenge, TokenCache, TokenResponse};
 pub use body::{LowSpeedLimit, Reply};
 pub use error::{Failure, RegistryError};
+pub use login::LoginCheck;
 pub use observe::{Asked, ReplyObserver, UpstreamReply};
 pub use probe::{Exhausted, QuotaProbe};
 pub use ratelimit::RateLimit;
@@ -47,6 +49,11 @@ const USER_AGENT: &str = concat!("dpx/", env!("CARGO_PKG_VERSION"));
 /// Where a logical registry (`docker.io`) is fetched from: its upstreams in
 /// order of preference, never empty (from the config file and environment).
 pub type EndpointResolver = Arc<dyn Fn(&str) -> Vec<Upstream> + Send + Sync>;
+
+/// Finds the credentials for an upstream host key (`host[:port]`, Docker Hub
+/// as `docker.io`). Blocking (files, helpers, keyring): the client calls it
+/// on a blocking thread, once per host, at the host's first challenge.
+pub type CredentialLookup = Arc<dyn Fn(&str) -> Option<crate::credentials::Found> + Send + Sync>;
 
 /// A manifest as received, digest verified.
 #[derive(Debug, Clone)]
@@ -90,7 +97,12 @@ pub struct RegistryClient {
     upstreams: Mutex<HashMap<String, Arc<[Upstream]>>>,
     failover: Arc<Failover>,
     tokens: TokenCache,
+    /// Credentials given with `set_credentials`, by upstream host key.
     credentials: Mutex<HashMap<String, Credentials>>,
+    lookup: Option<CredentialLookup>,
+    /// What `lookup` answered, per upstream host key (one lookup per host).
+    looked_up:
+        Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Option<crate::credentials::Found>>>>>,
     /// Upstream hosts that challenged with Basic rather than a token realm.
     basic_hosts: Mutex<HashSet<String>>,
     rate_limits: Mutex<HashMap<String, RateLimit>>,
@@ -123,6 +135,8 @@ impl RegistryClient {
             failover: Arc::default(),
             tokens: TokenCache::default(),
             credentials: Mutex::default(),
+            lookup: None,
+            looked_up: Mutex::default(),
             basic_hosts: Mutex::default(),
             rate_limits: Mutex::default(),
             observer: std::sync::OnceLock::new(),
@@ -221,12 +235,19 @@ impl RegistryClient {
         upstreams.get(index).or(upstreams.first()).cloned()
     }
 
-    /// Credentials for an upstream host (`Upstream::host`: `host[:port]`, the
-    /// port only when not the scheme's default).
+    /// Credentials for one upstream host (`Upstream::host`; Docker Hub's
+    /// aliases are one), ahead of any lookup.
     pub fn set_credentials(&self, host: &str, creds: Credentials) {
         if let Ok(mut c) = self.credentials.lock() {
-            c.insert(host.to_string(), creds);
+            c.insert(crate::credentials::host_key(host), creds);
         }
+    }
+
+    /// Where credentials come from when an upstream asks for them; without
+    /// one, only `set_credentials` (or nothing: anonymous) is used.
+    pub fn with_credential_lookup(mut self, lookup: CredentialLookup) -> Self {
+        self.lookup = Some(lookup);
+        self
     }
 
     /// The last quota figures the registry's upstreams reported, if any: the
@@ -566,16 +587,58 @@ impl RegistryClient {
         wants_basic
             .then(|| self.credentials_for(host))
             .flatten()
-            .map(|c| {
-                format!(
-                    "Basic {}",
-                    http_auth::basic::encode_credentials(&c.username, &c.password)
-                )
-            })
+            // encode_credentials writes the whole value, "Basic " included.
+            .map(|c| http_auth::basic::encode_credentials(&c.username, &c.password))
     }
 
-    fn credentials_for(&self, registry: &str) -> Option<Credentials> {
-        self.credentials.lock().ok()?.get(registry).cloned()
+    /// Credentials already known for a registry's endpoint (no lookup).
+    fn credentials_for(&self, host: &str) -> Option<Credentials> {
+        self.known_credentials(host).map(|(c, _)| c)
+    }
+
+    /// Known credentials and where they came from.
+    fn known_credentials(&self, host: &str) -> Option<(Credentials, String)> {
+        self.known_credentials_for_key(&crate::credentials::host_key(host))
+    }
+
+    /// Known credentials of an upstream host key (one endpoint of a registry).
+    fn known_credentials_for_key(&self, key: &str) -> Option<(Credentials, String)> {
+        if let Some(c) = self.credentials.lock().ok()?.get(key).cloned() {
+            return Some((c, "set by the caller".to_string()));
+        }
+        let cell = self.looked_up.lock().ok()?.get(key).cloned()?;
+        cell.get()?
+            .as_ref()
+            .map(|f| (f.credentials.clone(), f.source.clone()))
+    }
+
+    /// Looks a registry's credentials up on first need (off the runtime,
+    /// once per host, concurrent callers waiting for the one lookup).
+    async fn load_credentials(&self, host: &str) -> Option<Credentials> {
+        self.load_credentials_for_key(crate::credentials::host_key(host))
+            .await
+    }
+
+    /// The lookup for one upstream host key (`crate::credentials::endpoint_key`
+    /// of the endpoint URL a request goes to).
+    async fn load_credentials_for_key(&self, key: String) -> Option<Credentials> {
+        if let Some(c) = self.credentials.lock().ok()?.get(&key).cloned() {
+            return Some(c);
+        }
+        let lookup = self.lookup.clone()?;
+        let cell = {
+            let mut map = self.looked_up.lock().ok()?;
+            Arc::clone(map.entry(key.clone()).or_default())
+        };
+        let found = cell
+            .get_or_init(|| async move {
+                tokio::task::spawn_blocking(move || lookup(&key))
+                    .await
+                    .ok()
+                    .flatten()
+            })
+            .await;
+        found.as_ref().map(|f| f.credentials.clone())
     }
 
     /// Answers a 401 challenge of an upstream host. Returns whether a retry can now succeed.
@@ -592,13 +655,14 @@ impl RegistryClient {
         match Challenge::parse(values) {
             Some(Challenge::Bearer { realm, service, .. }) => {
                 self.tokens.forget(host, scope);
+                self.load_credentials(host).await;
                 let (token, lifetime) = self
                     .request_token(host, &realm, service.as_deref(), scope)
                     .await?;
                 self.tokens.put(host, scope, token, lifetime);
                 Ok(true)
             }
-            Some(Challenge::Basic) if self.credentials_for(host).is_some() => {
+            Some(Challenge::Basic) if self.load_credentials(host).await.is_some() => {
                 if let Ok(mut hosts) = self.basic_hosts.lock() {
                     hosts.insert(host.to_string());
                 }
@@ -610,7 +674,7 @@ impl RegistryClient {
 
     async fn request_token(
         &self,
-        registry: &str,
+        host: &str,
         realm: &str,
         service: Option<&str>,
         scope: &str,
@@ -630,8 +694,8 @@ impl RegistryClient {
         }
         let mut req = self.http.get(url);
         // Credentials go to the realm that the registry named, and nowhere else.
-        let credentials = self.credentials_for(registry);
-        if let Some(c) = &credentials {
+        let credentials = self.known_credentials(host);
+        if let Some((c, _)) = &credentials {
             req = req.basic_auth(&c.username, Some(&c.password));
         }
         let resp = self.send_request(req, realm).await.map_err(|e| match e {
@@ -654,7 +718,7 @@ impl RegistryClient {
             let body = String::from_utf8_lossy(&body);
             return Err(RegistryError::LoginRefused {
                 realm: realm.to_string(),
-                host: registry.to_string(),
+                host: crate::credentials::host_key(host),
                 status: status.as_u16(),
                 message: distribution_message(&body)
                     .unwrap_or_else(|| first_line(&body).to_string()),
@@ -662,10 +726,16 @@ impl RegistryClient {
         }
         if !status.is_success() {
             let body = resp.prefix(MAX_SMALL_BODY).await;
-            let hint = if status == StatusCode::UNAUTHORIZED {
-                " (anonymous access was refused: check the image name; dpx cannot log in to registries yet)"
-            } else {
-                ""
+            let key = crate::credentials::host_key(host);
+            let hint = match (&credentials, status) {
+                (Some((c, source)), StatusCode::UNAUTHORIZED) => format!(
+                    " (the credentials of user {} from {source} were refused: log in again with `dpx login {key}`)",
+                    c.username
+                ),
+                (None, StatusCode::UNAUTHORIZED) => format!(
+                    " (anonymous access was refused: check the image name, or log in with `dpx login {key}`)"
+                ),
+                _ => String::new(),
             };
             let body = String::from_utf8_lossy(&body);
             return Err(token_err(format!("{status}{hint}: {}", first_line(&body))));
@@ -808,6 +878,28 @@ mod tests {
         let c = Url::parse("https://registry-1.docker.io:443/other").unwrap();
         assert!(!same_origin(&a, &b));
         assert!(same_origin(&a, &c));
+    }
+
+    #[test]
+    fn basic_registries_get_one_basic_prefix() {
+        let client = RegistryClient::new(
+            Arc::new(|_: &str| vec![Upstream::new("https://r.example", None)]),
+            RetryPolicy::default(),
+            LowSpeedLimit::default(),
+        )
+        .unwrap();
+        client.set_credentials(
+            "r.example",
+            Credentials {
+                username: "u".into(),
+                password: "pw-real".into(),
+            },
+        );
+        client.basic_hosts.lock().unwrap().insert("r".to_string());
+        assert_eq!(
+            client.authorization("r", "repository:x:pull").as_deref(),
+            Some("Basic dTpwdy1yZWFs")
+        );
     }
 
     #[test]

@@ -147,6 +147,13 @@ struct State {
     gitlab_realm: bool,
     /// The Basic user of every token request (`None`: anonymous), in order.
     token_users: Vec<Option<String>>,
+    /// An account the token endpoint knows: anonymous tokens are still
+    /// given, but Basic credentials that are not this one get a 401.
+    account: Option<(String, String)>,
+    /// Per authorized registry request: its route and its token's user.
+    served_as: Vec<(Route, Option<String>)>,
+    /// The registry challenges with Basic (no token service) and takes only this user:password.
+    basic_registry: Option<(String, String)>,
 }
 
 /// One request to the token endpoint, as the hub saw it.
@@ -441,6 +448,30 @@ impl FakeHub {
     /// How many requests on `route` had a path containing `path_part`.
     pub fn count_path(&self, route: Route, path_part: &str) -> usize {
         self.request_times(route, path_part).len()
+    }
+
+    /// Like Docker Hub: anonymous tokens are given, and so are tokens for
+    /// this user with this password; any other Basic credentials get a 401.
+    pub fn set_account(&self, user: &str, pass: &str) {
+        self.state().account = Some((user.to_string(), pass.to_string()));
+    }
+
+    /// The user whose token each authorized request on `route` carried
+    /// (`None`: an anonymous token), in arrival order.
+    pub fn served_as(&self, route: Route) -> Vec<Option<String>> {
+        self.state()
+            .served_as
+            .iter()
+            .filter(|(r, _)| *r == route)
+            .map(|(_, u)| u.clone())
+            .collect()
+    }
+
+    /// Makes the registry API itself Basic-protected, as some private
+    /// registries are: `WWW-Authenticate: Basic`, and only this user:password
+    /// is let in (recorded in `served_as`).
+    pub fn set_basic_registry(&self, user: &str, pass: &str) {
+        self.state().basic_registry = Some((user.to_string(), pass.to_string()));
     }
 
     pub fn require_basic(&self, user: &str, pass: &str) {
@@ -795,6 +826,50 @@ impl Shared {
         resp
     }
 
+    /// Notes whose token an authorized request carried.
+    fn record_identity(&self, req: &Request<Incoming>, route: Route) {
+        let token = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        let mut st = self.state();
+        let user = st.issued_to.get(token).cloned();
+        st.served_as.push((route, user));
+    }
+
+    /// For a Basic-protected registry (`set_basic_registry`): whether the
+    /// request carries its user:password.
+    fn basic_registry_allows(&self, req: &Request<Incoming>) -> Option<bool> {
+        let (user, pass) = self.state().basic_registry.clone()?;
+        let expected = format!(
+            "Basic {}",
+            base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                format!("{user}:{pass}")
+            )
+        );
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        Some(given == Some(expected.as_str()))
+    }
+
+    fn basic_challenge(&self) -> Response<Body> {
+        let mut resp = error(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "authentication required",
+        );
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static("Basic realm=\"fakehub\""),
+        );
+        resp
+    }
+
     fn authorized(&self, req: &Request<Incoming>, repo: Option<&str>) -> bool {
         let Some(token) = req
             .headers()
@@ -842,6 +917,11 @@ async fn handle(shared: &Shared, req: Request<Incoming>, is_cdn: bool) -> Respon
             Fault::ConnectionReset => return reset(),
             _ => {}
         }
+        match shared.basic_registry_allows(&req) {
+            Some(true) => return full_json("{}"),
+            Some(false) => return shared.basic_challenge(),
+            None => {}
+        }
         if !shared.authorized(&req, None) {
             return shared.challenge(None);
         }
@@ -888,9 +968,18 @@ async fn handle(shared: &Shared, req: Request<Incoming>, is_cdn: bool) -> Respon
     };
     // Like Docker Hub, a request turned away for want of a token is not a
     // pull: it is counted apart, so the route counters mean real requests.
-    if !shared.authorized(&req, Some(repo)) {
+    if let Some(allowed) = shared.basic_registry_allows(&req) {
+        if !allowed {
+            shared.bump(Route::Unauthorized);
+            return shared.basic_challenge();
+        }
+        let user = shared.state().basic_registry.clone().map(|(u, _)| u);
+        shared.state().served_as.push((route, user));
+    } else if !shared.authorized(&req, Some(repo)) {
         shared.bump(Route::Unauthorized);
         return shared.challenge(Some(repo));
+    } else {
+        shared.record_identity(&req, route);
     }
     shared.bump_path(route, &path);
     // The token covered the name as asked; the content is under the plain name.
@@ -1068,6 +1157,15 @@ fn token(shared: &Shared, req: &Request<Incoming>) -> Response<Body> {
     st.token_users.push(basic.as_ref().map(|(u, _)| u.clone()));
     if let Some(required) = &st.basic
         && basic.as_ref() != Some(required)
+    {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "incorrect username or password",
+        );
+    }
+    if let (Some(account), Some(given)) = (&st.account, &basic)
+        && account != given
     {
         return error(
             StatusCode::UNAUTHORIZED,

@@ -1,0 +1,397 @@
+//! Docker's credentials, used where they are and never copied: the
+//! `config.json` in `$DOCKER_CONFIG` (else `~/.docker`) and the same JSON in
+//! `DOCKER_AUTH_CONFIG` (GitLab runners set it). Per registry, as Docker
+//! does: `credHelpers[host]`, then `credsStore`, then `auths[host]`
+//! (`auth` = base64 `user:password`, or `username` + `password`). Helpers
+//! speak the `docker-credential-*` protocol: `get` with the server on stdin,
+//! `{"Username","Secret"}` on stdout.
+//!
+//! (The `docker_credential` crate reads the same file, but cannot say which
+//! of the three answered, reads no `DOCKER_AUTH_CONFIG`, waits on a helper
+//! forever, and puts a failing helper's output in its error.)
+
+use std::collections::BTreeMap;
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde::Deserialize;
+
+use super::resolve::{CredentialSource, Found, Listed};
+use super::{Credentials, host_key};
+use crate::reference::DOCKER_HUB;
+
+pub const AUTH_CONFIG_VAR: &str = "DOCKER_AUTH_CONFIG";
+/// The key Docker writes for Docker Hub, and asks helpers for.
+const DOCKER_HUB_SERVER: &str = "https://index.docker.io/v1/";
+/// A helper that has not answered by then is taken as having no credentials.
+const HELPER_DEADLINE: Duration = Duration::from_secs(20);
+/// A helper's reply is small; more is not read.
+const MAX_HELPER_OUTPUT: u64 = 64 * 1024;
+
+/// The parts of Docker's config.json that hold credentials.
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DockerConfig {
+    #[serde(default)]
+    pub auths: BTreeMap<String, AuthEntry>,
+    #[serde(default)]
+    pub creds_store: Option<String>,
+    #[serde(default)]
+    pub cred_helpers: BTreeMap<String, String>,
+}
+
+#[derive(Default, Deserialize)]
+pub struct AuthEntry {
+    #[serde(default)]
+    auth: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+}
+
+impl std::fmt::Debug for DockerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DockerConfig")
+            .field("auths", &self.auths.keys().collect::<Vec<_>>())
+            .field("creds_store", &self.creds_store)
+            .field("cred_helpers", &self.cred_helpers)
+            .finish()
+    }
+}
+
+impl AuthEntry {
+    /// `auth` (base64 `user:password`) or `username` + `password`.
+    fn credentials(&self) -> Option<Credentials> {
+        if let Some(auth) = self.auth.as_deref().filter(|a| !a.is_empty()) {
+            let engine = base64::engine::GeneralPurpose::new(
+                &base64::alphabet::STANDARD,
+                base64::engine::GeneralPurposeConfig::new()
+                    .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+            );
+            let decoded = engine.decode(auth.trim()).ok()?;
+            let text = String::from_utf8(decoded).ok()?;
+            let (username, password) = text.split_once(':')?;
+            return Some(Credentials {
+                username: username.to_string(),
+                password: password.to_string(),
+            });
+        }
+        match (&self.username, &self.password) {
+            (Some(u), Some(p)) if !u.is_empty() => Some(Credentials {
+                username: u.clone(),
+                password: p.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+impl DockerConfig {
+    /// Parses config.json text; the error gives the line only (the text holds secrets).
+    pub fn parse(text: &str) -> Result<DockerConfig, usize> {
+        serde_json::from_str(text).map_err(|e| e.line())
+    }
+}
+
+/// What a helper said.
+enum HelperAnswer {
+    Found(Credentials),
+    NotFound,
+}
+
+/// Runs `docker-credential-<helper> <action>` with `input` on stdin, with a
+/// deadline; its stdout, or why not. Never returns the output in an error.
+fn run_helper(helper: &str, action: &str, input: &str) -> Result<(bool, Vec<u8>), String> {
+    let program = format!("docker-credential-{helper}");
+    let mut child = Command::new(&program)
+        .arg(action)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A helper that exits without reading is judged by its exit status.
+        let _ = stdin.write_all(input.as_bytes());
+    }
+    let stdout = child.stdout.take();
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        if let Some(s) = stdout {
+            let _ = s.take(MAX_HELPER_OUTPUT).read_to_end(&mut out);
+        }
+        out
+    });
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if started.elapsed() < HELPER_DEADLINE => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "{program} gave no answer within {}",
+                    humantime::format_duration(HELPER_DEADLINE)
+                ));
+            }
+            Err(e) => return Err(format!("cannot wait for {program}: {e}")),
+        }
+    };
+    let out = reader.join().unwrap_or_default();
+    Ok((status.success(), out))
+}
+
+fn helper_get(helper: &str, server: &str) -> Result<HelperAnswer, String> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Reply {
+        username: String,
+        secret: String,
+    }
+    let program = format!("docker-credential-{helper}");
+    let (ok, out) = run_helper(helper, "get", server)?;
+    if !ok {
+        // The protocol's "credentials not found in native keychain" and the
+        // like: the helper has nothing for this server.
+        return Ok(HelperAnswer::NotFound);
+    }
+    let reply: Reply = serde_json::from_slice(&out)
+        .map_err(|_| format!("{program} get: the reply is not the helper protocol's JSON"))?;
+    if reply.username == "<token>" || reply.username.is_empty() {
+        // An identity token needs an OAuth refresh flow dpx does not speak.
+        return Ok(HelperAnswer::NotFound);
+    }
+    Ok(HelperAnswer::Found(Credentials {
+        username: reply.username,
+        password: reply.secret,
+    }))
+}
+
+/// `list`: server -> username, no secrets.
+fn helper_list(helper: &str) -> Result<BTreeMap<String, String>, String> {
+    let (ok, out) = run_helper(helper, "list", "")?;
+    if !ok {
+        return Err(format!("docker-credential-{helper} list failed"));
+    }
+    serde_json::from_slice(&out)
+        .map_err(|_| format!("docker-credential-{helper} list: the reply is not JSON"))
+}
+
+/// Docker's config, from a file or from `DOCKER_AUTH_CONFIG`.
+#[derive(Debug)]
+pub struct DockerSource {
+    /// Names the source in `dpx login --list` and logs.
+    label: String,
+    config: DockerConfig,
+}
+
+impl DockerSource {
+    /// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
+    pub fn config_path() -> Option<PathBuf> {
+        match std::env::var_os("DOCKER_CONFIG").filter(|v| !v.is_empty()) {
+            Some(dir) => Some(PathBuf::from(dir).join("config.json")),
+            None => std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| Path::new(&h).join(".docker").join("config.json")),
+        }
+    }
+
+    /// Docker's config file; `None` when there is none (or it is unreadable: said in the log).
+    pub fn from_file(path: &Path) -> Option<DockerSource> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                tracing::warn!("not using Docker's {}: {e}", path.display());
+                return None;
+            }
+        };
+        let label = format!("docker {}", path.display());
+        match DockerConfig::parse(&text) {
+            Ok(config) => Some(DockerSource { label, config }),
+            Err(line) => {
+                tracing::warn!(
+                    "not using Docker's {}: invalid JSON (line {line})",
+                    path.display()
+                );
+                None
+            }
+        }
+    }
+
+    /// `DOCKER_AUTH_CONFIG`, when set.
+    pub fn from_env() -> Option<DockerSource> {
+        let text = std::env::var(AUTH_CONFIG_VAR)
+            .ok()
+            .filter(|t| !t.trim().is_empty())?;
+        match DockerConfig::parse(&text) {
+            Ok(config) => Some(DockerSource {
+                label: AUTH_CONFIG_VAR.to_string(),
+                config,
+            }),
+            Err(line) => {
+                tracing::warn!("not using {AUTH_CONFIG_VAR}: invalid JSON (line {line})");
+                None
+            }
+        }
+    }
+
+    pub fn from_config(label: &str, config: DockerConfig) -> DockerSource {
+        DockerSource {
+            label: label.to_string(),
+            config,
+        }
+    }
+
+    fn found(&self, key: &str, credentials: Credentials, how: &str) -> Found {
+        Found {
+            registry: key.to_string(),
+            credentials,
+            source: format!("{} ({how})", self.label),
+        }
+    }
+
+    /// What a helper is asked for: the server as config.json names it.
+    fn server_for(key: &str) -> String {
+        if key == DOCKER_HUB {
+            DOCKER_HUB_SERVER.to_string()
+        } else {
+            key.to_string()
+        }
+    }
+
+    fn ask_helper(&self, helper: &str, server: &str, key: &str, how: &str) -> Option<Found> {
+        match helper_get(helper, server) {
+            Ok(HelperAnswer::Found(c)) => Some(self.found(key, c, how)),
+            Ok(HelperAnswer::NotFound) => None,
+            Err(why) => {
+                tracing::warn!("{}: {why}", self.label);
+                None
+            }
+        }
+    }
+}
+
+impl CredentialSource for DockerSource {
+    fn lookup(&self, key: &str) -> Option<Found> {
+        if let Some((server, helper)) = self
+            .config
+            .cred_helpers
+            .iter()
+            .find(|(k, h)| host_key(k) == key && !h.is_empty())
+        {
+            let how = format!("credHelpers: docker-credential-{helper}");
+            // Docker asks only the named helper for this host.
+            return self.ask_helper(helper, server, key, &how);
+        }
+        if let Some(store) = self.config.creds_store.as_deref().filter(|s| !s.is_empty()) {
+            let how = format!("credsStore: docker-credential-{store}");
+            if let Some(found) = self.ask_helper(store, &Self::server_for(key), key, &how) {
+                return Some(found);
+            }
+        }
+        self.config
+            .auths
+            .iter()
+            .filter(|(k, _)| host_key(k) == key)
+            .find_map(|(_, entry)| entry.credentials())
+            .map(|c| self.found(key, c, "auths"))
+    }
+
+    fn list(&self) -> Vec<Listed> {
+        let mut out = Vec::new();
+        for (server, helper) in &self.config.cred_helpers {
+            let username = match helper_get(helper, server) {
+                Ok(HelperAnswer::Found(c)) => Some(c.username),
+                _ => None,
+            };
+            out.push(Listed {
+                registry: host_key(server),
+                username,
+                source: format!("{} (credHelpers: docker-credential-{helper})", self.label),
+            });
+        }
+        if let Some(store) = self.config.creds_store.as_deref().filter(|s| !s.is_empty()) {
+            match helper_list(store) {
+                Ok(servers) => out.extend(servers.into_iter().map(|(server, username)| Listed {
+                    registry: host_key(&server),
+                    username: Some(username),
+                    source: format!("{} (credsStore: docker-credential-{store})", self.label),
+                })),
+                Err(why) => tracing::warn!("{}: {why}", self.label),
+            }
+        }
+        for (server, entry) in &self.config.auths {
+            if let Some(c) = entry.credentials() {
+                out.push(Listed {
+                    registry: host_key(server),
+                    username: Some(c.username),
+                    source: format!("{} (auths)", self.label),
+                });
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auths_in_both_forms_and_hub_aliases() {
+        let config = DockerConfig::parse(
+            r#"{"auths": {
+                "https://index.docker.io/v1/": {"auth": "YWxpY2U6cHc6d2l0aDpjb2xvbnM="},
+                "registry.example.com:5000": {"username": "bob", "password": "pw2"},
+                "ghcr.io": {}
+            }, "HttpHeaders": {"User-Agent": "x"}}"#,
+        )
+        .unwrap();
+        let src = DockerSource::from_config("test", config);
+        let hub = src.lookup("docker.io").unwrap();
+        assert_eq!(hub.credentials.username, "alice");
+        assert_eq!(hub.credentials.password, "pw:with:colons");
+        assert_eq!(hub.source, "test (auths)");
+        let other = src.lookup("registry.example.com:5000").unwrap();
+        assert_eq!(other.credentials.username, "bob");
+        assert!(src.lookup("ghcr.io").is_none());
+        let listed = src.list();
+        assert_eq!(listed.len(), 2);
+        assert!(!format!("{listed:?}{src:?}").contains("pw"));
+    }
+
+    #[test]
+    fn unpadded_auth_and_garbage() {
+        let e = AuthEntry {
+            auth: Some("dTpw".into()),
+            ..AuthEntry::default()
+        };
+        assert_eq!(e.credentials().unwrap().password, "p");
+        let e = AuthEntry {
+            auth: Some("!!!".into()),
+            ..AuthEntry::default()
+        };
+        assert!(e.credentials().is_none());
+        assert_eq!(DockerConfig::parse("{\n\"auths\": 5}").unwrap_err(), 2);
+    }
+
+    #[test]
+    fn a_missing_helper_is_no_credentials() {
+        let config = DockerConfig::parse(
+            r#"{"credHelpers": {"ghcr.io": "dpx-test-no-such-helper"},
+                "auths": {"ghcr.io": {"auth": "dTpw"}}}"#,
+        )
+        .unwrap();
+        let src = DockerSource::from_config("test", config);
+        // Docker asks only the host's helper; its auths entry is not a fallback.
+        assert!(src.lookup("ghcr.io").is_none());
+    }
+}

@@ -1,0 +1,116 @@
+//! Upstream credentials: where a username and password for a registry host
+//! can come from (environment, dpx's own store, Docker's config), which one
+//! wins, and dpx's store itself (OS keyring or a 0600 file).
+//!
+//! Credentials belong to the host dpx talks to (`host[:port]` of the endpoint
+//! URL), with Docker Hub's aliases folded into `docker.io`. Nothing here logs,
+//! prints or formats a secret: [`Credentials`] has a redacting `Debug`.
+
+pub mod docker;
+pub mod env;
+pub mod file;
+pub mod keyring;
+pub mod resolve;
+pub mod store;
+
+pub use crate::registry::Credentials;
+pub use resolve::{CredentialSource, Found, Listed, Resolver};
+pub use store::{Store, StoreKind};
+
+use crate::reference::DOCKER_HUB;
+
+/// The key credentials are stored and looked up under: a registry name, a
+/// `host[:port]`, or a URL (`https://index.docker.io/v1/`, as Docker's
+/// config.json writes Docker Hub) becomes a lowercase `host[:port]`, with
+/// every Docker Hub alias folded into `docker.io`.
+pub fn host_key(name: &str) -> String {
+    let name = name.trim();
+    let rest = match name.split_once("://") {
+        Some((_, rest)) => rest,
+        None => name,
+    };
+    let host = rest.split('/').next().unwrap_or(rest).to_ascii_lowercase();
+    match host.as_str() {
+        "docker.io" | "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => {
+            DOCKER_HUB.to_string()
+        }
+        _ => host,
+    }
+}
+
+/// The key for an endpoint URL the registry client talks to.
+pub fn endpoint_key(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => {
+            let host = u.host_str().unwrap_or_default();
+            match u.port() {
+                Some(p) => host_key(&format!("{host}:{p}")),
+                None => host_key(host),
+            }
+        }
+        Err(_) => host_key(url),
+    }
+}
+
+/// Whether `name` can be a registry host (`dpx login NAME`): a host with an
+/// optional port, no path, no user info, no spaces.
+pub fn is_valid_host(name: &str) -> bool {
+    if !name.contains("://") && name.contains('/') {
+        return false;
+    }
+    let key = host_key(name);
+    !key.is_empty()
+        && !key.contains(['@', ' ', '\t', '?', '#'])
+        && url::Url::parse(&format!("https://{key}/")).is_ok_and(|u| {
+            u.host_str().is_some_and(|h| !h.is_empty())
+                && u.path() == "/"
+                && format!(
+                    "{}{}",
+                    u.host_str().unwrap_or_default(),
+                    u.port().map(|p| format!(":{p}")).unwrap_or_default()
+                ) == key
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_hub_aliases_are_one_key() {
+        for name in [
+            "docker.io",
+            "index.docker.io",
+            "registry-1.docker.io",
+            "https://index.docker.io/v1/",
+            "https://registry-1.docker.io",
+            "Docker.IO",
+        ] {
+            assert_eq!(host_key(name), "docker.io", "{name}");
+        }
+        assert_eq!(host_key("ghcr.io"), "ghcr.io");
+        assert_eq!(host_key("http://127.0.0.1:5000/v2/"), "127.0.0.1:5000");
+        assert_eq!(endpoint_key("https://registry-1.docker.io"), "docker.io");
+        assert_eq!(endpoint_key("http://127.0.0.1:5001"), "127.0.0.1:5001");
+        assert_eq!(
+            endpoint_key("https://gitlab.example.com:8443/x"),
+            "gitlab.example.com:8443"
+        );
+    }
+
+    #[test]
+    fn registry_hosts_are_checked() {
+        for ok in [
+            "docker.io",
+            "127.0.0.1:5000",
+            "ghcr.io",
+            "[::1]:5000",
+            "localhost",
+        ] {
+            assert!(is_valid_host(ok), "{ok}");
+        }
+        for bad in ["", "user@host", "a b", "host:port", "host?x", "ghcr.io/org"] {
+            assert!(!is_valid_host(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,567 @@
+//! Upstream credentials: `dpx login` checks with the fake hub's token
+//! service before storing, stores in a 0600 file where no keyring is
+//! reachable, and pulls then use authenticated tokens (the hub records whose);
+//! Docker's config.json, `DOCKER_AUTH_CONFIG`, a credential helper and the
+//! environment are used without a login, in the documented order. No secret
+//! ever shows in dpx's output.
+
+use std::cell::RefCell;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use base64::Engine as _;
+
+use crate::support::dpx::Dpx;
+use crate::support::http::request;
+use crate::support::hub::{FakeHub, Route};
+
+/// A dpx with a private HOME, Docker config dir and runtime dir (no D-Bus
+/// session: no keyring), and no credential variables from the outside.
+struct Env {
+    dpx: Dpx,
+    home: PathBuf,
+    docker_config: PathBuf,
+    vars: RefCell<Vec<(String, String)>>,
+    /// Everything dpx printed, checked for secrets at the end.
+    printed: RefCell<String>,
+}
+
+impl Env {
+    fn new(hub: &FakeHub, extra_toml: &str) -> Env {
+        let dpx = Dpx::with_registries(&[("docker.io", &hub.url())], extra_toml);
+        let home = dpx.dir.path().join("home");
+        let docker_config = dpx.dir.path().join("docker");
+        for d in [&home, &docker_config, &dpx.dir.path().join("run")] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        Env {
+            dpx,
+            home,
+            docker_config,
+            vars: RefCell::default(),
+            printed: RefCell::default(),
+        }
+    }
+
+    fn set(&self, k: &str, v: &str) {
+        let mut vars = self.vars.borrow_mut();
+        vars.retain(|(name, _)| name != k);
+        vars.push((k.to_string(), v.to_string()));
+    }
+
+    fn unset(&self, k: &str) {
+        self.vars.borrow_mut().retain(|(name, _)| name != k);
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = self.dpx.command();
+        for k in [
+            "DBUS_SESSION_BUS_ADDRESS",
+            "DOCKER_AUTH_CONFIG",
+            "DPX_REGISTRY_USER",
+            "DPX_REGISTRY_PASSWORD",
+            "DPX_REGISTRY_HOST",
+            "DISPLAY",
+        ] {
+            cmd.env_remove(k);
+        }
+        cmd.env("HOME", &self.home)
+            .env("DOCKER_CONFIG", &self.docker_config)
+            .env("XDG_RUNTIME_DIR", self.dpx.dir.path().join("run"));
+        for (k, v) in self.vars.borrow().iter() {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    fn record(&self, out: &Output) {
+        let mut p = self.printed.borrow_mut();
+        p.push_str(&String::from_utf8_lossy(&out.stdout));
+        p.push_str(&String::from_utf8_lossy(&out.stderr));
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let out = self.command().args(args).output().expect("run dpx");
+        self.record(&out);
+        out
+    }
+
+    fn run_stdin(&self, args: &[&str], input: &str) -> Output {
+        let mut child = self
+            .command()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn dpx");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().expect("dpx output");
+        self.record(&out);
+        out
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "dpx {args:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn login(&self, host: &str, user: &str, password: &str) -> Output {
+        self.run_stdin(
+            &["login", host, "--username", user, "--password-stdin"],
+            &format!("{password}\n"),
+        )
+    }
+
+    fn credential_file(&self) -> PathBuf {
+        self.dpx.dir.path().join("credentials.json")
+    }
+
+    fn write_docker_config(&self, json: &serde_json::Value) {
+        std::fs::write(self.docker_config.join("config.json"), json.to_string()).unwrap();
+    }
+
+    /// No secret (passwords, the hub's tokens) in anything dpx printed or
+    /// in the files outside the credential store.
+    fn assert_no_secret(&self, secrets: &[&str]) {
+        let printed = self.printed.borrow();
+        assert!(!printed.is_empty());
+        for s in secrets {
+            assert!(!printed.contains(s), "{s:?} was printed:\n{printed}");
+        }
+        for n in 1..=50 {
+            let token = format!("tok{n}\"");
+            assert!(!printed.contains(&token), "a token was printed:\n{printed}");
+        }
+        let config = std::fs::read_to_string(&self.dpx.config).unwrap();
+        for s in secrets {
+            assert!(!config.contains(s));
+        }
+    }
+}
+
+fn host_of(hub: &FakeHub) -> String {
+    hub.url().trim_start_matches("http://").to_string()
+}
+
+fn basic(user: &str, pass: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+}
+
+fn mode_of(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn login_checks_before_storing_pulls_use_it_and_logout_removes_it() {
+    let hub = FakeHub::start();
+    hub.set_account("alice", "pw-Alice-41");
+    hub.add_image("library/private", "v1", &[1000], 91);
+    hub.add_image("library/private", "v2", &[1000], 92);
+    let env = Env::new(&hub, "[credentials]\nstore = \"file\"\n");
+    let host = host_of(&hub);
+
+    let wrong = env.login(&host, "alice", "pw-Wrong-17");
+    assert_eq!(wrong.status.code(), Some(5), "{wrong:?}");
+    let err = String::from_utf8_lossy(&wrong.stderr);
+    assert!(
+        err.contains("refused") && err.contains("nothing was stored"),
+        "{err}"
+    );
+    assert!(
+        !env.credential_file().exists(),
+        "a refused login stores nothing"
+    );
+
+    let right = env.login(&host, "alice", "pw-Alice-41");
+    assert!(right.status.success(), "{right:?}");
+    let text = std::fs::read_to_string(env.credential_file()).unwrap();
+    assert!(text.contains("alice") && text.contains(&host), "{text}");
+    assert_eq!(mode_of(&env.credential_file()), 0o600);
+    let stderr = String::from_utf8_lossy(&right.stderr);
+    assert!(
+        !stderr.contains("keyring"),
+        "store = file: no keyring note: {stderr}"
+    );
+
+    // The pull's requests carried a token issued to alice.
+    env.ok(&["-vv", "pull", "private:v1"]);
+    let served = hub.served_as(Route::ManifestGet);
+    assert!(!served.is_empty());
+    assert!(
+        served.iter().all(|u| u.as_deref() == Some("alice")),
+        "{served:?}"
+    );
+
+    let list = env.ok(&["login", "--list"]);
+    assert!(list.contains(&host) && list.contains("alice"), "{list}");
+    assert!(list.contains("dpx login (file"), "{list}");
+    let json = env.ok(&["--json", "login", "--list"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["credentials"][0]["username"], "alice", "{v}");
+    assert_eq!(v["credentials"][0]["used"], true, "{v}");
+
+    let out = env.ok(&["logout", &host]);
+    assert!(out.contains("Logged out"), "{out}");
+    let text = std::fs::read_to_string(env.credential_file()).unwrap();
+    assert!(!text.contains("alice"), "{text}");
+    hub.reset_counts();
+    env.ok(&["pull", "private:v2"]);
+    let served = hub.served_as(Route::ManifestGet);
+    assert_eq!(served.last(), Some(&None), "after logout: anonymous");
+    env.assert_no_secret(&["pw-Alice-41", "pw-Wrong-17"]);
+}
+
+#[test]
+fn without_a_keyring_login_falls_back_to_a_private_file_and_says_so() {
+    let hub = FakeHub::start();
+    hub.require_basic("erin", "pw-Erin-08");
+    hub.add_image("library/fb", "v1", &[500], 93);
+    // No [credentials] store: the keyring is tried, and no D-Bus is reachable.
+    let env = Env::new(&hub, "");
+    let host = host_of(&hub);
+    let out = env.login(&host, "erin", "pw-Erin-08");
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.matches("no OS keyring is reachable").count(),
+        1,
+        "said once: {err}"
+    );
+    assert!(
+        err.contains("credentials.json") && err.contains("0600"),
+        "{err}"
+    );
+    assert_eq!(mode_of(&env.credential_file()), 0o600);
+    env.ok(&["pull", "fb:v1"]);
+    assert!(
+        hub.served_as(Route::ManifestGet)
+            .iter()
+            .all(|u| u.as_deref() == Some("erin"))
+    );
+    // An explicit keyring store with no keyring: a clear error, nothing stored.
+    let env2 = Env::new(&hub, "[credentials]\nstore = \"keyring\"\n");
+    let out = env2.login(&host, "erin", "pw-Erin-08");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no OS keyring is reachable") && err.contains("store = \"file\""),
+        "{err}"
+    );
+    assert!(!env2.credential_file().exists());
+    env.assert_no_secret(&["pw-Erin-08"]);
+    env2.assert_no_secret(&["pw-Erin-08"]);
+}
+
+#[test]
+fn docker_config_auths_and_docker_auth_config_are_used_without_login() {
+    let hub = FakeHub::start();
+    hub.require_basic("bob", "pw-Bob-55");
+    hub.add_image("library/dc", "v1", &[700], 94);
+    hub.add_image("library/dc", "v2", &[700], 95);
+    let env = Env::new(&hub, "");
+    let host = host_of(&hub);
+
+    // Anonymous first: the token service refuses.
+    let out = env.run(&["pull", "dc:v1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("dpx login {host}")), "{err}");
+
+    env.write_docker_config(&serde_json::json!({
+        "auths": {format!("http://{host}"): {"auth": basic("bob", "pw-Bob-55")}}
+    }));
+    env.ok(&["pull", "dc:v1"]);
+    assert_eq!(
+        hub.served_as(Route::ManifestGet).last(),
+        Some(&Some("bob".to_string()))
+    );
+    let list = env.ok(&["login", "--list"]);
+    assert!(
+        list.contains("config.json (auths)") && list.contains("bob"),
+        "{list}"
+    );
+    assert!(
+        !env.credential_file().exists(),
+        "Docker's credentials are not copied"
+    );
+
+    std::fs::remove_file(env.docker_config.join("config.json")).unwrap();
+    env.set(
+        "DOCKER_AUTH_CONFIG",
+        &serde_json::json!({"auths": {host.clone(): {"username": "bob", "password": "pw-Bob-55"}}})
+            .to_string(),
+    );
+    env.ok(&["pull", "dc:v2"]);
+    assert_eq!(
+        hub.served_as(Route::ManifestGet).last(),
+        Some(&Some("bob".to_string()))
+    );
+    let list = env.ok(&["login", "--list"]);
+    assert!(list.contains("DOCKER_AUTH_CONFIG (auths)"), "{list}");
+    assert!(!env.credential_file().exists());
+    env.assert_no_secret(&["pw-Bob-55", &basic("bob", "pw-Bob-55")]);
+}
+
+/// A `docker-credential-dpxtest` on the PATH of `env`'s dpx runs: `get`
+/// answers `user`/`secret` for any server, `list` names `host`; each call is
+/// appended to the returned file as `ACTION SERVER`.
+fn install_helper(env: &Env, host: &str, user: &str, secret: &str) -> PathBuf {
+    let bin = env.dpx.dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let asked = env.dpx.dir.path().join("asked");
+    let script = bin.join("docker-credential-dpxtest");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nread server\necho \"$1 $server\" >> {asked}\n\
+             if [ \"$1\" = list ]; then printf '{{\"{host}\":\"{user}\"}}'; exit 0; fi\n\
+             printf '{{\"ServerURL\":\"%s\",\"Username\":\"{user}\",\"Secret\":\"{secret}\"}}' \"$server\"\n",
+            asked = asked.display()
+        ),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    env.set("PATH", &path);
+    asked
+}
+
+#[test]
+fn a_creds_store_helper_is_asked_and_listed_and_prefetch_uses_it() {
+    let hub = FakeHub::start();
+    hub.require_basic("gina", "pw-Store-31");
+    hub.add_image("library/stored", "v1", &[300], 121);
+    let env = Env::new(&hub, "");
+    let host = host_of(&hub);
+    let asked = install_helper(&env, &host, "gina", "pw-Store-31");
+    env.write_docker_config(&serde_json::json!({"credsStore": "dpxtest"}));
+    env.ok(&["prefetch", "stored:v1"]);
+    assert_eq!(
+        hub.served_as(Route::ManifestGet).last(),
+        Some(&Some("gina".to_string()))
+    );
+    let calls = std::fs::read_to_string(&asked).unwrap();
+    assert_eq!(calls.lines().next(), Some(format!("get {host}").as_str()));
+    let list = env.ok(&["login", "--list"]);
+    assert!(
+        list.contains("credsStore: docker-credential-dpxtest") && list.contains("gina"),
+        "{list}"
+    );
+    assert!(std::fs::read_to_string(&asked).unwrap().contains("list"));
+    env.assert_no_secret(&["pw-Store-31"]);
+}
+
+#[test]
+fn a_credential_helper_named_in_cred_helpers_is_asked() {
+    let hub = FakeHub::start();
+    hub.require_basic("dave", "pw-Helper-23");
+    hub.add_image("library/helped", "v1", &[300], 96);
+    let env = Env::new(&hub, "");
+    let host = host_of(&hub);
+    let asked = install_helper(&env, &host, "dave", "pw-Helper-23");
+    env.write_docker_config(&serde_json::json!({
+        "credHelpers": {host.clone(): "dpxtest"},
+        // The host's helper wins over the store-wide one and the auths entry.
+        "credsStore": "dpx-test-missing",
+        "auths": {host.clone(): {"auth": basic("dave", "pw-Not-This")}}
+    }));
+    env.ok(&["pull", "helped:v1"]);
+    assert_eq!(
+        hub.served_as(Route::ManifestGet).last(),
+        Some(&Some("dave".to_string()))
+    );
+    let calls = std::fs::read_to_string(&asked).unwrap();
+    assert_eq!(calls.lines().next(), Some(format!("get {host}").as_str()));
+    let list = env.ok(&["login", "--list"]);
+    assert!(
+        list.contains("credHelpers: docker-credential-dpxtest") && list.contains("dave"),
+        "{list}"
+    );
+    env.assert_no_secret(&["pw-Helper-23", "pw-Not-This"]);
+}
+
+#[test]
+fn sources_take_precedence_in_the_documented_order() {
+    let hub = FakeHub::start();
+    for (i, repo) in ["one", "two", "three", "four"].iter().enumerate() {
+        hub.add_image(&format!("library/{repo}"), "v1", &[200], 100 + i as u64);
+    }
+    let env = Env::new(&hub, "[credentials]\nstore = \"file\"\n");
+    let host = host_of(&hub);
+    hub.set_account("stored", "pw-Stored-2");
+    assert!(env.login(&host, "stored", "pw-Stored-2").status.success());
+    env.set("DPX_REGISTRY_USER", "envuser");
+    env.set("DPX_REGISTRY_PASSWORD", "pw-Env-1");
+    env.set("DPX_REGISTRY_HOST", &host);
+    env.set(
+        "DOCKER_AUTH_CONFIG",
+        &serde_json::json!({"auths": {host.clone(): {"auth": basic("runner", "pw-Runner-3")}}})
+            .to_string(),
+    );
+    env.write_docker_config(&serde_json::json!({
+        "auths": {host.clone(): {"auth": basic("docker", "pw-Docker-4")}}
+    }));
+
+    let list = env.ok(&["--json", "login", "--list"]);
+    let v: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let order: Vec<(String, bool)> = v["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["username"].as_str().unwrap().to_string(),
+                e["used"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("envuser".to_string(), true),
+            ("stored".to_string(), false),
+            ("runner".to_string(), false),
+            ("docker".to_string(), false)
+        ],
+        "{v}"
+    );
+
+    // The hub takes only the expected winner: any other source would fail the pull.
+    let steps: [(&str, &str, &str); 4] = [
+        ("envuser", "pw-Env-1", "one"),
+        ("stored", "pw-Stored-2", "two"),
+        ("runner", "pw-Runner-3", "three"),
+        ("docker", "pw-Docker-4", "four"),
+    ];
+    for (user, pass, repo) in steps {
+        hub.set_account(user, pass);
+        env.ok(&["pull", &format!("{repo}:v1")]);
+        assert_eq!(
+            hub.served_as(Route::ManifestGet).last(),
+            Some(&Some(user.to_string())),
+            "{repo}"
+        );
+        match user {
+            "envuser" => {
+                env.unset("DPX_REGISTRY_USER");
+                env.unset("DPX_REGISTRY_PASSWORD");
+            }
+            "stored" => {
+                env.ok(&["logout", &host]);
+            }
+            "runner" => env.unset("DOCKER_AUTH_CONFIG"),
+            _ => {}
+        }
+    }
+    env.assert_no_secret(&["pw-Env-1", "pw-Stored-2", "pw-Runner-3", "pw-Docker-4"]);
+}
+
+#[test]
+fn serve_uses_stored_credentials_upstream() {
+    let hub = FakeHub::start();
+    hub.require_basic("sam", "pw-Serve-61");
+    let digest = hub.add_image("library/served", "v1", &[400], 110);
+    let env = Env::new(&hub, "[credentials]\nstore = \"file\"\n");
+    let host = host_of(&hub);
+    assert!(env.login(&host, "sam", "pw-Serve-61").status.success());
+    let home = env.home.display().to_string();
+    let docker = env.docker_config.display().to_string();
+    let serve = env
+        .dpx
+        .serve_with(&[("HOME", &home), ("DOCKER_CONFIG", &docker)]);
+    let resp = request(&serve.addr, "GET", "/v2/library/served/manifests/v1", &[]);
+    assert_eq!(resp.status, 200, "{}", resp.body_text());
+    assert_eq!(resp.header("docker-content-digest"), Some(digest.as_str()));
+    assert_eq!(
+        hub.served_as(Route::ManifestGet).last(),
+        Some(&Some("sam".to_string()))
+    );
+    assert!(!serve.log_text().contains("pw-Serve-61"));
+    env.assert_no_secret(&["pw-Serve-61"]);
+}
+
+#[test]
+fn bad_hosts_unreachable_registries_and_missing_input_are_clear_errors() {
+    let hub = FakeHub::start();
+    let env = Env::new(&hub, "[credentials]\nstore = \"file\"\n");
+
+    let out = env.login("ghcr.io/org", "u", "pw-Bad-0");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not a registry host"), "{err}");
+
+    // Nothing listens on port 1.
+    let out = env.login("127.0.0.1:1", "u", "pw-Bad-0");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot check the credentials with http://127.0.0.1:1")
+            && err.contains("nothing was stored"),
+        "{err}"
+    );
+
+    // No terminal and no --username / --password-stdin.
+    let out = env.run(&["login", &host_of(&hub)]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--username"), "{err}");
+    let out = env.run(&["login", &host_of(&hub), "--username", "u"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--password-stdin"), "{err}");
+    // --password-stdin needs --username; there is no password flag.
+    assert_eq!(
+        env.run(&["login", "--password-stdin"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        env.run(&["login", "--password", "x"]).status.code(),
+        Some(2)
+    );
+    assert!(!env.credential_file().exists());
+    let list = env.ok(&["login", "--list"]);
+    assert!(list.contains("anonymous"), "{list}");
+    env.assert_no_secret(&["pw-Bad-0"]);
+}
+
+#[test]
+fn a_basic_challenge_registry_is_checked_and_used_with_basic_auth() {
+    let hub = FakeHub::start();
+    hub.set_basic_registry("frank", "pw-Basic-77");
+    hub.add_image("library/basic", "v1", &[600], 120);
+    let env = Env::new(&hub, "[credentials]\nstore = \"file\"\n");
+    let host = host_of(&hub);
+    let wrong = env.login(&host, "frank", "pw-Nope-78");
+    assert_eq!(wrong.status.code(), Some(5), "{wrong:?}");
+    assert!(!env.credential_file().exists());
+    let right = env.login(&host, "frank", "pw-Basic-77");
+    assert!(right.status.success(), "{right:?}");
+    env.ok(&["pull", "basic:v1"]);
+    let served = hub.served_as(Route::ManifestGet);
+    assert!(
+        !served.is_empty() && served.iter().all(|u| u.as_deref() == Some("frank")),
+        "{served:?}"
+    );
+    env.assert_no_secret(&["pw-Basic-77", "pw-Nope-78", &basic("frank", "pw-Basic-77")]);
+}
