@@ -62,13 +62,6 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let listener = bind(addr).await?;
     let addr = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
-    // The one listening line (plain, whatever the log format: scripts wait for it).
-    eprintln!(
-        "dpx serve: listening on {scheme}://{addr} (cache {}, tag TTL {}s{})",
-        ctx.cache_dir.display(),
-        ctx.config.tag_ttl().as_secs(),
-        if auth_on { ", client auth on" } else { "" }
-    );
     let gate = match client_auth {
         Some((auth, created)) => {
             if created {
@@ -78,7 +71,7 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
                     serve_auth::password_path(&ctx.config)?.display()
                 );
             }
-            if tls.is_none() && !addr.ip().is_loopback() {
+            if tls.is_none() && !addr.ip().to_canonical().is_loopback() {
                 tracing::warn!(
                     "client auth is on but without --tls-cert/--tls-key: only clients on this machine can log in (passwords and tokens are refused over plain HTTP from elsewhere)"
                 );
@@ -87,6 +80,13 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
+    // The one listening line, last (plain, whatever the log format: scripts wait for it).
+    eprintln!(
+        "dpx serve: listening on {scheme}://{addr} (cache {}, tag TTL {}s{})",
+        ctx.cache_dir.display(),
+        ctx.config.tag_ttl().as_secs(),
+        if auth_on { ", client auth on" } else { "" }
+    );
     if let Some(max_size) = ctx.config.cache.max_size {
         spawn_evictor(ctx.open_cache()?, max_size);
     }

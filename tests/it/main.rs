@@ -17,6 +17,7 @@ mod purge;
 mod referrers;
 mod registry;
 mod serve;
+mod serve_auth;
 mod serve_limits;
 mod store;
 mod upstream;
