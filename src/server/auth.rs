@@ -35,40 +35,39 @@ impl Gate {
         if req.uri().path() == TOKEN_PATH {
             return Some(self.token(req, peer).await);
         }
-        self.check(req, peer).err()
+        self.refusal(req, peer)
     }
 
     /// Every registry route needs a valid token that, for a repository's
-    /// route, grants pulling the repository named in the path.
-    fn check(&self, req: &Request<Incoming>, peer: SocketAddr) -> Result<(), Response<Body>> {
+    /// route, grants pulling the repository named in the path. `None`: admitted.
+    fn refusal(&self, req: &Request<Incoming>, peer: SocketAddr) -> Option<Response<Body>> {
         let name = routes::repository_name(req.uri().path());
         let Some(token) = bearer(req.headers()) else {
-            return Err(self.challenge(
+            return Some(self.challenge(
                 req,
                 name,
                 None,
                 "authentication required: log in to this dpx serve first (docker login HOST:PORT)",
             ));
         };
-        if !self.private_channel(peer) {
-            return Err(plain_http_refused());
+        if !private_channel(self.tls, peer) {
+            return Some(plain_http_refused());
         }
-        let claims = self
-            .auth
-            .signer
-            .verify(token)
-            .map_err(|e| self.challenge(req, name, Some("invalid_token"), &e.to_string()))?;
-        if let Some(name) = name
-            && !claims.may_pull(name)
-        {
-            return Err(self.challenge(
+        let claims = match self.auth.signer.verify(token) {
+            Ok(c) => c,
+            Err(e) => {
+                return Some(self.challenge(req, name, Some("invalid_token"), &e.to_string()));
+            }
+        };
+        match name {
+            Some(name) if !claims.may_pull(name) => Some(self.challenge(
                 req,
                 Some(name),
                 Some("insufficient_scope"),
                 &format!("the token does not grant pulling repository {name}"),
-            ));
+            )),
+            _ => None,
         }
-        Ok(())
     }
 
     /// `GET /token?service=dpx&scope=repository:NAME:pull` with Basic credentials.
@@ -91,7 +90,7 @@ impl Gate {
                 );
             }
         }
-        if !self.private_channel(peer) {
+        if !private_channel(self.tls, peer) {
             return plain_http_refused();
         }
         let query = req.uri().query().unwrap_or("");
@@ -151,11 +150,6 @@ impl Gate {
         resp
     }
 
-    /// HTTPS, or a client on this machine: where a password or token can't be overheard.
-    fn private_channel(&self, peer: SocketAddr) -> bool {
-        self.tls || peer.ip().to_canonical().is_loopback()
-    }
-
     /// 401 with `WWW-Authenticate: Bearer realm=...,service="dpx"[,scope][,error]`.
     fn challenge(
         &self,
@@ -182,9 +176,14 @@ impl Gate {
     }
 }
 
+/// HTTPS, or a client on this machine: where a password or token can't be overheard.
+fn private_channel(tls: bool, peer: SocketAddr) -> bool {
+    tls || peer.ip().to_canonical().is_loopback()
+}
+
 /// The host and port the client addressed (HTTP/2 `:authority`, else
 /// `Host`), if it is a plain `host[:port]`: it goes into a header.
-fn request_host(req: &Request<Incoming>) -> Option<String> {
+fn request_host<B>(req: &Request<B>) -> Option<String> {
     let host = match req.uri().authority() {
         Some(a) => a.as_str().to_string(),
         None => req.headers().get(header::HOST)?.to_str().ok()?.to_string(),
@@ -251,4 +250,78 @@ fn error(status: StatusCode, code: &'static str, message: &str) -> Response<Body
         message: message.to_string(),
     };
     json_response(e.status, e.body())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_travel_only_over_tls_or_loopback() {
+        let peer = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert!(private_channel(false, peer("127.0.0.1:1")));
+        assert!(private_channel(false, peer("127.9.8.7:1")));
+        assert!(private_channel(false, peer("[::1]:1")));
+        assert!(private_channel(false, peer("[::ffff:127.0.0.1]:1")));
+        assert!(!private_channel(false, peer("192.0.2.7:1")));
+        assert!(!private_channel(false, peer("[2001:db8::1]:1")));
+        assert!(private_channel(true, peer("192.0.2.7:1")));
+    }
+
+    #[test]
+    fn authorization_headers_are_parsed_strictly() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic ZHB4OnM6ZWNyZXQ="),
+        );
+        assert_eq!(basic(&h), Some(("dpx".into(), "s:ecret".into())));
+        assert_eq!(bearer(&h), None);
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer abc.def.ghi"),
+        );
+        assert_eq!(bearer(&h), Some("abc.def.ghi"));
+        assert_eq!(basic(&h), None);
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic !!!"));
+        assert_eq!(basic(&h), None);
+    }
+
+    #[test]
+    fn the_realm_host_is_the_one_addressed_if_plain() {
+        let with_host = |h: &str| {
+            Request::builder()
+                .uri("/v2/")
+                .header(header::HOST, h)
+                .body(())
+                .unwrap()
+        };
+        assert_eq!(
+            request_host(&with_host("127.0.0.1:5000")).as_deref(),
+            Some("127.0.0.1:5000")
+        );
+        assert_eq!(
+            request_host(&with_host("[::1]:5000")).as_deref(),
+            Some("[::1]:5000")
+        );
+        assert_eq!(
+            request_host(&with_host("dpx.example:443")).as_deref(),
+            Some("dpx.example:443")
+        );
+        for bad in ["evil\",x=\"", "user@host", "a b", ""] {
+            assert_eq!(request_host(&with_host(bad)), None, "{bad}");
+        }
+        let h2 = Request::builder()
+            .uri("https://h2.example:8443/v2/")
+            .body(())
+            .unwrap();
+        assert_eq!(request_host(&h2).as_deref(), Some("h2.example:8443"));
+    }
+
+    #[test]
+    fn only_plain_names_go_into_a_challenge() {
+        assert!(quotable("library/alpine"));
+        assert!(!quotable("a\"b"));
+        assert!(!quotable("a b"));
+    }
 }
