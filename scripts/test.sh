@@ -11,6 +11,8 @@ command -v skopeo >/dev/null || need+=(skopeo)
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v ctr >/dev/null || need+=(containerd)
 command -v podman >/dev/null || need+=(podman)
+command -v openssl >/dev/null || need+=(openssl)      # test certificates for dpx serve over HTTPS
+command -v unshare >/dev/null || need+=(util-linux)   # a network namespace for off-loopback listening
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
