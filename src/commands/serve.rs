@@ -11,7 +11,7 @@ use super::{Context, Output};
 use crate::cli::ServeArgs;
 use crate::config::DEFAULT_LISTEN;
 use crate::exit::UsageError;
-use crate::serve_auth::{self, ClientAuth};
+use crate::serve_auth::{self, AuthError, ClientAuth};
 use crate::server::{
     ClientAccess, Egress, Gate, Limits, Server, bind, raise_fd_limit, spawn_evictor, tls_acceptor,
 };
@@ -42,7 +42,13 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = Arc::clone(&ctx.config);
     let (client_auth, tls) = tokio::task::spawn_blocking(move || {
         let auth = if auth_on {
-            Some(ClientAuth::load(&config)?)
+            Some(ClientAuth::load(&config).map_err(|e| match e {
+                // A wrong [serve.auth.users] table is bad input (exit 2).
+                AuthError::BadHash { .. } | AuthError::ReservedUser => {
+                    anyhow::Error::from(UsageError(e.to_string()))
+                }
+                other => other.into(),
+            })?)
         } else {
             None
         };

@@ -597,3 +597,89 @@ fn https_with_client_auth_works_for_skopeo_with_the_ca_trusted_and_fails_without
     assert!(serve.log_shows("GET /token"));
     assert_no_secret(&[&serve.log_text(), &err], &[&pw]);
 }
+
+#[test]
+fn a_configured_user_logs_in_with_the_password_its_hash_was_made_from() {
+    use std::io::Write;
+    let hub = FakeHub::start();
+    let secret = "team-password-1234";
+    let helper = Dpx::new(&hub.url());
+    let mut child = helper
+        .command()
+        .args(["serve", "--hash-password"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dpx serve --hash-password");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(secret.as_bytes())
+        .expect("write password");
+    let out = child.wait_with_output().expect("output");
+    assert_success(&out, "dpx serve --hash-password");
+    let hash = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(!hash.contains(secret));
+
+    let dpx = dpx_with_auth(&hub, &format!("[serve.auth.users]\nci = \"{hash}\"\n"));
+    let serve = dpx.serve();
+    let resp = token_request(&serve, "service=dpx", Some(&basic("ci", secret)));
+    assert_eq!(resp.status, 200, "{}", resp.body_text());
+    let resp = token_request(
+        &serve,
+        "service=dpx",
+        Some(&basic("ci", "team-password-123")),
+    );
+    assert_eq!(resp.status, 401);
+    assert_no_secret(&[&serve.log_text()], &[secret]);
+
+    // A password never goes to --json output: the options refuse it.
+    let out = dpx.run(&["--json", "serve", "--print-password"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    // Empty input is an error, not the hash of nothing.
+    let out = helper.run(&["serve", "--hash-password"]);
+    assert_eq!(out.status.code(), Some(2));
+    // A hash that is not one: refused at start, naming the user but not the value.
+    let bad = dpx_with_auth(&hub, "[serve.auth.users]\nci = \"plain-text-oops\"\n");
+    let out = bad.run(&["serve", "--listen", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ci") && !err.contains("plain-text-oops"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_tls_client_that_never_finishes_its_handshake_is_closed_after_the_header_timeout() {
+    use std::io::Read;
+    let hub = FakeHub::start();
+    let dpx = Dpx::with_registries(
+        &[("docker.io", &hub.url())],
+        "[serve]\nheader_timeout = \"1s\"\n",
+    );
+    let certs = tempfile::tempdir().expect("certs dir");
+    let (_, cert, key) = make_certificates(certs.path());
+    let serve = dpx.serve_flags(
+        "127.0.0.1:0",
+        &[
+            "--tls-cert",
+            cert.to_str().expect("utf-8"),
+            "--tls-key",
+            key.to_str().expect("utf-8"),
+        ],
+        &[],
+    );
+    let mut silent = std::net::TcpStream::connect(&serve.addr).expect("connect");
+    // Generous: only there so a broken server fails the test instead of hanging it.
+    silent
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .expect("timeout");
+    let mut buf = [0u8; 16];
+    let n = silent.read(&mut buf).expect("closed, not timed out");
+    assert_eq!(n, 0, "dpx closed the silent connection");
+}
