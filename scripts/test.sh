@@ -12,7 +12,9 @@ command -v dockerd >/dev/null || need+=(docker.io)
 command -v ctr >/dev/null || need+=(containerd)
 command -v podman >/dev/null || need+=(podman)
 command -v openssl >/dev/null || need+=(openssl)      # test certificates for dpx serve over HTTPS
-command -v unshare >/dev/null || need+=(util-linux)   # a network namespace for off-loopback listening
+command -v unshare >/dev/null || need+=(util-linux)   # network namespaces (unshare, nsenter) for off-loopback tests
+command -v ip >/dev/null || need+=(iproute2)
+command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -683,3 +683,96 @@ fn a_tls_client_that_never_finishes_its_handshake_is_closed_after_the_header_tim
     let n = silent.read(&mut buf).expect("closed, not timed out");
     assert_eq!(n, 0, "dpx closed the silent connection");
 }
+
+/// `curl` inside another process's network namespace; `config` (curl's
+/// `-K -` syntax) goes through stdin, so no secret is in its arguments.
+/// Returns (HTTP status, body).
+fn curl_in_netns(pid: u32, url: &str, config: &str) -> (u16, String) {
+    use std::io::Write;
+    let mut child = Command::new("nsenter")
+        .arg(format!("--net=/proc/{pid}/ns/net"))
+        .args(["curl", "-s", "-K", "-", "-w", "\n%{http_code}", url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run nsenter curl");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(config.as_bytes()).expect("curl config");
+    drop(stdin);
+    let out = child.wait_with_output().expect("curl output");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').expect("status line");
+    (status.trim().parse().expect("status"), body.to_string())
+}
+
+#[test]
+fn passwords_and_tokens_are_refused_over_plain_http_from_off_loopback() {
+    use std::io::{BufRead, BufReader};
+    let hub = FakeHub::start();
+    let dpx = dpx_with_auth(&hub, "");
+    let pw = password(&dpx);
+    // dpx in a network namespace of its own, listening on a documentation
+    // address (TEST-NET-1) put on that namespace's loopback interface: a
+    // client there connects from 192.0.2.1, an address off loopback, and
+    // nothing leaves the namespace.
+    let mut child = Command::new("unshare")
+        .args([
+            "--net",
+            "--",
+            "sh",
+            "-c",
+            "ip link set lo up && ip addr add 192.0.2.1/32 dev lo && exec \"$@\"",
+            "sh",
+        ])
+        .arg(env!("CARGO_BIN_EXE_dpx"))
+        .arg("--config")
+        .arg(&dpx.config)
+        .arg("--cache-dir")
+        .arg(&dpx.cache)
+        .args(["serve", "--listen", "192.0.2.1:0"])
+        .env("DPX_LOG", "dpx=info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run unshare");
+    let mut reader = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    let addr = loop {
+        line.clear();
+        assert!(
+            reader.read_line(&mut line).unwrap_or(0) > 0,
+            "dpx serve exited before listening"
+        );
+        if let Some(rest) = line.trim().strip_prefix("dpx serve: listening on http://") {
+            break rest.split_whitespace().next().expect("addr").to_string();
+        }
+    };
+    let pid = child.id();
+
+    let (status, body) = curl_in_netns(
+        pid,
+        &format!("http://{addr}/token?service=dpx"),
+        &format!("user = \"dpx:{pw}\"\n"),
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("DENIED") && body.contains("--tls-cert"),
+        "{body}"
+    );
+    // A token (even a valid one, which could only have come from elsewhere) is refused too.
+    let serve = dpx.serve();
+    let valid = token(&serve, &pw, "library/x");
+    let (status, body) = curl_in_netns(
+        pid,
+        &format!("http://{addr}/v2/"),
+        &format!("header = \"Authorization: Bearer {valid}\"\n"),
+    );
+    assert_eq!(status, 403, "{body}");
+    // Without credentials: the ordinary challenge.
+    let (status, _) = curl_in_netns(pid, &format!("http://{addr}/v2/"), "");
+    assert_eq!(status, 401);
+    let _ = child.kill();
+    let _ = child.wait();
+}
