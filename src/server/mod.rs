@@ -186,8 +186,7 @@ impl Server {
                             watcher
                                 .watch(
                                     builder
-                                        .serve_connection_with_upgrades(TokioIo::new(io), service)
-                                        .into_owned(),
+                                        .serve_connection_with_upgrades(TokioIo::new(io), service),
                                 )
                                 .await
                         }
@@ -198,14 +197,10 @@ impl Server {
                             {
                                 Ok(Ok(tls)) => {
                                     watcher
-                                        .watch(
-                                            builder
-                                                .serve_connection_with_upgrades(
-                                                    TokioIo::new(tls),
-                                                    service,
-                                                )
-                                                .into_owned(),
-                                        )
+                                        .watch(builder.serve_connection_with_upgrades(
+                                            TokioIo::new(tls),
+                                            service,
+                                        ))
                                         .await
                                 }
                                 Ok(Err(e)) => {
