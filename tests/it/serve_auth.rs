@@ -658,21 +658,45 @@ fn a_configured_user_logs_in_with_the_password_its_hash_was_made_from() {
 fn a_tls_client_that_never_finishes_its_handshake_is_closed_after_the_header_timeout() {
     use std::io::Read;
     let hub = FakeHub::start();
-    let dpx = Dpx::with_registries(
-        &[("docker.io", &hub.url())],
-        "[serve]\nheader_timeout = \"1s\"\n",
-    );
     let certs = tempfile::tempdir().expect("certs dir");
-    let (_, cert, key) = make_certificates(certs.path());
-    let serve = dpx.serve_flags(
-        "127.0.0.1:0",
-        &[
-            "--tls-cert",
-            cert.to_str().expect("utf-8"),
-            "--tls-key",
-            key.to_str().expect("utf-8"),
-        ],
-        &[],
+    let (ca_dir, cert, key) = make_certificates(certs.path());
+    // TLS from the config file this time, not flags.
+    let serve_table = format!(
+        "[serve]\nheader_timeout = \"1s\"\ntls_cert = {:?}\ntls_key = {:?}\n",
+        cert.to_str().expect("utf-8"),
+        key.to_str().expect("utf-8")
+    );
+    let dpx = Dpx::with_registries(&[("docker.io", &hub.url())], &serve_table);
+    let serve = dpx.serve();
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{http_version}",
+            "--cacert",
+        ])
+        .arg(ca_dir.join("ca.crt"))
+        .arg(format!("https://{}/v2/", serve.addr))
+        .output()
+        .expect("run curl");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "200 2",
+        "HTTPS, HTTP/2 by ALPN"
+    );
+    // Half a TLS configuration is bad input.
+    let half = Dpx::with_registries(
+        &[("docker.io", &hub.url())],
+        &format!("[serve]\ntls_cert = {:?}\n", cert.to_str().expect("utf-8")),
+    );
+    let out = half.run(&["serve", "--listen", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("tls_cert and tls_key go together"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
     let mut silent = std::net::TcpStream::connect(&serve.addr).expect("connect");
     // Generous: only there so a broken server fails the test instead of hanging it.
