@@ -19,6 +19,9 @@ pub const TOKEN_PATH: &str = "/token";
 
 pub struct Gate {
     auth: Arc<ClientAuth>,
+    /// Password checks at once: an Argon2 check takes ~19 MiB and a core,
+    /// so a flood of token requests queues here instead of exhausting memory.
+    checks: Arc<tokio::sync::Semaphore>,
     /// Whether clients reach us over HTTPS.
     tls: bool,
     /// The realm's host when a request names none.
@@ -27,7 +30,13 @@ pub struct Gate {
 
 impl Gate {
     pub fn new(auth: Arc<ClientAuth>, tls: bool, listen: SocketAddr) -> Gate {
-        Gate { auth, tls, listen }
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Gate {
+            auth,
+            checks: Arc::new(tokio::sync::Semaphore::new(cores)),
+            tls,
+            listen,
+        }
     }
 
     /// `None` when the request may go on to its route; else the answer.
@@ -113,9 +122,19 @@ impl Gate {
         };
         let auth = Arc::clone(&self.auth);
         let checked_user = user.clone();
-        let ok = tokio::task::spawn_blocking(move || auth.check_password(&checked_user, &password))
-            .await
-            .unwrap_or(false);
+        let Ok(permit) = Arc::clone(&self.checks).acquire_owned().await else {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                "dpx serve is shutting down",
+            );
+        };
+        let ok = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            auth.check_password(&checked_user, &password)
+        })
+        .await
+        .unwrap_or(false);
         if !ok {
             tracing::warn!(
                 "token request from {peer}: wrong user name or password (user {user:?})"
