@@ -13,6 +13,10 @@ command -v ctr >/dev/null || need+=(containerd)
 command -v podman >/dev/null || need+=(podman)
 command -v fish >/dev/null || need+=(fish)  # dpx env --format fish is sourced by a real fish
 command -v systemd-socket-activate >/dev/null || need+=(systemd)
+command -v openssl >/dev/null || need+=(openssl)      # test certificates for dpx serve over HTTPS
+command -v unshare >/dev/null || need+=(util-linux)   # network namespaces (unshare, nsenter) for off-loopback tests
+command -v ip >/dev/null || need+=(iproute2)
+command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"

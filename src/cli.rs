@@ -236,6 +236,7 @@ pub struct PrefetchArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("password_action").multiple(false)))]
 pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:5000, or [serve] listen]
     #[arg(long, env = "DPX_LISTEN", value_name = "ADDR")]
@@ -246,6 +247,27 @@ pub struct ServeArgs {
     /// Run as this cache's daemon (what `dpx daemon start` runs)
     #[arg(long, hide = true)]
     pub daemon: bool,
+    /// Clients must log in (docker login) as a dpx user [or [serve.auth] enabled = true]
+    #[arg(long)]
+    pub auth: bool,
+    /// Listen off loopback without client auth: anyone who reaches the port reads every cached image
+    #[arg(long, conflicts_with = "auth")]
+    pub insecure_no_auth: bool,
+    /// PEM certificate chain: serve HTTPS [or [serve] tls_cert]
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert [or [serve] tls_key]
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Print the password of the dpx user `dpx` (generated the first time) and exit
+    #[arg(long, group = "password_action")]
+    pub print_password: bool,
+    /// Replace the password of the dpx user `dpx` with a new one, print it and exit
+    #[arg(long, group = "password_action")]
+    pub reset_password: bool,
+    /// Read a password on stdin, print its hash for [serve.auth.users] and exit
+    #[arg(long, group = "password_action")]
+    pub hash_password: bool,
 }
 
 #[derive(Debug, Subcommand)]

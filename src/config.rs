@@ -47,6 +47,10 @@ pub struct Config {
     pub ratelimit: RatelimitConfig,
     #[serde(default)]
     pub credentials: CredentialsConfig,
+    /// The file this config came from (or would have): its directory holds
+    /// dpx's own secrets (`Config::config_dir`).
+    #[serde(skip)]
+    pub path: Option<PathBuf>,
 }
 
 /// How much of the upstream pull quota dpx may spend (`fetch::quota`).
@@ -168,6 +172,27 @@ pub struct ServeConfig {
     pub idle_timeout: Option<Duration>,
     /// When set, the only upstream hosts `dpx serve` contacts (prefix mode, `?ns=`).
     pub registries: Option<Vec<String>>,
+    /// PEM certificate chain and private key: `dpx serve` speaks HTTPS.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Client authentication (`[serve.auth]`).
+    #[serde(default)]
+    pub auth: ServeAuthConfig,
+}
+
+/// Who may pull from `dpx serve`: Bearer tokens for dpx users.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeAuthConfig {
+    /// Off by default (`dpx serve --auth` turns it on for one run).
+    pub enabled: Option<bool>,
+    /// Extra users: name = Argon2 PHC hash (`dpx serve --hash-password`).
+    /// The user `dpx` is dpx's own, with a generated password.
+    #[serde(default)]
+    pub users: BTreeMap<String, String>,
+    /// How long a token is valid.
+    #[serde(default, with = "crate::units::serde_duration")]
+    pub token_lifetime: Option<Duration>,
 }
 
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
@@ -229,7 +254,24 @@ impl Config {
             path: path.clone(),
             source,
         })?;
-        Config::parse(&text).map_err(|message| ConfigError::Parse { path, message })
+        let mut config = Config::parse(&text).map_err(|message| ConfigError::Parse {
+            path: path.clone(),
+            message,
+        })?;
+        config.path = Some(path);
+        Ok(config)
+    }
+
+    /// dpx's config directory: the one holding the config file in use
+    /// (`--config`), else the platform's.
+    pub fn config_dir(&self) -> Result<PathBuf, ConfigError> {
+        match self.path.as_deref().map(Path::parent) {
+            Some(Some(dir)) if !dir.as_os_str().is_empty() => Ok(dir.to_path_buf()),
+            Some(_) => Ok(PathBuf::from(".")),
+            None => project_dirs()
+                .map(|d| d.config_dir().to_path_buf())
+                .ok_or(ConfigError::NoHome),
+        }
     }
 
     /// Parses config text; the error names the key, line and column, never a value.
@@ -241,6 +283,17 @@ impl Config {
             return Err(
                 "[serve] header_timeout and connection_idle_timeout must be longer than 0".into(),
             );
+        }
+        if config
+            .serve
+            .auth
+            .token_lifetime
+            .is_some_and(|t| t < Duration::from_secs(1))
+        {
+            return Err("[serve.auth] token_lifetime must be at least 1s".into());
+        }
+        if config.serve.tls_cert.is_some() != config.serve.tls_key.is_some() {
+            return Err("[serve] tls_cert and tls_key go together: set both, or neither".into());
         }
         if config.serve.max_connections == Some(0) {
             return Err(

@@ -18,6 +18,7 @@ pub mod oci;
 pub mod progress;
 pub mod reference;
 pub mod registry;
+pub mod serve_auth;
 pub mod server;
 pub mod stdout;
 pub mod units;

@@ -5,19 +5,62 @@ use std::process::ExitCode;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::Context;
+use anyhow::Context as _;
+
+use super::{Context, Output};
 use crate::cli::ServeArgs;
 use crate::config::DEFAULT_LISTEN;
 use crate::daemon::{REGISTER_WAIT, Registration, RuntimeDir, activation};
 use crate::exit::UsageError;
-use crate::server::{Egress, Limits, Server, bind, raise_fd_limit, spawn_evictor};
+use crate::serve_auth::{self, AuthError, ClientAuth};
+use crate::server::{
+    ClientAccess, Egress, Gate, Limits, Server, bind, raise_fd_limit, spawn_evictor, tls_acceptor,
+};
 
 pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    if args.print_password || args.reset_password || args.hash_password {
+        return password_command(ctx, &args).await;
+    }
     let listen = args
         .listen
+        .clone()
         .or_else(|| ctx.config.serve.listen.clone())
         .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
-    let addr = loopback_addr(&listen)?;
+    let addr = listen_addr(&listen)?;
+    let auth_on = serve_auth::enabled(&ctx.config, args.auth);
+    check_exposure(addr, auth_on, args.insecure_no_auth)?;
+    let tls_files = match (args.tls_cert.clone(), args.tls_key.clone()) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        _ => ctx
+            .config
+            .serve
+            .tls_cert
+            .clone()
+            .zip(ctx.config.serve.tls_key.clone()),
+    };
+    // Secrets and certificates are read once, off the async threads, and
+    // kept in memory: no request touches the disk for them.
+    let config = Arc::clone(&ctx.config);
+    let (client_auth, tls) = tokio::task::spawn_blocking(move || {
+        let auth = if auth_on {
+            Some(ClientAuth::load(&config).map_err(|e| match e {
+                // A wrong [serve.auth.users] table is bad input (exit 2).
+                AuthError::BadHash { .. } | AuthError::ReservedUser => {
+                    anyhow::Error::from(UsageError(e.to_string()))
+                }
+                other => other.into(),
+            })?)
+        } else {
+            None
+        };
+        let tls = match tls_files {
+            Some((cert, key)) => Some(tls_acceptor(&cert, &key)?),
+            None => None,
+        };
+        Ok::<_, anyhow::Error>((auth, tls))
+    })
+    .await
+    .context("the worker thread failed")??;
     if args.daemon {
         // Started by `dpx daemon start`: out of the starter's session, so
         // its terminal closing (SIGHUP) or Ctrl-C does not reach us.
@@ -39,14 +82,8 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("cannot use the socket handed over by systemd: {e}"))?
     {
         Some(inherited) => {
-            let addr = inherited.local_addr()?;
-            if !addr.ip().is_loopback() {
-                return Err(UsageError(format!(
-                    "refusing the socket on {addr} handed over by systemd: dpx serve has no client \
-                     authentication yet, so it listens on loopback only (ListenStream=127.0.0.1:PORT)"
-                ))
-                .into());
-            }
+            // The same rule as for an address of our own choosing.
+            check_exposure(inherited.local_addr()?, auth_on, args.insecure_no_auth)?;
             tokio::net::TcpListener::from_std(inherited)?
         }
         None => bind(addr).await?,
@@ -66,11 +103,31 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    // The one listening line (plain, whatever the log format: scripts wait for it).
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let gate = match client_auth {
+        Some((auth, created)) => {
+            if created {
+                eprintln!(
+                    "dpx serve: generated a password for the user `{}` in {}; show it with `dpx serve --print-password`",
+                    serve_auth::DPX_USER,
+                    serve_auth::password_path(&ctx.config)?.display()
+                );
+            }
+            if tls.is_none() && !addr.ip().to_canonical().is_loopback() {
+                tracing::warn!(
+                    "client auth is on but without --tls-cert/--tls-key: only clients on this machine can log in (passwords and tokens are refused over plain HTTP from elsewhere)"
+                );
+            }
+            Some(Gate::new(Arc::new(auth), tls.is_some(), addr))
+        }
+        None => None,
+    };
+    // The one listening line, last (plain, whatever the log format: scripts wait for it).
     eprintln!(
-        "dpx serve: listening on http://{addr} (cache {}, tag TTL {}s)",
+        "dpx serve: listening on {scheme}://{addr} (cache {}, tag TTL {}s{})",
         ctx.cache_dir.display(),
-        ctx.config.tag_ttl().as_secs()
+        ctx.config.tag_ttl().as_secs(),
+        if auth_on { ", client auth on" } else { "" }
     );
     if let Some(max_size) = ctx.config.cache.max_size {
         spawn_evictor(ctx.open_cache()?, max_size);
@@ -93,7 +150,14 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
     );
     fetcher.spawn_sweep();
     let flusher = fetcher.spawn_usage_flusher();
-    let server = Server::with(Arc::clone(&fetcher), ctx.config.tag_ttl(), limits, egress);
+    let access = ClientAccess { gate, tls };
+    let server = Server::with_access(
+        Arc::clone(&fetcher),
+        ctx.config.tag_ttl(),
+        limits,
+        egress,
+        access,
+    );
     let stats = server.stats();
     let shutdown = async move {
         match idle_timeout {
@@ -189,11 +253,55 @@ async fn shutdown_signal() {
     }
 }
 
-/// The listen address, which must be loopback: without client authentication
-/// anyone who can reach the port could read every cached (even private) image
-/// and fill the disk with images of their choosing.
-pub(crate) fn loopback_addr(listen: &str) -> Result<SocketAddr, UsageError> {
-    let addr: SocketAddr = match listen.strip_prefix("localhost:") {
+/// `--print-password`, `--reset-password`, `--hash-password`: a secret on
+/// stdout alone, for `docker login --password-stdin` or a config file.
+async fn password_command(ctx: &Context, args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    if ctx.output == Output::Json {
+        return Err(UsageError(
+            "the password options print the secret alone (for docker login --password-stdin): drop --json".into(),
+        )
+        .into());
+    }
+    let config = Arc::clone(&ctx.config);
+    let secret = if args.hash_password {
+        let mut password = String::new();
+        std::io::stdin()
+            .read_line(&mut password)
+            .context("cannot read the password from stdin")?;
+        let password = password.trim_end_matches(['\n', '\r']).to_string();
+        if password.is_empty() {
+            return Err(UsageError(
+                "no password on stdin: e.g. `printf %s \"$PASSWORD\" | dpx serve --hash-password`"
+                    .into(),
+            )
+            .into());
+        }
+        tokio::task::spawn_blocking(move || serve_auth::hash_password(&password)).await??
+    } else if args.reset_password {
+        let password =
+            tokio::task::spawn_blocking(move || serve_auth::reset_dpx_password(&config)).await??;
+        eprintln!(
+            "dpx serve: new password for the user `{}` (a running dpx serve keeps the old one until restarted)",
+            serve_auth::DPX_USER
+        );
+        password
+    } else {
+        let (password, _) =
+            tokio::task::spawn_blocking(move || serve_auth::dpx_password(&config)).await??;
+        eprintln!(
+            "dpx serve: the password of the user `{}` (docker login -u {} --password-stdin HOST:PORT)",
+            serve_auth::DPX_USER,
+            serve_auth::DPX_USER
+        );
+        password
+    };
+    crate::stdout::with_stdout(|out| writeln!(out, "{secret}"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The listen address: `IP:PORT` or `localhost:PORT`.
+pub(crate) fn listen_addr(listen: &str) -> Result<SocketAddr, UsageError> {
+    match listen.strip_prefix("localhost:") {
         Some(port) => format!("127.0.0.1:{port}").parse(),
         None => listen.parse(),
     }
@@ -201,34 +309,67 @@ pub(crate) fn loopback_addr(listen: &str) -> Result<SocketAddr, UsageError> {
         UsageError(format!(
             "invalid listen address {listen:?}: use IP:PORT, e.g. 127.0.0.1:5000"
         ))
-    })?;
-    if !addr.ip().is_loopback() {
-        return Err(UsageError(format!(
-            "refusing to listen on {addr}: dpx serve has no client authentication yet, so it \
-             listens on loopback only (127.0.0.1:PORT or [::1]:PORT)"
-        )));
+    })
+}
+
+/// Off loopback (anything outside 127.0.0.0/8 and ::1, `0.0.0.0` included),
+/// anyone who can reach the port could read every cached (even private)
+/// image and fill the disk with images of their choosing: that needs client
+/// auth, or the explicit `--insecure-no-auth`.
+pub(crate) fn check_exposure(
+    addr: SocketAddr,
+    auth_on: bool,
+    insecure_no_auth: bool,
+) -> Result<(), UsageError> {
+    if addr.ip().to_canonical().is_loopback() || auth_on {
+        return Ok(());
     }
-    Ok(addr)
+    if insecure_no_auth {
+        tracing::warn!(
+            "listening on {addr} without client authentication (--insecure-no-auth): anyone who can reach it can read every cached image and make dpx download any image"
+        );
+        return Ok(());
+    }
+    Err(UsageError(format!(
+        "refusing to listen on {addr}: without client authentication dpx serve listens on loopback only \
+         (127.0.0.1:PORT or [::1]:PORT); turn it on with --auth (or [serve.auth] enabled = true), \
+         or pass --insecure-no-auth to let anyone who can reach {addr} read every cached image"
+    )))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::loopback_addr;
+    use super::{check_exposure, listen_addr};
+
+    fn allowed(listen: &str, auth: bool, insecure: bool) -> bool {
+        check_exposure(listen_addr(listen).unwrap(), auth, insecure).is_ok()
+    }
 
     #[test]
-    fn only_loopback_addresses() {
-        for ok in ["127.0.0.1:5000", "[::1]:0", "localhost:5000", "127.0.0.2:1"] {
-            assert!(loopback_addr(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "0.0.0.0:5000",
-            "[::]:5000",
-            "192.0.2.1:5000",
-            "5000",
-            "localhost",
-            "x:1",
+    fn off_loopback_needs_auth_or_the_explicit_insecure_flag() {
+        for ok in [
+            "127.0.0.1:5000",
+            "[::1]:0",
+            "localhost:5000",
+            "127.0.0.2:1",
+            "[::ffff:127.0.0.1]:1",
         ] {
-            assert!(loopback_addr(bad).is_err(), "{bad}");
+            assert!(allowed(ok, false, false), "{ok}");
+        }
+        for off in ["0.0.0.0:5000", "[::]:5000", "192.0.2.1:5000"] {
+            assert!(!allowed(off, false, false), "{off}");
+            assert!(allowed(off, true, false), "{off}");
+            assert!(allowed(off, false, true), "{off}");
+        }
+        let err = check_exposure(listen_addr("0.0.0.0:1").unwrap(), false, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--auth") && err.contains("--insecure-no-auth"),
+            "{err}"
+        );
+        for bad in ["5000", "localhost", "x:1"] {
+            assert!(listen_addr(bad).is_err(), "{bad}");
         }
     }
 }

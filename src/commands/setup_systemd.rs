@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::Context;
 use super::Output;
-use super::serve::loopback_addr;
+use super::serve::{check_exposure, listen_addr};
 use crate::cli::{GlobalArgs, SetupSystemdArgs};
 use crate::config::DEFAULT_LISTEN;
 use crate::stdout::{print_json, with_stdout};
@@ -44,7 +44,9 @@ pub async fn run(
         .clone()
         .or_else(|| ctx.config.serve.listen.clone())
         .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
-    let addr = loopback_addr(&listen)?;
+    let addr = listen_addr(&listen)?;
+    // The unit runs plain `dpx serve`: off loopback only with client auth in the config.
+    check_exposure(addr, crate::serve_auth::enabled(&ctx.config, false), false)?;
     let idle = match args.idle_timeout {
         Some(t) if t.is_zero() => None,
         Some(t) => Some(t),

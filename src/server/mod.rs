@@ -1,6 +1,7 @@
 //! The localhost registry endpoint (OCI distribution, pull side). Routes only
 //! translate HTTP; `fetch` holds the pull-through logic.
 
+mod auth;
 mod blob_stream;
 mod egress;
 mod errors;
@@ -11,6 +12,7 @@ mod referrers;
 mod routes;
 mod stats;
 mod tags;
+mod tls;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -31,6 +33,7 @@ use tokio::sync::Semaphore;
 
 use crate::fetch::{BlobFetch, BlobState, Content, Fetcher, Freshness};
 use crate::reference::Digest;
+pub use auth::Gate;
 use blob_stream::BlobStream;
 pub use egress::Egress;
 pub use errors::ApiError;
@@ -38,6 +41,7 @@ pub use evictor::spawn_evictor;
 use range::BlobRange;
 use routes::{Image, Route};
 pub use stats::{STATUS_PATH, ServerStatus, Stats};
+pub use tls::{TlsError, acceptor as tls_acceptor};
 
 type Body = BoxBody<Bytes, std::io::Error>;
 
@@ -50,6 +54,14 @@ pub struct Server {
     limits: Limits,
     egress: Egress,
     stats: Arc<Stats>,
+    access: ClientAccess,
+}
+
+/// Who may use the server and over what: client auth and TLS, both off by default.
+#[derive(Default)]
+pub struct ClientAccess {
+    pub gate: Option<Gate>,
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 /// How many connections are served at once, and how long a quiet one is kept.
@@ -89,12 +101,23 @@ impl Server {
         limits: Limits,
         egress: Egress,
     ) -> Arc<Server> {
+        Server::with_access(fetcher, tag_ttl, limits, egress, ClientAccess::default())
+    }
+
+    pub fn with_access(
+        fetcher: Arc<Fetcher>,
+        tag_ttl: Duration,
+        limits: Limits,
+        egress: Egress,
+        access: ClientAccess,
+    ) -> Arc<Server> {
         Arc::new(Server {
             fetcher,
             tag_ttl,
             limits,
             egress,
             stats: Stats::new(),
+            access,
         })
     }
 
@@ -136,7 +159,11 @@ impl Server {
                 _ = &mut shutdown => break,
             };
             let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-                tokio::spawn(refuse_busy(stream, self.limits.max_connections));
+                tokio::spawn(refuse_busy(
+                    stream,
+                    self.limits.max_connections,
+                    self.access.tls.clone(),
+                ));
                 continue;
             };
             let activity = Arc::new(Activity::new());
@@ -159,18 +186,62 @@ impl Server {
                     }))
                 }
             });
-            let io = TokioIo::new(ActivityIo {
+            let io = ActivityIo {
                 inner: stream,
                 activity: Arc::clone(&activity),
-            });
-            let conn = builder.serve_connection_with_upgrades(io, service);
-            let conn = graceful.watch(conn.into_owned());
-            let idle_timeout = self.limits.connection_idle_timeout;
+            };
+            let (builder, watcher, tls) =
+                (builder.clone(), graceful.watcher(), self.access.tls.clone());
+            let (idle_timeout, handshake_timeout) = (
+                self.limits.connection_idle_timeout,
+                self.limits.header_timeout,
+            );
             tokio::spawn(async move {
-                tokio::select! {
-                    result = conn => if let Err(e) = result {
+                let served = async {
+                    let result = match tls {
+                        None => {
+                            watcher
+                                .watch(
+                                    builder
+                                        .serve_connection_with_upgrades(TokioIo::new(io), service),
+                                )
+                                .await
+                        }
+                        // The handshake gets the headers' deadline: a client
+                        // that opens and says nothing holds no slot for long.
+                        Some(acceptor) => {
+                            match tokio::time::timeout(handshake_timeout, acceptor.accept(io)).await
+                            {
+                                Ok(Ok(tls)) => {
+                                    watcher
+                                        .watch(builder.serve_connection_with_upgrades(
+                                            TokioIo::new(tls),
+                                            service,
+                                        ))
+                                        .await
+                                }
+                                Ok(Err(e)) => {
+                                    tracing::debug!(
+                                        "connection from {peer}: TLS handshake failed: {e}"
+                                    );
+                                    return;
+                                }
+                                Err(_) => {
+                                    tracing::debug!(
+                                        "connection from {peer}: no TLS handshake within {}s",
+                                        handshake_timeout.as_secs()
+                                    );
+                                    return;
+                                }
+                            }
+                        }
+                    };
+                    if let Err(e) = result {
                         tracing::debug!("connection from {peer}: {e}");
-                    },
+                    }
+                };
+                tokio::select! {
+                    () = served => {},
                     () = activity.idle(idle_timeout) => {
                         tracing::debug!("connection from {peer}: idle for {}s, closed", idle_timeout.as_secs());
                     }
@@ -202,14 +273,21 @@ impl Server {
             .uri()
             .path_and_query()
             .map_or_else(|| req.uri().path().to_string(), |p| p.to_string());
-        let (mut resp, cache) = match self.route(&req).await {
-            Ok(r) => r,
-            Err(e) => {
-                if e.status.is_server_error() {
-                    tracing::warn!("{method} {path}: {}", e.message);
+        let refused = match &self.access.gate {
+            Some(gate) => gate.admit(&req, peer).await,
+            None => None,
+        };
+        let (mut resp, cache) = match refused {
+            Some(answer) => (answer, "-"),
+            None => match self.route(&req).await {
+                Ok(r) => r,
+                Err(e) => {
+                    if e.status.is_server_error() {
+                        tracing::warn!("{method} {path}: {}", e.message);
+                    }
+                    (error_response(&e), "-")
                 }
-                (error_response(&e), "-")
-            }
+            },
         };
         self.stats.count(cache);
         if method == Method::HEAD {
@@ -495,8 +573,22 @@ pub fn raise_fd_limit() {
 }
 
 /// Answers a connection beyond the cap with a 503 and closes it, without
-/// waiting long for a client that does not read.
-async fn refuse_busy(mut stream: TcpStream, cap: usize) {
+/// waiting long for a client that does not read (or, over TLS, does not
+/// finish its handshake).
+async fn refuse_busy(stream: TcpStream, cap: usize, tls: Option<tokio_rustls::TlsAcceptor>) {
+    match tls {
+        None => refuse_busy_on(stream, cap).await,
+        Some(acceptor) => {
+            if let Ok(Ok(tls)) =
+                tokio::time::timeout(Duration::from_secs(2), acceptor.accept(stream)).await
+            {
+                refuse_busy_on(tls, cap).await;
+            }
+        }
+    }
+}
+
+async fn refuse_busy_on<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, cap: usize) {
     let body = ApiError {
         status: StatusCode::SERVICE_UNAVAILABLE,
         code: "TOOMANYREQUESTS",

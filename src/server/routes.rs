@@ -119,6 +119,15 @@ pub fn parse(path: &str, query: Option<&str>) -> Result<Route, ApiError> {
     }
 }
 
+/// The repository name as a request path writes it (`/v2/<name>/<kind>/<ref>`),
+/// which a client's token scope names; `None` for `/v2/` and non-routes.
+pub fn repository_name(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/v2/")?;
+    let mut parts = rest.rsplitn(3, '/');
+    let (_reference, _kind, name) = (parts.next()?, parts.next()?, parts.next()?);
+    (!name.is_empty()).then_some(name)
+}
+
 /// `n` and `last` of a tag list request.
 fn tag_page(query: Option<&str>) -> Result<TagPage, ApiError> {
     let mut page = TagPage::default();
@@ -248,6 +257,20 @@ mod tests {
                 target: Target::Tag("latest".into())
             }
         );
+    }
+
+    #[test]
+    fn repository_names_as_the_path_writes_them() {
+        assert_eq!(repository_name("/v2/"), None);
+        assert_eq!(repository_name("/v2"), None);
+        assert_eq!(repository_name("/v2/x"), None);
+        assert_eq!(repository_name("/v2/alpine/manifests/3"), Some("alpine"));
+        assert_eq!(
+            repository_name(&format!("/v2/127.0.0.1:5001/a/b/blobs/{D}")),
+            Some("127.0.0.1:5001/a/b")
+        );
+        assert_eq!(repository_name("/v2/a/tags/list"), Some("a"));
+        assert_eq!(repository_name("/token"), None);
     }
 
     #[test]

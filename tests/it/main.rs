@@ -21,6 +21,7 @@ mod ratelimit;
 mod referrers;
 mod registry;
 mod serve;
+mod serve_auth;
 mod serve_limits;
 mod setup;
 mod store;

@@ -165,7 +165,10 @@ impl Dpx {
                 n > 0 && Instant::now() < deadline,
                 "dpx serve exited before listening"
             );
-            if let Some(rest) = line.trim().strip_prefix("dpx serve: listening on http://") {
+            let listening = line.trim().strip_prefix("dpx serve: listening on ");
+            if let Some(rest) =
+                listening.and_then(|l| l.strip_prefix("http://").or(l.strip_prefix("https://")))
+            {
                 break rest.split_whitespace().next().unwrap_or(rest).to_string();
             }
         };

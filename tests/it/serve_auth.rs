@@ -1,0 +1,802 @@
+//! Client access to `dpx serve`: client auth (Bearer challenge, `/token`,
+//! JWTs checked on every route), the off-loopback rule, and HTTPS — with the
+//! real Docker daemon, skopeo and raw HTTP.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use base64::Engine as _;
+
+use crate::support::assert_success;
+use crate::support::dpx::{Dpx, Serve};
+use crate::support::engines::{engines, hub_image};
+use crate::support::http::{RawResponse, request};
+use crate::support::hub::{FakeHub, Route, noise};
+use crate::support::layout::file_layer;
+
+const AUTH_ON: &str = "[serve.auth]\nenabled = true\n";
+
+fn dpx_with_auth(hub: &FakeHub, extra: &str) -> Dpx {
+    Dpx::with_registries(&[("docker.io", &hub.url())], &format!("{AUTH_ON}{extra}"))
+}
+
+/// The generated password of the user `dpx`, as a user gets it.
+fn password(dpx: &Dpx) -> String {
+    let out = dpx.run(&["serve", "--print-password"]);
+    assert_success(&out, "dpx serve --print-password");
+    let pw = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(pw.len(), 48, "a 24-byte hex password");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains(&pw),
+        "the password goes to stdout only"
+    );
+    pw
+}
+
+fn basic(user: &str, password: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+fn token_request(serve: &Serve, query: &str, auth: Option<&str>) -> RawResponse {
+    let headers: Vec<(&str, &str)> = auth.map(|a| ("Authorization", a)).into_iter().collect();
+    request(&serve.addr, "GET", &format!("/token?{query}"), &headers)
+}
+
+/// A token for pulling `repo` (as the path names it).
+fn token(serve: &Serve, password: &str, repo: &str) -> String {
+    let resp = token_request(
+        serve,
+        &format!("service=dpx&scope=repository:{repo}:pull"),
+        Some(&basic("dpx", password)),
+    );
+    assert_eq!(resp.status, 200, "{}", resp.body_text());
+    let v: serde_json::Value = serde_json::from_slice(&resp.body).expect("token JSON");
+    assert_eq!(v["token"], v["access_token"]);
+    assert!(v["expires_in"].as_u64().is_some_and(|n| n > 0), "{v}");
+    assert!(
+        v["issued_at"].as_str().is_some_and(|s| s.ends_with('Z')),
+        "{v}"
+    );
+    v["token"].as_str().expect("token").to_string()
+}
+
+fn get(serve: &Serve, method: &str, path: &str, token: Option<&str>) -> RawResponse {
+    let bearer = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = bearer
+        .as_deref()
+        .map(|b| ("Authorization", b))
+        .into_iter()
+        .collect();
+    request(&serve.addr, method, path, &headers)
+}
+
+fn assert_challenged(resp: &RawResponse, serve: &Serve, what: &str) {
+    assert_eq!(resp.status, 401, "{what}: {}", resp.body_text());
+    assert_eq!(resp.error_code().as_deref(), Some("UNAUTHORIZED"), "{what}");
+    let challenge = resp.header("www-authenticate").unwrap_or_default();
+    assert!(
+        challenge.starts_with(&format!(
+            "Bearer realm=\"http://{}/token\",service=\"dpx\"",
+            serve.addr
+        )),
+        "{what}: {challenge}"
+    );
+}
+
+/// Signs claims with the given HS256 key.
+fn jwt(key: &[u8], claims: &serde_json::Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(key),
+    )
+    .expect("sign")
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+fn assert_no_secret(texts: &[&str], secrets: &[&str]) {
+    for text in texts {
+        for secret in secrets {
+            assert!(!text.contains(secret), "a secret leaked into: {text}");
+        }
+    }
+}
+
+#[test]
+fn tokens_are_issued_for_the_right_password_and_checked_on_every_route() {
+    let hub = FakeHub::start();
+    let digest = hub.add_image("library/tokenapp", "v1", &[1000], 901);
+    let dpx = dpx_with_auth(&hub, "token_lifetime = \"90s\"\n");
+    let pw = password(&dpx);
+    let serve = dpx.serve();
+    let manifest = "/v2/library/tokenapp/manifests/v1";
+
+    // No token: the challenge, on the ping and on a route (with its scope).
+    assert_challenged(&get(&serve, "GET", "/v2/", None), &serve, "ping");
+    let resp = get(&serve, "GET", manifest, None);
+    assert_challenged(&resp, &serve, "manifest");
+    assert!(
+        resp.header("www-authenticate")
+            .unwrap_or_default()
+            .contains("scope=\"repository:library/tokenapp:pull\"")
+    );
+    assert_eq!(hub.count(Route::ManifestGet), 0, "nothing went upstream");
+
+    // Anonymous and wrong-password token requests: 401 saying so.
+    let resp = token_request(&serve, "service=dpx", None);
+    assert_eq!(resp.status, 401);
+    assert_eq!(resp.error_code().as_deref(), Some("UNAUTHORIZED"));
+    let resp = token_request(
+        &serve,
+        "service=dpx",
+        Some(&basic("dpx", "not-the-password")),
+    );
+    assert_eq!(resp.status, 401);
+    assert!(
+        resp.body_text().contains("wrong user name or password"),
+        "{}",
+        resp.body_text()
+    );
+    let resp = token_request(&serve, "service=dpx", Some(&basic("nobody", &pw)));
+    assert_eq!(resp.status, 401, "the password belongs to `dpx` only");
+
+    // The right password: a token for the scope asked, with the configured lifetime.
+    let resp = token_request(
+        &serve,
+        "service=dpx&scope=repository:library/tokenapp:pull",
+        Some(&basic("dpx", &pw)),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&resp.body).expect("json");
+    assert_eq!(v["expires_in"], 90);
+    let good = token(&serve, &pw, "library/tokenapp");
+    assert_eq!(get(&serve, "GET", "/v2/", Some(&good)).status, 200);
+    let resp = get(&serve, "GET", manifest, Some(&good));
+    assert_eq!(resp.status, 200, "{}", resp.body_text());
+    assert_eq!(resp.header("docker-content-digest"), Some(digest.as_str()));
+
+    // Tampered: one character of the payload changed.
+    let mut parts: Vec<String> = good.split('.').map(str::to_string).collect();
+    let middle = parts[1].len() / 2;
+    let flipped = if &parts[1][middle..=middle] == "A" {
+        "B"
+    } else {
+        "A"
+    };
+    parts[1].replace_range(middle..=middle, flipped);
+    let tampered = parts.join(".");
+    assert_challenged(
+        &get(&serve, "GET", manifest, Some(&tampered)),
+        &serve,
+        "tampered",
+    );
+
+    // Expired, though signed with the server's own key; and signed with another key.
+    let key = std::fs::read_to_string(dpx.dir.path().join("serve-token-key")).expect("key file");
+    let claims = |exp: u64, aud: &str| {
+        serde_json::json!({
+            "iss": "dpx", "sub": "dpx", "aud": aud, "exp": exp, "nbf": now() - 600,
+            "iat": now() - 600, "jti": "t",
+            "access": [{"type": "repository", "name": "library/tokenapp", "actions": ["pull"]}]
+        })
+    };
+    let resp = get(
+        &serve,
+        "GET",
+        manifest,
+        Some(&jwt(key.trim().as_bytes(), &claims(now() - 60, "dpx"))),
+    );
+    assert_challenged(&resp, &serve, "expired");
+    assert!(resp.body_text().contains("expired"), "{}", resp.body_text());
+    let resp = get(
+        &serve,
+        "GET",
+        manifest,
+        Some(&jwt(
+            b"some other key of thirty-two bytes!",
+            &claims(now() + 600, "dpx"),
+        )),
+    );
+    assert_challenged(&resp, &serve, "foreign key");
+    let resp = get(
+        &serve,
+        "GET",
+        manifest,
+        Some(&jwt(
+            key.trim().as_bytes(),
+            &claims(now() + 600, "registry.docker.io"),
+        )),
+    );
+    assert_challenged(&resp, &serve, "foreign audience");
+    // The server's key and a valid claim set do pass: the refusals above were for their flaw.
+    let forged_ok = jwt(key.trim().as_bytes(), &claims(now() + 600, "dpx"));
+    assert_eq!(get(&serve, "GET", manifest, Some(&forged_ok)).status, 200);
+
+    // Another repository's route needs its own scope.
+    let resp = get(&serve, "GET", "/v2/library/other/manifests/v1", Some(&good));
+    assert_challenged(&resp, &serve, "other repository");
+    assert!(
+        resp.header("www-authenticate")
+            .unwrap_or_default()
+            .contains("error=\"insufficient_scope\"")
+    );
+    let resp = get(&serve, "GET", "/v2/library/other/tags/list", Some(&good));
+    assert_eq!(resp.status, 401, "tag lists are scoped too");
+
+    assert!(serve.log_shows("GET /v2/library/tokenapp/manifests/v1 200"));
+    assert_no_secret(&[&serve.log_text()], &[&pw, &good, key.trim()]);
+}
+
+#[test]
+fn a_token_for_one_repository_never_reads_a_blob_only_pulled_through_another() {
+    let hub = FakeHub::start();
+    let manifest = hub.add_image("library/private-a", "v1", &[50_000], 902);
+    let blob = hub.layers(&manifest)[0].clone();
+    // Upstream, `public-b` has none of private-a's blobs.
+    hub.add_image("library/public-b", "v1", &[1000], 903);
+    hub.make_bare("library/public-b");
+    let dpx = dpx_with_auth(&hub, "");
+    let pw = password(&dpx);
+    let serve = dpx.serve();
+
+    let token_a = token(&serve, &pw, "library/private-a");
+    let token_b = token(&serve, &pw, "library/public-b");
+    let blob_a = format!("/v2/library/private-a/blobs/{blob}");
+    let blob_via_b = format!("/v2/library/public-b/blobs/{blob}");
+    let resp = get(&serve, "GET", &blob_a, Some(&token_a));
+    assert_eq!(resp.status, 200, "{}", resp.body_text());
+    assert!(dpx.has_blob(&blob), "the blob is cached now");
+
+    // A's token does not open B's routes, nor B's token A's.
+    assert_eq!(get(&serve, "GET", &blob_via_b, Some(&token_a)).status, 401);
+    assert_eq!(get(&serve, "GET", &blob_a, Some(&token_b)).status, 401);
+    // B's token on B's route: the cached blob is not B's.
+    for method in ["GET", "HEAD"] {
+        let resp = get(&serve, method, &blob_via_b, Some(&token_b));
+        assert_eq!(resp.status, 404, "{method}: {:?}", resp.error_code());
+        assert!(resp.body.len() < 1000, "no blob bytes");
+    }
+    let resp = get(&serve, "GET", &blob_via_b, Some(&token_b));
+    assert_eq!(resp.error_code().as_deref(), Some("BLOB_UNKNOWN"));
+}
+
+/// `docker` against the shared daemon with its own client config (credentials).
+fn docker(host: &str, config: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    use std::io::Write;
+    let mut child = Command::new("docker")
+        .arg("--config")
+        .arg(config)
+        .args(["-H", host])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run docker");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).expect("write stdin");
+    }
+    drop(input);
+    child.wait_with_output().expect("docker output")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn docker_logs_in_with_the_dpx_password_and_pulls_through_dpx_serve() {
+    let (eng, _serial) = engines();
+    let hub = FakeHub::start();
+    let layers = vec![file_layer("hello", &noise(904, 100_000))];
+    let digest = hub_image(&hub, "library/authapp", Some("v1"), "amd64", &layers);
+    let dpx = dpx_with_auth(&hub, "");
+    let pw = password(&dpx);
+    let serve = dpx.serve();
+    let client = tempfile::tempdir().expect("docker config dir");
+    let image = format!("{}/authapp:v1", serve.addr);
+    let _ = docker(
+        &eng.docker_host,
+        client.path(),
+        &["rmi", "-f", &image],
+        None,
+    );
+
+    // Not logged in: an authentication error, and nothing pulled upstream.
+    let out = docker(&eng.docker_host, client.path(), &["pull", &image], None);
+    let refused = text(&out);
+    assert!(!out.status.success(), "{refused}");
+    assert!(
+        refused.contains("unauthorized") || refused.contains("authentication required"),
+        "{refused}"
+    );
+    assert_eq!(hub.count(Route::ManifestGet), 0);
+
+    // A wrong password is refused by `docker login`.
+    let login = ["login", "-u", "dpx", "--password-stdin", &serve.addr];
+    let out = docker(
+        &eng.docker_host,
+        client.path(),
+        &login,
+        Some("wrong-password\n"),
+    );
+    let wrong = text(&out);
+    assert!(!out.status.success(), "{wrong}");
+
+    // The dpx password: login, then the pull works.
+    let out = docker(
+        &eng.docker_host,
+        client.path(),
+        &login,
+        Some(&format!("{pw}\n")),
+    );
+    let logged_in = text(&out);
+    assert!(out.status.success(), "docker login: {logged_in}");
+    let out = docker(&eng.docker_host, client.path(), &["pull", &image], None);
+    let pulled = text(&out);
+    assert!(out.status.success(), "docker pull: {pulled}");
+    assert!(pulled.contains(&digest), "{pulled}");
+    assert_eq!(hub.count(Route::ManifestGet), 1);
+    assert!(serve.log_shows("GET /v2/authapp/manifests/"));
+    let _ = docker(
+        &eng.docker_host,
+        client.path(),
+        &["rmi", "-f", &image],
+        None,
+    );
+
+    assert_no_secret(
+        &[
+            &serve.log_text(),
+            &refused,
+            &wrong,
+            &logged_in,
+            &pulled,
+            &eng.dockerd_log(),
+        ],
+        &[&pw],
+    );
+}
+
+/// `dpx serve` in a network namespace of its own (only its own loopback
+/// exists there), so that listening on 0.0.0.0 exposes nothing; returns its
+/// stderr up to the listening line (or all of it when it exits).
+fn serve_in_own_netns(dpx: &Dpx, flags: &[&str]) -> (bool, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new("unshare")
+        .args(["--net", "--"])
+        .arg(env!("CARGO_BIN_EXE_dpx"))
+        .arg("--config")
+        .arg(&dpx.config)
+        .arg("--cache-dir")
+        .arg(&dpx.cache)
+        .args(["serve", "--listen", "0.0.0.0:0"])
+        .args(flags)
+        .env_remove("DPX_LISTEN")
+        .env("DPX_LOG", "dpx=info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run unshare");
+    let mut reader = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut log = String::new();
+    let mut listening = false;
+    let mut line = String::new();
+    while reader.read_line(&mut line).unwrap_or(0) > 0 {
+        log.push_str(&line);
+        if line.contains("listening on") {
+            listening = true;
+            break;
+        }
+        line.clear();
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    (listening, log)
+}
+
+#[test]
+fn off_loopback_listening_needs_client_auth_or_the_explicit_insecure_flag() {
+    let hub = FakeHub::start();
+    let dpx = Dpx::new(&hub.url());
+    // Refused before anything is bound.
+    let out = dpx.run(&["serve", "--listen", "0.0.0.0:0"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("refusing to listen on 0.0.0.0:0")
+            && err.contains("--auth")
+            && err.contains("--insecure-no-auth"),
+        "{err}"
+    );
+
+    let (listening, log) = serve_in_own_netns(&dpx, &["--insecure-no-auth"]);
+    assert!(listening, "{log}");
+    assert!(log.contains("without client authentication"), "{log}");
+
+    let (listening, log) = serve_in_own_netns(&dpx, &["--auth"]);
+    assert!(listening, "{log}");
+    assert!(log.contains("client auth on"), "{log}");
+    assert!(
+        log.contains("only clients on this machine can log in"),
+        "no TLS off loopback is a warning: {log}"
+    );
+    assert!(
+        dpx.dir.path().join("serve-password").is_file(),
+        "--auth generated the password"
+    );
+}
+
+/// A CA and a server certificate for 127.0.0.1 made with openssl; returns
+/// (CA directory for skopeo's --cert-dir, cert, key).
+fn make_certificates(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let ca_dir = dir.join("ca");
+    std::fs::create_dir_all(&ca_dir).expect("ca dir");
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("run openssl");
+        assert_success(&out, &format!("openssl {args:?}"));
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca/ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=dpx test CA",
+    ]);
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("ext file");
+    run(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca/ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
+    (ca_dir, dir.join("server.crt"), dir.join("server.key"))
+}
+
+#[test]
+fn https_with_client_auth_works_for_skopeo_with_the_ca_trusted_and_fails_without() {
+    let hub = FakeHub::start();
+    let digest = hub.add_image("library/tlsapp", "v1", &[20_000, 3000], 905);
+    let dpx = dpx_with_auth(&hub, "");
+    let pw = password(&dpx);
+    let certs = tempfile::tempdir().expect("certs dir");
+    let (ca_dir, cert, key) = make_certificates(certs.path());
+    let serve = dpx.serve_flags(
+        "127.0.0.1:0",
+        &[
+            "--tls-cert",
+            cert.to_str().expect("utf-8"),
+            "--tls-key",
+            key.to_str().expect("utf-8"),
+        ],
+        &[],
+    );
+    // skopeo reads the credentials from an auth file, not its arguments.
+    let authfile = certs.path().join("auth.json");
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("dpx:{pw}"));
+    std::fs::write(
+        &authfile,
+        serde_json::json!({"auths": {serve.addr.clone(): {"auth": auth}}}).to_string(),
+    )
+    .expect("auth file");
+    let src = format!("docker://{}/library/tlsapp:v1", serve.addr);
+    let skopeo = |args: &[&str]| {
+        Command::new("skopeo")
+            .args(args)
+            .output()
+            .expect("run skopeo")
+    };
+    let authfile_arg = authfile.to_str().expect("utf-8");
+    let ca_arg = ca_dir.to_str().expect("utf-8");
+
+    let out = skopeo(&[
+        "inspect",
+        "--authfile",
+        authfile_arg,
+        "--cert-dir",
+        ca_arg,
+        &src,
+    ]);
+    assert_success(&out, "skopeo inspect over https");
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&digest));
+    let oci = certs.path().join("oci");
+    let dest = format!("oci:{}:v1", oci.display());
+    let out = skopeo(&[
+        "copy",
+        "--preserve-digests",
+        "--src-authfile",
+        authfile_arg,
+        "--src-cert-dir",
+        ca_arg,
+        &src,
+        &dest,
+    ]);
+    assert_success(&out, "skopeo copy over https");
+    assert!(
+        std::fs::read_to_string(oci.join("index.json"))
+            .expect("index")
+            .contains(&digest)
+    );
+
+    // Without the CA the server's certificate is not trusted.
+    let out = skopeo(&["inspect", "--authfile", authfile_arg, &src]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("certificate"), "{err}");
+    // Without credentials the token service refuses.
+    let empty = certs.path().join("empty.json");
+    std::fs::write(&empty, "{}").expect("empty auth file");
+    let out = skopeo(&[
+        "inspect",
+        "--authfile",
+        empty.to_str().expect("utf-8"),
+        "--cert-dir",
+        ca_arg,
+        &src,
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unauthorized") || err.contains("401"), "{err}");
+    assert!(serve.log_shows("GET /token"));
+    assert_no_secret(&[&serve.log_text(), &err], &[&pw]);
+}
+
+#[test]
+fn a_configured_user_logs_in_with_the_password_its_hash_was_made_from() {
+    use std::io::Write;
+    let hub = FakeHub::start();
+    let secret = "team-password-1234";
+    let helper = Dpx::new(&hub.url());
+    let mut child = helper
+        .command()
+        .args(["serve", "--hash-password"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dpx serve --hash-password");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(secret.as_bytes())
+        .expect("write password");
+    let out = child.wait_with_output().expect("output");
+    assert_success(&out, "dpx serve --hash-password");
+    let hash = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(!hash.contains(secret));
+
+    let dpx = dpx_with_auth(&hub, &format!("[serve.auth.users]\nci = \"{hash}\"\n"));
+    let serve = dpx.serve();
+    let resp = token_request(&serve, "service=dpx", Some(&basic("ci", secret)));
+    assert_eq!(resp.status, 200, "{}", resp.body_text());
+    let resp = token_request(
+        &serve,
+        "service=dpx",
+        Some(&basic("ci", "team-password-123")),
+    );
+    assert_eq!(resp.status, 401);
+    assert_no_secret(&[&serve.log_text()], &[secret]);
+
+    // A password never goes to --json output: the options refuse it.
+    let out = dpx.run(&["--json", "serve", "--print-password"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    // Empty input is an error, not the hash of nothing.
+    let out = helper.run(&["serve", "--hash-password"]);
+    assert_eq!(out.status.code(), Some(2));
+    // A hash that is not one: refused at start, naming the user but not the value.
+    let bad = dpx_with_auth(&hub, "[serve.auth.users]\nci = \"plain-text-oops\"\n");
+    let out = bad.run(&["serve", "--listen", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ci") && !err.contains("plain-text-oops"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_tls_client_that_never_finishes_its_handshake_is_closed_after_the_header_timeout() {
+    use std::io::Read;
+    let hub = FakeHub::start();
+    let certs = tempfile::tempdir().expect("certs dir");
+    let (ca_dir, cert, key) = make_certificates(certs.path());
+    // TLS from the config file this time, not flags.
+    let serve_table = format!(
+        "[serve]\nheader_timeout = \"1s\"\ntls_cert = {:?}\ntls_key = {:?}\n",
+        cert.to_str().expect("utf-8"),
+        key.to_str().expect("utf-8")
+    );
+    let dpx = Dpx::with_registries(&[("docker.io", &hub.url())], &serve_table);
+    let serve = dpx.serve();
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{http_version}",
+            "--cacert",
+        ])
+        .arg(ca_dir.join("ca.crt"))
+        .arg(format!("https://{}/v2/", serve.addr))
+        .output()
+        .expect("run curl");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "200 2",
+        "HTTPS, HTTP/2 by ALPN"
+    );
+    // Half a TLS configuration is bad input.
+    let half = Dpx::with_registries(
+        &[("docker.io", &hub.url())],
+        &format!("[serve]\ntls_cert = {:?}\n", cert.to_str().expect("utf-8")),
+    );
+    let out = half.run(&["serve", "--listen", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("tls_cert and tls_key go together"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut silent = std::net::TcpStream::connect(&serve.addr).expect("connect");
+    // Generous: only there so a broken server fails the test instead of hanging it.
+    silent
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .expect("timeout");
+    let mut buf = [0u8; 16];
+    let n = silent.read(&mut buf).expect("closed, not timed out");
+    assert_eq!(n, 0, "dpx closed the silent connection");
+}
+
+/// `curl` inside another process's network namespace; `config` (curl's
+/// `-K -` syntax) goes through stdin, so no secret is in its arguments.
+/// Returns (HTTP status, body).
+fn curl_in_netns(pid: u32, url: &str, config: &str) -> (u16, String) {
+    use std::io::Write;
+    let mut child = Command::new("nsenter")
+        .arg(format!("--net=/proc/{pid}/ns/net"))
+        .args(["curl", "-s", "-K", "-", "-w", "\n%{http_code}", url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run nsenter curl");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(config.as_bytes()).expect("curl config");
+    drop(stdin);
+    let out = child.wait_with_output().expect("curl output");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').expect("status line");
+    (status.trim().parse().expect("status"), body.to_string())
+}
+
+#[test]
+fn passwords_and_tokens_are_refused_over_plain_http_from_off_loopback() {
+    use std::io::{BufRead, BufReader};
+    let hub = FakeHub::start();
+    let dpx = dpx_with_auth(&hub, "");
+    let pw = password(&dpx);
+    // dpx in a network namespace of its own, listening on a documentation
+    // address (TEST-NET-1) put on that namespace's loopback interface: a
+    // client there connects from 192.0.2.1, an address off loopback, and
+    // nothing leaves the namespace.
+    let mut child = Command::new("unshare")
+        .args([
+            "--net",
+            "--",
+            "sh",
+            "-c",
+            "ip link set lo up && ip addr add 192.0.2.1/32 dev lo && exec \"$@\"",
+            "sh",
+        ])
+        .arg(env!("CARGO_BIN_EXE_dpx"))
+        .arg("--config")
+        .arg(&dpx.config)
+        .arg("--cache-dir")
+        .arg(&dpx.cache)
+        .args(["serve", "--listen", "192.0.2.1:0"])
+        .env("DPX_LOG", "dpx=info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run unshare");
+    let mut reader = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    let addr = loop {
+        line.clear();
+        assert!(
+            reader.read_line(&mut line).unwrap_or(0) > 0,
+            "dpx serve exited before listening"
+        );
+        if let Some(rest) = line.trim().strip_prefix("dpx serve: listening on http://") {
+            break rest.split_whitespace().next().expect("addr").to_string();
+        }
+    };
+    let pid = child.id();
+
+    let (status, body) = curl_in_netns(
+        pid,
+        &format!("http://{addr}/token?service=dpx"),
+        &format!("user = \"dpx:{pw}\"\n"),
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("DENIED") && body.contains("--tls-cert"),
+        "{body}"
+    );
+    // A token (even a valid one, which could only have come from elsewhere) is refused too.
+    let serve = dpx.serve();
+    let valid = token(&serve, &pw, "library/x");
+    let (status, body) = curl_in_netns(
+        pid,
+        &format!("http://{addr}/v2/"),
+        &format!("header = \"Authorization: Bearer {valid}\"\n"),
+    );
+    assert_eq!(status, 403, "{body}");
+    // Without credentials: the ordinary challenge.
+    let (status, _) = curl_in_netns(pid, &format!("http://{addr}/v2/"), "");
+    assert_eq!(status, 401);
+    let _ = child.kill();
+    let _ = child.wait();
+}
