@@ -165,12 +165,15 @@ fn status_of<'a>(report: &'a Value, check: &str) -> Vec<&'a str> {
 }
 
 #[test]
-fn dockerd_reloaded_with_the_daemon_json_setup_wrote_pulls_through_dpx() {
+fn dockerd_reloaded_with_the_daemon_json_setup_wrote_pulls_through_an_ensured_daemon() {
     let (dockerd, _serial) = private_dockerd();
     let hub = FakeHub::start();
     let digest = hub_image(&hub, "library/setupapp", Some("v1"), "amd64", &layers(1));
     let (dpx, addr) = dpx_listening(&[("docker.io", &hub.url())]);
-    let serve = dpx.serve_on(&addr, &[]);
+    // The on-demand daemon, stopping by itself once idle (long enough for the
+    // reload and doctor runs below, which keep it busy).
+    let ensured = dpx.ok(&["daemon", "ensure", "--idle-timeout", "15s"]);
+    assert_eq!(ensured.trim(), addr);
     let work = tempfile::tempdir().expect("tempdir");
     let hosts_dir = work.path().join("certs.d");
     let conf = work.path().join("registries.conf");
@@ -237,8 +240,18 @@ fn dockerd_reloaded_with_the_daemon_json_setup_wrote_pulls_through_dpx() {
     let out = dockerd.docker(&["pull", "setupapp:v1"]);
     assert_success(&out, "docker pull through the applied mirror");
     assert!(stdout(&out).contains(&digest), "{}", stdout(&out));
-    assert!(serve.log_shows("/v2/library/setupapp/manifests/v1"));
+    let logs = dpx.ok(&["daemon", "logs"]);
+    assert!(logs.contains("/v2/library/setupapp/manifests/v1"), "{logs}");
     assert_eq!(hub.count(Route::ManifestGet), 1);
+
+    // Then, with nothing to do, the daemon stops by itself.
+    wait_for(
+        "the ensured daemon to stop after its idle timeout",
+        Duration::from_secs(90),
+        || !dpx.run(&["daemon", "status"]).status.success(),
+    );
+    let logs = dpx.ok(&["daemon", "logs"]);
+    assert!(logs.contains("stopping ([serve] idle_timeout)"), "{logs}");
 }
 
 #[test]
