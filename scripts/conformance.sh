@@ -204,6 +204,24 @@ for mode in mirror prefix prefix-host; do
   done
 done
 
+# The read-only runs again with client auth on: the suite logs in as the dpx
+# user (Bearer challenge, /token, a JWT on every request).
+{ cat "$work/config.toml"; printf '\n[serve.auth]\nenabled = true\n'; } >"$work/config-auth.toml"
+auth_password=$("$dpx" --config "$work/config-auth.toml" --cache-dir "$work/cache-auth" serve --print-password 2>/dev/null)
+for temp in cold warm; do
+  run=auth-mirror-$temp
+  [[ $run == *"$ONLY"* ]] || continue
+  mkdir -p "$OUT/$run"
+  start_dpx "$work/cache-auth" "$OUT/$run/serve.log" "$work/config-auth.toml"
+  echo "== $run: dpx serve with client auth on $dpx_addr, namespace library/demo"
+  if OCI_USERNAME=dpx OCI_PASSWORD=$auth_password OCI_REPORT_DIR="$OUT/$run" OCI_TAG_LIST=$tag_list \
+    "$SUITE/run.sh" "http://$dpx_addr" library/demo v1 "$manifest_digest" "$config_digest" \
+    >"$OUT/$run/summary.txt"; then :; else status=1; fi
+  grep -v '^pass ' "$OUT/$run/summary.txt" || true
+  summary+=("$run: $(tail -n1 "$OUT/$run/summary.txt")")
+  stop_dpx
+done
+
 # Push runs: the suite's own setup, writes around dpx, reads through it.
 for mode in mirror prefix prefix-host; do
   case $mode in
