@@ -21,12 +21,7 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
     if args.print_password || args.reset_password || args.hash_password {
         return password_command(ctx, &args).await;
     }
-    let listen = args
-        .listen
-        .clone()
-        .or_else(|| ctx.config.serve.listen.clone())
-        .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
-    let addr = listen_addr(&listen)?;
+    let addr = configured_addr(ctx, args.listen.as_deref())?;
     let auth_on = serve_auth::enabled(&ctx.config, args.auth);
     check_exposure(addr, auth_on, args.insecure_no_auth)?;
     let tls_files = match (args.tls_cert.clone(), args.tls_key.clone()) {
@@ -297,6 +292,15 @@ async fn password_command(ctx: &Context, args: &ServeArgs) -> anyhow::Result<Exi
     };
     crate::stdout::with_stdout(|out| writeln!(out, "{secret}"))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where serve listens: the flag (or `DPX_LISTEN`), else `[serve] listen`,
+/// else 127.0.0.1:5000.
+pub(crate) fn configured_addr(ctx: &Context, flag: Option<&str>) -> Result<SocketAddr, UsageError> {
+    let listen = flag
+        .or(ctx.config.serve.listen.as_deref())
+        .unwrap_or(DEFAULT_LISTEN);
+    listen_addr(listen)
 }
 
 /// The listen address: `IP:PORT` or `localhost:PORT`.

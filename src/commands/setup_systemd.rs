@@ -11,9 +11,8 @@ use serde::Serialize;
 
 use super::Context;
 use super::Output;
-use super::serve::{check_exposure, listen_addr};
+use super::serve::{check_exposure, configured_addr};
 use crate::cli::{GlobalArgs, SetupSystemdArgs};
-use crate::config::DEFAULT_LISTEN;
 use crate::stdout::{print_json, with_stdout};
 
 const SOCKET: &str = "dpx.socket";
@@ -39,12 +38,7 @@ pub async fn run(
     args: SetupSystemdArgs,
 ) -> anyhow::Result<ExitCode> {
     let system = args.system;
-    let listen = args
-        .listen
-        .clone()
-        .or_else(|| ctx.config.serve.listen.clone())
-        .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
-    let addr = listen_addr(&listen)?;
+    let addr = configured_addr(ctx, args.listen.as_deref())?;
     // The unit runs plain `dpx serve`: off loopback only with client auth in the config.
     check_exposure(addr, crate::serve_auth::enabled(&ctx.config, false), false)?;
     let idle = match args.idle_timeout {
