@@ -333,18 +333,49 @@ fn an_endpoint_without_the_preview_image_is_an_error() {
 fn anonymous_sends_no_credentials_to_the_token_service() {
     let hub = hub_with_preview();
     hub.set_ratelimit(100, 60, 21600, HeaderStyle::Standard);
+    // Anonymous tokens are still given; Basic credentials must be these.
+    hub.set_account("alice", "s3cret");
     let dpx = dpx_for(&hub);
-    // At merge with stored credentials (`dpx login`): log in here, check that
-    // plain `dpx ratelimit` is signed in (authenticated, source account-<user>,
-    // a Basic token request), and that --anonymous below still is not.
-    let v = dpx.json(&["ratelimit", "--anonymous"]);
-    assert_eq!(v["authenticated"], false);
+    // Credentials are keyed by docker.io's upstream: the hub's host:port.
+    let hub_host = hub.url().trim_start_matches("http://").to_string();
+    let creds = [
+        ("DPX_REGISTRY_USER", "alice"),
+        ("DPX_REGISTRY_PASSWORD", "s3cret"),
+        ("DPX_REGISTRY_HOST", hub_host.as_str()),
+    ];
+    let ratelimit = |args: &[&str]| -> serde_json::Value {
+        let out = dpx
+            .command()
+            .args(["--json", "ratelimit"])
+            .args(args)
+            .envs(creds)
+            .output()
+            .expect("dpx ratelimit");
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_slice(&out.stdout).expect("json")
+    };
+
+    // Signed in: the token request carries Basic, the quota is the account's.
+    let v = ratelimit(&[]);
+    assert_eq!(v["authenticated"], true, "{v}");
+    assert_eq!(v["source"], "account-alice");
+    let signed_in = hub.token_requests();
+    assert!(!signed_in.is_empty());
+    assert!(
+        signed_in.iter().all(|t| t.user.as_deref() == Some("alice")),
+        "{signed_in:?}"
+    );
+
+    // --anonymous: the same credentials at hand, none sent.
+    let v = ratelimit(&["--anonymous"]);
+    assert_eq!(v["authenticated"], false, "{v}");
     assert_eq!(v["source"], "127.0.0.1");
     let tokens = hub.token_requests();
-    assert!(!tokens.is_empty());
+    let anonymous = &tokens[signed_in.len()..];
+    assert!(!anonymous.is_empty());
     assert!(
-        tokens.iter().all(|t| !t.authorized && t.user.is_none()),
-        "{tokens:?}"
+        anonymous.iter().all(|t| !t.authorized && t.user.is_none()),
+        "{anonymous:?}"
     );
     no_manifest_get(&hub);
 }
