@@ -437,7 +437,9 @@ fn doctor_names_the_problem_and_its_fix_then_is_ok_with_serve_running() {
         "{text}"
     );
     assert!(
-        text.contains(&format!("fix: dpx serve --listen {addr}")),
+        text.contains(&format!(
+            "fix: dpx daemon start --listen {addr} (in the background), or dpx serve --listen {addr}"
+        )),
         "{text}"
     );
     assert!(text.contains("unreachable.example:5000"), "{text}");
@@ -464,6 +466,14 @@ fn doctor_names_the_problem_and_its_fix_then_is_ok_with_serve_running() {
     );
     assert_eq!(status_of(&report, "docker"), ["note"], "{report:#}");
     assert!(hub.count(Route::Ping) >= 2, "doctor asked the upstream");
+    let unreachable_creds = check_messages(&report, "credentials")
+        .into_iter()
+        .find(|m| m.starts_with("unreachable.example:5000:"))
+        .unwrap_or_else(|| panic!("a credentials line per registry: {report:#}"));
+    assert!(
+        unreachable_creds.contains("anonymous"),
+        "{unreachable_creds}"
+    );
 
     // With dpx serve answering and the reachable upstream only: exit 0.
     let (dpx, addr) = dpx_listening(&[("docker.io", &hub.url())]);
@@ -474,6 +484,53 @@ fn doctor_names_the_problem_and_its_fix_then_is_ok_with_serve_running() {
     assert_eq!(status_of(&report, "disk").len(), 1);
     assert_eq!(code, Some(0), "{report:#}");
     assert_eq!(report["ok"], true);
+
+    // Credentials: which apply and from where, never the password; for
+    // docker.io's upstream (the fake hub's host:port) too.
+    let secret = "doctor-s3cret-pw";
+    let hub_host = hub.url().trim_start_matches("http://").to_string();
+    for (host, key) in [
+        (None, "docker.io"),
+        (Some(hub_host.as_str()), hub_host.as_str()),
+    ] {
+        let mut cred_env = vec![
+            ("DOCKER_HOST", "unix:///nonexistent/docker.sock"),
+            ("DPX_REGISTRY_USER", "ci-user"),
+            ("DPX_REGISTRY_PASSWORD", secret),
+        ];
+        cred_env.extend(host.map(|h| ("DPX_REGISTRY_HOST", h)));
+        let out = dpx
+            .command()
+            .arg("doctor")
+            .args(args)
+            .envs(cred_env.iter().copied())
+            .output()
+            .expect("dpx doctor");
+        let text = stdout(&out);
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("ok       credentials docker.io: ")
+                    && l.contains(&format!(
+                        "user ci-user for {key} from env DPX_REGISTRY_USER/DPX_REGISTRY_PASSWORD"
+                    ))),
+            "{text}"
+        );
+        let (_, report) = doctor(&dpx, &args, &cred_env);
+        assert_eq!(status_of(&report, "credentials"), ["ok"], "{report:#}");
+        for shown in [text, report.to_string(), stderr(&out)] {
+            assert!(!shown.contains(secret), "the password is never shown");
+        }
+    }
+}
+
+fn check_messages<'a>(report: &'a Value, check: &str) -> Vec<&'a str> {
+    report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["check"] == check)
+        .map(|c| c["message"].as_str().expect("message"))
+        .collect()
 }
 
 #[test]
