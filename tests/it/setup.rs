@@ -606,6 +606,73 @@ fn config_show_names_where_each_value_came_from() {
         ("127.0.0.1:5000".into(), "default".into())
     );
 
+    // The defaults of the newer keys.
+    assert_eq!(
+        find(&all, "serve.auth.enabled"),
+        ("false".into(), "default".into())
+    );
+    assert_eq!(
+        find(&all, "serve.auth.token_lifetime"),
+        ("5m".into(), "default".into())
+    );
+    assert_eq!(find(&all, "serve.tls_cert").1, "default");
+    assert_eq!(find(&all, "serve.tls_key").1, "default");
+    assert_eq!(find(&all, "credentials.store").1, "default");
+    assert_eq!(
+        find(&all, "registries.\"ghcr.io\".repository_prefix"),
+        ("none".into(), "default".into())
+    );
+    assert_eq!(
+        find(&all, "registries.\"ghcr.io\".fallback"),
+        ("none".into(), "default".into())
+    );
+
+    // ... and set in the file.
+    let set = Dpx::with_registries(
+        &[("ghcr.io", "http://127.0.0.1:1")],
+        "repository_prefix = \"team/proxy\"\nfallback = [\"http://127.0.0.1:2\"]\n\
+         [serve]\ntls_cert = \"/etc/dpx/cert.pem\"\ntls_key = \"/etc/dpx/key.pem\"\n\
+         [serve.auth]\nenabled = true\ntoken_lifetime = \"2m\"\n\
+         [credentials]\nstore = \"file\"\n",
+    );
+    let all = show(set.command().args(["--json", "config", "show"]));
+    for (key, value) in [
+        ("serve.auth.enabled", "true"),
+        ("serve.auth.token_lifetime", "2m"),
+        ("serve.tls_cert", "/etc/dpx/cert.pem"),
+        ("serve.tls_key", "/etc/dpx/key.pem"),
+        ("credentials.store", "file"),
+        ("registries.\"ghcr.io\".repository_prefix", "team/proxy"),
+        ("registries.\"ghcr.io\".fallback", "http://127.0.0.1:2"),
+    ] {
+        assert_eq!(find(&all, key), (value.into(), "file".into()), "{key}");
+    }
+
+    // GitLab CI's Dependency Proxy variables make docker.io's upstream: env.
+    let all = show(
+        dpx.command()
+            .args(["--json", "config", "show"])
+            .env(
+                "CI_DEPENDENCY_PROXY_GROUP_IMAGE_PREFIX",
+                "gitlab.example.com:443/team/dependency_proxy/containers",
+            )
+            .env("CI_DEPENDENCY_PROXY_SERVER", "gitlab.example.com:443"),
+    );
+    let (url, source) = find(&all, "registries.\"docker.io\".url");
+    assert_eq!(source, "env");
+    assert!(
+        url.starts_with("https://gitlab.example.com")
+            && url.contains("CI_DEPENDENCY_PROXY_GROUP_IMAGE_PREFIX"),
+        "{url}"
+    );
+    let (prefix, source) = find(&all, "registries.\"docker.io\".repository_prefix");
+    assert_eq!(source, "env");
+    assert!(
+        prefix.starts_with("team/dependency_proxy/containers"),
+        "{prefix}"
+    );
+    assert_eq!(find(&all, "registries.\"docker.io\".fallback").1, "env");
+
     // Human form: one line per key with its source; `config path` prints the file.
     let text = dpx.ok(&["config", "show"]);
     assert!(
