@@ -25,6 +25,9 @@ _dpx() {
             dpx,config)
                 cmd="dpx__subcmd__config"
                 ;;
+            dpx,daemon)
+                cmd="dpx__subcmd__daemon"
+                ;;
             dpx,doctor)
                 cmd="dpx__subcmd__doctor"
                 ;;
@@ -39,6 +42,12 @@ _dpx() {
                 ;;
             dpx,import)
                 cmd="dpx__subcmd__import"
+                ;;
+            dpx,login)
+                cmd="dpx__subcmd__login"
+                ;;
+            dpx,logout)
+                cmd="dpx__subcmd__logout"
                 ;;
             dpx,man)
                 cmd="dpx__subcmd__man"
@@ -60,6 +69,9 @@ _dpx() {
                 ;;
             dpx,setup)
                 cmd="dpx__subcmd__setup"
+                ;;
+            dpx,stats)
+                cmd="dpx__subcmd__stats"
                 ;;
             dpx__subcmd__cache,du)
                 cmd="dpx__subcmd__cache__subcmd__du"
@@ -109,6 +121,42 @@ _dpx() {
             dpx__subcmd__config__subcmd__help,show)
                 cmd="dpx__subcmd__config__subcmd__help__subcmd__show"
                 ;;
+            dpx__subcmd__daemon,ensure)
+                cmd="dpx__subcmd__daemon__subcmd__ensure"
+                ;;
+            dpx__subcmd__daemon,help)
+                cmd="dpx__subcmd__daemon__subcmd__help"
+                ;;
+            dpx__subcmd__daemon,logs)
+                cmd="dpx__subcmd__daemon__subcmd__logs"
+                ;;
+            dpx__subcmd__daemon,start)
+                cmd="dpx__subcmd__daemon__subcmd__start"
+                ;;
+            dpx__subcmd__daemon,status)
+                cmd="dpx__subcmd__daemon__subcmd__status"
+                ;;
+            dpx__subcmd__daemon,stop)
+                cmd="dpx__subcmd__daemon__subcmd__stop"
+                ;;
+            dpx__subcmd__daemon__subcmd__help,ensure)
+                cmd="dpx__subcmd__daemon__subcmd__help__subcmd__ensure"
+                ;;
+            dpx__subcmd__daemon__subcmd__help,help)
+                cmd="dpx__subcmd__daemon__subcmd__help__subcmd__help"
+                ;;
+            dpx__subcmd__daemon__subcmd__help,logs)
+                cmd="dpx__subcmd__daemon__subcmd__help__subcmd__logs"
+                ;;
+            dpx__subcmd__daemon__subcmd__help,start)
+                cmd="dpx__subcmd__daemon__subcmd__help__subcmd__start"
+                ;;
+            dpx__subcmd__daemon__subcmd__help,status)
+                cmd="dpx__subcmd__daemon__subcmd__help__subcmd__status"
+                ;;
+            dpx__subcmd__daemon__subcmd__help,stop)
+                cmd="dpx__subcmd__daemon__subcmd__help__subcmd__stop"
+                ;;
             dpx__subcmd__help,cache)
                 cmd="dpx__subcmd__help__subcmd__cache"
                 ;;
@@ -117,6 +165,9 @@ _dpx() {
                 ;;
             dpx__subcmd__help,config)
                 cmd="dpx__subcmd__help__subcmd__config"
+                ;;
+            dpx__subcmd__help,daemon)
+                cmd="dpx__subcmd__help__subcmd__daemon"
                 ;;
             dpx__subcmd__help,doctor)
                 cmd="dpx__subcmd__help__subcmd__doctor"
@@ -132,6 +183,12 @@ _dpx() {
                 ;;
             dpx__subcmd__help,import)
                 cmd="dpx__subcmd__help__subcmd__import"
+                ;;
+            dpx__subcmd__help,login)
+                cmd="dpx__subcmd__help__subcmd__login"
+                ;;
+            dpx__subcmd__help,logout)
+                cmd="dpx__subcmd__help__subcmd__logout"
                 ;;
             dpx__subcmd__help,man)
                 cmd="dpx__subcmd__help__subcmd__man"
@@ -154,6 +211,9 @@ _dpx() {
             dpx__subcmd__help,setup)
                 cmd="dpx__subcmd__help__subcmd__setup"
                 ;;
+            dpx__subcmd__help,stats)
+                cmd="dpx__subcmd__help__subcmd__stats"
+                ;;
             dpx__subcmd__help__subcmd__cache,du)
                 cmd="dpx__subcmd__help__subcmd__cache__subcmd__du"
                 ;;
@@ -172,6 +232,21 @@ _dpx() {
             dpx__subcmd__help__subcmd__config,show)
                 cmd="dpx__subcmd__help__subcmd__config__subcmd__show"
                 ;;
+            dpx__subcmd__help__subcmd__daemon,ensure)
+                cmd="dpx__subcmd__help__subcmd__daemon__subcmd__ensure"
+                ;;
+            dpx__subcmd__help__subcmd__daemon,logs)
+                cmd="dpx__subcmd__help__subcmd__daemon__subcmd__logs"
+                ;;
+            dpx__subcmd__help__subcmd__daemon,start)
+                cmd="dpx__subcmd__help__subcmd__daemon__subcmd__start"
+                ;;
+            dpx__subcmd__help__subcmd__daemon,status)
+                cmd="dpx__subcmd__help__subcmd__daemon__subcmd__status"
+                ;;
+            dpx__subcmd__help__subcmd__daemon,stop)
+                cmd="dpx__subcmd__help__subcmd__daemon__subcmd__stop"
+                ;;
             dpx__subcmd__help__subcmd__setup,containerd)
                 cmd="dpx__subcmd__help__subcmd__setup__subcmd__containerd"
                 ;;
@@ -180,6 +255,9 @@ _dpx() {
                 ;;
             dpx__subcmd__help__subcmd__setup,podman)
                 cmd="dpx__subcmd__help__subcmd__setup__subcmd__podman"
+                ;;
+            dpx__subcmd__help__subcmd__setup,systemd)
+                cmd="dpx__subcmd__help__subcmd__setup__subcmd__systemd"
                 ;;
             dpx__subcmd__setup,containerd)
                 cmd="dpx__subcmd__setup__subcmd__containerd"
@@ -193,6 +271,9 @@ _dpx() {
             dpx__subcmd__setup,podman)
                 cmd="dpx__subcmd__setup__subcmd__podman"
                 ;;
+            dpx__subcmd__setup,systemd)
+                cmd="dpx__subcmd__setup__subcmd__systemd"
+                ;;
             dpx__subcmd__setup__subcmd__help,containerd)
                 cmd="dpx__subcmd__setup__subcmd__help__subcmd__containerd"
                 ;;
@@ -205,6 +286,9 @@ _dpx() {
             dpx__subcmd__setup__subcmd__help,podman)
                 cmd="dpx__subcmd__setup__subcmd__help__subcmd__podman"
                 ;;
+            dpx__subcmd__setup__subcmd__help,systemd)
+                cmd="dpx__subcmd__setup__subcmd__help__subcmd__systemd"
+                ;;
             *)
                 ;;
         esac
@@ -212,7 +296,7 @@ _dpx() {
 
     case "${cmd}" in
         dpx)
-            opts="-q -v -h -V --config --cache-dir --json --quiet --verbose --help --version pull prefetch serve purge cache export import ratelimit completions man setup env doctor config help"
+            opts="-q -v -h -V --config --cache-dir --json --quiet --verbose --help --version pull prefetch serve purge cache export import ratelimit stats daemon login logout completions man setup env doctor config help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -571,6 +655,260 @@ _dpx() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dpx__subcmd__daemon)
+            opts="-q -v -h --config --cache-dir --json --quiet --verbose --help start stop status logs ensure help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__daemon__subcmd__ensure)
+            opts="-q -v -h --listen --idle-timeout --config --cache-dir --json --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --idle-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__daemon__subcmd__help)
+            opts="start stop status logs ensure help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__daemon__subcmd__help__subcmd__ensure)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__daemon__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__daemon__subcmd__help__subcmd__logs)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__daemon__subcmd__help__subcmd__start)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__daemon__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__daemon__subcmd__help__subcmd__stop)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__daemon__subcmd__logs)
+            opts="-f -q -v -h --follow --config --cache-dir --json --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__daemon__subcmd__start)
+            opts="-q -v -h --listen --idle-timeout --config --cache-dir --json --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --idle-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__daemon__subcmd__status)
+            opts="-q -v -h --ensure --listen --idle-timeout --config --cache-dir --json --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --idle-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__daemon__subcmd__stop)
+            opts="-q -v -h --config --cache-dir --json --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dpx__subcmd__doctor)
             opts="-q -v -h --hosts-dir --registries-conf --config --cache-dir --json --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -658,7 +996,7 @@ _dpx() {
             return 0
             ;;
         dpx__subcmd__help)
-            opts="pull prefetch serve purge cache export import ratelimit completions man setup env doctor config help"
+            opts="pull prefetch serve purge cache export import ratelimit stats daemon login logout completions man setup env doctor config help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -797,6 +1135,90 @@ _dpx() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dpx__subcmd__help__subcmd__daemon)
+            opts="start stop status logs ensure"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__help__subcmd__daemon__subcmd__ensure)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__help__subcmd__daemon__subcmd__logs)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__help__subcmd__daemon__subcmd__start)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__help__subcmd__daemon__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__help__subcmd__daemon__subcmd__stop)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dpx__subcmd__help__subcmd__doctor)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -854,6 +1276,34 @@ _dpx() {
             return 0
             ;;
         dpx__subcmd__help__subcmd__import)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__help__subcmd__login)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__help__subcmd__logout)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -952,7 +1402,7 @@ _dpx() {
             return 0
             ;;
         dpx__subcmd__help__subcmd__setup)
-            opts="docker containerd podman"
+            opts="docker containerd podman systemd"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1007,7 +1457,87 @@ _dpx() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dpx__subcmd__help__subcmd__setup__subcmd__systemd)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__help__subcmd__stats)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dpx__subcmd__import)
+            opts="-q -v -h --config --cache-dir --json --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__login)
+            opts="-u -q -v -h --username --password-stdin --list --config --cache-dir --json --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --username)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -u)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__logout)
             opts="-q -v -h --config --cache-dir --json --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1056,7 +1586,7 @@ _dpx() {
             return 0
             ;;
         dpx__subcmd__prefetch)
-            opts="-f -n -j -q -v -h --file --from --dry-run --jobs --platform --all-platforms --config --cache-dir --json --quiet --verbose --help"
+            opts="-f -n -j -q -v -h --file --from --dry-run --jobs --max-pulls --platform --all-platforms --config --cache-dir --json --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1079,6 +1609,10 @@ _dpx() {
                     return 0
                     ;;
                 -j)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-pulls)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1162,7 +1696,7 @@ _dpx() {
             return 0
             ;;
         dpx__subcmd__ratelimit)
-            opts="-q -v -h --anonymous --min-remaining --config --cache-dir --json --quiet --verbose --help"
+            opts="-q -v -h --cached --anonymous --min-remaining --config --cache-dir --json --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1188,13 +1722,25 @@ _dpx() {
             return 0
             ;;
         dpx__subcmd__serve)
-            opts="-q -v -h --listen --config --cache-dir --json --quiet --verbose --help"
+            opts="-q -v -h --listen --idle-timeout --daemon --auth --insecure-no-auth --tls-cert --tls-key --print-password --reset-password --hash-password --config --cache-dir --json --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --idle-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1214,7 +1760,7 @@ _dpx() {
             return 0
             ;;
         dpx__subcmd__setup)
-            opts="-q -v -h --config --cache-dir --json --quiet --verbose --help docker containerd podman help"
+            opts="-q -v -h --config --cache-dir --json --quiet --verbose --help docker containerd podman systemd help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1288,7 +1834,7 @@ _dpx() {
             return 0
             ;;
         dpx__subcmd__setup__subcmd__help)
-            opts="docker containerd podman help"
+            opts="docker containerd podman systemd help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1357,9 +1903,79 @@ _dpx() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dpx__subcmd__setup__subcmd__help__subcmd__systemd)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dpx__subcmd__setup__subcmd__podman)
             opts="-q -v -h --config --cache-dir --json --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__setup__subcmd__systemd)
+            opts="-q -v -h --user --system --apply --unit-dir --listen --idle-timeout --config --cache-dir --json --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --unit-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --idle-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__stats)
+            opts="-q -v -h --config --cache-dir --json --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -38,7 +38,11 @@ complete -c dpx -n "__fish_dpx_needs_command" -f -a "purge" -d 'Remove images an
 complete -c dpx -n "__fish_dpx_needs_command" -f -a "cache" -d 'Look after the cache: list its images, show its disk use, check it, find it'
 complete -c dpx -n "__fish_dpx_needs_command" -f -a "export" -d 'Write cached images to an OCI image layout archive (tar), without the network'
 complete -c dpx -n "__fish_dpx_needs_command" -f -a "import" -d 'Verify an OCI image layout archive and add its images to the cache'
-complete -c dpx -n "__fish_dpx_needs_command" -f -a "ratelimit" -d 'Show the Docker Hub pull quota left, without spending a pull'
+complete -c dpx -n "__fish_dpx_needs_command" -f -a "ratelimit" -d 'Show the Docker Hub pull quota left, without spending a pull (--cached: the last figures seen, no network)'
+complete -c dpx -n "__fish_dpx_needs_command" -f -a "stats" -d 'Manifest requests answered from the cache, and manifest GETs/HEADs sent upstream'
+complete -c dpx -n "__fish_dpx_needs_command" -f -a "daemon" -d 'Run the mirror in the background for this cache: start, stop, status, logs, ensure'
+complete -c dpx -n "__fish_dpx_needs_command" -f -a "login" -d 'Log in to an upstream registry: check the credentials with it, then store them'
+complete -c dpx -n "__fish_dpx_needs_command" -f -a "logout" -d 'Remove a registry\'s credentials from dpx\'s store'
 complete -c dpx -n "__fish_dpx_needs_command" -f -a "completions" -d 'Print shell completions'
 complete -c dpx -n "__fish_dpx_needs_command" -f -a "man" -d 'Print the man page (roff)'
 complete -c dpx -n "__fish_dpx_needs_command" -f -a "setup" -d 'Point docker, containerd or podman at the dpx mirror'
@@ -57,6 +61,7 @@ complete -c dpx -n "__fish_dpx_using_subcommand pull" -s h -l help -d 'Print hel
 complete -c dpx -n "__fish_dpx_using_subcommand prefetch" -s f -l file -d 'File with one image reference per line (`#` starts a comment)' -r -F
 complete -c dpx -n "__fish_dpx_using_subcommand prefetch" -l from -d 'Read images from a Dockerfile, compose file, .gitlab-ci.yml or GitHub workflow, or from the files with those usual names in a directory (repeatable)' -r -F
 complete -c dpx -n "__fish_dpx_using_subcommand prefetch" -s j -l jobs -d 'Images fetched at the same time' -r
+complete -c dpx -n "__fish_dpx_using_subcommand prefetch" -l max-pulls -d 'Send at most N manifest GETs upstream (each is a pull on Docker Hub); stop with exit code 3 before the next one' -r
 complete -c dpx -n "__fish_dpx_using_subcommand prefetch" -l platform -d 'Platform to take from a multi-arch image, os/arch[/variant] [default: this machine\'s]' -r
 complete -c dpx -n "__fish_dpx_using_subcommand prefetch" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
 complete -c dpx -n "__fish_dpx_using_subcommand prefetch" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
@@ -67,8 +72,17 @@ complete -c dpx -n "__fish_dpx_using_subcommand prefetch" -s q -l quiet -d 'Prin
 complete -c dpx -n "__fish_dpx_using_subcommand prefetch" -s v -l verbose -d 'More log output (repeat for more)'
 complete -c dpx -n "__fish_dpx_using_subcommand prefetch" -s h -l help -d 'Print help'
 complete -c dpx -n "__fish_dpx_using_subcommand serve" -l listen -d 'Address to listen on [default: 127.0.0.1:5000, or [serve] listen]' -r
+complete -c dpx -n "__fish_dpx_using_subcommand serve" -l idle-timeout -d 'Stop after this long without a request, e.g. 30m; 0 never [default: [serve] idle_timeout, else never]' -r
+complete -c dpx -n "__fish_dpx_using_subcommand serve" -l tls-cert -d 'PEM certificate chain: serve HTTPS [or [serve] tls_cert]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand serve" -l tls-key -d 'PEM private key of --tls-cert [or [serve] tls_key]' -r -F
 complete -c dpx -n "__fish_dpx_using_subcommand serve" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
 complete -c dpx -n "__fish_dpx_using_subcommand serve" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand serve" -l daemon -d 'Run as this cache\'s daemon (what `dpx daemon start` runs)'
+complete -c dpx -n "__fish_dpx_using_subcommand serve" -l auth -d 'Clients must log in (docker login) as a dpx user [or [serve.auth] enabled = true]'
+complete -c dpx -n "__fish_dpx_using_subcommand serve" -l insecure-no-auth -d 'Listen off loopback without client auth: anyone who reaches the port reads every cached image'
+complete -c dpx -n "__fish_dpx_using_subcommand serve" -l print-password -d 'Print the password of the dpx user `dpx` (generated the first time) and exit'
+complete -c dpx -n "__fish_dpx_using_subcommand serve" -l reset-password -d 'Replace the password of the dpx user `dpx` with a new one, print it and exit'
+complete -c dpx -n "__fish_dpx_using_subcommand serve" -l hash-password -d 'Read a password on stdin, print its hash for [serve.auth.users] and exit'
 complete -c dpx -n "__fish_dpx_using_subcommand serve" -l json -d 'Machine-readable JSON output on stdout'
 complete -c dpx -n "__fish_dpx_using_subcommand serve" -s q -l quiet -d 'Print only errors (and the result digests)'
 complete -c dpx -n "__fish_dpx_using_subcommand serve" -s v -l verbose -d 'More log output (repeat for more)'
@@ -143,11 +157,89 @@ complete -c dpx -n "__fish_dpx_using_subcommand import" -s h -l help -d 'Print h
 complete -c dpx -n "__fish_dpx_using_subcommand ratelimit" -l min-remaining -d 'Exit with status 4 when fewer than N pulls remain (a CI job can stop before it pulls)' -r
 complete -c dpx -n "__fish_dpx_using_subcommand ratelimit" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
 complete -c dpx -n "__fish_dpx_using_subcommand ratelimit" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand ratelimit" -l cached -d 'Show the last figures seen on any upstream reply (by registry and identity, with the time seen), without any network request'
 complete -c dpx -n "__fish_dpx_using_subcommand ratelimit" -l anonymous -d 'Ask anonymously even when credentials are stored (the quota of this IP address)'
 complete -c dpx -n "__fish_dpx_using_subcommand ratelimit" -l json -d 'Machine-readable JSON output on stdout'
 complete -c dpx -n "__fish_dpx_using_subcommand ratelimit" -s q -l quiet -d 'Print only errors (and the result digests)'
 complete -c dpx -n "__fish_dpx_using_subcommand ratelimit" -s v -l verbose -d 'More log output (repeat for more)'
 complete -c dpx -n "__fish_dpx_using_subcommand ratelimit" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand stats" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand stats" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand stats" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_using_subcommand stats" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_using_subcommand stats" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_using_subcommand stats" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and not __fish_seen_subcommand_from start stop status logs ensure help" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and not __fish_seen_subcommand_from start stop status logs ensure help" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and not __fish_seen_subcommand_from start stop status logs ensure help" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and not __fish_seen_subcommand_from start stop status logs ensure help" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and not __fish_seen_subcommand_from start stop status logs ensure help" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and not __fish_seen_subcommand_from start stop status logs ensure help" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and not __fish_seen_subcommand_from start stop status logs ensure help" -f -a "start" -d 'Start the daemon in the background; returns once it answers, printing its address'
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and not __fish_seen_subcommand_from start stop status logs ensure help" -f -a "stop" -d 'Stop the daemon: in-flight requests finish first (SIGTERM, SIGKILL after 20s)'
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and not __fish_seen_subcommand_from start stop status logs ensure help" -f -a "status" -d 'Address, pid, uptime, cache size, requests served, hits and misses (exit 1 if not running)'
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and not __fish_seen_subcommand_from start stop status logs ensure help" -f -a "logs" -d 'Print the daemon\'s log'
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and not __fish_seen_subcommand_from start stop status logs ensure help" -f -a "ensure" -d 'Start the daemon unless it runs, then print its address (for scripts)'
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and not __fish_seen_subcommand_from start stop status logs ensure help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from start" -l listen -d 'Address to listen on when starting [default: 127.0.0.1:5000, or [serve] listen]' -r
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from start" -l idle-timeout -d 'Stop after this long without a request; 0 never [default: [serve] idle_timeout, else 30m]' -r
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from start" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from start" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from start" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from start" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from start" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from start" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from stop" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from stop" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from stop" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from stop" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from stop" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from stop" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from status" -l listen -d 'Address to listen on when starting [default: 127.0.0.1:5000, or [serve] listen]' -r
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from status" -l idle-timeout -d 'Stop after this long without a request; 0 never [default: [serve] idle_timeout, else 30m]' -r
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from status" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from status" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from status" -l ensure -d 'Start the daemon first if it is not running'
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from status" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from status" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from status" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from logs" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from logs" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from logs" -s f -l follow -d 'Keep printing new lines as they are written (until Ctrl-C)'
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from logs" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from logs" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from logs" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from logs" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from ensure" -l listen -d 'Address to listen on when starting [default: 127.0.0.1:5000, or [serve] listen]' -r
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from ensure" -l idle-timeout -d 'Stop after this long without a request; 0 never [default: [serve] idle_timeout, else 30m]' -r
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from ensure" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from ensure" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from ensure" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from ensure" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from ensure" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from ensure" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from help" -f -a "start" -d 'Start the daemon in the background; returns once it answers, printing its address'
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from help" -f -a "stop" -d 'Stop the daemon: in-flight requests finish first (SIGTERM, SIGKILL after 20s)'
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from help" -f -a "status" -d 'Address, pid, uptime, cache size, requests served, hits and misses (exit 1 if not running)'
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from help" -f -a "logs" -d 'Print the daemon\'s log'
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from help" -f -a "ensure" -d 'Start the daemon unless it runs, then print its address (for scripts)'
+complete -c dpx -n "__fish_dpx_using_subcommand daemon; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dpx -n "__fish_dpx_using_subcommand login" -s u -l username -d 'Username [default: asked for]' -r
+complete -c dpx -n "__fish_dpx_using_subcommand login" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand login" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand login" -l password-stdin -d 'Read the password or access token from stdin (for scripts; needs --username)'
+complete -c dpx -n "__fish_dpx_using_subcommand login" -l list -d 'List the credentials dpx would use (registry, username, source; never a secret)'
+complete -c dpx -n "__fish_dpx_using_subcommand login" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_using_subcommand login" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_using_subcommand login" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_using_subcommand login" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand logout" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand logout" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand logout" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_using_subcommand logout" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_using_subcommand logout" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_using_subcommand logout" -s h -l help -d 'Print help'
 complete -c dpx -n "__fish_dpx_using_subcommand completions" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
 complete -c dpx -n "__fish_dpx_using_subcommand completions" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
 complete -c dpx -n "__fish_dpx_using_subcommand completions" -l json -d 'Machine-readable JSON output on stdout'
@@ -161,16 +253,17 @@ complete -c dpx -n "__fish_dpx_using_subcommand man" -l json -d 'Machine-readabl
 complete -c dpx -n "__fish_dpx_using_subcommand man" -s q -l quiet -d 'Print only errors (and the result digests)'
 complete -c dpx -n "__fish_dpx_using_subcommand man" -s v -l verbose -d 'More log output (repeat for more)'
 complete -c dpx -n "__fish_dpx_using_subcommand man" -s h -l help -d 'Print help'
-complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subcommand_from docker containerd podman help" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
-complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subcommand_from docker containerd podman help" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
-complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subcommand_from docker containerd podman help" -l json -d 'Machine-readable JSON output on stdout'
-complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subcommand_from docker containerd podman help" -s q -l quiet -d 'Print only errors (and the result digests)'
-complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subcommand_from docker containerd podman help" -s v -l verbose -d 'More log output (repeat for more)'
-complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subcommand_from docker containerd podman help" -s h -l help -d 'Print help'
-complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subcommand_from docker containerd podman help" -f -a "docker" -d 'Print the registry-mirrors entry for the Docker daemon, or merge it into daemon.json'
-complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subcommand_from docker containerd podman help" -f -a "containerd" -d 'Write containerd hosts.toml files for docker.io and each configured registry'
-complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subcommand_from docker containerd podman help" -f -a "podman" -d 'Print the registries.conf mirror stanzas for podman, buildah and CRI-O'
-complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subcommand_from docker containerd podman help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subcommand_from docker containerd podman systemd help" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subcommand_from docker containerd podman systemd help" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subcommand_from docker containerd podman systemd help" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subcommand_from docker containerd podman systemd help" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subcommand_from docker containerd podman systemd help" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subcommand_from docker containerd podman systemd help" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subcommand_from docker containerd podman systemd help" -f -a "docker" -d 'Print the registry-mirrors entry for the Docker daemon, or merge it into daemon.json'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subcommand_from docker containerd podman systemd help" -f -a "containerd" -d 'Write containerd hosts.toml files for docker.io and each configured registry'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subcommand_from docker containerd podman systemd help" -f -a "podman" -d 'Print the registries.conf mirror stanzas for podman, buildah and CRI-O'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subcommand_from docker containerd podman systemd help" -f -a "systemd" -d 'Print (or --apply: install) a systemd .socket + .service pair: the first connection to the port starts dpx, which stops again when idle'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subcommand_from docker containerd podman systemd help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from docker" -l file -d 'The Docker daemon\'s configuration file' -r -F
 complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from docker" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
 complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from docker" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
@@ -192,9 +285,22 @@ complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcomman
 complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from podman" -s q -l quiet -d 'Print only errors (and the result digests)'
 complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from podman" -s v -l verbose -d 'More log output (repeat for more)'
 complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from podman" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from systemd" -l unit-dir -d 'Where --apply writes the units [default: the scope\'s unit directory]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from systemd" -l listen -d 'Address the socket listens on [default: 127.0.0.1:5000, or [serve] listen]' -r
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from systemd" -l idle-timeout -d 'The service stops after this long without a request [default: [serve] idle_timeout, else 30m]' -r
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from systemd" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from systemd" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from systemd" -l user -d 'Units for the user\'s own systemd (~/.config/systemd/user) [default]'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from systemd" -l system -d 'Units for the system\'s systemd (/etc/systemd/system), run as root'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from systemd" -l apply -d 'Write the unit files instead of printing them'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from systemd" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from systemd" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from systemd" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from systemd" -s h -l help -d 'Print help'
 complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from help" -f -a "docker" -d 'Print the registry-mirrors entry for the Docker daemon, or merge it into daemon.json'
 complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from help" -f -a "containerd" -d 'Write containerd hosts.toml files for docker.io and each configured registry'
 complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from help" -f -a "podman" -d 'Print the registries.conf mirror stanzas for podman, buildah and CRI-O'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from help" -f -a "systemd" -d 'Print (or --apply: install) a systemd .socket + .service pair: the first connection to the port starts dpx, which stops again when idle'
 complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dpx -n "__fish_dpx_using_subcommand env" -l format -d 'Output format' -r -f -a "sh\t'`export NAME=\'value\'` for sh, bash and zsh (`eval "$(dpx env)"`)'
 fish\t'`set -gx NAME \'value\'` (`dpx env --format fish | source`)'
@@ -239,27 +345,37 @@ complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcomma
 complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "show" -d 'Every setting\'s effective value and where it came from (default, file, env, flag)'
 complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "path" -d 'Print the config file\'s path'
 complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit completions man setup env doctor config help" -f -a "pull" -d 'Fetch images (manifest, config, layers) into the cache'
-complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit completions man setup env doctor config help" -f -a "prefetch" -d 'Warm the cache for many images at once'
-complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit completions man setup env doctor config help" -f -a "serve" -d 'Run the localhost registry mirror'
-complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit completions man setup env doctor config help" -f -a "purge" -d 'Remove images and content from the cache to free disk space'
-complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit completions man setup env doctor config help" -f -a "cache" -d 'Look after the cache: list its images, show its disk use, check it, find it'
-complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit completions man setup env doctor config help" -f -a "export" -d 'Write cached images to an OCI image layout archive (tar), without the network'
-complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit completions man setup env doctor config help" -f -a "import" -d 'Verify an OCI image layout archive and add its images to the cache'
-complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit completions man setup env doctor config help" -f -a "ratelimit" -d 'Show the Docker Hub pull quota left, without spending a pull'
-complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit completions man setup env doctor config help" -f -a "completions" -d 'Print shell completions'
-complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit completions man setup env doctor config help" -f -a "man" -d 'Print the man page (roff)'
-complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit completions man setup env doctor config help" -f -a "setup" -d 'Point docker, containerd or podman at the dpx mirror'
-complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit completions man setup env doctor config help" -f -a "env" -d 'Print the variables a shell or CI job needs to pull through dpx'
-complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit completions man setup env doctor config help" -f -a "doctor" -d 'Check why pulls might not go through the cache, and say how to fix it'
-complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit completions man setup env doctor config help" -f -a "config" -d 'Show the effective configuration and where it comes from'
-complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit completions man setup env doctor config help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit stats daemon login logout completions man setup env doctor config help" -f -a "pull" -d 'Fetch images (manifest, config, layers) into the cache'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit stats daemon login logout completions man setup env doctor config help" -f -a "prefetch" -d 'Warm the cache for many images at once'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit stats daemon login logout completions man setup env doctor config help" -f -a "serve" -d 'Run the localhost registry mirror'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit stats daemon login logout completions man setup env doctor config help" -f -a "purge" -d 'Remove images and content from the cache to free disk space'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit stats daemon login logout completions man setup env doctor config help" -f -a "cache" -d 'Look after the cache: list its images, show its disk use, check it, find it'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit stats daemon login logout completions man setup env doctor config help" -f -a "export" -d 'Write cached images to an OCI image layout archive (tar), without the network'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit stats daemon login logout completions man setup env doctor config help" -f -a "import" -d 'Verify an OCI image layout archive and add its images to the cache'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit stats daemon login logout completions man setup env doctor config help" -f -a "ratelimit" -d 'Show the Docker Hub pull quota left, without spending a pull (--cached: the last figures seen, no network)'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit stats daemon login logout completions man setup env doctor config help" -f -a "stats" -d 'Manifest requests answered from the cache, and manifest GETs/HEADs sent upstream'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit stats daemon login logout completions man setup env doctor config help" -f -a "daemon" -d 'Run the mirror in the background for this cache: start, stop, status, logs, ensure'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit stats daemon login logout completions man setup env doctor config help" -f -a "login" -d 'Log in to an upstream registry: check the credentials with it, then store them'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit stats daemon login logout completions man setup env doctor config help" -f -a "logout" -d 'Remove a registry\'s credentials from dpx\'s store'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit stats daemon login logout completions man setup env doctor config help" -f -a "completions" -d 'Print shell completions'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit stats daemon login logout completions man setup env doctor config help" -f -a "man" -d 'Print the man page (roff)'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit stats daemon login logout completions man setup env doctor config help" -f -a "setup" -d 'Point docker, containerd or podman at the dpx mirror'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit stats daemon login logout completions man setup env doctor config help" -f -a "env" -d 'Print the variables a shell or CI job needs to pull through dpx'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit stats daemon login logout completions man setup env doctor config help" -f -a "doctor" -d 'Check why pulls might not go through the cache, and say how to fix it'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit stats daemon login logout completions man setup env doctor config help" -f -a "config" -d 'Show the effective configuration and where it comes from'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit stats daemon login logout completions man setup env doctor config help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "ls" -d 'List the images in the cache'
 complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "du" -d 'Disk usage: total, by registry, by repository (shared blobs counted once)'
 complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "verify" -d 'Re-hash every blob and manifest; remove what does not match its digest'
 complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "path" -d 'Print the cache directory'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from daemon" -f -a "start" -d 'Start the daemon in the background; returns once it answers, printing its address'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from daemon" -f -a "stop" -d 'Stop the daemon: in-flight requests finish first (SIGTERM, SIGKILL after 20s)'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from daemon" -f -a "status" -d 'Address, pid, uptime, cache size, requests served, hits and misses (exit 1 if not running)'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from daemon" -f -a "logs" -d 'Print the daemon\'s log'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from daemon" -f -a "ensure" -d 'Start the daemon unless it runs, then print its address (for scripts)'
 complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from setup" -f -a "docker" -d 'Print the registry-mirrors entry for the Docker daemon, or merge it into daemon.json'
 complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from setup" -f -a "containerd" -d 'Write containerd hosts.toml files for docker.io and each configured registry'
 complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from setup" -f -a "podman" -d 'Print the registries.conf mirror stanzas for podman, buildah and CRI-O'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from setup" -f -a "systemd" -d 'Print (or --apply: install) a systemd .socket + .service pair: the first connection to the port starts dpx, which stops again when idle'
 complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'Every setting\'s effective value and where it came from (default, file, env, flag)'
 complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "path" -d 'Print the config file\'s path'

@@ -39,7 +39,11 @@ Register-ArgumentCompleter -Native -CommandName 'dpx' -ScriptBlock {
             [CompletionResult]::new('cache', 'cache', [CompletionResultType]::ParameterValue, 'Look after the cache: list its images, show its disk use, check it, find it')
             [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Write cached images to an OCI image layout archive (tar), without the network')
             [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Verify an OCI image layout archive and add its images to the cache')
-            [CompletionResult]::new('ratelimit', 'ratelimit', [CompletionResultType]::ParameterValue, 'Show the Docker Hub pull quota left, without spending a pull')
+            [CompletionResult]::new('ratelimit', 'ratelimit', [CompletionResultType]::ParameterValue, 'Show the Docker Hub pull quota left, without spending a pull (--cached: the last figures seen, no network)')
+            [CompletionResult]::new('stats', 'stats', [CompletionResultType]::ParameterValue, 'Manifest requests answered from the cache, and manifest GETs/HEADs sent upstream')
+            [CompletionResult]::new('daemon', 'daemon', [CompletionResultType]::ParameterValue, 'Run the mirror in the background for this cache: start, stop, status, logs, ensure')
+            [CompletionResult]::new('login', 'login', [CompletionResultType]::ParameterValue, 'Log in to an upstream registry: check the credentials with it, then store them')
+            [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Remove a registry''s credentials from dpx''s store')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff)')
             [CompletionResult]::new('setup', 'setup', [CompletionResultType]::ParameterValue, 'Point docker, containerd or podman at the dpx mirror')
@@ -69,6 +73,7 @@ Register-ArgumentCompleter -Native -CommandName 'dpx' -ScriptBlock {
             [CompletionResult]::new('--from', '--from', [CompletionResultType]::ParameterName, 'Read images from a Dockerfile, compose file, .gitlab-ci.yml or GitHub workflow, or from the files with those usual names in a directory (repeatable)')
             [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Images fetched at the same time')
             [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'Images fetched at the same time')
+            [CompletionResult]::new('--max-pulls', '--max-pulls', [CompletionResultType]::ParameterName, 'Send at most N manifest GETs upstream (each is a pull on Docker Hub); stop with exit code 3 before the next one')
             [CompletionResult]::new('--platform', '--platform', [CompletionResultType]::ParameterName, 'Platform to take from a multi-arch image, os/arch[/variant] [default: this machine''s]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML) [default: the platform''s config dir, dpx/config.toml]')
             [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [default: the platform''s cache dir, e.g. ~/.cache/dpx]')
@@ -86,8 +91,17 @@ Register-ArgumentCompleter -Native -CommandName 'dpx' -ScriptBlock {
         }
         'dpx;serve' {
             [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen on [default: 127.0.0.1:5000, or [serve] listen]')
+            [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Stop after this long without a request, e.g. 30m; 0 never [default: [serve] idle_timeout, else never]')
+            [CompletionResult]::new('--tls-cert', '--tls-cert', [CompletionResultType]::ParameterName, 'PEM certificate chain: serve HTTPS [or [serve] tls_cert]')
+            [CompletionResult]::new('--tls-key', '--tls-key', [CompletionResultType]::ParameterName, 'PEM private key of --tls-cert [or [serve] tls_key]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML) [default: the platform''s config dir, dpx/config.toml]')
             [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [default: the platform''s cache dir, e.g. ~/.cache/dpx]')
+            [CompletionResult]::new('--daemon', '--daemon', [CompletionResultType]::ParameterName, 'Run as this cache''s daemon (what `dpx daemon start` runs)')
+            [CompletionResult]::new('--auth', '--auth', [CompletionResultType]::ParameterName, 'Clients must log in (docker login) as a dpx user [or [serve.auth] enabled = true]')
+            [CompletionResult]::new('--insecure-no-auth', '--insecure-no-auth', [CompletionResultType]::ParameterName, 'Listen off loopback without client auth: anyone who reaches the port reads every cached image')
+            [CompletionResult]::new('--print-password', '--print-password', [CompletionResultType]::ParameterName, 'Print the password of the dpx user `dpx` (generated the first time) and exit')
+            [CompletionResult]::new('--reset-password', '--reset-password', [CompletionResultType]::ParameterName, 'Replace the password of the dpx user `dpx` with a new one, print it and exit')
+            [CompletionResult]::new('--hash-password', '--hash-password', [CompletionResultType]::ParameterName, 'Read a password on stdin, print its hash for [serve.auth.users] and exit')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Machine-readable JSON output on stdout')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors (and the result digests)')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only errors (and the result digests)')
@@ -237,7 +251,162 @@ Register-ArgumentCompleter -Native -CommandName 'dpx' -ScriptBlock {
             [CompletionResult]::new('--min-remaining', '--min-remaining', [CompletionResultType]::ParameterName, 'Exit with status 4 when fewer than N pulls remain (a CI job can stop before it pulls)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML) [default: the platform''s config dir, dpx/config.toml]')
             [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [default: the platform''s cache dir, e.g. ~/.cache/dpx]')
+            [CompletionResult]::new('--cached', '--cached', [CompletionResultType]::ParameterName, 'Show the last figures seen on any upstream reply (by registry and identity, with the time seen), without any network request')
             [CompletionResult]::new('--anonymous', '--anonymous', [CompletionResultType]::ParameterName, 'Ask anonymously even when credentials are stored (the quota of this IP address)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Machine-readable JSON output on stdout')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors (and the result digests)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only errors (and the result digests)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (repeat for more)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'dpx;stats' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML) [default: the platform''s config dir, dpx/config.toml]')
+            [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [default: the platform''s cache dir, e.g. ~/.cache/dpx]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Machine-readable JSON output on stdout')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors (and the result digests)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only errors (and the result digests)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (repeat for more)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'dpx;daemon' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML) [default: the platform''s config dir, dpx/config.toml]')
+            [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [default: the platform''s cache dir, e.g. ~/.cache/dpx]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Machine-readable JSON output on stdout')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors (and the result digests)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only errors (and the result digests)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (repeat for more)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('start', 'start', [CompletionResultType]::ParameterValue, 'Start the daemon in the background; returns once it answers, printing its address')
+            [CompletionResult]::new('stop', 'stop', [CompletionResultType]::ParameterValue, 'Stop the daemon: in-flight requests finish first (SIGTERM, SIGKILL after 20s)')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Address, pid, uptime, cache size, requests served, hits and misses (exit 1 if not running)')
+            [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Print the daemon''s log')
+            [CompletionResult]::new('ensure', 'ensure', [CompletionResultType]::ParameterValue, 'Start the daemon unless it runs, then print its address (for scripts)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'dpx;daemon;start' {
+            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen on when starting [default: 127.0.0.1:5000, or [serve] listen]')
+            [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Stop after this long without a request; 0 never [default: [serve] idle_timeout, else 30m]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML) [default: the platform''s config dir, dpx/config.toml]')
+            [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [default: the platform''s cache dir, e.g. ~/.cache/dpx]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Machine-readable JSON output on stdout')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors (and the result digests)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only errors (and the result digests)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (repeat for more)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'dpx;daemon;stop' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML) [default: the platform''s config dir, dpx/config.toml]')
+            [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [default: the platform''s cache dir, e.g. ~/.cache/dpx]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Machine-readable JSON output on stdout')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors (and the result digests)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only errors (and the result digests)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (repeat for more)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'dpx;daemon;status' {
+            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen on when starting [default: 127.0.0.1:5000, or [serve] listen]')
+            [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Stop after this long without a request; 0 never [default: [serve] idle_timeout, else 30m]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML) [default: the platform''s config dir, dpx/config.toml]')
+            [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [default: the platform''s cache dir, e.g. ~/.cache/dpx]')
+            [CompletionResult]::new('--ensure', '--ensure', [CompletionResultType]::ParameterName, 'Start the daemon first if it is not running')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Machine-readable JSON output on stdout')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors (and the result digests)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only errors (and the result digests)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (repeat for more)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'dpx;daemon;logs' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML) [default: the platform''s config dir, dpx/config.toml]')
+            [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [default: the platform''s cache dir, e.g. ~/.cache/dpx]')
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Keep printing new lines as they are written (until Ctrl-C)')
+            [CompletionResult]::new('--follow', '--follow', [CompletionResultType]::ParameterName, 'Keep printing new lines as they are written (until Ctrl-C)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Machine-readable JSON output on stdout')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors (and the result digests)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only errors (and the result digests)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (repeat for more)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'dpx;daemon;ensure' {
+            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen on when starting [default: 127.0.0.1:5000, or [serve] listen]')
+            [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Stop after this long without a request; 0 never [default: [serve] idle_timeout, else 30m]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML) [default: the platform''s config dir, dpx/config.toml]')
+            [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [default: the platform''s cache dir, e.g. ~/.cache/dpx]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Machine-readable JSON output on stdout')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors (and the result digests)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only errors (and the result digests)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (repeat for more)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'dpx;daemon;help' {
+            [CompletionResult]::new('start', 'start', [CompletionResultType]::ParameterValue, 'Start the daemon in the background; returns once it answers, printing its address')
+            [CompletionResult]::new('stop', 'stop', [CompletionResultType]::ParameterValue, 'Stop the daemon: in-flight requests finish first (SIGTERM, SIGKILL after 20s)')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Address, pid, uptime, cache size, requests served, hits and misses (exit 1 if not running)')
+            [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Print the daemon''s log')
+            [CompletionResult]::new('ensure', 'ensure', [CompletionResultType]::ParameterValue, 'Start the daemon unless it runs, then print its address (for scripts)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'dpx;daemon;help;start' {
+            break
+        }
+        'dpx;daemon;help;stop' {
+            break
+        }
+        'dpx;daemon;help;status' {
+            break
+        }
+        'dpx;daemon;help;logs' {
+            break
+        }
+        'dpx;daemon;help;ensure' {
+            break
+        }
+        'dpx;daemon;help;help' {
+            break
+        }
+        'dpx;login' {
+            [CompletionResult]::new('-u', '-u', [CompletionResultType]::ParameterName, 'Username [default: asked for]')
+            [CompletionResult]::new('--username', '--username', [CompletionResultType]::ParameterName, 'Username [default: asked for]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML) [default: the platform''s config dir, dpx/config.toml]')
+            [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [default: the platform''s cache dir, e.g. ~/.cache/dpx]')
+            [CompletionResult]::new('--password-stdin', '--password-stdin', [CompletionResultType]::ParameterName, 'Read the password or access token from stdin (for scripts; needs --username)')
+            [CompletionResult]::new('--list', '--list', [CompletionResultType]::ParameterName, 'List the credentials dpx would use (registry, username, source; never a secret)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Machine-readable JSON output on stdout')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors (and the result digests)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only errors (and the result digests)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (repeat for more)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'dpx;logout' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML) [default: the platform''s config dir, dpx/config.toml]')
+            [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [default: the platform''s cache dir, e.g. ~/.cache/dpx]')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Machine-readable JSON output on stdout')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors (and the result digests)')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only errors (and the result digests)')
@@ -285,6 +454,7 @@ Register-ArgumentCompleter -Native -CommandName 'dpx' -ScriptBlock {
             [CompletionResult]::new('docker', 'docker', [CompletionResultType]::ParameterValue, 'Print the registry-mirrors entry for the Docker daemon, or merge it into daemon.json')
             [CompletionResult]::new('containerd', 'containerd', [CompletionResultType]::ParameterValue, 'Write containerd hosts.toml files for docker.io and each configured registry')
             [CompletionResult]::new('podman', 'podman', [CompletionResultType]::ParameterValue, 'Print the registries.conf mirror stanzas for podman, buildah and CRI-O')
+            [CompletionResult]::new('systemd', 'systemd', [CompletionResultType]::ParameterValue, 'Print (or --apply: install) a systemd .socket + .service pair: the first connection to the port starts dpx, which stops again when idle')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -327,10 +497,29 @@ Register-ArgumentCompleter -Native -CommandName 'dpx' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
+        'dpx;setup;systemd' {
+            [CompletionResult]::new('--unit-dir', '--unit-dir', [CompletionResultType]::ParameterName, 'Where --apply writes the units [default: the scope''s unit directory]')
+            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address the socket listens on [default: 127.0.0.1:5000, or [serve] listen]')
+            [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'The service stops after this long without a request [default: [serve] idle_timeout, else 30m]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML) [default: the platform''s config dir, dpx/config.toml]')
+            [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [default: the platform''s cache dir, e.g. ~/.cache/dpx]')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'Units for the user''s own systemd (~/.config/systemd/user) [default]')
+            [CompletionResult]::new('--system', '--system', [CompletionResultType]::ParameterName, 'Units for the system''s systemd (/etc/systemd/system), run as root')
+            [CompletionResult]::new('--apply', '--apply', [CompletionResultType]::ParameterName, 'Write the unit files instead of printing them')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Machine-readable JSON output on stdout')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors (and the result digests)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only errors (and the result digests)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (repeat for more)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
         'dpx;setup;help' {
             [CompletionResult]::new('docker', 'docker', [CompletionResultType]::ParameterValue, 'Print the registry-mirrors entry for the Docker daemon, or merge it into daemon.json')
             [CompletionResult]::new('containerd', 'containerd', [CompletionResultType]::ParameterValue, 'Write containerd hosts.toml files for docker.io and each configured registry')
             [CompletionResult]::new('podman', 'podman', [CompletionResultType]::ParameterValue, 'Print the registries.conf mirror stanzas for podman, buildah and CRI-O')
+            [CompletionResult]::new('systemd', 'systemd', [CompletionResultType]::ParameterValue, 'Print (or --apply: install) a systemd .socket + .service pair: the first connection to the port starts dpx, which stops again when idle')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -341,6 +530,9 @@ Register-ArgumentCompleter -Native -CommandName 'dpx' -ScriptBlock {
             break
         }
         'dpx;setup;help;podman' {
+            break
+        }
+        'dpx;setup;help;systemd' {
             break
         }
         'dpx;setup;help;help' {
@@ -435,7 +627,11 @@ Register-ArgumentCompleter -Native -CommandName 'dpx' -ScriptBlock {
             [CompletionResult]::new('cache', 'cache', [CompletionResultType]::ParameterValue, 'Look after the cache: list its images, show its disk use, check it, find it')
             [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Write cached images to an OCI image layout archive (tar), without the network')
             [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Verify an OCI image layout archive and add its images to the cache')
-            [CompletionResult]::new('ratelimit', 'ratelimit', [CompletionResultType]::ParameterValue, 'Show the Docker Hub pull quota left, without spending a pull')
+            [CompletionResult]::new('ratelimit', 'ratelimit', [CompletionResultType]::ParameterValue, 'Show the Docker Hub pull quota left, without spending a pull (--cached: the last figures seen, no network)')
+            [CompletionResult]::new('stats', 'stats', [CompletionResultType]::ParameterValue, 'Manifest requests answered from the cache, and manifest GETs/HEADs sent upstream')
+            [CompletionResult]::new('daemon', 'daemon', [CompletionResultType]::ParameterValue, 'Run the mirror in the background for this cache: start, stop, status, logs, ensure')
+            [CompletionResult]::new('login', 'login', [CompletionResultType]::ParameterValue, 'Log in to an upstream registry: check the credentials with it, then store them')
+            [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Remove a registry''s credentials from dpx''s store')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff)')
             [CompletionResult]::new('setup', 'setup', [CompletionResultType]::ParameterValue, 'Point docker, containerd or podman at the dpx mirror')
@@ -485,6 +681,38 @@ Register-ArgumentCompleter -Native -CommandName 'dpx' -ScriptBlock {
         'dpx;help;ratelimit' {
             break
         }
+        'dpx;help;stats' {
+            break
+        }
+        'dpx;help;daemon' {
+            [CompletionResult]::new('start', 'start', [CompletionResultType]::ParameterValue, 'Start the daemon in the background; returns once it answers, printing its address')
+            [CompletionResult]::new('stop', 'stop', [CompletionResultType]::ParameterValue, 'Stop the daemon: in-flight requests finish first (SIGTERM, SIGKILL after 20s)')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Address, pid, uptime, cache size, requests served, hits and misses (exit 1 if not running)')
+            [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Print the daemon''s log')
+            [CompletionResult]::new('ensure', 'ensure', [CompletionResultType]::ParameterValue, 'Start the daemon unless it runs, then print its address (for scripts)')
+            break
+        }
+        'dpx;help;daemon;start' {
+            break
+        }
+        'dpx;help;daemon;stop' {
+            break
+        }
+        'dpx;help;daemon;status' {
+            break
+        }
+        'dpx;help;daemon;logs' {
+            break
+        }
+        'dpx;help;daemon;ensure' {
+            break
+        }
+        'dpx;help;login' {
+            break
+        }
+        'dpx;help;logout' {
+            break
+        }
         'dpx;help;completions' {
             break
         }
@@ -495,6 +723,7 @@ Register-ArgumentCompleter -Native -CommandName 'dpx' -ScriptBlock {
             [CompletionResult]::new('docker', 'docker', [CompletionResultType]::ParameterValue, 'Print the registry-mirrors entry for the Docker daemon, or merge it into daemon.json')
             [CompletionResult]::new('containerd', 'containerd', [CompletionResultType]::ParameterValue, 'Write containerd hosts.toml files for docker.io and each configured registry')
             [CompletionResult]::new('podman', 'podman', [CompletionResultType]::ParameterValue, 'Print the registries.conf mirror stanzas for podman, buildah and CRI-O')
+            [CompletionResult]::new('systemd', 'systemd', [CompletionResultType]::ParameterValue, 'Print (or --apply: install) a systemd .socket + .service pair: the first connection to the port starts dpx, which stops again when idle')
             break
         }
         'dpx;help;setup;docker' {
@@ -504,6 +733,9 @@ Register-ArgumentCompleter -Native -CommandName 'dpx' -ScriptBlock {
             break
         }
         'dpx;help;setup;podman' {
+            break
+        }
+        'dpx;help;setup;systemd' {
             break
         }
         'dpx;help;env' {

@@ -58,6 +58,7 @@ _arguments "${_arguments_options[@]}" : \
 '*--from=[Read images from a Dockerfile, compose file, .gitlab-ci.yml or GitHub workflow, or from the files with those usual names in a directory (repeatable)]:PATH:_files' \
 '-j+[Images fetched at the same time]:JOBS:_default' \
 '--jobs=[Images fetched at the same time]:JOBS:_default' \
+'--max-pulls=[Send at most N manifest GETs upstream (each is a pull on Docker Hub); stop with exit code 3 before the next one]:N:_default' \
 '(--all-platforms)--platform=[Platform to take from a multi-arch image, os/arch\[/variant\] \[default\: this machine'\''s\]]:OS/ARCH[/VARIANT]:_default' \
 '--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
 '--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
@@ -77,8 +78,17 @@ _arguments "${_arguments_options[@]}" : \
 (serve)
 _arguments "${_arguments_options[@]}" : \
 '--listen=[Address to listen on \[default\: 127.0.0.1\:5000, or \[serve\] listen\]]:ADDR:_default' \
+'--idle-timeout=[Stop after this long without a request, e.g. 30m; 0 never \[default\: \[serve\] idle_timeout, else never\]]:DURATION:_default' \
+'--tls-cert=[PEM certificate chain\: serve HTTPS \[or \[serve\] tls_cert\]]:FILE:_files' \
+'--tls-key=[PEM private key of --tls-cert \[or \[serve\] tls_key\]]:FILE:_files' \
 '--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
 '--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'--daemon[Run as this cache'\''s daemon (what \`dpx daemon start\` runs)]' \
+'--auth[Clients must log in (docker login) as a dpx user \[or \[serve.auth\] enabled = true\]]' \
+'(--auth)--insecure-no-auth[Listen off loopback without client auth\: anyone who reaches the port reads every cached image]' \
+'--print-password[Print the password of the dpx user \`dpx\` (generated the first time) and exit]' \
+'--reset-password[Replace the password of the dpx user \`dpx\` with a new one, print it and exit]' \
+'--hash-password[Read a password on stdin, print its hash for \[serve.auth.users\] and exit]' \
 '--json[Machine-readable JSON output on stdout]' \
 '(-v --verbose)-q[Print only errors (and the result digests)]' \
 '(-v --verbose)--quiet[Print only errors (and the result digests)]' \
@@ -259,6 +269,7 @@ _arguments "${_arguments_options[@]}" : \
 '--min-remaining=[Exit with status 4 when fewer than N pulls remain (a CI job can stop before it pulls)]:N:_default' \
 '--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
 '--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'--cached[Show the last figures seen on any upstream reply (by registry and identity, with the time seen), without any network request]' \
 '--anonymous[Ask anonymously even when credentials are stored (the quota of this IP address)]' \
 '--json[Machine-readable JSON output on stdout]' \
 '(-v --verbose)-q[Print only errors (and the result digests)]' \
@@ -267,6 +278,190 @@ _arguments "${_arguments_options[@]}" : \
 '*--verbose[More log output (repeat for more)]' \
 '-h[Print help]' \
 '--help[Print help]' \
+&& ret=0
+;;
+(stats)
+_arguments "${_arguments_options[@]}" : \
+'--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
+'--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'--json[Machine-readable JSON output on stdout]' \
+'(-v --verbose)-q[Print only errors (and the result digests)]' \
+'(-v --verbose)--quiet[Print only errors (and the result digests)]' \
+'*-v[More log output (repeat for more)]' \
+'*--verbose[More log output (repeat for more)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(daemon)
+_arguments "${_arguments_options[@]}" : \
+'--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
+'--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'--json[Machine-readable JSON output on stdout]' \
+'(-v --verbose)-q[Print only errors (and the result digests)]' \
+'(-v --verbose)--quiet[Print only errors (and the result digests)]' \
+'*-v[More log output (repeat for more)]' \
+'*--verbose[More log output (repeat for more)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+":: :_dpx__subcmd__daemon_commands" \
+"*::: :->daemon" \
+&& ret=0
+
+    case $state in
+    (daemon)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:dpx-daemon-command-$line[1]:"
+        case $line[1] in
+            (start)
+_arguments "${_arguments_options[@]}" : \
+'--listen=[Address to listen on when starting \[default\: 127.0.0.1\:5000, or \[serve\] listen\]]:ADDR:_default' \
+'--idle-timeout=[Stop after this long without a request; 0 never \[default\: \[serve\] idle_timeout, else 30m\]]:DURATION:_default' \
+'--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
+'--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'--json[Machine-readable JSON output on stdout]' \
+'(-v --verbose)-q[Print only errors (and the result digests)]' \
+'(-v --verbose)--quiet[Print only errors (and the result digests)]' \
+'*-v[More log output (repeat for more)]' \
+'*--verbose[More log output (repeat for more)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(stop)
+_arguments "${_arguments_options[@]}" : \
+'--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
+'--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'--json[Machine-readable JSON output on stdout]' \
+'(-v --verbose)-q[Print only errors (and the result digests)]' \
+'(-v --verbose)--quiet[Print only errors (and the result digests)]' \
+'*-v[More log output (repeat for more)]' \
+'*--verbose[More log output (repeat for more)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(status)
+_arguments "${_arguments_options[@]}" : \
+'--listen=[Address to listen on when starting \[default\: 127.0.0.1\:5000, or \[serve\] listen\]]:ADDR:_default' \
+'--idle-timeout=[Stop after this long without a request; 0 never \[default\: \[serve\] idle_timeout, else 30m\]]:DURATION:_default' \
+'--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
+'--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'--ensure[Start the daemon first if it is not running]' \
+'--json[Machine-readable JSON output on stdout]' \
+'(-v --verbose)-q[Print only errors (and the result digests)]' \
+'(-v --verbose)--quiet[Print only errors (and the result digests)]' \
+'*-v[More log output (repeat for more)]' \
+'*--verbose[More log output (repeat for more)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(logs)
+_arguments "${_arguments_options[@]}" : \
+'--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
+'--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'-f[Keep printing new lines as they are written (until Ctrl-C)]' \
+'--follow[Keep printing new lines as they are written (until Ctrl-C)]' \
+'--json[Machine-readable JSON output on stdout]' \
+'(-v --verbose)-q[Print only errors (and the result digests)]' \
+'(-v --verbose)--quiet[Print only errors (and the result digests)]' \
+'*-v[More log output (repeat for more)]' \
+'*--verbose[More log output (repeat for more)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(ensure)
+_arguments "${_arguments_options[@]}" : \
+'--listen=[Address to listen on when starting \[default\: 127.0.0.1\:5000, or \[serve\] listen\]]:ADDR:_default' \
+'--idle-timeout=[Stop after this long without a request; 0 never \[default\: \[serve\] idle_timeout, else 30m\]]:DURATION:_default' \
+'--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
+'--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'--json[Machine-readable JSON output on stdout]' \
+'(-v --verbose)-q[Print only errors (and the result digests)]' \
+'(-v --verbose)--quiet[Print only errors (and the result digests)]' \
+'*-v[More log output (repeat for more)]' \
+'*--verbose[More log output (repeat for more)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_dpx__subcmd__daemon__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:dpx-daemon-help-command-$line[1]:"
+        case $line[1] in
+            (start)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(stop)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(status)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(logs)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(ensure)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
+;;
+(login)
+_arguments "${_arguments_options[@]}" : \
+'(--list)-u+[Username \[default\: asked for\]]:USERNAME:_default' \
+'(--list)--username=[Username \[default\: asked for\]]:USERNAME:_default' \
+'--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
+'--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'(--list)--password-stdin[Read the password or access token from stdin (for scripts; needs --username)]' \
+'()--list[List the credentials dpx would use (registry, username, source; never a secret)]' \
+'--json[Machine-readable JSON output on stdout]' \
+'(-v --verbose)-q[Print only errors (and the result digests)]' \
+'(-v --verbose)--quiet[Print only errors (and the result digests)]' \
+'*-v[More log output (repeat for more)]' \
+'*--verbose[More log output (repeat for more)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+'::registry -- Registry host, e.g. ghcr.io or 127.0.0.1\:5000 \[default\: docker.io\]:_default' \
+&& ret=0
+;;
+(logout)
+_arguments "${_arguments_options[@]}" : \
+'--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
+'--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'--json[Machine-readable JSON output on stdout]' \
+'(-v --verbose)-q[Print only errors (and the result digests)]' \
+'(-v --verbose)--quiet[Print only errors (and the result digests)]' \
+'*-v[More log output (repeat for more)]' \
+'*--verbose[More log output (repeat for more)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+'::registry -- Registry host \[default\: docker.io\]:_default' \
 && ret=0
 ;;
 (completions)
@@ -360,6 +555,25 @@ _arguments "${_arguments_options[@]}" : \
 '--help[Print help]' \
 && ret=0
 ;;
+(systemd)
+_arguments "${_arguments_options[@]}" : \
+'--unit-dir=[Where --apply writes the units \[default\: the scope'\''s unit directory\]]:DIR:_files' \
+'--listen=[Address the socket listens on \[default\: 127.0.0.1\:5000, or \[serve\] listen\]]:ADDR:_default' \
+'--idle-timeout=[The service stops after this long without a request \[default\: \[serve\] idle_timeout, else 30m\]]:DURATION:_default' \
+'--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
+'--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'(--system)--user[Units for the user'\''s own systemd (~/.config/systemd/user) \[default\]]' \
+'--system[Units for the system'\''s systemd (/etc/systemd/system), run as root]' \
+'--apply[Write the unit files instead of printing them]' \
+'--json[Machine-readable JSON output on stdout]' \
+'(-v --verbose)-q[Print only errors (and the result digests)]' \
+'(-v --verbose)--quiet[Print only errors (and the result digests)]' \
+'*-v[More log output (repeat for more)]' \
+'*--verbose[More log output (repeat for more)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
 (help)
 _arguments "${_arguments_options[@]}" : \
 ":: :_dpx__subcmd__setup__subcmd__help_commands" \
@@ -381,6 +595,10 @@ _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
 (podman)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(systemd)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
@@ -580,6 +798,54 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(stats)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(daemon)
+_arguments "${_arguments_options[@]}" : \
+":: :_dpx__subcmd__help__subcmd__daemon_commands" \
+"*::: :->daemon" \
+&& ret=0
+
+    case $state in
+    (daemon)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:dpx-help-daemon-command-$line[1]:"
+        case $line[1] in
+            (start)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(stop)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(status)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(logs)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(ensure)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+(login)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(logout)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
 (completions)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -609,6 +875,10 @@ _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
 (podman)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(systemd)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
@@ -671,7 +941,11 @@ _dpx_commands() {
 'cache:Look after the cache\: list its images, show its disk use, check it, find it' \
 'export:Write cached images to an OCI image layout archive (tar), without the network' \
 'import:Verify an OCI image layout archive and add its images to the cache' \
-'ratelimit:Show the Docker Hub pull quota left, without spending a pull' \
+'ratelimit:Show the Docker Hub pull quota left, without spending a pull (--cached\: the last figures seen, no network)' \
+'stats:Manifest requests answered from the cache, and manifest GETs/HEADs sent upstream' \
+'daemon:Run the mirror in the background for this cache\: start, stop, status, logs, ensure' \
+'login:Log in to an upstream registry\: check the credentials with it, then store them' \
+'logout:Remove a registry'\''s credentials from dpx'\''s store' \
 'completions:Print shell completions' \
 'man:Print the man page (roff)' \
 'setup:Point docker, containerd or podman at the dpx mirror' \
@@ -797,6 +1071,85 @@ _dpx__subcmd__config__subcmd__show_commands() {
     local commands; commands=()
     _describe -t commands 'dpx config show commands' commands "$@"
 }
+(( $+functions[_dpx__subcmd__daemon_commands] )) ||
+_dpx__subcmd__daemon_commands() {
+    local commands; commands=(
+'start:Start the daemon in the background; returns once it answers, printing its address' \
+'stop:Stop the daemon\: in-flight requests finish first (SIGTERM, SIGKILL after 20s)' \
+'status:Address, pid, uptime, cache size, requests served, hits and misses (exit 1 if not running)' \
+'logs:Print the daemon'\''s log' \
+'ensure:Start the daemon unless it runs, then print its address (for scripts)' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'dpx daemon commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__daemon__subcmd__ensure_commands] )) ||
+_dpx__subcmd__daemon__subcmd__ensure_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx daemon ensure commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__daemon__subcmd__help_commands] )) ||
+_dpx__subcmd__daemon__subcmd__help_commands() {
+    local commands; commands=(
+'start:Start the daemon in the background; returns once it answers, printing its address' \
+'stop:Stop the daemon\: in-flight requests finish first (SIGTERM, SIGKILL after 20s)' \
+'status:Address, pid, uptime, cache size, requests served, hits and misses (exit 1 if not running)' \
+'logs:Print the daemon'\''s log' \
+'ensure:Start the daemon unless it runs, then print its address (for scripts)' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'dpx daemon help commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__daemon__subcmd__help__subcmd__ensure_commands] )) ||
+_dpx__subcmd__daemon__subcmd__help__subcmd__ensure_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx daemon help ensure commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__daemon__subcmd__help__subcmd__help_commands] )) ||
+_dpx__subcmd__daemon__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx daemon help help commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__daemon__subcmd__help__subcmd__logs_commands] )) ||
+_dpx__subcmd__daemon__subcmd__help__subcmd__logs_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx daemon help logs commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__daemon__subcmd__help__subcmd__start_commands] )) ||
+_dpx__subcmd__daemon__subcmd__help__subcmd__start_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx daemon help start commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__daemon__subcmd__help__subcmd__status_commands] )) ||
+_dpx__subcmd__daemon__subcmd__help__subcmd__status_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx daemon help status commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__daemon__subcmd__help__subcmd__stop_commands] )) ||
+_dpx__subcmd__daemon__subcmd__help__subcmd__stop_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx daemon help stop commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__daemon__subcmd__logs_commands] )) ||
+_dpx__subcmd__daemon__subcmd__logs_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx daemon logs commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__daemon__subcmd__start_commands] )) ||
+_dpx__subcmd__daemon__subcmd__start_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx daemon start commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__daemon__subcmd__status_commands] )) ||
+_dpx__subcmd__daemon__subcmd__status_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx daemon status commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__daemon__subcmd__stop_commands] )) ||
+_dpx__subcmd__daemon__subcmd__stop_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx daemon stop commands' commands "$@"
+}
 (( $+functions[_dpx__subcmd__doctor_commands] )) ||
 _dpx__subcmd__doctor_commands() {
     local commands; commands=()
@@ -822,7 +1175,11 @@ _dpx__subcmd__help_commands() {
 'cache:Look after the cache\: list its images, show its disk use, check it, find it' \
 'export:Write cached images to an OCI image layout archive (tar), without the network' \
 'import:Verify an OCI image layout archive and add its images to the cache' \
-'ratelimit:Show the Docker Hub pull quota left, without spending a pull' \
+'ratelimit:Show the Docker Hub pull quota left, without spending a pull (--cached\: the last figures seen, no network)' \
+'stats:Manifest requests answered from the cache, and manifest GETs/HEADs sent upstream' \
+'daemon:Run the mirror in the background for this cache\: start, stop, status, logs, ensure' \
+'login:Log in to an upstream registry\: check the credentials with it, then store them' \
+'logout:Remove a registry'\''s credentials from dpx'\''s store' \
 'completions:Print shell completions' \
 'man:Print the man page (roff)' \
 'setup:Point docker, containerd or podman at the dpx mirror' \
@@ -886,6 +1243,42 @@ _dpx__subcmd__help__subcmd__config__subcmd__show_commands() {
     local commands; commands=()
     _describe -t commands 'dpx help config show commands' commands "$@"
 }
+(( $+functions[_dpx__subcmd__help__subcmd__daemon_commands] )) ||
+_dpx__subcmd__help__subcmd__daemon_commands() {
+    local commands; commands=(
+'start:Start the daemon in the background; returns once it answers, printing its address' \
+'stop:Stop the daemon\: in-flight requests finish first (SIGTERM, SIGKILL after 20s)' \
+'status:Address, pid, uptime, cache size, requests served, hits and misses (exit 1 if not running)' \
+'logs:Print the daemon'\''s log' \
+'ensure:Start the daemon unless it runs, then print its address (for scripts)' \
+    )
+    _describe -t commands 'dpx help daemon commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__help__subcmd__daemon__subcmd__ensure_commands] )) ||
+_dpx__subcmd__help__subcmd__daemon__subcmd__ensure_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx help daemon ensure commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__help__subcmd__daemon__subcmd__logs_commands] )) ||
+_dpx__subcmd__help__subcmd__daemon__subcmd__logs_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx help daemon logs commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__help__subcmd__daemon__subcmd__start_commands] )) ||
+_dpx__subcmd__help__subcmd__daemon__subcmd__start_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx help daemon start commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__help__subcmd__daemon__subcmd__status_commands] )) ||
+_dpx__subcmd__help__subcmd__daemon__subcmd__status_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx help daemon status commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__help__subcmd__daemon__subcmd__stop_commands] )) ||
+_dpx__subcmd__help__subcmd__daemon__subcmd__stop_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx help daemon stop commands' commands "$@"
+}
 (( $+functions[_dpx__subcmd__help__subcmd__doctor_commands] )) ||
 _dpx__subcmd__help__subcmd__doctor_commands() {
     local commands; commands=()
@@ -910,6 +1303,16 @@ _dpx__subcmd__help__subcmd__help_commands() {
 _dpx__subcmd__help__subcmd__import_commands() {
     local commands; commands=()
     _describe -t commands 'dpx help import commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__help__subcmd__login_commands] )) ||
+_dpx__subcmd__help__subcmd__login_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx help login commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__help__subcmd__logout_commands] )) ||
+_dpx__subcmd__help__subcmd__logout_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx help logout commands' commands "$@"
 }
 (( $+functions[_dpx__subcmd__help__subcmd__man_commands] )) ||
 _dpx__subcmd__help__subcmd__man_commands() {
@@ -947,6 +1350,7 @@ _dpx__subcmd__help__subcmd__setup_commands() {
 'docker:Print the registry-mirrors entry for the Docker daemon, or merge it into daemon.json' \
 'containerd:Write containerd hosts.toml files for docker.io and each configured registry' \
 'podman:Print the registries.conf mirror stanzas for podman, buildah and CRI-O' \
+'systemd:Print (or --apply\: install) a systemd .socket + .service pair\: the first connection to the port starts dpx, which stops again when idle' \
     )
     _describe -t commands 'dpx help setup commands' commands "$@"
 }
@@ -965,10 +1369,30 @@ _dpx__subcmd__help__subcmd__setup__subcmd__podman_commands() {
     local commands; commands=()
     _describe -t commands 'dpx help setup podman commands' commands "$@"
 }
+(( $+functions[_dpx__subcmd__help__subcmd__setup__subcmd__systemd_commands] )) ||
+_dpx__subcmd__help__subcmd__setup__subcmd__systemd_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx help setup systemd commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__help__subcmd__stats_commands] )) ||
+_dpx__subcmd__help__subcmd__stats_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx help stats commands' commands "$@"
+}
 (( $+functions[_dpx__subcmd__import_commands] )) ||
 _dpx__subcmd__import_commands() {
     local commands; commands=()
     _describe -t commands 'dpx import commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__login_commands] )) ||
+_dpx__subcmd__login_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx login commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__logout_commands] )) ||
+_dpx__subcmd__logout_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx logout commands' commands "$@"
 }
 (( $+functions[_dpx__subcmd__man_commands] )) ||
 _dpx__subcmd__man_commands() {
@@ -1006,6 +1430,7 @@ _dpx__subcmd__setup_commands() {
 'docker:Print the registry-mirrors entry for the Docker daemon, or merge it into daemon.json' \
 'containerd:Write containerd hosts.toml files for docker.io and each configured registry' \
 'podman:Print the registries.conf mirror stanzas for podman, buildah and CRI-O' \
+'systemd:Print (or --apply\: install) a systemd .socket + .service pair\: the first connection to the port starts dpx, which stops again when idle' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'dpx setup commands' commands "$@"
@@ -1026,6 +1451,7 @@ _dpx__subcmd__setup__subcmd__help_commands() {
 'docker:Print the registry-mirrors entry for the Docker daemon, or merge it into daemon.json' \
 'containerd:Write containerd hosts.toml files for docker.io and each configured registry' \
 'podman:Print the registries.conf mirror stanzas for podman, buildah and CRI-O' \
+'systemd:Print (or --apply\: install) a systemd .socket + .service pair\: the first connection to the port starts dpx, which stops again when idle' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'dpx setup help commands' commands "$@"
@@ -1050,10 +1476,25 @@ _dpx__subcmd__setup__subcmd__help__subcmd__podman_commands() {
     local commands; commands=()
     _describe -t commands 'dpx setup help podman commands' commands "$@"
 }
+(( $+functions[_dpx__subcmd__setup__subcmd__help__subcmd__systemd_commands] )) ||
+_dpx__subcmd__setup__subcmd__help__subcmd__systemd_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx setup help systemd commands' commands "$@"
+}
 (( $+functions[_dpx__subcmd__setup__subcmd__podman_commands] )) ||
 _dpx__subcmd__setup__subcmd__podman_commands() {
     local commands; commands=()
     _describe -t commands 'dpx setup podman commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__setup__subcmd__systemd_commands] )) ||
+_dpx__subcmd__setup__subcmd__systemd_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx setup systemd commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__stats_commands] )) ||
+_dpx__subcmd__stats_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx stats commands' commands "$@"
 }
 
 if [ "$funcstack[1]" = "_dpx" ]; then
