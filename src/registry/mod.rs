@@ -895,9 +895,16 @@ mod tests {
                 password: "pw-real".into(),
             },
         );
-        client.basic_hosts.lock().unwrap().insert("r".to_string());
+        // Credentials, Basic hosts and requests all use the upstream's host key.
+        client
+            .basic_hosts
+            .lock()
+            .unwrap()
+            .insert("r.example".to_string());
         assert_eq!(
-            client.authorization("r", "repository:x:pull").as_deref(),
+            client
+                .authorization("r.example", "repository:x:pull")
+                .as_deref(),
             Some("Basic dTpwdy1yZWFs")
         );
     }
