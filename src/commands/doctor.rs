@@ -149,31 +149,36 @@ fn http_client(proxy: bool) -> reqwest::Result<reqwest::Client> {
     builder.build()
 }
 
-/// What `dpx daemon` knows of a daemon for this cache: its address when one
-/// runs, `None` when none does or that cannot be told.
-async fn daemon_address(cache_dir: &Path) -> Option<Option<String>> {
+/// The dpx serving this cache (`dpx daemon start`, or a `dpx serve` that
+/// registered itself), as the daemon's runtime directory tells.
+async fn serving_this_cache(cache_dir: &Path) -> Option<crate::daemon::State> {
     let runtime = crate::daemon::RuntimeDir::for_cache(cache_dir);
     match tokio::task::spawn_blocking(move || runtime.probe()).await {
-        Ok(Ok(crate::daemon::Probe::Running(state))) => Some(state.address),
+        Ok(Ok(crate::daemon::Probe::Running(state))) => Some(state),
         _ => None,
     }
 }
 
 async fn serve_check(endpoint: &Endpoint, cache_dir: &Path) -> Check {
     let url = format!("{}/v2/", endpoint.url());
-    let daemon = daemon_address(cache_dir).await;
+    let running = serving_this_cache(cache_dir).await;
     let fix = Some(format!(
         "dpx daemon start --listen {0} (in the background), or dpx serve --listen {0} (keep it \
          running; engines configured for it fall back to the registry, or fail, while it is down)",
         endpoint.host_port
     ));
-    // A daemon for this cache on another address explains a mirror that is not there.
-    let daemon_note = match &daemon {
-        Some(Some(addr)) if *addr != endpoint.host_port => {
-            format!("; dpx daemon for this cache runs at {addr}, not at the configured address")
-        }
-        Some(Some(_)) => " (dpx daemon for this cache)".to_string(),
-        Some(None) => "; dpx daemon for this cache is still starting".to_string(),
+    // One serving this cache on another address explains a mirror that is not there.
+    let daemon_note = match running {
+        Some(state) => match state.address {
+            Some(addr) if addr == endpoint.host_port => {
+                format!(" (dpx for this cache, pid {})", state.pid)
+            }
+            Some(addr) => format!(
+                "; dpx for this cache runs at {addr} (pid {}), not at the configured address",
+                state.pid
+            ),
+            None => format!("; dpx for this cache (pid {}) is still starting", state.pid),
+        },
         None => String::new(),
     };
     let sent = match http_client(false) {
