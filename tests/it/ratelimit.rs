@@ -444,3 +444,50 @@ fn a_remaining_count_of_zero_is_used_up_too() {
     assert_eq!(out.status.code(), Some(0));
     no_manifest_get(&hub);
 }
+
+/// `dpx doctor`'s ratelimit line: the figures recorded on the last upstream
+/// reply, a warning (fix: dpx ratelimit) once they are at the reserve.
+#[test]
+fn doctor_reports_the_recorded_quota_and_warns_at_the_reserve() {
+    let hub = FakeHub::start();
+    hub.set_ratelimit(100, 42, 21600, HeaderStyle::Standard);
+    hub.add_image("library/doctorquota", "v1", &[1000], 95);
+    let dpx = dpx_for(&hub);
+    let ratelimit_checks = |dpx: &Dpx| -> Vec<serde_json::Value> {
+        // Exit 1 here: nothing serves the mirror address.
+        let v = dpx.json(&["doctor", "--hosts-dir", "/nonexistent"]);
+        v["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .filter(|c| c["check"] == "ratelimit")
+            .cloned()
+            .collect()
+    };
+    assert!(ratelimit_checks(&dpx).is_empty(), "no figures seen yet");
+    dpx.ok(&["pull", "doctorquota:v1"]);
+
+    let checks = ratelimit_checks(&dpx);
+    assert_eq!(checks.len(), 1, "{checks:?}");
+    assert_eq!(checks[0]["status"], "ok", "{checks:?}");
+    let message = checks[0]["message"].as_str().expect("message");
+    assert!(message.contains("41 of 100 pulls left"), "{message}");
+
+    // The same record read with a reserve above what is left: a warning.
+    let config = std::fs::read_to_string(&dpx.config).expect("config");
+    std::fs::write(&dpx.config, format!("{config}[ratelimit]\nreserve = 50\n")).expect("config");
+    let checks = ratelimit_checks(&dpx);
+    assert_eq!(checks[0]["status"], "warning", "{checks:?}");
+    assert!(
+        checks[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("at or below the reserve of 50")),
+        "{checks:?}"
+    );
+    assert!(
+        checks[0]["fix"]
+            .as_str()
+            .is_some_and(|f| f.starts_with("dpx ratelimit")),
+        "{checks:?}"
+    );
+}
