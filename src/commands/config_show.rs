@@ -13,6 +13,7 @@ use super::pull::human_bytes;
 use super::{Context, Output};
 use crate::cli::{ConfigCommand, GlobalArgs};
 use crate::config::{Config, default_config_path};
+use crate::credentials::StoreKind;
 use crate::registry::LowSpeedLimit;
 use crate::stdout::{print_json, with_stdout};
 
@@ -148,10 +149,55 @@ pub fn settings(ctx: &Context, global: &GlobalArgs) -> anyhow::Result<Vec<Settin
         Some(list) => setting("serve.registries", list.join(", "), Origin::File),
         None => setting("serve.registries", "any", Origin::Default),
     });
+    let path_or = |p: &Option<PathBuf>, none: &str| match p {
+        Some(p) => (p.display().to_string(), Origin::File),
+        None => (none.to_string(), Origin::Default),
+    };
+    let (cert, origin) = path_or(&s.tls_cert, "none (plain HTTP)");
+    out.push(setting("serve.tls_cert", cert, origin));
+    let (key, origin) = path_or(&s.tls_key, "none (plain HTTP)");
+    out.push(setting("serve.tls_key", key, origin));
+    let a = &s.auth;
+    out.push(from_file("serve.auth.enabled", a.enabled, false, |v| {
+        v.to_string()
+    }));
+    out.push(from_file(
+        "serve.auth.token_lifetime",
+        a.token_lifetime,
+        crate::serve_auth::DEFAULT_TOKEN_LIFETIME,
+        duration,
+    ));
+    out.push(if a.users.is_empty() {
+        setting(
+            "serve.auth.users",
+            format!("none (only `{}`)", crate::serve_auth::DPX_USER),
+            Origin::Default,
+        )
+    } else {
+        // Names only: the values are password hashes.
+        let names: Vec<&str> = a.users.keys().map(String::as_str).collect();
+        setting("serve.auth.users", names.join(", "), Origin::File)
+    });
 
     out.push(match config.ratelimit.reserve {
         Some(v) => setting("ratelimit.reserve", v.to_string(), Origin::File),
         None => setting("ratelimit.reserve", "none", Origin::Default),
+    });
+
+    out.push(match config.credentials.store {
+        Some(kind) => setting(
+            "credentials.store",
+            match kind {
+                StoreKind::Keyring => "keyring",
+                StoreKind::File => "file",
+            },
+            Origin::File,
+        ),
+        None => setting(
+            "credentials.store",
+            "the OS keyring when reachable, else the file",
+            Origin::Default,
+        ),
     });
 
     let n = &config.network;
@@ -178,10 +224,43 @@ pub fn settings(ctx: &Context, global: &GlobalArgs) -> anyhow::Result<Vec<Settin
     ));
 
     for (host, registry) in &config.registries {
-        let key = format!("registries.\"{host}\".url");
-        out.push(match &registry.url {
-            Some(_) => setting(&key, config.registry_url(host), Origin::File),
-            None => setting(&key, config.registry_url(host), Origin::Default),
+        // GitLab CI's variables made docker.io's table (see `dependency_proxy`).
+        let from_proxy = ctx.dependency_proxy.is_some() && host == crate::reference::DOCKER_HUB;
+        let origin = |set: bool| match (set, from_proxy) {
+            (true, true) => Origin::Env,
+            (true, false) => Origin::File,
+            (false, _) => Origin::Default,
+        };
+        let via = if from_proxy {
+            format!(" (from {})", crate::dependency_proxy::IMAGE_PREFIX)
+        } else {
+            String::new()
+        };
+        let key = |field: &str| format!("registries.\"{host}\".{field}");
+        out.push(setting(
+            &key("url"),
+            format!("{}{via}", config.registry_url(host)),
+            origin(registry.url.is_some()),
+        ));
+        out.push(match &registry.repository_prefix {
+            Some(p) => setting(&key("repository_prefix"), format!("{p}{via}"), origin(true)),
+            None => setting(&key("repository_prefix"), "none", Origin::Default),
+        });
+        out.push(match &registry.fallback {
+            Some(list) if list.is_empty() => setting(&key("fallback"), "none", Origin::File),
+            Some(list) => {
+                let via = if from_proxy {
+                    " (Docker Hub behind the Dependency Proxy unless the file sets fallback)"
+                } else {
+                    ""
+                };
+                setting(
+                    &key("fallback"),
+                    format!("{}{via}", list.join(", ")),
+                    origin(true),
+                )
+            }
+            None => setting(&key("fallback"), "none", Origin::Default),
         });
     }
     if !config.registries.contains_key(crate::reference::DOCKER_HUB) {

@@ -78,7 +78,7 @@ pub async fn run(ctx: &Context, args: DoctorArgs) -> anyhow::Result<ExitCode> {
     let registries = mirrored_registries(&ctx.config)?;
     let registries_conf = args.registries_conf.clone().or_else(podman_conf_override);
     let (serve, docker, containerd, podman, upstreams, disk) = tokio::join!(
-        serve_check(&endpoint),
+        serve_check(&endpoint, &ctx.cache_dir),
         docker_check(&endpoint),
         containerd_check(&endpoint, &args.hosts_dir, &registries),
         podman_check(&endpoint, registries_conf),
@@ -87,8 +87,8 @@ pub async fn run(ctx: &Context, args: DoctorArgs) -> anyhow::Result<ExitCode> {
     );
     let mut checks = vec![serve, docker, containerd, podman];
     checks.extend(upstreams);
-    checks.extend(credentials_checks(&ctx.config, &registries));
-    checks.extend(ratelimit_checks(ctx));
+    checks.extend(credentials_checks(ctx, &registries).await);
+    checks.extend(ratelimit_checks(ctx).await);
     checks.extend(disk);
     let ok = checks.iter().all(|c| c.status != Status::Problem);
     if ctx.output == Output::Json {
@@ -149,14 +149,38 @@ fn http_client(proxy: bool) -> reqwest::Result<reqwest::Client> {
     builder.build()
 }
 
-async fn serve_check(endpoint: &Endpoint) -> Check {
+/// The dpx serving this cache (`dpx daemon start`, or a `dpx serve` that
+/// registered itself), as the daemon's runtime directory tells.
+async fn serving_this_cache(cache_dir: &Path) -> Option<crate::daemon::State> {
+    let runtime = crate::daemon::RuntimeDir::for_cache(cache_dir);
+    match tokio::task::spawn_blocking(move || runtime.probe()).await {
+        Ok(Ok(crate::daemon::Probe::Running(state))) => Some(state),
+        _ => None,
+    }
+}
+
+async fn serve_check(endpoint: &Endpoint, cache_dir: &Path) -> Check {
     let url = format!("{}/v2/", endpoint.url());
-    // COORDINATOR(daemon): also name `dpx daemon start` in the fix.
+    let running = serving_this_cache(cache_dir).await;
     let fix = Some(format!(
-        "dpx serve --listen {} (keep it running; engines configured for it fall back to the \
-         registry, or fail, while it is down)",
+        "dpx daemon start --listen {0} (in the background), or dpx serve --listen {0} (keep it \
+         running; engines configured for it fall back to the registry, or fail, while it is down)",
         endpoint.host_port
     ));
+    // One serving this cache on another address explains a mirror that is not there.
+    let daemon_note = match running {
+        Some(state) => match state.address {
+            Some(addr) if addr == endpoint.host_port => {
+                format!(" (dpx for this cache, pid {})", state.pid)
+            }
+            Some(addr) => format!(
+                "; dpx for this cache runs at {addr} (pid {}), not at the configured address",
+                state.pid
+            ),
+            None => format!("; dpx for this cache (pid {}) is still starting", state.pid),
+        },
+        None => String::new(),
+    };
     let sent = match http_client(false) {
         Ok(client) => client.get(&url).send().await,
         Err(e) => Err(e),
@@ -173,7 +197,7 @@ async fn serve_check(endpoint: &Endpoint) -> Check {
                     "serve",
                     Status::Ok,
                     format!(
-                        "a registry answers at {} (HTTP {})",
+                        "a registry answers at {} (HTTP {}){daemon_note}",
                         endpoint.url(),
                         status.as_u16()
                     ),
@@ -197,7 +221,7 @@ async fn serve_check(endpoint: &Endpoint) -> Check {
             "serve",
             Status::Problem,
             format!(
-                "nothing answers at {}: {}",
+                "nothing answers at {}: {}{daemon_note}",
                 endpoint.url(),
                 reqwest_reason(&e)
             ),
@@ -555,16 +579,129 @@ async fn upstream_checks(config: &Config, registries: &[String]) -> Vec<Check> {
     futures_util::future::join_all(probes).await
 }
 
-// COORDINATOR(creds): one check per mirrored registry saying which credentials
-// apply (config file, credential helper, docker config, none), from the `creds` branch.
-fn credentials_checks(_config: &Config, _registries: &[String]) -> Vec<Check> {
-    Vec::new()
+/// The upstream host keys credentials are looked up under for `registry`:
+/// its own name, then each upstream endpoint's (`[registries."HOST"] url`,
+/// fallbacks), as the registry client asks for them.
+fn credential_keys(config: &Config, registry: &str) -> Vec<String> {
+    let mut keys = vec![crate::credentials::host_key(registry)];
+    for up in config.upstreams(registry) {
+        let key = crate::credentials::endpoint_key(up.url());
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    keys
 }
 
-// COORDINATOR(quota): the last rate-limit figures seen (remaining of limit,
-// window, when; a warning when low), from the `quota` branch.
-fn ratelimit_checks(_ctx: &Context) -> Vec<Check> {
-    Vec::new()
+/// One check per mirrored registry: which credentials apply and from which
+/// source (a user name and a source, never a secret), or anonymous.
+async fn credentials_checks(ctx: &Context, registries: &[String]) -> Vec<Check> {
+    let sources = ctx.credential_sources();
+    let wanted: Vec<(String, Vec<String>)> = registries
+        .iter()
+        .map(|r| (r.clone(), credential_keys(&ctx.config, r)))
+        .collect();
+    let found = tokio::task::spawn_blocking(move || {
+        let resolver = sources.resolver();
+        wanted
+            .into_iter()
+            .map(|(registry, keys)| {
+                let found: Vec<_> = keys.iter().filter_map(|k| resolver.lookup(k)).collect();
+                (registry, found)
+            })
+            .collect::<Vec<_>>()
+    })
+    .await;
+    let Ok(found) = found else {
+        return vec![check(
+            "credentials",
+            Status::Warning,
+            "cannot look the credentials up (the worker thread failed)".into(),
+            None,
+        )];
+    };
+    found
+        .into_iter()
+        .map(|(registry, found)| {
+            if found.is_empty() {
+                return check(
+                    "credentials",
+                    Status::Note,
+                    format!("{registry}: anonymous (no credentials from any source)"),
+                    None,
+                );
+            }
+            let each: Vec<String> = found
+                .iter()
+                .map(|f| {
+                    format!(
+                        "user {} for {} from {}",
+                        f.credentials.username, f.registry, f.source
+                    )
+                })
+                .collect();
+            check(
+                "credentials",
+                Status::Ok,
+                format!("{registry}: {}", each.join("; ")),
+                None,
+            )
+        })
+        .collect()
+}
+
+/// The last pull-quota figures any dpx process recorded, with a warning when
+/// they are at or below `[ratelimit] reserve` or used up.
+async fn ratelimit_checks(ctx: &Context) -> Vec<Check> {
+    if !ctx.cache_dir.exists() {
+        return Vec::new();
+    }
+    let seen = match ctx.open_cache() {
+        Ok(cache) => tokio::task::spawn_blocking(move || cache.read_quota_seen())
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string())),
+        Err(e) => Err(e.to_string()),
+    };
+    let seen = match seen {
+        Ok(seen) => seen,
+        Err(e) => {
+            return vec![check(
+                "ratelimit",
+                Status::Warning,
+                format!("cannot read the recorded rate-limit figures: {e}"),
+                Some("dpx cache verify".into()),
+            )];
+        }
+    };
+    let reserve = ctx.config.ratelimit.reserve.unwrap_or(0);
+    let now = crate::cache::now_secs();
+    seen.into_iter()
+        .map(|s| {
+            let remaining = s.remaining;
+            let line = super::ratelimit_cached::describe(&s.into(), now);
+            let why = match remaining {
+                Some(0) => Some("no pulls left".to_string()),
+                Some(r) if r <= reserve => Some(format!(
+                    "at or below the reserve of {reserve} ([ratelimit] reserve)"
+                )),
+                _ => None,
+            };
+            if let Some(why) = why {
+                check(
+                    "ratelimit",
+                    Status::Warning,
+                    format!("{line}: {why}"),
+                    Some(
+                        "dpx ratelimit (the quota now; pulls are freed as the window slides)"
+                            .into(),
+                    ),
+                )
+            } else {
+                check("ratelimit", Status::Ok, line, None)
+            }
+        })
+        .collect()
 }
 
 /// Cache size (against `[cache] max_size`) and free disk where it lives.

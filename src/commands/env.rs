@@ -13,10 +13,14 @@ use crate::exit::UsageError;
 use crate::reference::DOCKER_HUB;
 use crate::stdout::{print_json, with_stdout};
 
-// COORDINATOR: replace with `crate::serve_auth::client_login(config)` when the
-// `serveauth` branch is merged; until then client auth is never on.
-fn client_login(_config: &Config) -> Option<(String, String)> {
-    None
+/// The client login when `[serve.auth] enabled` and dpx has generated the
+/// password; a password left from a time auth was on is not offered.
+/// Blocking: reads the password file.
+fn client_login(config: &Config) -> Option<(String, String)> {
+    if !crate::serve_auth::enabled(config, false) {
+        return None;
+    }
+    crate::serve_auth::client_login(config)
 }
 
 /// The variables, in a fixed order; `login` is the client login when client
@@ -47,7 +51,9 @@ pub fn variables(
 
 pub async fn run(ctx: &Context, args: EnvArgs) -> anyhow::Result<ExitCode> {
     let endpoint = Endpoint::from_config(&ctx.config)?;
-    let vars = variables(&endpoint, client_login(&ctx.config));
+    let config = ctx.config.clone();
+    let login = tokio::task::spawn_blocking(move || client_login(&config)).await?;
+    let vars = variables(&endpoint, login);
     // `dpx --json env` is `--format json`.
     if args.format == EnvFormat::Json || ctx.output == super::Output::Json {
         let object: serde_json::Map<String, serde_json::Value> = vars

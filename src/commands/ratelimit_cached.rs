@@ -20,7 +20,7 @@ struct Cached {
 }
 
 #[derive(Serialize)]
-struct Figure {
+pub(super) struct Figure {
     registry: String,
     /// Whom the quota counts against: the source IP or account id the
     /// registry named, else the account dpx asked as.
@@ -90,7 +90,7 @@ pub async fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
 }
 
 /// One line: registry, whom it counts against, the figures, when seen.
-fn describe(f: &Figure, now: u64) -> String {
+pub(super) fn describe(f: &Figure, now: u64) -> String {
     let who = if f.authenticated {
         format!("{} (signed in as {})", f.identity, f.account)
     } else {

@@ -58,7 +58,9 @@ impl RegistryClient {
         tag: &str,
     ) -> Result<QuotaProbe, RegistryError> {
         let url = up.api_url(repo, "manifests", tag);
-        let authenticated = self.credentials_for(up.host()).is_some();
+        // Looked up now, not only when challenged: "signed in" must not depend
+        // on whether a challenge came before this line.
+        let authenticated = self.load_credentials(up.host()).await.is_some();
         let exhausted = |retry_after, message| QuotaProbe {
             rate_limit: None,
             authenticated,

@@ -333,18 +333,49 @@ fn an_endpoint_without_the_preview_image_is_an_error() {
 fn anonymous_sends_no_credentials_to_the_token_service() {
     let hub = hub_with_preview();
     hub.set_ratelimit(100, 60, 21600, HeaderStyle::Standard);
+    // Anonymous tokens are still given; Basic credentials must be these.
+    hub.set_account("alice", "s3cret");
     let dpx = dpx_for(&hub);
-    // At merge with stored credentials (`dpx login`): log in here, check that
-    // plain `dpx ratelimit` is signed in (authenticated, source account-<user>,
-    // a Basic token request), and that --anonymous below still is not.
-    let v = dpx.json(&["ratelimit", "--anonymous"]);
-    assert_eq!(v["authenticated"], false);
+    // Credentials are keyed by docker.io's upstream: the hub's host:port.
+    let hub_host = hub.url().trim_start_matches("http://").to_string();
+    let creds = [
+        ("DPX_REGISTRY_USER", "alice"),
+        ("DPX_REGISTRY_PASSWORD", "s3cret"),
+        ("DPX_REGISTRY_HOST", hub_host.as_str()),
+    ];
+    let ratelimit = |args: &[&str]| -> serde_json::Value {
+        let out = dpx
+            .command()
+            .args(["--json", "ratelimit"])
+            .args(args)
+            .envs(creds)
+            .output()
+            .expect("dpx ratelimit");
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_slice(&out.stdout).expect("json")
+    };
+
+    // Signed in: the token request carries Basic, the quota is the account's.
+    let v = ratelimit(&[]);
+    assert_eq!(v["authenticated"], true, "{v}");
+    assert_eq!(v["source"], "account-alice");
+    let signed_in = hub.token_requests();
+    assert!(!signed_in.is_empty());
+    assert!(
+        signed_in.iter().all(|t| t.user.as_deref() == Some("alice")),
+        "{signed_in:?}"
+    );
+
+    // --anonymous: the same credentials at hand, none sent.
+    let v = ratelimit(&["--anonymous"]);
+    assert_eq!(v["authenticated"], false, "{v}");
     assert_eq!(v["source"], "127.0.0.1");
     let tokens = hub.token_requests();
-    assert!(!tokens.is_empty());
+    let anonymous = &tokens[signed_in.len()..];
+    assert!(!anonymous.is_empty());
     assert!(
-        tokens.iter().all(|t| !t.authorized && t.user.is_none()),
-        "{tokens:?}"
+        anonymous.iter().all(|t| !t.authorized && t.user.is_none()),
+        "{anonymous:?}"
     );
     no_manifest_get(&hub);
 }
@@ -412,4 +443,51 @@ fn a_remaining_count_of_zero_is_used_up_too() {
     let out = dpx.run(&["ratelimit", "--min-remaining", "0"]);
     assert_eq!(out.status.code(), Some(0));
     no_manifest_get(&hub);
+}
+
+/// `dpx doctor`'s ratelimit line: the figures recorded on the last upstream
+/// reply, a warning (fix: dpx ratelimit) once they are at the reserve.
+#[test]
+fn doctor_reports_the_recorded_quota_and_warns_at_the_reserve() {
+    let hub = FakeHub::start();
+    hub.set_ratelimit(100, 42, 21600, HeaderStyle::Standard);
+    hub.add_image("library/doctorquota", "v1", &[1000], 95);
+    let dpx = dpx_for(&hub);
+    let ratelimit_checks = |dpx: &Dpx| -> Vec<serde_json::Value> {
+        // Exit 1 here: nothing serves the mirror address.
+        let v = dpx.json(&["doctor", "--hosts-dir", "/nonexistent"]);
+        v["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .filter(|c| c["check"] == "ratelimit")
+            .cloned()
+            .collect()
+    };
+    assert!(ratelimit_checks(&dpx).is_empty(), "no figures seen yet");
+    dpx.ok(&["pull", "doctorquota:v1"]);
+
+    let checks = ratelimit_checks(&dpx);
+    assert_eq!(checks.len(), 1, "{checks:?}");
+    assert_eq!(checks[0]["status"], "ok", "{checks:?}");
+    let message = checks[0]["message"].as_str().expect("message");
+    assert!(message.contains("41 of 100 pulls left"), "{message}");
+
+    // The same record read with a reserve above what is left: a warning.
+    let config = std::fs::read_to_string(&dpx.config).expect("config");
+    std::fs::write(&dpx.config, format!("{config}[ratelimit]\nreserve = 50\n")).expect("config");
+    let checks = ratelimit_checks(&dpx);
+    assert_eq!(checks[0]["status"], "warning", "{checks:?}");
+    assert!(
+        checks[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("at or below the reserve of 50")),
+        "{checks:?}"
+    );
+    assert!(
+        checks[0]["fix"]
+            .as_str()
+            .is_some_and(|f| f.starts_with("dpx ratelimit")),
+        "{checks:?}"
+    );
 }

@@ -800,3 +800,41 @@ fn passwords_and_tokens_are_refused_over_plain_http_from_off_loopback() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn env_gives_the_client_login_when_client_auth_is_on() {
+    let hub = FakeHub::start();
+    // Auth on, but no password generated yet: nothing to log in with.
+    let dpx = dpx_with_auth(&hub, "");
+    let before = dpx.json(&["env", "--format", "json"]);
+    assert!(before.get("DPX_USER").is_none(), "{before}");
+    let pw = password(&dpx);
+
+    let vars = dpx.json(&["env", "--format", "json"]);
+    assert_eq!(vars["DPX_USER"], "dpx", "{vars}");
+    assert_eq!(vars["DPX_PASSWORD"], pw.as_str());
+    let server = vars["DPX_SERVER"].as_str().expect("DPX_SERVER");
+    let config: serde_json::Value = serde_json::from_str(
+        vars["DOCKER_AUTH_CONFIG"]
+            .as_str()
+            .expect("DOCKER_AUTH_CONFIG"),
+    )
+    .expect("DOCKER_AUTH_CONFIG is JSON");
+    let auth = config["auths"][server]["auth"]
+        .as_str()
+        .expect("an auths entry for DPX_SERVER");
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(auth)
+        .expect("base64");
+    assert_eq!(String::from_utf8_lossy(&decoded), format!("dpx:{pw}"));
+
+    // The same password file with client auth off: no login offered.
+    std::fs::write(
+        &dpx.config,
+        format!("[registries.\"docker.io\"]\nurl = \"{}\"\n", hub.url()),
+    )
+    .expect("rewrite config");
+    let off = dpx.json(&["env", "--format", "json"]);
+    assert!(off.get("DPX_USER").is_none(), "{off}");
+    assert_eq!(off["DPX_SERVER"], server);
+}

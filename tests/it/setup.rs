@@ -225,10 +225,12 @@ fn dockerd_reloaded_with_the_daemon_json_setup_wrote_pulls_through_an_ensured_da
         },
     );
 
-    // After: every check is ok, so doctor exits 0.
+    // After: every check is ok, so doctor exits 0 (anonymous pulls are a note).
     let (code, report) = doctor(&dpx, &engine_args, &env);
     for c in report["checks"].as_array().expect("checks") {
-        if c["check"] != "disk" {
+        if c["check"] == "credentials" {
+            assert_eq!(c["status"], "note", "{report:#}");
+        } else if c["check"] != "disk" {
             assert_eq!(c["status"], "ok", "{report:#}");
         }
     }
@@ -450,7 +452,9 @@ fn doctor_names_the_problem_and_its_fix_then_is_ok_with_serve_running() {
         "{text}"
     );
     assert!(
-        text.contains(&format!("fix: dpx serve --listen {addr}")),
+        text.contains(&format!(
+            "fix: dpx daemon start --listen {addr} (in the background), or dpx serve --listen {addr}"
+        )),
         "{text}"
     );
     assert!(text.contains("unreachable.example:5000"), "{text}");
@@ -477,16 +481,76 @@ fn doctor_names_the_problem_and_its_fix_then_is_ok_with_serve_running() {
     );
     assert_eq!(status_of(&report, "docker"), ["note"], "{report:#}");
     assert!(hub.count(Route::Ping) >= 2, "doctor asked the upstream");
+    let unreachable_creds = check_messages(&report, "credentials")
+        .into_iter()
+        .find(|m| m.starts_with("unreachable.example:5000:"))
+        .unwrap_or_else(|| panic!("a credentials line per registry: {report:#}"));
+    assert!(
+        unreachable_creds.contains("anonymous"),
+        "{unreachable_creds}"
+    );
 
     // With dpx serve answering and the reachable upstream only: exit 0.
     let (dpx, addr) = dpx_listening(&[("docker.io", &hub.url())]);
     let _serve = dpx.serve_on(&addr, &[]);
     let (code, report) = doctor(&dpx, &args, &env);
     assert_eq!(status_of(&report, "serve"), ["ok"], "{report:#}");
+    // The serve registered itself for this cache: doctor says it is this dpx.
+    assert!(
+        check_messages(&report, "serve")[0].contains("(dpx for this cache, pid "),
+        "{report:#}"
+    );
     assert_eq!(status_of(&report, "cache"), ["ok"], "{report:#}");
     assert_eq!(status_of(&report, "disk").len(), 1);
     assert_eq!(code, Some(0), "{report:#}");
     assert_eq!(report["ok"], true);
+
+    // Credentials: which apply and from where, never the password; for
+    // docker.io's upstream (the fake hub's host:port) too.
+    let secret = "doctor-s3cret-pw";
+    let hub_host = hub.url().trim_start_matches("http://").to_string();
+    for (host, key) in [
+        (None, "docker.io"),
+        (Some(hub_host.as_str()), hub_host.as_str()),
+    ] {
+        let mut cred_env = vec![
+            ("DOCKER_HOST", "unix:///nonexistent/docker.sock"),
+            ("DPX_REGISTRY_USER", "ci-user"),
+            ("DPX_REGISTRY_PASSWORD", secret),
+        ];
+        cred_env.extend(host.map(|h| ("DPX_REGISTRY_HOST", h)));
+        let out = dpx
+            .command()
+            .arg("doctor")
+            .args(args)
+            .envs(cred_env.iter().copied())
+            .output()
+            .expect("dpx doctor");
+        let text = stdout(&out);
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("ok       credentials docker.io: ")
+                    && l.contains(&format!(
+                        "user ci-user for {key} from env DPX_REGISTRY_USER/DPX_REGISTRY_PASSWORD"
+                    ))),
+            "{text}"
+        );
+        let (_, report) = doctor(&dpx, &args, &cred_env);
+        assert_eq!(status_of(&report, "credentials"), ["ok"], "{report:#}");
+        for shown in [text, report.to_string(), stderr(&out)] {
+            assert!(!shown.contains(secret), "the password is never shown");
+        }
+    }
+}
+
+fn check_messages<'a>(report: &'a Value, check: &str) -> Vec<&'a str> {
+    report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["check"] == check)
+        .map(|c| c["message"].as_str().expect("message"))
+        .collect()
 }
 
 #[test]
@@ -561,6 +625,73 @@ fn config_show_names_where_each_value_came_from() {
         find(&all, "serve.listen"),
         ("127.0.0.1:5000".into(), "default".into())
     );
+
+    // The defaults of the newer keys.
+    assert_eq!(
+        find(&all, "serve.auth.enabled"),
+        ("false".into(), "default".into())
+    );
+    assert_eq!(
+        find(&all, "serve.auth.token_lifetime"),
+        ("5m".into(), "default".into())
+    );
+    assert_eq!(find(&all, "serve.tls_cert").1, "default");
+    assert_eq!(find(&all, "serve.tls_key").1, "default");
+    assert_eq!(find(&all, "credentials.store").1, "default");
+    assert_eq!(
+        find(&all, "registries.\"ghcr.io\".repository_prefix"),
+        ("none".into(), "default".into())
+    );
+    assert_eq!(
+        find(&all, "registries.\"ghcr.io\".fallback"),
+        ("none".into(), "default".into())
+    );
+
+    // ... and set in the file.
+    let set = Dpx::with_registries(
+        &[("ghcr.io", "http://127.0.0.1:1")],
+        "repository_prefix = \"team/proxy\"\nfallback = [\"http://127.0.0.1:2\"]\n\
+         [serve]\ntls_cert = \"/etc/dpx/cert.pem\"\ntls_key = \"/etc/dpx/key.pem\"\n\
+         [serve.auth]\nenabled = true\ntoken_lifetime = \"2m\"\n\
+         [credentials]\nstore = \"file\"\n",
+    );
+    let all = show(set.command().args(["--json", "config", "show"]));
+    for (key, value) in [
+        ("serve.auth.enabled", "true"),
+        ("serve.auth.token_lifetime", "2m"),
+        ("serve.tls_cert", "/etc/dpx/cert.pem"),
+        ("serve.tls_key", "/etc/dpx/key.pem"),
+        ("credentials.store", "file"),
+        ("registries.\"ghcr.io\".repository_prefix", "team/proxy"),
+        ("registries.\"ghcr.io\".fallback", "http://127.0.0.1:2"),
+    ] {
+        assert_eq!(find(&all, key), (value.into(), "file".into()), "{key}");
+    }
+
+    // GitLab CI's Dependency Proxy variables make docker.io's upstream: env.
+    let all = show(
+        dpx.command()
+            .args(["--json", "config", "show"])
+            .env(
+                "CI_DEPENDENCY_PROXY_GROUP_IMAGE_PREFIX",
+                "gitlab.example.com:443/team/dependency_proxy/containers",
+            )
+            .env("CI_DEPENDENCY_PROXY_SERVER", "gitlab.example.com:443"),
+    );
+    let (url, source) = find(&all, "registries.\"docker.io\".url");
+    assert_eq!(source, "env");
+    assert!(
+        url.starts_with("https://gitlab.example.com")
+            && url.contains("CI_DEPENDENCY_PROXY_GROUP_IMAGE_PREFIX"),
+        "{url}"
+    );
+    let (prefix, source) = find(&all, "registries.\"docker.io\".repository_prefix");
+    assert_eq!(source, "env");
+    assert!(
+        prefix.starts_with("team/dependency_proxy/containers"),
+        "{prefix}"
+    );
+    assert_eq!(find(&all, "registries.\"docker.io\".fallback").1, "env");
 
     // Human form: one line per key with its source; `config path` prints the file.
     let text = dpx.ok(&["config", "show"]);
