@@ -15,7 +15,7 @@
 //! last-use times (`Fetcher::flush_usage`); what other processes wrote is
 //! merged in at each batch.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -140,9 +140,13 @@ pub struct Quota {
     written: Mutex<PullCounts>,
     /// Manifest GETs this process has decided to send (`max_pulls`).
     pulls_taken: AtomicU64,
-    /// Per registry, manifest GETs let go whose reply has not come yet: the
-    /// last remaining count seen does not include them (parallel prefetch jobs).
-    in_flight: Mutex<HashMap<String, u64>>,
+    /// Per registry, the tickets of manifest GETs let go whose reply has not
+    /// come yet: the last remaining count seen does not include them
+    /// (parallel prefetch jobs). A GET whose reply was seen leaves the list
+    /// at once, though its ticket lives until its body is read, so its pull
+    /// is never counted twice (in the figures and as under way).
+    in_flight: Mutex<HashMap<String, VecDeque<u64>>>,
+    next_ticket: AtomicU64,
 }
 
 impl Quota {
@@ -160,7 +164,17 @@ impl Quota {
             return;
         }
         match reply.asked {
-            Asked::ManifestGet => bump(&self.counters.upstream_manifest_gets),
+            Asked::ManifestGet => {
+                bump(&self.counters.upstream_manifest_gets);
+                // Its figures now include it. Replies are told in any order:
+                // the oldest GET under way stands for the one answered.
+                if reply.rate_limit.is_some()
+                    && let Ok(mut in_flight) = self.in_flight.lock()
+                    && let Some(tickets) = in_flight.get_mut(&reply.registry)
+                {
+                    tickets.pop_front();
+                }
+            }
             Asked::ManifestHead => bump(&self.counters.upstream_manifest_heads),
             Asked::Other => {}
         }
@@ -256,7 +270,7 @@ impl Quota {
             .in_flight
             .lock()
             .ok()
-            .and_then(|f| f.get(registry).copied())
+            .and_then(|f| f.get(registry).map(|t| t.len() as u64))
             .unwrap_or(0);
         let remaining = latest.remaining?.saturating_sub(in_flight);
         (remaining <= reserve).then_some((remaining, latest.identity, reserve))
@@ -303,13 +317,17 @@ impl Quota {
                 return Err(QuotaStop::MaxPulls { max });
             }
         }
+        let id = self.next_ticket.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut in_flight) = self.in_flight.lock() {
-            let n = in_flight.entry(registry.to_string()).or_insert(0);
-            *n = n.saturating_add(1);
+            in_flight
+                .entry(registry.to_string())
+                .or_default()
+                .push_back(id);
         }
         Ok(PullTicket {
             quota: self,
             registry: registry.to_string(),
+            id,
         })
     }
 
@@ -381,14 +399,17 @@ impl Quota {
 pub struct PullTicket<'a> {
     quota: &'a Quota,
     registry: String,
+    id: u64,
 }
 
 impl Drop for PullTicket<'_> {
     fn drop(&mut self) {
+        // Still listed when its GET ended without a reply (or another's
+        // reply stood for it): it is under way no more either way.
         if let Ok(mut in_flight) = self.quota.in_flight.lock()
-            && let Some(n) = in_flight.get_mut(&self.registry)
+            && let Some(tickets) = in_flight.get_mut(&self.registry)
         {
-            *n = n.saturating_sub(1);
+            tickets.retain(|t| *t != self.id);
         }
     }
 }
@@ -471,6 +492,18 @@ mod tests {
         drop(first);
         prefetch.observe(&reply(Asked::ManifestGet, 200, Some(5)));
         drop(second);
+        // A reply seen while its GET still holds its ticket (the body not yet
+        // read) is not counted twice: 7 left, then one GET's reply says 6.
+        let serial = Quota::new(PullPolicy {
+            reserve: Some(5),
+            stop_at_reserve: true,
+            max_pulls: None,
+        });
+        serial.observe(&reply(Asked::ManifestGet, 200, Some(7)));
+        let first = serial.take_pull("docker.io", ANONYMOUS).expect("6 left");
+        serial.observe(&reply(Asked::ManifestGet, 200, Some(6)));
+        let second = serial.take_pull("docker.io", ANONYMOUS).expect("5 left");
+        drop((first, second));
         assert_eq!(prefetch.spare_tag("docker.io", ANONYMOUS), None);
         assert!(matches!(
             prefetch.take_pull("docker.io", ANONYMOUS),
