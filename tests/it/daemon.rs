@@ -293,9 +293,13 @@ fn a_daemon_killed_with_sigkill_is_detected_and_cleaned_up() {
     let _ = Command::new("kill")
         .args(["-KILL", &pid.to_string()])
         .status();
+    // Gone means its lock is free: a killed process's other threads may
+    // still hold its files for a moment after its main thread is a zombie.
+    let lock = std::fs::File::open(fx.dpx.cache.join("daemon/daemon.lock")).expect("daemon lock");
     wait_for("the killed daemon to go", Duration::from_secs(10), || {
-        !alive(pid)
+        !alive(pid) && lock.try_lock_shared().is_ok()
     });
+    let _ = lock.unlock();
     assert!(fx.state_file().exists(), "a killed daemon leaves its state");
 
     let out = fx.run(&["daemon", "status"]);
