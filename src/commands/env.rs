@@ -122,35 +122,30 @@ mod tests {
     /// Quotes, `$`, backquotes, `\n`, `\\`, `\'` and a trailing backslash.
     const TRICKY: &str = "a'b\"c $HOME `x` \\n \\\\ end\\'s \\";
 
-    #[test]
-    fn sh_quoting_survives_a_real_shell() {
+    /// What a real shell prints for `$DPX_T` after evaluating `format`'s output.
+    fn through_shell(format: EnvFormat, shell: &[&str]) -> String {
         let vars = vec![("DPX_T", TRICKY.to_string())];
-        let script = format!(
-            "{}printf %s \"$DPX_T\"",
-            render(EnvFormat::Sh, &vars).unwrap()
-        );
-        let out = std::process::Command::new("sh")
+        let script = format!("{}printf %s \"$DPX_T\"", render(format, &vars).unwrap());
+        let out = std::process::Command::new(shell[0])
+            .args(&shell[1..])
             .arg("-c")
             .arg(script)
             .output()
-            .unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), TRICKY);
+            .expect("the shell (scripts/test.sh installs fish)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    #[test]
+    fn sh_quoting_survives_a_real_shell() {
+        assert_eq!(through_shell(EnvFormat::Sh, &["sh"]), TRICKY);
     }
 
     #[test]
     fn fish_quoting_survives_a_real_fish() {
-        let vars = vec![("DPX_T", TRICKY.to_string())];
-        let script = format!(
-            "{}printf %s \"$DPX_T\"",
-            render(EnvFormat::Fish, &vars).unwrap()
+        assert_eq!(
+            through_shell(EnvFormat::Fish, &["fish", "--no-config"]),
+            TRICKY
         );
-        let out = std::process::Command::new("fish")
-            .arg("--no-config")
-            .arg("-c")
-            .arg(script)
-            .output()
-            .expect("fish (scripts/test.sh installs it)");
-        assert_eq!(String::from_utf8_lossy(&out.stdout), TRICKY);
     }
 
     #[test]
