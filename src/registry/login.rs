@@ -28,13 +28,9 @@ impl RegistryClient {
         base_url: &str,
         creds: &Credentials,
     ) -> Result<LoginCheck, RegistryError> {
-        let mut retry = self.retry.start();
-        loop {
-            match self.check_login_once(base_url, creds).await {
-                Err(e) if retry.wait_after(&e).await => {}
-                result => return result,
-            }
-        }
+        self.retry
+            .run(|| self.check_login_once(base_url, creds))
+            .await
     }
 
     async fn check_login_once(

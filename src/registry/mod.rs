@@ -182,14 +182,16 @@ impl RegistryClient {
     {
         let mut route = self.route(registry)?;
         loop {
-            let mut retry = route.retry_policy().start();
-            let result = loop {
-                match op(route.upstream().clone()).await {
-                    Err(e) if is_final(&e) => return Err(e),
-                    Err(e) if retry.wait_after(&e).await => {}
-                    result => break result,
-                }
-            };
+            let up = route.upstream().clone();
+            let result = route
+                .retry_policy()
+                .run_unless(&is_final, || op(up.clone()))
+                .await;
+            if let Err(e) = &result
+                && is_final(e)
+            {
+                return result;
+            }
             if !route.next_after(&result) {
                 return result;
             }

@@ -37,6 +37,33 @@ impl RetryPolicy {
         exp.saturating_add(jitter).min(self.max_delay)
     }
 
+    /// Runs `op` (one try of an operation) until it succeeds, fails for
+    /// good, or the retry budget is spent.
+    pub async fn run<T, F>(&self, op: impl FnMut() -> F) -> Result<T, RegistryError>
+    where
+        F: Future<Output = Result<T, RegistryError>>,
+    {
+        self.run_unless(|_| false, op).await
+    }
+
+    /// `run`, except that an error `is_final` says so is not tried again.
+    pub async fn run_unless<T, F>(
+        &self,
+        is_final: impl Fn(&RegistryError) -> bool,
+        mut op: impl FnMut() -> F,
+    ) -> Result<T, RegistryError>
+    where
+        F: Future<Output = Result<T, RegistryError>>,
+    {
+        let mut retry = self.start();
+        loop {
+            match op().await {
+                Err(e) if !is_final(&e) && retry.wait_after(&e).await => {}
+                result => return result,
+            }
+        }
+    }
+
     /// The retry state of one operation.
     pub fn start(&self) -> Retry {
         Retry {

@@ -54,13 +54,9 @@ impl RegistryClient {
         let mut tags = Vec::new();
         let mut budget = MAX_TAG_LIST_BYTES;
         for _ in 0..MAX_TAG_LIST_PAGES {
-            let mut retry = policy.start();
-            let (next, body) = loop {
-                match self.tag_list_page(up, repo, &url, &what, budget).await {
-                    Err(e) if retry.wait_after(&e).await => {}
-                    result => break result?,
-                }
-            };
+            let (next, body) = policy
+                .run(|| self.tag_list_page(up, repo, &url, &what, budget))
+                .await?;
             budget = budget.saturating_sub(body.len());
             let page: TagListPage =
                 serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {
