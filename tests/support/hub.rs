@@ -145,8 +145,6 @@ struct State {
     /// The token realm is GitLab's `/jwt/auth` (service `dependency_proxy`)
     /// and hands out JWT-shaped tokens.
     gitlab_realm: bool,
-    /// The Basic user of every token request (`None`: anonymous), in order.
-    token_users: Vec<Option<String>>,
     /// An account the token endpoint knows: anonymous tokens are still
     /// given, but Basic credentials that are not this one get a 401.
     account: Option<(String, String)>,
@@ -629,7 +627,8 @@ impl FakeHub {
 
     /// Who asked for each token so far: the Basic user, `None` when anonymous.
     pub fn token_users(&self) -> Vec<Option<String>> {
-        self.state().token_users.clone()
+        let st = self.state();
+        st.token_requests.iter().map(|t| t.user.clone()).collect()
     }
 
     /// Closes the listeners (API and CDN): new connections are refused, as
@@ -1154,7 +1153,6 @@ fn token(shared: &Shared, req: &Request<Incoming>) -> Response<Body> {
             .map(|(_, v)| v.into_owned())
             .collect(),
     });
-    st.token_users.push(basic.as_ref().map(|(u, _)| u.clone()));
     if let Some(required) = &st.basic
         && basic.as_ref() != Some(required)
     {
