@@ -166,6 +166,10 @@ pub struct ServeConfig {
     /// How long a connection may sit idle between requests.
     #[serde(default, with = "crate::units::serde_duration")]
     pub connection_idle_timeout: Option<Duration>,
+    /// How long a response may make no progress (a client that stops reading)
+    /// before its connection is closed.
+    #[serde(default, with = "crate::units::serde_duration")]
+    pub send_timeout: Option<Duration>,
     /// `dpx serve` stops after this long without a request ("0": never);
     /// unset, a foreground serve never does and a daemon after 30 minutes.
     #[serde(default, with = "crate::units::serde_duration")]
@@ -198,6 +202,7 @@ pub struct ServeAuthConfig {
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_CONNECTION_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long an auto-started daemon waits for a request before it stops.
 pub const DEFAULT_DAEMON_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
@@ -213,6 +218,10 @@ impl ServeConfig {
     pub fn connection_idle_timeout(&self) -> Duration {
         self.connection_idle_timeout
             .unwrap_or(DEFAULT_CONNECTION_IDLE_TIMEOUT)
+    }
+
+    pub fn send_timeout(&self) -> Duration {
+        self.send_timeout.unwrap_or(DEFAULT_SEND_TIMEOUT)
     }
 
     /// How long serve may go without a request before it stops: `None` is
@@ -279,9 +288,11 @@ impl Config {
         let config: Config = toml::from_str(text).map_err(|e| describe_toml_error(text, &e))?;
         if config.serve.header_timeout == Some(Duration::ZERO)
             || config.serve.connection_idle_timeout == Some(Duration::ZERO)
+            || config.serve.send_timeout == Some(Duration::ZERO)
         {
             return Err(
-                "[serve] header_timeout and connection_idle_timeout must be longer than 0".into(),
+                "[serve] header_timeout, connection_idle_timeout and send_timeout must be longer than 0"
+                    .into(),
             );
         }
         if config
@@ -682,6 +693,7 @@ mod tests {
         let off = Config::parse("[serve]\nidle_timeout = \"0\"\n").unwrap();
         assert_eq!(off.serve.idle_timeout(true), None);
         assert!(Config::parse("[serve]\nconnection_idle_timeout = \"0\"\n").is_err());
+        assert!(Config::parse("[serve]\nsend_timeout = \"0\"\n").is_err());
         assert_eq!(
             cfg.serve.registries.as_deref(),
             Some(&["ghcr.io".to_string()][..])

@@ -134,6 +134,12 @@ pub fn settings(ctx: &Context, global: &GlobalArgs) -> anyhow::Result<Vec<Settin
         crate::config::DEFAULT_CONNECTION_IDLE_TIMEOUT,
         duration,
     ));
+    out.push(from_file(
+        "serve.send_timeout",
+        s.send_timeout,
+        crate::config::DEFAULT_SEND_TIMEOUT,
+        duration,
+    ));
     out.push(match s.idle_timeout {
         Some(v) => setting("serve.idle_timeout", duration(v), Origin::File),
         None => setting(

@@ -98,8 +98,33 @@ impl Context {
         default_retries: u32,
         policy: PullPolicy,
     ) -> anyhow::Result<Arc<Fetcher>> {
-        let cache = self.open_cache()?;
         let client = self.registry_client(default_retries, false)?;
+        self.fetcher_over(client, policy)
+    }
+
+    /// `dpx serve`'s pull-through service (one retry unless configured): registries
+    /// that clients name and the config file does not are reached at public
+    /// addresses only (see `registry::address`).
+    pub fn serve_fetcher(&self, policy: PullPolicy) -> anyhow::Result<Arc<Fetcher>> {
+        let trusted = self
+            .config
+            .registries
+            .keys()
+            .cloned()
+            .chain([crate::reference::DOCKER_HUB.to_string()]);
+        let client = self
+            .registry_client(1, false)?
+            .public_only_except(trusted)
+            .context("cannot set up the registry client")?;
+        self.fetcher_over(client, policy)
+    }
+
+    fn fetcher_over(
+        &self,
+        client: RegistryClient,
+        policy: PullPolicy,
+    ) -> anyhow::Result<Arc<Fetcher>> {
+        let cache = self.open_cache()?;
         let limits = Limits {
             max_blob_size: self.config.max_blob_size(),
             lock_timeout: self.config.lock_timeout(),

@@ -68,7 +68,7 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
         reserve: ctx.config.ratelimit.reserve,
         ..Default::default()
     };
-    let fetcher = ctx.fetcher_with(1, policy)?;
+    let fetcher = ctx.serve_fetcher(policy)?;
     // After the cache dir exists, so its name resolves as the daemon commands see it.
     let registration = register(ctx, args.daemon).await?;
     // Before the listening line, which tells scripts the server is ready.
@@ -137,12 +137,10 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_connections: serve.max_connections(),
         header_timeout: serve.header_timeout(),
         connection_idle_timeout: serve.connection_idle_timeout(),
+        send_timeout: serve.send_timeout(),
         idle_timeout,
     };
-    let egress = Egress::new(
-        serve.registries.clone(),
-        ctx.config.registries.keys().cloned(),
-    );
+    let egress = Egress::new(serve.registries.clone());
     fetcher.spawn_sweep();
     let flusher = fetcher.spawn_usage_flusher();
     let access = ClientAccess { gate, tls };

@@ -54,6 +54,13 @@ pub enum RegistryError {
     Protocol { url: String, message: String },
     #[error("download from {url} broke off: {reason}")]
     Body { url: String, reason: String },
+    /// A registry the config file does not name led to a non-public address
+    /// (the same words whatever is listening there: no port scanning).
+    #[error(
+        "{host} is not a public address: dpx serve connects to loopback, private and link-local \
+         addresses only for registries with a [registries.\"HOST\"] table in the config file"
+    )]
+    NonPublic { url: String, host: String },
 }
 
 /// What a failure says about the upstream, which decides what happens next.
@@ -83,6 +90,7 @@ impl RegistryError {
             | RegistryError::NotFound { .. }
             | RegistryError::Denied { .. }
             | RegistryError::LoginRefused { .. }
+            | RegistryError::NonPublic { .. }
             | RegistryError::DigestMismatch { .. } => Failure::Answer,
         }
     }
@@ -117,6 +125,14 @@ impl RegistryError {
             root = s;
         }
         let url = url.to_string();
+        if let Some(refused) =
+            causes(e).find_map(|c| c.downcast_ref::<super::address::NonPublicAddress>())
+        {
+            return RegistryError::NonPublic {
+                url,
+                host: refused.host.clone(),
+            };
+        }
         if e.is_timeout() {
             return RegistryError::Unreachable {
                 url,

@@ -2,6 +2,7 @@
 //! retries of spurious failures, and the rate-limit figures of every reply.
 //! It knows nothing of the cache; `fetch` joins the two.
 
+pub mod address;
 pub mod auth;
 pub mod body;
 pub mod error;
@@ -110,6 +111,43 @@ pub struct RegistryClient {
     observer: std::sync::OnceLock<ReplyObserver>,
     retry: RetryPolicy,
     low_speed: LowSpeedLimit,
+    /// Set by `public_only_except`: registries it does not name connect to public addresses only.
+    public_only: Option<PublicOnlyClient>,
+}
+
+/// The HTTP client for registries a client named (`dpx serve`'s `?ns=`, prefix
+/// hosts): its resolver drops non-public addresses, and IP literals are checked
+/// before each request (see `address`).
+struct PublicOnlyClient {
+    http: reqwest::Client,
+    /// Registries the config file names (lower case): their upstreams, realms
+    /// and redirects may be anywhere, the user chose them.
+    trusted: HashSet<String>,
+}
+
+/// Which addresses one operation may connect to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    Any,
+    PublicOnly,
+}
+
+fn http_client(
+    resolver: Option<Arc<address::PublicOnly>>,
+) -> Result<reqwest::Client, RegistryError> {
+    let mut builder = reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        // Redirects are followed by hand so Authorization never leaves its origin.
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10));
+    if let Some(r) = resolver {
+        // A proxy would resolve names itself, past the filter.
+        builder = builder.dns_resolver(r).no_proxy();
+    }
+    builder.build().map_err(|e| RegistryError::Protocol {
+        url: String::new(),
+        message: format!("cannot build HTTP client: {e}"),
+    })
 }
 
 impl RegistryClient {
@@ -118,16 +156,7 @@ impl RegistryClient {
         retry: RetryPolicy,
         low_speed: LowSpeedLimit,
     ) -> Result<Self, RegistryError> {
-        let http = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            // Redirects are followed by hand so Authorization never leaves its origin.
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| RegistryError::Protocol {
-                url: String::new(),
-                message: format!("cannot build HTTP client: {e}"),
-            })?;
+        let http = http_client(None)?;
         Ok(RegistryClient {
             http,
             endpoints,
@@ -142,7 +171,52 @@ impl RegistryClient {
             observer: std::sync::OnceLock::new(),
             retry,
             low_speed,
+            public_only: None,
         })
+    }
+
+    /// For `dpx serve`: every registry but `trusted` (those the config file
+    /// names, Docker Hub) is reached at public addresses only — checked on
+    /// each connection, so DNS that changes its answer cannot get around it.
+    pub fn public_only_except(
+        mut self,
+        trusted: impl IntoIterator<Item = String>,
+    ) -> Result<Self, RegistryError> {
+        self.public_only = Some(PublicOnlyClient {
+            http: http_client(Some(address::PublicOnly::resolver()))?,
+            trusted: trusted
+                .into_iter()
+                .map(|r| r.to_ascii_lowercase())
+                .collect(),
+        });
+        Ok(self)
+    }
+
+    fn reach(&self, registry: &str) -> Reach {
+        match &self.public_only {
+            Some(p) if !p.trusted.contains(&registry.to_ascii_lowercase()) => Reach::PublicOnly,
+            _ => Reach::Any,
+        }
+    }
+
+    /// A request to `url` with the client `reach` allows (an IP literal
+    /// checked here: no resolver sees it).
+    fn request(
+        &self,
+        reach: Reach,
+        method: Method,
+        url: &Url,
+    ) -> Result<reqwest::RequestBuilder, RegistryError> {
+        match (&self.public_only, reach) {
+            (Some(p), Reach::PublicOnly) => {
+                address::check_literal(url).map_err(|e| RegistryError::NonPublic {
+                    url: url.to_string(),
+                    host: e.host,
+                })?;
+                Ok(p.http.request(method, url.clone()))
+            }
+            _ => Ok(self.http.request(method, url.clone())),
+        }
     }
 
     /// The retry state for one operation the caller drives itself (a blob
@@ -450,11 +524,19 @@ impl RegistryClient {
     ) -> Result<Reply, RegistryError> {
         let scope = format!("repository:{}:pull", up.repository(repo));
         let host = up.host();
+        let reach = self.reach(up.registry());
         let mut reauthorized = false;
         loop {
             let auth = self.authorization(host, &scope);
             let resp = self
-                .send_following_redirects(method.clone(), url, auth.as_deref(), accept, range)
+                .send_following_redirects(
+                    reach,
+                    method.clone(),
+                    url,
+                    auth.as_deref(),
+                    accept,
+                    range,
+                )
                 .await?;
             let rate_limit = RateLimit::from_headers(resp.headers());
             if let Some(rl) = &rate_limit
@@ -465,7 +547,9 @@ impl RegistryClient {
             self.tell(up, repo, &method, url, &resp, rate_limit);
             if resp.status() == StatusCode::UNAUTHORIZED
                 && !reauthorized
-                && self.authenticate(host, &scope, resp.headers()).await?
+                && self
+                    .authenticate(reach, host, &scope, resp.headers())
+                    .await?
             {
                 reauthorized = true;
                 continue;
@@ -507,6 +591,7 @@ impl RegistryClient {
 
     async fn send_following_redirects(
         &self,
+        reach: Reach,
         method: Method,
         url: &str,
         auth: Option<&str>,
@@ -519,7 +604,7 @@ impl RegistryClient {
         })?;
         let mut current = origin.clone();
         for _ in 0..=MAX_REDIRECTS {
-            let mut req = self.http.request(method.clone(), current.clone());
+            let mut req = self.request(reach, method.clone(), &current)?;
             // Docker Hub sends blobs from a CDN on another host: the token stays home.
             if same_origin(&current, &origin)
                 && let Some(a) = auth
@@ -646,6 +731,7 @@ impl RegistryClient {
     /// Answers a 401 challenge of an upstream host. Returns whether a retry can now succeed.
     async fn authenticate(
         &self,
+        reach: Reach,
         host: &str,
         scope: &str,
         headers: &HeaderMap,
@@ -659,7 +745,7 @@ impl RegistryClient {
                 self.tokens.forget(host, scope);
                 self.load_credentials(host).await;
                 let (token, lifetime) = self
-                    .request_token(host, &realm, service.as_deref(), scope)
+                    .request_token(reach, host, &realm, service.as_deref(), scope)
                     .await?;
                 self.tokens.put(host, scope, token, lifetime);
                 Ok(true)
@@ -676,6 +762,7 @@ impl RegistryClient {
 
     async fn request_token(
         &self,
+        reach: Reach,
         host: &str,
         realm: &str,
         service: Option<&str>,
@@ -694,7 +781,7 @@ impl RegistryClient {
             }
             q.append_pair("scope", scope);
         }
-        let mut req = self.http.get(url);
+        let mut req = self.request(reach, Method::GET, &url)?;
         // Credentials go to the realm that the registry named, and nowhere else.
         let credentials = self.known_credentials(host);
         if let Some((c, _)) = &credentials {

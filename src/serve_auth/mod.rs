@@ -9,12 +9,13 @@
 
 mod files;
 pub mod token;
+mod verify;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use argon2::{Argon2, PasswordHasher};
 use subtle::ConstantTimeEq;
 
 use crate::config::{Config, ConfigError};
@@ -68,6 +69,8 @@ pub struct ClientAuth {
     /// Hashed against when the user is unknown, so that an unknown user
     /// costs the same as a wrong password (only when hashed users exist).
     decoy: Option<String>,
+    /// Argon2 checks, in memory it reuses.
+    verifier: verify::Verifier,
     pub signer: Signer,
 }
 
@@ -154,6 +157,7 @@ impl ClientAuth {
             ClientAuth {
                 users,
                 decoy,
+                verifier: verify::Verifier::default(),
                 signer: Signer::new(key.as_bytes(), lifetime),
             },
             created,
@@ -172,23 +176,14 @@ impl ClientAuth {
                 let b = sha2::Sha256::digest(password.as_bytes());
                 bool::from(a.as_slice().ct_eq(b.as_slice()))
             }
-            Some(Secret::Hash(hash)) => verify_hash(hash, password),
+            Some(Secret::Hash(hash)) => self.verifier.verify(hash, password),
             None => {
                 if let Some(decoy) = &self.decoy {
-                    let _ = verify_hash(decoy, password);
+                    let _ = self.verifier.verify(decoy, password);
                 }
                 false
             }
         }
-    }
-}
-
-fn verify_hash(hash: &str, password: &str) -> bool {
-    match argon2::PasswordHash::new(hash) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
-        Err(_) => false,
     }
 }
 

@@ -5,12 +5,14 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 
 use super::errors::ApiError;
+use super::guessing::Guessing;
 use super::{Body, json_response, routes};
 use crate::serve_auth::{ClientAuth, SERVICE, pull_grants};
 
@@ -22,6 +24,8 @@ pub struct Gate {
     /// Password checks at once: an Argon2 check takes ~19 MiB and a core,
     /// so a flood of token requests queues here instead of exhausting memory.
     checks: Arc<tokio::sync::Semaphore>,
+    /// Wrong passwords per address and user, to slow guessing.
+    guessing: Guessing,
     /// Whether clients reach us over HTTPS.
     tls: bool,
     /// The realm's host when a request names none.
@@ -34,6 +38,7 @@ impl Gate {
         Gate {
             auth,
             checks: Arc::new(tokio::sync::Semaphore::new(cores)),
+            guessing: Guessing::default(),
             tls,
             listen,
         }
@@ -120,6 +125,10 @@ impl Gate {
                 "a token needs the user name and password of a dpx user: run docker login HOST:PORT (the password: dpx serve --print-password)",
             );
         };
+        // Locked out: no password is checked, right or wrong.
+        if let Some(wait) = self.guessing.wait(peer.ip(), &user, Instant::now()) {
+            return too_many_guesses(wait);
+        }
         let auth = Arc::clone(&self.auth);
         let checked_user = user.clone();
         let Ok(permit) = Arc::clone(&self.checks).acquire_owned().await else {
@@ -136,11 +145,10 @@ impl Gate {
         .await
         .unwrap_or(false);
         if !ok {
-            tracing::warn!(
-                "token request from {peer}: wrong user name or password (user {user:?})"
-            );
+            self.count_failure(peer, &user);
             return basic_challenge("wrong user name or password for this dpx serve");
         }
+        self.guessing.succeeded(peer.ip(), &user);
         let grants = pull_grants(
             params
                 .iter()
@@ -169,6 +177,24 @@ impl Gate {
         resp
     }
 
+    /// Counts a wrong password; logs the first of a burst and each lockout, not every guess.
+    fn count_failure(&self, peer: SocketAddr, user: &str) {
+        let (first, lockouts) = self.guessing.failed(peer.ip(), user, Instant::now());
+        if first {
+            tracing::warn!(
+                "token request from {peer}: wrong password (user {user:?}); more from this address are logged only when they lock it out"
+            );
+        }
+        for l in lockouts {
+            tracing::warn!(
+                "token requests: {} wrong passwords for {} (the last from {peer}, user {user:?}); its token requests get 429 for {}s",
+                l.failures,
+                l.key,
+                l.duration.as_secs()
+            );
+        }
+    }
+
     /// 401 with `WWW-Authenticate: Bearer realm=...,service="dpx"[,scope][,error]`.
     fn challenge(
         &self,
@@ -193,6 +219,22 @@ impl Gate {
         }
         resp
     }
+}
+
+/// 429 with a Retry-After, for an address or user locked out by wrong passwords.
+fn too_many_guesses(wait: Duration) -> Response<Body> {
+    let secs = wait
+        .as_secs()
+        .saturating_add(u64::from(wait.subsec_nanos() > 0))
+        .max(1);
+    let mut resp = error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "TOOMANYREQUESTS",
+        &format!("too many wrong passwords: try again in {secs}s"),
+    );
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    resp
 }
 
 /// HTTPS, or a client on this machine: where a password or token can't be overheard.

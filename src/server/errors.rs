@@ -127,6 +127,9 @@ impl ApiError {
                 };
                 ApiError::new(status, code, format!("{what}: {reg}"))
             }
+            RegistryError::NonPublic { .. } => {
+                ApiError::new(StatusCode::FORBIDDEN, "DENIED", format!("{what}: {reg}"))
+            }
             // Docker shows the error body only for 4xx replies; for a 5xx it
             // prints "unexpected HTTP status" and the user learns nothing.
             // Manifests (the first thing an engine asks for) therefore get a

@@ -6,6 +6,7 @@ mod blob_stream;
 mod egress;
 mod errors;
 mod evictor;
+mod guessing;
 mod negotiate;
 mod range;
 mod referrers;
@@ -69,11 +70,15 @@ pub struct ClientAccess {
 pub struct Limits {
     /// Beyond it a new client gets a 503 and is closed.
     pub max_connections: usize,
-    /// How long a client may take to send a request's headers (hyper starts
-    /// this clock whenever the connection waits for a request).
+    /// How long a client may take to send a request's headers: from accept
+    /// to the first request (TLS handshake and HTTP/2 preface included), and
+    /// for each later HTTP/1 request's head once it has begun.
     pub header_timeout: Duration,
     /// A connection with no bytes either way and no request in flight is closed after this.
     pub connection_idle_timeout: Duration,
+    /// A write to the client that makes no progress for this long (it stopped
+    /// reading) fails, and the connection is closed.
+    pub send_timeout: Duration,
     /// The server stops after this long without a request (the caller's
     /// shutdown future waits for it); here only to be reported.
     pub idle_timeout: Option<Duration>,
@@ -85,6 +90,7 @@ impl Default for Limits {
             max_connections: crate::config::DEFAULT_MAX_CONNECTIONS,
             header_timeout: crate::config::DEFAULT_HEADER_TIMEOUT,
             connection_idle_timeout: crate::config::DEFAULT_CONNECTION_IDLE_TIMEOUT,
+            send_timeout: crate::config::DEFAULT_SEND_TIMEOUT,
             idle_timeout: None,
         }
     }
@@ -189,6 +195,8 @@ impl Server {
             let io = ActivityIo {
                 inner: stream,
                 activity: Arc::clone(&activity),
+                send_timeout: self.limits.send_timeout,
+                stalled: None,
             };
             let (builder, watcher, tls) =
                 (builder.clone(), graceful.watcher(), self.access.tls.clone());
@@ -244,6 +252,12 @@ impl Server {
                     () = served => {},
                     () = activity.idle(idle_timeout) => {
                         tracing::debug!("connection from {peer}: idle for {}s, closed", idle_timeout.as_secs());
+                    }
+                    () = activity.no_request_within(handshake_timeout) => {
+                        tracing::debug!(
+                            "connection from {peer}: no request within {}s ([serve] header_timeout), closed",
+                            handshake_timeout.as_secs()
+                        );
                     }
                 }
                 drop(slot);
@@ -372,7 +386,7 @@ impl Server {
             ));
         }
         if let Some(host) = upstream_host(&route) {
-            self.egress.check(host).await?;
+            self.egress.check(host)?;
         }
         match route {
             Route::Ping => Ok((json_response(StatusCode::OK, "{}".into()), "-")),
@@ -619,6 +633,8 @@ struct Activity {
     started: Instant,
     last_ms: AtomicU64,
     in_flight: AtomicUsize,
+    /// Requests begun on the connection.
+    requests: AtomicU64,
 }
 
 impl Activity {
@@ -627,6 +643,7 @@ impl Activity {
             started: Instant::now(),
             last_ms: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
+            requests: AtomicU64::new(0),
         }
     }
 
@@ -649,11 +666,24 @@ impl Activity {
     }
 }
 
+impl Activity {
+    /// Resolves when `timeout` has passed since accept without a request
+    /// begun; never once one has. hyper's own header timeout starts only with
+    /// a request's first byte, and the HTTP/1-or-2 detection before it has none.
+    async fn no_request_within(&self, timeout: Duration) {
+        tokio::time::sleep_until((self.started + timeout).into()).await;
+        if self.requests.load(Ordering::Relaxed) > 0 {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
 /// A request in flight on a connection, from its head to the end of its body.
 struct Busy(Arc<Activity>);
 
 impl Busy {
     fn start(activity: Arc<Activity>) -> Busy {
+        activity.requests.fetch_add(1, Ordering::Relaxed);
         activity.in_flight.fetch_add(1, Ordering::Relaxed);
         Busy(activity)
     }
@@ -666,10 +696,50 @@ impl Drop for Busy {
     }
 }
 
-/// The client socket, noting every byte read or written in `Activity`.
+/// The client socket, noting every byte read or written in `Activity`, and
+/// failing a write that makes no progress for `send_timeout`.
 struct ActivityIo {
     inner: TcpStream,
     activity: Arc<Activity>,
+    send_timeout: Duration,
+    /// Armed while a write waits on a full socket; reset by any progress.
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl ActivityIo {
+    /// What a write's poll becomes: progress resets the stall clock; waiting
+    /// past `send_timeout` is an error (hyper then closes the connection).
+    fn watch_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: Poll<std::io::Result<usize>>,
+    ) -> Poll<std::io::Result<usize>> {
+        match poll {
+            Poll::Pending => {
+                let timeout = self.send_timeout;
+                let stall = self
+                    .stalled
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                match stall.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!(
+                            "the client read nothing for {}s ([serve] send_timeout)",
+                            timeout.as_secs()
+                        ),
+                    ))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+            ready => {
+                self.stalled = None;
+                if matches!(ready, Poll::Ready(Ok(n)) if n > 0) {
+                    self.activity.touch();
+                }
+                ready
+            }
+        }
+    }
 }
 
 impl AsyncRead for ActivityIo {
@@ -694,10 +764,7 @@ impl AsyncWrite for ActivityIo {
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if matches!(poll, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.touch();
-        }
-        poll
+        self.watch_write(cx, poll)
     }
 
     // Vectored writes pass through, so hyper keeps writing headers and body
@@ -708,10 +775,7 @@ impl AsyncWrite for ActivityIo {
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
         let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if matches!(poll, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.touch();
-        }
-        poll
+        self.watch_write(cx, poll)
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -838,3 +838,133 @@ fn env_gives_the_client_login_when_client_auth_is_on() {
     assert!(off.get("DPX_USER").is_none(), "{off}");
     assert_eq!(off["DPX_SERVER"], server);
 }
+
+/// The Argon2 hash of `secret`, as a user makes it.
+fn hash_of(dpx: &Dpx, secret: &str) -> String {
+    use std::io::Write;
+    let mut child = dpx
+        .command()
+        .args(["serve", "--hash-password"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dpx serve --hash-password");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(secret.as_bytes())
+        .expect("write password");
+    let out = child.wait_with_output().expect("output");
+    assert_success(&out, "dpx serve --hash-password");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// Argon2 needs ~19 MiB a check: 100 checks two at a time (right
+/// passwords, then wrong ones) must not leave the server holding
+/// gigabytes; it reuses a bounded set of buffers.
+#[test]
+fn password_checks_keep_the_memory_of_serve_bounded() {
+    let hub = FakeHub::start();
+    let secret = "team-password-1234";
+    let hash = hash_of(&Dpx::new(&hub.url()), secret);
+    let dpx = dpx_with_auth(&hub, &format!("[serve.auth.users]\nci = \"{hash}\"\n"));
+    let serve = dpx.serve();
+    let pid = serve.child.id();
+    let before = rss_kib(pid);
+    for password in [secret, "wrong-password"] {
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    for _ in 0..50 {
+                        let resp =
+                            token_request(&serve, "service=dpx", Some(&basic("ci", password)));
+                        assert!(
+                            [200, 401, 429].contains(&resp.status),
+                            "{}",
+                            resp.body_text()
+                        );
+                    }
+                });
+            }
+        });
+    }
+    let after = rss_kib(pid);
+    eprintln!("dpx serve RSS: {before} KiB before, {after} KiB after 200 checks");
+    // Two checks at once at ~19 MiB each, plus the server itself (~15 MiB).
+    let bound = 150 * 1024;
+    assert!(
+        after < bound,
+        "RSS went from {before} KiB to {after} KiB (bound {bound} KiB)"
+    );
+}
+
+/// Guessing is slowed: after a few wrong passwords from one address its
+/// token requests get 429 with a Retry-After, the right password included,
+/// without a password check; the log has a line per burst, not per guess.
+#[test]
+fn repeated_wrong_passwords_are_answered_429_with_retry_after_and_logged_once_per_burst() {
+    let hub = FakeHub::start();
+    let dpx = dpx_with_auth(&hub, "");
+    let pw = password(&dpx);
+    let serve = dpx.serve();
+    let statuses: Vec<(u16, Option<String>)> = (0..30)
+        .map(|i| {
+            let resp = token_request(
+                &serve,
+                "service=dpx",
+                Some(&basic("dpx", &format!("guess-{i}"))),
+            );
+            (resp.status, resp.header("retry-after").map(str::to_string))
+        })
+        .collect();
+    let first_429 = statuses
+        .iter()
+        .position(|(s, _)| *s == 429)
+        .unwrap_or_else(|| panic!("no 429 among {statuses:?}"));
+    assert!(first_429 >= 3, "a few mistakes are free: {statuses:?}");
+    assert!(
+        statuses[..first_429].iter().all(|(s, _)| *s == 401),
+        "{statuses:?}"
+    );
+    for (status, retry_after) in &statuses[first_429..] {
+        assert_eq!(*status, 429, "{statuses:?}");
+        let secs: u64 = retry_after
+            .as_deref()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("Retry-After in whole seconds: {statuses:?}"));
+        assert!(secs >= 1, "{statuses:?}");
+    }
+    // The right password while locked out learns nothing either.
+    let resp = token_request(&serve, "service=dpx", Some(&basic("dpx", &pw)));
+    assert_eq!(resp.status, 429, "{}", resp.body_text());
+    assert_eq!(
+        resp.error_code().as_deref(),
+        Some("TOOMANYREQUESTS"),
+        "{}",
+        resp.body_text()
+    );
+    assert!(serve.log_shows("wrong password"), "{}", serve.log_text());
+    let log = serve.log_text();
+    let lines = log
+        .lines()
+        .filter(|l| l.contains("wrong password") || l.contains("wrong user name"))
+        .count();
+    assert!(lines <= 2, "one line per burst, not per guess:\n{log}");
+    // Once the lockout is over, the right password works again.
+    crate::support::dpx::wait_for(
+        "the right password to be accepted after the lockout",
+        std::time::Duration::from_secs(30),
+        || token_request(&serve, "service=dpx", Some(&basic("dpx", &pw))).status == 200,
+    );
+}

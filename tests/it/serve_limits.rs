@@ -310,3 +310,170 @@ fn serve_raises_its_soft_open_files_limit_to_the_hard_limit() {
         "soft limit below the hard one: {line}"
     );
 }
+
+/// DNS that changes its answer (rebinding): `evil.test` first fails to
+/// resolve, then resolves to 127.0.0.1. dpx checks the addresses it connects
+/// to, not an earlier lookup, so nothing reaches the loopback listener, and
+/// the refusal reads the same whether the port is open or closed. (dpx runs in
+/// a mount namespace with the test's hosts file and a dead name server, so no
+/// lookup leaves the machine.)
+#[test]
+fn a_client_named_host_that_rebinds_to_loopback_never_gets_a_connection() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let hub = FakeHub::start();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let open = listener.local_addr().expect("addr").port();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&connections);
+    std::thread::spawn(move || {
+        for s in listener.incoming() {
+            counted.fetch_add(1, Ordering::SeqCst);
+            drop(s);
+        }
+    });
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let dpx = Dpx::with_registries(&[("docker.io", &hub.url())], "");
+    let hosts = dpx.dir.path().join("hosts");
+    let resolv = dpx.dir.path().join("resolv.conf");
+    std::fs::write(&hosts, "127.0.0.1 localhost\n").expect("hosts");
+    std::fs::write(
+        &resolv,
+        "nameserver 127.0.0.9\noptions timeout:1 attempts:1\n",
+    )
+    .expect("resolv.conf");
+    let (hosts_arg, resolv_arg) = (
+        hosts.to_str().expect("utf-8"),
+        resolv.to_str().expect("utf-8"),
+    );
+    let serve = dpx.serve_wrapped(
+        &[
+            "unshare",
+            "-m",
+            "--",
+            "sh",
+            "-c",
+            "mount --bind \"$1\" /etc/hosts && mount --bind \"$2\" /etc/resolv.conf && shift 2 && exec \"$@\"",
+            "sh",
+            hosts_arg,
+            resolv_arg,
+        ],
+        "127.0.0.1:0",
+        &[],
+        &[],
+    );
+    let path = |host: &str, port: u16| format!("/v2/org/app/manifests/1?ns={host}:{port}");
+
+    // Unresolvable: an error, and nothing remembered about the name.
+    let resp = request(&serve.addr, "GET", &path("evil.test", open), &[]);
+    assert_ne!(resp.status, 200, "{}", resp.body_text());
+    // Now it resolves to loopback; so does a literal.
+    std::fs::write(&hosts, "127.0.0.1 localhost\n127.0.0.1 evil.test\n").expect("hosts");
+    for host in ["evil.test", "127.0.0.1", "localhost"] {
+        let mut bodies = Vec::new();
+        for port in [open, closed] {
+            let resp = request(&serve.addr, "GET", &path(host, port), &[]);
+            assert_eq!(resp.status, 403, "{host}:{port}: {}", resp.body_text());
+            assert_eq!(
+                resp.error_code().as_deref(),
+                Some("DENIED"),
+                "{host}:{port}"
+            );
+            bodies.push(resp.body_text().replace(&port.to_string(), "PORT"));
+        }
+        assert_eq!(
+            bodies[0], bodies[1],
+            "{host}: the refusal tells nothing of the port"
+        );
+        assert!(bodies[0].contains("[registries."), "{}", bodies[0]);
+    }
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        0,
+        "dpx connected to the loopback listener"
+    );
+}
+
+/// The header timeout runs from accept: a client that connects and sends
+/// nothing (or only the HTTP/2 preface) is closed after it, not after the
+/// longer idle timeout, so silent clients cannot hold every slot for long.
+#[test]
+fn silent_connections_are_closed_after_the_header_timeout_and_a_new_client_is_served() {
+    let hub = FakeHub::start();
+    let dpx = Dpx::with_registries(
+        &[("docker.io", &hub.url())],
+        "[serve]\nmax_connections = 20\nheader_timeout = \"1s\"\nconnection_idle_timeout = \"1h\"\n",
+    );
+    let serve = dpx.serve();
+    let mut silent: Vec<TcpStream> = (0..20)
+        .map(|_| TcpStream::connect(&serve.addr).expect("connect"))
+        .collect();
+    silent[19]
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .expect("send the HTTP/2 preface");
+    // The test keeps every socket open: only the server can free the slots.
+    wait_for(
+        "a new client served while the silent ones are still connected",
+        Duration::from_secs(20),
+        || request(&serve.addr, "GET", "/v2/", &[]).status == 200,
+    );
+    for (i, s) in silent.iter_mut().enumerate() {
+        let raw = read_until_closed(s)
+            .unwrap_or_else(|e| panic!("silent connection {i} was not closed: {e}"));
+        // An HTTP/2 server may say goodbye (SETTINGS, GOAWAY); an HTTP/1 one says nothing.
+        if i < 19 {
+            assert!(raw.is_empty(), "{}", String::from_utf8_lossy(&raw));
+        }
+    }
+}
+
+/// A client that asks for a large blob and stops reading holds its slot for
+/// `send_timeout` at most; others are served meanwhile.
+#[test]
+fn a_client_that_stops_reading_a_blob_is_cut_off_after_the_send_timeout() {
+    let hub = FakeHub::start();
+    let size = 48 << 20;
+    let digest = hub.add_blob(crate::support::hub::noise(0x5e4d, size));
+    let dpx = Dpx::with_registries(
+        &[("docker.io", &hub.url())],
+        "[serve]\nsend_timeout = \"1s\"\n",
+    );
+    let serve = dpx.serve();
+    let path = format!("/v2/library/big/blobs/{digest}");
+    let mut stalled = TcpStream::connect(&serve.addr).expect("connect");
+    stalled
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .expect("send");
+    let mut first = [0u8; 4096];
+    let n = stalled.read(&mut first).expect("the response starts");
+    assert!(
+        String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200 "),
+        "{}",
+        String::from_utf8_lossy(&first[..n])
+    );
+    // It reads no more. Others are served meanwhile...
+    assert_eq!(request(&serve.addr, "GET", "/v2/", &[]).status, 200);
+    // ...and the server gives up on it.
+    wait_for(
+        "the stalled transfer to be cut off",
+        Duration::from_secs(30),
+        || serve.log_text().contains(&format!("GET {path} 200")),
+    );
+    let line = serve
+        .log_text()
+        .lines()
+        .find(|l| l.contains(&format!("GET {path} 200")))
+        .map(str::to_string)
+        .unwrap_or_default();
+    assert!(line.contains("incomplete"), "{line}");
+    let rest = read_until_closed(&mut stalled).unwrap_or_default();
+    assert!(
+        n + rest.len() < size,
+        "the connection was closed before the whole blob went"
+    );
+    assert_eq!(request(&serve.addr, "GET", "/v2/", &[]).status, 200);
+}

@@ -142,17 +142,42 @@ impl Dpx {
     /// Starts `dpx serve` with extra flags (`--json`, `-v`); with flags, the
     /// log level is theirs (no `DPX_LOG`).
     pub fn serve_flags(&self, listen: &str, flags: &[&str], env: &[(&str, &str)]) -> Serve {
-        let mut cmd = self.command();
-        cmd.args(["serve", "--listen", listen])
-            .args(flags)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        self.serve_wrapped(&[], listen, flags, env)
+    }
+
+    /// `serve_flags`, run by `wrapper` (a program and its arguments that
+    /// ends by running the dpx command line it is given, such as `unshare`).
+    pub fn serve_wrapped(
+        &self,
+        wrapper: &[&str],
+        listen: &str,
+        flags: &[&str],
+        env: &[(&str, &str)],
+    ) -> Serve {
+        let mut dpx = self.command();
+        dpx.args(["serve", "--listen", listen]).args(flags);
         if flags.is_empty() {
-            cmd.env("DPX_LOG", "dpx=info");
+            dpx.env("DPX_LOG", "dpx=info");
         }
         for (k, v) in env {
-            cmd.env(k, v);
+            dpx.env(k, v);
         }
+        let mut cmd = match wrapper.split_first() {
+            None => dpx,
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(dpx.get_program()).args(dpx.get_args());
+                for (k, v) in dpx.get_envs() {
+                    match v {
+                        Some(v) => cmd.env(k, v),
+                        None => cmd.env_remove(k),
+                    };
+                }
+                cmd.stdin(Stdio::null());
+                cmd
+            }
+        };
+        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn dpx serve");
         let stderr = child.stderr.take().expect("stderr");
         let mut reader = BufReader::new(stderr);
