@@ -110,7 +110,9 @@ pub fn main() -> ExitCode {
             Command::Logout(args) => commands::login::logout(&ctx, args).await,
         }
     });
-    // Dropping the runtime cancels unfinished downloads; their temp files go with them.
+    // Dropping the runtime cancels unfinished downloads; their temp files go
+    // with them. It waits for blocking work: a credential helper is not.
+    credentials::docker::stop_helpers();
     drop(runtime);
     match result {
         Ok(code) => code,

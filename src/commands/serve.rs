@@ -165,6 +165,8 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
             },
             None => shutdown_signal().await,
         }
+        // Requests waiting on a credential helper end now, not at its deadline.
+        crate::credentials::docker::stop_helpers();
     };
     server.run(listener, shutdown).await?;
     flusher.abort();
