@@ -229,8 +229,13 @@ fn backup(file: &Path) -> Result<PathBuf, SetupError> {
 }
 
 /// Replaces `file` in one rename (a reader sees the old or the new file,
-/// never half of one), keeping the old file's permissions.
+/// never half of one), keeping the old file's permissions. A symlink stays
+/// one: its target is what is replaced.
 fn write_atomic(file: &Path, bytes: &[u8]) -> Result<(), SetupError> {
+    let file = &link_target(file).map_err(|source| SetupError::Write {
+        path: file.to_path_buf(),
+        source,
+    })?;
     let err = |source| SetupError::Write {
         path: file.to_path_buf(),
         source,
@@ -260,6 +265,30 @@ fn write_atomic(file: &Path, bytes: &[u8]) -> Result<(), SetupError> {
     temp.as_file().sync_all().map_err(err)?;
     temp.persist(file).map_err(|e| err(e.error))?;
     Ok(())
+}
+
+/// The file a path names after following symlinks (a dangling link's target
+/// included, so writing creates it); the path itself when it is no link.
+fn link_target(file: &Path) -> std::io::Result<PathBuf> {
+    let mut path = file.to_path_buf();
+    // A bound, as the kernel's own (ELOOP), for a link that leads to itself.
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = std::fs::read_link(&path)?;
+                path = match path.parent() {
+                    Some(dir) => dir.join(target),
+                    None => target,
+                };
+            }
+            Ok(_) => return Ok(path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(path),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other(
+        "too many levels of symbolic links; point it at the file itself",
+    ))
 }
 
 // ---------------------------------------------------------------- containerd
