@@ -190,7 +190,8 @@ fn init_logging(verbose: u8, quiet: bool, serving: bool, json: bool) {
     let filter = EnvFilter::try_from_env("DPX_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // stderr; the daemon's log file rotates by size.
+        .with_writer(daemon::log::writer)
         .with_target(false);
     let _ = if json && serving {
         builder.json().flatten_event(true).try_init()

@@ -7,7 +7,7 @@
 //!                         takes it shared for a moment: if it gets it, nobody serves
 //! <runtime>/daemon.json   pid, address, start time, cache dir, version, log
 //! <runtime>/start.lock    one `dpx daemon start` at a time
-//! <runtime>/daemon.log    the started daemon's output (daemon.log.1: the previous one)
+//! <runtime>/daemon.log    the started daemon's output (daemon.log.1, .2: older ones, see log.rs)
 //! ```
 //! `<runtime>` is `$XDG_RUNTIME_DIR/dpx/<hash of the cache dir>`, else the
 //! cache's own `daemon/` directory. The lock, not the pid, says whether a
