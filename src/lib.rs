@@ -15,6 +15,7 @@ pub mod exit;
 pub mod fetch;
 pub mod imagelist;
 pub mod oci;
+pub mod operator_files;
 pub mod progress;
 pub mod reference;
 pub mod registry;

@@ -148,7 +148,7 @@ pub struct Applied {
 /// other key and mirror. Writes nothing when it is already there; a file that
 /// is not a JSON object (or whose mirrors are not a list of strings) is left alone.
 pub fn apply_docker(file: &Path, mirror: &str) -> Result<Applied, SetupError> {
-    let old = match std::fs::read_to_string(file) {
+    let old = match crate::operator_files::read_to_string(file) {
         Ok(text) => Some(text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(source) => {
@@ -308,7 +308,8 @@ async fn containerd(
     let written = tokio::task::spawn_blocking(move || -> Result<Vec<_>, SetupError> {
         let mut report = Vec::new();
         for (path, text) in files {
-            let changed = std::fs::read_to_string(&path).ok().as_deref() != Some(&text);
+            let changed =
+                crate::operator_files::read_to_string(&path).ok().as_deref() != Some(&text);
             let backup = if changed && path.exists() {
                 Some(backup(&path)?)
             } else {

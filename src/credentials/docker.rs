@@ -268,7 +268,7 @@ impl DockerSource {
 
     /// Docker's config file; `None` when there is none (or it is unreadable: said in the log).
     pub fn from_file(path: &Path) -> Option<DockerSource> {
-        let text = match std::fs::read_to_string(path) {
+        let text = match crate::operator_files::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
             Err(e) => {

@@ -180,7 +180,7 @@ impl RuntimeDir {
 
     fn read_state(&self) -> Result<Option<State>, DaemonError> {
         let path = self.state_path();
-        match fs::read(&path) {
+        match crate::operator_files::read(&path) {
             // An unreadable file is as good as none (written whole by rename).
             Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),

@@ -717,3 +717,39 @@ fn a_basic_challenge_registry_is_checked_and_used_with_basic_auth() {
     );
     env.assert_no_secret(&["pw-Basic-77", "pw-Nope-78", &basic("frank", "pw-Basic-77")]);
 }
+
+#[test]
+fn a_credential_file_others_may_read_is_refused_with_the_fix() {
+    let hub = FakeHub::start();
+    hub.require_basic("olga", "pw-Open-53");
+    hub.add_image("library/exposed", "v1", &[300], 53);
+    let env = Env::new(&hub, "[credentials]\nstore = \"file\"\n");
+    let host = host_of(&hub);
+    assert!(env.login(&host, "olga", "pw-Open-53").status.success());
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(
+            env.credential_file(),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+    }
+    let out = env.run(&["pull", "exposed:v1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "a 0644 credentials.json was used: {err}"
+    );
+    let path = env.credential_file().display().to_string();
+    assert!(
+        err.contains(&path) && err.contains("chmod 600"),
+        "the error names the file and the fix: {err}"
+    );
+    assert!(
+        hub.served_as(Route::ManifestGet)
+            .iter()
+            .all(Option::is_none),
+        "nothing was served to the exposed login"
+    );
+    env.assert_no_secret(&["pw-Open-53"]);
+}
