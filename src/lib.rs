@@ -16,6 +16,7 @@ pub mod fetch;
 pub mod imagelist;
 pub mod oci;
 pub mod operator_files;
+pub mod printable;
 pub mod progress;
 pub mod reference;
 pub mod registry;
