@@ -259,10 +259,11 @@ impl Config {
                 _ => return Ok(Config::default()),
             },
         };
-        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
-            path: path.clone(),
-            source,
-        })?;
+        let text =
+            crate::operator_files::read_to_string(&path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
         let mut config = Config::parse(&text).map_err(|message| ConfigError::Parse {
             path: path.clone(),
             message,

@@ -205,7 +205,7 @@ pub fn images_from_file(path: &Path) -> Result<Found, ImageListError> {
 }
 
 fn read(path: &Path) -> Result<String, ImageListError> {
-    std::fs::read_to_string(path).map_err(|source| ImageListError::Read {
+    crate::operator_files::read_to_string(path).map_err(|source| ImageListError::Read {
         path: path.to_path_buf(),
         source,
     })

@@ -15,6 +15,8 @@ pub mod exit;
 pub mod fetch;
 pub mod imagelist;
 pub mod oci;
+pub mod operator_files;
+pub mod printable;
 pub mod progress;
 pub mod reference;
 pub mod registry;
@@ -110,7 +112,9 @@ pub fn main() -> ExitCode {
             Command::Logout(args) => commands::login::logout(&ctx, args).await,
         }
     });
-    // Dropping the runtime cancels unfinished downloads; their temp files go with them.
+    // Dropping the runtime cancels unfinished downloads; their temp files go
+    // with them. It waits for blocking work: a credential helper is not.
+    credentials::docker::stop_helpers();
     drop(runtime);
     match result {
         Ok(code) => code,
@@ -188,7 +192,8 @@ fn init_logging(verbose: u8, quiet: bool, serving: bool, json: bool) {
     let filter = EnvFilter::try_from_env("DPX_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // stderr; the daemon's log file rotates by size.
+        .with_writer(daemon::log::writer)
         .with_target(false);
     let _ = if json && serving {
         builder.json().flatten_event(true).try_init()

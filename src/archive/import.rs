@@ -18,6 +18,7 @@ use serde::Serialize;
 use super::{CONTAINERD_NAME, REF_NAME};
 use crate::cache::{BlobWriter, Cache, CacheError, TagRecord};
 use crate::oci::{self, Manifest, describe_platform};
+use crate::printable::printable_max;
 use crate::reference::{Digest, Reference};
 
 /// Manifests and index.json are read into memory up to this size (as registries cap them).
@@ -35,7 +36,8 @@ const MANIFEST_TYPES: [&str; 4] = [
 pub enum ImportError {
     #[error("cannot read {path}: {source}")]
     Open { path: String, source: io::Error },
-    #[error("{0}; nothing was imported")]
+    /// Holds names from the archive: shown escaped and capped.
+    #[error("{}; nothing was imported", printable_max(.0, 2048))]
     Invalid(String),
     #[error("{0}; nothing was imported")]
     Cache(#[from] CacheError),

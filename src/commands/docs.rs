@@ -100,6 +100,10 @@ fn extra_sections() -> Roff {
                 "A tracing filter for log output, e.g. dpx=debug.",
             ),
             (
+                "DPX_LOG_MAX_SIZE",
+                "The size at which a daemon's log file is rotated (default 10MiB; two older files are kept).",
+            ),
+            (
                 "DOCKER_HOST",
                 "The Docker daemon dpx doctor asks (through docker info).",
             ),

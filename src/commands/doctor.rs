@@ -363,7 +363,7 @@ async fn containerd_check(endpoint: &Endpoint, hosts_dir: &Path, registries: &[S
         let mut found = 0usize;
         for host in &regs {
             let file = dir.join(host).join("hosts.toml");
-            let names_dpx = std::fs::read_to_string(&file)
+            let names_dpx = crate::operator_files::read_to_string(&file)
                 .ok()
                 .and_then(|text| toml::from_str::<toml::Table>(&text).ok())
                 .and_then(|t| t.get("host").and_then(|h| h.as_table()).cloned())
@@ -487,7 +487,7 @@ async fn podman_check(endpoint: &Endpoint, given: Option<PathBuf>) -> Check {
         podman_conf_files(given)
             .into_iter()
             .map(|f| {
-                let hit = std::fs::read_to_string(&f)
+                let hit = crate::operator_files::read_to_string(&f)
                     .map(|t| conf_mirrors_docker_hub(&t, &host_port))
                     .ok();
                 (f, hit)

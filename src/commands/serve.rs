@@ -71,6 +71,9 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let fetcher = ctx.serve_fetcher(policy)?;
     // After the cache dir exists, so its name resolves as the daemon commands see it.
     let registration = register(ctx, args.daemon).await?;
+    if args.daemon {
+        crate::daemon::log::rotate_by_size(RuntimeDir::for_cache(&ctx.cache_dir).log_path());
+    }
     // Before the listening line, which tells scripts the server is ready.
     raise_fd_limit();
     let listener = match activation::inherited()
@@ -163,6 +166,8 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
             },
             None => shutdown_signal().await,
         }
+        // Requests waiting on a credential helper end now, not at its deadline.
+        crate::credentials::docker::stop_helpers();
     };
     server.run(listener, shutdown).await?;
     flusher.abort();

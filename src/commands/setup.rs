@@ -148,7 +148,7 @@ pub struct Applied {
 /// other key and mirror. Writes nothing when it is already there; a file that
 /// is not a JSON object (or whose mirrors are not a list of strings) is left alone.
 pub fn apply_docker(file: &Path, mirror: &str) -> Result<Applied, SetupError> {
-    let old = match std::fs::read_to_string(file) {
+    let old = match crate::operator_files::read_to_string(file) {
         Ok(text) => Some(text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(source) => {
@@ -229,8 +229,13 @@ fn backup(file: &Path) -> Result<PathBuf, SetupError> {
 }
 
 /// Replaces `file` in one rename (a reader sees the old or the new file,
-/// never half of one), keeping the old file's permissions.
+/// never half of one), keeping the old file's permissions. A symlink stays
+/// one: its target is what is replaced.
 fn write_atomic(file: &Path, bytes: &[u8]) -> Result<(), SetupError> {
+    let file = &link_target(file).map_err(|source| SetupError::Write {
+        path: file.to_path_buf(),
+        source,
+    })?;
     let err = |source| SetupError::Write {
         path: file.to_path_buf(),
         source,
@@ -262,6 +267,30 @@ fn write_atomic(file: &Path, bytes: &[u8]) -> Result<(), SetupError> {
     Ok(())
 }
 
+/// The file a path names after following symlinks (a dangling link's target
+/// included, so writing creates it); the path itself when it is no link.
+fn link_target(file: &Path) -> std::io::Result<PathBuf> {
+    let mut path = file.to_path_buf();
+    // A bound, as the kernel's own (ELOOP), for a link that leads to itself.
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = std::fs::read_link(&path)?;
+                path = match path.parent() {
+                    Some(dir) => dir.join(target),
+                    None => target,
+                };
+            }
+            Ok(_) => return Ok(path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(path),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other(
+        "too many levels of symbolic links; point it at the file itself",
+    ))
+}
+
 // ---------------------------------------------------------------- containerd
 
 async fn containerd(
@@ -279,7 +308,8 @@ async fn containerd(
     let written = tokio::task::spawn_blocking(move || -> Result<Vec<_>, SetupError> {
         let mut report = Vec::new();
         for (path, text) in files {
-            let changed = std::fs::read_to_string(&path).ok().as_deref() != Some(&text);
+            let changed =
+                crate::operator_files::read_to_string(&path).ok().as_deref() != Some(&text);
             let backup = if changed && path.exists() {
                 Some(backup(&path)?)
             } else {

@@ -14,13 +14,14 @@ use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde::Deserialize;
 
 use super::resolve::{CredentialSource, Found, Listed};
-use super::{Credentials, host_key};
+use super::{Credentials, SECRET_VARS, host_key};
 use crate::reference::DOCKER_HUB;
 
 pub const AUTH_CONFIG_VAR: &str = "DOCKER_AUTH_CONFIG";
@@ -103,49 +104,111 @@ enum HelperAnswer {
     NotFound,
 }
 
-/// Runs `docker-credential-<helper> <action>` with `input` on stdin, with a
-/// deadline; its stdout, or why not. Never returns the output in an error.
+/// Set once dpx is stopping: running helpers are ended and no new one starts.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+
+/// Ends every running helper (and what it started) and refuses new ones, so
+/// a stopping dpx never waits on one. Called on a shutdown signal and
+/// before the runtime is dropped.
+pub fn stop_helpers() {
+    STOPPING.store(true, Ordering::Relaxed);
+}
+
+/// Runs `docker-credential-<helper> <action>` with `input` on stdin; its
+/// stdout, or why not. One deadline covers the whole exchange (start, write,
+/// read to the end, exit): a helper that leaves a child holding its stdout
+/// is stopped at the deadline with its whole process group. The helper gets
+/// dpx's environment without dpx's own secrets (`SECRET_VARS`). Never
+/// returns the output in an error.
 fn run_helper(helper: &str, action: &str, input: &str) -> Result<(bool, Vec<u8>), String> {
     let program = format!("docker-credential-{helper}");
-    let mut child = Command::new(&program)
+    if STOPPING.load(Ordering::Relaxed) {
+        return Err(format!("not running {program}: dpx is stopping"));
+    }
+    let deadline = Instant::now() + HELPER_DEADLINE;
+    let mut command = Command::new(&program);
+    command
         .arg(action)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::null());
+    for var in SECRET_VARS {
+        command.env_remove(var);
+    }
+    // Its own process group, so what it starts can be stopped with it.
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let mut child = command
         .spawn()
         .map_err(|e| format!("cannot run {program}: {e}"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A helper that exits without reading is judged by its exit status.
-        let _ = stdin.write_all(input.as_bytes());
-    }
-    let stdout = child.stdout.take();
-    let reader = std::thread::spawn(move || {
+    let (stdin, stdout) = (child.stdin.take(), child.stdout.take());
+    let input = input.to_string();
+    let (sent, output) = std::sync::mpsc::channel();
+    // Detached: if it blocks past the deadline, stopping the group ends it
+    // (and if a grandchild escaped the group, nothing waits for it).
+    std::thread::spawn(move || {
+        if let Some(mut stdin) = stdin {
+            // A helper that exits without reading is judged by its exit status.
+            let _ = stdin.write_all(input.as_bytes());
+        }
         let mut out = Vec::new();
         if let Some(s) = stdout {
             let _ = s.take(MAX_HELPER_OUTPUT).read_to_end(&mut out);
         }
-        out
+        let _ = sent.send(out);
     });
-    let started = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if started.elapsed() < HELPER_DEADLINE => {
-                std::thread::sleep(Duration::from_millis(10));
+    let (mut out, mut status) = (None, None);
+    loop {
+        if out.is_none() {
+            match output.try_recv() {
+                Ok(o) => out = Some(o),
+                Err(std::sync::mpsc::TryRecvError::Empty) => {}
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => out = Some(Vec::new()),
             }
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "{program} gave no answer within {}",
-                    humantime::format_duration(HELPER_DEADLINE)
-                ));
-            }
-            Err(e) => return Err(format!("cannot wait for {program}: {e}")),
         }
-    };
-    let out = reader.join().unwrap_or_default();
-    Ok((status.success(), out))
+        if status.is_none() {
+            status = match child.try_wait() {
+                Ok(s) => s,
+                Err(e) => {
+                    stop_helper(&mut child);
+                    return Err(format!("cannot wait for {program}: {e}"));
+                }
+            };
+        }
+        if let (Some(_), Some(s)) = (&out, status) {
+            return Ok((s.success(), out.unwrap_or_default()));
+        }
+        if STOPPING.load(Ordering::Relaxed) {
+            stop_helper(&mut child);
+            return Err(format!("{program} stopped: dpx is stopping"));
+        }
+        if Instant::now() >= deadline {
+            stop_helper(&mut child);
+            let what = if status.is_some() {
+                "exited, but something it started still held its output"
+            } else {
+                "was still running"
+            };
+            return Err(format!(
+                "{program} gave no complete answer within {} ({what}); it was stopped",
+                humantime::format_duration(HELPER_DEADLINE)
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Kills a helper's process group (it leads it) and the helper, and reaps it.
+fn stop_helper(child: &mut std::process::Child) {
+    #[cfg(unix)]
+    if let Some(group) = i32::try_from(child.id())
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 fn helper_get(helper: &str, server: &str) -> Result<HelperAnswer, String> {
@@ -205,7 +268,7 @@ impl DockerSource {
 
     /// Docker's config file; `None` when there is none (or it is unreadable: said in the log).
     pub fn from_file(path: &Path) -> Option<DockerSource> {
-        let text = match std::fs::read_to_string(path) {
+        let text = match crate::operator_files::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
             Err(e) => {

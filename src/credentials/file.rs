@@ -77,7 +77,8 @@ impl CredentialFile {
 
     /// The file's contents; empty when it does not exist.
     pub fn load(&self) -> Result<Contents, FileError> {
-        let text = match std::fs::read_to_string(&self.path) {
+        // Holds secrets: refused when others may read it, as dpx's other secrets are.
+        let text = match crate::operator_files::read_secret(&self.path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Contents::default()),
             Err(source) => {
@@ -87,7 +88,7 @@ impl CredentialFile {
                 });
             }
         };
-        serde_json::from_str(&text).map_err(|e| FileError::Parse {
+        serde_json::from_slice(&text).map_err(|e| FileError::Parse {
             path: self.path.clone(),
             line: e.line(),
         })

@@ -19,6 +19,20 @@ pub use store::{Store, StoreKind};
 
 use crate::reference::DOCKER_HUB;
 
+/// The secret variables dpx reads (or prints for a shell to set): removed
+/// from a credential helper's environment, since a helper is another program
+/// asked about one host and must not see the others' secrets.
+pub const SECRET_VARS: &[&str] = &[
+    env::USER,
+    env::PASSWORD,
+    docker::AUTH_CONFIG_VAR,
+    crate::dependency_proxy::USER,
+    crate::dependency_proxy::PASSWORD,
+    // What `dpx env` prints for clients of a password-protected serve.
+    "DPX_USER",
+    "DPX_PASSWORD",
+];
+
 /// The key credentials are stored and looked up under: a registry name, a
 /// `host[:port]`, or a URL (`https://index.docker.io/v1/`, as Docker's
 /// config.json writes Docker Hub) becomes a lowercase `host[:port]`, with

@@ -3,6 +3,7 @@
 //! live figures over `GET /_dpx/status`, stopped with SIGTERM.
 
 pub mod activation;
+pub mod log;
 mod state;
 
 use std::ffi::OsString;
@@ -181,13 +182,13 @@ pub async fn start(runtime: &RuntimeDir, launch: &Launch) -> Result<Started, Dae
 }
 
 /// Re-runs this binary as `dpx serve --daemon` in its own session, its
-/// output appended to the log (the previous daemon's log kept as `.1`).
+/// output appended to the log (the previous daemon's log kept as `.1`; the
+/// daemon rotates it by size, see `log`).
 fn spawn(runtime: &RuntimeDir, launch: &Launch) -> Result<std::process::Child, DaemonError> {
     runtime.create()?;
     let log = runtime.log_path();
     if std::fs::metadata(&log).is_ok_and(|m| m.len() > 0) {
-        let old = log.with_extension("log.1");
-        std::fs::rename(&log, &old).map_err(|e| DaemonError::io("rotate", &log, e))?;
+        self::log::shift(&log).map_err(|e| DaemonError::io("rotate", &log, e))?;
     }
     let out = std::fs::OpenOptions::new()
         .create(true)

@@ -7,7 +7,7 @@
 //!                         takes it shared for a moment: if it gets it, nobody serves
 //! <runtime>/daemon.json   pid, address, start time, cache dir, version, log
 //! <runtime>/start.lock    one `dpx daemon start` at a time
-//! <runtime>/daemon.log    the started daemon's output (daemon.log.1: the previous one)
+//! <runtime>/daemon.log    the started daemon's output (daemon.log.1, .2: older ones, see log.rs)
 //! ```
 //! `<runtime>` is `$XDG_RUNTIME_DIR/dpx/<hash of the cache dir>`, else the
 //! cache's own `daemon/` directory. The lock, not the pid, says whether a
@@ -180,7 +180,7 @@ impl RuntimeDir {
 
     fn read_state(&self) -> Result<Option<State>, DaemonError> {
         let path = self.state_path();
-        match fs::read(&path) {
+        match crate::operator_files::read(&path) {
             // An unreadable file is as good as none (written whole by rename).
             Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),

@@ -3,27 +3,32 @@
 
 use std::time::Duration;
 
+use crate::printable::printable;
 use crate::reference::Digest;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error("cannot reach {url}: {reason}")]
+    #[error("cannot reach {}: {}", printable(.url), printable(.reason))]
     Unreachable { url: String, reason: String },
-    #[error("{what} not found at {url}")]
+    #[error("{} not found at {}", printable(.what), printable(.url))]
     NotFound { what: String, url: String },
-    #[error("{url} refused access ({status}): {message}; if the image is private, log in first")]
+    #[error(
+        "{} refused access ({status}): {}; if the image is private, log in first",
+        printable(.url),
+        printable(.message)
+    )]
     Denied {
         url: String,
         status: u16,
         message: String,
     },
-    #[error("{url} answered 429 Too Many Requests: {message}")]
+    #[error("{} answered 429 Too Many Requests: {}", printable(.url), printable(.message))]
     RateLimited {
         url: String,
         message: String,
         retry_after: Option<Duration>,
     },
-    #[error("{url} answered {status}: {message}")]
+    #[error("{} answered {status}: {}", printable(.url), printable(.message))]
     Status {
         url: String,
         status: u16,
@@ -31,18 +36,20 @@ pub enum RegistryError {
         /// The server's `Retry-After`, when it sent one (503s may).
         retry_after: Option<Duration>,
     },
-    #[error("{what}: expected {expected}, received content hashing to {actual}")]
+    #[error("{}: expected {expected}, received content hashing to {actual}", printable(.what))]
     DigestMismatch {
         what: String,
         expected: Digest,
         actual: Digest,
     },
-    #[error("token request to {realm} failed: {message}")]
+    #[error("token request to {} failed: {}", printable(.realm), printable(.message))]
     Token { realm: String, message: String },
     /// The token service turned the credentials for an upstream host down.
     #[error(
-        "{realm} refused the credentials for {host} ({status}): {message}; `dpx login --list` \
-         shows where they come from, `dpx login {host}` replaces them"
+        "{} refused the credentials for {host} ({status}): {}; `dpx login --list` \
+         shows where they come from, `dpx login {host}` replaces them",
+        printable(.realm),
+        printable(.message)
     )]
     LoginRefused {
         realm: String,
@@ -50,9 +57,9 @@ pub enum RegistryError {
         status: u16,
         message: String,
     },
-    #[error("unexpected reply from {url}: {message}")]
+    #[error("unexpected reply from {}: {}", printable(.url), printable(.message))]
     Protocol { url: String, message: String },
-    #[error("download from {url} broke off: {reason}")]
+    #[error("download from {} broke off: {}", printable(.url), printable(.reason))]
     Body { url: String, reason: String },
     /// A registry the config file does not name led to a non-public address
     /// (the same words whatever is listening there: no port scanning).

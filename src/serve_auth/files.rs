@@ -31,7 +31,12 @@ pub fn read(path: &Path) -> Result<Option<String>, AuthError> {
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
         Err(source) => return Err(io_err(path, source)),
     };
-    check_private(path, &file)?;
+    crate::operator_files::check_private(path, &file)
+        .map_err(|source| io_err(path, source))?
+        .map_err(|e| AuthError::Exposed {
+            path: e.path,
+            mode: e.mode,
+        })?;
     let mut text = String::new();
     // A secret is a line; a larger file is not one of ours.
     (&mut file)
@@ -89,29 +94,6 @@ fn parent(path: &Path) -> &Path {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     }
-}
-
-/// Refuses a secret file that group or others may read or write, as ssh does.
-#[cfg(unix)]
-fn check_private(path: &Path, file: &std::fs::File) -> Result<(), AuthError> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = file
-        .metadata()
-        .map_err(|source| io_err(path, source))?
-        .permissions()
-        .mode();
-    if mode & 0o077 != 0 {
-        return Err(AuthError::Exposed {
-            path: path.into(),
-            mode: mode & 0o777,
-        });
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn check_private(_path: &Path, _file: &std::fs::File) -> Result<(), AuthError> {
-    Ok(())
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> AuthError {

@@ -24,13 +24,20 @@ pub enum TlsError {
     Key { path: PathBuf, reason: String },
     #[error("the TLS certificate and key cannot be used together: {0}")]
     Config(#[from] rustls::Error),
+    /// A private key others may read is refused, as dpx's other secrets are.
+    #[error(transparent)]
+    Exposed(#[from] crate::operator_files::Exposed),
 }
 
 /// Loads the certificate chain and key; offers HTTP/2 and HTTP/1.1 (ALPN).
-/// Blocking: reads files.
+/// Blocking: reads files (each capped, see `operator_files`).
 pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
-    let certs = CertificateDer::pem_file_iter(cert)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+    let cert_pem = crate::operator_files::read(cert).map_err(|e| TlsError::Certificate {
+        path: cert.into(),
+        reason: e.to_string(),
+    })?;
+    let certs = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<Vec<_>, _>>()
         .map_err(|e| TlsError::Certificate {
             path: cert.into(),
             reason: e.to_string(),
@@ -38,7 +45,8 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
     if certs.is_empty() {
         return Err(TlsError::NoCertificate { path: cert.into() });
     }
-    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::Key {
+    let key_pem = read_key(key)?;
+    let key_der = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| TlsError::Key {
         path: key.into(),
         reason: describe_pem_error(&e),
     })?;
@@ -49,6 +57,17 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
         .with_single_cert(certs, key_der)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// The key file's bytes: only its owner may read it, and it is capped.
+fn read_key(key: &Path) -> Result<Vec<u8>, TlsError> {
+    let io_error = |e: std::io::Error| TlsError::Key {
+        path: key.into(),
+        reason: e.to_string(),
+    };
+    let file = std::fs::File::open(key).map_err(io_error)?;
+    crate::operator_files::check_private(key, &file).map_err(io_error)??;
+    crate::operator_files::read_from(file).map_err(io_error)
 }
 
 /// What went wrong reading a key, without any of its bytes.

@@ -442,3 +442,45 @@ fn multi_arch_exports_the_index_only_when_every_platform_is_cached() {
         "index, 2 x (manifest, config, layer)"
     );
 }
+
+#[test]
+fn import_of_a_tar_with_a_hostile_header_prints_no_terminal_escapes() {
+    let hub = FakeHub::start();
+    let dpx = Dpx::new(&hub.url());
+    let bad = dpx.dir.path().join("hostile.tar");
+    let name = format!(
+        "\u{1b}]0;pwned\u{7}\u{1b}[2J{}",
+        "\u{1b}[1mA".repeat(20_000)
+    );
+    let mut bytes = Vec::new();
+    // A GNU long name (100 KB, escapes in it) for the next entry...
+    let mut long = tar::Header::new_gnu();
+    long.as_gnu_mut().expect("gnu").name[..13].copy_from_slice(b"././@LongLink");
+    long.set_entry_type(tar::EntryType::GNULongName);
+    long.set_size(name.len() as u64 + 1);
+    long.set_mode(0o644);
+    long.set_cksum();
+    bytes.extend_from_slice(long.as_bytes());
+    bytes.extend_from_slice(name.as_bytes());
+    bytes.push(0);
+    bytes.resize(bytes.len().div_ceil(512) * 512, 0);
+    // ...whose header's size field is escapes, not octal digits.
+    let mut entry = tar::Header::new_gnu();
+    entry.as_gnu_mut().expect("gnu").name[..4].copy_from_slice(b"\x1b[2J");
+    entry.set_mode(0o644);
+    entry.as_gnu_mut().expect("gnu").size = *b"\x1b]0;pwn\x07\x1b[2J";
+    entry.set_cksum();
+    bytes.extend_from_slice(entry.as_bytes());
+    bytes.extend_from_slice(&[0; 1024]);
+    std::fs::write(&bad, &bytes).expect("write");
+    let out = dpx.run(&["import", path_str(&bad)]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nothing was imported"), "{err}");
+    assert!(
+        !err.chars().any(|c| c.is_control() && c != '\n'),
+        "a raw control character was printed: {err:?}"
+    );
+    assert!(err.len() < 8 * 1024, "{} bytes printed", err.len());
+    assert_eq!(blob_count(&dpx), 0);
+}

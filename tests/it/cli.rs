@@ -370,3 +370,26 @@ fn error_hints_name_only_commands_that_exist() {
     }
     assert!(checked > 10);
 }
+
+#[test]
+fn a_config_file_is_read_with_a_size_cap() {
+    use std::os::unix::process::CommandExt as _;
+    let dpx = Dpx::new("http://127.0.0.1:9");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dpx"));
+    cmd.args(["--config", "/dev/zero", "--cache-dir"])
+        .arg(&dpx.cache)
+        .args(["cache", "ls"])
+        .stdin(Stdio::null());
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
+    // The cap turns a read without a bound into an abort, not the machine's memory.
+    unsafe {
+        cmd.pre_exec(|| rlimit::setrlimit(rlimit::Resource::AS, 2 << 30, 2 << 30));
+    }
+    let out = cmd.output().expect("run dpx");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("/dev/zero") && err.contains("larger than 1 MiB"),
+        "the error names the file and the limit: {err}"
+    );
+}

@@ -9,6 +9,7 @@ use std::cell::RefCell;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 
@@ -320,20 +321,26 @@ fn docker_config_auths_and_docker_auth_config_are_used_without_login() {
 /// answers `user`/`secret` for any server, `list` names `host`; each call is
 /// appended to the returned file as `ACTION SERVER`.
 fn install_helper(env: &Env, host: &str, user: &str, secret: &str) -> PathBuf {
-    let bin = env.dpx.dir.path().join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
     let asked = env.dpx.dir.path().join("asked");
-    let script = bin.join("docker-credential-dpxtest");
-    std::fs::write(
-        &script,
-        format!(
+    install_script(
+        env,
+        "docker-credential-dpxtest",
+        &format!(
             "#!/bin/sh\nread server\necho \"$1 $server\" >> {asked}\n\
              if [ \"$1\" = list ]; then printf '{{\"{host}\":\"{user}\"}}'; exit 0; fi\n\
              printf '{{\"ServerURL\":\"%s\",\"Username\":\"{user}\",\"Secret\":\"{secret}\"}}' \"$server\"\n",
             asked = asked.display()
         ),
-    )
-    .unwrap();
+    );
+    asked
+}
+
+/// Puts an executable script named `name` first on dpx's PATH; returns that PATH.
+fn install_script(env: &Env, name: &str, text: &str) -> String {
+    let bin = env.dpx.dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = bin.join(name);
+    std::fs::write(&script, text).unwrap();
     {
         use std::os::unix::fs::PermissionsExt as _;
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -344,7 +351,152 @@ fn install_helper(env: &Env, host: &str, user: &str, secret: &str) -> PathBuf {
         std::env::var("PATH").unwrap_or_default()
     );
     env.set("PATH", &path);
-    asked
+    path
+}
+
+/// Runs dpx and kills it if it has not finished after `bound` (a hang, not a timing check).
+fn run_bounded(env: &Env, args: &[&str], bound: Duration) -> Output {
+    let mut child = env
+        .command()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn dpx");
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > bound {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "dpx {args:?} hung: still running after {bound:?}; stderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    env.record(&out);
+    out
+}
+
+/// The issue's hostile helper: answers at once, but leaves a child holding
+/// its stdout for ten minutes. Touches `started` each time it runs.
+fn install_lingering_helper(env: &Env, user: &str, secret: &str) -> (PathBuf, String) {
+    let started = env.dpx.dir.path().join("started");
+    let path = install_script(
+        env,
+        "docker-credential-evil",
+        &format!(
+            "#!/bin/sh\ntouch {started}\n(sleep 600) &\n\
+             echo '{{\"Username\":\"{user}\",\"Secret\":\"{secret}\"}}'\n",
+            started = started.display()
+        ),
+    );
+    (started, path)
+}
+
+#[test]
+fn a_helper_whose_child_holds_its_output_cannot_hang_pull_or_serve() {
+    let hub = FakeHub::start();
+    hub.require_basic("eve", "pw-Evil-41");
+    hub.add_image("library/held", "v1", &[300], 41);
+    let env = Env::new(&hub, "");
+    let (started, path) = install_lingering_helper(&env, "eve", "pw-Evil-41");
+    env.write_docker_config(&serde_json::json!({"credsStore": "evil"}));
+
+    let out = run_bounded(&env, &["pull", "held:v1"], Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("docker-credential-evil gave no complete answer within 20s"),
+        "{stderr}"
+    );
+
+    let home = env.home.display().to_string();
+    let docker = env.docker_config.display().to_string();
+    let vars = [
+        ("HOME", home.as_str()),
+        ("DOCKER_CONFIG", docker.as_str()),
+        ("PATH", path.as_str()),
+    ];
+    let serve = env.dpx.serve_with(&vars);
+    let resp = request(&serve.addr, "GET", "/v2/library/held/manifests/v1", &[]);
+    assert_ne!(resp.status, 200, "{}", resp.body_text());
+    assert!(
+        serve.log_shows("docker-credential-evil gave no complete answer"),
+        "{}",
+        serve.log_text()
+    );
+
+    // SIGTERM while a request waits on the helper: serve stops (its drain is
+    // 10 s; Serve::stop gives up at 20 s) and the helper's child goes too.
+    let mut serve = env.dpx.serve_with(&vars);
+    std::fs::remove_file(&started).unwrap();
+    let addr = serve.addr.clone();
+    let waiting = std::thread::spawn(move || {
+        request(&addr, "GET", "/v2/library/held/manifests/v1", &[]).status
+    });
+    crate::support::dpx::wait_for("the helper to run", Duration::from_secs(20), || {
+        started.exists()
+    });
+    assert!(serve.stop().success());
+    let _ = waiting.join();
+    env.assert_no_secret(&["pw-Evil-41"]);
+}
+
+#[test]
+fn a_helper_runs_without_dpx_s_secret_variables() {
+    let hub = FakeHub::start();
+    hub.require_basic("hal", "pw-Helper-77");
+    hub.add_image("library/envless", "v1", &[300], 77);
+    let env = Env::new(&hub, "");
+    let dump = env.dpx.dir.path().join("helper-env");
+    install_script(
+        &env,
+        "docker-credential-dumper",
+        &format!(
+            "#!/bin/sh\nenv > {dump}\nprintf '{{\"Username\":\"hal\",\"Secret\":\"pw-Helper-77\"}}'\n",
+            dump = dump.display()
+        ),
+    );
+    env.write_docker_config(&serde_json::json!({"credsStore": "dumper"}));
+    // Secrets meant for other hosts (or for dpx's own clients).
+    env.set("DPX_REGISTRY_HOST", "ghcr.io");
+    env.set("DPX_REGISTRY_USER", "ghcr-user-Sec1");
+    env.set("DPX_REGISTRY_PASSWORD", "pw-Ghcr-Sec2");
+    env.set(
+        "DOCKER_AUTH_CONFIG",
+        &serde_json::json!({"auths": {"quay.io": {"auth": basic("q", "pw-Quay-Sec3")}}})
+            .to_string(),
+    );
+    env.set("CI_DEPENDENCY_PROXY_USER", "gitlab-user-Sec4");
+    env.set("CI_DEPENDENCY_PROXY_PASSWORD", "pw-Gitlab-Sec5");
+    env.set("DPX_USER", "dpx");
+    env.set("DPX_PASSWORD", "pw-Serve-Sec6");
+    env.set("DPX_TEST_HARMLESS", "kept");
+    env.ok(&["pull", "envless:v1"]);
+    assert_eq!(
+        hub.served_as(Route::ManifestGet).last(),
+        Some(&Some("hal".to_string()))
+    );
+    let seen = std::fs::read_to_string(&dump).unwrap();
+    assert!(seen.contains("DPX_TEST_HARMLESS=kept"), "{seen}");
+    for secret in [
+        "Sec1",
+        "Sec2",
+        "Sec3",
+        "Sec4",
+        "Sec5",
+        "Sec6",
+        "DPX_REGISTRY_USER",
+        "DPX_REGISTRY_PASSWORD",
+        "DOCKER_AUTH_CONFIG",
+        "CI_DEPENDENCY_PROXY_PASSWORD",
+        "DPX_PASSWORD",
+    ] {
+        assert!(!seen.contains(secret), "the helper saw {secret}:\n{seen}");
+    }
 }
 
 #[test]
@@ -564,4 +716,40 @@ fn a_basic_challenge_registry_is_checked_and_used_with_basic_auth() {
         "{served:?}"
     );
     env.assert_no_secret(&["pw-Basic-77", "pw-Nope-78", &basic("frank", "pw-Basic-77")]);
+}
+
+#[test]
+fn a_credential_file_others_may_read_is_refused_with_the_fix() {
+    let hub = FakeHub::start();
+    hub.require_basic("olga", "pw-Open-53");
+    hub.add_image("library/exposed", "v1", &[300], 53);
+    let env = Env::new(&hub, "[credentials]\nstore = \"file\"\n");
+    let host = host_of(&hub);
+    assert!(env.login(&host, "olga", "pw-Open-53").status.success());
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(
+            env.credential_file(),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+    }
+    let out = env.run(&["pull", "exposed:v1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "a 0644 credentials.json was used: {err}"
+    );
+    let path = env.credential_file().display().to_string();
+    assert!(
+        err.contains(&path) && err.contains("chmod 600"),
+        "the error names the file and the fix: {err}"
+    );
+    assert!(
+        hub.served_as(Route::ManifestGet)
+            .iter()
+            .all(Option::is_none),
+        "nothing was served to the exposed login"
+    );
+    env.assert_no_secret(&["pw-Open-53"]);
 }

@@ -242,6 +242,49 @@ fn start_status_logs_and_stop() {
 }
 
 #[test]
+fn the_daemon_log_rotates_by_size_and_keeps_a_bounded_number_of_files() {
+    let hub = FakeHub::start();
+    let fx = Fixture::new(&hub, "120s", true);
+    let limit: u64 = 16 * 1024;
+    let out = fx
+        .command(&["--json", "daemon", "start", "--listen", "127.0.0.1:0"])
+        .env("DPX_LOG_MAX_SIZE", "16KiB")
+        .output()
+        .expect("daemon start");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let addr = report["address"].as_str().expect("address").to_string();
+    // About 80 bytes of log each: some 200 KB in all, twelve times the limit.
+    for n in 0..2500 {
+        assert_eq!(
+            request(&addr, "GET", &format!("/v2/?n={n}"), &[]).status,
+            200
+        );
+    }
+    let logs: Vec<(String, u64)> = std::fs::read_dir(fx.state_dir())
+        .expect("state dir")
+        .map(|e| e.expect("entry"))
+        .filter(|e| e.file_name().to_string_lossy().starts_with("daemon.log"))
+        .map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name, e.metadata().expect("metadata").len())
+        })
+        .collect();
+    let total: u64 = logs.iter().map(|(_, len)| len).sum();
+    assert!(logs.len() <= 3, "{logs:?}");
+    // A file is cut after the line that crossed the limit.
+    assert!(logs.iter().all(|(_, len)| *len <= limit + 4096), "{logs:?}");
+    assert!(total >= limit, "the log was written: {logs:?}");
+    // The newest lines are in the current file.
+    let current = std::fs::read_to_string(fx.state_dir().join("daemon.log")).expect("log");
+    assert!(current.contains("/v2/?n=2499"), "{current}");
+}
+
+#[test]
 fn ten_concurrent_starts_leave_one_daemon_and_report_its_address() {
     let hub = FakeHub::start();
     let fx = Fixture::new(&hub, "120s", true);

@@ -968,3 +968,94 @@ fn repeated_wrong_passwords_are_answered_429_with_retry_after_and_logged_once_pe
         || token_request(&serve, "service=dpx", Some(&basic("dpx", &pw))).status == 200,
     );
 }
+
+/// Runs dpx with its address space capped at 2 GiB (a read without a bound
+/// aborts instead of taking the machine's memory), killed if still running
+/// after `bound` (a serve that started is a failure here).
+fn run_capped(mut cmd: Command, bound: std::time::Duration) -> Output {
+    use std::os::unix::process::CommandExt as _;
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
+    unsafe {
+        cmd.pre_exec(|| rlimit::setrlimit(rlimit::Resource::AS, 2 << 30, 2 << 30));
+    }
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn dpx");
+    let started = std::time::Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if started.elapsed() > bound {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "dpx still running after {bound:?}:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("output")
+}
+
+#[test]
+fn tls_files_are_read_with_a_size_cap_and_a_key_others_may_read_is_refused() {
+    let hub = FakeHub::start();
+    let dpx = Dpx::with_registries(&[("docker.io", &hub.url())], "");
+    let certs = tempfile::tempdir().expect("certs dir");
+    let (_ca_dir, cert, key) = make_certificates(certs.path());
+    let cert_arg = cert.to_str().expect("utf-8");
+    let serve = |key: &str| {
+        let mut cmd = dpx.command();
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--tls-cert", cert_arg])
+            .args(["--tls-key", key]);
+        run_capped(cmd, std::time::Duration::from_secs(20))
+    };
+
+    // /dev/zero (mode 666) is refused as a key others may read; a private
+    // file of 4 GiB (sparse) for its size.
+    let out = serve("/dev/zero");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("chmod 600 /dev/zero"), "{err}");
+    let huge = certs.path().join("huge.key");
+    let file = std::fs::File::create(&huge).expect("huge key");
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .expect("chmod");
+    }
+    file.set_len(4 << 30).expect("sparse 4 GiB");
+    let out = serve(huge.to_str().expect("utf-8"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&huge.display().to_string()) && err.contains("larger than 1 MiB"),
+        "the error names the file and the limit: {err}"
+    );
+    let mut cmd = dpx.command();
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        "/dev/zero",
+    ])
+    .args(["--tls-key", key.to_str().expect("utf-8")]);
+    let out = run_capped(cmd, std::time::Duration::from_secs(20));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("larger than 1 MiB"), "{err}");
+
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    }
+    let out = serve(key.to_str().expect("utf-8"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("chmod 600 {}", key.display())),
+        "a world-readable key is refused as the other secrets are: {err}"
+    );
+    assert!(!err.contains("PRIVATE KEY"), "{err}");
+}

@@ -136,6 +136,36 @@ fn setup_docker_apply_keeps_other_keys_backs_up_and_is_idempotent() {
     );
 }
 
+#[test]
+fn setup_docker_apply_writes_through_a_symlinked_daemon_json() {
+    let (dpx, addr) = dpx_listening(&[]);
+    let mirror = format!("http://{addr}");
+    let etc = tempfile::tempdir().expect("tempdir");
+    // As config management often leaves it: /etc/docker/daemon.json -> a managed file.
+    let managed = etc.path().join("managed");
+    std::fs::create_dir(&managed).expect("dir");
+    let target = managed.join("daemon.json");
+    std::fs::write(&target, r#"{"debug": true}"#).expect("target");
+    let link = etc.path().join("daemon.json");
+    std::os::unix::fs::symlink("managed/daemon.json", &link).expect("symlink");
+
+    let out = dpx.run(&["setup", "docker", "--apply", "--file", path_str(&link)]);
+    assert_success(&out, "setup docker --apply through a symlink");
+    let meta = std::fs::symlink_metadata(&link).expect("link");
+    assert!(
+        meta.file_type().is_symlink(),
+        "daemon.json is no longer a symlink"
+    );
+    assert_eq!(
+        std::fs::read_link(&link).expect("read link"),
+        Path::new("managed/daemon.json")
+    );
+    let doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(&target).expect("read")).expect("JSON");
+    assert_eq!(doc["debug"], true);
+    assert_eq!(doc["registry-mirrors"], serde_json::json!([mirror]));
+}
+
 fn doctor(dpx: &Dpx, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, Value) {
     let out = dpx
         .command()

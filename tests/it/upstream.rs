@@ -312,3 +312,34 @@ fn a_tls_failure_is_not_retried() {
     let err = stderr(&run_bounded(&dpx, &["pull", "tls:v1"]));
     assert!(err.contains("retrying"), "{err}");
 }
+
+/// What dpx printed has no terminal control characters and is bounded.
+fn assert_printable(stderr: &str, what: &str) {
+    assert!(
+        !stderr
+            .chars()
+            .any(|c| (c.is_control() && c != '\n') || c == '\u{9b}'),
+        "{what}: a raw control character was printed: {stderr:?}"
+    );
+    assert!(
+        stderr.len() < 8 * 1024,
+        "{what}: {} bytes printed",
+        stderr.len()
+    );
+}
+
+#[test]
+fn an_upstream_error_message_is_printed_escaped_and_cut_short() {
+    let hub = FakeHub::start();
+    hub.add_image("library/hostile", "v1", &[100], 61);
+    hub.set_fault(Fault::HostileError);
+    let dpx = dpx_with(&hub, "");
+    let out = dpx.run(&["pull", "hostile:v1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_printable(&err, "pull");
+    assert!(
+        err.contains("pwned") && err.contains("\\u{9b}31mdenied"),
+        "the message is shown, escaped: {err}"
+    );
+}

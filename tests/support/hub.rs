@@ -43,6 +43,17 @@ pub enum Fault {
     /// Blob bodies without Content-Length (chunked) that never end; a HEAD
     /// answers without Content-Length too.
     EndlessBody,
+    /// 403 DENIED whose message holds terminal escapes (clear screen, window
+    /// title, bell) and is 100 KB long: [`HOSTILE_MESSAGE_START`] and padding.
+    HostileError,
+}
+
+/// How a [`Fault::HostileError`] message begins.
+pub const HOSTILE_MESSAGE_START: &str = "\u{1b}[2J\u{1b}]0;pwned\u{7}\u{9b}31mdenied";
+
+fn hostile_error() -> Response<Body> {
+    let message = format!("{HOSTILE_MESSAGE_START}{}", "\u{1b}[1mA".repeat(20_000));
+    error(StatusCode::FORBIDDEN, "DENIED", &message)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -771,7 +782,11 @@ impl Shared {
         let applies = |f: Fault| {
             body || matches!(
                 f,
-                Fault::Outage | Fault::TooManyRequests | Fault::ConnectionReset | Fault::NoAnswer
+                Fault::Outage
+                    | Fault::TooManyRequests
+                    | Fault::ConnectionReset
+                    | Fault::NoAnswer
+                    | Fault::HostileError
             )
         };
         match st.fault {
@@ -999,6 +1014,7 @@ async fn handle(shared: &Shared, req: Request<Incoming>, is_cdn: bool) -> Respon
         Fault::TooManyRequests => return shared.unavailable(too_many()),
         Fault::ConnectionReset => return reset(),
         Fault::NoAnswer => return silence(shared).await,
+        Fault::HostileError => return hostile_error(),
         _ => {}
     }
     let by_digest = kind == "blobs" || (kind == "manifests" && reference.starts_with("sha256:"));
