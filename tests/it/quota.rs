@@ -456,3 +456,95 @@ fn docker_pulls_of_an_unchanged_tag_spend_no_manifest_get() {
         );
     }
 }
+
+/// Waits until `dpx ratelimit --cached` says the hold's next probe is due.
+fn wait_for_probe_due(dpx: &Dpx) {
+    let v = dpx.json(&["ratelimit", "--cached", "--json"]);
+    let next = v["figures"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["hold"]["next_probe_at"].as_u64())
+        .max()
+        .unwrap_or_else(|| panic!("no hold recorded: {v}"));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    // Whole seconds on both sides: one more makes sure it is due.
+    std::thread::sleep(Duration::from_secs(next.saturating_sub(now) + 1));
+}
+
+/// Issue 16, item 1: Docker Hub's window rolls, so quota comes back a pull
+/// at a time; after a 429 without Retry-After (whose `w=` says 6 hours) dpx
+/// holds back manifest GETs only until a free probe shows quota again.
+#[test]
+fn after_a_429_the_hold_lifts_as_soon_as_one_pull_ages_out_of_the_rolling_window() {
+    let (eng, _serial) = engines();
+    let hub = FakeHub::start();
+    let window = Duration::from_secs(6);
+    hub.set_ratelimit(2, 2, 21600, HeaderStyle::Standard);
+    hub.set_ratelimit_rolling(window);
+    let cached = hub_image(&hub, "library/held", Some("v1"), "amd64", &layers(7));
+    hub_image(&hub, "library/spent", Some("v1"), "amd64", &layers(8));
+    hub_image(&hub, "library/wanted", Some("v1"), "amd64", &layers(9));
+    let dpx = dpx_with(
+        &hub,
+        "[cache]\ntag_ttl = \"0\"\n[ratelimit]\nprobe_interval = \"1s\"\nprobe_interval_max = \"2s\"\n",
+    );
+    let mut serve = dpx.serve_on(&eng.mirror_addr, &[]);
+    let mut phases = Vec::new();
+    let mut note = |phase: &str, hub: &FakeHub| {
+        phases.push(format!("{phase}: {:?}", gets_heads(hub)));
+        hub.reset_counts();
+    };
+
+    // Exhaust: two pulls spend the quota of 2, the third GET gets a 429.
+    eng.docker_rmi("held:v1");
+    let first_pull = std::time::Instant::now();
+    assert!(eng.docker_pull("held:v1").contains(&cached));
+    let spent = request(&serve.addr, "GET", &manifest_path("library/spent", "v1"), &[]);
+    assert_eq!(spent.status, 200, "{}", spent.body_text());
+    let refused = request(&serve.addr, "GET", &manifest_path("library/wanted", "v1"), &[]);
+    assert_eq!(refused.status, 429, "{}", refused.body_text());
+    assert_eq!(gets_heads(&hub).0, 3, "the 429 is not retried");
+    note("exhaust (docker pull, GET, GET refused)", &hub);
+
+    // Held: the cached tag pulls through dockerd without a manifest GET; an
+    // uncached manifest gets a 429 that says when dpx looks again.
+    eng.docker_rmi("held:v1");
+    assert!(eng.docker_pull("held:v1").contains(&cached));
+    let held = request(&serve.addr, "GET", &manifest_path("library/wanted", "v1"), &[]);
+    assert_eq!(held.status, 429, "{}", held.body_text());
+    assert_eq!(held.error_code().as_deref(), Some("TOOMANYREQUESTS"));
+    let retry_after: u64 = held
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no Retry-After: {:?}", held.header("retry-after")));
+    assert!((1..=2).contains(&retry_after), "the next probe, not the window: {retry_after}");
+    let text = held.body_text();
+    assert!(text.contains("used up") && text.contains("looks again"), "{text}");
+    assert_eq!(hub.count(Route::ManifestGet), 0, "nothing spent while held");
+    let shown = dpx.ok(&["ratelimit", "--cached"]);
+    assert!(shown.contains("held back since"), "{shown}");
+    note("hold (docker pull of the cached tag, GET of an uncached one)", &hub);
+
+    // The first pull ages out of the window: the next request, once the
+    // probe is due, is served with one manifest GET (and one free HEAD).
+    std::thread::sleep(window.saturating_sub(first_pull.elapsed()));
+    wait_for_probe_due(&dpx);
+    hub.reset_counts();
+    let served = request(&serve.addr, "GET", &manifest_path("library/wanted", "v1"), &[]);
+    assert_eq!(served.status, 200, "{}", served.body_text());
+    assert_eq!(served.header("x-dpx-cache"), Some("miss"));
+    assert_eq!(gets_heads(&hub), (1, 1), "one probe HEAD, one manifest GET");
+    note("recover (probe HEAD, then the GET)", &hub);
+    let v = dpx.json(&["ratelimit", "--cached", "--json"]);
+    assert!(
+        v["figures"].as_array().is_some_and(|f| f.iter().all(|f| f["hold"].is_null())),
+        "the hold is lifted on record: {v}"
+    );
+    let log = serve.log_text();
+    serve.stop();
+    eprintln!("fake hub (manifest GETs, HEADs) per phase:\n  {}", phases.join("\n  "));
+    assert!(log.contains("no longer held back"), "{log}");
+}
