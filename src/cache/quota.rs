@@ -116,6 +116,18 @@ pub fn merge_seen(old: Vec<QuotaSeen>, new: Vec<QuotaSeen>) -> Vec<QuotaSeen> {
     all
 }
 
+/// The record of the hold on manifest GETs to `registry` as `account`, if
+/// one holds: the latest held record of the account (`merge_seen` has ended
+/// those a later reply with quota left lifted, under any identity).
+pub fn held(figures: &[QuotaSeen], registry: &str, account: &str) -> Option<usize> {
+    figures
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.registry == registry && s.account == account && s.hold.is_some())
+        .max_by_key(|(_, s)| s.seen_at)
+        .map(|(i, _)| i)
+}
+
 /// Manifest requests by how they were answered, and what went upstream.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]

@@ -58,10 +58,8 @@ async fn record(ctx: &Context, report: &mut RateLimitReport) {
     };
     match recorded {
         Ok(Ok(figures)) => {
-            report.hold = figures
-                .into_iter()
-                .filter(|s| s.registry == registry && s.account == account)
-                .max_by_key(|s| s.seen_at)
+            report.hold = crate::cache::held(&figures, &registry, &account)
+                .and_then(|i| figures.get(i))
                 .and_then(|s| s.hold)
                 .map(HoldReport::from);
         }

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use std::sync::atomic::AtomicBool;
 
-use crate::cache::{Hold, PullCounts, QuotaSeen, merge_seen, now_secs};
+use crate::cache::{Hold, PullCounts, QuotaSeen, held, merge_seen, now_secs};
 use crate::registry::{Asked, UpstreamReply};
 
 /// The account name of requests without credentials.
@@ -303,7 +303,12 @@ impl Quota {
     /// The hold on manifest GETs to `registry` as `account`, if one holds:
     /// the latest reply decides (`merge_seen`).
     pub fn hold(&self, registry: &str, account: &str) -> Option<Hold> {
-        self.latest(registry, account)?.hold
+        self.held(registry, account)?.hold
+    }
+
+    fn held(&self, registry: &str, account: &str) -> Option<QuotaSeen> {
+        let figures = self.figures();
+        held(&figures, registry, account).map(|i| figures[i].clone())
     }
 
     pub fn probe_backoff(&self) -> ProbeBackoff {
@@ -346,7 +351,7 @@ impl Quota {
     /// Asks leave to send one manifest GET to `registry`; the GET counts as
     /// under way until the ticket is dropped.
     pub fn take_pull(&self, registry: &str, account: &str) -> Result<PullTicket<'_>, QuotaStop> {
-        if let Some(latest) = self.latest(registry, account)
+        if let Some(latest) = self.held(registry, account)
             && let Some(hold) = latest.hold
         {
             return Err(QuotaStop::Held {
@@ -464,11 +469,8 @@ pub fn claim_probe(
     now: u64,
     backoff: ProbeBackoff,
 ) -> Option<Hold> {
-    let latest = figures
-        .iter_mut()
-        .filter(|s| s.registry == registry && s.account == account)
-        .max_by_key(|s| s.seen_at)?;
-    let hold = latest.hold.as_mut()?;
+    let i = held(figures, registry, account)?;
+    let hold = figures.get_mut(i)?.hold.as_mut()?;
     if hold.next_probe_at > now {
         return None;
     }
