@@ -422,6 +422,11 @@ impl Fetcher {
         self.quota.counts()
     }
 
+    /// The counts not yet written to the cache's record.
+    pub fn unwritten_pull_counts(&self) -> crate::cache::PullCounts {
+        self.quota.unwritten_counts()
+    }
+
     /// The rate-limit figures this process knows: recorded ones and those
     /// seen since, the latest per registry and identity.
     pub fn quota_figures(&self) -> Vec<crate::cache::QuotaSeen> {

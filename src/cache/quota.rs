@@ -143,7 +143,8 @@ pub struct PullCounts {
     /// Answered from the cache instead of spending a pull: the quota was at
     /// the reserve, or paused after a 429.
     pub stale_quota_saved: u64,
-    /// Manifest GETs sent upstream: each is a pull on Docker Hub.
+    /// Manifest GETs the upstream answered 200: each is a pull on Docker
+    /// Hub (one that failed is not counted there, nor here).
     pub upstream_manifest_gets: u64,
     /// Manifest HEADs sent upstream (not counted as pulls by Docker Hub).
     pub upstream_manifest_heads: u64,

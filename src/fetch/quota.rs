@@ -206,7 +206,11 @@ impl Quota {
         }
         match reply.asked {
             Asked::ManifestGet => {
-                bump(&self.counters.upstream_manifest_gets);
+                // A pull as Docker Hub counts them: a manifest GET answered
+                // 200; one that failed (5xx, 429, 404) took no quota.
+                if reply.status == 200 {
+                    bump(&self.counters.upstream_manifest_gets);
+                }
                 // Its figures now include it. Replies are told in any order:
                 // the oldest GET under way stands for the one answered.
                 if reply.rate_limit.is_some()
@@ -410,6 +414,15 @@ impl Quota {
     /// This process's counts since it started.
     pub fn counts(&self) -> PullCounts {
         self.counters.snapshot()
+    }
+
+    /// The counts beyond the last batch written: what a reader of the
+    /// record adds for this process's live figures.
+    pub fn unwritten_counts(&self) -> PullCounts {
+        match self.written.lock() {
+            Ok(written) => difference(&self.counts(), &written),
+            Err(_) => PullCounts::default(),
+        }
     }
 
     /// The figures known to this process (recorded and seen), sorted.
@@ -628,7 +641,7 @@ mod tests {
         ));
         // Another account's quota is another's.
         assert!(q.take_pull("docker.io", "alice").is_ok());
-        assert_eq!(q.counts().upstream_manifest_gets, 1);
+        assert_eq!(q.counts().upstream_manifest_gets, 0, "a 429 is no pull");
         // A probe that finds none left keeps the hold; one that finds some lifts it.
         q.observe(&reply(Asked::ManifestHead, 200, Some(0)));
         assert!(q.hold("docker.io", ANONYMOUS).is_some());
@@ -697,8 +710,12 @@ mod tests {
         q.untake_batch(seen, delta);
         let (_, delta) = q.take_batch();
         assert_eq!(delta.map(|d| d.cache_hits), Some(1));
-        // 401s are not requests.
-        q.observe(&reply(Asked::ManifestGet, 401, None));
+        // 401s are not requests; failed GETs are no pulls.
+        for status in [401, 404, 429, 500, 503] {
+            q.observe(&reply(Asked::ManifestGet, status, None));
+        }
         assert_eq!(q.counts().upstream_manifest_gets, 0);
+        q.observe(&reply(Asked::ManifestGet, 200, Some(8)));
+        assert_eq!(q.unwritten_counts().upstream_manifest_gets, 1);
     }
 }

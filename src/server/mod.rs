@@ -353,6 +353,7 @@ impl Server {
         let mut status = self.stats.snapshot(self.limits.idle_timeout);
         status.quota = Some(stats::QuotaStatus {
             pulls: self.fetcher.pull_counts(),
+            unwritten: self.fetcher.unwritten_pull_counts(),
             figures: self.fetcher.quota_figures(),
         });
         match serde_json::to_string(&status) {

@@ -677,3 +677,45 @@ fn every_failing_pull_and_prefetch_says_why_and_ratelimit_shows_and_lifts_the_ho
     let capped = fails(&["prefetch", "--max-pulls", "0", "more:v1"], 3);
     assert!(capped.contains("--max-pulls"), "{capped}");
 }
+
+/// Issue 16, item 5: `dpx stats` counts a pull only when the upstream
+/// answered the manifest GET with 200 (as Docker Hub counts), and with a
+/// daemon running its figures are live, not up to a batch old.
+#[test]
+fn stats_count_only_gets_answered_200_and_ask_the_running_daemon() {
+    use crate::support::hub::Fault;
+    let hub = FakeHub::start();
+    hub.add_image("library/counted", "v1", &[1000], 91);
+    hub.add_image("library/live", "v1", &[1000], 92);
+    let dpx = dpx_with(&hub, "");
+    hub.set_fault_on("/manifests/", Fault::Outage, Some(4));
+    let _ = dpx.run(&["pull", "counted:v1"]);
+    dpx.ok(&["pull", "counted:v1"]);
+    let gets = hub.count(Route::ManifestGet);
+    assert!(
+        gets > 4,
+        "the outage took 4 GETs, then one was answered: {gets}"
+    );
+    let stats = dpx.json(&["stats"]);
+    assert_eq!(
+        stats["upstream_manifest_gets"].as_u64(),
+        Some(gets as u64 - 4),
+        "the 503s are no pulls: {stats}"
+    );
+
+    let mut serve = dpx.serve();
+    let live = request(
+        &serve.addr,
+        "GET",
+        &manifest_path("library/live", "v1"),
+        &[],
+    );
+    assert_eq!(live.status, 200, "{}", live.body_text());
+    let stats = dpx.json(&["stats"]);
+    serve.stop();
+    assert_eq!(
+        stats["upstream_manifest_gets"].as_u64(),
+        Some(gets as u64 - 3),
+        "the daemon's GET, before its batch is written: {stats}"
+    );
+}
