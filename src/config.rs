@@ -60,6 +60,13 @@ pub struct RatelimitConfig {
     /// At or below this many remaining pulls, `dpx serve` answers cached
     /// tags from the cache instead of spending a pull, and prefetch stops.
     pub reserve: Option<u64>,
+    /// After a 429, how long until the first free check whether quota is
+    /// back (a manifest HEAD); it doubles after each check that finds none.
+    #[serde(default, with = "crate::units::serde_duration")]
+    pub probe_interval: Option<Duration>,
+    /// The longest wait between two such checks.
+    #[serde(default, with = "crate::units::serde_duration")]
+    pub probe_interval_max: Option<Duration>,
 }
 
 /// `[credentials]`: where `dpx login` keeps secrets.
@@ -361,6 +368,17 @@ impl Config {
                 .low_speed_limit
                 .unwrap_or(default.bytes_per_sec),
             time: self.network.low_speed_time.unwrap_or(default.time),
+        }
+    }
+
+    /// How a hold after a 429 probes for quota (`fetch::quota`).
+    pub fn probe_backoff(&self) -> crate::fetch::quota::ProbeBackoff {
+        let default = crate::fetch::quota::ProbeBackoff::default();
+        let start = self.ratelimit.probe_interval.unwrap_or(default.start);
+        let max = self.ratelimit.probe_interval_max.unwrap_or(default.max);
+        crate::fetch::quota::ProbeBackoff {
+            start,
+            max: max.max(start),
         }
     }
 

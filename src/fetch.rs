@@ -106,6 +106,17 @@ impl FetchError {
     }
 }
 
+/// Manifest GETs and a hold after a 429 (`Fetcher::hold_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HoldState {
+    /// No hold: GETs may go.
+    Free,
+    /// Held, and this request sends the one probe.
+    ProbeNow,
+    /// Held; the next probe is not yet due, or another sends it.
+    Held,
+}
+
 /// Where a manifest answer came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Freshness {
@@ -411,6 +422,11 @@ impl Fetcher {
         self.quota.counts()
     }
 
+    /// The counts not yet written to the cache's record.
+    pub fn unwritten_pull_counts(&self) -> crate::cache::PullCounts {
+        self.quota.unwritten_counts()
+    }
+
     /// The rate-limit figures this process knows: recorded ones and those
     /// seen since, the latest per registry and identity.
     pub fn quota_figures(&self) -> Vec<crate::cache::QuotaSeen> {
@@ -425,14 +441,73 @@ impl Fetcher {
             .unwrap_or_else(|| quota::ANONYMOUS.to_string())
     }
 
-    /// Leave to send one manifest GET (a pull on Docker Hub), held while it runs.
+    /// Leave to send one manifest GET (a pull on Docker Hub), held while it
+    /// runs. During a hold, a due probe (a HEAD of the wanted manifest, free)
+    /// is sent first: quota it shows lifts the hold.
     async fn take_pull(
         &self,
         registry: &str,
         account: &str,
+        repo: &str,
+        target: &Target,
     ) -> Result<quota::PullTicket<'_>, FetchError> {
-        self.load_quota().await;
+        if self.hold_state(registry, account).await == HoldState::ProbeNow {
+            let probe = self.client.head_manifest(registry, repo, target).await;
+            if let Err(e) = probe {
+                tracing::debug!("{registry}: the quota probe failed ({e}); the hold stays");
+            }
+            self.write_hold_changes().await;
+        }
         Ok(self.quota.take_pull(registry, account)?)
+    }
+
+    /// Whether manifest GETs to `registry` as `account` are held back after
+    /// a 429, read from the cache's record (another process may have lifted
+    /// it); when a probe is due, claims it there, so one process probes.
+    async fn hold_state(&self, registry: &str, account: &str) -> HoldState {
+        self.load_quota().await;
+        if self.quota.hold(registry, account).is_none() {
+            return HoldState::Free;
+        }
+        let (r, a, backoff) = (
+            registry.to_string(),
+            account.to_string(),
+            self.quota.probe_backoff(),
+        );
+        let claimed = self
+            .on_disk(move |c| {
+                c.update_quota_seen(|figures| {
+                    quota::claim_probe(figures, &r, &a, crate::cache::now_secs(), backoff)
+                })
+            })
+            .await;
+        match claimed {
+            Ok((claimed, recorded)) => {
+                self.quota.absorb(recorded);
+                match (claimed, self.quota.hold(registry, account)) {
+                    (_, None) => HoldState::Free,
+                    (Some(hold), Some(_)) => {
+                        tracing::info!(
+                            "{registry}: probing whether pull quota is back (a free manifest HEAD); the next probe is not before {}",
+                            quota::rfc3339(hold.next_probe_at)
+                        );
+                        HoldState::ProbeNow
+                    }
+                    (None, Some(_)) => HoldState::Held,
+                }
+            }
+            Err(e) => {
+                tracing::debug!("the quota record cannot be read: {e}");
+                HoldState::Held
+            }
+        }
+    }
+
+    /// Writes a hold begun or lifted here at once, for the other processes.
+    async fn write_hold_changes(&self) {
+        if self.quota.take_hold_changed() {
+            self.flush_quota().await;
+        }
     }
 
     /// Flushes recorded uses every `FLUSH_INTERVAL` until dropped (then flush once more).
@@ -739,14 +814,16 @@ impl Fetcher {
                 ..cached.clone()
             })
         };
-        self.load_quota().await;
         let account = self.account(registry);
-        // Paused after a 429: not even the HEAD, whose answer could not be fetched.
-        if let Some(spare @ Spare::RateLimited) = self.quota.spare_tag(registry, &account) {
-            return spared(spare);
+        // Held after a 429: served as cached, unless the probe is due: then
+        // the HEAD below is the probe.
+        if self.hold_state(registry, &account).await == HoldState::Held {
+            return spared(Spare::RateLimited);
         }
         let target = Target::Tag(tag.to_string());
-        match self.client.head_manifest(registry, repo, &target).await {
+        let head = self.client.head_manifest(registry, repo, &target).await;
+        self.write_hold_changes().await;
+        match head {
             Ok(Some(head)) if head.digest.as_ref() == Some(&record.digest) => {
                 record.checked_at = crate::cache::now_secs();
                 self.write_tag_best_effort(registry, repo, tag, record)
@@ -759,7 +836,7 @@ impl Fetcher {
             // Gone upstream: the GET says so (or the pause answers).
             Ok(None) => match self.fetch_tag(registry, repo, tag).await {
                 Err(FetchError::Registry(e)) if e.is_upstream_failure() => stale(&e),
-                Err(FetchError::Quota(QuotaStop::Paused { .. })) => spared(Spare::RateLimited),
+                Err(FetchError::Quota(QuotaStop::Held { .. })) => spared(Spare::RateLimited),
                 other => other,
             },
             // Moved (or no digest said): the GET is a pull. The HEAD's reply
@@ -768,7 +845,7 @@ impl Fetcher {
                 Some(spare) => spared(spare),
                 None => match self.fetch_tag(registry, repo, tag).await {
                     Err(FetchError::Registry(e)) if e.is_upstream_failure() => stale(&e),
-                    Err(FetchError::Quota(QuotaStop::Paused { .. })) => spared(Spare::RateLimited),
+                    Err(FetchError::Quota(QuotaStop::Held { .. })) => spared(Spare::RateLimited),
                     other => other,
                 },
             },
@@ -784,11 +861,11 @@ impl Fetcher {
         tag: &str,
     ) -> Result<ResolvedManifest, FetchError> {
         let account = self.account(registry);
-        let _pull = self.take_pull(registry, &account).await?;
-        let m = self
-            .client
-            .get_manifest(registry, repo, &Target::Tag(tag.to_string()))
-            .await?;
+        let target = Target::Tag(tag.to_string());
+        let _pull = self.take_pull(registry, &account, repo, &target).await?;
+        let m = self.client.get_manifest(registry, repo, &target).await;
+        self.write_hold_changes().await;
+        let m = m?;
         if self.put_manifest_best_effort(&m).await {
             let record = TagRecord::new(m.digest.clone());
             self.write_tag_best_effort(registry, repo, tag, record)
@@ -877,11 +954,11 @@ impl Fetcher {
                 return Ok(m);
             }
             let account = self.account(registry);
-            let _pull = self.take_pull(registry, &account).await?;
-            let m = self
-                .client
-                .get_manifest(registry, repo, &Target::Digest(digest.clone()))
-                .await?;
+            let target = Target::Digest(digest.clone());
+            let _pull = self.take_pull(registry, &account, repo, &target).await?;
+            let m = self.client.get_manifest(registry, repo, &target).await;
+            self.write_hold_changes().await;
+            let m = m?;
             self.put_manifest_best_effort(&m).await;
             Ok(ResolvedManifest {
                 digest: m.digest,

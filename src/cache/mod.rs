@@ -47,7 +47,7 @@ pub use locks::{FileLock, LockHolder, LockKey};
 pub use purge::{
     ImageSelector, NoSuchImage, Plan, Policy, PurgeError, Removal, Summary, plan, stored_count,
 };
-pub use quota::{PullCounts, PullStats, QuotaSeen, merge_seen};
+pub use quota::{Hold, PullCounts, PullStats, QuotaSeen, held, merge_seen};
 pub use referrers::ReferrersRecord;
 pub use root::{Access, DEFAULT_SHARED_WAIT, LAYOUT_VERSION};
 pub use sweep::SweepReport;

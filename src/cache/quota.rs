@@ -2,7 +2,7 @@
 //! process on the cache and kept across restarts:
 //!
 //! - `quota/ratelimits.json`: the last rate-limit figures seen per registry
-//!   and identity (and a pause after a 429);
+//!   and identity (and the hold on manifest GETs after a 429);
 //! - `quota/stats.json`: cumulative counts of manifest requests answered
 //!   from the cache and of manifest requests sent upstream.
 //!
@@ -36,29 +36,61 @@ pub struct QuotaSeen {
     pub window_secs: Option<u64>,
     /// Unix seconds when the reply was seen.
     pub seen_at: u64,
-    /// After a 429: Unix seconds before which no manifest is asked upstream.
+    /// After a 429 to a manifest GET: manifest GETs are held back until a
+    /// reply shows quota left (`fetch::quota`). Older records' `paused_until`
+    /// (a fixed end, up to the whole window) is read as no hold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub paused_until: Option<u64>,
+    pub hold: Option<Hold>,
+}
+
+/// Manifest GETs held back after a 429, until a free probe (a manifest HEAD)
+/// or any other reply shows quota left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    /// Unix seconds of the 429 that began the hold.
+    pub since: u64,
+    /// Unix seconds from which one probe may look whether quota is back: the
+    /// 429's `Retry-After` when it gave one, else a backoff.
+    pub next_probe_at: u64,
+    /// The wait before the probe after next (grows up to a cap).
+    pub backoff_secs: u64,
 }
 
 impl QuotaSeen {
     fn key(&self) -> (String, String) {
         (self.registry.clone(), self.identity.clone())
     }
+
+    /// Whether this reply shows quota left, which ends any hold before it.
+    pub fn shows_quota_left(&self) -> bool {
+        self.hold.is_none() && self.remaining.is_some_and(|r| r > 0)
+    }
 }
 
-/// Keeps, per registry and identity, the figures seen last; a pause is kept
-/// until it ends, whichever reply came later.
+/// Keeps, per registry and identity, the figures seen last. A hold lasts
+/// until a later reply shows quota left (for the same account: the identity
+/// a 429 was recorded under may differ from the one a later reply names); a
+/// later reply that shows none keeps it (a probe moves its next probe on).
 pub fn merge_seen(old: Vec<QuotaSeen>, new: Vec<QuotaSeen>) -> Vec<QuotaSeen> {
     let mut by_key: HashMap<(String, String), QuotaSeen> = HashMap::new();
     for seen in old.into_iter().chain(new) {
         match by_key.get_mut(&seen.key()) {
             Some(kept) => {
-                let paused_until = kept.paused_until.max(seen.paused_until);
-                if seen.seen_at >= kept.seen_at {
-                    *kept = seen;
+                let (older, mut newer) = if seen.seen_at >= kept.seen_at {
+                    (kept.hold, seen)
+                } else {
+                    (seen.hold, kept.clone())
+                };
+                if !newer.shows_quota_left() {
+                    newer.hold = match (older, newer.hold) {
+                        (Some(o), Some(n)) => Some(Hold {
+                            since: o.since.min(n.since),
+                            ..n
+                        }),
+                        (o, n) => n.or(o),
+                    };
                 }
-                kept.paused_until = paused_until;
+                *kept = newer;
             }
             None => {
                 by_key.insert(seen.key(), seen);
@@ -66,8 +98,34 @@ pub fn merge_seen(old: Vec<QuotaSeen>, new: Vec<QuotaSeen>) -> Vec<QuotaSeen> {
         }
     }
     let mut all: Vec<QuotaSeen> = by_key.into_values().collect();
+    // A reply with quota left ends the older holds of its account too.
+    let lifted: Vec<(String, String, u64)> = all
+        .iter()
+        .filter(|s| s.shows_quota_left())
+        .map(|s| (s.registry.clone(), s.account.clone(), s.seen_at))
+        .collect();
+    for s in all.iter_mut().filter(|s| s.hold.is_some()) {
+        if lifted
+            .iter()
+            .any(|(r, a, at)| *r == s.registry && *a == s.account && *at > s.seen_at)
+        {
+            s.hold = None;
+        }
+    }
     all.sort_by(|a, b| (&a.registry, &a.identity).cmp(&(&b.registry, &b.identity)));
     all
+}
+
+/// The record of the hold on manifest GETs to `registry` as `account`, if
+/// one holds: the latest held record of the account (`merge_seen` has ended
+/// those a later reply with quota left lifted, under any identity).
+pub fn held(figures: &[QuotaSeen], registry: &str, account: &str) -> Option<usize> {
+    figures
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.registry == registry && s.account == account && s.hold.is_some())
+        .max_by_key(|(_, s)| s.seen_at)
+        .map(|(i, _)| i)
 }
 
 /// Manifest requests by how they were answered, and what went upstream.
@@ -85,7 +143,8 @@ pub struct PullCounts {
     /// Answered from the cache instead of spending a pull: the quota was at
     /// the reserve, or paused after a 429.
     pub stale_quota_saved: u64,
-    /// Manifest GETs sent upstream: each is a pull on Docker Hub.
+    /// Manifest GETs the upstream answered 200: each is a pull on Docker
+    /// Hub (one that failed is not counted there, nor here).
     pub upstream_manifest_gets: u64,
     /// Manifest HEADs sent upstream (not counted as pulls by Docker Hub).
     pub upstream_manifest_heads: u64,
@@ -159,6 +218,28 @@ impl Cache {
         let _lock = self.record_lock("ratelimits")?;
         let old = read_record::<SeenRecord>(path.clone())?.unwrap_or_default();
         let figures = merge_seen(old.figures, new);
+        self.write_quota_seen(figures)
+    }
+
+    /// Reads the recorded figures, lets `change` edit them, and writes them
+    /// back when it says so (`Some`), all under the record's lock: how one
+    /// process claims the one probe of a hold. Returns what `change` said and
+    /// the figures now recorded. Blocking: call off the async workers.
+    pub fn update_quota_seen<T>(
+        &self,
+        change: impl FnOnce(&mut Vec<QuotaSeen>) -> Option<T>,
+    ) -> Result<(Option<T>, Vec<QuotaSeen>), CacheError> {
+        let path = self.quota_path("ratelimits.json");
+        let _lock = self.record_lock("ratelimits")?;
+        let mut figures = read_record::<SeenRecord>(path)?.unwrap_or_default().figures;
+        match change(&mut figures) {
+            Some(said) => Ok((Some(said), self.write_quota_seen(figures)?)),
+            None => Ok((None, figures)),
+        }
+    }
+
+    fn write_quota_seen(&self, figures: Vec<QuotaSeen>) -> Result<Vec<QuotaSeen>, CacheError> {
+        let path = self.quota_path("ratelimits.json");
         let record = SeenRecord { figures };
         let json = serde_json::to_vec_pretty(&record)
             .map_err(|e| CacheError::write(&path, io::Error::other(e)))?;
@@ -213,7 +294,15 @@ impl Cache {
 mod tests {
     use super::*;
 
-    fn seen(identity: &str, remaining: u64, at: u64, paused: Option<u64>) -> QuotaSeen {
+    fn held(since: u64) -> Option<Hold> {
+        Some(Hold {
+            since,
+            next_probe_at: since + 30,
+            backoff_secs: 30,
+        })
+    }
+
+    fn seen(identity: &str, remaining: u64, at: u64, hold: Option<Hold>) -> QuotaSeen {
         QuotaSeen {
             registry: "docker.io".into(),
             identity: identity.into(),
@@ -223,20 +312,58 @@ mod tests {
             remaining: Some(remaining),
             window_secs: Some(21600),
             seen_at: at,
-            paused_until: paused,
+            hold,
         }
     }
 
     #[test]
-    fn the_latest_figures_win_and_pauses_last() {
+    fn the_latest_figures_win_and_holds_last_until_quota_shows() {
         let merged = merge_seen(
-            vec![seen("a", 10, 100, Some(500)), seen("b", 5, 100, None)],
-            vec![seen("a", 9, 200, None), seen("b", 7, 50, None)],
+            vec![seen("a", 0, 100, held(100)), seen("b", 5, 100, None)],
+            vec![seen("a", 0, 200, None), seen("b", 7, 50, None)],
         );
         assert_eq!(merged.len(), 2);
-        assert_eq!(merged[0].remaining, Some(9));
-        assert_eq!(merged[0].paused_until, Some(500));
+        assert_eq!(merged[0].seen_at, 200);
+        assert_eq!(merged[0].hold, held(100), "a reply with none left keeps it");
         assert_eq!(merged[1].remaining, Some(5), "an older reply loses");
+        // A later reply with quota left lifts it, whichever side it is on.
+        for (old, new) in [
+            (seen("a", 0, 100, held(100)), seen("a", 1, 300, None)),
+            (seen("a", 1, 300, None), seen("a", 0, 100, held(100))),
+        ] {
+            let merged = merge_seen(vec![old], vec![new]);
+            assert_eq!((merged[0].remaining, merged[0].hold), (Some(1), None));
+        }
+        // Two holds: the later one's next probe, the first one's start.
+        let later = Hold {
+            since: 150,
+            next_probe_at: 400,
+            backoff_secs: 60,
+        };
+        let merged = merge_seen(
+            vec![seen("a", 0, 100, held(100))],
+            vec![seen("a", 0, 150, Some(later))],
+        );
+        assert_eq!(
+            merged[0].hold,
+            Some(Hold {
+                since: 100,
+                ..later
+            })
+        );
+        // The same account under another identity lifts it too.
+        let merged = merge_seen(
+            vec![seen("anonymous", 0, 100, held(100))],
+            vec![seen("192.0.2.1", 3, 200, None)],
+        );
+        assert!(merged.iter().all(|s| s.hold.is_none()), "{merged:?}");
+    }
+
+    #[test]
+    fn a_record_with_the_old_fixed_pause_reads_as_no_hold() {
+        let old = r#"{"registry":"docker.io","identity":"a","account":"anonymous","authenticated":false,"limit":100,"remaining":0,"window_secs":21600,"seen_at":1,"paused_until":99999999999}"#;
+        let s: QuotaSeen = serde_json::from_str(old).unwrap();
+        assert_eq!(s.hold, None);
     }
 
     #[test]

@@ -189,6 +189,26 @@ pub fn settings(ctx: &Context, global: &GlobalArgs) -> anyhow::Result<Vec<Settin
         Some(v) => setting("ratelimit.reserve", v.to_string(), Origin::File),
         None => setting("ratelimit.reserve", "none", Origin::Default),
     });
+    let probe = config.probe_backoff();
+    for (key, set, value) in [
+        (
+            "ratelimit.probe_interval",
+            config.ratelimit.probe_interval.is_some(),
+            probe.start,
+        ),
+        (
+            "ratelimit.probe_interval_max",
+            config.ratelimit.probe_interval_max.is_some(),
+            probe.max,
+        ),
+    ] {
+        let origin = if set { Origin::File } else { Origin::Default };
+        out.push(setting(
+            key,
+            humantime::format_duration(value).to_string(),
+            origin,
+        ));
+    }
 
     out.push(match config.credentials.store {
         Some(kind) => setting(

@@ -129,6 +129,10 @@ impl Context {
             max_blob_size: self.config.max_blob_size(),
             lock_timeout: self.config.lock_timeout(),
         };
+        let policy = PullPolicy {
+            probe: self.config.probe_backoff(),
+            ..policy
+        };
         Ok(Fetcher::with_policy(cache, client, limits, policy))
     }
 

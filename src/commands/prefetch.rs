@@ -48,6 +48,7 @@ pub async fn run(ctx: &Context, args: PrefetchArgs) -> anyhow::Result<ExitCode> 
         reserve: ctx.config.ratelimit.reserve,
         stop_at_reserve: true,
         max_pulls: args.max_pulls,
+        ..PullPolicy::default()
     };
     let summary = pull_all_with(ctx, jobs, usize::from(args.jobs), policy).await?;
     let code = render(ctx.output, &summary, true)?;

@@ -81,7 +81,13 @@ pub async fn run(ctx: &Context, args: PullArgs) -> anyhow::Result<ExitCode> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let summary = pull_all(ctx, jobs, 4).await?;
-    render(ctx.output, &summary, false)
+    let code = render(ctx.output, &summary, false)?;
+    // Only the quota stopped it: the exit code says so (a retry later works).
+    let left = summary.images.iter().filter(|i| i.stopped).count();
+    if left > 0 && left == summary.images_failed {
+        return Ok(ExitCode::from(crate::exit::QUOTA));
+    }
+    Ok(code)
 }
 
 pub fn platform_choice(args: &PlatformArgs) -> PlatformChoice {
@@ -186,10 +192,18 @@ impl Run {
         {
             Ok(r) => r,
             Err(e) => {
-                if let Some(stop) = e.quota_stop() {
+                // Held back to save the quota, or the upstream's own 429: the quota stopped it.
+                let quota = match (e.quota_stop(), e.registry()) {
+                    (Some(stop), _) => Some(stop.to_string()),
+                    (None, Some(r @ crate::registry::RegistryError::RateLimited { .. })) => {
+                        Some(r.to_string())
+                    }
+                    _ => None,
+                };
+                if let Some(why) = quota {
                     outcome.stopped = true;
                     if let Ok(mut first) = self.stopped.lock() {
-                        first.get_or_insert_with(|| stop.to_string());
+                        first.get_or_insert(why);
                     }
                 }
                 outcome.error = Some(e.to_string());
@@ -310,13 +324,20 @@ impl Run {
 
 /// Prints per-image results (and, for prefetch, the summary); picks the exit code.
 pub fn render(output: Output, summary: &Summary, with_summary: bool) -> anyhow::Result<ExitCode> {
-    // In JSON the errors are part of the document.
-    if output != Output::Json {
-        for img in &summary.images {
-            // Images left for the quota are listed once, by `dpx prefetch`.
-            if let Some(e) = img.error.as_ref().filter(|_| !img.stopped) {
-                eprintln!("error: {}", image_error(&img.reference, e));
-            }
+    // On stderr in every form (in JSON they are in the document as well):
+    // no failure goes unsaid.
+    for img in &summary.images {
+        let Some(e) = img.error.as_ref() else {
+            continue;
+        };
+        if !img.stopped {
+            eprintln!("error: {}", image_error(&img.reference, e));
+        } else if !with_summary {
+            // `dpx prefetch` lists the images left for the quota once, itself.
+            eprintln!(
+                "error: {}\n  hint: not asked upstream to save the pull quota; `dpx ratelimit` shows what is left, and the pull works again once quota shows",
+                image_error(&img.reference, e)
+            );
         }
     }
     crate::stdout::with_stdout(|out| match output {
@@ -347,11 +368,18 @@ pub fn render(output: Output, summary: &Summary, with_summary: bool) -> anyhow::
                 )?;
             }
             if with_summary && output == Output::Human {
+                // Images left for the quota did not fail: say how many and why.
+                let left = summary.images.iter().filter(|i| i.stopped).count();
+                let failed = summary.images_failed.saturating_sub(left);
+                let left = match (&summary.stopped, left) {
+                    (Some(why), 1..) => format!(", {left} left to save the pull quota: {why}"),
+                    _ => String::new(),
+                };
                 writeln!(
                     out,
-                    "{} images ({} failed), {} blobs fetched, {} already cached, {} in {:.1}s",
+                    "{} images ({} failed{left}), {} blobs fetched, {} already cached, {} in {:.1}s",
                     summary.images.len(),
-                    summary.images_failed,
+                    failed,
                     summary.blobs_fetched,
                     summary.blobs_cached,
                     human_bytes(summary.bytes_fetched),

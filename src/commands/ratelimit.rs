@@ -8,8 +8,10 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use super::{Context, Output};
+use crate::cache::{Hold, QuotaSeen};
 use crate::cli::RatelimitArgs;
 use crate::exit;
+use crate::fetch::quota::{ANONYMOUS, rfc3339};
 use crate::reference::DOCKER_HUB;
 use crate::registry::probe::{PREVIEW_REPO, PREVIEW_TAG};
 use crate::registry::{DEFAULT_RETRIES, QuotaProbe, RateLimit};
@@ -29,13 +31,75 @@ pub async fn run(ctx: &Context, args: RatelimitArgs) -> anyhow::Result<ExitCode>
         })?;
     let mut report = RateLimitReport::from_probe(DOCKER_HUB, &probe);
     report.endpoint = Some(endpoint);
+    report.account = Some(
+        client
+            .account(DOCKER_HUB)
+            .unwrap_or_else(|| ANONYMOUS.to_string()),
+    );
+    record(ctx, &mut report).await;
     report.print(ctx.output)?;
     report.verdict(args.min_remaining, ctx.output)
 }
 
+/// Records the figures of a live check in the cache, as any reply's are: quota
+/// shown there lifts a hold for every dpx process. Notes the hold that still
+/// applies, if any. Best effort: the check is the answer.
+async fn record(ctx: &Context, report: &mut RateLimitReport) {
+    let Some(seen) = report.to_seen() else {
+        return;
+    };
+    let (registry, account) = (seen.registry.clone(), seen.account.clone());
+    let recorded = match ctx.open_cache() {
+        Ok(cache) => tokio::task::spawn_blocking(move || cache.merge_quota_seen(vec![seen])).await,
+        Err(e) => {
+            tracing::debug!("the quota figures are not recorded: {e:#}");
+            return;
+        }
+    };
+    match recorded {
+        Ok(Ok(figures)) => {
+            report.hold = crate::cache::held(&figures, &registry, &account)
+                .and_then(|i| figures.get(i))
+                .and_then(|s| s.hold)
+                .map(HoldReport::from);
+        }
+        Ok(Err(e)) => tracing::debug!("the quota figures are not recorded: {e}"),
+        Err(e) => tracing::debug!("the quota figures are not recorded: {e}"),
+    }
+}
+
+/// A hold on manifest GETs after a 429 (`fetch::quota`), as shown.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct HoldReport {
+    /// Unix seconds of the 429 that began it.
+    pub since: u64,
+    /// Unix seconds from which dpx checks (free) whether quota is back.
+    pub next_probe_at: u64,
+}
+
+impl From<Hold> for HoldReport {
+    fn from(h: Hold) -> HoldReport {
+        HoldReport {
+            since: h.since,
+            next_probe_at: h.next_probe_at,
+        }
+    }
+}
+
+impl HoldReport {
+    pub fn describe(&self) -> String {
+        format!(
+            "held back since {} (a 429); dpx checks (free) whether quota is back at {}",
+            rfc3339(self.since),
+            rfc3339(self.next_probe_at)
+        )
+    }
+}
+
 /// The quota figures of one registry and identity, as shown to the user: by a
-/// live check, or from figures recorded earlier. The JSON field names are part
-/// of the interface (README, "Rate limits").
+/// live check (`dpx ratelimit`), or from figures recorded earlier (`dpx
+/// ratelimit --cached`, one object per registry and identity). The JSON
+/// field names are part of the interface (README, "Rate limits").
 #[derive(Debug, Clone, Serialize)]
 pub struct RateLimitReport {
     /// The registry host, `docker.io`.
@@ -49,16 +113,45 @@ pub struct RateLimitReport {
     pub limit: Option<u64>,
     pub remaining: Option<u64>,
     pub window_seconds: Option<u64>,
-    /// Whom the pulls count against: an IP address (anonymous) or an account id.
+    /// Whom the pulls count against: an IP address (anonymous) or an account
+    /// id, as the registry named it (recorded: else the account).
     pub source: Option<String>,
+    /// The account dpx asked as: a user name, or "anonymous".
+    pub account: Option<String>,
     /// Whether the request carried credentials; `None` when not known.
     pub authenticated: Option<bool>,
     /// How long the registry asked to wait, with its 429.
     pub retry_after_seconds: Option<u64>,
     /// Seconds since the Unix epoch when the figures were seen.
     pub observed_at: u64,
+    /// The same, in RFC 3339.
+    pub observed: String,
     /// What the registry said with its 429.
     pub message: Option<String>,
+    /// Manifest GETs held back after a 429, until quota shows again.
+    pub hold: Option<HoldReport>,
+}
+
+impl From<QuotaSeen> for RateLimitReport {
+    fn from(s: QuotaSeen) -> RateLimitReport {
+        RateLimitReport {
+            registry: s.registry,
+            endpoint: None,
+            limited: true,
+            exhausted: s.hold.is_some() || s.remaining == Some(0),
+            limit: s.limit,
+            remaining: s.remaining,
+            window_seconds: s.window_secs,
+            source: Some(s.identity),
+            account: Some(s.account),
+            authenticated: Some(s.authenticated),
+            retry_after_seconds: None,
+            observed_at: s.seen_at,
+            observed: rfc3339(s.seen_at),
+            message: None,
+            hold: s.hold.map(HoldReport::from),
+        }
+    }
 }
 
 impl RateLimitReport {
@@ -80,8 +173,36 @@ impl RateLimitReport {
             authenticated,
             retry_after_seconds: None,
             observed_at: figures.map_or_else(now, |f| f.observed_at),
+            observed: String::new(),
             message: None,
+            account: None,
+            hold: None,
         }
+        .with_observed()
+    }
+
+    fn with_observed(mut self) -> RateLimitReport {
+        self.observed = rfc3339(self.observed_at);
+        self
+    }
+
+    /// The record of a live check's figures (`None`: no quota applies).
+    fn to_seen(&self) -> Option<QuotaSeen> {
+        if !self.limited {
+            return None;
+        }
+        let account = self.account.clone()?;
+        Some(QuotaSeen {
+            registry: self.registry.clone(),
+            identity: self.source.clone().unwrap_or_else(|| account.clone()),
+            authenticated: self.authenticated.unwrap_or(account != ANONYMOUS),
+            account,
+            limit: self.limit,
+            remaining: self.remaining,
+            window_secs: self.window_seconds,
+            seen_at: self.observed_at,
+            hold: None,
+        })
     }
 
     /// The report of a live check; a 429 means nothing is left, whatever
@@ -170,6 +291,9 @@ impl RateLimitReport {
         lines.push(format!("request:        {request}"));
         if self.exhausted {
             lines.push(format!("pulls again:    {}", self.allowed_again()));
+        }
+        if let Some(hold) = &self.hold {
+            lines.push(format!("dpx GETs:       {}", hold.describe()));
         }
         if let Some(m) = &self.message {
             lines.push(format!("registry said:  {m}"));

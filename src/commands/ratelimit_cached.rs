@@ -8,51 +8,15 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde::Serialize;
 
+use super::ratelimit::RateLimitReport;
 use super::{Context, Output};
-use crate::cache::{QuotaSeen, now_secs};
-use crate::fetch::quota::rfc3339;
+use crate::cache::now_secs;
 use crate::stdout::{with_stdout, write_json};
 
-/// The `--json` document: stable field names.
+/// The `--json` document: the figures in `dpx ratelimit --json`'s schema.
 #[derive(Serialize)]
 struct Cached {
-    figures: Vec<Figure>,
-}
-
-#[derive(Serialize)]
-pub(super) struct Figure {
-    registry: String,
-    /// Whom the quota counts against: the source IP or account id the
-    /// registry named, else the account dpx asked as.
-    identity: String,
-    /// The account dpx asked as: a user name, or "anonymous".
-    account: String,
-    authenticated: bool,
-    limit: Option<u64>,
-    remaining: Option<u64>,
-    window_secs: Option<u64>,
-    /// When the reply was seen: Unix seconds and RFC 3339.
-    seen_at: u64,
-    seen: String,
-    /// After a 429: when dpx asks for manifests again (Unix seconds), while that is ahead.
-    paused_until: Option<u64>,
-}
-
-impl From<QuotaSeen> for Figure {
-    fn from(s: QuotaSeen) -> Figure {
-        Figure {
-            seen: rfc3339(s.seen_at),
-            paused_until: s.paused_until.filter(|u| *u > now_secs()),
-            registry: s.registry,
-            identity: s.identity,
-            account: s.account,
-            authenticated: s.authenticated,
-            limit: s.limit,
-            remaining: s.remaining,
-            window_secs: s.window_secs,
-            seen_at: s.seen_at,
-        }
-    }
+    figures: Vec<RateLimitReport>,
 }
 
 pub async fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
@@ -61,7 +25,7 @@ pub async fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
         .await
         .context("the worker thread failed")??;
     let cached = Cached {
-        figures: seen.into_iter().map(Figure::from).collect(),
+        figures: seen.into_iter().map(RateLimitReport::from).collect(),
     };
     with_stdout(|out| {
         if ctx.output == Output::Json {
@@ -79,7 +43,8 @@ pub async fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
         for f in &cached.figures {
             if ctx.output == Output::Quiet {
                 let remaining = f.remaining.map_or("?".to_string(), |r| r.to_string());
-                writeln!(out, "{}\t{}\t{remaining}", f.registry, f.identity)?;
+                let source = f.source.as_deref().unwrap_or("?");
+                writeln!(out, "{}\t{source}\t{remaining}", f.registry)?;
                 continue;
             }
             writeln!(out, "{}", describe(f, now_secs()))?;
@@ -89,12 +54,15 @@ pub async fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One line: registry, whom it counts against, the figures, when seen.
-pub(super) fn describe(f: &Figure, now: u64) -> String {
-    let who = if f.authenticated {
-        format!("{} (signed in as {})", f.identity, f.account)
+/// One line: registry, whom it counts against, the figures, when seen, and
+/// the hold after a 429 while one holds.
+pub(super) fn describe(f: &RateLimitReport, now: u64) -> String {
+    let source = f.source.as_deref().unwrap_or("?");
+    let account = f.account.as_deref().unwrap_or("?");
+    let who = if f.authenticated == Some(true) {
+        format!("{source} (signed in as {account})")
     } else {
-        format!("{} (anonymous)", f.identity)
+        format!("{source} (anonymous)")
     };
     let figures = match (f.remaining, f.limit) {
         (Some(r), Some(l)) => format!("{r} of {l} pulls left"),
@@ -103,7 +71,7 @@ pub(super) fn describe(f: &Figure, now: u64) -> String {
         (None, None) => "no figures".to_string(),
     };
     let window = f
-        .window_secs
+        .window_seconds
         .map(|w| {
             format!(
                 " per {}",
@@ -111,14 +79,14 @@ pub(super) fn describe(f: &Figure, now: u64) -> String {
             )
         })
         .unwrap_or_default();
-    let ago = humantime::format_duration(Duration::from_secs(now.saturating_sub(f.seen_at)));
-    let paused = f
-        .paused_until
-        .map(|u| format!("; after a 429, no manifest requests until {}", rfc3339(u)))
+    let ago = humantime::format_duration(Duration::from_secs(now.saturating_sub(f.observed_at)));
+    let held = f
+        .hold
+        .map(|h| format!("; manifest GETs {}", h.describe()))
         .unwrap_or_default();
     format!(
-        "{}: {who}: {figures}{window}, seen {} ({ago} ago){paused}",
-        f.registry, f.seen
+        "{}: {who}: {figures}{window}, seen {} ({ago} ago){held}",
+        f.registry, f.observed
     )
 }
 
@@ -128,7 +96,7 @@ mod tests {
 
     #[test]
     fn one_line_says_whom_what_and_when() {
-        let f = Figure::from(QuotaSeen {
+        let f = RateLimitReport::from(crate::cache::QuotaSeen {
             registry: "docker.io".into(),
             identity: "192.0.2.1".into(),
             account: "anonymous".into(),
@@ -137,7 +105,7 @@ mod tests {
             remaining: Some(76),
             window_secs: Some(21600),
             seen_at: 1_800_000_000,
-            paused_until: None,
+            hold: None,
         });
         assert_eq!(
             describe(&f, 1_800_000_120),

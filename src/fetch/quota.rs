@@ -2,10 +2,16 @@
 //! (`observe`); the fetcher asks `spare_tag` before it would GET a cached
 //! tag's manifest, and `take_pull` before any manifest GET:
 //!
-//! - after a 429 to a manifest GET, no manifest is asked upstream (neither
-//!   GET nor HEAD: a moved tag could not be fetched anyway) until the window
-//!   may have reset: the reply's `Retry-After`, else its `w=` window, else
-//!   `DEFAULT_PAUSE`; a 429 is not retried within the request either;
+//! - after a 429 to a manifest GET, manifest GETs are held back (a 429 is
+//!   not retried within the request either). Docker Hub's window rolls: each
+//!   pull stops counting one window after it was made, so quota comes back a
+//!   little at a time. One free probe at a time (a manifest HEAD, which Docker
+//!   Hub does not count) looks whether it is back, first after the 429's
+//!   `Retry-After` when given, else after `ProbeBackoff::start`, then at
+//!   growing intervals up to `ProbeBackoff::max`; the probe is claimed in the
+//!   cache's record, so one process probes for all. Any reply that shows quota
+//!   left (a probe, `dpx ratelimit`, another process's pull) lifts the hold.
+//!   HEADs are never held back;
 //! - at or below `[ratelimit] reserve` remaining pulls, `dpx serve` answers a
 //!   cached tag from the cache instead of spending a GET (the HEAD, free,
 //!   still tells whether the cached digest is current), and a prefetch stops;
@@ -13,20 +19,40 @@
 //!
 //! Figures and counts are kept in memory and written in batches with the
 //! last-use times (`Fetcher::flush_usage`); what other processes wrote is
-//! merged in at each batch.
+//! merged in at each batch. A hold begun or lifted is written at once
+//! (`take_hold_changed`), and while one holds, every decision reads the
+//! record first, so every process on the cache sees the same hold.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::cache::{PullCounts, QuotaSeen, merge_seen, now_secs};
+use std::sync::atomic::AtomicBool;
+
+use crate::cache::{Hold, PullCounts, QuotaSeen, held, merge_seen, now_secs};
 use crate::registry::{Asked, UpstreamReply};
 
-/// How long to pause after a 429 that says neither `Retry-After` nor `w=`.
-pub const DEFAULT_PAUSE: Duration = Duration::from_secs(5 * 60);
 /// The account name of requests without credentials.
 pub const ANONYMOUS: &str = "anonymous";
+
+/// How often a hold probes whether quota is back: `start` after the 429,
+/// then twice as long after each probe that finds none, up to `max`
+/// (`[ratelimit] probe_interval`, `probe_interval_max`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProbeBackoff {
+    pub start: Duration,
+    pub max: Duration,
+}
+
+impl Default for ProbeBackoff {
+    fn default() -> ProbeBackoff {
+        ProbeBackoff {
+            start: Duration::from_secs(30),
+            max: Duration::from_secs(5 * 60),
+        }
+    }
+}
 
 /// What a process may spend.
 #[derive(Debug, Clone, Copy, Default)]
@@ -37,16 +63,23 @@ pub struct PullPolicy {
     pub stop_at_reserve: bool,
     /// `prefetch --max-pulls`: manifest GETs this process may send.
     pub max_pulls: Option<u64>,
+    /// How a hold after a 429 probes for quota.
+    pub probe: ProbeBackoff,
 }
 
 /// Why a manifest is not asked upstream.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QuotaStop {
     #[error(
-        "{registry} answered 429 Too Many Requests; dpx asks it for no manifest until {} (in {}s), to let the pull quota recover",
-        rfc3339(*until), until.saturating_sub(now_secs())
+        "the pull quota of {identity} on {registry} is used up (429 Too Many Requests at {}); dpx sends it no manifest GET until a free check shows quota back, and looks again at {} (in {}s)",
+        rfc3339(*since), rfc3339(*next_probe_at), next_probe_at.saturating_sub(now_secs())
     )]
-    Paused { registry: String, until: u64 },
+    Held {
+        registry: String,
+        identity: String,
+        since: u64,
+        next_probe_at: u64,
+    },
     #[error(
         "{registry} has {remaining} pulls left for {identity}, at or below the reserve of {reserve} ([ratelimit] reserve)"
     )]
@@ -64,9 +97,15 @@ impl QuotaStop {
     /// Unix seconds when asking upstream may work again, when known.
     pub fn retry_at(&self) -> Option<u64> {
         match self {
-            QuotaStop::Paused { until, .. } => Some(*until),
+            QuotaStop::Held { next_probe_at, .. } => Some(*next_probe_at),
             _ => None,
         }
+    }
+
+    /// Seconds until then, for a `Retry-After` (at least 1: 0 reads as "now").
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        self.retry_at()
+            .map(|at| at.saturating_sub(now_secs()).max(1))
     }
 }
 
@@ -79,7 +118,7 @@ pub fn rfc3339(secs: u64) -> String {
 pub enum Spare {
     /// The remaining quota was at or below the reserve.
     Reserve,
-    /// Paused after a 429.
+    /// Held back after a 429.
     RateLimited,
 }
 
@@ -147,6 +186,8 @@ pub struct Quota {
     /// is never counted twice (in the figures and as under way).
     in_flight: Mutex<HashMap<String, VecDeque<u64>>>,
     next_ticket: AtomicU64,
+    /// A hold began or was lifted here and is not yet written.
+    hold_changed: AtomicBool,
 }
 
 impl Quota {
@@ -165,7 +206,11 @@ impl Quota {
         }
         match reply.asked {
             Asked::ManifestGet => {
-                bump(&self.counters.upstream_manifest_gets);
+                // A pull as Docker Hub counts them: a manifest GET answered
+                // 200; one that failed (5xx, 429, 404) took no quota.
+                if reply.status == 200 {
+                    bump(&self.counters.upstream_manifest_gets);
+                }
                 // Its figures now include it. Replies are told in any order:
                 // the oldest GET under way stands for the one answered.
                 if reply.rate_limit.is_some()
@@ -201,27 +246,37 @@ impl Quota {
             remaining: rl.and_then(|r| r.remaining),
             window_secs: rl.and_then(|r| r.window_secs),
             seen_at: now,
-            paused_until: None,
+            hold: None,
         };
+        let held_before = self.hold(&seen.registry, &seen.account).is_some();
         if refused {
-            let window = seen.window_secs.or_else(|| {
-                self.latest(&seen.registry, &seen.account)
-                    .and_then(|s| s.window_secs)
-            });
-            let pause = reply
+            let start = self.policy.probe.start.as_secs().max(1);
+            // A `Retry-After` wins: no probe before it (a second later, for the
+            // clocks' difference: asking a moment early only earns another 429).
+            let first = reply
                 .retry_after
-                .or(window.map(Duration::from_secs))
-                .unwrap_or(DEFAULT_PAUSE);
-            // Rounded up, plus a second for the clocks' difference: asking a
-            // moment early would only earn another 429.
-            let until = now.saturating_add(pause.as_secs().saturating_add(2));
-            seen.paused_until = Some(until);
+                .map_or(start, |d| d.as_secs().saturating_add(1));
+            let hold = Hold {
+                since: now,
+                next_probe_at: now.saturating_add(first),
+                backoff_secs: start,
+            };
+            seen.hold = Some(hold);
             seen.remaining = seen.remaining.or(Some(0));
+            self.hold_changed.store(true, Ordering::SeqCst);
             tracing::warn!(
-                "{} answered 429 Too Many Requests (pull quota of {} spent); no manifest requests to it until {}",
+                "{} answered 429 Too Many Requests (pull quota of {} used up); manifest GETs to it are held back until a free check shows quota again, the first at {}",
                 seen.registry,
                 seen.identity,
-                rfc3339(until)
+                rfc3339(hold.next_probe_at)
+            );
+        } else if held_before && seen.shows_quota_left() {
+            self.hold_changed.store(true, Ordering::SeqCst);
+            tracing::info!(
+                "{} shows {} pulls left for {}: manifest GETs are no longer held back",
+                seen.registry,
+                seen.remaining.unwrap_or(0),
+                seen.identity
             );
         }
         self.remember(vec![seen.clone()]);
@@ -249,16 +304,25 @@ impl Quota {
             .cloned()
     }
 
-    /// Until when manifest requests to `registry` are paused after a 429.
-    pub fn paused_until(&self, registry: &str, account: &str) -> Option<u64> {
-        let now = now_secs();
-        let figures = self.figures.lock().ok()?;
-        figures
-            .values()
-            .filter(|s| s.registry == registry && s.account == account)
-            .filter_map(|s| s.paused_until)
-            .filter(|until| *until > now)
-            .max()
+    /// The hold on manifest GETs to `registry` as `account`, if one holds:
+    /// the latest reply decides (`merge_seen`).
+    pub fn hold(&self, registry: &str, account: &str) -> Option<Hold> {
+        self.held(registry, account)?.hold
+    }
+
+    fn held(&self, registry: &str, account: &str) -> Option<QuotaSeen> {
+        let figures = self.figures();
+        held(&figures, registry, account).map(|i| figures[i].clone())
+    }
+
+    pub fn probe_backoff(&self) -> ProbeBackoff {
+        self.policy.probe
+    }
+
+    /// Whether a hold began or ended here since the last call: it is to be
+    /// written at once for the other processes.
+    pub fn take_hold_changed(&self) -> bool {
+        self.hold_changed.swap(false, Ordering::SeqCst)
     }
 
     /// The remaining count (less the GETs still under way) and identity
@@ -277,9 +341,9 @@ impl Quota {
     }
 
     /// Whether a cached tag that needs a GET should be served from the cache
-    /// instead (`dpx serve` at the reserve, anyone while paused).
+    /// instead (`dpx serve` at the reserve, anyone during a hold).
     pub fn spare_tag(&self, registry: &str, account: &str) -> Option<Spare> {
-        if self.paused_until(registry, account).is_some() {
+        if self.hold(registry, account).is_some() {
             return Some(Spare::RateLimited);
         }
         if !self.policy.stop_at_reserve && self.at_reserve(registry, account).is_some() {
@@ -291,10 +355,14 @@ impl Quota {
     /// Asks leave to send one manifest GET to `registry`; the GET counts as
     /// under way until the ticket is dropped.
     pub fn take_pull(&self, registry: &str, account: &str) -> Result<PullTicket<'_>, QuotaStop> {
-        if let Some(until) = self.paused_until(registry, account) {
-            return Err(QuotaStop::Paused {
+        if let Some(latest) = self.held(registry, account)
+            && let Some(hold) = latest.hold
+        {
+            return Err(QuotaStop::Held {
                 registry: registry.to_string(),
-                until,
+                identity: latest.identity,
+                since: hold.since,
+                next_probe_at: hold.next_probe_at,
             });
         }
         if self.policy.stop_at_reserve
@@ -348,6 +416,15 @@ impl Quota {
         self.counters.snapshot()
     }
 
+    /// The counts beyond the last batch written: what a reader of the
+    /// record adds for this process's live figures.
+    pub fn unwritten_counts(&self) -> PullCounts {
+        match self.written.lock() {
+            Ok(written) => difference(&self.counts(), &written),
+            Err(_) => PullCounts::default(),
+        }
+    }
+
     /// The figures known to this process (recorded and seen), sorted.
     pub fn figures(&self) -> Vec<QuotaSeen> {
         let all = self
@@ -392,6 +469,31 @@ impl Quota {
     pub fn absorb(&self, recorded: Vec<QuotaSeen>) {
         self.remember(recorded);
     }
+}
+
+/// Claims the one probe of the hold on `registry` as `account` in `figures`
+/// (the cache's record, read under its lock) when it is due at `now`: moves
+/// its next probe on by the grown backoff, so no other process probes
+/// meanwhile. `None` when no hold is due (nothing to write).
+pub fn claim_probe(
+    figures: &mut [QuotaSeen],
+    registry: &str,
+    account: &str,
+    now: u64,
+    backoff: ProbeBackoff,
+) -> Option<Hold> {
+    let i = held(figures, registry, account)?;
+    let hold = figures.get_mut(i)?.hold.as_mut()?;
+    if hold.next_probe_at > now {
+        return None;
+    }
+    let grown = hold
+        .backoff_secs
+        .saturating_mul(2)
+        .clamp(backoff.start.as_secs().max(1), backoff.max.as_secs().max(1));
+    hold.backoff_secs = grown;
+    hold.next_probe_at = now.saturating_add(grown);
+    Some(*hold)
 }
 
 /// A manifest GET under way (`take_pull`): held until it has ended, however
@@ -477,7 +579,7 @@ mod tests {
         let prefetch = Quota::new(PullPolicy {
             reserve: Some(5),
             stop_at_reserve: true,
-            max_pulls: None,
+            ..PullPolicy::default()
         });
         prefetch.observe(&reply(Asked::ManifestGet, 200, Some(7)));
         // Two GETs at once leave 5: a third would take the quota below.
@@ -497,7 +599,7 @@ mod tests {
         let serial = Quota::new(PullPolicy {
             reserve: Some(5),
             stop_at_reserve: true,
-            max_pulls: None,
+            ..PullPolicy::default()
         });
         serial.observe(&reply(Asked::ManifestGet, 200, Some(7)));
         let first = serial.take_pull("docker.io", ANONYMOUS).expect("6 left");
@@ -512,7 +614,7 @@ mod tests {
     }
 
     #[test]
-    fn a_429_pauses_for_the_window_and_max_pulls_caps_gets() {
+    fn a_429_holds_gets_until_a_reply_shows_quota_and_max_pulls_caps_gets() {
         let q = Quota::new(PullPolicy {
             max_pulls: Some(2),
             ..PullPolicy::default()
@@ -525,19 +627,70 @@ mod tests {
         );
         let q = Quota::new(PullPolicy::default());
         q.observe(&reply(Asked::ManifestGet, 429, Some(0)));
-        let until = q.paused_until("docker.io", ANONYMOUS).expect("paused");
-        assert!(until >= now_secs() + 60 && until <= now_secs() + 62);
+        assert!(q.take_hold_changed(), "a new hold is written at once");
+        let hold = q.hold("docker.io", ANONYMOUS).expect("held");
+        // Not the reply's whole window (60 s here): the first probe after 30 s.
+        assert!(hold.next_probe_at >= now_secs() + 29 && hold.next_probe_at <= now_secs() + 31);
         assert_eq!(
             q.spare_tag("docker.io", ANONYMOUS),
             Some(Spare::RateLimited)
         );
         assert!(matches!(
             q.take_pull("docker.io", ANONYMOUS),
-            Err(QuotaStop::Paused { .. })
+            Err(QuotaStop::Held { .. })
         ));
         // Another account's quota is another's.
         assert!(q.take_pull("docker.io", "alice").is_ok());
-        assert_eq!(q.counts().upstream_manifest_gets, 1);
+        assert_eq!(q.counts().upstream_manifest_gets, 0, "a 429 is no pull");
+        // A probe that finds none left keeps the hold; one that finds some lifts it.
+        q.observe(&reply(Asked::ManifestHead, 200, Some(0)));
+        assert!(q.hold("docker.io", ANONYMOUS).is_some());
+        assert!(!q.take_hold_changed());
+        q.observe(&reply(Asked::ManifestHead, 200, Some(1)));
+        assert_eq!(q.hold("docker.io", ANONYMOUS), None);
+        assert!(q.take_hold_changed(), "a lifted hold is written at once");
+        assert!(q.take_pull("docker.io", ANONYMOUS).is_ok());
+    }
+
+    #[test]
+    fn one_probe_claims_a_due_hold_and_the_backoff_grows_to_its_cap() {
+        let backoff = ProbeBackoff {
+            start: Duration::from_secs(30),
+            max: Duration::from_secs(100),
+        };
+        let mut figures = vec![QuotaSeen {
+            registry: "docker.io".into(),
+            identity: "192.0.2.1".into(),
+            account: ANONYMOUS.into(),
+            authenticated: false,
+            limit: Some(100),
+            remaining: Some(0),
+            window_secs: Some(21600),
+            seen_at: 1000,
+            hold: Some(Hold {
+                since: 1000,
+                next_probe_at: 1030,
+                backoff_secs: 30,
+            }),
+        }];
+        assert_eq!(
+            claim_probe(&mut figures, "docker.io", ANONYMOUS, 1029, backoff),
+            None
+        );
+        let first = claim_probe(&mut figures, "docker.io", ANONYMOUS, 1030, backoff).expect("due");
+        assert_eq!((first.next_probe_at, first.backoff_secs), (1090, 60));
+        assert_eq!(
+            claim_probe(&mut figures, "docker.io", ANONYMOUS, 1030, backoff),
+            None,
+            "claimed: nobody else probes until the next one"
+        );
+        let second = claim_probe(&mut figures, "docker.io", ANONYMOUS, 1090, backoff).expect("due");
+        assert_eq!((second.next_probe_at, second.backoff_secs), (1190, 100));
+        assert_eq!(second.since, 1000);
+        assert_eq!(
+            claim_probe(&mut figures, "docker.io", "alice", 5000, backoff),
+            None
+        );
     }
 
     #[test]
@@ -557,8 +710,12 @@ mod tests {
         q.untake_batch(seen, delta);
         let (_, delta) = q.take_batch();
         assert_eq!(delta.map(|d| d.cache_hits), Some(1));
-        // 401s are not requests.
-        q.observe(&reply(Asked::ManifestGet, 401, None));
+        // 401s are not requests; failed GETs are no pulls.
+        for status in [401, 404, 429, 500, 503] {
+            q.observe(&reply(Asked::ManifestGet, status, None));
+        }
         assert_eq!(q.counts().upstream_manifest_gets, 0);
+        q.observe(&reply(Asked::ManifestGet, 200, Some(8)));
+        assert_eq!(q.unwritten_counts().upstream_manifest_gets, 1);
     }
 }

@@ -309,6 +309,7 @@ fn error(status: StatusCode, code: &'static str, message: &str) -> Response<Body
         status,
         code,
         message: message.to_string(),
+        retry_after: None,
     };
     json_response(e.status, e.body())
 }

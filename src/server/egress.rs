@@ -49,6 +49,7 @@ fn denied(message: String) -> ApiError {
         status: StatusCode::FORBIDDEN,
         code: "DENIED",
         message,
+        retry_after: None,
     }
 }
 

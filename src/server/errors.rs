@@ -11,6 +11,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds for the `Retry-After` header (a 429 says when to come back).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -19,6 +21,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -83,11 +86,15 @@ impl ApiError {
                 .retry_at()
                 .map(|at| format!("; retry after {}", crate::fetch::quota::rfc3339(at)))
                 .unwrap_or_default();
-            return ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "TOOMANYREQUESTS",
-                format!("{what} is not cached and was not asked upstream: {stop}{retry}"),
-            );
+            return ApiError {
+                // When dpx looks again (at least a second: 0 means "now" to some clients).
+                retry_after: stop.retry_after_secs(),
+                ..ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "TOOMANYREQUESTS",
+                    format!("{what} is not cached and was not asked upstream: {stop}{retry}"),
+                )
+            };
         }
         if e.is_not_member() {
             return ApiError::new(StatusCode::NOT_FOUND, unknown_code, format!("{what}: {e}"));

@@ -356,6 +356,7 @@ impl Server {
                 status: StatusCode::FORBIDDEN,
                 code: "DENIED",
                 message: "the dpx status is answered only to clients on this machine".into(),
+                retry_after: None,
             });
         }
         if req.method() != Method::GET {
@@ -366,6 +367,7 @@ impl Server {
         let mut status = self.stats.snapshot(self.limits.idle_timeout);
         status.quota = Some(stats::QuotaStatus {
             pulls: self.fetcher.pull_counts(),
+            unwritten: self.fetcher.unwritten_pull_counts(),
             figures: self.fetcher.quota_figures(),
         });
         match serde_json::to_string(&status) {
@@ -609,6 +611,7 @@ async fn refuse_busy_on<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, cap: u
         message: format!(
             "dpx serve has {cap} open connections, its limit ([serve] max_connections); retry shortly"
         ),
+        retry_after: None,
     }
     .body();
     let reply = format!(
@@ -884,7 +887,13 @@ fn json_response(status: StatusCode, body: String) -> Response<Body> {
 }
 
 fn error_response(e: &ApiError) -> Response<Body> {
-    json_response(e.status, e.body())
+    let mut resp = json_response(e.status, e.body());
+    if let Some(secs) = e.retry_after
+        && let Ok(v) = http::HeaderValue::try_from(secs.to_string())
+    {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
 }
 
 /// Binds the listen address, with an error that says what to do.

@@ -155,6 +155,7 @@ pub fn refused(message: String) -> ApiError {
         status: StatusCode::NOT_FOUND,
         code: "MANIFEST_UNKNOWN",
         message,
+        retry_after: None,
     }
 }
 

@@ -56,6 +56,10 @@ pub struct ServerStatus {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct QuotaStatus {
     pub pulls: crate::cache::PullCounts,
+    /// The part of `pulls` not yet written to the cache's record (`dpx stats`
+    /// adds it to the record for live figures).
+    #[serde(default)]
+    pub unwritten: crate::cache::PullCounts,
     pub figures: Vec<crate::cache::QuotaSeen>,
 }
 

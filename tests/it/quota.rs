@@ -277,6 +277,12 @@ fn prefetch_stops_before_max_pulls_or_the_reserve_with_exit_code_3() {
         stderr.contains("1 left: docker.io/library/p3:v1"),
         "{stderr}"
     );
+    // The summary says the image was left for the quota, not that it failed.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("3 images (0 failed, 1 left to save the pull quota: 2 manifest GETs spent, the most --max-pulls allows)"),
+        "{stdout}"
+    );
     assert_eq!(hub.count(Route::ManifestGet), 2);
 
     // The reserve: 6 left, reserve 5: one more GET, then stop.
@@ -335,16 +341,42 @@ fn ratelimit_cached_shows_the_last_figures_seen_across_restarts_without_network(
     let v = dpx.json(&["ratelimit", "--cached"]);
     let f = &v["figures"][0];
     assert_eq!(f["registry"], "docker.io");
-    assert_eq!(f["identity"], "127.0.0.1");
+    assert_eq!(f["source"], "127.0.0.1");
     assert_eq!(f["account"], "anonymous");
     assert_eq!(f["authenticated"], false);
     assert_eq!(f["limit"], 100);
     assert_eq!(f["remaining"], 41, "the GET spent one");
-    assert_eq!(f["window_secs"], 21600);
+    assert_eq!(f["window_seconds"], 21600);
     assert!(
-        f["seen_at"].as_u64().is_some_and(|t| t > 1_700_000_000),
+        f["observed_at"].as_u64().is_some_and(|t| t > 1_700_000_000),
         "{f}"
     );
+    // One schema with `dpx ratelimit --json`.
+    let mut keys: Vec<&str> = f
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    let live = [
+        "account",
+        "authenticated",
+        "endpoint",
+        "exhausted",
+        "hold",
+        "limit",
+        "limited",
+        "message",
+        "observed",
+        "observed_at",
+        "registry",
+        "remaining",
+        "retry_after_seconds",
+        "source",
+        "window_seconds",
+    ];
+    assert_eq!(keys, live);
     let human = dpx.ok(&["ratelimit", "--cached"]);
     assert!(
         human.contains("docker.io: 127.0.0.1 (anonymous): 41 of 100 pulls left per 6h"),
@@ -455,4 +487,235 @@ fn docker_pulls_of_an_unchanged_tag_spend_no_manifest_get() {
             "the first pull: {stats}"
         );
     }
+}
+
+/// Waits until `dpx ratelimit --cached` says the hold's next probe is due.
+fn wait_for_probe_due(dpx: &Dpx) {
+    let v = dpx.json(&["ratelimit", "--cached", "--json"]);
+    let next = v["figures"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["hold"]["next_probe_at"].as_u64())
+        .max()
+        .unwrap_or_else(|| panic!("no hold recorded: {v}"));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    // Whole seconds on both sides: one more makes sure it is due.
+    std::thread::sleep(Duration::from_secs(next.saturating_sub(now) + 1));
+}
+
+/// Issue 16, item 1: Docker Hub's window rolls, so quota comes back a pull
+/// at a time; after a 429 without Retry-After (whose `w=` says 6 hours) dpx
+/// holds back manifest GETs only until a free probe shows quota again.
+#[test]
+fn after_a_429_the_hold_lifts_as_soon_as_one_pull_ages_out_of_the_rolling_window() {
+    let (eng, _serial) = engines();
+    let hub = FakeHub::start();
+    let window = Duration::from_secs(6);
+    hub.set_ratelimit(2, 2, 21600, HeaderStyle::Standard);
+    hub.set_ratelimit_rolling(window);
+    let cached = hub_image(&hub, "library/held", Some("v1"), "amd64", &layers(7));
+    hub_image(&hub, "library/spent", Some("v1"), "amd64", &layers(8));
+    hub_image(&hub, "library/wanted", Some("v1"), "amd64", &layers(9));
+    let dpx = dpx_with(
+        &hub,
+        "[cache]\ntag_ttl = \"0\"\n[ratelimit]\nprobe_interval = \"1s\"\nprobe_interval_max = \"2s\"\n",
+    );
+    let mut serve = dpx.serve_on(&eng.mirror_addr, &[]);
+    let mut phases = Vec::new();
+    let mut note = |phase: &str, hub: &FakeHub| {
+        phases.push(format!("{phase}: {:?}", gets_heads(hub)));
+        hub.reset_counts();
+    };
+
+    // Exhaust: two pulls spend the quota of 2, the third GET gets a 429.
+    eng.docker_rmi("held:v1");
+    let first_pull = std::time::Instant::now();
+    assert!(eng.docker_pull("held:v1").contains(&cached));
+    let spent = request(
+        &serve.addr,
+        "GET",
+        &manifest_path("library/spent", "v1"),
+        &[],
+    );
+    assert_eq!(spent.status, 200, "{}", spent.body_text());
+    let refused = request(
+        &serve.addr,
+        "GET",
+        &manifest_path("library/wanted", "v1"),
+        &[],
+    );
+    assert_eq!(refused.status, 429, "{}", refused.body_text());
+    assert_eq!(gets_heads(&hub).0, 3, "the 429 is not retried");
+    note("exhaust (docker pull, GET, GET refused)", &hub);
+
+    // Held: the cached tag pulls through dockerd without a manifest GET; an
+    // uncached manifest gets a 429 that says when dpx looks again.
+    eng.docker_rmi("held:v1");
+    assert!(eng.docker_pull("held:v1").contains(&cached));
+    let held = request(
+        &serve.addr,
+        "GET",
+        &manifest_path("library/wanted", "v1"),
+        &[],
+    );
+    assert_eq!(held.status, 429, "{}", held.body_text());
+    assert_eq!(held.error_code().as_deref(), Some("TOOMANYREQUESTS"));
+    let retry_after: u64 = held
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no Retry-After: {:?}", held.header("retry-after")));
+    assert!(
+        (1..=2).contains(&retry_after),
+        "the next probe, not the window: {retry_after}"
+    );
+    let text = held.body_text();
+    assert!(
+        text.contains("used up") && text.contains("looks again"),
+        "{text}"
+    );
+    assert_eq!(hub.count(Route::ManifestGet), 0, "nothing spent while held");
+    let shown = dpx.ok(&["ratelimit", "--cached"]);
+    assert!(shown.contains("held back since"), "{shown}");
+    note(
+        "hold (docker pull of the cached tag, GET of an uncached one)",
+        &hub,
+    );
+
+    // The first pull ages out of the window: the next request, once the
+    // probe is due, is served with one manifest GET (and one free HEAD).
+    std::thread::sleep(window.saturating_sub(first_pull.elapsed()));
+    wait_for_probe_due(&dpx);
+    hub.reset_counts();
+    let served = request(
+        &serve.addr,
+        "GET",
+        &manifest_path("library/wanted", "v1"),
+        &[],
+    );
+    assert_eq!(served.status, 200, "{}", served.body_text());
+    assert_eq!(served.header("x-dpx-cache"), Some("miss"));
+    assert_eq!(gets_heads(&hub), (1, 1), "one probe HEAD, one manifest GET");
+    note("recover (probe HEAD, then the GET)", &hub);
+    let v = dpx.json(&["ratelimit", "--cached", "--json"]);
+    assert!(
+        v["figures"]
+            .as_array()
+            .is_some_and(|f| f.iter().all(|f| f["hold"].is_null())),
+        "the hold is lifted on record: {v}"
+    );
+    let log = serve.log_text();
+    serve.stop();
+    eprintln!(
+        "fake hub (manifest GETs, HEADs) per phase:\n  {}",
+        phases.join("\n  ")
+    );
+    assert!(log.contains("no longer held back"), "{log}");
+}
+
+/// Issue 16, item 2: every way `dpx pull` and `dpx prefetch` fail says why on
+/// stderr, and a hold after a 429 exits 3 (the quota), in every output form.
+/// Also: `dpx ratelimit` shows the hold, and its reply with quota left lifts
+/// it for the next process, without waiting for a probe.
+#[test]
+fn every_failing_pull_and_prefetch_says_why_and_ratelimit_shows_and_lifts_the_hold() {
+    let hub = FakeHub::start();
+    hub.add_ratelimit_preview();
+    hub.set_ratelimit(100, 0, 21600, HeaderStyle::Standard);
+    hub_image(&hub, "library/spent", Some("v1"), "amd64", &layers(10));
+    let dpx = dpx_with(&hub, "");
+    let fails = |args: &[&str], code: i32| {
+        let out = dpx.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(
+            !stderr.trim().is_empty(),
+            "{args:?} exits {code} without a word"
+        );
+        stderr
+    };
+    // The 429 begins a hold; then the hold itself stops the pull.
+    for args in [
+        &["pull", "spent:v1"][..],
+        &["pull", "spent:v1"],
+        &["pull", "-v", "spent:v1"],
+        &["-q", "pull", "spent:v1"],
+        &["--json", "pull", "spent:v1"],
+    ] {
+        let stderr = fails(args, 3);
+        assert!(stderr.contains("dpx ratelimit"), "{args:?}: {stderr}");
+    }
+    let held = fails(&["pull", "spent:v1"], 3);
+    assert!(
+        held.contains("used up") && held.contains("looks again"),
+        "{held}"
+    );
+    fails(&["prefetch", "spent:v1"], 3);
+    fails(&["--json", "prefetch", "spent:v1"], 3);
+    assert_eq!(hub.count(Route::ManifestGet), 1, "one 429, then held");
+
+    let v = dpx.json(&["ratelimit"]);
+    assert!(v["hold"]["next_probe_at"].as_u64().is_some(), "{v}");
+    let text = dpx.ok(&["ratelimit"]);
+    assert!(text.contains("held back since"), "{text}");
+    // Quota shows again: `dpx ratelimit` lifts the hold for everyone.
+    hub.set_rate_remaining(5);
+    let v = dpx.json(&["ratelimit"]);
+    assert!(v["hold"].is_null(), "{v}");
+    dpx.ok(&["pull", "spent:v1"]);
+
+    // Other failures: nothing upstream, a bad reference, no such list, the cap.
+    fails(&["pull", "missing:v1"], 1);
+    fails(&["-q", "pull", "missing:v1"], 1);
+    fails(&["--json", "pull", "missing:v1"], 1);
+    fails(&["pull", "UPPER/case"], 1);
+    fails(&["prefetch", "missing:v1"], 1);
+    fails(&["prefetch", "-f", "/nonexistent/images.txt"], 2);
+    hub_image(&hub, "library/more", Some("v1"), "amd64", &layers(11));
+    let capped = fails(&["prefetch", "--max-pulls", "0", "more:v1"], 3);
+    assert!(capped.contains("--max-pulls"), "{capped}");
+}
+
+/// Issue 16, item 5: `dpx stats` counts a pull only when the upstream
+/// answered the manifest GET with 200 (as Docker Hub counts), and with a
+/// daemon running its figures are live, not up to a batch old.
+#[test]
+fn stats_count_only_gets_answered_200_and_ask_the_running_daemon() {
+    use crate::support::hub::Fault;
+    let hub = FakeHub::start();
+    hub.add_image("library/counted", "v1", &[1000], 91);
+    hub.add_image("library/live", "v1", &[1000], 92);
+    let dpx = dpx_with(&hub, "");
+    hub.set_fault_on("/manifests/", Fault::Outage, Some(4));
+    let _ = dpx.run(&["pull", "counted:v1"]);
+    dpx.ok(&["pull", "counted:v1"]);
+    let gets = hub.count(Route::ManifestGet);
+    assert!(
+        gets > 4,
+        "the outage took 4 GETs, then one was answered: {gets}"
+    );
+    let stats = dpx.json(&["stats"]);
+    assert_eq!(
+        stats["upstream_manifest_gets"].as_u64(),
+        Some(gets as u64 - 4),
+        "the 503s are no pulls: {stats}"
+    );
+
+    let mut serve = dpx.serve();
+    let live = request(
+        &serve.addr,
+        "GET",
+        &manifest_path("library/live", "v1"),
+        &[],
+    );
+    assert_eq!(live.status, 200, "{}", live.body_text());
+    let stats = dpx.json(&["stats"]);
+    serve.stop();
+    assert_eq!(
+        stats["upstream_manifest_gets"].as_u64(),
+        Some(gets as u64 - 3),
+        "the daemon's GET, before its batch is written: {stats}"
+    );
 }

@@ -85,12 +85,15 @@ fn json_has_the_documented_fields() {
     assert_eq!(
         keys,
         [
+            "account",
             "authenticated",
             "endpoint",
             "exhausted",
+            "hold",
             "limit",
             "limited",
             "message",
+            "observed",
             "observed_at",
             "registry",
             "remaining",

@@ -95,6 +95,11 @@ struct RateLimit {
     /// it ran out (`exhausted`), and 429s say when in `Retry-After`.
     refill: bool,
     exhausted: Option<Instant>,
+    /// `set_ratelimit_rolling`: each counted GET stops counting this long
+    /// after it was made (Docker Hub's rolling window, shortened).
+    rolling: Option<Duration>,
+    /// The counted GETs still in the rolling window, oldest first.
+    pulls: std::collections::VecDeque<Instant>,
 }
 
 #[derive(Default)]
@@ -496,7 +501,24 @@ impl FakeHub {
             style,
             refill: false,
             exhausted: None,
+            rolling: None,
+            pulls: std::collections::VecDeque::new(),
         });
+    }
+
+    /// Docker Hub's rolling window, shortened: every manifest GET counted
+    /// from now on stops counting `window` after it was made, so quota comes
+    /// back one pull at a time. The remaining count is `set_ratelimit`'s
+    /// limit less the GETs in the window; at 0, GETs get 429 with the quota
+    /// headers and no `Retry-After` (unless `set_retry_after`), as Docker
+    /// Hub's do. The headers' `w=` stays `set_ratelimit`'s `window_secs`.
+    pub fn set_ratelimit_rolling(&self, window: Duration) {
+        if let Some(rl) = self.state().rate.as_mut() {
+            rl.rolling = Some(window);
+            // Pulls already spent count as made now.
+            let spent = rl.limit.saturating_sub(rl.remaining);
+            rl.pulls = (0..spent).map(|_| Instant::now()).collect();
+        }
     }
 
     /// Sets the remaining count of `set_ratelimit`'s quota.
@@ -1123,6 +1145,25 @@ fn refused_with_quota(rl: &RateLimit, left: Duration) -> Response<Body> {
     resp
 }
 
+/// A 429 of the rolling window: the figures (none left), `Retry-After` only when set.
+fn refused_rolling(rl: &RateLimit, retry_after: Option<&str>) -> Response<Body> {
+    let mut resp = too_many();
+    let mut headers = vec![
+        ("ratelimit-limit", format!("{};w={}", rl.limit, rl.window)),
+        ("ratelimit-remaining", format!("0;w={}", rl.window)),
+        ("docker-ratelimit-source", "127.0.0.1".to_string()),
+    ];
+    if let Some(v) = retry_after {
+        headers.push(("retry-after", v.to_string()));
+    }
+    for (k, v) in headers {
+        if let Ok(v) = http::HeaderValue::from_str(&v) {
+            resp.headers_mut().insert(k, v);
+        }
+    }
+    resp
+}
+
 fn full_json(s: &str) -> Response<Body> {
     Response::builder()
         .header(header::CONTENT_TYPE, "application/json")
@@ -1291,7 +1332,20 @@ fn manifest(shared: &Shared, repo: &str, reference: &str, head: bool) -> Respons
         );
     };
     let mut rl_headers = Vec::new();
+    let retry_after = st.retry_after.clone();
     if let Some(rl) = st.rate.as_mut() {
+        if let Some(window) = rl.rolling {
+            while rl.pulls.front().is_some_and(|t| t.elapsed() >= window) {
+                rl.pulls.pop_front();
+            }
+            rl.remaining = rl.limit.saturating_sub(rl.pulls.len() as u64);
+            if !head {
+                if rl.remaining == 0 {
+                    return refused_rolling(rl, retry_after.as_deref());
+                }
+                rl.pulls.push_back(Instant::now());
+            }
+        }
         if rl.refill
             && let Some(at) = rl.exhausted
             && at.elapsed() >= Duration::from_secs(rl.window)
