@@ -29,6 +29,8 @@ mod referrers;
 pub use referrers::{EMPTY_INDEX, Referrers, filter_by_artifact_type};
 
 pub mod quota;
+#[cfg(test)]
+mod quota_proptest;
 use quota::{Answered, Quota};
 pub use quota::{PullPolicy, QuotaStop, Spare};
 

@@ -81,7 +81,13 @@ pub async fn run(ctx: &Context, args: PullArgs) -> anyhow::Result<ExitCode> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let summary = pull_all(ctx, jobs, 4).await?;
-    render(ctx.output, &summary, false)
+    let code = render(ctx.output, &summary, false)?;
+    // Not asked upstream to save the quota (paused after a 429): exit 3, as a
+    // prefetch that stops does.
+    Ok(match summary.stopped {
+        Some(_) => ExitCode::from(crate::exit::QUOTA),
+        None => code,
+    })
 }
 
 pub fn platform_choice(args: &PlatformArgs) -> PlatformChoice {
@@ -313,8 +319,9 @@ pub fn render(output: Output, summary: &Summary, with_summary: bool) -> anyhow::
     // In JSON the errors are part of the document.
     if output != Output::Json {
         for img in &summary.images {
-            // Images left for the quota are listed once, by `dpx prefetch`.
-            if let Some(e) = img.error.as_ref().filter(|_| !img.stopped) {
+            // Images left for the quota are listed once, by `dpx prefetch`
+            // (the one with the summary); `dpx pull` says why here.
+            if let Some(e) = img.error.as_ref().filter(|_| !img.stopped || !with_summary) {
                 eprintln!("error: {}", image_error(&img.reference, e));
             }
         }
