@@ -39,8 +39,7 @@ pub use upstream::{Route, Upstream};
 use crate::oci::{MANIFEST_ACCEPT, normalize_media_type};
 use crate::reference::{Digest, Target};
 
-/// Manifests larger than this are refused (the distribution spec suggests 4 MiB).
-pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
+pub use crate::oci::MAX_MANIFEST_BYTES;
 /// Error bodies and token replies are small; more than this is not read.
 const MAX_SMALL_BODY: usize = 64 * 1024;
 pub const MAX_REDIRECTS: usize = 5;
@@ -404,6 +403,12 @@ impl RegistryClient {
         } else {
             media_type
         };
+        // A captive portal's page, a proxy's error: nothing that is not the
+        // manifest it claims to be goes further (and so is never cached).
+        crate::oci::Manifest::check(&media_type, &bytes).map_err(|e| RegistryError::Protocol {
+            url: url.clone(),
+            message: format!("{what} is not a manifest dpx can use: {e}"),
+        })?;
         Ok(FetchedManifest {
             digest: actual,
             media_type,
