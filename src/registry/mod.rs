@@ -69,6 +69,8 @@ pub struct ManifestHead {
     pub digest: Option<Digest>,
     /// The Content-Type, parameters dropped (a GET reads the manifest's type from it).
     pub media_type: Option<String>,
+    /// From Content-Length: the size a GET's body would have.
+    pub size: Option<u64>,
 }
 
 /// What a HEAD tells about a blob without downloading it.
@@ -782,6 +784,8 @@ impl ManifestHead {
             digest: header_str(headers, "docker-content-digest").and_then(|d| d.parse().ok()),
             media_type: header_str(headers, header::CONTENT_TYPE.as_str())
                 .map(|t| normalize_media_type(t).to_string()),
+            size: header_str(headers, header::CONTENT_LENGTH.as_str())
+                .and_then(|n| n.trim().parse().ok()),
         }
     }
 }

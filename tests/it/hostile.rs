@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::support::dpx::{Dpx, sha256_hex};
-use crate::support::http::request;
+use crate::support::http::{request, request_exact};
 use crate::support::hub::{FakeHub, Fault, Route};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -203,4 +203,71 @@ fn a_429_that_says_retry_in_the_year_9999_panics_nothing() {
         "{}",
         serve.log_text()
     );
+}
+
+#[test]
+fn a_head_of_an_uncached_tag_costs_an_upstream_head_not_a_pull() {
+    let hub = FakeHub::start();
+    let digest = hub.add_image("library/headonly", "v1", &[100], 75);
+    let len = hub.manifest_len(&digest);
+    let dpx = Dpx::new(&hub.url());
+    let serve = dpx.serve();
+    hub.reset_counts();
+    let path = "/v2/library/headonly/manifests/v1";
+    for _ in 0..2 {
+        let r = request(&serve.addr, "HEAD", path, &[]);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("docker-content-digest"), Some(digest.as_str()));
+        assert_eq!(r.header("content-type"), Some(OCI_MANIFEST));
+        assert_eq!(r.header("content-length"), Some(len.to_string().as_str()));
+        assert!(r.body.is_empty());
+    }
+    assert_eq!(hub.count(Route::ManifestGet), 0, "no pull spent on a HEAD");
+    assert_eq!(
+        hub.count(Route::ManifestHead),
+        1,
+        "the second HEAD within the tag TTL asks nobody"
+    );
+    // A client that takes no OCI manifest is told so, still without a pull.
+    let docker_only = [(
+        "Accept",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    )];
+    let r = request_exact(&serve.addr, "HEAD", path, &docker_only);
+    assert_eq!(r.status, 404);
+    assert_eq!(hub.count(Route::ManifestGet), 0);
+    assert_nothing_stored(&dpx, "after HEADs");
+
+    // The GET fetches (once) and verifies; then everything is a hit.
+    let r = request(&serve.addr, "GET", path, &[]);
+    assert_eq!(r.status, 200, "{}", r.body_text());
+    assert_eq!(format!("sha256:{}", sha256_hex(&r.body)), digest);
+    assert_eq!(r.body.len(), len);
+    let r = request(&serve.addr, "HEAD", path, &[]);
+    assert_eq!(r.header("x-dpx-cache"), Some("hit"));
+    assert_eq!(hub.count(Route::ManifestGet), 1);
+
+    // What an engine does: HEAD the tag, GET its digest. One pull, and the
+    // tag is cached as a GET of it would leave it.
+    let other = hub.add_image("library/headonly", "v2", &[100], 76);
+    hub.reset_counts();
+    let tag = "/v2/library/headonly/manifests/v2";
+    let r = request(&serve.addr, "HEAD", tag, &[]);
+    assert_eq!(r.header("docker-content-digest"), Some(other.as_str()));
+    let by_digest = format!("/v2/library/headonly/manifests/{other}");
+    let r = request(&serve.addr, "GET", &by_digest, &[]);
+    assert_eq!(r.status, 200, "{}", r.body_text());
+    for method in ["HEAD", "GET"] {
+        let r = request(&serve.addr, method, tag, &[]);
+        assert_eq!(r.header("x-dpx-cache"), Some("hit"), "{method}");
+    }
+    assert_eq!(
+        (
+            hub.count(Route::ManifestGet),
+            hub.count(Route::ManifestHead)
+        ),
+        (1, 1)
+    );
+    let ls = dpx.json(&["cache", "ls"]);
+    assert_eq!(ls.as_array().map(Vec::len), Some(2), "{ls}");
 }
