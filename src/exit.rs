@@ -7,7 +7,8 @@ pub const FAILURE: u8 = 1;
 /// The input was wrong: a malformed reference, a bad config file or flag.
 pub const USAGE: u8 = 2;
 /// Stopped to save the upstream pull quota: `dpx prefetch` reached
-/// `--max-pulls` or `[ratelimit] reserve` before every image was fetched.
+/// `--max-pulls` or `[ratelimit] reserve` before every image was fetched, or
+/// `dpx pull` did not ask upstream during the pause after a 429.
 pub const QUOTA: u8 = 3;
 /// Not an error: fewer pulls remain than asked for (`ratelimit --min-remaining`).
 pub const QUOTA_LOW: u8 = 4;

@@ -29,6 +29,8 @@ mod referrers;
 pub use referrers::{EMPTY_INDEX, Referrers, filter_by_artifact_type};
 
 pub mod quota;
+#[cfg(test)]
+mod quota_proptest;
 use quota::{Answered, Quota};
 pub use quota::{PullPolicy, QuotaStop, Spare};
 
@@ -168,6 +170,42 @@ impl Freshness {
     }
 }
 
+/// What a client's HEAD of a tag is answered with.
+#[derive(Debug, Clone)]
+pub enum TagHead {
+    /// The manifest itself (cached, or fetched): a GET's headers.
+    Manifest(ResolvedManifest),
+    /// An uncached tag, as the upstream's HEAD described it: what a GET
+    /// would send, without the pull a GET costs.
+    Upstream(HeadOnly),
+}
+
+/// A manifest's headers, from an upstream HEAD.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeadOnly {
+    pub digest: Digest,
+    pub media_type: String,
+    pub size: u64,
+}
+
+impl HeadOnly {
+    /// `None` unless the HEAD said everything a client's HEAD needs, of a
+    /// manifest dpx could fetch and serve.
+    fn from_head(head: crate::registry::ManifestHead) -> Option<HeadOnly> {
+        let media_type = head
+            .media_type
+            .filter(|t| crate::oci::is_manifest_type(t))?;
+        let size = head
+            .size
+            .filter(|n| *n <= crate::oci::MAX_MANIFEST_BYTES as u64)?;
+        Some(HeadOnly {
+            digest: head.digest?,
+            media_type,
+            size,
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ResolvedManifest {
     pub digest: Digest,
@@ -288,6 +326,8 @@ const LOCK_ANNOUNCE_AFTER: Duration = Duration::from_secs(1);
 const CHECK_MEMORY: Duration = Duration::from_secs(10 * 60);
 /// Blob sizes remembered from manifests; beyond it the table starts over.
 const MAX_KNOWN_SIZES: usize = 100_000;
+/// Upstream HEADs of uncached tags remembered; beyond it the table starts over.
+const MAX_KNOWN_HEADS: usize = 10_000;
 
 /// The digests and sizes one manifest names.
 type Named = Arc<[(Digest, u64)]>;
@@ -309,6 +349,9 @@ pub struct Fetcher {
     /// What each manifest seen names, so a cache hit doesn't parse it again;
     /// cleared with `sizes`.
     named: Mutex<HashMap<Digest, Named>>,
+    /// What upstream HEADs said of uncached tags, and when: a client's HEAD
+    /// within the tag TTL is answered from it (a GET still fetches and verifies).
+    heads: Mutex<HashMap<String, (Instant, HeadOnly)>>,
     /// The pull quota: figures seen, pauses, the reserve, the counts.
     quota: Arc<Quota>,
     /// Set once the recorded quota figures have been read.
@@ -339,6 +382,7 @@ impl Fetcher {
             last_checks: Mutex::default(),
             sizes: Mutex::default(),
             named: Mutex::default(),
+            heads: Mutex::default(),
             quota,
             quota_loaded: tokio::sync::OnceCell::new(),
         })
@@ -611,6 +655,97 @@ impl Fetcher {
             .await;
         self.cache.record_tag_use(registry, repo, tag);
         Ok(self.noted(registry, repo, result?).await)
+    }
+
+    /// Answers a client's HEAD of a tag. A cached tag follows the GET's
+    /// rules; an uncached one is answered from a HEAD upstream (free on Docker
+    /// Hub, where a GET is a pull), remembered for the tag TTL, without
+    /// fetching the manifest: the next GET fetches and verifies it.
+    pub async fn head_by_tag(
+        &self,
+        registry: &str,
+        repo: &str,
+        tag: &str,
+        ttl: Duration,
+    ) -> Result<TagHead, FetchError> {
+        let by_get = || async {
+            Ok(TagHead::Manifest(
+                self.manifest_by_tag(registry, repo, tag, ttl).await?,
+            ))
+        };
+        if self.cached_tag_record(registry, repo, tag).await?.is_some() {
+            return by_get().await;
+        }
+        let name = format!("{registry}/{repo}:{tag}");
+        if let Some(known) = self.remembered_head(&name, ttl) {
+            return Ok(TagHead::Upstream(known));
+        }
+        let target = Target::Tag(tag.to_string());
+        let head = match self.client.head_manifest(registry, repo, &target).await {
+            Ok(Some(head)) => head,
+            Ok(None) => {
+                return Err(RegistryError::NotFound {
+                    what: format!("manifest {repo}:{tag}"),
+                    url: self.client.api_url(registry, repo, "manifests", tag),
+                }
+                .into());
+            }
+            // A HEAD refused for what it is (405, 400): the GET tells.
+            Err(RegistryError::Status { status, .. }) if status < 500 => return by_get().await,
+            Err(e) => return Err(e.into()),
+        };
+        let Some(known) = HeadOnly::from_head(head) else {
+            // No digest, size or manifest type said: only a GET tells.
+            return by_get().await;
+        };
+        if self.cached_manifest(&known.digest).await?.is_some() {
+            // Cached under another name: the tag's record is all that was missing.
+            let record = TagRecord::new(known.digest.clone());
+            self.write_tag_best_effort(registry, repo, tag, record)
+                .await;
+        } else if let Ok(mut heads) = self.heads.lock() {
+            if heads.len() >= MAX_KNOWN_HEADS {
+                heads.clear();
+            }
+            heads.insert(name, (Instant::now(), known.clone()));
+        }
+        Ok(TagHead::Upstream(known))
+    }
+
+    /// Writes the records of the tags whose upstream HEAD named `digest`,
+    /// now that their manifest is cached (an engine HEADs a tag, then GETs
+    /// its digest): the tags are then as cached as a GET of them leaves them.
+    async fn record_heads_of(&self, registry: &str, repo: &str, digest: &Digest) {
+        let prefix = format!("{registry}/{repo}:");
+        let named: Vec<(String, Duration)> = match self.heads.lock() {
+            Ok(mut heads) => {
+                let named: Vec<(String, Duration)> = heads
+                    .iter()
+                    .filter(|(name, (_, h))| name.starts_with(&prefix) && h.digest == *digest)
+                    .map(|(name, (at, _))| (name.clone(), at.elapsed()))
+                    .collect();
+                for (name, _) in &named {
+                    heads.remove(name);
+                }
+                named
+            }
+            Err(_) => return,
+        };
+        for (name, age) in named {
+            let mut record = TagRecord::new(digest.clone());
+            // Checked when the HEAD was answered, not now.
+            record.checked_at = record.checked_at.saturating_sub(age.as_secs());
+            let tag = &name[prefix.len()..];
+            self.write_tag_best_effort(registry, repo, tag, record)
+                .await;
+        }
+    }
+
+    /// An upstream HEAD's answer for `name` younger than `ttl`.
+    fn remembered_head(&self, name: &str, ttl: Duration) -> Option<HeadOnly> {
+        let heads = self.heads.lock().ok()?;
+        let (at, known) = heads.get(name)?;
+        (at.elapsed() < ttl).then(|| known.clone())
     }
 
     /// Checks a tag upstream in this process's turn across processes. When
@@ -959,7 +1094,9 @@ impl Fetcher {
             let m = self.client.get_manifest(registry, repo, &target).await;
             self.write_hold_changes().await;
             let m = m?;
-            self.put_manifest_best_effort(&m).await;
+            if self.put_manifest_best_effort(&m).await {
+                self.record_heads_of(registry, repo, digest).await;
+            }
             Ok(ResolvedManifest {
                 digest: m.digest,
                 media_type: m.media_type,

@@ -10,6 +10,9 @@ pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.mani
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
+/// Manifests larger than this are refused (the distribution spec suggests 4 MiB).
+pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
+
 /// Every manifest type we can cache and serve; schema 1 is deliberately absent.
 pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
 application/vnd.docker.distribution.manifest.list.v2+json, \
@@ -46,9 +49,44 @@ impl Manifest {
             OCI_INDEX | DOCKER_MANIFEST_LIST => ImageIndex::from_reader(bytes)
                 .map(|i| Manifest::Index(Box::new(i)))
                 .map_err(malformed),
-            other => Err(ManifestError::UnsupportedType(other.to_string())),
+            other => Err(ManifestError::UnsupportedType(bounded(other))),
         }
     }
+
+    /// Whether `bytes` may be stored and served as a manifest of `media_type`:
+    /// one of the four types dpx serves, parsing as that type, and naming
+    /// no other type in its own `mediaType` field. Nothing else is ever cached
+    /// (a captive portal's HTML page, a 100 KB Content-Type).
+    pub fn check(media_type: &str, bytes: &[u8]) -> Result<(), ManifestError> {
+        let claimed = match Manifest::parse(media_type, bytes)? {
+            Manifest::Image(m) => m.media_type().clone(),
+            Manifest::Index(i) => i.media_type().clone(),
+        };
+        match claimed.map(|t| t.to_string()) {
+            Some(t) if t != media_type => Err(ManifestError::Malformed {
+                media_type: media_type.to_string(),
+                message: format!("its mediaType field says {:?}", bounded(&t)),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// At most `MAX_SHOWN` characters of a value from outside, for a message.
+fn bounded(s: &str) -> String {
+    const MAX_SHOWN: usize = 100;
+    match s.char_indices().nth(MAX_SHOWN) {
+        Some((i, _)) => format!("{}... ({} bytes)", &s[..i], s.len()),
+        None => s.to_string(),
+    }
+}
+
+/// Whether `media_type` is one of the manifest types dpx stores and serves.
+pub fn is_manifest_type(media_type: &str) -> bool {
+    matches!(
+        media_type,
+        OCI_MANIFEST | DOCKER_MANIFEST | OCI_INDEX | DOCKER_MANIFEST_LIST
+    )
 }
 
 /// Whether a registry's Content-Type names a manifest we understand. Some
@@ -179,6 +217,27 @@ mod tests {
             normalize_media_type("application/json; charset=utf-8"),
             "application/json"
         );
+    }
+
+    #[test]
+    fn only_a_body_of_the_type_it_claims_passes_the_check() {
+        let image = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
+            "config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},
+            "layers":[]}"#;
+        let index = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#;
+        assert!(Manifest::check(OCI_MANIFEST, image).is_ok());
+        assert!(Manifest::check(OCI_INDEX, index).is_ok());
+        // The type the body names wins over nothing: a mismatch is refused.
+        assert!(Manifest::check(DOCKER_MANIFEST, image).is_err());
+        assert!(Manifest::check(DOCKER_MANIFEST_LIST, index).is_err());
+        assert!(Manifest::check(OCI_MANIFEST, index).is_err());
+        assert!(Manifest::check(OCI_INDEX, image).is_err());
+        assert!(Manifest::check("text/html", b"<html>Sign in</html>").is_err());
+        assert!(Manifest::check(OCI_MANIFEST, b"<html>Sign in</html>").is_err());
+        assert!(Manifest::check(OCI_MANIFEST, br#"{"schemaVersion":2}"#).is_err());
+        let huge = format!("application/x-{}", "a".repeat(100_000));
+        let e = Manifest::check(&huge, image).unwrap_err().to_string();
+        assert!(e.len() < 400, "{e}");
     }
 
     #[test]

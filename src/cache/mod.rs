@@ -116,6 +116,11 @@ pub enum CacheError {
         exclusive: bool,
         secs: u64,
     },
+    #[error("{digest} is not a manifest dpx can store: {source}; not stored")]
+    NotAManifest {
+        digest: Digest,
+        source: crate::oci::ManifestError,
+    },
     #[error("refusing unsafe cache path component {0:?}")]
     UnsafePath(String),
     #[error("internal error in the cache: {0}")]
@@ -258,12 +263,19 @@ impl Cache {
     }
 
     /// Stores a manifest (verified against `digest`) with its media type.
+    /// Only a body that parses as the type it claims is written, nothing before.
     pub fn put_manifest(
         &self,
         digest: &Digest,
         media_type: &str,
         bytes: &[u8],
     ) -> Result<(), CacheError> {
+        crate::oci::Manifest::check(media_type, bytes).map_err(|source| {
+            CacheError::NotAManifest {
+                digest: digest.clone(),
+                source,
+            }
+        })?;
         if !self.has_blob(digest) {
             let mut w = BlobWriter::create(self, digest.clone(), Some(bytes.len() as u64))?;
             w.write(bytes)?;
@@ -279,7 +291,8 @@ impl Cache {
         // A sidecar we can't read (or an empty one, after a crash) is a miss:
         // the manifest is fetched and the sidecar written again.
         let media_type = match fs::read_to_string(&meta) {
-            Ok(t) if !t.trim().is_empty() => t,
+            Ok(t) if crate::oci::is_manifest_type(&t) => t,
+            // One no dpx stores now (an older one stored anything): a miss too.
             Ok(_) => return Ok(None),
             Err(e) => {
                 if e.kind() != io::ErrorKind::NotFound {
@@ -380,10 +393,13 @@ pub(crate) mod testing {
         (dir, cache)
     }
 
+    /// A small OCI image manifest (its config and layer are not stored).
+    pub const MANIFEST: &[u8] = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#;
+
     /// A cache holding one small OCI manifest, and that manifest's bytes and digest.
     pub fn cache_with_manifest() -> (tempfile::TempDir, Cache, &'static [u8], Digest) {
         let (dir, cache) = temp_cache();
-        let body: &[u8] = br#"{"schemaVersion":2}"#;
+        let body: &[u8] = MANIFEST;
         let d = Digest::of(body);
         cache
             .put_manifest(&d, crate::oci::OCI_MANIFEST, body)
@@ -421,6 +437,26 @@ mod tests {
             .put_manifest(&d, crate::oci::OCI_MANIFEST, body)
             .unwrap();
         assert!(cache.get_manifest(&d).unwrap().is_some());
+    }
+
+    #[test]
+    fn only_manifests_of_the_type_they_claim_are_stored_or_read() {
+        let (dir, cache) = super::testing::temp_cache();
+        let html: &[u8] = b"<html>Sign in</html>";
+        let d = Digest::of(html);
+        for media_type in ["text/html", crate::oci::OCI_MANIFEST] {
+            assert!(matches!(
+                cache.put_manifest(&d, media_type, html),
+                Err(CacheError::NotAManifest { .. })
+            ));
+        }
+        assert!(!cache.has_blob(&d), "nothing written before the check");
+        assert!(!cache.manifest_meta_path(&d).exists());
+        // A sidecar of another type (as an older dpx wrote) is a miss.
+        let (_dir, cache, _, d) = cache_with_manifest();
+        fs::write(cache.manifest_meta_path(&d), "text/html").unwrap();
+        assert_eq!(cache.get_manifest(&d).unwrap(), None);
+        drop(dir);
     }
 
     #[test]

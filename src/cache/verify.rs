@@ -161,7 +161,9 @@ impl Cache {
         Ok(files)
     }
 
-    /// Media-type sidecars whose manifest blob is missing, or that are empty.
+    /// Media-type sidecars whose manifest blob is missing, or that are empty;
+    /// and manifests that are not what their sidecar says (a page of HTML, a
+    /// type dpx does not serve), which go with their sidecar.
     fn check_sidecars(&self, keep: bool, problems: &mut Vec<Problem>) -> Result<usize, CacheError> {
         let dir = self.root.join("manifests/sha256");
         let mut count = 0;
@@ -172,11 +174,23 @@ impl Cache {
             let size = entry.metadata().map_or(0, |m| m.len());
             let reason = match name.strip_suffix(".json").map(Digest::from_hex) {
                 Some(Ok(digest)) => {
-                    let media_type = fs::read_to_string(&path).unwrap_or_default();
-                    if !self.blob_path(&digest).is_file() {
+                    let media_type = read_capped(&path, MAX_MEDIA_TYPE).unwrap_or_default();
+                    let media_type = String::from_utf8_lossy(&media_type);
+                    let blob = self.blob_path(&digest);
+                    if !blob.is_file() {
                         Some("its manifest blob is missing".to_string())
                     } else if media_type.trim().is_empty() {
                         Some("the media type is empty or unreadable".to_string())
+                    } else if let Some(reason) = not_a_manifest(&blob, &media_type) {
+                        let size = fs::metadata(&blob).map_or(0, |m| m.len());
+                        problems.push(Problem {
+                            kind: "manifest",
+                            name: digest.to_string(),
+                            reason,
+                            bytes: size,
+                            removed: !keep && remove(&blob),
+                        });
+                        Some("its manifest is not one dpx can serve".to_string())
                     } else {
                         None
                     }
@@ -229,6 +243,32 @@ impl Cache {
         }
         Ok(records.len())
     }
+}
+
+/// Longer than any media type a sidecar holds.
+const MAX_MEDIA_TYPE: u64 = 1024;
+
+/// Why a stored manifest is not one dpx may serve, if it is not: too large,
+/// of a type dpx does not serve, or not parsing as its type.
+fn not_a_manifest(blob: &Path, media_type: &str) -> Option<String> {
+    let cap = crate::oci::MAX_MANIFEST_BYTES as u64;
+    let bytes = match read_capped(blob, cap.saturating_add(1)) {
+        Ok(b) => b,
+        Err(e) => return Some(format!("cannot read it: {e}")),
+    };
+    if bytes.len() as u64 > cap {
+        return Some(format!("it is larger than {cap} bytes"));
+    }
+    crate::oci::Manifest::check(media_type.trim(), &bytes)
+        .err()
+        .map(|e| e.to_string())
+}
+
+/// At most `cap` bytes of a file.
+fn read_capped(path: &Path, cap: u64) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    fs::File::open(path)?.take(cap).read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// Hashes one blob file: `Some(reason)` when it does not match its name.
@@ -363,7 +403,7 @@ mod tests {
     fn a_clean_cache_is_clean() {
         let (_dir, cache) = cache();
         put_blob(&cache, b"layer");
-        let m = br#"{"schemaVersion":2}"#;
+        let m = crate::cache::testing::MANIFEST;
         let md = Digest::of(m);
         cache
             .put_manifest(&md, crate::oci::OCI_MANIFEST, m)
@@ -382,7 +422,7 @@ mod tests {
     fn a_corrupt_manifest_takes_its_sidecar_and_tag_with_it() {
         let (_dir, cache) = cache();
         let good = put_blob(&cache, b"layer");
-        let m = br#"{"schemaVersion":2}"#;
+        let m = crate::cache::testing::MANIFEST;
         let md = Digest::of(m);
         cache
             .put_manifest(&md, crate::oci::OCI_MANIFEST, m)
@@ -390,7 +430,9 @@ mod tests {
         cache
             .write_tag("docker.io", "library/a", "1", &TagRecord::new(md.clone()))
             .unwrap();
-        fs::write(cache.blob_path(&md), br#"{"schemaVersion":3}"#).unwrap();
+        let mut changed = m.to_vec();
+        changed.push(b'\n');
+        fs::write(cache.blob_path(&md), changed).unwrap();
 
         let kept = cache.verify(true, 2, &(), &AtomicBool::new(false)).unwrap();
         // With --keep the corrupt manifest is still there, so only it is wrong.

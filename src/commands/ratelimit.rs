@@ -304,16 +304,9 @@ impl RateLimitReport {
     /// When pulls are allowed again, as far as the registry's answer tells.
     fn allowed_again(&self) -> String {
         if let Some(secs) = self.retry_after_seconds {
-            let at = SystemTime::UNIX_EPOCH
-                .checked_add(Duration::from_secs(self.observed_at.saturating_add(secs)));
+            let at = crate::fetch::quota::rfc3339(self.observed_at.saturating_add(secs));
             let wait = humantime::format_duration(Duration::from_secs(secs));
-            return match at {
-                Some(at) => format!(
-                    "in {wait} (at {}, from Retry-After)",
-                    humantime::format_rfc3339_seconds(at)
-                ),
-                None => format!("in {wait} (from Retry-After)"),
-            };
+            return format!("in {wait} (at {at}, from Retry-After)");
         }
         match self.window_seconds {
             // The window slides: each pull frees up one window after it was made.
@@ -426,5 +419,8 @@ mod tests {
         // An absurd Retry-After overflows nothing.
         gone.retry_after_seconds = Some(u64::MAX);
         let _ = gone.human();
+        // Nor does one past the year 9999 (Fri, 31 Dec 9999 23:59:59 GMT and on).
+        gone.retry_after_seconds = Some(253_402_300_800 - 1_764_000_000 + 10);
+        assert!(gone.human().contains("9999-12-31"), "{}", gone.human());
     }
 }

@@ -109,8 +109,13 @@ impl QuotaStop {
     }
 }
 
+/// Unix seconds as an RFC 3339 time. A time past 9999-12-31T23:59:59Z (a
+/// `Retry-After` can ask for one) is shown as that: humantime has no later
+/// year, and `SystemTime` no time as far as u64::MAX seconds.
 pub fn rfc3339(secs: u64) -> String {
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(secs)).to_string()
+    const LAST: u64 = 253_402_300_799;
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(secs.min(LAST)))
+        .to_string()
 }
 
 /// Why a cached tag was served without the GET it needed.

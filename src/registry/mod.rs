@@ -40,8 +40,7 @@ pub use upstream::{Route, Upstream};
 use crate::oci::{MANIFEST_ACCEPT, normalize_media_type};
 use crate::reference::{Digest, Target};
 
-/// Manifests larger than this are refused (the distribution spec suggests 4 MiB).
-pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
+pub use crate::oci::MAX_MANIFEST_BYTES;
 /// Error bodies and token replies are small; more than this is not read.
 const MAX_SMALL_BODY: usize = 64 * 1024;
 pub const MAX_REDIRECTS: usize = 5;
@@ -71,6 +70,8 @@ pub struct ManifestHead {
     pub digest: Option<Digest>,
     /// The Content-Type, parameters dropped (a GET reads the manifest's type from it).
     pub media_type: Option<String>,
+    /// From Content-Length: the size a GET's body would have.
+    pub size: Option<u64>,
 }
 
 /// What a HEAD tells about a blob without downloading it.
@@ -478,6 +479,12 @@ impl RegistryClient {
         } else {
             media_type
         };
+        // A captive portal's page, a proxy's error: nothing that is not the
+        // manifest it claims to be goes further (and so is never cached).
+        crate::oci::Manifest::check(&media_type, &bytes).map_err(|e| RegistryError::Protocol {
+            url: url.clone(),
+            message: format!("{what} is not a manifest dpx can use: {e}"),
+        })?;
         Ok(FetchedManifest {
             digest: actual,
             media_type,
@@ -864,6 +871,8 @@ impl ManifestHead {
             digest: header_str(headers, "docker-content-digest").and_then(|d| d.parse().ok()),
             media_type: header_str(headers, header::CONTENT_TYPE.as_str())
                 .map(|t| normalize_media_type(t).to_string()),
+            size: header_str(headers, header::CONTENT_LENGTH.as_str())
+                .and_then(|n| n.trim().parse().ok()),
         }
     }
 }

@@ -70,6 +70,11 @@ proptest! {
     }
 
     #[test]
+    fn challenges_of_any_text(raw in proptest::collection::vec("\\PC{0,120}", 0..3)) {
+        let _ = Challenge::parse(raw.iter().map(String::as_str));
+    }
+
+    #[test]
     fn retry_after_values(value in "[ -~]{0,40}", secs in any::<u64>(), now_secs in 0u64..(1u64 << 40)) {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(now_secs);
         let _ = parse_retry_after(&value, now);
@@ -121,9 +126,15 @@ proptest! {
     }
 
     #[test]
-    fn manifest_headers(content_type in header_value(), digest in header_value(), body in proptest::collection::vec(any::<u8>(), 0..200)) {
+    fn manifest_headers(content_type in header_value(), digest in header_value(), length in header_value(), body in proptest::collection::vec(any::<u8>(), 0..200)) {
         let map = headers(&[("content-type", content_type), ("docker-content-digest", digest)]);
+        let mut map = map;
+        if let Ok(v) = HeaderValue::from_bytes(&length) {
+            map.insert("content-length", v);
+        }
         let head = ManifestHead::from_headers(&map);
+        let sent = map.get("content-length").and_then(|v| v.to_str().ok());
+        prop_assert_eq!(head.size, sent.and_then(|v| v.trim().parse::<u64>().ok()));
         if let Some(d) = head.digest {
             let sent = map.get("docker-content-digest").and_then(|v| v.to_str().ok());
             prop_assert_eq!(Some(d.to_string()), sent.map(str::to_string));

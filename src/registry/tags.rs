@@ -176,4 +176,15 @@ mod tests {
         assert_eq!(next_link("<unclosed; rel=next"), None);
         assert_eq!(next_link(""), None);
     }
+
+    proptest::proptest! {
+        /// No `Link` value panics; a target found lies inside its `<...>`.
+        #[test]
+        fn any_link_header(value in "\\PC{0,120}") {
+            if let Some(target) = next_link(&value) {
+                let wrapped = format!("<{target}>");
+                proptest::prop_assert!(value.contains(&wrapped));
+            }
+        }
+    }
 }

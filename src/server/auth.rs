@@ -386,4 +386,24 @@ mod tests {
         assert!(!quotable("a\"b"));
         assert!(!quotable("a b"));
     }
+
+    proptest::proptest! {
+        /// No `Authorization` or `Host` value panics the gate's parsing.
+        #[test]
+        fn any_authorization_or_host(
+            value in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..120),
+            text in "(Basic|Bearer|basic) \\PC{0,80}",
+        ) {
+            for v in [value.clone(), text.into_bytes()] {
+                let Ok(v) = HeaderValue::from_bytes(&v) else { continue };
+                let mut h = HeaderMap::new();
+                h.insert(header::AUTHORIZATION, v.clone());
+                let _ = basic(&h);
+                let _ = bearer(&h);
+                let mut req = Request::new(());
+                req.headers_mut().insert(header::HOST, v);
+                let _ = request_host(&req);
+            }
+        }
+    }
 }

@@ -224,4 +224,28 @@ mod tests {
         let route = ApiError::not_found_route();
         assert_eq!((route.status.as_u16(), route.code), (404, "UNSUPPORTED"));
     }
+
+    proptest::proptest! {
+        /// Whatever wait an upstream asked for, or a pause until whenever,
+        /// the answer is a 429 that says until when.
+        #[test]
+        fn any_retry_after_or_pause_is_a_429(secs in proptest::prelude::any::<u64>(), until in proptest::prelude::any::<u64>()) {
+            let refused = fetch_err(RegistryError::RateLimited {
+                url: "http://up".into(),
+                message: "slow down".into(),
+                retry_after: Some(std::time::Duration::from_secs(secs)),
+            });
+            let e = ApiError::from_fetch(&refused, "m", "MANIFEST_UNKNOWN");
+            proptest::prop_assert_eq!(e.status.as_u16(), 429);
+            let paused = FetchError::Quota(crate::fetch::QuotaStop::Held {
+                registry: "docker.io".into(),
+                identity: "anonymous".into(),
+                since: until / 2,
+                next_probe_at: until,
+            });
+            let e = ApiError::from_fetch(&paused, "m", "MANIFEST_UNKNOWN");
+            proptest::prop_assert_eq!(e.status.as_u16(), 429);
+            proptest::prop_assert!(e.message.contains("retry after"), "{}", e.message);
+        }
+    }
 }

@@ -32,8 +32,8 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
-use crate::fetch::{BlobFetch, BlobState, Content, Fetcher, Freshness};
-use crate::reference::Digest;
+use crate::fetch::{BlobFetch, BlobState, Content, Fetcher, Freshness, TagHead};
+use crate::reference::{Digest, Target};
 pub use auth::Gate;
 use blob_stream::BlobStream;
 pub use egress::Egress;
@@ -394,11 +394,34 @@ impl Server {
             Route::Ping => Ok((json_response(StatusCode::OK, "{}".into()), "-")),
             Route::Manifest { image, target } => {
                 let what = format!("manifest {}/{}:{target}", image.registry, image.repository);
-                let m = self
-                    .fetcher
-                    .manifest(&image.registry, &image.repository, &target, self.tag_ttl)
-                    .await
-                    .map_err(|e| ApiError::from_fetch(&e, &what, "MANIFEST_UNKNOWN"))?;
+                let fetch_err = |e: crate::fetch::FetchError| {
+                    ApiError::from_fetch(&e, &what, "MANIFEST_UNKNOWN")
+                };
+                let by_get = || async {
+                    self.fetcher
+                        .manifest(&image.registry, &image.repository, &target, self.tag_ttl)
+                        .await
+                        .map_err(fetch_err)
+                };
+                let m = match &target {
+                    // A HEAD of a tag need not cost the pull a GET is.
+                    Target::Tag(tag) if req.method() == Method::HEAD => match self
+                        .fetcher
+                        .head_by_tag(&image.registry, &image.repository, tag, self.tag_ttl)
+                        .await
+                        .map_err(fetch_err)?
+                    {
+                        TagHead::Manifest(m) => m,
+                        TagHead::Upstream(known) => {
+                            match negotiate::head_only(req.headers(), &known.media_type) {
+                                Some(Ok(())) => return head_only_response(&known),
+                                Some(Err(refused)) => return Err(refused),
+                                None => by_get().await?,
+                            }
+                        }
+                    },
+                    _ => by_get().await?,
+                };
                 let m = negotiate::answer(&self.fetcher, &image, &target, req.headers(), m).await?;
                 let status = m.freshness.as_str();
                 let mut resp = Response::builder()
@@ -871,6 +894,23 @@ fn empty() -> Body {
 fn stream_body(s: BlobStream) -> Body {
     use futures_util::StreamExt;
     BodyExt::boxed(StreamBody::new(s.into_stream().map(|r| r.map(Frame::data))))
+}
+
+/// The answer to a HEAD of an uncached tag, from the upstream's HEAD: the
+/// headers a GET would carry, no manifest fetched.
+fn head_only_response(
+    known: &crate::fetch::HeadOnly,
+) -> Result<(Response<Body>, &'static str), ApiError> {
+    let resp = Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, &known.media_type)
+        .header(header::CONTENT_LENGTH, known.size)
+        .header("docker-content-digest", known.digest.to_string())
+        .header(header::ETAG, format!("\"{}\"", known.digest))
+        .header("x-dpx-cache", "miss")
+        .body(empty())
+        .map_err(|e| ApiError::internal(&e.to_string()))?;
+    Ok((resp, "miss"))
 }
 
 fn json_response(status: StatusCode, body: String) -> Response<Body> {

@@ -65,6 +65,19 @@ pub async fn answer(
     }
 }
 
+/// How a HEAD answered from an upstream HEAD alone goes, for a manifest of
+/// `media_type` asked by tag: `Some(Ok)` as described, `Some(Err)` refused,
+/// `None` when only the manifest tells (a list's linux/amd64 image for a
+/// client that takes no list).
+pub fn head_only(headers: &HeaderMap, media_type: &str) -> Option<Result<(), ApiError>> {
+    match decide(Accepts::from_headers(headers), true, media_type, &[]) {
+        Answer::AsIs => Some(Ok(())),
+        Answer::Refuse(_) if media_type == DOCKER_MANIFEST_LIST => None,
+        Answer::Refuse(message) => Some(Err(refused(message))),
+        Answer::Child(_) => None,
+    }
+}
+
 /// Which manifest types a client listed in its `Accept` headers.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Accepts {
@@ -232,5 +245,30 @@ mod tests {
             ..none
         };
         assert_eq!(decide(oci, true, OCI_INDEX, b"{}"), Answer::AsIs);
+    }
+
+    proptest::proptest! {
+        /// No `Accept` value, media type or body panics the negotiation.
+        #[test]
+        fn any_accept_header(
+            values in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..120), 0..4),
+            media_type in proptest::prelude::prop_oneof![
+                proptest::prelude::Just(DOCKER_MANIFEST_LIST.to_string()),
+                proptest::prelude::Just(OCI_INDEX.to_string()),
+                "\\PC{0,60}",
+            ],
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            by_tag in proptest::prelude::any::<bool>(),
+        ) {
+            let mut h = HeaderMap::new();
+            for v in &values {
+                if let Ok(v) = http::HeaderValue::from_bytes(v) {
+                    h.append(header::ACCEPT, v);
+                }
+            }
+            let accepts = Accepts::from_headers(&h);
+            let _ = decide(accepts, by_tag, &media_type, &body);
+            let _ = head_only(&h, &media_type);
+        }
     }
 }

@@ -4,11 +4,12 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlobRange {
     /// The whole body with 200: no Range, a unit other than bytes (which a
-    /// server must ignore), or several ranges (which a server may ignore).
+    /// server must ignore), a Range that is not valid syntax (which a server
+    /// ignores, RFC 9110 §14.2), or several ranges (which a server may ignore).
     Whole,
     /// 206 with the half-open byte range [start, end).
     Part { start: u64, end: u64 },
-    /// 416: a bytes range that is malformed or starts past the end.
+    /// 416: a valid bytes range that starts past the end.
     Unsatisfiable,
 }
 
@@ -18,7 +19,7 @@ impl BlobRange {
             return BlobRange::Whole;
         };
         let Some((unit, spec)) = header.trim().split_once('=') else {
-            return BlobRange::Unsatisfiable;
+            return BlobRange::Whole;
         };
         if !unit.trim().eq_ignore_ascii_case("bytes") {
             return BlobRange::Whole;
@@ -26,31 +27,67 @@ impl BlobRange {
         if spec.contains(',') {
             return BlobRange::Whole;
         }
-        match one_range(spec, total) {
+        let Some(spec) = RangeSpec::parse(spec) else {
+            return BlobRange::Whole;
+        };
+        match spec.within(total) {
             Some((start, end)) => BlobRange::Part { start, end },
             None => BlobRange::Unsatisfiable,
         }
     }
 }
 
-/// `a-b`, `a-`, `-n` -> half-open [start, end); `None` if malformed or unsatisfiable.
-fn one_range(spec: &str, total: u64) -> Option<(u64, u64)> {
-    let (a, b) = spec.split_once('-')?;
-    let (start, end) = match (a.trim(), b.trim()) {
-        ("", n) => {
-            let n: u64 = n.parse().ok()?;
-            (total.saturating_sub(n), total)
-        }
-        (a, "") => (a.parse().ok()?, total),
-        (a, b) => {
-            let (a, b): (u64, u64) = (a.parse().ok()?, b.parse().ok()?);
-            if b < a {
-                return None;
+/// One `range-spec` of RFC 9110 §14.1.1, as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RangeSpec {
+    /// `first-last` or `first-`.
+    From { first: u64, last: Option<u64> },
+    /// `-n`: the last n bytes.
+    Suffix(u64),
+}
+
+impl RangeSpec {
+    /// `None` when the text is no valid range-spec (then the header is ignored).
+    fn parse(spec: &str) -> Option<RangeSpec> {
+        let (a, b) = spec.split_once('-')?;
+        match (a.trim(), b.trim()) {
+            ("", n) => Some(RangeSpec::Suffix(digits(n)?)),
+            (a, "") => Some(RangeSpec::From {
+                first: digits(a)?,
+                last: None,
+            }),
+            (a, b) => {
+                let (first, last) = (digits(a)?, digits(b)?);
+                // A last before the first makes the range-spec invalid.
+                (last >= first).then_some(RangeSpec::From {
+                    first,
+                    last: Some(last),
+                })
             }
-            (a, b.saturating_add(1).min(total))
         }
-    };
-    (start < end && start < total).then_some((start, end))
+    }
+
+    /// The half-open [start, end) it selects of `total` bytes; `None` when
+    /// it selects nothing (unsatisfiable).
+    fn within(self, total: u64) -> Option<(u64, u64)> {
+        let (start, end) = match self {
+            RangeSpec::Suffix(n) => (total.saturating_sub(n), total),
+            RangeSpec::From { first, last } => (
+                first,
+                last.map_or(total, |l| l.saturating_add(1).min(total)),
+            ),
+        };
+        (start < end && start < total).then_some((start, end))
+    }
+}
+
+/// A decimal number of one or more digits (no sign, no spaces); one too big
+/// for u64 is still a number, past the end of any blob.
+fn digits(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(s.parse().unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
@@ -89,10 +126,48 @@ mod tests {
         );
         assert_eq!(r("Bytes=0-0", 100), Part { start: 0, end: 1 });
         assert_eq!(r("bytes=100-", 100), Unsatisfiable);
-        assert_eq!(r("bytes=5-1", 100), Unsatisfiable);
-        assert_eq!(r("bytes=x-1", 100), Unsatisfiable);
         assert_eq!(r("bytes=-0", 100), Unsatisfiable);
-        assert_eq!(r("bytes", 100), Unsatisfiable);
+        assert_eq!(r("bytes=99999999999999999999999-", 100), Unsatisfiable);
+        assert_eq!(
+            r("bytes=-99999999999999999999999", 100),
+            Part { start: 0, end: 100 }
+        );
+        assert_eq!(r("bytes=0-", 0), Unsatisfiable);
+    }
+
+    #[test]
+    fn invalid_ranges_are_ignored() {
+        // RFC 9110 §14.2: a Range that is not valid syntax is ignored.
+        for h in [
+            "bytes",
+            "bytes=",
+            "bytes=-",
+            "bytes=a-b",
+            "bytes=x-1",
+            "bytes=1-x",
+            "bytes=5-1",
+            "bytes=+5-",
+            "bytes=-+5",
+            "bytes=1-2-3",
+            "bytes=0x10-",
+            "bytes=1 0-",
+            "=0-1",
+            "",
+        ] {
+            assert_eq!(r(h, 100), Whole, "{h:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_header_gets_a_range_inside_the_body(h in "\\PC{0,40}", b in "bytes=[0-9 +-]{0,12}", total in 0u64..1000) {
+            for h in [h.as_str(), b.as_str()] {
+                match BlobRange::parse(Some(h), total) {
+                    Part { start, end } => proptest::prop_assert!(start < end && end <= total),
+                    Whole | Unsatisfiable => {}
+                }
+            }
+        }
     }
 
     #[test]

@@ -396,3 +396,38 @@ fn ranges_of_another_unit_or_several_get_the_whole_blob() {
         assert!(dpx.has_blob(&digest) || state == "cold");
     }
 }
+
+/// RFC 9110 §14.2: a Range that is not valid syntax is ignored (200 with the
+/// whole body); only a valid range that cannot be satisfied earns a 416.
+#[test]
+fn malformed_ranges_are_ignored_and_get_the_whole_blob() {
+    let hub = FakeHub::start();
+    let data = crate::support::hub::noise(47, 3000);
+    let digest = hub.add_blob(data.clone());
+    let dpx = Dpx::new(&hub.url());
+    let serve = dpx.serve();
+    let path = format!("/v2/library/badranges/blobs/{digest}");
+    for state in ["cold", "cached"] {
+        for range in [
+            "bytes=a-b",
+            "bytes=",
+            "bytes",
+            "bytes=-",
+            "bytes=5-1",
+            "bytes=+5-9",
+            "bytes=0x10-",
+        ] {
+            let r = request(&serve.addr, "GET", &path, &[("Range", range)]);
+            assert_eq!(r.status, 200, "{state} {range:?}: {}", r.body_text());
+            assert_eq!(r.body, data, "{state} {range:?}");
+            assert_eq!(r.header("content-range"), None, "{state} {range:?}");
+        }
+        // Valid but unsatisfiable: still 416.
+        for range in ["bytes=3000-", "bytes=99999999999999999999999-"] {
+            let r = request(&serve.addr, "GET", &path, &[("Range", range)]);
+            assert_eq!(r.status, 416, "{state} {range:?}");
+            assert_eq!(r.header("content-range"), Some("bytes */3000"));
+        }
+        assert!(dpx.has_blob(&digest) || state == "cold");
+    }
+}

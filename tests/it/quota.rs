@@ -471,6 +471,17 @@ fn docker_pulls_of_an_unchanged_tag_spend_no_manifest_get() {
         let mut serve = dpx.serve_on(&eng.mirror_addr, &[]);
         eng.docker_rmi("unchanged:v1");
         eng.docker_pull("unchanged:v1");
+        // A docker that still holds the manifest (from the last round) only
+        // HEADs the tag, which dpx answers from an upstream HEAD without
+        // caching the manifest: the GET caches it, as an engine's first real
+        // pull would.
+        let warm = request(
+            &serve.addr,
+            "GET",
+            &manifest_path("library/unchanged", "v1"),
+            &[],
+        );
+        assert_eq!(warm.status, 200, "{}", warm.body_text());
         hub.reset_counts();
         for _ in 0..n {
             eng.docker_rmi("unchanged:v1");

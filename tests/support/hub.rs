@@ -168,6 +168,11 @@ struct State {
     served_as: Vec<(Route, Option<String>)>,
     /// The registry challenges with Basic (no token service) and takes only this user:password.
     basic_registry: Option<(String, String)>,
+    /// Manifest requests (GET and HEAD) answer `200 text/html` with a login
+    /// page, as a captive portal or a proxy's sign-in page does.
+    captive_portal: bool,
+    /// Manifest replies carry this Content-Type instead of the manifest's.
+    manifest_content_type: Option<String>,
 }
 
 /// One request to the token endpoint, as the hub saw it.
@@ -443,6 +448,19 @@ impl FakeHub {
     /// any client accepts.
     pub fn set_huge_head(&self, path_part: Option<&str>) {
         self.state().huge_head = path_part.map(str::to_string);
+    }
+
+    /// Manifest requests (GET and HEAD) answer `200 text/html` with a login
+    /// page and no Docker-Content-Digest, as a captive portal does; `false`
+    /// serves the manifests again.
+    pub fn set_captive_portal(&self, on: bool) {
+        self.state().captive_portal = on;
+    }
+
+    /// Manifest replies (GET and HEAD) carry this Content-Type instead of the
+    /// manifest's own (`None`: the manifest's again).
+    pub fn set_manifest_content_type(&self, content_type: Option<&str>) {
+        self.state().manifest_content_type = content_type.map(str::to_string);
     }
 
     /// Arrival times of the requests on `route` whose path contains `path_part`.
@@ -1310,6 +1328,15 @@ fn referrers(shared: &Shared, digest: &str) -> Response<Body> {
 
 fn manifest(shared: &Shared, repo: &str, reference: &str, head: bool) -> Response<Body> {
     let mut st = shared.state();
+    if st.captive_portal {
+        let page = "<!DOCTYPE html><html><head><title>Sign in</title></head>\
+            <body><form action=\"/login\">Please sign in to use this network.</form></body></html>";
+        return Response::builder()
+            .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
+            .header(header::CONTENT_LENGTH, page.len())
+            .body(if head { full("") } else { full(page) })
+            .unwrap_or_else(|_| Response::new(full("")));
+    }
     let digest = if reference.starts_with("sha256:") {
         reference.to_string()
     } else {
@@ -1373,6 +1400,7 @@ fn manifest(shared: &Shared, repo: &str, reference: &str, head: bool) -> Respons
         rl_headers.push(("docker-ratelimit-source", "127.0.0.1".to_string()));
     }
     let raw = st.raw_ratelimit_headers.clone();
+    let media_type = st.manifest_content_type.clone().unwrap_or(media_type);
     drop(st);
     let mut b = Response::builder()
         .header(header::CONTENT_TYPE, media_type)
