@@ -399,6 +399,27 @@ fn a_full_disk_fails_clearly_and_leaves_nothing_partial() {
 }
 
 #[test]
+fn a_pull_whose_manifest_cannot_be_cached_fails_and_says_why() {
+    let hub = FakeHub::start();
+    let digest = image(&hub, "library/nometa", "v1", &[1_000], 31);
+    let dpx = Dpx::new(&hub.url());
+    // The manifest's media-type record cannot be written: a directory (not
+    // empty) stands where it goes.
+    let hex = digest.trim_start_matches("sha256:");
+    let blocker = dpx.cache.join(format!("manifests/sha256/{hex}.json"));
+    std::fs::create_dir_all(blocker.join("x")).expect("blocker");
+    let out = dpx.run(&["pull", "nometa:v1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("error: docker.io/library/nometa:v1"), "{err}");
+    assert!(err.contains("cannot write"), "{err}");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains(&digest),
+        "nothing is printed as pulled"
+    );
+}
+
+#[test]
 fn a_read_only_cache_dir_fails_clearly() {
     let hub = FakeHub::start();
     image(&hub, "library/ro", "v1", &[100], 31);
