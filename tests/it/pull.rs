@@ -285,7 +285,7 @@ fn sigterm_mid_download_cleans_up_like_ctrl_c_and_exits_143() {
     let _ = image(&hub, "library/termed", "v1", &[8_000_000], 15);
     hub.set_fault(Fault::StallHalfway);
     let dpx = Dpx::new(&hub.url());
-    let mut child = dpx
+    let child = dpx
         .command()
         .args(["pull", "termed:v1"])
         .stderr(std::process::Stdio::piped())
