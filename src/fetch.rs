@@ -96,6 +96,17 @@ impl FetchError {
         }
     }
 
+    /// Whether it failed because the disk holding the cache is full.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            FetchError::Cache(CacheError::Write { source, .. }) => {
+                source.kind() == std::io::ErrorKind::StorageFull
+            }
+            FetchError::Shared(e) => e.is_disk_full(),
+            _ => false,
+        }
+    }
+
     /// Whether we gave up waiting for another dpx process.
     pub fn is_stalled(&self) -> bool {
         match self {

@@ -574,6 +574,32 @@ fn fill(dir: &std::path::Path, name: &str) {
 }
 
 #[test]
+fn an_uncached_blob_on_a_full_disk_gets_503_saying_so_not_a_200_cut_off() {
+    let hub = FakeHub::start();
+    let big = hub.add_blob(noise(53, 1_000_000));
+    let dpx = Dpx::new(&hub.url());
+    let _m = mount(&["-t", "tmpfs", "-o", "size=1m", "tmpfs"], &dpx.cache);
+    let serve = dpx.serve();
+    fill(&dpx.cache, "filler");
+    let path = format!("/v2/library/full/blobs/{big}");
+    let resp = request(&serve.addr, "GET", &path, &[]);
+    assert_eq!(resp.status, 503, "{}", resp.body_text());
+    let body: serde_json::Value = serde_json::from_slice(&resp.body).expect("a JSON error body");
+    assert_eq!(body["errors"][0]["code"], "UNAVAILABLE", "{body}");
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("disk holding the dpx cache is full"),
+        "{body}"
+    );
+    assert!(serve.log_shows("ENOSPC"), "{}", serve.log_text());
+    // Once there is room, the same request is served whole.
+    std::fs::remove_file(dpx.cache.join("filler")).expect("free space");
+    let resp = request(&serve.addr, "GET", &path, &[]);
+    assert_eq!(resp.status, 200);
+    assert_eq!(sha256_hex(&resp.body), big.trim_start_matches("sha256:"));
+}
+
+#[test]
 fn with_the_disk_full_a_cached_image_pulls_a_stale_tag_is_served_and_enospc_is_logged() {
     let hub = FakeHub::start();
     hub.add_image("library/full", "v1", &[10_000], 51);
