@@ -370,11 +370,15 @@ fn dry_run_lists_what_would_go_and_changes_nothing() {
         out.contains("would remove 1 tags, 1 manifests, 3 blobs"),
         "{out}"
     );
-    let v = dpx.json(&["purge", "--max-size", "1B", "--dry-run"]);
+    let v = dpx.json(&["purge", "--all", "--dry-run"]);
     assert_eq!(v["dry_run"], true);
     assert_eq!(v["blobs"], 3);
     assert!(v["bytes_reclaimed"].as_u64().unwrap() > 50_000);
     assert_eq!(v["would_remove"].as_array().unwrap().len(), 5);
+    // A budget below the one image keeps it, and says so.
+    let v = dpx.json(&["purge", "--max-size", "1B", "--dry-run"]);
+    assert_eq!(v["would_remove"].as_array().unwrap().len(), 0, "{v}");
+    assert_eq!(v["over_max_size"], "docker.io/library/dry:v1", "{v}");
     assert_eq!(tree(&dpx.cache), before, "a dry run changed the cache");
 }
 
