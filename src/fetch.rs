@@ -356,6 +356,8 @@ impl Fetcher {
             .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// A cache write failed: the fetch's error when the cache must hold what
+    /// is fetched, else a warning and `Ok(false)` (not stored).
     fn stored_or_warn(&self, e: FetchError, what: String) -> Result<bool, FetchError> {
         if self.must_store.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(e);
