@@ -16,6 +16,8 @@ pub const QUOTA_LOW: u8 = 4;
 pub const AUTH_FAILED: u8 = 5;
 /// Interrupted by Ctrl-C.
 pub const INTERRUPTED: u8 = 130;
+/// Stopped by SIGTERM (cleaned up like Ctrl-C).
+pub const TERMINATED: u8 = 143;
 
 /// Marks an error as the user's input being wrong (exit code 2).
 #[derive(Debug, thiserror::Error)]

@@ -98,6 +98,17 @@ impl FetchError {
         }
     }
 
+    /// Whether it failed because the disk holding the cache is full.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            FetchError::Cache(CacheError::Write { source, .. }) => {
+                source.kind() == std::io::ErrorKind::StorageFull
+            }
+            FetchError::Shared(e) => e.is_disk_full(),
+            _ => false,
+        }
+    }
+
     /// Whether we gave up waiting for another dpx process.
     pub fn is_stalled(&self) -> bool {
         match self {
@@ -356,6 +367,10 @@ pub struct Fetcher {
     quota: Arc<Quota>,
     /// Set once the recorded quota figures have been read.
     quota_loaded: tokio::sync::OnceCell<()>,
+    /// Whether what is fetched must end up cached (`pull`, `prefetch`): a
+    /// failed cache write is then the fetch's error. Otherwise (`serve`) the
+    /// answer is still good to send, and the failure is a warning.
+    must_store: std::sync::atomic::AtomicBool,
 }
 
 impl Fetcher {
@@ -385,7 +400,25 @@ impl Fetcher {
             heads: Mutex::default(),
             quota,
             quota_loaded: tokio::sync::OnceCell::new(),
+            must_store: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Makes a failure to cache a fetched manifest or tag record an error
+    /// (for commands whose point is to fill the cache).
+    pub fn require_stored(&self) {
+        self.must_store
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// A cache write failed: the fetch's error when the cache must hold what
+    /// is fetched, else a warning and `Ok(false)` (not stored).
+    fn stored_or_warn(&self, e: FetchError, what: String) -> Result<bool, FetchError> {
+        if self.must_store.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(e);
+        }
+        tracing::warn!("{what}: {e}");
+        Ok(false)
     }
 
     pub fn client(&self) -> &RegistryClient {
@@ -1001,10 +1034,18 @@ impl Fetcher {
         let m = self.client.get_manifest(registry, repo, &target).await;
         self.write_hold_changes().await;
         let m = m?;
-        if self.put_manifest_best_effort(&m).await {
+        if self.store_manifest(&m).await? {
             let record = TagRecord::new(m.digest.clone());
-            self.write_tag_best_effort(registry, repo, tag, record)
-                .await;
+            let (r, p, t) = (registry.to_string(), repo.to_string(), tag.to_string());
+            if let Err(e) = self
+                .on_disk(move |c| c.write_tag(&r, &p, &t, &record))
+                .await
+            {
+                self.stored_or_warn(
+                    e,
+                    format!("{registry}/{repo}:{tag}: tag record not written"),
+                )?;
+            }
         }
         Ok(ResolvedManifest {
             digest: m.digest,
@@ -1014,25 +1055,23 @@ impl Fetcher {
         })
     }
 
-    /// Caches a manifest the upstream vouched for. Best effort: with the disk
-    /// full or read-only the answer is still good, so it is served and the
-    /// failure is a warning. Returns whether it was stored.
-    async fn put_manifest_best_effort(&self, m: &FetchedManifest) -> bool {
+    /// Caches a manifest the upstream vouched for. With the disk full or
+    /// read-only the answer is still good: unless the cache must hold it
+    /// (`require_stored`), it is served and the failure is a warning.
+    /// Returns whether it was stored.
+    async fn store_manifest(&self, m: &FetchedManifest) -> Result<bool, FetchError> {
         let (digest, media_type, bytes) = (m.digest.clone(), m.media_type.clone(), m.bytes.clone());
         match self
             .on_disk(move |c| c.put_manifest(&digest, &media_type, &bytes))
             .await
         {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::warn!("manifest {} not cached: {e}", m.digest);
-                false
-            }
+            Ok(()) => Ok(true),
+            Err(e) => self.stored_or_warn(e, format!("manifest {} not cached", m.digest)),
         }
     }
 
-    /// Records a tag check. Best effort, like `put_manifest_best_effort`: a
-    /// record that could not be written only means asking again next time.
+    /// Records a tag check of a cached manifest. Best effort: a record that
+    /// could not be written only means asking again next time.
     async fn write_tag_best_effort(
         &self,
         registry: &str,
@@ -1094,7 +1133,7 @@ impl Fetcher {
             let m = self.client.get_manifest(registry, repo, &target).await;
             self.write_hold_changes().await;
             let m = m?;
-            if self.put_manifest_best_effort(&m).await {
+            if self.store_manifest(&m).await? {
                 self.record_heads_of(registry, repo, digest).await;
             }
             Ok(ResolvedManifest {

@@ -14,6 +14,7 @@ pub mod dependency_proxy;
 pub mod exit;
 pub mod fetch;
 pub mod imagelist;
+pub mod interrupt;
 pub mod oci;
 pub mod operator_files;
 pub mod printable;
@@ -129,8 +130,8 @@ fn print_all(bytes: &[u8]) -> ExitCode {
     }
 }
 
-/// Runs a command until it ends or Ctrl-C; on Ctrl-C the command's futures
-/// are dropped, which removes its partial downloads.
+/// Runs a command until it ends or Ctrl-C or SIGTERM; on either the
+/// command's futures are dropped, which removes its partial downloads.
 async fn interruptible(
     fut: impl std::future::Future<Output = anyhow::Result<ExitCode>>,
 ) -> anyhow::Result<ExitCode> {
@@ -138,9 +139,9 @@ async fn interruptible(
         // Polled first, so the handler is in place before the command starts
         // its first download (tokio registers it on the first poll).
         biased;
-        _ = tokio::signal::ctrl_c() => {
-            eprintln!("interrupted; partial downloads removed");
-            Ok(ExitCode::from(exit::INTERRUPTED))
+        code = interrupt::stop_signal() => {
+            eprintln!("{}; partial downloads removed", interrupt::stopped_by(code));
+            Ok(ExitCode::from(code))
         }
         r = fut => r,
     }

@@ -33,9 +33,8 @@ impl BlobWriter {
         expected_size: Option<u64>,
     ) -> Result<BlobWriter, CacheError> {
         let dest = cache.blob_path(&digest);
-        let file = tempfile::Builder::new()
-            .prefix(&format!("{}.", &digest.hex()[..12]))
-            .tempfile_in(cache.tmp_dir())
+        let file = cache
+            .owned_temp(&format!("{}.", &digest.hex()[..12]))
             .map_err(|e| CacheError::write(&cache.tmp_dir(), e))?;
         Ok(BlobWriter {
             file,

@@ -3,7 +3,8 @@
 //! ```text
 //! <root>/CACHEDIR.TAG
 //! <root>/blobs/sha256/<ab>/<hex>                 immutable content (layers, configs, manifests)
-//! <root>/tmp/                                    partial downloads, same filesystem
+//! <root>/tmp/                                    partial downloads and writes, each locked by
+//!                                                its writer (`temp`), same filesystem
 //! <root>/locks/<hex>.lock                        one writer per blob across processes
 //! <root>/locks/{manifest,tag}-<hex>.lock         one upstream fetch per manifest / tag
 //! <root>/manifests/sha256/<hex>.json             a manifest blob's media type
@@ -33,6 +34,7 @@ mod root;
 mod sweep;
 mod tag_list;
 mod tags;
+mod temp;
 pub mod usage;
 mod verify;
 
@@ -368,13 +370,26 @@ fn write_atomic(cache: &Cache, path: &Path, data: &[u8]) -> Result<(), CacheErro
     use std::io::Write;
     let dir = path.parent().unwrap_or(cache.root());
     fs::create_dir_all(dir).map_err(|e| CacheError::write(dir, e))?;
-    let mut tmp =
-        tempfile::NamedTempFile::new_in(cache.tmp_dir()).map_err(|e| CacheError::write(path, e))?;
+    let mut tmp = cache
+        .owned_temp(".tmp")
+        .map_err(|e| CacheError::write(path, e))?;
     tmp.write_all(data)
         .and_then(|()| tmp.as_file().sync_all())
         .map_err(|e| CacheError::write(path, e))?;
-    tmp.persist(path)
-        .map_err(|e| CacheError::write(path, e.error))?;
+    // A purge removes a repository's directories once they are empty, maybe
+    // between our create_dir_all and the rename: make them again and retry.
+    let mut tries = 0;
+    loop {
+        match tmp.persist(path) {
+            Ok(_) => break,
+            Err(e) if e.error.kind() == io::ErrorKind::NotFound && tries < 3 => {
+                tries += 1;
+                tmp = e.file;
+                fs::create_dir_all(dir).map_err(|e| CacheError::write(dir, e))?;
+            }
+            Err(e) => return Err(CacheError::write(path, e.error)),
+        }
+    }
     fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| CacheError::write(dir, e))?;

@@ -104,6 +104,10 @@ pub struct Plan {
     pub size_before: u64,
     /// Whether the sweep of dead temp and lock files runs.
     pub sweep: bool,
+    /// What `max_size` kept although the cache stays over it: the most
+    /// recently used image (or blob), bigger than the budget by itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub over_max_size: Option<String>,
     #[serde(skip)]
     orphan_sidecars: Vec<Digest>,
 }
@@ -129,6 +133,9 @@ pub struct Summary {
     pub kept_in_use: usize,
     pub temp_files_removed: usize,
     pub lock_files_removed: usize,
+    /// See `Plan::over_max_size`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub over_max_size: Option<String>,
 }
 
 impl Summary {
@@ -143,6 +150,7 @@ impl Summary {
             bytes_reclaimed: bytes,
             size_before: plan.size_before,
             size_after: plan.size_before.saturating_sub(bytes),
+            over_max_size: plan.over_max_size.clone(),
             ..Summary::default()
         }
     }
@@ -245,6 +253,10 @@ pub fn plan(inv: &Inventory, policy: &Policy, now: SystemTime) -> Result<Plan, N
             )
             .collect();
         queue.sort_by_key(|(t, _)| *t);
+        // The most recently used entry stays, even when it alone is over
+        // the budget: evicting everything for an image that cannot fit
+        // would only empty the cache for nothing on every pass.
+        let newest = queue.pop();
         for (_, item) in queue {
             if size <= max {
                 break;
@@ -266,6 +278,12 @@ pub fn plan(inv: &Inventory, policy: &Policy, now: SystemTime) -> Result<Plan, N
                     }
                 }
             }
+        }
+        if size > max {
+            plan.over_max_size = newest.map(|(_, item)| match item {
+                Lru::Tag(i) => inv.tags[i].name(),
+                Lru::Blob(d) => d.to_string(),
+            });
         }
     }
 
@@ -392,6 +410,7 @@ impl Cache {
             }
         }
         summary.size_after = summary.size_before.saturating_sub(summary.bytes_reclaimed);
+        summary.over_max_size = plan.over_max_size.clone();
         summary
     }
 
@@ -570,6 +589,56 @@ mod tests {
         let inv = cache.inventory().unwrap();
         assert_eq!(inv.tags.len(), 1);
         assert_eq!(inv.reach(&inv.tags[0].digest).len(), 4);
+    }
+
+    #[test]
+    fn a_max_size_below_one_image_keeps_the_most_recently_used_image() {
+        let (dir, cache) = crate::cache::testing::temp_cache();
+        let shared = store(&cache, b"shared");
+        let old = image(&cache, "old", &shared);
+        let new = image(&cache, "new", &shared);
+        let loose = store(&cache, b"loose, newer than every tag");
+        for (repo, age) in [("old", 7200), ("new", 60)] {
+            let tag = dir
+                .path()
+                .join(format!("index/example.com/{repo}/tags/1.json"));
+            set_age(&tag, Duration::from_secs(age));
+        }
+        let policy = Policy {
+            max_size: Some(1),
+            ..Policy::default()
+        };
+        let inv = cache.inventory().unwrap();
+        let p = plan(&inv, &policy, SystemTime::now()).unwrap();
+        // The loose blob is the most recently used entry: it alone stays.
+        let mut want: Vec<String> = old
+            .iter()
+            .chain(&new)
+            .chain([&shared])
+            .map(Digest::to_string)
+            .collect();
+        want.extend(["example.com/new:1".into(), "example.com/old:1".into()]);
+        want.sort();
+        assert_eq!(removed(&p), want);
+        assert_eq!(p.over_max_size, Some(loose.to_string()));
+        // Without it, the newest image stays whole, never the whole cache.
+        set_age(&cache.blob_path(&loose), Duration::from_secs(9000));
+        let inv = cache.inventory().unwrap();
+        let p = plan(&inv, &policy, SystemTime::now()).unwrap();
+        let mut want: Vec<String> = old.iter().map(Digest::to_string).collect();
+        want.extend([loose.to_string(), "example.com/old:1".into()]);
+        want.sort();
+        assert_eq!(removed(&p), want);
+        assert_eq!(p.over_max_size.as_deref(), Some("example.com/new:1"));
+        // A budget the newest image fits in is no warning.
+        let fits = Policy {
+            max_size: Some(inv.total_size()),
+            ..Policy::default()
+        };
+        assert_eq!(
+            plan(&inv, &fits, SystemTime::now()).unwrap().over_max_size,
+            None
+        );
     }
 
     #[test]

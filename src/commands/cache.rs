@@ -51,9 +51,9 @@ async fn verify(ctx: &Context, args: VerifyArgs) -> anyhow::Result<ExitCode> {
     .await?
     {
         Finished::Done(r) => r,
-        Finished::Interrupted => {
+        Finished::Interrupted(code) => {
             eprintln!("interrupted; what was found so far is left as it was");
-            return Ok(ExitCode::from(exit::INTERRUPTED));
+            return Ok(ExitCode::from(code));
         }
     };
     render(ctx.output, &report, keep, started.elapsed().as_secs_f64())?;

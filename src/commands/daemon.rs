@@ -358,7 +358,7 @@ async fn logs(ctx: &Context, follow: bool) -> anyhow::Result<ExitCode> {
     let path = runtime(ctx).log_path();
     let done = run_blocking(move |cancel: &AtomicBool| print_log(&path, follow, cancel)).await?;
     Ok(match done {
-        super::Finished::Done(()) | super::Finished::Interrupted => ExitCode::SUCCESS,
+        super::Finished::Done(()) | super::Finished::Interrupted(_) => ExitCode::SUCCESS,
     })
 }
 

@@ -10,7 +10,7 @@ use super::pull::human_bytes;
 use super::{Context, Finished, Output, run_blocking};
 use crate::archive::{self, ExportSummary};
 use crate::cli::ExportArgs;
-use crate::exit::{self, UsageError};
+use crate::exit::UsageError;
 use crate::reference::Reference;
 use crate::stdout::{print_json, quiet_on_broken_pipe};
 
@@ -50,9 +50,9 @@ pub async fn run(ctx: &Context, args: ExportArgs) -> anyhow::Result<ExitCode> {
     .await?
     {
         Finished::Done(s) => s,
-        Finished::Interrupted => {
+        Finished::Interrupted(code) => {
             eprintln!("interrupted; no archive written");
-            return Ok(ExitCode::from(exit::INTERRUPTED));
+            return Ok(ExitCode::from(code));
         }
     };
     render(ctx.output, &summary, &args.output)?;

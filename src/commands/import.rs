@@ -6,7 +6,6 @@ use super::pull::human_bytes;
 use super::{Context, Finished, Output, run_blocking};
 use crate::archive::{self, ImportSummary};
 use crate::cli::ImportArgs;
-use crate::exit;
 use crate::stdout::print_json;
 
 pub async fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<ExitCode> {
@@ -15,9 +14,9 @@ pub async fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<ExitCode> {
     let summary =
         match run_blocking(move |cancel| Ok(archive::import(&cache, &path, cancel)?)).await? {
             Finished::Done(s) => s,
-            Finished::Interrupted => {
+            Finished::Interrupted(code) => {
                 eprintln!("interrupted; nothing was imported");
-                return Ok(ExitCode::from(exit::INTERRUPTED));
+                return Ok(ExitCode::from(code));
             }
         };
     render(ctx.output, &summary)?;

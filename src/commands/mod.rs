@@ -222,11 +222,12 @@ fn dependency_proxy_from_env(config: &mut Config) -> anyhow::Result<Option<Depen
 /// How blocking work started by [`run_blocking`] ended.
 pub enum Finished<T> {
     Done(T),
-    /// Ctrl-C: the work saw its cancel flag and cleaned up after itself.
-    Interrupted,
+    /// Ctrl-C or SIGTERM (the exit code for it): the work saw its cancel
+    /// flag and cleaned up after itself.
+    Interrupted(u8),
 }
 
-/// Runs one blocking operation (disk work) on a blocking thread. Ctrl-C sets
+/// Runs one blocking operation (disk work) on a blocking thread. Ctrl-C (or SIGTERM) sets
 /// the flag it is given and waits for it to stop, so its temp files are gone
 /// before the process exits.
 pub async fn run_blocking<T: Send + 'static>(
@@ -237,10 +238,10 @@ pub async fn run_blocking<T: Send + 'static>(
     let mut task = tokio::task::spawn_blocking(move || work(&flag));
     tokio::select! {
         result = &mut task => Ok(Finished::Done(result.context("the worker thread failed")??)),
-        _ = tokio::signal::ctrl_c() => {
+        code = crate::interrupt::stop_signal() => {
             cancel.store(true, Ordering::Relaxed);
             let _ = task.await;
-            Ok(Finished::Interrupted)
+            Ok(Finished::Interrupted(code))
         }
     }
 }

@@ -107,6 +107,8 @@ pub async fn pull_all_with(
     policy: PullPolicy,
 ) -> anyhow::Result<Summary> {
     let fetcher = ctx.fetcher_with(DEFAULT_RETRIES, policy)?;
+    // What the run prints as pulled must be in the cache.
+    fetcher.require_stored();
     fetcher.spawn_sweep();
     let progress = Progress::new(ctx.output == Output::Human);
     let run = Run {

@@ -61,6 +61,11 @@ pub async fn run(ctx: &Context, args: PurgeArgs) -> anyhow::Result<ExitCode> {
                 }
             })
         };
+        if let Some(kept) = &summary.over_max_size {
+            tracing::warn!(
+                "--max-size is below the size of one image: kept the most recently used, {kept}, though the cache stays over it"
+            );
+        }
         report(output, dry_run, &plan, &summary)?;
         Ok(())
     })

@@ -96,6 +96,16 @@ impl ApiError {
                 )
             };
         }
+        // Nothing was sent (a client only gets a 200 once the first bytes
+        // are stored): say why, rather than a 200 cut off at byte 0.
+        if e.is_disk_full() {
+            // The client's message names no path; the operator's log does.
+            tracing::error!("{what}: {e}");
+            return ApiError::unavailable(&format!(
+                "{what} is not cached and cannot be: the disk holding the dpx cache is full; \
+                 free space on it (`dpx purge`, or [cache] max_size) and retry"
+            ));
+        }
         if e.is_not_member() {
             return ApiError::new(StatusCode::NOT_FOUND, unknown_code, format!("{what}: {e}"));
         }

@@ -857,7 +857,9 @@ enum Source {
 }
 
 /// Waits until a download knows its size (from the manifest or the
-/// upstream), or has finished.
+/// upstream) and has stored its first bytes, or has finished: a download
+/// that cannot store anything (the disk is full) is an error response, not
+/// a 200 whose body stops at byte 0.
 async fn wait_for_size(
     fetcher: &Fetcher,
     mut rx: tokio::sync::watch::Receiver<BlobState>,
@@ -865,7 +867,11 @@ async fn wait_for_size(
 ) -> Result<u64, crate::fetch::FetchError> {
     loop {
         match &*rx.borrow_and_update() {
-            BlobState::Downloading { total: Some(t), .. } => return Ok(*t),
+            BlobState::Downloading {
+                total: Some(t),
+                written,
+                ..
+            } if *written > 0 => return Ok(*t),
             BlobState::Failed(e) => return Err(crate::fetch::FetchError::Shared(e.clone())),
             BlobState::Done => break,
             _ => {}

@@ -281,6 +281,37 @@ fn interrupting_a_download_leaves_no_partial_blob() {
 }
 
 #[test]
+fn sigterm_mid_download_cleans_up_like_ctrl_c_and_exits_143() {
+    let hub = FakeHub::start();
+    let _ = image(&hub, "library/termed", "v1", &[8_000_000], 15);
+    hub.set_fault(Fault::StallHalfway);
+    let dpx = Dpx::new(&hub.url());
+    let child = dpx
+        .command()
+        .args(["pull", "termed:v1"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let holder = dpx.cache.join(format!("locks/users/{}", child.id()));
+    wait_for("the download to start", Duration::from_secs(30), || {
+        !dpx.tmp_is_empty() && holder.exists()
+    });
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{err}");
+    assert!(
+        err.contains("terminated; partial downloads removed"),
+        "{err}"
+    );
+    assert!(dpx.tmp_is_empty(), "SIGTERM removes the partial download");
+    assert!(!holder.exists(), "and the process's lock-holder file");
+    assert!(dpx.assert_store_consistent() <= 2);
+}
+
+#[test]
 fn prefetch_shares_layers_and_reports_each_failure() {
     let hub = FakeHub::start();
     // Five images sharing a base layer (same seed -> same bytes for layer 0).
@@ -396,6 +427,27 @@ fn a_full_disk_fails_clearly_and_leaves_nothing_partial() {
     assert!(
         dpx.assert_store_consistent() <= 2,
         "the manifest and config fit; the 3 MB layer does not"
+    );
+}
+
+#[test]
+fn a_pull_whose_manifest_cannot_be_cached_fails_and_says_why() {
+    let hub = FakeHub::start();
+    let digest = image(&hub, "library/nometa", "v1", &[1_000], 31);
+    let dpx = Dpx::new(&hub.url());
+    // The manifest's media-type record cannot be written: a directory (not
+    // empty) stands where it goes.
+    let hex = digest.trim_start_matches("sha256:");
+    let blocker = dpx.cache.join(format!("manifests/sha256/{hex}.json"));
+    std::fs::create_dir_all(blocker.join("x")).expect("blocker");
+    let out = dpx.run(&["pull", "nometa:v1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("error: docker.io/library/nometa:v1"), "{err}");
+    assert!(err.contains("cannot write"), "{err}");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains(&digest),
+        "nothing is printed as pulled"
     );
 }
 

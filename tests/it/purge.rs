@@ -370,11 +370,15 @@ fn dry_run_lists_what_would_go_and_changes_nothing() {
         out.contains("would remove 1 tags, 1 manifests, 3 blobs"),
         "{out}"
     );
-    let v = dpx.json(&["purge", "--max-size", "1B", "--dry-run"]);
+    let v = dpx.json(&["purge", "--all", "--dry-run"]);
     assert_eq!(v["dry_run"], true);
     assert_eq!(v["blobs"], 3);
     assert!(v["bytes_reclaimed"].as_u64().unwrap() > 50_000);
     assert_eq!(v["would_remove"].as_array().unwrap().len(), 5);
+    // A budget below the one image keeps it, and says so.
+    let v = dpx.json(&["purge", "--max-size", "1B", "--dry-run"]);
+    assert_eq!(v["would_remove"].as_array().unwrap().len(), 0, "{v}");
+    assert_eq!(v["over_max_size"], "docker.io/library/dry:v1", "{v}");
     assert_eq!(tree(&dpx.cache), before, "a dry run changed the cache");
 }
 
@@ -535,6 +539,48 @@ fn serve_with_max_size_evicts_the_least_recently_used_in_the_background() {
     wait_for("eviction after a download", Duration::from_secs(60), || {
         tags(&dpx) == ["library/ev-late:v1", "library/ev2:v1"] && total(&dpx) <= 500_000
     });
+}
+
+#[test]
+fn a_max_size_below_one_image_keeps_the_newest_image_and_warns_once() {
+    let hub = FakeHub::start();
+    hub.add_image("library/huge-old", "v1", &[300_000], 875);
+    let late = hub.add_image("library/huge-new", "v1", &[300_000], 876);
+    let dpx = Dpx::with_registries(
+        &[("docker.io", &hub.url())],
+        "[cache]\nmax_size = \"100KB\"\n",
+    );
+    dpx.ok(&["-q", "pull", "huge-old:v1"]);
+    let serve = dpx.serve();
+    let warning = "max_size 97.7 KiB is below the size of one image";
+    wait_for(
+        "the eviction pass at start",
+        Duration::from_secs(30),
+        || serve.log_shows(warning),
+    );
+    assert_eq!(tags(&dpx), ["library/huge-old:v1"], "{}", serve.log_text());
+    assert_eq!(
+        dpx.assert_store_consistent(),
+        3,
+        "its manifest, config, layer"
+    );
+    // Another image comes in: the older one goes, the newest stays whole.
+    let m = request(&serve.addr, "GET", "/v2/library/huge-new/manifests/v1", &[]);
+    assert_eq!(m.status, 200);
+    for d in hub.layers(&late) {
+        let path = format!("/v2/library/huge-new/blobs/{d}");
+        assert_eq!(request(&serve.addr, "GET", &path, &[]).status, 200);
+    }
+    // Its manifest and layer (no client asked for its config).
+    wait_for("eviction after a download", Duration::from_secs(60), || {
+        tags(&dpx) == ["library/huge-new:v1"] && dpx.assert_store_consistent() == 2
+    });
+    assert_eq!(
+        serve.log_text().matches(warning).count(),
+        1,
+        "{}",
+        serve.log_text()
+    );
 }
 
 #[test]

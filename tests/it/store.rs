@@ -128,6 +128,97 @@ fn ctrl_c_while_another_dpx_holds_the_blob_exits_130_and_names_the_holder() {
     assert!(dpx.tmp_is_empty());
 }
 
+/// `registry/repo:tag` of every image `cache ls` lists.
+fn listed(dpx: &Dpx) -> Vec<String> {
+    let v = dpx.json(&["cache", "ls"]);
+    v.as_array()
+        .expect("ls is an array")
+        .iter()
+        .map(|i| format!("{}:{}", i["repository"], i["tag"]).replace('"', ""))
+        .collect()
+}
+
+#[test]
+fn starting_processes_never_delete_the_writes_of_a_pull_or_an_import_under_way() {
+    let hub = FakeHub::start();
+    hub.add_image("library/sweeper", "v1", &[1_000], 60);
+    let pulled: Vec<String> = (0..4u64)
+        .map(|i| {
+            hub.add_image(&format!("library/busy{i}"), "v1", &[2_000, 3_000], 61 + i);
+            format!("busy{i}:v1")
+        })
+        .collect();
+    // An archive whose import stages a few MB in tmp/ for a while.
+    let source = Dpx::new(&hub.url());
+    hub.add_image("library/imported", "v1", &[4_000_000], 70);
+    source.ok(&["-q", "pull", "imported:v1"]);
+    let archive = source.dir.path().join("imported.tar");
+    source.ok(&[
+        "export",
+        "-o",
+        archive.to_str().expect("utf-8 path"),
+        "imported:v1",
+    ]);
+    // Before the fix the first round lost a write; three keep it certain.
+    for round in 0..3 {
+        let dpx = Dpx::new(&hub.url());
+        dpx.ok(&["-q", "pull", "sweeper:v1"]);
+        let spawn = |args: &[&str]| {
+            dpx.command()
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn dpx")
+        };
+        let mut pull_args = vec!["-q", "pull"];
+        pull_args.extend(pulled.iter().map(String::as_str));
+        let mut pull = spawn(&pull_args);
+        let mut import = spawn(&["import", archive.to_str().expect("utf-8 path")]);
+        // Processes starting (and sweeping) while those two write.
+        let mut starters = Vec::new();
+        while matches!(pull.try_wait(), Ok(None)) || matches!(import.try_wait(), Ok(None)) {
+            starters.push(spawn(&["-q", "pull", "sweeper:v1"]));
+            if starters.len() >= 16 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let stderr = |child: &mut Child| {
+            let mut text = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = e.read_to_string(&mut text);
+            }
+            (wait_exit(child, "dpx"), text)
+        };
+        let (pull_status, pull_err) = stderr(&mut pull);
+        let (import_status, import_err) = stderr(&mut import);
+        for mut s in starters {
+            let (status, err) = stderr(&mut s);
+            assert!(status.success(), "round {round}: a starting pull: {err}");
+        }
+        let ls = listed(&dpx);
+        // Nothing here should fail; and an exit 0 means it is all cached.
+        assert!(
+            pull_status.success(),
+            "round {round}: pull failed: {pull_err}"
+        );
+        assert!(
+            import_status.success(),
+            "round {round}: import failed: {import_err}"
+        );
+        let mut expected = pulled.clone();
+        expected.push("imported:v1".into());
+        for image in &expected {
+            assert!(
+                ls.iter().any(|l| l.ends_with(&format!("library/{image}"))),
+                "round {round}: {image} exited 0 but is not in cache ls {ls:?}; pull: {pull_err}; import: {import_err}"
+            );
+        }
+        assert!(dpx.assert_store_consistent() > 0);
+    }
+}
+
 #[test]
 fn serve_answers_503_naming_a_dpx_process_stuck_on_the_blob() {
     let hub = FakeHub::start();
@@ -480,6 +571,32 @@ fn fill(dir: &std::path::Path, name: &str) {
     let chunk = vec![0u8; 64 * 1024];
     while f.write_all(&chunk).is_ok() {}
     let _ = f.sync_all();
+}
+
+#[test]
+fn an_uncached_blob_on_a_full_disk_gets_503_saying_so_not_a_200_cut_off() {
+    let hub = FakeHub::start();
+    let big = hub.add_blob(noise(53, 1_000_000));
+    let dpx = Dpx::new(&hub.url());
+    let _m = mount(&["-t", "tmpfs", "-o", "size=1m", "tmpfs"], &dpx.cache);
+    let serve = dpx.serve();
+    fill(&dpx.cache, "filler");
+    let path = format!("/v2/library/full/blobs/{big}");
+    let resp = request(&serve.addr, "GET", &path, &[]);
+    assert_eq!(resp.status, 503, "{}", resp.body_text());
+    let body: serde_json::Value = serde_json::from_slice(&resp.body).expect("a JSON error body");
+    assert_eq!(body["errors"][0]["code"], "UNAVAILABLE", "{body}");
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("disk holding the dpx cache is full"),
+        "{body}"
+    );
+    assert!(serve.log_shows("ENOSPC"), "{}", serve.log_text());
+    // Once there is room, the same request is served whole.
+    std::fs::remove_file(dpx.cache.join("filler")).expect("free space");
+    let resp = request(&serve.addr, "GET", &path, &[]);
+    assert_eq!(resp.status, 200);
+    assert_eq!(sha256_hex(&resp.body), big.trim_start_matches("sha256:"));
 }
 
 #[test]
