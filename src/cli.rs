@@ -120,7 +120,8 @@ pub struct ManArgs {
 pub enum SetupCommand {
     /// Print the registry-mirrors entry for the Docker daemon, or merge it into daemon.json
     Docker(SetupDockerArgs),
-    /// Write containerd hosts.toml files for docker.io and each configured registry
+    /// Print (or --apply: write) containerd hosts.toml files for docker.io and each
+    /// configured registry, and the CRI's config_path in containerd's config.toml
     Containerd(SetupContainerdArgs),
     /// Print the registries.conf mirror stanzas for podman, buildah and CRI-O
     Podman,
@@ -141,9 +142,15 @@ pub struct SetupDockerArgs {
 
 #[derive(Debug, Args)]
 pub struct SetupContainerdArgs {
+    /// Write the files (with a backup of each changed one) instead of printing them
+    #[arg(long)]
+    pub apply: bool,
     /// containerd's registry hosts directory (its `config_path`)
     #[arg(long, value_name = "DIR", default_value = "/etc/containerd/certs.d")]
     pub hosts_dir: PathBuf,
+    /// containerd's configuration file, whose CRI `config_path` --apply sets to --hosts-dir
+    #[arg(long, value_name = "FILE", default_value = crate::commands::containerd_config::DEFAULT_PATH)]
+    pub containerd_config: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -172,6 +179,9 @@ pub struct DoctorArgs {
     /// containerd's registry hosts directory to check
     #[arg(long, value_name = "DIR", default_value = "/etc/containerd/certs.d")]
     pub hosts_dir: PathBuf,
+    /// containerd's configuration file, whose CRI `config_path` must name --hosts-dir
+    #[arg(long, value_name = "FILE", default_value = crate::commands::containerd_config::DEFAULT_PATH)]
+    pub containerd_config: PathBuf,
     /// podman's registries.conf to check [default: $CONTAINERS_REGISTRIES_CONF, else
     /// ~/.config/containers/registries.conf, else /etc/containers/registries.conf]
     #[arg(long, value_name = "FILE")]

@@ -3,6 +3,7 @@
 pub mod cache;
 pub mod cache_usage;
 pub mod config_show;
+pub mod containerd_config;
 pub mod daemon;
 pub mod docs;
 pub mod doctor;
