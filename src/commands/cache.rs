@@ -99,6 +99,8 @@ fn render(output: Output, report: &VerifyReport, keep: bool, seconds: f64) -> an
             report.tags,
             match (report.problems.len(), keep) {
                 (0, _) => "all good".to_string(),
+                (1, true) => "1 problem, nothing removed (--keep)".to_string(),
+                (1, false) => format!("1 problem, {removed} removed"),
                 (n, true) => format!("{n} problems, nothing removed (--keep)"),
                 (n, false) => format!("{n} problems, {removed} removed"),
             }
