@@ -415,7 +415,9 @@ pub struct RatelimitArgs {
 
 #[derive(Debug, Args)]
 pub struct LoginArgs {
-    /// Registry host, e.g. ghcr.io or 127.0.0.1:5000 [default: docker.io]
+    /// Registry host, e.g. ghcr.io or 127.0.0.1:5000; docker.io is Docker Hub itself
+    /// [default: where docker.io pulls go first: the host of [registries."docker.io"] url
+    /// when set, else Docker Hub]
     #[arg(value_name = "REGISTRY")]
     pub registry: Option<String>,
     /// Username [default: asked for]
@@ -431,7 +433,8 @@ pub struct LoginArgs {
 
 #[derive(Debug, Args)]
 pub struct LogoutArgs {
-    /// Registry host [default: docker.io]
+    /// Registry host [default: as for dpx login: the host of [registries."docker.io"] url
+    /// when set, else Docker Hub]
     #[arg(value_name = "REGISTRY")]
     pub registry: Option<String>,
 }

@@ -51,7 +51,14 @@ pub fn main() -> ExitCode {
     );
     match &cli.command {
         Command::Completions { shell } => {
-            return print_all(&commands::docs::completions(*shell));
+            let script = commands::docs::completions(*shell);
+            if cli.global.json {
+                return print_json_value(&serde_json::json!({
+                    "shell": shell.to_string(),
+                    "script": String::from_utf8_lossy(&script),
+                }));
+            }
+            return print_all(&script);
         }
         Command::Config {
             command: cli::ConfigCommand::Path,
@@ -61,6 +68,9 @@ pub fn main() -> ExitCode {
         Command::Man(args) => {
             if let Some(dir) = &args.dir {
                 return match commands::docs::write_pages(dir) {
+                    Ok(pages) if cli.global.json => {
+                        print_json_value(&serde_json::json!({"dir": dir, "pages": pages}))
+                    }
                     Ok(_) => ExitCode::SUCCESS,
                     Err(e) => report(
                         &anyhow::Error::from(e)
@@ -70,6 +80,10 @@ pub fn main() -> ExitCode {
             }
             let mut text = Vec::new();
             return match commands::docs::main_page(&mut text) {
+                Ok(()) if cli.global.json => print_json_value(&serde_json::json!({
+                    "page": "dpx.1",
+                    "roff": String::from_utf8_lossy(&text),
+                })),
                 Ok(()) => print_all(&text),
                 Err(e) => report(&anyhow::Error::from(e)),
             };
@@ -115,6 +129,13 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => report(&e),
+    }
+}
+
+fn print_json_value(value: &serde_json::Value) -> ExitCode {
+    match stdout::print_json(value) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => report(&anyhow::Error::from(e).context("cannot write to stdout")),
     }
 }
 

@@ -200,6 +200,16 @@ pub fn settings(ctx: &Context, global: &GlobalArgs) -> anyhow::Result<Vec<Settin
         ),
     });
 
+    out.push(match (&config.credentials.dir, config.credentials_dir()) {
+        (Some(dir), _) => setting("credentials.dir", dir.display().to_string(), Origin::File),
+        (None, Ok(dir)) => setting(
+            "credentials.dir",
+            dir.display().to_string(),
+            Origin::Default,
+        ),
+        (None, Err(_)) => setting("credentials.dir", "(no home directory)", Origin::Default),
+    });
+
     let n = &config.network;
     out.push(match n.retries {
         Some(v) => setting("network.retries", v.to_string(), Origin::File),

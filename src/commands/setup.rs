@@ -20,6 +20,10 @@ use crate::stdout::{print_json, with_stdout};
 /// The daemon.json key dockerd reads its mirrors from.
 const MIRRORS_KEY: &str = "registry-mirrors";
 
+/// Where `setup podman`'s stanzas go, system-wide and rootless.
+const PODMAN_DROP_IN: &str = "/etc/containers/registries.conf.d/50-dpx.conf";
+const PODMAN_ROOTLESS_DROP_IN: &str = "~/.config/containers/registries.conf.d/50-dpx.conf";
+
 /// How to make a running dockerd re-read daemon.json (registry-mirrors is reloadable).
 pub const DOCKER_RELOAD: &str =
     "sudo systemctl reload docker (or: sudo kill -HUP $(pidof dockerd))";
@@ -54,13 +58,23 @@ pub async fn run(
         SetupCommand::Containerd(args) => containerd(ctx, &endpoint()?, args).await,
         SetupCommand::Systemd(args) => super::setup_systemd::run(ctx, global, args).await,
         SetupCommand::Podman => {
-            let text = podman_stanzas(&ctx.config, &endpoint()?)?;
+            let endpoint = endpoint()?;
+            let text = podman_stanzas(&ctx.config, &endpoint)?;
+            if ctx.output == Output::Json {
+                print_json(&serde_json::json!({
+                    "mirror": endpoint.host_port,
+                    "registries": mirrored_registries(&ctx.config)?,
+                    "file": PODMAN_DROP_IN,
+                    "rootless_file": PODMAN_ROOTLESS_DROP_IN,
+                    "content": text,
+                }))?;
+                return Ok(ExitCode::SUCCESS);
+            }
             with_stdout(|out| out.write_all(text.as_bytes()))?;
             if ctx.output == Output::Human {
                 eprintln!(
-                    "Save this as /etc/containers/registries.conf.d/50-dpx.conf (or, rootless, \
-                     ~/.config/containers/registries.conf.d/50-dpx.conf); podman reads it on its \
-                     next pull. Check with: dpx doctor"
+                    "Save this as {PODMAN_DROP_IN} (or, rootless, {PODMAN_ROOTLESS_DROP_IN}); \
+                     podman reads it on its next pull. Check with: dpx doctor"
                 );
             }
             Ok(ExitCode::SUCCESS)

@@ -370,3 +370,160 @@ fn error_hints_name_only_commands_that_exist() {
     }
     assert!(checked > 10);
 }
+
+/// Every leaf command of the CLI, as `["cache", "ls"]`.
+fn leaf_commands(cmd: &clap::Command, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    let subs: Vec<&clap::Command> = cmd
+        .get_subcommands()
+        .filter(|c| c.get_name() != "help")
+        .collect();
+    if subs.is_empty() {
+        out.push(path.clone());
+    }
+    for sub in subs {
+        path.push(sub.get_name().to_string());
+        leaf_commands(sub, path, out);
+        path.pop();
+    }
+}
+
+#[test]
+fn every_command_prints_json_with_json() {
+    use crate::support::engines::free_port;
+    let hub = FakeHub::start();
+    hub.add_image("library/jsonapp", "v1", &[20_000], 71);
+    hub.add_ratelimit_preview();
+    hub.set_account("jay", "jays-pw");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let dpx = Dpx::with_registries(
+        &[("docker.io", &hub.url())],
+        &format!("[serve]\nlisten = \"{addr}\"\n[credentials]\nstore = \"file\"\n"),
+    );
+    let work = dpx.dir.path();
+    let archive = work.join("jsonapp.tar");
+    let (units, daemon_json, hosts, containerd) = (
+        work.join("units"),
+        work.join("daemon.json"),
+        work.join("certs.d"),
+        work.join("containerd.toml"),
+    );
+    let man = work.join("man");
+    let p = path_str;
+    // In an order where each finds what it needs; stdin for login.
+    let runs: Vec<(Vec<&str>, Option<&str>)> = vec![
+        (vec!["pull", "jsonapp:v1"], None),
+        (vec!["prefetch", "jsonapp:v1"], None),
+        (vec!["cache", "ls"], None),
+        (vec!["cache", "du"], None),
+        (vec!["cache", "verify"], None),
+        (vec!["cache", "path"], None),
+        (vec!["export", "-o", p(&archive), "jsonapp:v1"], None),
+        (vec!["import", p(&archive)], None),
+        (vec!["purge", "--unreferenced"], None),
+        (vec!["ratelimit"], None),
+        (vec!["ratelimit", "--cached"], None),
+        (vec!["stats"], None),
+        (vec!["daemon", "start", "--idle-timeout", "60s"], None),
+        (vec!["daemon", "status"], None),
+        (vec!["daemon", "ensure"], None),
+        (vec!["daemon", "logs"], None),
+        (vec!["daemon", "stop"], None),
+        (
+            vec!["login", "-u", "jay", "--password-stdin"],
+            Some("jays-pw\n"),
+        ),
+        (vec!["login", "--list"], None),
+        (vec!["logout"], None),
+        (vec!["completions", "bash"], None),
+        (vec!["man", "--dir", p(&man)], None),
+        (vec!["man"], None),
+        (
+            vec!["setup", "docker", "--apply", "--file", p(&daemon_json)],
+            None,
+        ),
+        (vec!["setup", "docker", "--file", p(&daemon_json)], None),
+        (
+            vec![
+                "setup",
+                "containerd",
+                "--hosts-dir",
+                p(&hosts),
+                "--containerd-config",
+                p(&containerd),
+            ],
+            None,
+        ),
+        (vec!["setup", "podman"], None),
+        (vec!["setup", "systemd"], None),
+        (
+            vec!["setup", "systemd", "--apply", "--unit-dir", p(&units)],
+            None,
+        ),
+        (vec!["env"], None),
+        (
+            vec![
+                "doctor",
+                "--hosts-dir",
+                p(&hosts),
+                "--containerd-config",
+                p(&containerd),
+            ],
+            None,
+        ),
+        (vec!["config", "show"], None),
+        (vec!["config", "path"], None),
+    ];
+    // `serve --json` is the log format of a long-running server (stderr), not a result.
+    let exempt = [vec!["serve".to_string()]];
+    let mut leaves = Vec::new();
+    leaf_commands(
+        &<dpx::cli::Cli as clap::CommandFactory>::command(),
+        &mut Vec::new(),
+        &mut leaves,
+    );
+    for leaf in &leaves {
+        let covered = exempt.contains(leaf)
+            || runs.iter().any(|(args, _)| {
+                args.len() >= leaf.len() && args.iter().zip(leaf).all(|(a, l)| *a == l.as_str())
+            });
+        assert!(
+            covered,
+            "dpx {} has no --json run here: add one",
+            leaf.join(" ")
+        );
+    }
+    for (args, input) in &runs {
+        let mut cmd = dpx.command();
+        cmd.arg("--json")
+            .args(args)
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock");
+        let out = match input {
+            None => cmd.output().expect("run dpx"),
+            Some(text) => {
+                use std::io::Write as _;
+                let mut child = cmd
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("spawn dpx");
+                child
+                    .stdin
+                    .take()
+                    .expect("stdin")
+                    .write_all(text.as_bytes())
+                    .expect("write stdin");
+                child.wait_with_output().expect("dpx output")
+            }
+        };
+        let json: Result<serde_json::Value, _> = serde_json::from_slice(&out.stdout);
+        assert!(
+            json.is_ok(),
+            "dpx --json {}: not JSON on stdout ({}):\n{}\nstderr: {}",
+            args.join(" "),
+            out.status,
+            stdout(&out),
+            stderr(&out)
+        );
+    }
+}
