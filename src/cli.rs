@@ -194,6 +194,22 @@ pub enum ConfigCommand {
     Show,
     /// Print the config file's path
     Path,
+    /// Set a key in the config file (created if missing); the file is changed only
+    /// when the result loads, keeping its comments and order
+    Set {
+        /// A key as `dpx config show` prints it, e.g. cache.tag_ttl or registries."docker.io".url
+        key: String,
+        /// Its value, e.g. 30m, 20GiB, http://127.0.0.1:5001; lists comma-separated
+        #[arg(allow_hyphen_values = true)]
+        value: String,
+    },
+    /// Remove a key from the config file: its default applies again
+    Unset {
+        /// A key as `dpx config show` prints it
+        key: String,
+    },
+    /// Open the config file in $VISUAL or $EDITOR; the edit is kept only when it loads
+    Edit,
 }
 
 #[derive(Debug, Args)]

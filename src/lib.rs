@@ -65,6 +65,21 @@ pub fn main() -> ExitCode {
         } => {
             return commands::config_show::path(&cli.global).unwrap_or_else(|e| report(&e));
         }
+        // Without loading the config: these fix one that does not load.
+        Command::Config {
+            command: cli::ConfigCommand::Set { key, value },
+        } => {
+            return commands::config_edit::set(&cli.global, key, value)
+                .unwrap_or_else(|e| report(&e));
+        }
+        Command::Config {
+            command: cli::ConfigCommand::Unset { key },
+        } => {
+            return commands::config_edit::unset(&cli.global, key).unwrap_or_else(|e| report(&e));
+        }
+        Command::Config {
+            command: cli::ConfigCommand::Edit,
+        } => return commands::config_edit::edit(&cli.global).unwrap_or_else(|e| report(&e)),
         Command::Man(args) => {
             if let Some(dir) = &args.dir {
                 return match commands::docs::write_pages(dir) {

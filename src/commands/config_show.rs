@@ -317,6 +317,8 @@ pub async fn run(
 ) -> anyhow::Result<ExitCode> {
     match command {
         ConfigCommand::Path => return path(global),
+        // Run before the config is loaded (src/lib.rs).
+        ConfigCommand::Set { .. } | ConfigCommand::Unset { .. } | ConfigCommand::Edit => {}
         ConfigCommand::Show => {
             let settings = settings(ctx, global)?;
             if ctx.output == Output::Json {

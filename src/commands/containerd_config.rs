@@ -136,7 +136,7 @@ fn version_of(path: &Path, doc: &DocumentMut, default: i64) -> Result<i64, Conta
     }
 }
 
-fn registry<'a>(doc: &'a DocumentMut, version: i64) -> Option<&'a Table> {
+fn registry(doc: &DocumentMut, version: i64) -> Option<&Table> {
     let [p, plugin, r] = registry_table(version)?;
     doc.get(p)?.get(plugin)?.get(r)?.as_table()
 }

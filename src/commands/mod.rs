@@ -2,6 +2,7 @@
 
 pub mod cache;
 pub mod cache_usage;
+pub mod config_edit;
 pub mod config_show;
 pub mod containerd_config;
 pub mod daemon;

@@ -472,6 +472,10 @@ fn every_command_prints_json_with_json() {
         ),
         (vec!["config", "show"], None),
         (vec!["config", "path"], None),
+        (vec!["config", "set", "cache.tag_ttl", "6m"], None),
+        (vec!["config", "unset", "cache.tag_ttl"], None),
+        // `true` as the editor: a run that changes nothing.
+        (vec!["config", "edit"], None),
     ];
     // `serve --json` is the log format of a long-running server (stderr), not a result.
     let exempt = [vec!["serve".to_string()]];
@@ -496,7 +500,9 @@ fn every_command_prints_json_with_json() {
         let mut cmd = dpx.command();
         cmd.arg("--json")
             .args(args)
-            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock");
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+            .env("EDITOR", "true")
+            .env_remove("VISUAL");
         let out = match input {
             None => cmd.output().expect("run dpx"),
             Some(text) => {
@@ -526,4 +532,108 @@ fn every_command_prints_json_with_json() {
             stderr(&out)
         );
     }
+}
+
+#[test]
+fn config_set_unset_and_edit_keep_comments_and_refuse_what_would_not_load() {
+    let hub = FakeHub::start();
+    hub.add_image("library/setme", "v1", &[1000], 72);
+    let dpx = Dpx::with_registries(&[], "# team settings\n[cache]\ntag_ttl = \"5m\" # short\n");
+    let read = || std::fs::read_to_string(&dpx.config).expect("config");
+    let url_key = "registries.\"docker.io\".url";
+
+    // Pointing docker.io elsewhere without writing TOML by hand.
+    let said = dpx.ok(&["config", "set", url_key, &hub.url()]);
+    assert!(
+        said.contains(&format!("{url_key} = \"{}\"", hub.url())),
+        "{said}"
+    );
+    dpx.ok(&["-q", "pull", "setme:v1"]);
+    assert_eq!(hub.count(crate::support::hub::Route::ManifestGet), 1);
+    dpx.ok(&["config", "set", "cache.tag_ttl", "30m"]);
+    let text = read();
+    assert!(
+        text.starts_with("# team settings\n[cache]\ntag_ttl = \"30m\" # short\n"),
+        "{text}"
+    );
+    let show = dpx.ok(&["config", "show"]);
+    assert!(
+        show.lines()
+            .any(|l| l.starts_with("cache.tag_ttl") && l.contains("file") && l.ends_with("30m")),
+        "{show}"
+    );
+
+    // Refused, nothing changed: a value the loader refuses, an unknown key.
+    let before = read();
+    for (args, says) in [
+        (
+            vec!["config", "set", "cache.tag_ttl", "five"],
+            "cache.tag_ttl",
+        ),
+        (
+            vec!["config", "set", url_key, "127.0.0.1:5000"],
+            "url = 'http://HOST:PORT'",
+        ),
+        (
+            vec!["config", "set", "network.retries", "-1"],
+            "network.retries",
+        ),
+        (
+            vec!["config", "set", "cache.tag_tl", "1m"],
+            "did you mean cache.tag_ttl?",
+        ),
+        (
+            vec!["config", "unset", "serve.listn"],
+            "did you mean serve.listen?",
+        ),
+    ] {
+        let out = dpx.run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+        assert_eq!(read(), before, "{args:?} changed the file");
+    }
+
+    dpx.ok(&["config", "unset", "cache.tag_ttl"]);
+    assert!(!read().contains("tag_ttl"), "{}", read());
+    assert!(read().starts_with("# team settings\n"), "{}", read());
+    let again = dpx.ok(&["config", "unset", "cache.tag_ttl"]);
+    assert!(again.contains("not set"), "{again}");
+
+    // edit: kept only when it loads.
+    let editor = |name: &str, script: &str| {
+        let path = dpx.dir.path().join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).expect("editor script");
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        path
+    };
+    let before = read();
+    let bad = editor("bad-editor", "printf '[network]\\nretry = 3\\n' >> \"$1\"");
+    let out = dpx
+        .command()
+        .args(["config", "edit"])
+        .env("EDITOR", &bad)
+        .env_remove("VISUAL")
+        .output()
+        .expect("edit");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("network.retry") && stderr(&out).contains("kept in"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(read(), before);
+    let good = editor(
+        "good-editor",
+        "printf '[network]\\nretries = 7\\n' >> \"$1\"",
+    );
+    let out = dpx
+        .command()
+        .args(["config", "edit"])
+        .env("EDITOR", &good)
+        .env_remove("VISUAL")
+        .output()
+        .expect("edit");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(read(), format!("{before}[network]\nretries = 7\n"));
 }
