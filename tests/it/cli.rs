@@ -637,3 +637,50 @@ fn config_set_unset_and_edit_keep_comments_and_refuse_what_would_not_load() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(read(), format!("{before}[network]\nretries = 7\n"));
 }
+
+#[test]
+fn prefetch_says_which_image_each_layer_belongs_to() {
+    let hub = FakeHub::start();
+    let one = hub.add_image("library/labelone", "v1", &[3000], 73);
+    let two = hub.add_image("team/labeltwo", "v2", &[4000], 74);
+    let dpx = Dpx::new(&hub.url());
+    let out = dpx.run(&["prefetch", "labelone:v1", "team/labeltwo:v2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    for (name, digest) in [("labelone:v1", &one), ("team/labeltwo:v2", &two)] {
+        for layer in hub.layers(digest) {
+            let short = &layer.trim_start_matches("sha256:")[..12];
+            assert!(
+                err.contains(&format!("{name} {short}: fetched")),
+                "{name} {short}: {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_cache_dir_that_is_a_file_is_named_with_the_fix() {
+    let dpx = Dpx::new("http://127.0.0.1:9");
+    let file = dpx.dir.path().join("not-a-dir");
+    std::fs::write(&file, "mine").expect("file");
+    for dir in [file.clone(), file.join("cache")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_dpx"))
+            .arg("--config")
+            .arg(&dpx.config)
+            .arg("--cache-dir")
+            .arg(&dir)
+            .args(["cache", "ls"])
+            .output()
+            .expect("dpx");
+        let err = stderr(&out);
+        assert!(!out.status.success());
+        assert!(
+            err.contains(&format!("{} is a file, not a directory", file.display()))
+                && err.contains(&dir.display().to_string())
+                && err.contains("--cache-dir"),
+            "{err}"
+        );
+        assert!(!err.contains("os error"), "{err}");
+        assert_eq!(std::fs::read_to_string(&file).expect("file"), "mine");
+    }
+}
