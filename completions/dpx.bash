@@ -103,14 +103,26 @@ _dpx() {
             dpx__subcmd__cache__subcmd__help,verify)
                 cmd="dpx__subcmd__cache__subcmd__help__subcmd__verify"
                 ;;
+            dpx__subcmd__config,edit)
+                cmd="dpx__subcmd__config__subcmd__edit"
+                ;;
             dpx__subcmd__config,help)
                 cmd="dpx__subcmd__config__subcmd__help"
                 ;;
             dpx__subcmd__config,path)
                 cmd="dpx__subcmd__config__subcmd__path"
                 ;;
+            dpx__subcmd__config,set)
+                cmd="dpx__subcmd__config__subcmd__set"
+                ;;
             dpx__subcmd__config,show)
                 cmd="dpx__subcmd__config__subcmd__show"
+                ;;
+            dpx__subcmd__config,unset)
+                cmd="dpx__subcmd__config__subcmd__unset"
+                ;;
+            dpx__subcmd__config__subcmd__help,edit)
+                cmd="dpx__subcmd__config__subcmd__help__subcmd__edit"
                 ;;
             dpx__subcmd__config__subcmd__help,help)
                 cmd="dpx__subcmd__config__subcmd__help__subcmd__help"
@@ -118,8 +130,14 @@ _dpx() {
             dpx__subcmd__config__subcmd__help,path)
                 cmd="dpx__subcmd__config__subcmd__help__subcmd__path"
                 ;;
+            dpx__subcmd__config__subcmd__help,set)
+                cmd="dpx__subcmd__config__subcmd__help__subcmd__set"
+                ;;
             dpx__subcmd__config__subcmd__help,show)
                 cmd="dpx__subcmd__config__subcmd__help__subcmd__show"
+                ;;
+            dpx__subcmd__config__subcmd__help,unset)
+                cmd="dpx__subcmd__config__subcmd__help__subcmd__unset"
                 ;;
             dpx__subcmd__daemon,ensure)
                 cmd="dpx__subcmd__daemon__subcmd__ensure"
@@ -226,11 +244,20 @@ _dpx() {
             dpx__subcmd__help__subcmd__cache,verify)
                 cmd="dpx__subcmd__help__subcmd__cache__subcmd__verify"
                 ;;
+            dpx__subcmd__help__subcmd__config,edit)
+                cmd="dpx__subcmd__help__subcmd__config__subcmd__edit"
+                ;;
             dpx__subcmd__help__subcmd__config,path)
                 cmd="dpx__subcmd__help__subcmd__config__subcmd__path"
                 ;;
+            dpx__subcmd__help__subcmd__config,set)
+                cmd="dpx__subcmd__help__subcmd__config__subcmd__set"
+                ;;
             dpx__subcmd__help__subcmd__config,show)
                 cmd="dpx__subcmd__help__subcmd__config__subcmd__show"
+                ;;
+            dpx__subcmd__help__subcmd__config,unset)
+                cmd="dpx__subcmd__help__subcmd__config__subcmd__unset"
                 ;;
             dpx__subcmd__help__subcmd__daemon,ensure)
                 cmd="dpx__subcmd__help__subcmd__daemon__subcmd__ensure"
@@ -534,7 +561,7 @@ _dpx() {
             return 0
             ;;
         dpx__subcmd__config)
-            opts="-q -v -h --config --cache-dir --json --quiet --verbose --help show path help"
+            opts="-q -v -h --config --cache-dir --json --quiet --verbose --help show path set unset edit help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -555,9 +582,45 @@ _dpx() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        dpx__subcmd__config__subcmd__help)
-            opts="show path help"
+        dpx__subcmd__config__subcmd__edit)
+            opts="-q -v -h --config --cache-dir --json --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__config__subcmd__help)
+            opts="show path set unset edit help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__config__subcmd__help__subcmd__edit)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -597,7 +660,35 @@ _dpx() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dpx__subcmd__config__subcmd__help__subcmd__set)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dpx__subcmd__config__subcmd__help__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__config__subcmd__help__subcmd__unset)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -633,7 +724,51 @@ _dpx() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dpx__subcmd__config__subcmd__set)
+            opts="-q -v -h --config --cache-dir --json --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dpx__subcmd__config__subcmd__show)
+            opts="-q -v -h --config --cache-dir --json --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__config__subcmd__unset)
             opts="-q -v -h --config --cache-dir --json --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -910,13 +1045,17 @@ _dpx() {
             return 0
             ;;
         dpx__subcmd__doctor)
-            opts="-q -v -h --hosts-dir --registries-conf --config --cache-dir --json --quiet --verbose --help"
+            opts="-q -v -h --hosts-dir --containerd-config --registries-conf --config --cache-dir --json --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --hosts-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --containerd-config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1094,8 +1233,22 @@ _dpx() {
             return 0
             ;;
         dpx__subcmd__help__subcmd__config)
-            opts="show path"
+            opts="show path set unset edit"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__help__subcmd__config__subcmd__edit)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1121,7 +1274,35 @@ _dpx() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        dpx__subcmd__help__subcmd__config__subcmd__set)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         dpx__subcmd__help__subcmd__config__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        dpx__subcmd__help__subcmd__config__subcmd__unset)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1782,13 +1963,17 @@ _dpx() {
             return 0
             ;;
         dpx__subcmd__setup__subcmd__containerd)
-            opts="-q -v -h --hosts-dir --config --cache-dir --json --quiet --verbose --help"
+            opts="-q -v -h --apply --hosts-dir --containerd-config --config --cache-dir --json --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --hosts-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --containerd-config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

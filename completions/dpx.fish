@@ -260,7 +260,7 @@ complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subco
 complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subcommand_from docker containerd podman systemd help" -s v -l verbose -d 'More log output (repeat for more)'
 complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subcommand_from docker containerd podman systemd help" -s h -l help -d 'Print help'
 complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subcommand_from docker containerd podman systemd help" -f -a "docker" -d 'Print the registry-mirrors entry for the Docker daemon, or merge it into daemon.json'
-complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subcommand_from docker containerd podman systemd help" -f -a "containerd" -d 'Write containerd hosts.toml files for docker.io and each configured registry'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subcommand_from docker containerd podman systemd help" -f -a "containerd" -d 'Print (or --apply: write) containerd hosts.toml files for docker.io and each configured registry, and the CRI\'s config_path in containerd\'s config.toml'
 complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subcommand_from docker containerd podman systemd help" -f -a "podman" -d 'Print the registries.conf mirror stanzas for podman, buildah and CRI-O'
 complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subcommand_from docker containerd podman systemd help" -f -a "systemd" -d 'Print (or --apply: install) a systemd .socket + .service pair: the first connection to the port starts dpx, which stops again when idle'
 complete -c dpx -n "__fish_dpx_using_subcommand setup; and not __fish_seen_subcommand_from docker containerd podman systemd help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -273,8 +273,10 @@ complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcomman
 complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from docker" -s v -l verbose -d 'More log output (repeat for more)'
 complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from docker" -s h -l help -d 'Print help'
 complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from containerd" -l hosts-dir -d 'containerd\'s registry hosts directory (its `config_path`)' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from containerd" -l containerd-config -d 'containerd\'s configuration file, whose CRI `config_path` --apply sets to --hosts-dir' -r -F
 complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from containerd" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
 complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from containerd" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from containerd" -l apply -d 'Write the files (with a backup of each changed one) instead of printing them'
 complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from containerd" -l json -d 'Machine-readable JSON output on stdout'
 complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from containerd" -s q -l quiet -d 'Print only errors (and the result digests)'
 complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from containerd" -s v -l verbose -d 'More log output (repeat for more)'
@@ -298,7 +300,7 @@ complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcomman
 complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from systemd" -s v -l verbose -d 'More log output (repeat for more)'
 complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from systemd" -s h -l help -d 'Print help'
 complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from help" -f -a "docker" -d 'Print the registry-mirrors entry for the Docker daemon, or merge it into daemon.json'
-complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from help" -f -a "containerd" -d 'Write containerd hosts.toml files for docker.io and each configured registry'
+complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from help" -f -a "containerd" -d 'Print (or --apply: write) containerd hosts.toml files for docker.io and each configured registry, and the CRI\'s config_path in containerd\'s config.toml'
 complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from help" -f -a "podman" -d 'Print the registries.conf mirror stanzas for podman, buildah and CRI-O'
 complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from help" -f -a "systemd" -d 'Print (or --apply: install) a systemd .socket + .service pair: the first connection to the port starts dpx, which stops again when idle'
 complete -c dpx -n "__fish_dpx_using_subcommand setup; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -314,6 +316,7 @@ complete -c dpx -n "__fish_dpx_using_subcommand env" -s q -l quiet -d 'Print onl
 complete -c dpx -n "__fish_dpx_using_subcommand env" -s v -l verbose -d 'More log output (repeat for more)'
 complete -c dpx -n "__fish_dpx_using_subcommand env" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c dpx -n "__fish_dpx_using_subcommand doctor" -l hosts-dir -d 'containerd\'s registry hosts directory to check' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand doctor" -l containerd-config -d 'containerd\'s configuration file, whose CRI `config_path` must name --hosts-dir' -r -F
 complete -c dpx -n "__fish_dpx_using_subcommand doctor" -l registries-conf -d 'podman\'s registries.conf to check [default: $CONTAINERS_REGISTRIES_CONF, else ~/.config/containers/registries.conf, else /etc/containers/registries.conf]' -r -F
 complete -c dpx -n "__fish_dpx_using_subcommand doctor" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
 complete -c dpx -n "__fish_dpx_using_subcommand doctor" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
@@ -321,15 +324,18 @@ complete -c dpx -n "__fish_dpx_using_subcommand doctor" -l json -d 'Machine-read
 complete -c dpx -n "__fish_dpx_using_subcommand doctor" -s q -l quiet -d 'Print only errors (and the result digests)'
 complete -c dpx -n "__fish_dpx_using_subcommand doctor" -s v -l verbose -d 'More log output (repeat for more)'
 complete -c dpx -n "__fish_dpx_using_subcommand doctor" -s h -l help -d 'Print help'
-complete -c dpx -n "__fish_dpx_using_subcommand config; and not __fish_seen_subcommand_from show path help" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
-complete -c dpx -n "__fish_dpx_using_subcommand config; and not __fish_seen_subcommand_from show path help" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
-complete -c dpx -n "__fish_dpx_using_subcommand config; and not __fish_seen_subcommand_from show path help" -l json -d 'Machine-readable JSON output on stdout'
-complete -c dpx -n "__fish_dpx_using_subcommand config; and not __fish_seen_subcommand_from show path help" -s q -l quiet -d 'Print only errors (and the result digests)'
-complete -c dpx -n "__fish_dpx_using_subcommand config; and not __fish_seen_subcommand_from show path help" -s v -l verbose -d 'More log output (repeat for more)'
-complete -c dpx -n "__fish_dpx_using_subcommand config; and not __fish_seen_subcommand_from show path help" -s h -l help -d 'Print help'
-complete -c dpx -n "__fish_dpx_using_subcommand config; and not __fish_seen_subcommand_from show path help" -f -a "show" -d 'Every setting\'s effective value and where it came from (default, file, env, flag)'
-complete -c dpx -n "__fish_dpx_using_subcommand config; and not __fish_seen_subcommand_from show path help" -f -a "path" -d 'Print the config file\'s path'
-complete -c dpx -n "__fish_dpx_using_subcommand config; and not __fish_seen_subcommand_from show path help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and not __fish_seen_subcommand_from show path set unset edit help" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand config; and not __fish_seen_subcommand_from show path set unset edit help" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand config; and not __fish_seen_subcommand_from show path set unset edit help" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and not __fish_seen_subcommand_from show path set unset edit help" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and not __fish_seen_subcommand_from show path set unset edit help" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and not __fish_seen_subcommand_from show path set unset edit help" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and not __fish_seen_subcommand_from show path set unset edit help" -f -a "show" -d 'Every setting\'s effective value and where it came from (default, file, env, flag)'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and not __fish_seen_subcommand_from show path set unset edit help" -f -a "path" -d 'Print the config file\'s path'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and not __fish_seen_subcommand_from show path set unset edit help" -f -a "set" -d 'Set a key in the config file (created if missing); the file is changed only when the result loads, keeping its comments and order'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and not __fish_seen_subcommand_from show path set unset edit help" -f -a "unset" -d 'Remove a key from the config file: its default applies again'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and not __fish_seen_subcommand_from show path set unset edit help" -f -a "edit" -d 'Open the config file in $VISUAL or $EDITOR; the edit is kept only when it loads'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and not __fish_seen_subcommand_from show path set unset edit help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from show" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
 complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from show" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
 complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from show" -l json -d 'Machine-readable JSON output on stdout'
@@ -342,8 +348,29 @@ complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcomma
 complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from path" -s q -l quiet -d 'Print only errors (and the result digests)'
 complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from path" -s v -l verbose -d 'More log output (repeat for more)'
 complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from path" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from set" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from set" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from set" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from set" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from set" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from set" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from unset" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from unset" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from unset" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from unset" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from unset" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from unset" -s h -l help -d 'Print help'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from edit" -l config -d 'Config file (TOML) [default: the platform\'s config dir, dpx/config.toml]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from edit" -l cache-dir -d 'Cache directory [default: the platform\'s cache dir, e.g. ~/.cache/dpx]' -r -F
+complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from edit" -l json -d 'Machine-readable JSON output on stdout'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from edit" -s q -l quiet -d 'Print only errors (and the result digests)'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from edit" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from edit" -s h -l help -d 'Print help'
 complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "show" -d 'Every setting\'s effective value and where it came from (default, file, env, flag)'
 complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "path" -d 'Print the config file\'s path'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "set" -d 'Set a key in the config file (created if missing); the file is changed only when the result loads, keeping its comments and order'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "unset" -d 'Remove a key from the config file: its default applies again'
+complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "edit" -d 'Open the config file in $VISUAL or $EDITOR; the edit is kept only when it loads'
 complete -c dpx -n "__fish_dpx_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit stats daemon login logout completions man setup env doctor config help" -f -a "pull" -d 'Fetch images (manifest, config, layers) into the cache'
 complete -c dpx -n "__fish_dpx_using_subcommand help; and not __fish_seen_subcommand_from pull prefetch serve purge cache export import ratelimit stats daemon login logout completions man setup env doctor config help" -f -a "prefetch" -d 'Warm the cache for many images at once'
@@ -374,8 +401,11 @@ complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand
 complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from daemon" -f -a "logs" -d 'Print the daemon\'s log'
 complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from daemon" -f -a "ensure" -d 'Start the daemon unless it runs, then print its address (for scripts)'
 complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from setup" -f -a "docker" -d 'Print the registry-mirrors entry for the Docker daemon, or merge it into daemon.json'
-complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from setup" -f -a "containerd" -d 'Write containerd hosts.toml files for docker.io and each configured registry'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from setup" -f -a "containerd" -d 'Print (or --apply: write) containerd hosts.toml files for docker.io and each configured registry, and the CRI\'s config_path in containerd\'s config.toml'
 complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from setup" -f -a "podman" -d 'Print the registries.conf mirror stanzas for podman, buildah and CRI-O'
 complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from setup" -f -a "systemd" -d 'Print (or --apply: install) a systemd .socket + .service pair: the first connection to the port starts dpx, which stops again when idle'
 complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'Every setting\'s effective value and where it came from (default, file, env, flag)'
 complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "path" -d 'Print the config file\'s path'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "set" -d 'Set a key in the config file (created if missing); the file is changed only when the result loads, keeping its comments and order'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "unset" -d 'Remove a key from the config file: its default applies again'
+complete -c dpx -n "__fish_dpx_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "edit" -d 'Open the config file in $VISUAL or $EDITOR; the edit is kept only when it loads'

@@ -452,7 +452,7 @@ Register-ArgumentCompleter -Native -CommandName 'dpx' -ScriptBlock {
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('docker', 'docker', [CompletionResultType]::ParameterValue, 'Print the registry-mirrors entry for the Docker daemon, or merge it into daemon.json')
-            [CompletionResult]::new('containerd', 'containerd', [CompletionResultType]::ParameterValue, 'Write containerd hosts.toml files for docker.io and each configured registry')
+            [CompletionResult]::new('containerd', 'containerd', [CompletionResultType]::ParameterValue, 'Print (or --apply: write) containerd hosts.toml files for docker.io and each configured registry, and the CRI''s config_path in containerd''s config.toml')
             [CompletionResult]::new('podman', 'podman', [CompletionResultType]::ParameterValue, 'Print the registries.conf mirror stanzas for podman, buildah and CRI-O')
             [CompletionResult]::new('systemd', 'systemd', [CompletionResultType]::ParameterValue, 'Print (or --apply: install) a systemd .socket + .service pair: the first connection to the port starts dpx, which stops again when idle')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -474,8 +474,10 @@ Register-ArgumentCompleter -Native -CommandName 'dpx' -ScriptBlock {
         }
         'dpx;setup;containerd' {
             [CompletionResult]::new('--hosts-dir', '--hosts-dir', [CompletionResultType]::ParameterName, 'containerd''s registry hosts directory (its `config_path`)')
+            [CompletionResult]::new('--containerd-config', '--containerd-config', [CompletionResultType]::ParameterName, 'containerd''s configuration file, whose CRI `config_path` --apply sets to --hosts-dir')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML) [default: the platform''s config dir, dpx/config.toml]')
             [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [default: the platform''s cache dir, e.g. ~/.cache/dpx]')
+            [CompletionResult]::new('--apply', '--apply', [CompletionResultType]::ParameterName, 'Write the files (with a backup of each changed one) instead of printing them')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Machine-readable JSON output on stdout')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors (and the result digests)')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only errors (and the result digests)')
@@ -517,7 +519,7 @@ Register-ArgumentCompleter -Native -CommandName 'dpx' -ScriptBlock {
         }
         'dpx;setup;help' {
             [CompletionResult]::new('docker', 'docker', [CompletionResultType]::ParameterValue, 'Print the registry-mirrors entry for the Docker daemon, or merge it into daemon.json')
-            [CompletionResult]::new('containerd', 'containerd', [CompletionResultType]::ParameterValue, 'Write containerd hosts.toml files for docker.io and each configured registry')
+            [CompletionResult]::new('containerd', 'containerd', [CompletionResultType]::ParameterValue, 'Print (or --apply: write) containerd hosts.toml files for docker.io and each configured registry, and the CRI''s config_path in containerd''s config.toml')
             [CompletionResult]::new('podman', 'podman', [CompletionResultType]::ParameterValue, 'Print the registries.conf mirror stanzas for podman, buildah and CRI-O')
             [CompletionResult]::new('systemd', 'systemd', [CompletionResultType]::ParameterValue, 'Print (or --apply: install) a systemd .socket + .service pair: the first connection to the port starts dpx, which stops again when idle')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -553,6 +555,7 @@ Register-ArgumentCompleter -Native -CommandName 'dpx' -ScriptBlock {
         }
         'dpx;doctor' {
             [CompletionResult]::new('--hosts-dir', '--hosts-dir', [CompletionResultType]::ParameterName, 'containerd''s registry hosts directory to check')
+            [CompletionResult]::new('--containerd-config', '--containerd-config', [CompletionResultType]::ParameterName, 'containerd''s configuration file, whose CRI `config_path` must name --hosts-dir')
             [CompletionResult]::new('--registries-conf', '--registries-conf', [CompletionResultType]::ParameterName, 'podman''s registries.conf to check [default: $CONTAINERS_REGISTRIES_CONF, else ~/.config/containers/registries.conf, else /etc/containers/registries.conf]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML) [default: the platform''s config dir, dpx/config.toml]')
             [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [default: the platform''s cache dir, e.g. ~/.cache/dpx]')
@@ -577,6 +580,9 @@ Register-ArgumentCompleter -Native -CommandName 'dpx' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Every setting''s effective value and where it came from (default, file, env, flag)')
             [CompletionResult]::new('path', 'path', [CompletionResultType]::ParameterValue, 'Print the config file''s path')
+            [CompletionResult]::new('set', 'set', [CompletionResultType]::ParameterValue, 'Set a key in the config file (created if missing); the file is changed only when the result loads, keeping its comments and order')
+            [CompletionResult]::new('unset', 'unset', [CompletionResultType]::ParameterValue, 'Remove a key from the config file: its default applies again')
+            [CompletionResult]::new('edit', 'edit', [CompletionResultType]::ParameterValue, 'Open the config file in $VISUAL or $EDITOR; the edit is kept only when it loads')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -604,9 +610,48 @@ Register-ArgumentCompleter -Native -CommandName 'dpx' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
+        'dpx;config;set' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML) [default: the platform''s config dir, dpx/config.toml]')
+            [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [default: the platform''s cache dir, e.g. ~/.cache/dpx]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Machine-readable JSON output on stdout')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors (and the result digests)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only errors (and the result digests)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (repeat for more)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'dpx;config;unset' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML) [default: the platform''s config dir, dpx/config.toml]')
+            [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [default: the platform''s cache dir, e.g. ~/.cache/dpx]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Machine-readable JSON output on stdout')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors (and the result digests)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only errors (and the result digests)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (repeat for more)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'dpx;config;edit' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML) [default: the platform''s config dir, dpx/config.toml]')
+            [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Cache directory [default: the platform''s cache dir, e.g. ~/.cache/dpx]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Machine-readable JSON output on stdout')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors (and the result digests)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only errors (and the result digests)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (repeat for more)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
         'dpx;config;help' {
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Every setting''s effective value and where it came from (default, file, env, flag)')
             [CompletionResult]::new('path', 'path', [CompletionResultType]::ParameterValue, 'Print the config file''s path')
+            [CompletionResult]::new('set', 'set', [CompletionResultType]::ParameterValue, 'Set a key in the config file (created if missing); the file is changed only when the result loads, keeping its comments and order')
+            [CompletionResult]::new('unset', 'unset', [CompletionResultType]::ParameterValue, 'Remove a key from the config file: its default applies again')
+            [CompletionResult]::new('edit', 'edit', [CompletionResultType]::ParameterValue, 'Open the config file in $VISUAL or $EDITOR; the edit is kept only when it loads')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -614,6 +659,15 @@ Register-ArgumentCompleter -Native -CommandName 'dpx' -ScriptBlock {
             break
         }
         'dpx;config;help;path' {
+            break
+        }
+        'dpx;config;help;set' {
+            break
+        }
+        'dpx;config;help;unset' {
+            break
+        }
+        'dpx;config;help;edit' {
             break
         }
         'dpx;config;help;help' {
@@ -721,7 +775,7 @@ Register-ArgumentCompleter -Native -CommandName 'dpx' -ScriptBlock {
         }
         'dpx;help;setup' {
             [CompletionResult]::new('docker', 'docker', [CompletionResultType]::ParameterValue, 'Print the registry-mirrors entry for the Docker daemon, or merge it into daemon.json')
-            [CompletionResult]::new('containerd', 'containerd', [CompletionResultType]::ParameterValue, 'Write containerd hosts.toml files for docker.io and each configured registry')
+            [CompletionResult]::new('containerd', 'containerd', [CompletionResultType]::ParameterValue, 'Print (or --apply: write) containerd hosts.toml files for docker.io and each configured registry, and the CRI''s config_path in containerd''s config.toml')
             [CompletionResult]::new('podman', 'podman', [CompletionResultType]::ParameterValue, 'Print the registries.conf mirror stanzas for podman, buildah and CRI-O')
             [CompletionResult]::new('systemd', 'systemd', [CompletionResultType]::ParameterValue, 'Print (or --apply: install) a systemd .socket + .service pair: the first connection to the port starts dpx, which stops again when idle')
             break
@@ -747,12 +801,24 @@ Register-ArgumentCompleter -Native -CommandName 'dpx' -ScriptBlock {
         'dpx;help;config' {
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Every setting''s effective value and where it came from (default, file, env, flag)')
             [CompletionResult]::new('path', 'path', [CompletionResultType]::ParameterValue, 'Print the config file''s path')
+            [CompletionResult]::new('set', 'set', [CompletionResultType]::ParameterValue, 'Set a key in the config file (created if missing); the file is changed only when the result loads, keeping its comments and order')
+            [CompletionResult]::new('unset', 'unset', [CompletionResultType]::ParameterValue, 'Remove a key from the config file: its default applies again')
+            [CompletionResult]::new('edit', 'edit', [CompletionResultType]::ParameterValue, 'Open the config file in $VISUAL or $EDITOR; the edit is kept only when it loads')
             break
         }
         'dpx;help;config;show' {
             break
         }
         'dpx;help;config;path' {
+            break
+        }
+        'dpx;help;config;set' {
+            break
+        }
+        'dpx;help;config;unset' {
+            break
+        }
+        'dpx;help;config;edit' {
             break
         }
         'dpx;help;help' {

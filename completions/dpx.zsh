@@ -447,7 +447,7 @@ _arguments "${_arguments_options[@]}" : \
 '*--verbose[More log output (repeat for more)]' \
 '-h[Print help]' \
 '--help[Print help]' \
-'::registry -- Registry host, e.g. ghcr.io or 127.0.0.1\:5000 \[default\: docker.io\]:_default' \
+'::registry -- Registry host, e.g. ghcr.io or 127.0.0.1\:5000; docker.io is Docker Hub itself \[default\: where docker.io pulls go first\: the host of \[registries."docker.io"\] url when set, else Docker Hub\]:_default' \
 && ret=0
 ;;
 (logout)
@@ -461,7 +461,7 @@ _arguments "${_arguments_options[@]}" : \
 '*--verbose[More log output (repeat for more)]' \
 '-h[Print help]' \
 '--help[Print help]' \
-'::registry -- Registry host \[default\: docker.io\]:_default' \
+'::registry -- Registry host \[default\: as for dpx login\: the host of \[registries."docker.io"\] url when set, else Docker Hub\]:_default' \
 && ret=0
 ;;
 (completions)
@@ -531,8 +531,10 @@ _arguments "${_arguments_options[@]}" : \
 (containerd)
 _arguments "${_arguments_options[@]}" : \
 '--hosts-dir=[containerd'\''s registry hosts directory (its \`config_path\`)]:DIR:_files' \
+'--containerd-config=[containerd'\''s configuration file, whose CRI \`config_path\` --apply sets to --hosts-dir]:FILE:_files' \
 '--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
 '--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'--apply[Write the files (with a backup of each changed one) instead of printing them]' \
 '--json[Machine-readable JSON output on stdout]' \
 '(-v --verbose)-q[Print only errors (and the result digests)]' \
 '(-v --verbose)--quiet[Print only errors (and the result digests)]' \
@@ -635,6 +637,7 @@ gitlab\:"\`NAME=value\` lines for a GitLab dotenv report"))' \
 (doctor)
 _arguments "${_arguments_options[@]}" : \
 '--hosts-dir=[containerd'\''s registry hosts directory to check]:DIR:_files' \
+'--containerd-config=[containerd'\''s configuration file, whose CRI \`config_path\` must name --hosts-dir]:FILE:_files' \
 '--registries-conf=[podman'\''s registries.conf to check \[default\: \$CONTAINERS_REGISTRIES_CONF, else ~/.config/containers/registries.conf, else /etc/containers/registries.conf\]]:FILE:_files' \
 '--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
 '--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
@@ -694,6 +697,48 @@ _arguments "${_arguments_options[@]}" : \
 '--help[Print help]' \
 && ret=0
 ;;
+(set)
+_arguments "${_arguments_options[@]}" : \
+'--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
+'--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'--json[Machine-readable JSON output on stdout]' \
+'(-v --verbose)-q[Print only errors (and the result digests)]' \
+'(-v --verbose)--quiet[Print only errors (and the result digests)]' \
+'*-v[More log output (repeat for more)]' \
+'*--verbose[More log output (repeat for more)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':key -- A key as `dpx config show` prints it, e.g. cache.tag_ttl or registries."docker.io".url:_default' \
+':value -- Its value, e.g. 30m, 20GiB, http\://127.0.0.1\:5001; lists comma-separated:_default' \
+&& ret=0
+;;
+(unset)
+_arguments "${_arguments_options[@]}" : \
+'--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
+'--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'--json[Machine-readable JSON output on stdout]' \
+'(-v --verbose)-q[Print only errors (and the result digests)]' \
+'(-v --verbose)--quiet[Print only errors (and the result digests)]' \
+'*-v[More log output (repeat for more)]' \
+'*--verbose[More log output (repeat for more)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':key -- A key as `dpx config show` prints it:_default' \
+&& ret=0
+;;
+(edit)
+_arguments "${_arguments_options[@]}" : \
+'--config=[Config file (TOML) \[default\: the platform'\''s config dir, dpx/config.toml\]]:PATH:_files' \
+'--cache-dir=[Cache directory \[default\: the platform'\''s cache dir, e.g. ~/.cache/dpx\]]:DIR:_files' \
+'--json[Machine-readable JSON output on stdout]' \
+'(-v --verbose)-q[Print only errors (and the result digests)]' \
+'(-v --verbose)--quiet[Print only errors (and the result digests)]' \
+'*-v[More log output (repeat for more)]' \
+'*--verbose[More log output (repeat for more)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
 (help)
 _arguments "${_arguments_options[@]}" : \
 ":: :_dpx__subcmd__config__subcmd__help_commands" \
@@ -711,6 +756,18 @@ _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
 (path)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(set)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(unset)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(edit)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
@@ -914,6 +971,18 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(set)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(unset)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(edit)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
         esac
     ;;
 esac
@@ -1033,18 +1102,34 @@ _dpx__subcmd__config_commands() {
     local commands; commands=(
 'show:Every setting'\''s effective value and where it came from (default, file, env, flag)' \
 'path:Print the config file'\''s path' \
+'set:Set a key in the config file (created if missing); the file is changed only when the result loads, keeping its comments and order' \
+'unset:Remove a key from the config file\: its default applies again' \
+'edit:Open the config file in \$VISUAL or \$EDITOR; the edit is kept only when it loads' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'dpx config commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__config__subcmd__edit_commands] )) ||
+_dpx__subcmd__config__subcmd__edit_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx config edit commands' commands "$@"
 }
 (( $+functions[_dpx__subcmd__config__subcmd__help_commands] )) ||
 _dpx__subcmd__config__subcmd__help_commands() {
     local commands; commands=(
 'show:Every setting'\''s effective value and where it came from (default, file, env, flag)' \
 'path:Print the config file'\''s path' \
+'set:Set a key in the config file (created if missing); the file is changed only when the result loads, keeping its comments and order' \
+'unset:Remove a key from the config file\: its default applies again' \
+'edit:Open the config file in \$VISUAL or \$EDITOR; the edit is kept only when it loads' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'dpx config help commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__config__subcmd__help__subcmd__edit_commands] )) ||
+_dpx__subcmd__config__subcmd__help__subcmd__edit_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx config help edit commands' commands "$@"
 }
 (( $+functions[_dpx__subcmd__config__subcmd__help__subcmd__help_commands] )) ||
 _dpx__subcmd__config__subcmd__help__subcmd__help_commands() {
@@ -1056,20 +1141,40 @@ _dpx__subcmd__config__subcmd__help__subcmd__path_commands() {
     local commands; commands=()
     _describe -t commands 'dpx config help path commands' commands "$@"
 }
+(( $+functions[_dpx__subcmd__config__subcmd__help__subcmd__set_commands] )) ||
+_dpx__subcmd__config__subcmd__help__subcmd__set_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx config help set commands' commands "$@"
+}
 (( $+functions[_dpx__subcmd__config__subcmd__help__subcmd__show_commands] )) ||
 _dpx__subcmd__config__subcmd__help__subcmd__show_commands() {
     local commands; commands=()
     _describe -t commands 'dpx config help show commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__config__subcmd__help__subcmd__unset_commands] )) ||
+_dpx__subcmd__config__subcmd__help__subcmd__unset_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx config help unset commands' commands "$@"
 }
 (( $+functions[_dpx__subcmd__config__subcmd__path_commands] )) ||
 _dpx__subcmd__config__subcmd__path_commands() {
     local commands; commands=()
     _describe -t commands 'dpx config path commands' commands "$@"
 }
+(( $+functions[_dpx__subcmd__config__subcmd__set_commands] )) ||
+_dpx__subcmd__config__subcmd__set_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx config set commands' commands "$@"
+}
 (( $+functions[_dpx__subcmd__config__subcmd__show_commands] )) ||
 _dpx__subcmd__config__subcmd__show_commands() {
     local commands; commands=()
     _describe -t commands 'dpx config show commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__config__subcmd__unset_commands] )) ||
+_dpx__subcmd__config__subcmd__unset_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx config unset commands' commands "$@"
 }
 (( $+functions[_dpx__subcmd__daemon_commands] )) ||
 _dpx__subcmd__daemon_commands() {
@@ -1230,18 +1335,36 @@ _dpx__subcmd__help__subcmd__config_commands() {
     local commands; commands=(
 'show:Every setting'\''s effective value and where it came from (default, file, env, flag)' \
 'path:Print the config file'\''s path' \
+'set:Set a key in the config file (created if missing); the file is changed only when the result loads, keeping its comments and order' \
+'unset:Remove a key from the config file\: its default applies again' \
+'edit:Open the config file in \$VISUAL or \$EDITOR; the edit is kept only when it loads' \
     )
     _describe -t commands 'dpx help config commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__help__subcmd__config__subcmd__edit_commands] )) ||
+_dpx__subcmd__help__subcmd__config__subcmd__edit_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx help config edit commands' commands "$@"
 }
 (( $+functions[_dpx__subcmd__help__subcmd__config__subcmd__path_commands] )) ||
 _dpx__subcmd__help__subcmd__config__subcmd__path_commands() {
     local commands; commands=()
     _describe -t commands 'dpx help config path commands' commands "$@"
 }
+(( $+functions[_dpx__subcmd__help__subcmd__config__subcmd__set_commands] )) ||
+_dpx__subcmd__help__subcmd__config__subcmd__set_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx help config set commands' commands "$@"
+}
 (( $+functions[_dpx__subcmd__help__subcmd__config__subcmd__show_commands] )) ||
 _dpx__subcmd__help__subcmd__config__subcmd__show_commands() {
     local commands; commands=()
     _describe -t commands 'dpx help config show commands' commands "$@"
+}
+(( $+functions[_dpx__subcmd__help__subcmd__config__subcmd__unset_commands] )) ||
+_dpx__subcmd__help__subcmd__config__subcmd__unset_commands() {
+    local commands; commands=()
+    _describe -t commands 'dpx help config unset commands' commands "$@"
 }
 (( $+functions[_dpx__subcmd__help__subcmd__daemon_commands] )) ||
 _dpx__subcmd__help__subcmd__daemon_commands() {
@@ -1348,7 +1471,7 @@ _dpx__subcmd__help__subcmd__serve_commands() {
 _dpx__subcmd__help__subcmd__setup_commands() {
     local commands; commands=(
 'docker:Print the registry-mirrors entry for the Docker daemon, or merge it into daemon.json' \
-'containerd:Write containerd hosts.toml files for docker.io and each configured registry' \
+'containerd:Print (or --apply\: write) containerd hosts.toml files for docker.io and each configured registry, and the CRI'\''s config_path in containerd'\''s config.toml' \
 'podman:Print the registries.conf mirror stanzas for podman, buildah and CRI-O' \
 'systemd:Print (or --apply\: install) a systemd .socket + .service pair\: the first connection to the port starts dpx, which stops again when idle' \
     )
@@ -1428,7 +1551,7 @@ _dpx__subcmd__serve_commands() {
 _dpx__subcmd__setup_commands() {
     local commands; commands=(
 'docker:Print the registry-mirrors entry for the Docker daemon, or merge it into daemon.json' \
-'containerd:Write containerd hosts.toml files for docker.io and each configured registry' \
+'containerd:Print (or --apply\: write) containerd hosts.toml files for docker.io and each configured registry, and the CRI'\''s config_path in containerd'\''s config.toml' \
 'podman:Print the registries.conf mirror stanzas for podman, buildah and CRI-O' \
 'systemd:Print (or --apply\: install) a systemd .socket + .service pair\: the first connection to the port starts dpx, which stops again when idle' \
 'help:Print this message or the help of the given subcommand(s)' \
@@ -1449,7 +1572,7 @@ _dpx__subcmd__setup__subcmd__docker_commands() {
 _dpx__subcmd__setup__subcmd__help_commands() {
     local commands; commands=(
 'docker:Print the registry-mirrors entry for the Docker daemon, or merge it into daemon.json' \
-'containerd:Write containerd hosts.toml files for docker.io and each configured registry' \
+'containerd:Print (or --apply\: write) containerd hosts.toml files for docker.io and each configured registry, and the CRI'\''s config_path in containerd'\''s config.toml' \
 'podman:Print the registries.conf mirror stanzas for podman, buildah and CRI-O' \
 'systemd:Print (or --apply\: install) a systemd .socket + .service pair\: the first connection to the port starts dpx, which stops again when idle' \
 'help:Print this message or the help of the given subcommand(s)' \

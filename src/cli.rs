@@ -120,7 +120,8 @@ pub struct ManArgs {
 pub enum SetupCommand {
     /// Print the registry-mirrors entry for the Docker daemon, or merge it into daemon.json
     Docker(SetupDockerArgs),
-    /// Write containerd hosts.toml files for docker.io and each configured registry
+    /// Print (or --apply: write) containerd hosts.toml files for docker.io and each
+    /// configured registry, and the CRI's config_path in containerd's config.toml
     Containerd(SetupContainerdArgs),
     /// Print the registries.conf mirror stanzas for podman, buildah and CRI-O
     Podman,
@@ -141,9 +142,15 @@ pub struct SetupDockerArgs {
 
 #[derive(Debug, Args)]
 pub struct SetupContainerdArgs {
+    /// Write the files (with a backup of each changed one) instead of printing them
+    #[arg(long)]
+    pub apply: bool,
     /// containerd's registry hosts directory (its `config_path`)
     #[arg(long, value_name = "DIR", default_value = "/etc/containerd/certs.d")]
     pub hosts_dir: PathBuf,
+    /// containerd's configuration file, whose CRI `config_path` --apply sets to --hosts-dir
+    #[arg(long, value_name = "FILE", default_value = crate::commands::containerd_config::DEFAULT_PATH)]
+    pub containerd_config: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -172,6 +179,9 @@ pub struct DoctorArgs {
     /// containerd's registry hosts directory to check
     #[arg(long, value_name = "DIR", default_value = "/etc/containerd/certs.d")]
     pub hosts_dir: PathBuf,
+    /// containerd's configuration file, whose CRI `config_path` must name --hosts-dir
+    #[arg(long, value_name = "FILE", default_value = crate::commands::containerd_config::DEFAULT_PATH)]
+    pub containerd_config: PathBuf,
     /// podman's registries.conf to check [default: $CONTAINERS_REGISTRIES_CONF, else
     /// ~/.config/containers/registries.conf, else /etc/containers/registries.conf]
     #[arg(long, value_name = "FILE")]
@@ -184,6 +194,22 @@ pub enum ConfigCommand {
     Show,
     /// Print the config file's path
     Path,
+    /// Set a key in the config file (created if missing); the file is changed only
+    /// when the result loads, keeping its comments and order
+    Set {
+        /// A key as `dpx config show` prints it, e.g. cache.tag_ttl or registries."docker.io".url
+        key: String,
+        /// Its value, e.g. 30m, 20GiB, http://127.0.0.1:5001; lists comma-separated
+        #[arg(allow_hyphen_values = true)]
+        value: String,
+    },
+    /// Remove a key from the config file: its default applies again
+    Unset {
+        /// A key as `dpx config show` prints it
+        key: String,
+    },
+    /// Open the config file in $VISUAL or $EDITOR; the edit is kept only when it loads
+    Edit,
 }
 
 #[derive(Debug, Args)]
@@ -405,7 +431,9 @@ pub struct RatelimitArgs {
 
 #[derive(Debug, Args)]
 pub struct LoginArgs {
-    /// Registry host, e.g. ghcr.io or 127.0.0.1:5000 [default: docker.io]
+    /// Registry host, e.g. ghcr.io or 127.0.0.1:5000; docker.io is Docker Hub itself
+    /// [default: where docker.io pulls go first: the host of [registries."docker.io"] url
+    /// when set, else Docker Hub]
     #[arg(value_name = "REGISTRY")]
     pub registry: Option<String>,
     /// Username [default: asked for]
@@ -421,7 +449,8 @@ pub struct LoginArgs {
 
 #[derive(Debug, Args)]
 pub struct LogoutArgs {
-    /// Registry host [default: docker.io]
+    /// Registry host [default: as for dpx login: the host of [registries."docker.io"] url
+    /// when set, else Docker Hub]
     #[arg(value_name = "REGISTRY")]
     pub registry: Option<String>,
 }

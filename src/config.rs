@@ -75,6 +75,9 @@ pub struct RatelimitConfig {
 pub struct CredentialsConfig {
     /// `"keyring"` or `"file"`; unset: the OS keyring when reachable, else the file.
     pub store: Option<crate::credentials::StoreKind>,
+    /// The directory of dpx's credential file (an absolute path); unset: the
+    /// platform's config directory, whichever config file is read.
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -314,6 +317,17 @@ impl Config {
         if config.serve.tls_cert.is_some() != config.serve.tls_key.is_some() {
             return Err("[serve] tls_cert and tls_key go together: set both, or neither".into());
         }
+        if config
+            .credentials
+            .dir
+            .as_deref()
+            .is_some_and(|d| !d.is_absolute())
+        {
+            return Err(
+                "[credentials] dir must be an absolute path, e.g. dir = '/home/me/.config/dpx'"
+                    .into(),
+            );
+        }
         if config.serve.max_connections == Some(0) {
             return Err(
                 "[serve] max_connections must be at least 1 (it caps open client connections)"
@@ -507,18 +521,18 @@ fn project_dirs() -> Option<directories::ProjectDirs> {
     directories::ProjectDirs::from("", "", "dpx")
 }
 
-/// The config directory: the `--config` file's directory when given, else
-/// the platform's (e.g. ~/.config/dpx). dpx's credential file lives there.
-pub fn config_dir(config_flag: Option<&Path>) -> Result<PathBuf, ConfigError> {
-    if let Some(p) = config_flag {
-        return Ok(match p.parent().filter(|d| !d.as_os_str().is_empty()) {
-            Some(d) => d.to_path_buf(),
-            None => PathBuf::from("."),
-        });
+impl Config {
+    /// Where dpx's credential file lives: `[credentials] dir`, else the
+    /// platform's config directory (e.g. ~/.config/dpx), the same whichever
+    /// config file (`--config`) is read, so a login is found by every command.
+    pub fn credentials_dir(&self) -> Result<PathBuf, ConfigError> {
+        if let Some(dir) = &self.credentials.dir {
+            return Ok(dir.clone());
+        }
+        project_dirs()
+            .map(|d| d.config_dir().to_path_buf())
+            .ok_or(ConfigError::NoHome)
     }
-    project_dirs()
-        .map(|d| d.config_dir().to_path_buf())
-        .ok_or(ConfigError::NoHome)
 }
 
 pub fn default_config_path() -> Option<PathBuf> {
@@ -729,7 +743,9 @@ mod tests {
         assert!(toml::from_str::<Config>("[network]\nretries = -1").is_err());
         assert!(toml::from_str::<Config>("[cache]\nmax_blob_size = \"huge\"").is_err());
         assert!(toml::from_str::<Config>("[credentials]\nstore = \"disk\"").is_err());
-        let cfg = Config::parse("[credentials]\nstore = \"file\"\n").unwrap();
+        assert!(Config::parse("[credentials]\ndir = \"relative/dir\"\n").is_err());
+        let cfg = Config::parse("[credentials]\nstore = \"file\"\ndir = \"/srv/dpx\"\n").unwrap();
+        assert_eq!(cfg.credentials_dir().unwrap(), Path::new("/srv/dpx"));
         assert_eq!(
             cfg.credentials.store,
             Some(crate::credentials::StoreKind::File)

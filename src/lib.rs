@@ -54,16 +54,41 @@ pub fn main() -> ExitCode {
     );
     match &cli.command {
         Command::Completions { shell } => {
-            return print_all(&commands::docs::completions(*shell));
+            let script = commands::docs::completions(*shell);
+            if cli.global.json {
+                return print_json_value(&serde_json::json!({
+                    "shell": shell.to_string(),
+                    "script": String::from_utf8_lossy(&script),
+                }));
+            }
+            return print_all(&script);
         }
         Command::Config {
             command: cli::ConfigCommand::Path,
         } => {
             return commands::config_show::path(&cli.global).unwrap_or_else(|e| report(&e));
         }
+        // Without loading the config: these fix one that does not load.
+        Command::Config {
+            command: cli::ConfigCommand::Set { key, value },
+        } => {
+            return commands::config_edit::set(&cli.global, key, value)
+                .unwrap_or_else(|e| report(&e));
+        }
+        Command::Config {
+            command: cli::ConfigCommand::Unset { key },
+        } => {
+            return commands::config_edit::unset(&cli.global, key).unwrap_or_else(|e| report(&e));
+        }
+        Command::Config {
+            command: cli::ConfigCommand::Edit,
+        } => return commands::config_edit::edit(&cli.global).unwrap_or_else(|e| report(&e)),
         Command::Man(args) => {
             if let Some(dir) = &args.dir {
                 return match commands::docs::write_pages(dir) {
+                    Ok(pages) if cli.global.json => {
+                        print_json_value(&serde_json::json!({"dir": dir, "pages": pages}))
+                    }
                     Ok(_) => ExitCode::SUCCESS,
                     Err(e) => report(
                         &anyhow::Error::from(e)
@@ -73,6 +98,10 @@ pub fn main() -> ExitCode {
             }
             let mut text = Vec::new();
             return match commands::docs::main_page(&mut text) {
+                Ok(()) if cli.global.json => print_json_value(&serde_json::json!({
+                    "page": "dpx.1",
+                    "roff": String::from_utf8_lossy(&text),
+                })),
                 Ok(()) => print_all(&text),
                 Err(e) => report(&anyhow::Error::from(e)),
             };
@@ -120,6 +149,13 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => report(&e),
+    }
+}
+
+fn print_json_value(value: &serde_json::Value) -> ExitCode {
+    match stdout::print_json(value) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => report(&anyhow::Error::from(e).context("cannot write to stdout")),
     }
 }
 

@@ -23,11 +23,11 @@ impl Progress {
         }
     }
 
-    /// A bar for a blob of `size` bytes.
+    /// A bar for a blob of `size` bytes, labelled `IMAGE DIGEST12`.
     pub fn blob_bar(&self, label: &str, size: u64) -> ProgressBar {
         let bar = self.multi.add(ProgressBar::new(size));
         let style = ProgressStyle::with_template(
-            "{prefix:>14} [{bar:30}] {bytes:>10}/{total_bytes:<10} {bytes_per_sec:>12} eta {eta}",
+            "{prefix:>41} [{bar:20}] {bytes:>10}/{total_bytes:<10} {bytes_per_sec:>12} eta {eta}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");

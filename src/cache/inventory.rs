@@ -108,6 +108,31 @@ impl Inventory {
         out
     }
 
+    /// How many pieces a tag's image lacks: its manifest, the config or a
+    /// layer of a stored platform manifest, or every platform of an index
+    /// (an index with some platforms stored is whole for those).
+    pub fn missing(&self, root: &Digest) -> usize {
+        let Some(m) = self.manifests.get(root) else {
+            return 1;
+        };
+        if !m.children.is_empty() {
+            let stored: Vec<&Digest> = m
+                .children
+                .iter()
+                .filter(|c| self.manifests.contains_key(*c))
+                .collect();
+            if stored.is_empty() {
+                return 1;
+            }
+            return stored.into_iter().map(|c| self.missing(c)).sum();
+        }
+        m.config
+            .iter()
+            .chain(m.layers.iter())
+            .filter(|d| !self.blobs.contains_key(*d))
+            .count()
+    }
+
     /// Bytes of the given stored digests.
     pub fn size_of<'a>(&self, digests: impl IntoIterator<Item = &'a Digest>) -> u64 {
         digests

@@ -69,6 +69,11 @@ pub enum CacheError {
         "cannot use cache directory {path}: {source}; pick another with --cache-dir or DPX_CACHE_DIR, or fix its permissions"
     )]
     Open { path: PathBuf, source: io::Error },
+    #[error(
+        "cannot use cache directory {path}: {file} is a file, not a directory; pick another \
+         directory with --cache-dir or DPX_CACHE_DIR (or [cache] dir), or move the file away"
+    )]
+    NotADirectory { path: PathBuf, file: PathBuf },
     #[error("cannot write {path}: {source}{hint}")]
     Write {
         path: PathBuf,
@@ -161,6 +166,15 @@ pub struct Cache {
     usage: std::sync::Arc<usage::Usage>,
 }
 
+/// The cache dir itself, or the nearest of its parents, when it exists as
+/// something other than a directory (a file where the cache should be).
+fn file_in_the_way(root: &Path) -> Option<PathBuf> {
+    root.ancestors()
+        .find(|p| p.exists())
+        .filter(|p| !p.is_dir())
+        .map(Path::to_path_buf)
+}
+
 impl Cache {
     /// Opens (creating if needed) a cache at `root` as one of its ordinary
     /// users (shared lock); fails early if it can't be written.
@@ -185,6 +199,12 @@ impl Cache {
             path: root.to_path_buf(),
             source,
         };
+        if let Some(file) = file_in_the_way(root) {
+            return Err(CacheError::NotADirectory {
+                path: root.to_path_buf(),
+                file,
+            });
+        }
         fs::create_dir_all(root).map_err(open_err)?;
         let mut lock = root::lock_root(root, access, wait)?;
         root::check_version(root)?;

@@ -17,6 +17,10 @@ pub async fn run(ctx: &Context, command: CacheCommand) -> anyhow::Result<ExitCod
         CacheCommand::Ls => cache_usage::ls(ctx).await,
         CacheCommand::Du => cache_usage::du(ctx).await,
         CacheCommand::Verify(args) => verify(ctx, args).await,
+        CacheCommand::Path if ctx.output == Output::Json => {
+            print_json(&serde_json::json!({ "path": ctx.cache_dir }))?;
+            Ok(ExitCode::SUCCESS)
+        }
         CacheCommand::Path => {
             let line = format!("{}\n", ctx.cache_dir.display());
             with_stdout(|out| out.write_all(line.as_bytes()))?;
@@ -99,6 +103,8 @@ fn render(output: Output, report: &VerifyReport, keep: bool, seconds: f64) -> an
             report.tags,
             match (report.problems.len(), keep) {
                 (0, _) => "all good".to_string(),
+                (1, true) => "1 problem, nothing removed (--keep)".to_string(),
+                (1, false) => format!("1 problem, {removed} removed"),
                 (n, true) => format!("{n} problems, nothing removed (--keep)"),
                 (n, false) => format!("{n} problems, {removed} removed"),
             }

@@ -51,13 +51,25 @@ struct Image {
     platforms: Vec<String>,
     /// Bytes of everything the tag reaches that is stored.
     size: u64,
-    /// Unix seconds.
-    last_used: u64,
+    /// False when content the image needs is gone (e.g. `cache verify`
+    /// removed a corrupt blob): the next pull fetches it again.
+    complete: bool,
+    /// RFC 3339, UTC.
+    last_used: String,
+    #[serde(skip)]
+    used: SystemTime,
 }
 
-fn unix(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+/// `just now`, `42s ago`, `5m ago`, `3h ago`, `12d ago`.
+fn ago(now: SystemTime, then: SystemTime) -> String {
+    let secs = now.duration_since(then).map_or(0, |d| d.as_secs());
+    match secs {
+        0..=4 => "just now".to_string(),
+        5..=59 => format!("{secs}s ago"),
+        60..=3599 => format!("{}m ago", secs / 60),
+        3600..=86_399 => format!("{}h ago", secs / 3600),
+        _ => format!("{}d ago", secs / 86_400),
+    }
 }
 
 fn images(cache: &Cache, inv: &Inventory) -> Vec<Image> {
@@ -70,7 +82,9 @@ fn images(cache: &Cache, inv: &Inventory) -> Vec<Image> {
             digest: t.digest.clone(),
             platforms: inv.platforms(cache, &t.digest),
             size: inv.size_of(&inv.reach(&t.digest)),
-            last_used: unix(t.used),
+            complete: inv.missing(&t.digest) == 0,
+            last_used: humantime::format_rfc3339_seconds(t.used).to_string(),
+            used: t.used,
         })
         .collect()
 }
@@ -87,11 +101,13 @@ fn print_ls(output: Output, images: &[Image]) -> std::io::Result<()> {
                 "IMAGE", "TAG", "DIGEST", "PLATFORMS", "SIZE"
             )?;
         }
+        let now = SystemTime::now();
         for i in images {
-            let platforms = if i.platforms.is_empty() {
-                "-".to_string()
-            } else {
-                i.platforms.join(",")
+            let platforms = match (i.platforms.is_empty(), i.complete) {
+                (true, false) => "incomplete".to_string(),
+                (false, false) => format!("{} (incomplete)", i.platforms.join(",")),
+                (true, true) => "-".to_string(),
+                (false, true) => i.platforms.join(","),
             };
             writeln!(
                 out,
@@ -101,10 +117,14 @@ fn print_ls(output: Output, images: &[Image]) -> std::io::Result<()> {
                 format!("sha256:{}", &i.digest.hex()[..12]),
                 platforms,
                 human_bytes(i.size),
-                httpdate::fmt_http_date(
-                    SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(i.last_used)
-                ),
+                ago(now, i.used),
             )?;
+        }
+        if output == Output::Human && images.iter().any(|i| !i.complete) {
+            eprintln!(
+                "incomplete: content the image needs was removed (dpx cache verify removes what \
+                 is corrupt); dpx pull IMAGE fetches it again"
+            );
         }
         Ok(())
     })

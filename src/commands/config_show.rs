@@ -226,6 +226,16 @@ pub fn settings(ctx: &Context, global: &GlobalArgs) -> anyhow::Result<Vec<Settin
         ),
     });
 
+    out.push(match (&config.credentials.dir, config.credentials_dir()) {
+        (Some(dir), _) => setting("credentials.dir", dir.display().to_string(), Origin::File),
+        (None, Ok(dir)) => setting(
+            "credentials.dir",
+            dir.display().to_string(),
+            Origin::Default,
+        ),
+        (None, Err(_)) => setting("credentials.dir", "(no home directory)", Origin::Default),
+    });
+
     let n = &config.network;
     out.push(match n.retries {
         Some(v) => setting("network.retries", v.to_string(), Origin::File),
@@ -333,6 +343,8 @@ pub async fn run(
 ) -> anyhow::Result<ExitCode> {
     match command {
         ConfigCommand::Path => return path(global),
+        // Run before the config is loaded (src/lib.rs).
+        ConfigCommand::Set { .. } | ConfigCommand::Unset { .. } | ConfigCommand::Edit => {}
         ConfigCommand::Show => {
             let settings = settings(ctx, global)?;
             if ctx.output == Output::Json {

@@ -356,10 +356,56 @@ fn render(r: &DaemonStatus) -> String {
 
 async fn logs(ctx: &Context, follow: bool) -> anyhow::Result<ExitCode> {
     let path = runtime(ctx).log_path();
+    if ctx.output == Output::Json {
+        if follow {
+            return Err(crate::exit::UsageError(
+                "--follow streams the log as text: drop --json (or drop --follow for the log as one JSON document)"
+                    .into(),
+            )
+            .into());
+        }
+        let shown = path.clone();
+        // The log as a document: its last MAX_JSON_LOG bytes at most.
+        let text = tokio::task::spawn_blocking(move || log_tail(&path, MAX_JSON_LOG))
+            .await
+            .context("the log reader failed")?
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "no daemon log at {}: {e}; the log is written by a daemon that `dpx daemon start` started",
+                    shown.display()
+                )
+            })?;
+        let text = String::from_utf8_lossy(&text);
+        print_json(&serde_json::json!({
+            "file": shown,
+            "lines": text.lines().collect::<Vec<_>>(),
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let done = run_blocking(move |cancel: &AtomicBool| print_log(&path, follow, cancel)).await?;
     Ok(match done {
         super::Finished::Done(()) | super::Finished::Interrupted(_) => ExitCode::SUCCESS,
     })
+}
+
+/// How much of the log `dpx daemon logs --json` shows (its end).
+const MAX_JSON_LOG: u64 = 8 * 1024 * 1024;
+
+/// The last `max` bytes of a file, from the first whole line in them.
+fn log_tail(path: &std::path::Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Seek as _, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    let start = len.saturating_sub(max);
+    file.seek(SeekFrom::Start(start))?;
+    let mut bytes = Vec::new();
+    file.take(max).read_to_end(&mut bytes)?;
+    if start > 0
+        && let Some(i) = bytes.iter().position(|b| *b == b'\n')
+    {
+        bytes.drain(..=i);
+    }
+    Ok(bytes)
 }
 
 /// Copies the log to stdout; with `follow`, goes on with what is appended

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::containerd_config;
 use super::endpoint::Endpoint;
 use super::pull::human_bytes;
 use super::setup::{DOCKER_RELOAD, mirrored_registries};
@@ -80,7 +81,12 @@ pub async fn run(ctx: &Context, args: DoctorArgs) -> anyhow::Result<ExitCode> {
     let (serve, docker, containerd, podman, upstreams, disk) = tokio::join!(
         serve_check(&endpoint, &ctx.cache_dir),
         docker_check(&endpoint),
-        containerd_check(&endpoint, &args.hosts_dir, &registries),
+        containerd_check(
+            &endpoint,
+            &args.hosts_dir,
+            &args.containerd_config,
+            &registries
+        ),
         podman_check(&endpoint, registries_conf),
         upstream_checks(&ctx.config, &registries),
         disk_checks(ctx),
@@ -133,7 +139,11 @@ fn render(endpoint: &Endpoint, checks: &[Check]) -> String {
     let (problems, warnings) = (count(Status::Problem), count(Status::Warning));
     text.push_str(&match (problems, warnings) {
         (0, 0) => "all good\n".to_string(),
-        (p, w) => format!("{p} problem(s), {w} warning(s)\n"),
+        (p, w) => format!(
+            "{p} {}, {w} {}\n",
+            if p == 1 { "problem" } else { "problems" },
+            if w == 1 { "warning" } else { "warnings" }
+        ),
     });
     text
 }
@@ -349,11 +359,17 @@ async fn docker_check(endpoint: &Endpoint) -> Check {
     }
 }
 
-/// Each mirrored registry's `hosts.toml` names dpx as a host.
-async fn containerd_check(endpoint: &Endpoint, hosts_dir: &Path, registries: &[String]) -> Check {
-    let fix = Some(format!(
-        "dpx setup containerd --hosts-dir {}",
-        hosts_dir.display()
+/// Each mirrored registry's `hosts.toml` names dpx as a host, and
+/// containerd's CRI reads them (`config_path`).
+async fn containerd_check(
+    endpoint: &Endpoint,
+    hosts_dir: &Path,
+    containerd_config: &Path,
+    registries: &[String],
+) -> Check {
+    let fix = Some(containerd_config::apply_command(
+        hosts_dir,
+        containerd_config,
     ));
     let dir = hosts_dir.to_path_buf();
     let wanted = endpoint.url();
@@ -381,16 +397,12 @@ async fn containerd_check(endpoint: &Endpoint, hosts_dir: &Path, registries: &[S
     .unwrap_or_else(|_| (registries.to_vec(), 0));
     let (missing, found) = missing;
     if missing.is_empty() {
-        return check(
-            "containerd",
-            Status::Ok,
-            format!(
-                "hosts.toml in {} sends {} through dpx",
-                hosts_dir.display(),
-                registries.join(", ")
-            ),
-            None,
+        let hosts = format!(
+            "hosts.toml in {} sends {} through dpx",
+            hosts_dir.display(),
+            registries.join(", ")
         );
+        return cri_config_check(hosts, hosts_dir, containerd_config, fix).await;
     }
     if found == 0 && !installed("containerd").await {
         return check(
@@ -411,6 +423,82 @@ async fn containerd_check(endpoint: &Endpoint, hosts_dir: &Path, registries: &[S
         ),
         fix,
     )
+}
+
+/// The hosts files are right: does containerd's CRI read them? Without
+/// `config_path` naming the directory, only `ctr --hosts-dir` does.
+async fn cri_config_check(
+    hosts: String,
+    hosts_dir: &Path,
+    file: &Path,
+    fix: Option<String>,
+) -> Check {
+    let installed = containerd_config::installed_version().await;
+    let path = file.to_path_buf();
+    let read = tokio::task::spawn_blocking(move || match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    })
+    .await
+    .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+    let text = match read {
+        Ok(None) if installed.is_none() => return check("containerd", Status::Ok, hosts, None),
+        Ok(text) => text,
+        Err(e) => {
+            return check(
+                "containerd",
+                Status::Warning,
+                format!(
+                    "{hosts}, but {} cannot be read ({e}) to check that containerd's CRI reads them",
+                    file.display()
+                ),
+                None,
+            );
+        }
+    };
+    let version = containerd_config::version_for_containerd(installed.as_deref());
+    let fix = fix.map(|f| format!("{f}, then {}", containerd_config::CONTAINERD_RESTART));
+    match containerd_config::cri_registry(file, text.as_deref(), version) {
+        Ok(cri) if cri.reads(hosts_dir) => check(
+            "containerd",
+            Status::Ok,
+            format!(
+                "{hosts}; its CRI reads them ({} config_path)",
+                file.display()
+            ),
+            None,
+        ),
+        Ok(cri) => check(
+            "containerd",
+            Status::Problem,
+            format!(
+                "{hosts}, but containerd's CRI (kubelet, nerdctl, crictl) ignores them: {}{} \
+                 {} config_path is {}, not {}",
+                file.display(),
+                if text.is_none() { " (absent)" } else { "" },
+                containerd_config::registry_table_name(cri.version),
+                if cri.dirs.is_empty() {
+                    "unset".to_string()
+                } else {
+                    format!("{:?}", cri.dirs.join(":"))
+                },
+                hosts_dir.display()
+            ),
+            fix,
+        ),
+        Err(e) => check(
+            "containerd",
+            Status::Problem,
+            format!("{hosts}, but containerd's CRI may ignore them: {e}"),
+            Some(format!(
+                "edit {} so that {} config_path names {}",
+                file.display(),
+                containerd_config::registry_table_name(version),
+                hosts_dir.display()
+            )),
+        ),
+    }
 }
 
 /// `CONTAINERS_REGISTRIES_CONF`, which podman reads instead of its usual files.

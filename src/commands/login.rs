@@ -21,6 +21,23 @@ const DOCKER_HUB_API: &str = "https://registry-1.docker.io";
 /// A password on stdin longer than this is a mistake (a file piped in).
 const MAX_PASSWORD_BYTES: u64 = 64 * 1024;
 
+/// The host a login is for: the one named, else where docker.io's pulls go
+/// first (its configured `url`), else Docker Hub.
+fn login_key(ctx: &Context, arg: Option<&str>) -> Result<String, UsageError> {
+    match (arg, docker_io_upstream(ctx)) {
+        (None, Some(url)) => Ok(endpoint_key(url)),
+        (arg, _) => registry_arg(arg),
+    }
+}
+
+/// `[registries."docker.io"] url`, when set (in the file, or by GitLab CI's variables).
+fn docker_io_upstream(ctx: &Context) -> Option<&str> {
+    ctx.config
+        .registries
+        .get(DOCKER_HUB)
+        .and_then(|r| r.url.as_deref())
+}
+
 fn registry_arg(arg: Option<&str>) -> Result<String, UsageError> {
     let name = arg.unwrap_or(DOCKER_HUB);
     if !is_valid_host(name) {
@@ -98,6 +115,8 @@ fn read_credentials(args: &LoginArgs, key: &str) -> anyhow::Result<Credentials> 
 #[derive(Serialize)]
 struct LoginReport<'a> {
     registry: &'a str,
+    /// The API root the credentials were checked with.
+    checked: &'a str,
     username: &'a str,
     store: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -108,7 +127,13 @@ pub async fn login(ctx: &Context, args: LoginArgs) -> anyhow::Result<ExitCode> {
     if args.list {
         return list(ctx).await;
     }
-    let key = registry_arg(args.registry.as_deref())?;
+    let key = login_key(ctx, args.registry.as_deref())?;
+    if args.registry.is_none() && key != DOCKER_HUB && ctx.output == Output::Human {
+        eprintln!(
+            "Logging in to {key}, where docker.io pulls go first ([registries.\"docker.io\"] \
+             url); `dpx login docker.io` logs in to Docker Hub itself"
+        );
+    }
     let prompt_key = key.clone();
     let creds = {
         // Reading the terminal blocks: off the runtime.
@@ -142,9 +167,9 @@ pub async fn login(ctx: &Context, args: LoginArgs) -> anyhow::Result<ExitCode> {
         }
         LoginCheck::Accepted => {}
     }
-    let dir = ctx
-        .config_dir()
-        .context("cannot find the config directory: pass --config")?;
+    let dir = ctx.credentials_dir().context(
+        "cannot find the config directory for dpx's credential file: set [credentials] dir",
+    )?;
     let store = Store::new(&dir, ctx.config.credentials.store);
     let (save_key, username) = (key.clone(), creds.username.clone());
     let outcome = tokio::task::spawn_blocking(move || {
@@ -167,6 +192,7 @@ pub async fn login(ctx: &Context, args: LoginArgs) -> anyhow::Result<ExitCode> {
     match ctx.output {
         Output::Json => print_json(&LoginReport {
             registry: &key,
+            checked: &url,
             username: &username,
             store: if file.is_some() { "file" } else { "keyring" },
             file,
@@ -174,7 +200,9 @@ pub async fn login(ctx: &Context, args: LoginArgs) -> anyhow::Result<ExitCode> {
         Output::Quiet => {}
         Output::Human => {
             let place = file.unwrap_or_else(|| "the OS keyring".to_string());
-            let line = format!("Logged in to {key} as {username} (stored in {place})\n");
+            let line = format!(
+                "Logged in to {key} as {username} (checked with {url}; stored in {place})\n"
+            );
             with_stdout(|out| out.write_all(line.as_bytes()))?;
         }
     }
@@ -192,6 +220,8 @@ struct ListEntry {
 
 async fn list(ctx: &Context) -> anyhow::Result<ExitCode> {
     let sources = ctx.credential_sources();
+    let store_file = sources.store_file();
+    let docker_config = crate::credentials::docker::DockerSource::config_path();
     let entries: Vec<ListEntry> = tokio::task::spawn_blocking(move || sources.resolver().list())
         .await
         .context("the credential lookup thread failed")?
@@ -204,7 +234,11 @@ async fn list(ctx: &Context) -> anyhow::Result<ExitCode> {
         })
         .collect();
     match ctx.output {
-        Output::Json => print_json(&serde_json::json!({ "credentials": entries }))?,
+        Output::Json => print_json(&serde_json::json!({
+            "credentials": entries,
+            "store": store_file,
+            "docker_config": docker_config,
+        }))?,
         Output::Quiet | Output::Human => {
             let mut text = String::new();
             if entries.is_empty() {
@@ -240,16 +274,29 @@ async fn list(ctx: &Context) -> anyhow::Result<ExitCode> {
                 }
             }
             with_stdout(|out| out.write_all(text.as_bytes()))?;
+            if ctx.output == Output::Human {
+                let shown = |p: &Option<std::path::PathBuf>| {
+                    p.as_ref().map_or("(no home directory)".to_string(), |p| {
+                        p.display().to_string()
+                    })
+                };
+                eprintln!(
+                    "looked in: DPX_REGISTRY_USER/DPX_REGISTRY_PASSWORD, dpx's store {} \
+                     ([credentials] dir), DOCKER_AUTH_CONFIG, Docker's config {}",
+                    shown(&store_file),
+                    shown(&docker_config)
+                );
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 pub async fn logout(ctx: &Context, args: LogoutArgs) -> anyhow::Result<ExitCode> {
-    let key = registry_arg(args.registry.as_deref())?;
-    let dir = ctx
-        .config_dir()
-        .context("cannot find the config directory: pass --config")?;
+    let key = login_key(ctx, args.registry.as_deref())?;
+    let dir = ctx.credentials_dir().context(
+        "cannot find the config directory for dpx's credential file: set [credentials] dir",
+    )?;
     let store = Store::new(&dir, ctx.config.credentials.store);
     let remove_key = key.clone();
     let removed = tokio::task::spawn_blocking(move || store.remove(&remove_key))

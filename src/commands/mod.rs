@@ -2,7 +2,9 @@
 
 pub mod cache;
 pub mod cache_usage;
+pub mod config_edit;
 pub mod config_show;
+pub mod containerd_config;
 pub mod daemon;
 pub mod docs;
 pub mod doctor;
@@ -51,8 +53,6 @@ pub struct Context {
     pub output: Output,
     /// GitLab CI's Dependency Proxy, when its variables made it docker.io's upstream.
     pub dependency_proxy: Option<DependencyProxy>,
-    /// `--config`, when given: its directory is the config directory.
-    pub config_path: Option<PathBuf>,
 }
 
 impl Context {
@@ -72,7 +72,6 @@ impl Context {
             cache_dir,
             output,
             dependency_proxy,
-            config_path: global.config.clone(),
         })
     }
 
@@ -158,16 +157,16 @@ impl Context {
         })
     }
 
-    /// The config directory (dpx's credential file is there); `None` without a home.
-    pub fn config_dir(&self) -> Option<PathBuf> {
-        crate::config::config_dir(self.config_path.as_deref()).ok()
+    /// The directory of dpx's credential file; `None` without a home.
+    pub fn credentials_dir(&self) -> Option<PathBuf> {
+        self.config.credentials_dir().ok()
     }
 
     /// Every credential source in order of precedence (see `credentials`),
     /// GitLab CI's Dependency Proxy login second.
     pub fn credential_sources(&self) -> CredentialSources {
         CredentialSources {
-            config_dir: self.config_dir(),
+            config_dir: self.credentials_dir(),
             store: self.config.credentials.store,
             proxy: self
                 .dependency_proxy
@@ -193,6 +192,15 @@ pub struct CredentialSources {
 }
 
 impl CredentialSources {
+    /// dpx's credential file, where `dpx login` stores (`None` without a home).
+    pub fn store_file(&self) -> Option<PathBuf> {
+        self.config_dir.as_deref().map(|d| {
+            crate::credentials::Store::new(d, self.store)
+                .file_path()
+                .to_path_buf()
+        })
+    }
+
     /// Reads files (dpx's store index, Docker's config): call it off the runtime.
     pub fn resolver(&self) -> Resolver {
         let mut resolver = Resolver::standard(self.config_dir.as_deref(), self.store);

@@ -265,7 +265,8 @@ impl Run {
         digest: &Digest,
         size: u64,
     ) -> Result<BlobOutcome, FetchError> {
-        let short = &digest.hex()[..12];
+        // Which image the blob is for: bars of several images run at once.
+        let short = format!("{} {}", image_label(reference), &digest.hex()[..12]);
         tracing::debug!("{reference}: blob {digest} ({size} bytes)");
         match self
             .fetcher
@@ -284,7 +285,7 @@ impl Run {
                 Ok(BlobOutcome::Cached)
             }
             BlobFetch::InFlight(mut rx) => {
-                let bar = self.progress.blob_bar(short, size);
+                let bar = self.progress.blob_bar(&short, size);
                 let result = loop {
                     match &*rx.borrow_and_update() {
                         BlobState::Done => break Ok(()),
@@ -323,6 +324,36 @@ impl Run {
         }
     }
 }
+
+/// An image as people write it, short enough for a progress bar's label:
+/// `alpine:3.20`, `ghcr.io/org/app:1`, the digest cut to 12 hex digits.
+fn image_label(reference: &Reference) -> String {
+    let mut name = match reference.registry.as_str() {
+        crate::reference::DOCKER_HUB => reference
+            .repository
+            .strip_prefix("library/")
+            .unwrap_or(&reference.repository)
+            .to_string(),
+        registry => format!("{registry}/{}", reference.repository),
+    };
+    if let Some(tag) = &reference.tag {
+        name.push(':');
+        name.push_str(tag);
+    } else if let Some(digest) = &reference.digest {
+        name.push('@');
+        name.push_str(&digest.hex()[..12]);
+    }
+    // The end (repository name and tag) says the most.
+    let chars = name.chars().count();
+    if chars > MAX_LABEL {
+        let tail: String = name.chars().skip(chars - (MAX_LABEL - 1)).collect();
+        name = format!("…{tail}");
+    }
+    name
+}
+
+/// Characters of an image's name in a progress bar's label.
+const MAX_LABEL: usize = 28;
 
 /// Prints per-image results (and, for prefetch, the summary); picks the exit code.
 pub fn render(output: Output, summary: &Summary, with_summary: bool) -> anyhow::Result<ExitCode> {

@@ -70,7 +70,7 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let fetcher = ctx.serve_fetcher(policy)?;
     // After the cache dir exists, so its name resolves as the daemon commands see it.
-    let registration = register(ctx, args.daemon).await?;
+    let (registration, holder) = register(ctx, args.daemon).await?;
     if args.daemon {
         crate::daemon::log::rotate_by_size(RuntimeDir::for_cache(&ctx.cache_dir).log_path());
     }
@@ -84,8 +84,26 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
             check_exposure(inherited.local_addr()?, auth_on, args.insecure_no_auth)?;
             tokio::net::TcpListener::from_std(inherited)?
         }
-        None => bind(addr).await?,
+        None => match bind(addr).await {
+            Ok(listener) => listener,
+            // The port is taken by this cache's own server: say that, once.
+            Err(e) => match holder.as_ref().filter(|h| serves_on(h, addr)) {
+                Some(h) => anyhow::bail!(
+                    "dpx serve (pid {}) already serves this cache on {addr}; use it (dpx daemon \
+                     status shows it), or stop it first (dpx daemon stop)",
+                    h.pid
+                ),
+                None => return Err(e),
+            },
+        },
     };
+    if let Some(h) = &holder {
+        tracing::info!(
+            "dpx (pid {}) on {} is this cache's daemon; `dpx daemon` commands will not see this serve",
+            h.pid,
+            h.address.as_deref().unwrap_or("an address not yet known")
+        );
+    }
     let addr = listener.local_addr()?;
     let registration = match registration {
         Some(mut r) => {
@@ -179,10 +197,25 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Whether the server `state` describes listens on `addr`.
+fn serves_on(state: &crate::daemon::State, addr: SocketAddr) -> bool {
+    state
+        .address
+        .as_deref()
+        .and_then(|a| a.parse::<SocketAddr>().ok())
+        .is_some_and(|a| {
+            a.port() == addr.port()
+                && (a.ip() == addr.ip() || a.ip().is_unspecified() || addr.ip().is_unspecified())
+        })
+}
+
 /// Takes this cache's daemon slot (lock and state file), so `dpx daemon`
 /// finds this server. A daemon must have it; a foreground serve goes on
-/// without it when another server holds it.
-async fn register(ctx: &Context, daemon: bool) -> anyhow::Result<Option<Registration>> {
+/// without it when another server holds it, and gets that server's state.
+async fn register(
+    ctx: &Context,
+    daemon: bool,
+) -> anyhow::Result<(Option<Registration>, Option<crate::daemon::State>)> {
     let runtime = RuntimeDir::for_cache(&ctx.cache_dir);
     let cache_dir = ctx.cache_dir.clone();
     let log = daemon.then(|| runtime.log_path());
@@ -201,11 +234,14 @@ async fn register(ctx: &Context, daemon: bool) -> anyhow::Result<Option<Registra
         // A foreground serve works without it, only unseen by `dpx daemon`.
         Err(e) => {
             tracing::warn!("{e}; `dpx daemon` commands will not see this serve");
-            return Ok(None);
+            return Ok((None, None));
         }
     };
-    if taken.is_none() {
-        let holder = tokio::task::spawn_blocking(move || Registration::holder(&runtime)).await?;
+    if taken.is_some() {
+        return Ok((taken, None));
+    }
+    let holder = tokio::task::spawn_blocking(move || Registration::holder(&runtime)).await?;
+    if daemon {
         let who = holder.map_or_else(
             || "another dpx serve".to_string(),
             |s| {
@@ -216,17 +252,12 @@ async fn register(ctx: &Context, daemon: bool) -> anyhow::Result<Option<Registra
                 )
             },
         );
-        if daemon {
-            anyhow::bail!(
-                "{who} already serves the cache {}; use it, or stop it with `dpx daemon stop`",
-                ctx.cache_dir.display()
-            );
-        }
-        tracing::info!(
-            "{who} is this cache's daemon; `dpx daemon` commands will not see this serve"
+        anyhow::bail!(
+            "{who} already serves the cache {}; use it, or stop it with `dpx daemon stop`",
+            ctx.cache_dir.display()
         );
     }
-    Ok(taken)
+    Ok((None, holder))
 }
 
 async fn shutdown_signal() {

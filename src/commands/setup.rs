@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use serde_json::Value;
 
+use super::containerd_config::{self, CONTAINERD_RESTART};
 use super::endpoint::Endpoint;
 use super::{Context, Output};
 use crate::cli::{GlobalArgs, SetupCommand, SetupContainerdArgs, SetupDockerArgs};
@@ -18,6 +19,10 @@ use crate::stdout::{print_json, with_stdout};
 
 /// The daemon.json key dockerd reads its mirrors from.
 const MIRRORS_KEY: &str = "registry-mirrors";
+
+/// Where `setup podman`'s stanzas go, system-wide and rootless.
+const PODMAN_DROP_IN: &str = "/etc/containers/registries.conf.d/50-dpx.conf";
+const PODMAN_ROOTLESS_DROP_IN: &str = "~/.config/containers/registries.conf.d/50-dpx.conf";
 
 /// How to make a running dockerd re-read daemon.json (registry-mirrors is reloadable).
 pub const DOCKER_RELOAD: &str =
@@ -53,13 +58,23 @@ pub async fn run(
         SetupCommand::Containerd(args) => containerd(ctx, &endpoint()?, args).await,
         SetupCommand::Systemd(args) => super::setup_systemd::run(ctx, global, args).await,
         SetupCommand::Podman => {
-            let text = podman_stanzas(&ctx.config, &endpoint()?)?;
+            let endpoint = endpoint()?;
+            let text = podman_stanzas(&ctx.config, &endpoint)?;
+            if ctx.output == Output::Json {
+                print_json(&serde_json::json!({
+                    "mirror": endpoint.host_port,
+                    "registries": mirrored_registries(&ctx.config)?,
+                    "file": PODMAN_DROP_IN,
+                    "rootless_file": PODMAN_ROOTLESS_DROP_IN,
+                    "content": text,
+                }))?;
+                return Ok(ExitCode::SUCCESS);
+            }
             with_stdout(|out| out.write_all(text.as_bytes()))?;
             if ctx.output == Output::Human {
                 eprintln!(
-                    "Save this as /etc/containers/registries.conf.d/50-dpx.conf (or, rootless, \
-                     ~/.config/containers/registries.conf.d/50-dpx.conf); podman reads it on its \
-                     next pull. Check with: dpx doctor"
+                    "Save this as {PODMAN_DROP_IN} (or, rootless, {PODMAN_ROOTLESS_DROP_IN}); \
+                     podman reads it on its next pull. Check with: dpx doctor"
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -305,51 +320,153 @@ async fn containerd(
             (args.hosts_dir.join(&host).join("hosts.toml"), text)
         })
         .collect();
-    let written = tokio::task::spawn_blocking(move || -> Result<Vec<_>, SetupError> {
-        let mut report = Vec::new();
+    let installed = containerd_config::installed_version().await;
+    let (config_file, hosts_dir, apply) = (
+        args.containerd_config.clone(),
+        args.hosts_dir.clone(),
+        args.apply,
+    );
+    let report = tokio::task::spawn_blocking(move || -> anyhow::Result<ContainerdReport> {
+        // Everything is read and checked before anything is written.
+        let cri = cri_config_change(&config_file, &hosts_dir, installed.as_deref())?;
+        let mut hosts = Vec::new();
         for (path, text) in files {
             let changed =
                 crate::operator_files::read_to_string(&path).ok().as_deref() != Some(&text);
-            let backup = if changed && path.exists() {
-                Some(backup(&path)?)
-            } else {
-                None
-            };
-            if changed {
-                write_atomic(&path, text.as_bytes())?;
+            hosts.push(Planned {
+                path,
+                text: changed.then_some(text),
+                backup: None,
+            });
+        }
+        let mut report = ContainerdReport { hosts, cri };
+        if apply {
+            for file in report.hosts.iter_mut().chain(report.cri.as_mut()) {
+                if let Some(text) = &file.text {
+                    if file.path.exists() {
+                        file.backup = Some(backup(&file.path)?);
+                    }
+                    write_atomic(&file.path, text.as_bytes())?;
+                }
             }
-            report.push((path, changed, backup));
         }
         Ok(report)
     })
     .await
     .context("the setup task failed")??;
+    let restart = report.cri.as_ref().is_some_and(|c| c.text.is_some());
     if ctx.output == Output::Json {
-        let files: Vec<_> = written
-            .iter()
-            .map(|(path, changed, backup)| {
-                serde_json::json!({"file": path, "changed": changed, "backup": backup})
+        let entry = |f: &Planned| {
+            serde_json::json!({
+                "file": f.path,
+                "changed": f.text.is_some(),
+                "backup": f.backup,
+                "content": if apply { None } else { f.text.as_deref() },
             })
-            .collect();
-        print_json(&serde_json::json!({ "mirror": endpoint.url(), "files": files }))?;
+        };
+        print_json(&serde_json::json!({
+            "mirror": endpoint.url(),
+            "applied": apply,
+            "files": report.hosts.iter().map(entry).collect::<Vec<_>>(),
+            "containerd_config": report.cri.as_ref().map(entry),
+        }))?;
         return Ok(ExitCode::SUCCESS);
     }
-    for (path, changed, backup) in &written {
-        let what = match (changed, backup) {
-            (false, _) => "unchanged".to_string(),
-            (true, Some(b)) => format!("written (previous file saved as {})", b.display()),
-            (true, None) => "written".to_string(),
-        };
-        eprintln!("{}: {what}", path.display());
+    let cri_table = containerd_config::registry_table_name(2);
+    if !apply {
+        let mut text = String::new();
+        for f in report.hosts.iter().chain(report.cri.as_ref()) {
+            match &f.text {
+                Some(t) => text.push_str(&format!("# {}\n{t}\n", f.path.display())),
+                None => text.push_str(&format!(
+                    "# {}: already as dpx writes it\n\n",
+                    f.path.display()
+                )),
+            }
+        }
+        with_stdout(|out| out.write_all(text.as_bytes()))?;
+        if ctx.output == Output::Human {
+            eprintln!(
+                "Write these with: {} (each changed file is backed up first){}; ctr uses the \
+                 hosts files with: ctr image pull --hosts-dir {} IMAGE",
+                containerd_config::apply_command(&args.hosts_dir, &args.containerd_config),
+                if restart {
+                    format!(", then restart containerd: {CONTAINERD_RESTART}")
+                } else {
+                    String::new()
+                },
+                args.hosts_dir.display()
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
     }
-    eprintln!(
-        "containerd reads these on each pull once its CRI config names the directory \
-         ([plugins.\"io.containerd.grpc.v1.cri\".registry] config_path = \"{}\"; restart \
-         containerd after changing that); ctr uses them with: ctr image pull --hosts-dir {} IMAGE",
-        args.hosts_dir.display(),
-        args.hosts_dir.display()
-    );
+    for f in report.hosts.iter().chain(report.cri.as_ref()) {
+        let what = match (&f.text, &f.backup) {
+            (None, _) => "unchanged".to_string(),
+            (Some(_), Some(b)) => format!("written (previous file saved as {})", b.display()),
+            (Some(_), None) => "written".to_string(),
+        };
+        eprintln!("{}: {what}", f.path.display());
+    }
+    match &report.cri {
+        None => eprintln!(
+            "containerd is not installed and {} does not exist: left alone. Its CRI reads the \
+             hosts files once {cri_table} config_path names {}",
+            args.containerd_config.display(),
+            args.hosts_dir.display()
+        ),
+        Some(_) if restart => eprintln!(
+            "Restart containerd to use its new config_path: {CONTAINERD_RESTART}; then check with: dpx doctor"
+        ),
+        Some(_) => eprintln!(
+            "containerd reads these on each pull; ctr uses them with: ctr image pull --hosts-dir {} IMAGE",
+            args.hosts_dir.display()
+        ),
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A file `setup containerd` would write: its new text when it changes.
+#[derive(Debug)]
+struct Planned {
+    path: PathBuf,
+    text: Option<String>,
+    backup: Option<PathBuf>,
+}
+
+struct ContainerdReport {
+    hosts: Vec<Planned>,
+    /// containerd's config.toml; `None` when neither it nor containerd exists.
+    cri: Option<Planned>,
+}
+
+/// The config.toml change that makes the CRI read `hosts_dir`.
+fn cri_config_change(
+    file: &Path,
+    hosts_dir: &Path,
+    installed: Option<&str>,
+) -> anyhow::Result<Option<Planned>> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(source) => {
+            return Err(SetupError::Read {
+                path: file.to_path_buf(),
+                source,
+            }
+            .into());
+        }
+    };
+    if text.is_none() && installed.is_none() {
+        return Ok(None);
+    }
+    let version = containerd_config::version_for_containerd(installed);
+    let new = containerd_config::with_hosts_dir(file, text.as_deref(), hosts_dir, version)?;
+    Ok(Some(Planned {
+        path: file.to_path_buf(),
+        text: new,
+        backup: None,
+    }))
 }
 
 /// A `hosts.toml` for one registry: dpx first, for pulls and tag resolution;

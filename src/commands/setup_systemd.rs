@@ -67,7 +67,7 @@ pub async fn run(
         exec.push("--idle-timeout".into());
         exec.push(format!("{}s", t.as_secs()));
     }
-    let scope = if system { "" } else { " --user" };
+    let commands = enable_commands(&dir, system);
     let plan = Plan {
         socket: Unit {
             path: dir.join(SOCKET),
@@ -77,10 +77,7 @@ pub async fn run(
             path: dir.join(SERVICE),
             text: service_unit(&exec, idle.is_some()),
         },
-        commands: vec![
-            format!("systemctl{scope} daemon-reload"),
-            format!("systemctl{scope} enable --now {SOCKET}"),
-        ],
+        commands,
     };
     if args.apply {
         let plan_dir = dir.clone();
@@ -168,6 +165,58 @@ fn quote(word: &str) -> String {
     }
 }
 
+/// Directories the system's systemd reads units from, and the user's.
+const SYSTEM_UNIT_DIRS: &[&str] = &[
+    "/etc/systemd/system",
+    "/run/systemd/system",
+    "/usr/local/lib/systemd/system",
+    "/usr/lib/systemd/system",
+    "/lib/systemd/system",
+];
+const USER_UNIT_DIRS: &[&str] = &[
+    "/etc/systemd/user",
+    "/run/systemd/user",
+    "/usr/local/lib/systemd/user",
+    "/usr/lib/systemd/user",
+    "/lib/systemd/user",
+];
+
+/// What to run once the units are in `dir`: the scope is the directory's
+/// (a system dir needs plain `systemctl`, whatever --user says), and a
+/// directory systemd does not search needs `systemctl link` first.
+fn enable_commands(dir: &Path, system: bool) -> Vec<String> {
+    let user_dirs: Vec<PathBuf> = directories::BaseDirs::new()
+        .map(|b| {
+            vec![
+                b.config_dir().join("systemd/user"),
+                b.data_dir().join("systemd/user"),
+            ]
+        })
+        .unwrap_or_default();
+    // `/etc/systemd/system/` and `/etc/systemd/system` alike.
+    let dir: PathBuf = dir.components().collect();
+    let (scope, searched) = if SYSTEM_UNIT_DIRS.iter().any(|d| dir == Path::new(d)) {
+        ("", true)
+    } else if USER_UNIT_DIRS.iter().any(|d| dir == Path::new(d))
+        || user_dirs.iter().any(|d| d == &dir)
+    {
+        (" --user", true)
+    } else {
+        (if system { "" } else { " --user" }, false)
+    };
+    let mut commands = Vec::new();
+    if !searched {
+        commands.push(format!(
+            "systemctl{scope} link {} {}",
+            dir.join(SERVICE).display(),
+            dir.join(SOCKET).display()
+        ));
+    }
+    commands.push(format!("systemctl{scope} daemon-reload"));
+    commands.push(format!("systemctl{scope} enable --now {SOCKET}"));
+    commands
+}
+
 fn default_unit_dir(system: bool) -> anyhow::Result<PathBuf> {
     if system {
         return Ok(PathBuf::from("/etc/systemd/system"));
@@ -190,6 +239,29 @@ fn write_units(dir: &Path, socket: &str, service: &str) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_commands_fit_the_directory_written() {
+        let system = enable_commands(Path::new("/etc/systemd/system/"), false);
+        assert_eq!(
+            system,
+            [
+                "systemctl daemon-reload",
+                "systemctl enable --now dpx.socket"
+            ]
+        );
+        let user = enable_commands(Path::new("/usr/lib/systemd/user"), true);
+        assert!(
+            user.iter().all(|c| c.starts_with("systemctl --user ")),
+            "{user:?}"
+        );
+        let elsewhere = enable_commands(Path::new("/srv/units"), false);
+        assert_eq!(
+            elsewhere[0],
+            "systemctl --user link /srv/units/dpx.service /srv/units/dpx.socket"
+        );
+        assert!(enable_commands(Path::new("/srv/units"), true)[0].starts_with("systemctl link "));
+    }
 
     #[test]
     fn exec_words_are_quoted_for_systemd() {

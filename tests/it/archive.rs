@@ -334,6 +334,10 @@ fn cache_verify_removes_a_corrupted_blob_keep_only_reports() {
         "{err}"
     );
     assert!(path.exists(), "--keep removes nothing");
+    assert!(
+        err.contains(": 1 problem, nothing removed (--keep)"),
+        "{err}"
+    );
 
     let report = dpx.json(&["cache", "verify"]);
     assert_eq!(report["ok"], false);
@@ -341,12 +345,27 @@ fn cache_verify_removes_a_corrupted_blob_keep_only_reports() {
     assert_eq!(report["problems"][0]["removed"], true);
     assert!(!path.exists(), "the corrupt blob is gone");
 
+    // `cache ls` says the image is incomplete now, in text and JSON; when it
+    // was last used is a short relative time, and RFC 3339 in JSON.
+    let ls = dpx.json(&["cache", "ls"]);
+    assert_eq!(ls[0]["complete"], false, "{ls:#}");
+    let used = ls[0]["last_used"].as_str().expect("last_used is a string");
+    let used = humantime::parse_rfc3339(used).expect("RFC 3339");
+    assert!(used.elapsed().expect("in the past") < std::time::Duration::from_secs(600));
+    let out = dpx.run(&["cache", "ls"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let row = text.lines().nth(1).expect("a row");
+    assert!(row.contains("linux/amd64 (incomplete)"), "{text}");
+    assert!(row.ends_with(" ago") || row.ends_with("just now"), "{text}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("dpx pull IMAGE"));
+
     let out = dpx.run(&["cache", "verify"]);
     assert!(out.status.success(), "clean now");
     // The next pull fetches the layer again and the cache is whole.
     dpx.ok(&["-q", "pull", "library/verifyme:v1"]);
     assert!(path.exists());
     assert_eq!(dpx.assert_store_consistent(), 3);
+    assert_eq!(dpx.json(&["cache", "ls"])[0]["complete"], true);
 }
 
 #[test]

@@ -393,3 +393,317 @@ fn a_config_file_is_read_with_a_size_cap() {
         "the error names the file and the limit: {err}"
     );
 }
+
+/// Every leaf command of the CLI, as `["cache", "ls"]`.
+fn leaf_commands(cmd: &clap::Command, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    let subs: Vec<&clap::Command> = cmd
+        .get_subcommands()
+        .filter(|c| c.get_name() != "help")
+        .collect();
+    if subs.is_empty() {
+        out.push(path.clone());
+    }
+    for sub in subs {
+        path.push(sub.get_name().to_string());
+        leaf_commands(sub, path, out);
+        path.pop();
+    }
+}
+
+#[test]
+fn every_command_prints_json_with_json() {
+    use crate::support::engines::free_port;
+    let hub = FakeHub::start();
+    hub.add_image("library/jsonapp", "v1", &[20_000], 71);
+    hub.add_ratelimit_preview();
+    hub.set_account("jay", "jays-pw");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let dpx = Dpx::with_registries(
+        &[("docker.io", &hub.url())],
+        &format!("[serve]\nlisten = \"{addr}\"\n[credentials]\nstore = \"file\"\n"),
+    );
+    let work = dpx.dir.path();
+    let archive = work.join("jsonapp.tar");
+    let (units, daemon_json, hosts, containerd) = (
+        work.join("units"),
+        work.join("daemon.json"),
+        work.join("certs.d"),
+        work.join("containerd.toml"),
+    );
+    let man = work.join("man");
+    let p = path_str;
+    // In an order where each finds what it needs; stdin for login.
+    let runs: Vec<(Vec<&str>, Option<&str>)> = vec![
+        (vec!["pull", "jsonapp:v1"], None),
+        (vec!["prefetch", "jsonapp:v1"], None),
+        (vec!["cache", "ls"], None),
+        (vec!["cache", "du"], None),
+        (vec!["cache", "verify"], None),
+        (vec!["cache", "path"], None),
+        (vec!["export", "-o", p(&archive), "jsonapp:v1"], None),
+        (vec!["import", p(&archive)], None),
+        (vec!["purge", "--unreferenced"], None),
+        (vec!["ratelimit"], None),
+        (vec!["ratelimit", "--cached"], None),
+        (vec!["stats"], None),
+        (vec!["daemon", "start", "--idle-timeout", "60s"], None),
+        (vec!["daemon", "status"], None),
+        (vec!["daemon", "ensure"], None),
+        (vec!["daemon", "logs"], None),
+        (vec!["daemon", "stop"], None),
+        (
+            vec!["login", "-u", "jay", "--password-stdin"],
+            Some("jays-pw\n"),
+        ),
+        (vec!["login", "--list"], None),
+        (vec!["logout"], None),
+        (vec!["completions", "bash"], None),
+        (vec!["man", "--dir", p(&man)], None),
+        (vec!["man"], None),
+        (
+            vec!["setup", "docker", "--apply", "--file", p(&daemon_json)],
+            None,
+        ),
+        (vec!["setup", "docker", "--file", p(&daemon_json)], None),
+        (
+            vec![
+                "setup",
+                "containerd",
+                "--hosts-dir",
+                p(&hosts),
+                "--containerd-config",
+                p(&containerd),
+            ],
+            None,
+        ),
+        (vec!["setup", "podman"], None),
+        (vec!["setup", "systemd"], None),
+        (
+            vec!["setup", "systemd", "--apply", "--unit-dir", p(&units)],
+            None,
+        ),
+        (vec!["env"], None),
+        (
+            vec![
+                "doctor",
+                "--hosts-dir",
+                p(&hosts),
+                "--containerd-config",
+                p(&containerd),
+            ],
+            None,
+        ),
+        (vec!["config", "show"], None),
+        (vec!["config", "path"], None),
+        (vec!["config", "set", "cache.tag_ttl", "6m"], None),
+        (vec!["config", "unset", "cache.tag_ttl"], None),
+        // `true` as the editor: a run that changes nothing.
+        (vec!["config", "edit"], None),
+    ];
+    // `serve --json` is the log format of a long-running server (stderr), not a result.
+    let exempt = [vec!["serve".to_string()]];
+    let mut leaves = Vec::new();
+    leaf_commands(
+        &<dpx::cli::Cli as clap::CommandFactory>::command(),
+        &mut Vec::new(),
+        &mut leaves,
+    );
+    for leaf in &leaves {
+        let covered = exempt.contains(leaf)
+            || runs.iter().any(|(args, _)| {
+                args.len() >= leaf.len() && args.iter().zip(leaf).all(|(a, l)| *a == l.as_str())
+            });
+        assert!(
+            covered,
+            "dpx {} has no --json run here: add one",
+            leaf.join(" ")
+        );
+    }
+    for (args, input) in &runs {
+        let mut cmd = dpx.command();
+        cmd.arg("--json")
+            .args(args)
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+            .env("EDITOR", "true")
+            .env_remove("VISUAL");
+        let out = match input {
+            None => cmd.output().expect("run dpx"),
+            Some(text) => {
+                use std::io::Write as _;
+                let mut child = cmd
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("spawn dpx");
+                child
+                    .stdin
+                    .take()
+                    .expect("stdin")
+                    .write_all(text.as_bytes())
+                    .expect("write stdin");
+                child.wait_with_output().expect("dpx output")
+            }
+        };
+        let json: Result<serde_json::Value, _> = serde_json::from_slice(&out.stdout);
+        assert!(
+            json.is_ok(),
+            "dpx --json {}: not JSON on stdout ({}):\n{}\nstderr: {}",
+            args.join(" "),
+            out.status,
+            stdout(&out),
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn config_set_unset_and_edit_keep_comments_and_refuse_what_would_not_load() {
+    let hub = FakeHub::start();
+    hub.add_image("library/setme", "v1", &[1000], 72);
+    let dpx = Dpx::with_registries(&[], "# team settings\n[cache]\ntag_ttl = \"5m\" # short\n");
+    let read = || std::fs::read_to_string(&dpx.config).expect("config");
+    let url_key = "registries.\"docker.io\".url";
+
+    // Pointing docker.io elsewhere without writing TOML by hand.
+    let said = dpx.ok(&["config", "set", url_key, &hub.url()]);
+    assert!(
+        said.contains(&format!("{url_key} = \"{}\"", hub.url())),
+        "{said}"
+    );
+    dpx.ok(&["-q", "pull", "setme:v1"]);
+    assert_eq!(hub.count(crate::support::hub::Route::ManifestGet), 1);
+    dpx.ok(&["config", "set", "cache.tag_ttl", "30m"]);
+    let text = read();
+    assert!(
+        text.starts_with("# team settings\n[cache]\ntag_ttl = \"30m\" # short\n"),
+        "{text}"
+    );
+    let show = dpx.ok(&["config", "show"]);
+    assert!(
+        show.lines()
+            .any(|l| l.starts_with("cache.tag_ttl") && l.contains("file") && l.ends_with("30m")),
+        "{show}"
+    );
+
+    // Refused, nothing changed: a value the loader refuses, an unknown key.
+    let before = read();
+    for (args, says) in [
+        (
+            vec!["config", "set", "cache.tag_ttl", "five"],
+            "cache.tag_ttl",
+        ),
+        (
+            vec!["config", "set", url_key, "127.0.0.1:5000"],
+            "url = 'http://HOST:PORT'",
+        ),
+        (
+            vec!["config", "set", "network.retries", "-1"],
+            "network.retries",
+        ),
+        (
+            vec!["config", "set", "cache.tag_tl", "1m"],
+            "did you mean cache.tag_ttl?",
+        ),
+        (
+            vec!["config", "unset", "serve.listn"],
+            "did you mean serve.listen?",
+        ),
+    ] {
+        let out = dpx.run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+        assert_eq!(read(), before, "{args:?} changed the file");
+    }
+
+    dpx.ok(&["config", "unset", "cache.tag_ttl"]);
+    assert!(!read().contains("tag_ttl"), "{}", read());
+    assert!(read().starts_with("# team settings\n"), "{}", read());
+    let again = dpx.ok(&["config", "unset", "cache.tag_ttl"]);
+    assert!(again.contains("not set"), "{again}");
+
+    // edit: kept only when it loads.
+    let editor = |name: &str, script: &str| {
+        let path = dpx.dir.path().join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).expect("editor script");
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        path
+    };
+    let before = read();
+    let bad = editor("bad-editor", "printf '[network]\\nretry = 3\\n' >> \"$1\"");
+    let out = dpx
+        .command()
+        .args(["config", "edit"])
+        .env("EDITOR", &bad)
+        .env_remove("VISUAL")
+        .output()
+        .expect("edit");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("network.retry") && stderr(&out).contains("kept in"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(read(), before);
+    let good = editor(
+        "good-editor",
+        "printf '[network]\\nretries = 7\\n' >> \"$1\"",
+    );
+    let out = dpx
+        .command()
+        .args(["config", "edit"])
+        .env("EDITOR", &good)
+        .env_remove("VISUAL")
+        .output()
+        .expect("edit");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(read(), format!("{before}[network]\nretries = 7\n"));
+}
+
+#[test]
+fn prefetch_says_which_image_each_layer_belongs_to() {
+    let hub = FakeHub::start();
+    let one = hub.add_image("library/labelone", "v1", &[3000], 73);
+    let two = hub.add_image("team/labeltwo", "v2", &[4000], 74);
+    let dpx = Dpx::new(&hub.url());
+    let out = dpx.run(&["prefetch", "labelone:v1", "team/labeltwo:v2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    for (name, digest) in [("labelone:v1", &one), ("team/labeltwo:v2", &two)] {
+        for layer in hub.layers(digest) {
+            let short = &layer.trim_start_matches("sha256:")[..12];
+            assert!(
+                err.contains(&format!("{name} {short}: fetched")),
+                "{name} {short}: {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_cache_dir_that_is_a_file_is_named_with_the_fix() {
+    let dpx = Dpx::new("http://127.0.0.1:9");
+    let file = dpx.dir.path().join("not-a-dir");
+    std::fs::write(&file, "mine").expect("file");
+    for dir in [file.clone(), file.join("cache")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_dpx"))
+            .arg("--config")
+            .arg(&dpx.config)
+            .arg("--cache-dir")
+            .arg(&dir)
+            .args(["cache", "ls"])
+            .output()
+            .expect("dpx");
+        let err = stderr(&out);
+        assert!(!out.status.success());
+        assert!(
+            err.contains(&format!("{} is a file, not a directory", file.display()))
+                && err.contains(&dir.display().to_string())
+                && err.contains("--cache-dir"),
+            "{err}"
+        );
+        assert!(!err.contains("os error"), "{err}");
+        assert_eq!(std::fs::read_to_string(&file).expect("file"), "mine");
+    }
+}

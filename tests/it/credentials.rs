@@ -127,7 +127,7 @@ impl Env {
     }
 
     fn credential_file(&self) -> PathBuf {
-        self.dpx.dir.path().join("credentials.json")
+        self.dpx.config_home().join("dpx/credentials.json")
     }
 
     fn write_docker_config(&self, json: &serde_json::Value) {
@@ -752,4 +752,80 @@ fn a_credential_file_others_may_read_is_refused_with_the_fix() {
         "nothing was served to the exposed login"
     );
     env.assert_no_secret(&["pw-Open-53"]);
+}
+
+#[test]
+fn a_bare_login_goes_where_docker_io_pulls_go_and_every_config_file_finds_it() {
+    let hub = FakeHub::start();
+    hub.set_account("dora", "pw-Dora-55");
+    hub.add_image("library/dorasapp", "v1", &[1000], 94);
+    let env = Env::new(&hub, "[credentials]\nstore = \"file\"\n");
+    let host = host_of(&hub);
+
+    // No REGISTRY: the configured docker.io upstream, not Docker Hub.
+    let out = env.run_stdin(
+        &["login", "--username", "dora", "--password-stdin"],
+        "pw-Dora-55\n",
+    );
+    assert!(out.status.success(), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains(&format!(
+            "Logged in to {host} as dora (checked with {}",
+            hub.url()
+        )),
+        "{said}"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("`dpx login docker.io` logs in to Docker Hub itself"),
+        "{err}"
+    );
+    assert_eq!(hub.token_users().last(), Some(&Some("dora".to_string())));
+    assert!(env.credential_file().is_file());
+
+    // Another config file (same upstream) finds the same login, and says where it looked.
+    let other = Env::new(&hub, "");
+    other.set(
+        "XDG_CONFIG_HOME",
+        crate::support::dpx::path_str(&env.dpx.config_home()),
+    );
+    let list = other.run(&["login", "--list"]);
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(text.contains(&host) && text.contains("dora"), "{text}");
+    let looked = String::from_utf8_lossy(&list.stderr);
+    assert!(
+        looked.contains(&format!("dpx's store {}", env.credential_file().display())),
+        "{looked}"
+    );
+    other.ok(&["pull", "dorasapp:v1"]);
+    assert!(
+        hub.served_as(Route::ManifestGet)
+            .iter()
+            .all(|u| u.as_deref() == Some("dora")),
+        "the pull with the other config file used the login"
+    );
+
+    // [credentials] dir puts the store elsewhere, whatever the platform's dir.
+    let elsewhere = env.dpx.dir.path().join("creds");
+    let moved = Env::new(
+        &hub,
+        &format!(
+            "[credentials]\nstore = \"file\"\ndir = \"{}\"\n",
+            elsewhere.display()
+        ),
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&moved.ok(&["--json", "login", "--list"])).unwrap();
+    assert_eq!(
+        v["store"],
+        format!("{}/credentials.json", elsewhere.display())
+    );
+    assert_eq!(v["credentials"].as_array().map(Vec::len), Some(0), "{v}");
+
+    // The help says both.
+    let help = env.ok(&["login", "--help"]);
+    assert!(help.contains("docker.io is Docker Hub itself"), "{help}");
+    assert!(help.contains("[registries.\"docker.io\"] url"), "{help}");
+    env.assert_no_secret(&["pw-Dora-55"]);
 }

@@ -439,7 +439,7 @@ fn setup_systemd_prints_and_installs_a_socket_and_a_service() {
     );
 
     let units = fx.dpx.dir.path().join("units");
-    fx.ok(&[
+    let out = fx.run(&[
         "setup",
         "systemd",
         "--apply",
@@ -448,6 +448,17 @@ fn setup_systemd_prints_and_installs_a_socket_and_a_service() {
         "--listen",
         "127.0.0.1:5999",
     ]);
+    assert!(out.status.success());
+    // systemd does not search this directory: the units are linked in first.
+    let told = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        told.contains(&format!(
+            "now run:\n  systemctl --user link {} {}\n  systemctl --user daemon-reload\n",
+            units.join("dpx.service").display(),
+            units.join("dpx.socket").display()
+        )),
+        "{told}"
+    );
     let socket = std::fs::read_to_string(units.join("dpx.socket")).expect("socket unit");
     let service = std::fs::read_to_string(units.join("dpx.service")).expect("service unit");
     assert!(printed.contains(&socket) && printed.contains(&service));

@@ -621,3 +621,28 @@ fn an_expired_token_is_renewed_once_on_a_401() {
         "one 401, one fresh token, then the request went through (manifest {digest})"
     );
 }
+
+#[test]
+fn a_second_serve_on_the_same_port_names_the_running_one_once_and_fails() {
+    let hub = FakeHub::start();
+    let dpx = Dpx::new(&hub.url());
+    let first = dpx.serve();
+    let out = dpx
+        .command()
+        .args(["serve", "--listen", &first.addr])
+        .output()
+        .expect("second dpx serve");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    let said = format!(
+        "dpx serve (pid {}) already serves this cache on {}",
+        first.child.id(),
+        first.addr
+    );
+    assert_eq!(err.matches(&said).count(), 1, "{err}");
+    assert!(
+        !err.contains("is this cache's daemon") && !err.contains("os error"),
+        "one message, no OS error text: {err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+}

@@ -207,12 +207,24 @@ fn dockerd_reloaded_with_the_daemon_json_setup_wrote_pulls_through_an_ensured_da
     let work = tempfile::tempdir().expect("tempdir");
     let hosts_dir = work.path().join("certs.d");
     let conf = work.path().join("registries.conf");
-    dpx.ok(&["setup", "containerd", "--hosts-dir", path_str(&hosts_dir)]);
+    let containerd_config = work.path().join("containerd.toml");
+    std::fs::write(&containerd_config, "version = 2\n").expect("containerd config");
+    dpx.ok(&[
+        "setup",
+        "containerd",
+        "--apply",
+        "--hosts-dir",
+        path_str(&hosts_dir),
+        "--containerd-config",
+        path_str(&containerd_config),
+    ]);
     std::fs::write(&conf, dpx.ok(&["setup", "podman"])).expect("registries.conf");
     let env = [("DOCKER_HOST", dockerd.host.as_str())];
     let engine_args = [
         "--hosts-dir",
         path_str(&hosts_dir),
+        "--containerd-config",
+        path_str(&containerd_config),
         "--registries-conf",
         path_str(&conf),
     ];
@@ -297,7 +309,17 @@ fn ctr_pulls_with_the_hosts_dir_dpx_setup_containerd_wrote() {
     let serve = dpx.serve_on(&addr, &[]);
     let work = tempfile::tempdir().expect("tempdir");
     let hosts_dir = work.path().join("certs.d");
-    dpx.ok(&["setup", "containerd", "--hosts-dir", path_str(&hosts_dir)]);
+    let containerd_config = work.path().join("containerd.toml");
+    let setup = [
+        "setup",
+        "containerd",
+        "--apply",
+        "--hosts-dir",
+        path_str(&hosts_dir),
+        "--containerd-config",
+        path_str(&containerd_config),
+    ];
+    dpx.ok(&setup);
     for host in ["docker.io", "ghcr.io"] {
         assert!(hosts_dir.join(host).join("hosts.toml").is_file(), "{host}");
     }
@@ -340,11 +362,11 @@ fn ctr_pulls_with_the_hosts_dir_dpx_setup_containerd_wrote() {
     );
 
     // Running it again changes nothing.
-    let out = dpx.run(&["setup", "containerd", "--hosts-dir", path_str(&hosts_dir)]);
+    let out = dpx.run(&setup);
     assert_success(&out, "second setup containerd");
     assert_eq!(
         stderr(&out).matches(": unchanged").count(),
-        2,
+        3,
         "{}",
         stderr(&out)
     );
@@ -758,7 +780,16 @@ fn setup_containerd_backs_up_a_different_hosts_toml_and_refuses_a_bad_listen() {
     let mine = "server = \"https://registry-1.docker.io\"\n# mine\n";
     std::fs::write(hub_dir.join("hosts.toml"), mine).expect("hosts.toml");
 
-    let out = dpx.run(&["setup", "containerd", "--hosts-dir", path_str(dir.path())]);
+    let containerd_config = tempfile::NamedTempFile::new().expect("containerd config");
+    let out = dpx.run(&[
+        "setup",
+        "containerd",
+        "--apply",
+        "--hosts-dir",
+        path_str(dir.path()),
+        "--containerd-config",
+        path_str(containerd_config.path()),
+    ]);
     assert_success(&out, "setup containerd");
     let saved = backups(&hub_dir);
     assert_eq!(saved.len(), 1, "{}", stderr(&out));
@@ -782,11 +813,142 @@ fn setup_containerd_backs_up_a_different_hosts_toml_and_refuses_a_bad_listen() {
     let empty = tempfile::tempdir().expect("tempdir");
     let out = dpx
         .command()
-        .args(["setup", "containerd", "--hosts-dir", path_str(empty.path())])
+        .args(["setup", "containerd", "--apply", "--hosts-dir"])
+        .arg(empty.path())
+        .arg("--containerd-config")
+        .arg(empty.path().join("config.toml"))
         .env("DPX_LISTEN", "127.0.0.1:0")
         .output()
         .expect("dpx");
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("port 0"), "{}", stderr(&out));
     assert_eq!(std::fs::read_dir(empty.path()).expect("dir").count(), 0);
+}
+
+/// containerd's own reading of a config file (`containerd config dump`
+/// merges it with the built-in defaults, as the daemon would).
+fn containerd_reads(config: &Path) -> String {
+    let out = Command::new("containerd")
+        .arg("--config")
+        .arg(config)
+        .args(["config", "dump"])
+        .output()
+        .expect("run containerd config dump");
+    assert_success(&out, "containerd config dump");
+    stdout(&out)
+}
+
+#[test]
+fn setup_containerd_prints_until_apply_which_sets_the_cri_config_path_containerd_reads() {
+    let (dpx, addr) = dpx_listening(&[]);
+    let work = tempfile::tempdir().expect("tempdir");
+    let hosts_dir = work.path().join("certs.d");
+    let config = work.path().join("config.toml");
+    let mine = "# site settings, kept by dpx\nversion = 2\n\n[plugins.\"io.containerd.grpc.v1.cri\"]\n  sandbox_image = \"registry.k8s.io/pause:3.9\" # pinned\n";
+    std::fs::write(&config, mine).expect("config.toml");
+    let args = [
+        "--hosts-dir",
+        path_str(&hosts_dir),
+        "--containerd-config",
+        path_str(&config),
+    ];
+    let setup = |apply: bool| {
+        let mut all = vec!["setup", "containerd"];
+        if apply {
+            all.push("--apply");
+        }
+        all.extend(args);
+        let out = dpx.run(&all);
+        assert_success(&out, "setup containerd");
+        out
+    };
+    // The real containerd does not read dpx's hosts directory yet.
+    assert!(containerd_reads(&config).contains("config_path = \"\""));
+
+    // Without --apply: printed, nothing written.
+    let out = setup(false);
+    let printed = stdout(&out);
+    assert!(!hosts_dir.exists(), "nothing written: {printed}");
+    assert_eq!(std::fs::read_to_string(&config).expect("config"), mine);
+    assert!(
+        printed.contains(&format!("[host.\"http://{addr}\"]")),
+        "{printed}"
+    );
+    assert!(
+        printed.contains(&format!("config_path = \"{}\"", hosts_dir.display())),
+        "{printed}"
+    );
+    assert!(
+        stderr(&out).contains("dpx setup containerd --apply"),
+        "{}",
+        stderr(&out)
+    );
+    let (_, report) = doctor(&dpx, &args, &[]);
+    assert_eq!(status_of(&report, "containerd"), ["warning"], "{report:#}");
+
+    // --apply: the hosts files, and config.toml with a backup and the rest kept.
+    setup(true);
+    assert!(hosts_dir.join("docker.io/hosts.toml").is_file());
+    let written = std::fs::read_to_string(&config).expect("config");
+    assert!(
+        written.starts_with("# site settings, kept by dpx\nversion = 2\n"),
+        "{written}"
+    );
+    assert!(written.contains("# pinned"), "{written}");
+    let saved = backups(work.path());
+    assert_eq!(saved.len(), 1);
+    assert_eq!(std::fs::read_to_string(&saved[0]).expect("backup"), mine);
+    let dumped = containerd_reads(&config);
+    assert!(
+        dumped.contains(&format!("config_path = \"{}\"", hosts_dir.display())),
+        "{dumped}"
+    );
+    assert!(dumped.contains("registry.k8s.io/pause:3.9"), "{dumped}");
+    let (_, report) = doctor(&dpx, &args, &[]);
+    assert_eq!(status_of(&report, "containerd"), ["ok"], "{report:#}");
+
+    // Idempotent: nothing changes, no new backup.
+    let out = setup(true);
+    assert_eq!(
+        stderr(&out).matches(": unchanged").count(),
+        2,
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(backups(work.path()).len(), 1);
+    assert_eq!(std::fs::read_to_string(&config).expect("config"), written);
+
+    // Hosts files in place but a CRI that ignores them: a problem, with its fix.
+    std::fs::write(&config, mine).expect("config.toml");
+    let (code, report) = doctor(&dpx, &args, &[]);
+    assert_eq!(code, Some(1), "{report:#}");
+    assert_eq!(status_of(&report, "containerd"), ["problem"], "{report:#}");
+    let check = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["check"] == "containerd")
+        .expect("containerd check");
+    let fix = check["fix"].as_str().expect("fix");
+    assert!(
+        fix.contains("dpx setup containerd --apply") && fix.contains("restart containerd"),
+        "{check}"
+    );
+    assert!(
+        check["message"]
+            .as_str()
+            .expect("message")
+            .contains("config_path"),
+        "{check}"
+    );
+
+    // A version 1 config is refused and left alone.
+    let old = "[plugins.cri]\n  sandbox_image = \"pause\"\n";
+    std::fs::write(&config, old).expect("config.toml");
+    let mut all = vec!["setup", "containerd", "--apply"];
+    all.extend(args);
+    let out = dpx.run(&all);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("version 1"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&config).expect("config"), old);
 }

@@ -39,6 +39,8 @@ impl Dpx {
             .arg(&self.config)
             .arg("--cache-dir")
             .arg(&self.cache)
+            // The platform config dir (dpx's credential file) is the test's own.
+            .env("XDG_CONFIG_HOME", self.config_home())
             .env_remove("DPX_LISTEN")
             .env_remove("DPX_LOG")
             // A GitLab job's own Dependency Proxy must not reach the tests.
@@ -48,6 +50,11 @@ impl Dpx {
             .env_remove("CI_DEPENDENCY_PROXY_PASSWORD")
             .stdin(Stdio::null());
         cmd
+    }
+
+    /// `XDG_CONFIG_HOME` of every run: dpx's config dir is `dpx/` in it.
+    pub fn config_home(&self) -> PathBuf {
+        self.dir.path().join("config-home")
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
