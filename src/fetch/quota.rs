@@ -67,6 +67,9 @@ pub struct PullPolicy {
     pub probe: ProbeBackoff,
 }
 
+/// Docker Hub's rolling window when a reply does not say (`w=21600`).
+const DEFAULT_WINDOW_SECS: u64 = 21_600;
+
 /// Why a manifest is not asked upstream.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QuotaStop {
@@ -258,9 +261,14 @@ impl Quota {
             let start = self.policy.probe.start.as_secs().max(1);
             // A `Retry-After` wins: no probe before it (a second later, for the
             // clocks' difference: asking a moment early only earns another 429).
+            // It never waits longer than one rate-limit window (6 hours on
+            // Docker Hub when the reply says none): every pull counted has
+            // aged out of a rolling window by then, so a far-future date is
+            // wrong, and must not hold the cache for ever.
+            let window = seen.window_secs.unwrap_or(DEFAULT_WINDOW_SECS).max(start);
             let first = reply
                 .retry_after
-                .map_or(start, |d| d.as_secs().saturating_add(1));
+                .map_or(start, |d| d.as_secs().saturating_add(1).min(window));
             let hold = Hold {
                 since: now,
                 next_probe_at: now.saturating_add(first),
@@ -655,6 +663,26 @@ mod tests {
         assert_eq!(q.hold("docker.io", ANONYMOUS), None);
         assert!(q.take_hold_changed(), "a lifted hold is written at once");
         assert!(q.take_pull("docker.io", ANONYMOUS).is_ok());
+    }
+
+    #[test]
+    fn a_retry_after_beyond_the_window_holds_for_one_window_at_most() {
+        for (remaining, window) in [(Some(0), 60), (None, DEFAULT_WINDOW_SECS)] {
+            let q = Quota::new(PullPolicy::default());
+            let mut r = reply(Asked::ManifestGet, 429, remaining);
+            r.retry_after = Some(Duration::from_secs(u64::MAX / 2));
+            q.observe(&r);
+            let hold = q.hold("docker.io", ANONYMOUS).expect("held");
+            assert!(hold.next_probe_at <= now_secs() + window, "{hold:?}");
+            assert!(hold.next_probe_at + 1 >= now_secs() + window, "{hold:?}");
+        }
+        // A Retry-After within the window still wins over the first probe.
+        let q = Quota::new(PullPolicy::default());
+        let mut r = reply(Asked::ManifestGet, 429, None);
+        r.retry_after = Some(Duration::from_secs(120));
+        q.observe(&r);
+        let hold = q.hold("docker.io", ANONYMOUS).expect("held");
+        assert!(hold.next_probe_at >= now_secs() + 120 && hold.next_probe_at <= now_secs() + 122);
     }
 
     #[test]

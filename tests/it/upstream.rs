@@ -154,7 +154,8 @@ fn a_retry_after_longer_than_any_wait_fails_at_once() {
     hub.set_retry_after(Some("86400"));
     hub.set_fault_on("/manifests/", Fault::TooManyRequests, None);
     let out = run_bounded(&dpx, &["pull", "tomorrow:v1"]);
-    assert_eq!(out.status.code(), Some(1));
+    // The quota stopped it: exit 3, the quota's code.
+    assert_eq!(out.status.code(), Some(3));
     assert!(stderr(&out).contains("429"), "{}", stderr(&out));
     assert_eq!(
         hub.count(Route::ManifestGet),
