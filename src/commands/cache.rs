@@ -4,13 +4,13 @@ use std::process::ExitCode;
 
 use indicatif::ProgressBar;
 
-use super::pull::human_bytes;
 use super::{Context, Finished, Output, cache_usage, run_blocking};
 use crate::cache::{VerifyProgress, VerifyReport};
 use crate::cli::{CacheCommand, VerifyArgs};
 use crate::exit;
 use crate::progress::Progress;
 use crate::stdout::{print_json, with_stdout};
+use crate::units::human_bytes;
 
 pub async fn run(ctx: &Context, command: CacheCommand) -> anyhow::Result<ExitCode> {
     match command {

@@ -10,13 +10,13 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde::Serialize;
 
-use super::pull::human_bytes;
 use super::{Context, Output, run_blocking};
 use crate::cli::{DaemonCommand, DaemonStartArgs, GlobalArgs};
 use crate::daemon::{self, Launch, Probe, RuntimeDir, State};
 use crate::exit;
 use crate::server::ServerStatus;
 use crate::stdout::{print_json, with_stdout};
+use crate::units::human_bytes;
 
 pub async fn run(
     ctx: &Context,

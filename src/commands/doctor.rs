@@ -10,12 +10,12 @@ use serde::Serialize;
 
 use super::containerd_config;
 use super::endpoint::Endpoint;
-use super::pull::human_bytes;
 use super::setup::{DOCKER_RELOAD, mirrored_registries};
 use super::{Context, Output};
 use crate::cli::DoctorArgs;
 use crate::config::Config;
 use crate::stdout::{print_json, with_stdout};
+use crate::units::human_bytes;
 
 /// How long the mirror and each upstream get to answer `GET /v2/`.
 const HTTP_DEADLINE: Duration = Duration::from_secs(5);
