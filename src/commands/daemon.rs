@@ -161,7 +161,7 @@ async fn start(
         let asked = args
             .listen
             .as_deref()
-            .and_then(|l| super::serve::listen_addr(l).ok());
+            .and_then(|l| crate::daemon::listen::listen_addr(l).ok());
         if let Some(asked) = asked
             && !started.started
             && asked.port() != 0

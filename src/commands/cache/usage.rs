@@ -7,8 +7,8 @@ use std::time::SystemTime;
 use anyhow::Context as _;
 use serde::Serialize;
 
-use super::{Context, Output};
 use crate::cache::{Cache, Inventory};
+use crate::commands::{Context, Output};
 use crate::reference::Digest;
 use crate::units::human_bytes;
 
