@@ -149,7 +149,7 @@ pub struct SetupContainerdArgs {
     #[arg(long, value_name = "DIR", default_value = "/etc/containerd/certs.d")]
     pub hosts_dir: PathBuf,
     /// containerd's configuration file, whose CRI `config_path` --apply sets to --hosts-dir
-    #[arg(long, value_name = "FILE", default_value = crate::commands::containerd_config::DEFAULT_PATH)]
+    #[arg(long, value_name = "FILE", default_value = crate::engines::containerd::DEFAULT_PATH)]
     pub containerd_config: PathBuf,
 }
 
@@ -180,7 +180,7 @@ pub struct DoctorArgs {
     #[arg(long, value_name = "DIR", default_value = "/etc/containerd/certs.d")]
     pub hosts_dir: PathBuf,
     /// containerd's configuration file, whose CRI `config_path` must name --hosts-dir
-    #[arg(long, value_name = "FILE", default_value = crate::commands::containerd_config::DEFAULT_PATH)]
+    #[arg(long, value_name = "FILE", default_value = crate::engines::containerd::DEFAULT_PATH)]
     pub containerd_config: PathBuf,
     /// podman's registries.conf to check [default: $CONTAINERS_REGISTRIES_CONF, else
     /// ~/.config/containers/registries.conf, else /etc/containers/registries.conf]

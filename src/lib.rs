@@ -11,6 +11,7 @@ pub mod config;
 pub mod credentials;
 pub mod daemon;
 pub mod dependency_proxy;
+pub mod engines;
 pub mod exit;
 pub mod fetch;
 pub mod imagelist;

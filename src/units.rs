@@ -30,6 +30,11 @@ pub fn parse_size(s: &str) -> Result<u64, UnitError> {
         })
 }
 
+/// A size as people read it: `1.5 MiB`.
+pub fn human_bytes(n: u64) -> String {
+    bytesize::ByteSize::b(n).display().iec().to_string()
+}
+
 /// Serde adapter for optional human durations in the config file.
 pub mod serde_duration {
     use std::time::Duration;

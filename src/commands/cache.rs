@@ -4,18 +4,20 @@ use std::process::ExitCode;
 
 use indicatif::ProgressBar;
 
-use super::pull::human_bytes;
-use super::{Context, Finished, Output, cache_usage, run_blocking};
+mod usage;
+
+use super::{Context, Finished, Output, run_blocking};
 use crate::cache::{VerifyProgress, VerifyReport};
 use crate::cli::{CacheCommand, VerifyArgs};
 use crate::exit;
 use crate::progress::Progress;
 use crate::stdout::{print_json, with_stdout};
+use crate::units::human_bytes;
 
 pub async fn run(ctx: &Context, command: CacheCommand) -> anyhow::Result<ExitCode> {
     match command {
-        CacheCommand::Ls => cache_usage::ls(ctx).await,
-        CacheCommand::Du => cache_usage::du(ctx).await,
+        CacheCommand::Ls => usage::ls(ctx).await,
+        CacheCommand::Du => usage::du(ctx).await,
         CacheCommand::Verify(args) => verify(ctx, args).await,
         CacheCommand::Path if ctx.output == Output::Json => {
             print_json(&serde_json::json!({ "path": ctx.cache_dir }))?;

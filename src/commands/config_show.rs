@@ -8,14 +8,14 @@ use std::time::Duration;
 use clap::parser::ValueSource;
 use serde::Serialize;
 
-use super::endpoint::{Endpoint, Origin};
-use super::pull::human_bytes;
 use super::{Context, Output};
 use crate::cli::{ConfigCommand, GlobalArgs};
 use crate::config::{Config, default_config_path};
 use crate::credentials::StoreKind;
+use crate::engines::endpoint::{Endpoint, Origin};
 use crate::registry::LowSpeedLimit;
 use crate::stdout::{print_json, with_stdout};
+use crate::units::human_bytes;
 
 #[derive(Debug, Serialize)]
 pub struct Setting {

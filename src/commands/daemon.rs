@@ -10,13 +10,13 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde::Serialize;
 
-use super::pull::human_bytes;
 use super::{Context, Output, run_blocking};
 use crate::cli::{DaemonCommand, DaemonStartArgs, GlobalArgs};
 use crate::daemon::{self, Launch, Probe, RuntimeDir, State};
 use crate::exit;
 use crate::server::ServerStatus;
 use crate::stdout::{print_json, with_stdout};
+use crate::units::human_bytes;
 
 pub async fn run(
     ctx: &Context,
@@ -161,7 +161,7 @@ async fn start(
         let asked = args
             .listen
             .as_deref()
-            .and_then(|l| super::serve::listen_addr(l).ok());
+            .and_then(|l| crate::daemon::listen::listen_addr(l).ok());
         if let Some(asked) = asked
             && !started.started
             && asked.port() != 0

@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use base64::Engine as _;
 
 use super::Context;
-use super::endpoint::Endpoint;
 use crate::cli::{EnvArgs, EnvFormat};
 use crate::config::Config;
+use crate::engines::Endpoint;
 use crate::exit::UsageError;
 use crate::reference::DOCKER_HUB;
 use crate::stdout::{print_json, with_stdout};
@@ -152,7 +152,7 @@ mod tests {
     fn with_client_auth_a_ready_docker_auth_config() {
         let endpoint = Endpoint {
             host_port: "127.0.0.1:5123".into(),
-            origin: super::super::endpoint::Origin::File,
+            origin: crate::engines::endpoint::Origin::File,
         };
         let vars = variables(&endpoint, Some(("ci".into(), "p'w $x".into())));
         let names: Vec<&str> = vars.iter().map(|(k, _)| *k).collect();

@@ -6,13 +6,13 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use super::pull::human_bytes;
 use super::{Context, Finished, Output, run_blocking};
 use crate::archive::{self, ExportSummary};
 use crate::cli::ExportArgs;
 use crate::exit::UsageError;
 use crate::reference::Reference;
 use crate::stdout::{print_json, quiet_on_broken_pipe};
+use crate::units::human_bytes;
 
 pub async fn run(ctx: &Context, args: ExportArgs) -> anyhow::Result<ExitCode> {
     if args.output.as_os_str() == "-" && ctx.output == Output::Json {

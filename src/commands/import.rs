@@ -2,11 +2,11 @@
 
 use std::process::ExitCode;
 
-use super::pull::human_bytes;
 use super::{Context, Finished, Output, run_blocking};
 use crate::archive::{self, ImportSummary};
 use crate::cli::ImportArgs;
 use crate::stdout::print_json;
+use crate::units::human_bytes;
 
 pub async fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<ExitCode> {
     let cache = ctx.open_cache()?;

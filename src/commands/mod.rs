@@ -1,14 +1,11 @@
 //! One module per subcommand: flags -> library calls -> rendering.
 
 pub mod cache;
-pub mod cache_usage;
 pub mod config_edit;
 pub mod config_show;
-pub mod containerd_config;
 pub mod daemon;
 pub mod docs;
 pub mod doctor;
-pub mod endpoint;
 pub mod env;
 pub mod export;
 pub mod import;
@@ -20,7 +17,6 @@ pub mod ratelimit;
 pub mod ratelimit_cached;
 pub mod serve;
 pub mod setup;
-pub mod setup_systemd;
 pub mod stats;
 
 use std::path::PathBuf;

@@ -18,6 +18,7 @@ use crate::oci::PlatformChoice;
 use crate::progress::Progress;
 use crate::reference::{Digest, Reference};
 use crate::registry::{DEFAULT_RETRIES, RateLimit};
+use crate::units::human_bytes;
 
 /// Blob downloads at once within one image.
 const BLOBS_PER_IMAGE: usize = 4;
@@ -446,8 +447,4 @@ fn strip_tag(reference: &str) -> &str {
         Some(i) => &name[..last_slash + i],
         None => name,
     }
-}
-
-pub fn human_bytes(n: u64) -> String {
-    bytesize::ByteSize::b(n).display().iec().to_string()
 }

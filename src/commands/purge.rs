@@ -7,12 +7,12 @@ use std::time::SystemTime;
 
 use anyhow::Context as _;
 
-use super::pull::human_bytes;
 use super::{Context, Output};
 use crate::cache::{ImageSelector, Policy, Summary, plan};
 use crate::cli::PurgeArgs;
 use crate::exit::UsageError;
 use crate::reference::Reference;
+use crate::units::human_bytes;
 
 pub async fn run(ctx: &Context, args: PurgeArgs) -> anyhow::Result<ExitCode> {
     let policy = Policy {

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 
 use super::{Context, Output};
 use crate::cli::ServeArgs;
-use crate::config::DEFAULT_LISTEN;
+use crate::daemon::listen::{check_exposure, configured_addr};
 use crate::daemon::{REGISTER_WAIT, Registration, RuntimeDir, activation};
 use crate::exit::UsageError;
 use crate::serve_auth::{self, AuthError, ClientAuth};
@@ -21,7 +21,7 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
     if args.print_password || args.reset_password || args.hash_password {
         return password_command(ctx, &args).await;
     }
-    let addr = configured_addr(ctx, args.listen.as_deref())?;
+    let addr = configured_addr(&ctx.config, args.listen.as_deref())?;
     let auth_on = serve_auth::enabled(&ctx.config, args.auth);
     check_exposure(addr, auth_on, args.insecure_no_auth)?;
     let tls_files = match (args.tls_cert.clone(), args.tls_key.clone()) {
@@ -326,88 +326,4 @@ async fn password_command(ctx: &Context, args: &ServeArgs) -> anyhow::Result<Exi
     };
     crate::stdout::with_stdout(|out| writeln!(out, "{secret}"))?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Where serve listens: the flag (or `DPX_LISTEN`), else `[serve] listen`,
-/// else 127.0.0.1:5000.
-pub(crate) fn configured_addr(ctx: &Context, flag: Option<&str>) -> Result<SocketAddr, UsageError> {
-    let listen = flag
-        .or(ctx.config.serve.listen.as_deref())
-        .unwrap_or(DEFAULT_LISTEN);
-    listen_addr(listen)
-}
-
-/// The listen address: `IP:PORT` or `localhost:PORT`.
-pub(crate) fn listen_addr(listen: &str) -> Result<SocketAddr, UsageError> {
-    match listen.strip_prefix("localhost:") {
-        Some(port) => format!("127.0.0.1:{port}").parse(),
-        None => listen.parse(),
-    }
-    .map_err(|_| {
-        UsageError(format!(
-            "invalid listen address {listen:?}: use IP:PORT, e.g. 127.0.0.1:5000"
-        ))
-    })
-}
-
-/// Off loopback (anything outside 127.0.0.0/8 and ::1, `0.0.0.0` included),
-/// anyone who can reach the port could read every cached (even private)
-/// image and fill the disk with images of their choosing: that needs client
-/// auth, or the explicit `--insecure-no-auth`.
-pub(crate) fn check_exposure(
-    addr: SocketAddr,
-    auth_on: bool,
-    insecure_no_auth: bool,
-) -> Result<(), UsageError> {
-    if addr.ip().to_canonical().is_loopback() || auth_on {
-        return Ok(());
-    }
-    if insecure_no_auth {
-        tracing::warn!(
-            "listening on {addr} without client authentication (--insecure-no-auth): anyone who can reach it can read every cached image and make dpx download any image"
-        );
-        return Ok(());
-    }
-    Err(UsageError(format!(
-        "refusing to listen on {addr}: without client authentication dpx serve listens on loopback only \
-         (127.0.0.1:PORT or [::1]:PORT); turn it on with --auth (or [serve.auth] enabled = true), \
-         or pass --insecure-no-auth to let anyone who can reach {addr} read every cached image"
-    )))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{check_exposure, listen_addr};
-
-    fn allowed(listen: &str, auth: bool, insecure: bool) -> bool {
-        check_exposure(listen_addr(listen).unwrap(), auth, insecure).is_ok()
-    }
-
-    #[test]
-    fn off_loopback_needs_auth_or_the_explicit_insecure_flag() {
-        for ok in [
-            "127.0.0.1:5000",
-            "[::1]:0",
-            "localhost:5000",
-            "127.0.0.2:1",
-            "[::ffff:127.0.0.1]:1",
-        ] {
-            assert!(allowed(ok, false, false), "{ok}");
-        }
-        for off in ["0.0.0.0:5000", "[::]:5000", "192.0.2.1:5000"] {
-            assert!(!allowed(off, false, false), "{off}");
-            assert!(allowed(off, true, false), "{off}");
-            assert!(allowed(off, false, true), "{off}");
-        }
-        let err = check_exposure(listen_addr("0.0.0.0:1").unwrap(), false, false)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("--auth") && err.contains("--insecure-no-auth"),
-            "{err}"
-        );
-        for bad in ["5000", "localhost", "x:1"] {
-            assert!(listen_addr(bad).is_err(), "{bad}");
-        }
-    }
 }

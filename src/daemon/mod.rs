@@ -3,8 +3,10 @@
 //! live figures over `GET /_dpx/status`, stopped with SIGTERM.
 
 pub mod activation;
+pub mod listen;
 pub mod log;
 mod state;
+pub mod v2_probe;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -12,6 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub use state::{Probe, Registration, RuntimeDir, State, absolute};
+use v2_probe::V2Probe;
 
 use crate::server::{STATUS_PATH, ServerStatus};
 
@@ -114,9 +117,9 @@ pub async fn start(runtime: &RuntimeDir, launch: &Launch) -> Result<Started, Dae
         Ok((lock, probe))
     })
     .await?;
-    let client = client();
+    let v2 = loopback_probe();
     let stale = match probe {
-        Probe::Running(state) => match wait_for_answer(&client, runtime, &state).await? {
+        Probe::Running(state) => match wait_for_answer(&v2, runtime, &state).await? {
             Some(address) => {
                 return Ok(Started {
                     state,
@@ -142,7 +145,7 @@ pub async fn start(runtime: &RuntimeDir, launch: &Launch) -> Result<Started, Dae
             // (a foreground `dpx serve`): then that one is the answer.
             let rt = runtime.clone();
             if let Probe::Running(state) = blocking(move || rt.probe()).await?
-                && let Some(address) = wait_for_answer(&client, runtime, &state).await?
+                && let Some(address) = wait_for_answer(&v2, runtime, &state).await?
             {
                 break Ok(Started {
                     state,
@@ -159,7 +162,7 @@ pub async fn start(runtime: &RuntimeDir, launch: &Launch) -> Result<Started, Dae
         if let Probe::Running(state) = blocking(move || rt.probe()).await?
             && state.pid == pid
             && let Some(address) = state.address.clone()
-            && answers(&client, &address).await
+            && v2.answers(&address).await
         {
             break Ok(Started {
                 state,
@@ -220,7 +223,7 @@ fn spawn(runtime: &RuntimeDir, launch: &Launch) -> Result<std::process::Child, D
 /// Waits for a running daemon's address and first answer; `None` when it
 /// stops meanwhile.
 async fn wait_for_answer(
-    client: &reqwest::Client,
+    probe: &V2Probe,
     runtime: &RuntimeDir,
     state: &State,
 ) -> Result<Option<String>, DaemonError> {
@@ -228,7 +231,7 @@ async fn wait_for_answer(
     let mut state = state.clone();
     loop {
         if let Some(address) = &state.address
-            && answers(client, address).await
+            && probe.answers(address).await
         {
             return Ok(Some(address.clone()));
         }
@@ -336,6 +339,11 @@ pub async fn status(address: &str) -> Result<ServerStatus, DaemonError> {
     resp.json().await.map_err(|e| fail(e.to_string()))
 }
 
+/// The `/v2/` probe of a starting daemon's address.
+fn loopback_probe() -> V2Probe {
+    V2Probe::new(Duration::from_secs(2), Duration::from_secs(5))
+}
+
 /// A client for our own loopback endpoint: no proxy, short deadlines.
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -344,15 +352,6 @@ fn client() -> reqwest::Client {
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap_or_default()
-}
-
-/// Whether `GET /v2/` answers 200 on `address`.
-async fn answers(client: &reqwest::Client, address: &str) -> bool {
-    client
-        .get(format!("http://{address}/v2/"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
 }
 
 /// The last `lines` lines of a log file ("" when unreadable).

@@ -3,62 +3,66 @@
 //! stops again after its idle timeout, so an engine never finds the mirror
 //! down (dockerd would silently fall back to Docker Hub).
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use serde::Serialize;
 
-use super::Context;
-use super::Output;
-use super::serve::{check_exposure, configured_addr};
-use crate::cli::{GlobalArgs, SetupSystemdArgs};
-use crate::stdout::{print_json, with_stdout};
+use crate::config::Config;
+use crate::daemon::listen::{check_exposure, configured_addr};
 
 const SOCKET: &str = "dpx.socket";
 const SERVICE: &str = "dpx.service";
 
 #[derive(Serialize)]
-struct Unit {
-    path: PathBuf,
-    text: String,
+pub struct Unit {
+    pub path: PathBuf,
+    pub text: String,
 }
 
 #[derive(Serialize)]
-struct Plan {
-    socket: Unit,
-    service: Unit,
+pub struct Plan {
+    /// Where the units go.
+    #[serde(skip)]
+    pub dir: PathBuf,
+    pub socket: Unit,
+    pub service: Unit,
     /// What to run after the files are in place.
-    commands: Vec<String>,
+    pub commands: Vec<String>,
 }
 
-pub async fn run(
-    ctx: &Context,
-    global: &GlobalArgs,
-    args: SetupSystemdArgs,
-) -> anyhow::Result<ExitCode> {
-    let system = args.system;
-    let addr = configured_addr(ctx, args.listen.as_deref())?;
+/// The two units for serving `cache_dir` (with `config_file`, when given) on
+/// the configured address, and the commands that enable them.
+pub fn plan(
+    config: &Config,
+    cache_dir: &Path,
+    config_file: Option<&Path>,
+    listen: Option<&str>,
+    idle_timeout: Option<Duration>,
+    unit_dir: Option<&Path>,
+    system: bool,
+) -> anyhow::Result<(SocketAddr, Plan)> {
+    let addr = configured_addr(config, listen)?;
     // The unit runs plain `dpx serve`: off loopback only with client auth in the config.
-    check_exposure(addr, crate::serve_auth::enabled(&ctx.config, false), false)?;
-    let idle = match args.idle_timeout {
+    check_exposure(addr, crate::serve_auth::enabled(config, false), false)?;
+    let idle = match idle_timeout {
         Some(t) if t.is_zero() => None,
         Some(t) => Some(t),
-        None => ctx.config.serve.idle_timeout(true),
+        None => config.serve.idle_timeout(true),
     };
-    let dir = match &args.unit_dir {
-        Some(d) => d.clone(),
+    let dir = match unit_dir {
+        Some(d) => d.to_path_buf(),
         None => default_unit_dir(system)?,
     };
     let exe = std::env::current_exe().context("cannot find the dpx binary")?;
     let mut exec = vec![
         exe.display().to_string(),
         "--cache-dir".into(),
-        crate::daemon::absolute(&ctx.cache_dir)
-            .display()
-            .to_string(),
+        crate::daemon::absolute(cache_dir).display().to_string(),
     ];
-    if let Some(config) = &global.config {
+    if let Some(config) = config_file {
         exec.push("--config".into());
         exec.push(crate::daemon::absolute(config).display().to_string());
     }
@@ -69,6 +73,7 @@ pub async fn run(
     }
     let commands = enable_commands(&dir, system);
     let plan = Plan {
+        dir: dir.clone(),
         socket: Unit {
             path: dir.join(SOCKET),
             text: socket_unit(&addr.to_string()),
@@ -79,37 +84,7 @@ pub async fn run(
         },
         commands,
     };
-    if args.apply {
-        let plan_dir = dir.clone();
-        let (socket, service) = (plan.socket.text.clone(), plan.service.text.clone());
-        tokio::task::spawn_blocking(move || write_units(&plan_dir, &socket, &service)).await??;
-    }
-    if ctx.output == Output::Json {
-        print_json(&plan)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    if args.apply {
-        if ctx.output == Output::Human {
-            eprintln!(
-                "dpx setup systemd: wrote {} and {}\nnow run:\n  {}\nthen the first connection to http://{addr} starts dpx",
-                plan.socket.path.display(),
-                plan.service.path.display(),
-                plan.commands.join("\n  ")
-            );
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
-    let text = format!(
-        "# {}\n{}\n# {}\n{}\n# Install with `dpx setup systemd{} --apply`, or write these files, then run:\n#   {}\n",
-        plan.socket.path.display(),
-        plan.socket.text,
-        plan.service.path.display(),
-        plan.service.text,
-        if system { " --system" } else { "" },
-        plan.commands.join("\n#   ")
-    );
-    with_stdout(|out| out.write_all(text.as_bytes()))?;
-    Ok(ExitCode::SUCCESS)
+    Ok((addr, plan))
 }
 
 fn socket_unit(addr: &str) -> String {
@@ -227,7 +202,8 @@ fn default_unit_dir(system: bool) -> anyhow::Result<PathBuf> {
     Ok(base.config_dir().join("systemd/user"))
 }
 
-fn write_units(dir: &Path, socket: &str, service: &str) -> anyhow::Result<()> {
+/// Writes both units into `dir` (made when missing).
+pub fn write_units(dir: &Path, socket: &str, service: &str) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     for (name, text) in [(SOCKET, socket), (SERVICE, service)] {
         let path = dir.join(name);

@@ -7,10 +7,10 @@ use std::time::SystemTime;
 use anyhow::Context as _;
 use serde::Serialize;
 
-use super::pull::human_bytes;
-use super::{Context, Output};
 use crate::cache::{Cache, Inventory};
+use crate::commands::{Context, Output};
 use crate::reference::Digest;
+use crate::units::human_bytes;
 
 /// `dpx cache ls`: the cached images.
 pub async fn ls(ctx: &Context) -> anyhow::Result<ExitCode> {

@@ -8,7 +8,15 @@
 
 use std::path::{Path, PathBuf};
 
+use anyhow::Context as _;
 use toml_edit::{DocumentMut, Item, Table, value};
+
+use super::check::{Check, Status};
+use super::endpoint::Endpoint;
+use super::files::{SetupError, backup, write_atomic};
+use super::mirrored_registries;
+use super::program::{installed, same_url};
+use crate::config::Config;
 
 /// Where containerd reads its configuration from.
 pub const DEFAULT_PATH: &str = "/etc/containerd/config.toml";
@@ -231,6 +239,248 @@ pub fn with_hosts_dir(
     }
     table.insert("config_path", value(dirs.join(":")));
     Ok(Some(doc.to_string()))
+}
+
+/// A file `setup containerd` would write: its new text when it changes.
+#[derive(Debug)]
+pub struct Planned {
+    pub path: PathBuf,
+    pub text: Option<String>,
+    pub backup: Option<PathBuf>,
+}
+pub struct ContainerdReport {
+    pub hosts: Vec<Planned>,
+    /// containerd's config.toml; `None` when neither it nor containerd exists.
+    pub cri: Option<Planned>,
+}
+/// The config.toml change that makes the CRI read `hosts_dir`.
+fn cri_config_change(
+    file: &Path,
+    hosts_dir: &Path,
+    installed: Option<&str>,
+) -> anyhow::Result<Option<Planned>> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(source) => {
+            return Err(SetupError::Read {
+                path: file.to_path_buf(),
+                source,
+            }
+            .into());
+        }
+    };
+    if text.is_none() && installed.is_none() {
+        return Ok(None);
+    }
+    let version = version_for_containerd(installed);
+    let new = with_hosts_dir(file, text.as_deref(), hosts_dir, version)?;
+    Ok(Some(Planned {
+        path: file.to_path_buf(),
+        text: new,
+        backup: None,
+    }))
+}
+/// A `hosts.toml` for one registry: dpx first, for pulls and tag resolution;
+/// the registry itself (`server`) when dpx cannot answer. containerd adds
+/// `?ns=HOST` to mirror requests, which tells dpx the upstream, so no
+/// `override_path` is needed.
+pub fn hosts_toml(server: &str, endpoint: &Endpoint) -> String {
+    let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
+    format!(
+        "# Written by dpx setup containerd: pull through dpx, else from the registry itself.\n\
+         server = {}\n\n[host.{}]\n  capabilities = [\"pull\", \"resolve\"]\n",
+        quote(server),
+        quote(&endpoint.url())
+    )
+}
+/// Each mirrored registry's `hosts.toml` names dpx as a host, and
+/// containerd's CRI reads them (`config_path`).
+pub async fn check(
+    endpoint: &Endpoint,
+    hosts_dir: &Path,
+    containerd_config: &Path,
+    registries: &[String],
+) -> Check {
+    let fix = Some(apply_command(hosts_dir, containerd_config));
+    let dir = hosts_dir.to_path_buf();
+    let wanted = endpoint.url();
+    let regs = registries.to_vec();
+    let missing = tokio::task::spawn_blocking(move || {
+        let mut missing = Vec::new();
+        let mut found = 0usize;
+        for host in &regs {
+            let file = dir.join(host).join("hosts.toml");
+            let names_dpx = crate::operator_files::read_to_string(&file)
+                .ok()
+                .and_then(|text| toml::from_str::<toml::Table>(&text).ok())
+                .and_then(|t| t.get("host").and_then(|h| h.as_table()).cloned())
+                .is_some_and(|hosts| hosts.keys().any(|k| same_url(k, &wanted)));
+            if file.exists() {
+                found += 1;
+            }
+            if !names_dpx {
+                missing.push(host.clone());
+            }
+        }
+        (missing, found)
+    })
+    .await
+    .unwrap_or_else(|_| (registries.to_vec(), 0));
+    let (missing, found) = missing;
+    if missing.is_empty() {
+        let hosts = format!(
+            "hosts.toml in {} sends {} through dpx",
+            hosts_dir.display(),
+            registries.join(", ")
+        );
+        return cri_config_check(hosts, hosts_dir, containerd_config, fix).await;
+    }
+    if found == 0 && !installed("containerd").await {
+        return Check::new(
+            "containerd",
+            Status::Note,
+            "containerd is not installed".into(),
+            None,
+        );
+    }
+    Check::new(
+        "containerd",
+        Status::Warning,
+        format!(
+            "no hosts.toml in {} names {} for {}: containerd pulls those straight from the registry",
+            hosts_dir.display(),
+            endpoint.url(),
+            missing.join(", ")
+        ),
+        fix,
+    )
+}
+/// The hosts files are right: does containerd's CRI read them? Without
+/// `config_path` naming the directory, only `ctr --hosts-dir` does.
+async fn cri_config_check(
+    hosts: String,
+    hosts_dir: &Path,
+    file: &Path,
+    fix: Option<String>,
+) -> Check {
+    let installed = installed_version().await;
+    let path = file.to_path_buf();
+    let read = tokio::task::spawn_blocking(move || match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    })
+    .await
+    .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+    let text = match read {
+        Ok(None) if installed.is_none() => {
+            return Check::new("containerd", Status::Ok, hosts, None);
+        }
+        Ok(text) => text,
+        Err(e) => {
+            return Check::new(
+                "containerd",
+                Status::Warning,
+                format!(
+                    "{hosts}, but {} cannot be read ({e}) to check that containerd's CRI reads them",
+                    file.display()
+                ),
+                None,
+            );
+        }
+    };
+    let version = version_for_containerd(installed.as_deref());
+    let fix = fix.map(|f| format!("{f}, then {}", CONTAINERD_RESTART));
+    match cri_registry(file, text.as_deref(), version) {
+        Ok(cri) if cri.reads(hosts_dir) => Check::new(
+            "containerd",
+            Status::Ok,
+            format!(
+                "{hosts}; its CRI reads them ({} config_path)",
+                file.display()
+            ),
+            None,
+        ),
+        Ok(cri) => Check::new(
+            "containerd",
+            Status::Problem,
+            format!(
+                "{hosts}, but containerd's CRI (kubelet, nerdctl, crictl) ignores them: {}{} \
+                 {} config_path is {}, not {}",
+                file.display(),
+                if text.is_none() { " (absent)" } else { "" },
+                registry_table_name(cri.version),
+                if cri.dirs.is_empty() {
+                    "unset".to_string()
+                } else {
+                    format!("{:?}", cri.dirs.join(":"))
+                },
+                hosts_dir.display()
+            ),
+            fix,
+        ),
+        Err(e) => Check::new(
+            "containerd",
+            Status::Problem,
+            format!("{hosts}, but containerd's CRI may ignore them: {e}"),
+            Some(format!(
+                "edit {} so that {} config_path names {}",
+                file.display(),
+                registry_table_name(version),
+                hosts_dir.display()
+            )),
+        ),
+    }
+}
+
+/// The hosts.toml of every mirrored registry and the config.toml change that
+/// makes the CRI read them; with `apply`, written (each changed file backed
+/// up first). Everything is read and checked before anything is written.
+pub async fn setup(
+    config: &Config,
+    endpoint: &Endpoint,
+    hosts_dir: &Path,
+    containerd_config: &Path,
+    apply: bool,
+) -> anyhow::Result<ContainerdReport> {
+    let files: Vec<(PathBuf, String)> = mirrored_registries(config)?
+        .into_iter()
+        .map(|host| {
+            let text = hosts_toml(&config.registry_url(&host), endpoint);
+            (hosts_dir.join(&host).join("hosts.toml"), text)
+        })
+        .collect();
+    let installed = installed_version().await;
+    let (config_file, hosts_dir) = (containerd_config.to_path_buf(), hosts_dir.to_path_buf());
+    tokio::task::spawn_blocking(move || -> anyhow::Result<ContainerdReport> {
+        // Everything is read and checked before anything is written.
+        let cri = cri_config_change(&config_file, &hosts_dir, installed.as_deref())?;
+        let mut hosts = Vec::new();
+        for (path, text) in files {
+            let changed =
+                crate::operator_files::read_to_string(&path).ok().as_deref() != Some(&text);
+            hosts.push(Planned {
+                path,
+                text: changed.then_some(text),
+                backup: None,
+            });
+        }
+        let mut report = ContainerdReport { hosts, cri };
+        if apply {
+            for file in report.hosts.iter_mut().chain(report.cri.as_mut()) {
+                if let Some(text) = &file.text {
+                    if file.path.exists() {
+                        file.backup = Some(backup(&file.path)?);
+                    }
+                    write_atomic(&file.path, text.as_bytes())?;
+                }
+            }
+        }
+        Ok(report)
+    })
+    .await
+    .context("the setup task failed")?
 }
 
 #[cfg(test)]
