@@ -15,6 +15,7 @@ use super::setup::{DOCKER_RELOAD, mirrored_registries};
 use super::{Context, Output};
 use crate::cli::DoctorArgs;
 use crate::config::Config;
+use crate::reference::HostKey;
 use crate::stdout::{print_json, with_stdout};
 
 /// How long the mirror and each upstream get to answer `GET /v2/`.
@@ -671,9 +672,9 @@ async fn upstream_checks(config: &Config, registries: &[String]) -> Vec<Check> {
 /// its own name, then each upstream endpoint's (`[registries."HOST"] url`,
 /// fallbacks), as the registry client asks for them.
 fn credential_keys(config: &Config, registry: &str) -> Vec<String> {
-    let mut keys = vec![crate::credentials::host_key(registry)];
+    let mut keys = vec![HostKey::of_registry(registry).into_string()];
     for up in config.upstreams(registry) {
-        let key = crate::credentials::endpoint_key(up.url());
+        let key = HostKey::of_endpoint(up.url()).folded().into_string();
         if !keys.contains(&key) {
             keys.push(key);
         }

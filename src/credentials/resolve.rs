@@ -12,10 +12,11 @@
 
 use std::path::Path;
 
+use super::Credentials;
 use super::docker::DockerSource;
 use super::env::EnvSource;
 use super::store::{Saved, Store, StoreKind};
-use super::{Credentials, host_key};
+use crate::reference::HostKey;
 
 /// Credentials found for a registry, and where they came from.
 #[derive(Debug, Clone)]
@@ -39,7 +40,7 @@ pub struct Listed {
 /// A place credentials can come from. Blocking (files, helpers, keyring):
 /// call it off the async runtime.
 pub trait CredentialSource: Send + Sync + std::fmt::Debug {
-    /// Credentials for a host key (see [`super::host_key`]); problems are logged, not returned.
+    /// Credentials for a host key (see [`HostKey::of_registry`]); problems are logged, not returned.
     fn lookup(&self, key: &str) -> Option<Found>;
     /// Everything this source holds, for `dpx login --list`.
     fn list(&self) -> Vec<Listed>;
@@ -125,7 +126,7 @@ impl Resolver {
 
     /// The credentials for a registry host (any alias, URL or `host[:port]`), first source wins.
     pub fn lookup(&self, registry: &str) -> Option<Found> {
-        let key = host_key(registry);
+        let key = HostKey::of_registry(registry).into_string();
         let found = self.sources.iter().find_map(|s| s.lookup(&key));
         match &found {
             Some(f) => tracing::debug!(
