@@ -20,11 +20,26 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde::Deserialize;
 
-use super::resolve::{CredentialSource, Found, Listed};
-use super::{Credentials, SECRET_VARS};
+use super::source::{CredentialSource, Credentials, Found, Listed};
+use super::{dependency_proxy, env};
 use crate::reference::{DOCKER_HUB, HostKey};
 
 pub const AUTH_CONFIG_VAR: &str = "DOCKER_AUTH_CONFIG";
+
+/// The secret variables dpx reads (or prints for a shell to set): removed
+/// from a credential helper's environment, since a helper is another program
+/// asked about one host and must not see the others' secrets.
+pub const SECRET_VARS: &[&str] = &[
+    env::USER,
+    env::PASSWORD,
+    AUTH_CONFIG_VAR,
+    dependency_proxy::USER,
+    dependency_proxy::PASSWORD,
+    // What `dpx env` prints for clients of a password-protected serve.
+    "DPX_USER",
+    "DPX_PASSWORD",
+];
+
 /// The key Docker writes for Docker Hub, and asks helpers for.
 const DOCKER_HUB_SERVER: &str = "https://index.docker.io/v1/";
 /// A helper that has not answered by then is taken as having no credentials.

@@ -2,8 +2,7 @@
 //! `DPX_REGISTRY_USER` and `DPX_REGISTRY_PASSWORD` for the host in
 //! `DPX_REGISTRY_HOST` (Docker Hub when unset).
 
-use super::Credentials;
-use super::resolve::{CredentialSource, Found, Listed};
+use super::source::{CredentialSource, Credentials, Found, Listed};
 use crate::reference::{DOCKER_HUB, HostKey};
 
 pub const USER: &str = "DPX_REGISTRY_USER";

@@ -3,35 +3,30 @@
 //! wins, and dpx's store itself (OS keyring or a 0600 file).
 //!
 //! Credentials belong to the host dpx talks to (`host[:port]` of the endpoint
-//! URL), with Docker Hub's aliases folded into `docker.io`. Nothing here logs,
-//! prints or formats a secret: [`Credentials`] has a redacting `Debug`.
+//! URL), with Docker Hub's aliases folded into `docker.io`
+//! ([`crate::reference::HostKey`]). Nothing here logs, prints or formats a
+//! secret: [`Credentials`] has a redacting `Debug`.
+//!
+//! This module sits below the registry client and never imports it: the
+//! client asks it for credentials, not the other way round. Inside, every
+//! source (`env`, `store`, `docker`, `dependency_proxy`) speaks `source`'s
+//! types, and only `resolve` knows the sources.
 
+pub mod dependency_proxy;
 pub mod docker;
 pub mod env;
 pub mod file;
 pub mod keyring;
 pub mod resolve;
+pub mod source;
 pub mod store;
 
-pub use crate::registry::Credentials;
-pub use resolve::{CredentialSource, Found, Listed, Resolver};
+pub use docker::SECRET_VARS;
+pub use resolve::Resolver;
+pub use source::{CredentialSource, Credentials, Found, Listed};
 pub use store::{Store, StoreKind};
 
 use crate::reference::HostKey;
-
-/// The secret variables dpx reads (or prints for a shell to set): removed
-/// from a credential helper's environment, since a helper is another program
-/// asked about one host and must not see the others' secrets.
-pub const SECRET_VARS: &[&str] = &[
-    env::USER,
-    env::PASSWORD,
-    docker::AUTH_CONFIG_VAR,
-    crate::dependency_proxy::USER,
-    crate::dependency_proxy::PASSWORD,
-    // What `dpx env` prints for clients of a password-protected serve.
-    "DPX_USER",
-    "DPX_PASSWORD",
-];
 
 /// Whether `name` can be a registry host (`dpx login NAME`): a host with an
 /// optional port, no path, no user info, no spaces.

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::Credentials;
 use super::file::{CredentialFile, Entry, FileError};
 use super::keyring::{self, KeyringError};
+use super::source::Credentials;
 use crate::reference::HostKey;
 
 /// `[credentials] store`: where `dpx login` keeps secrets.

@@ -25,7 +25,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, header};
 use reqwest::Url;
 
-pub use auth::Credentials;
+pub use crate::credentials::Credentials;
 use auth::{Challenge, TokenCache, TokenResponse};
 pub use body::{LowSpeedLimit, Reply};
 pub use error::{Failure, RegistryError};

@@ -13,9 +13,9 @@
 //! Docker Hub itself is the fallback (the same images, so a job still pulls
 //! when the Dependency Proxy is down; `fallback = []` turns that off).
 
+use super::source::{CredentialSource, Credentials, Found, Listed};
 use crate::config::{Config, DOCKER_HUB_URL, is_loopback_host};
 use crate::reference::{DOCKER_HUB, HostKey, validate_repository};
-use crate::registry::Credentials;
 
 pub const IMAGE_PREFIX: &str = "CI_DEPENDENCY_PROXY_GROUP_IMAGE_PREFIX";
 pub const SERVER: &str = "CI_DEPENDENCY_PROXY_SERVER";
@@ -378,17 +378,17 @@ pub struct ProxyLogin {
 
 const PROXY_LOGIN_SOURCE: &str = "env CI_DEPENDENCY_PROXY_USER/CI_DEPENDENCY_PROXY_PASSWORD";
 
-impl crate::credentials::CredentialSource for ProxyLogin {
-    fn lookup(&self, key: &str) -> Option<crate::credentials::Found> {
-        (key == self.host).then(|| crate::credentials::Found {
+impl CredentialSource for ProxyLogin {
+    fn lookup(&self, key: &str) -> Option<Found> {
+        (key == self.host).then(|| Found {
             registry: self.host.clone(),
             credentials: self.credentials.clone(),
             source: PROXY_LOGIN_SOURCE.to_string(),
         })
     }
 
-    fn list(&self) -> Vec<crate::credentials::Listed> {
-        vec![crate::credentials::Listed {
+    fn list(&self) -> Vec<Listed> {
+        vec![Listed {
             registry: self.host.clone(),
             username: Some(self.credentials.username.clone()),
             source: PROXY_LOGIN_SOURCE.to_string(),
