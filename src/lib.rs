@@ -10,7 +10,6 @@ pub mod commands;
 pub mod config;
 pub mod credentials;
 pub mod daemon;
-pub mod dependency_proxy;
 pub mod engines;
 pub mod exit;
 pub mod fetch;

@@ -1,5 +1,6 @@
 //! Image references (`[registry/]repository[:tag][@digest]`) normalised the way
-//! docker does, and the `Digest` newtype.
+//! docker does, the `Digest` newtype, and `HostKey`: the one way a registry
+//! host is written as a key.
 //!
 //! Everything that later becomes a path in the cache passes through here, so the
 //! validation is strict: lowercase repository components, tag and digest grammar
@@ -193,6 +194,97 @@ impl fmt::Display for Reference {
     }
 }
 
+/// Docker Hub's names: one registry, whichever of them is written.
+const DOCKER_HUB_ALIASES: &[&str] = &[
+    DOCKER_HUB,
+    "index.docker.io",
+    "registry-1.docker.io",
+    "registry.hub.docker.com",
+];
+
+/// A registry host as dpx keys things by it: a lowercase `host[:port]`.
+///
+/// Two meanings, one constructor each:
+/// - [`HostKey::of_endpoint`]: the host actually contacted, from an endpoint
+///   URL (`registry-1.docker.io`, the port only when not the scheme's
+///   default). Tokens and quota figures are kept under it.
+/// - [`HostKey::of_registry`]: the registry a name stands for, with every
+///   Docker Hub alias folded into `docker.io`. Credentials are kept under it,
+///   so a login for `docker.io` is used at `registry-1.docker.io`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HostKey(String);
+
+impl HostKey {
+    /// `host[:port]` of an endpoint URL (`https://Gitlab.Example.com:443` ->
+    /// `gitlab.example.com`), aliases kept apart; for text that is no URL,
+    /// what follows the scheme up to the first `/`.
+    pub fn of_endpoint(url: &str) -> HostKey {
+        if let Ok(u) = url::Url::parse(url)
+            && let Some(host) = u.host_str()
+        {
+            let host = host.to_ascii_lowercase();
+            return HostKey(match u.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => host,
+            });
+        }
+        let rest = url.split_once("://").map_or(url, |(_, r)| r);
+        HostKey(rest.split('/').next().unwrap_or(rest).to_ascii_lowercase())
+    }
+
+    /// The registry a name stands for: a registry name, a `host[:port]`, or a
+    /// URL (`https://index.docker.io/v1/`, as Docker's config.json writes
+    /// Docker Hub) becomes its `host[:port]` as written, with every Docker
+    /// Hub alias folded into `docker.io`.
+    pub fn of_registry(name: &str) -> HostKey {
+        let name = name.trim();
+        let rest = name.split_once("://").map_or(name, |(_, rest)| rest);
+        HostKey(rest.split('/').next().unwrap_or(rest).to_ascii_lowercase()).folded()
+    }
+
+    /// The registry this endpoint serves: Docker Hub's aliases folded, so an
+    /// endpoint's credentials are the registry's.
+    pub fn folded(self) -> HostKey {
+        if DOCKER_HUB_ALIASES.contains(&self.0.as_str()) {
+            HostKey(DOCKER_HUB.to_string())
+        } else {
+            self
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Display for HostKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<HostKey> for String {
+    fn from(key: HostKey) -> String {
+        key.0
+    }
+}
+
+impl PartialEq<str> for HostKey {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for HostKey {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
 /// Docker's rule: the first component is a registry when it has a '.' or ':',
 /// is `localhost`, or has upper-case letters; otherwise the image is on Docker Hub.
 fn split_registry(name: &str) -> Result<(String, String), ReferenceError> {
@@ -323,6 +415,55 @@ mod tests {
     use super::*;
 
     const D: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn docker_hub_aliases_are_one_registry() {
+        for name in [
+            "docker.io",
+            "index.docker.io",
+            "registry-1.docker.io",
+            "registry.hub.docker.com",
+            "https://index.docker.io/v1/",
+            "https://registry-1.docker.io",
+            "Docker.IO",
+        ] {
+            assert_eq!(HostKey::of_registry(name), "docker.io", "{name}");
+        }
+        assert_eq!(HostKey::of_registry("ghcr.io"), "ghcr.io");
+        assert_eq!(
+            HostKey::of_registry("http://127.0.0.1:5000/v2/"),
+            "127.0.0.1:5000"
+        );
+        let registry_of = |url| HostKey::of_endpoint(url).folded();
+        assert_eq!(registry_of("https://registry-1.docker.io"), "docker.io");
+        assert_eq!(registry_of("http://127.0.0.1:5001"), "127.0.0.1:5001");
+        assert_eq!(
+            registry_of("https://gitlab.example.com:8443/x"),
+            "gitlab.example.com:8443"
+        );
+    }
+
+    #[test]
+    fn endpoints_keep_aliases_apart_and_drop_default_ports_only() {
+        assert_eq!(
+            HostKey::of_endpoint("https://Gitlab.Example.com:443"),
+            "gitlab.example.com"
+        );
+        assert_eq!(
+            HostKey::of_endpoint("http://gitlab.example.com:80/x"),
+            "gitlab.example.com"
+        );
+        assert_eq!(
+            HostKey::of_endpoint("https://r.example:8443"),
+            "r.example:8443"
+        );
+        assert_eq!(HostKey::of_endpoint("http://[::1]:5000"), "[::1]:5000");
+        assert_eq!(HostKey::of_endpoint("not a url/x"), "not a url");
+        assert_eq!(
+            HostKey::of_endpoint("https://registry-1.docker.io"),
+            "registry-1.docker.io"
+        );
+    }
 
     #[test]
     fn normalises_like_docker() {

@@ -268,7 +268,10 @@ pub fn settings(ctx: &Context, global: &GlobalArgs) -> anyhow::Result<Vec<Settin
             (false, _) => Origin::Default,
         };
         let via = if from_proxy {
-            format!(" (from {})", crate::dependency_proxy::IMAGE_PREFIX)
+            format!(
+                " (from {})",
+                crate::credentials::dependency_proxy::IMAGE_PREFIX
+            )
         } else {
             String::new()
         };

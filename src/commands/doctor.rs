@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::daemon::v2_probe::{Answer, V2Probe, reqwest_reason};
 use crate::engines::endpoint::Origin;
 use crate::engines::{Check, Endpoint, Status, containerd, docker, mirrored_registries, podman};
+use crate::reference::HostKey;
 use crate::stdout::{print_json, with_stdout};
 use crate::units::human_bytes;
 
@@ -236,9 +237,9 @@ async fn upstream_checks(config: &Config, registries: &[String]) -> Vec<Check> {
 /// its own name, then each upstream endpoint's (`[registries."HOST"] url`,
 /// fallbacks), as the registry client asks for them.
 fn credential_keys(config: &Config, registry: &str) -> Vec<String> {
-    let mut keys = vec![crate::credentials::host_key(registry)];
+    let mut keys = vec![HostKey::of_registry(registry).into_string()];
     for up in config.upstreams(registry) {
-        let key = crate::credentials::endpoint_key(up.url());
+        let key = HostKey::of_endpoint(up.url()).folded().into_string();
         if !keys.contains(&key) {
             keys.push(key);
         }

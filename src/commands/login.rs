@@ -10,9 +10,10 @@ use serde::Serialize;
 use super::{Context, Output};
 use crate::cli::{LoginArgs, LogoutArgs};
 use crate::credentials::store::{Saved, Store};
-use crate::credentials::{Credentials, endpoint_key, host_key, is_valid_host};
+use crate::credentials::{Credentials, is_valid_host};
 use crate::exit::{AuthError, UsageError};
 use crate::reference::DOCKER_HUB;
+use crate::reference::HostKey;
 use crate::registry::{DEFAULT_RETRIES, LoginCheck};
 use crate::stdout::{print_json, with_stdout};
 
@@ -25,7 +26,7 @@ const MAX_PASSWORD_BYTES: u64 = 64 * 1024;
 /// first (its configured `url`), else Docker Hub.
 fn login_key(ctx: &Context, arg: Option<&str>) -> Result<String, UsageError> {
     match (arg, docker_io_upstream(ctx)) {
-        (None, Some(url)) => Ok(endpoint_key(url)),
+        (None, Some(url)) => Ok(HostKey::of_endpoint(url).folded().into_string()),
         (arg, _) => registry_arg(arg),
     }
 }
@@ -46,7 +47,7 @@ fn registry_arg(arg: Option<&str>) -> Result<String, UsageError> {
              (credentials belong to the host dpx talks to)"
         )));
     }
-    Ok(host_key(name))
+    Ok(HostKey::of_registry(name).into_string())
 }
 
 /// The API root where a host's credentials are checked: Docker Hub's for
@@ -59,7 +60,7 @@ fn api_url(ctx: &Context, key: &str) -> String {
         .registries
         .values()
         .filter_map(|r| r.url.as_deref())
-        .find(|url| endpoint_key(url) == key)
+        .find(|url| HostKey::of_endpoint(url).folded() == key)
         .map(|url| url.trim_end_matches('/').to_string())
         .unwrap_or_else(|| ctx.config.registry_url(key))
 }

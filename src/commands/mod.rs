@@ -30,7 +30,7 @@ use crate::cache::Cache;
 use crate::cli::GlobalArgs;
 use crate::config::Config;
 use crate::credentials::Resolver;
-use crate::dependency_proxy::DependencyProxy;
+use crate::credentials::dependency_proxy::DependencyProxy;
 use crate::fetch::{Fetcher, Limits, PullPolicy};
 use crate::registry::{CredentialLookup, RegistryClient};
 
@@ -184,7 +184,7 @@ impl Context {
 pub struct CredentialSources {
     config_dir: Option<PathBuf>,
     store: Option<crate::credentials::StoreKind>,
-    proxy: Option<crate::dependency_proxy::ProxyLogin>,
+    proxy: Option<crate::credentials::dependency_proxy::ProxyLogin>,
 }
 
 impl CredentialSources {

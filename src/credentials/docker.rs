@@ -20,11 +20,26 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde::Deserialize;
 
-use super::resolve::{CredentialSource, Found, Listed};
-use super::{Credentials, SECRET_VARS, host_key};
-use crate::reference::DOCKER_HUB;
+use super::source::{CredentialSource, Credentials, Found, Listed};
+use super::{dependency_proxy, env};
+use crate::reference::{DOCKER_HUB, HostKey};
 
 pub const AUTH_CONFIG_VAR: &str = "DOCKER_AUTH_CONFIG";
+
+/// The secret variables dpx reads (or prints for a shell to set): removed
+/// from a credential helper's environment, since a helper is another program
+/// asked about one host and must not see the others' secrets.
+pub const SECRET_VARS: &[&str] = &[
+    env::USER,
+    env::PASSWORD,
+    AUTH_CONFIG_VAR,
+    dependency_proxy::USER,
+    dependency_proxy::PASSWORD,
+    // What `dpx env` prints for clients of a password-protected serve.
+    "DPX_USER",
+    "DPX_PASSWORD",
+];
+
 /// The key Docker writes for Docker Hub, and asks helpers for.
 const DOCKER_HUB_SERVER: &str = "https://index.docker.io/v1/";
 /// A helper that has not answered by then is taken as having no credentials.
@@ -348,7 +363,7 @@ impl CredentialSource for DockerSource {
             .config
             .cred_helpers
             .iter()
-            .find(|(k, h)| host_key(k) == key && !h.is_empty())
+            .find(|(k, h)| HostKey::of_registry(k) == key && !h.is_empty())
         {
             let how = format!("credHelpers: docker-credential-{helper}");
             // Docker asks only the named helper for this host.
@@ -363,7 +378,7 @@ impl CredentialSource for DockerSource {
         self.config
             .auths
             .iter()
-            .filter(|(k, _)| host_key(k) == key)
+            .filter(|(k, _)| HostKey::of_registry(k) == key)
             .find_map(|(_, entry)| entry.credentials())
             .map(|c| self.found(key, c, "auths"))
     }
@@ -376,7 +391,7 @@ impl CredentialSource for DockerSource {
                 _ => None,
             };
             out.push(Listed {
-                registry: host_key(server),
+                registry: HostKey::of_registry(server).into_string(),
                 username,
                 source: format!("{} (credHelpers: docker-credential-{helper})", self.label),
             });
@@ -384,7 +399,7 @@ impl CredentialSource for DockerSource {
         if let Some(store) = self.config.creds_store.as_deref().filter(|s| !s.is_empty()) {
             match helper_list(store) {
                 Ok(servers) => out.extend(servers.into_iter().map(|(server, username)| Listed {
-                    registry: host_key(&server),
+                    registry: HostKey::of_registry(&server).into_string(),
                     username: Some(username),
                     source: format!("{} (credsStore: docker-credential-{store})", self.label),
                 })),
@@ -394,7 +409,7 @@ impl CredentialSource for DockerSource {
         for (server, entry) in &self.config.auths {
             if let Some(c) = entry.credentials() {
                 out.push(Listed {
-                    registry: host_key(server),
+                    registry: HostKey::of_registry(server).into_string(),
                     username: Some(c.username),
                     source: format!("{} (auths)", self.label),
                 });

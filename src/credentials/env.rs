@@ -2,9 +2,8 @@
 //! `DPX_REGISTRY_USER` and `DPX_REGISTRY_PASSWORD` for the host in
 //! `DPX_REGISTRY_HOST` (Docker Hub when unset).
 
-use super::resolve::{CredentialSource, Found, Listed};
-use super::{Credentials, host_key};
-use crate::reference::DOCKER_HUB;
+use super::source::{CredentialSource, Credentials, Found, Listed};
+use crate::reference::{DOCKER_HUB, HostKey};
 
 pub const USER: &str = "DPX_REGISTRY_USER";
 pub const PASSWORD: &str = "DPX_REGISTRY_PASSWORD";
@@ -26,7 +25,10 @@ impl EnvSource {
     /// Both variables must be set and non-empty; one alone is ignored with a warning.
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> EnvSource {
         let get = |name| var(name).filter(|v: &String| !v.is_empty());
-        let host = get(HOST).map_or_else(|| DOCKER_HUB.to_string(), |h| host_key(&h));
+        let host = get(HOST).map_or_else(
+            || DOCKER_HUB.to_string(),
+            |h| HostKey::of_registry(&h).into_string(),
+        );
         let credentials = match (get(USER), get(PASSWORD)) {
             (Some(username), Some(password)) => Some(Credentials { username, password }),
             (None, None) => None,

@@ -3,68 +3,30 @@
 //! wins, and dpx's store itself (OS keyring or a 0600 file).
 //!
 //! Credentials belong to the host dpx talks to (`host[:port]` of the endpoint
-//! URL), with Docker Hub's aliases folded into `docker.io`. Nothing here logs,
-//! prints or formats a secret: [`Credentials`] has a redacting `Debug`.
+//! URL), with Docker Hub's aliases folded into `docker.io`
+//! ([`crate::reference::HostKey`]). Nothing here logs, prints or formats a
+//! secret: [`Credentials`] has a redacting `Debug`.
+//!
+//! This module sits below the registry client and never imports it: the
+//! client asks it for credentials, not the other way round. Inside, every
+//! source (`env`, `store`, `docker`, `dependency_proxy`) speaks `source`'s
+//! types, and only `resolve` knows the sources.
 
+pub mod dependency_proxy;
 pub mod docker;
 pub mod env;
 pub mod file;
 pub mod keyring;
 pub mod resolve;
+pub mod source;
 pub mod store;
 
-pub use crate::registry::Credentials;
-pub use resolve::{CredentialSource, Found, Listed, Resolver};
+pub use docker::SECRET_VARS;
+pub use resolve::Resolver;
+pub use source::{CredentialSource, Credentials, Found, Listed};
 pub use store::{Store, StoreKind};
 
-use crate::reference::DOCKER_HUB;
-
-/// The secret variables dpx reads (or prints for a shell to set): removed
-/// from a credential helper's environment, since a helper is another program
-/// asked about one host and must not see the others' secrets.
-pub const SECRET_VARS: &[&str] = &[
-    env::USER,
-    env::PASSWORD,
-    docker::AUTH_CONFIG_VAR,
-    crate::dependency_proxy::USER,
-    crate::dependency_proxy::PASSWORD,
-    // What `dpx env` prints for clients of a password-protected serve.
-    "DPX_USER",
-    "DPX_PASSWORD",
-];
-
-/// The key credentials are stored and looked up under: a registry name, a
-/// `host[:port]`, or a URL (`https://index.docker.io/v1/`, as Docker's
-/// config.json writes Docker Hub) becomes a lowercase `host[:port]`, with
-/// every Docker Hub alias folded into `docker.io`.
-pub fn host_key(name: &str) -> String {
-    let name = name.trim();
-    let rest = match name.split_once("://") {
-        Some((_, rest)) => rest,
-        None => name,
-    };
-    let host = rest.split('/').next().unwrap_or(rest).to_ascii_lowercase();
-    match host.as_str() {
-        "docker.io" | "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => {
-            DOCKER_HUB.to_string()
-        }
-        _ => host,
-    }
-}
-
-/// The key for an endpoint URL the registry client talks to.
-pub fn endpoint_key(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(u) => {
-            let host = u.host_str().unwrap_or_default();
-            match u.port() {
-                Some(p) => host_key(&format!("{host}:{p}")),
-                None => host_key(host),
-            }
-        }
-        Err(_) => host_key(url),
-    }
-}
+use crate::reference::HostKey;
 
 /// Whether `name` can be a registry host (`dpx login NAME`): a host with an
 /// optional port, no path, no user info, no spaces.
@@ -72,7 +34,7 @@ pub fn is_valid_host(name: &str) -> bool {
     if !name.contains("://") && name.contains('/') {
         return false;
     }
-    let key = host_key(name);
+    let key = HostKey::of_registry(name).into_string();
     !key.is_empty()
         && !key.contains(['@', ' ', '\t', '?', '#'])
         && url::Url::parse(&format!("https://{key}/")).is_ok_and(|u| {
@@ -89,28 +51,6 @@ pub fn is_valid_host(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn docker_hub_aliases_are_one_key() {
-        for name in [
-            "docker.io",
-            "index.docker.io",
-            "registry-1.docker.io",
-            "https://index.docker.io/v1/",
-            "https://registry-1.docker.io",
-            "Docker.IO",
-        ] {
-            assert_eq!(host_key(name), "docker.io", "{name}");
-        }
-        assert_eq!(host_key("ghcr.io"), "ghcr.io");
-        assert_eq!(host_key("http://127.0.0.1:5000/v2/"), "127.0.0.1:5000");
-        assert_eq!(endpoint_key("https://registry-1.docker.io"), "docker.io");
-        assert_eq!(endpoint_key("http://127.0.0.1:5001"), "127.0.0.1:5001");
-        assert_eq!(
-            endpoint_key("https://gitlab.example.com:8443/x"),
-            "gitlab.example.com:8443"
-        );
-    }
 
     #[test]
     fn registry_hosts_are_checked() {

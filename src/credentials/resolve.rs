@@ -14,36 +14,9 @@ use std::path::Path;
 
 use super::docker::DockerSource;
 use super::env::EnvSource;
+use super::source::{CredentialSource, Found, Listed};
 use super::store::{Saved, Store, StoreKind};
-use super::{Credentials, host_key};
-
-/// Credentials found for a registry, and where they came from.
-#[derive(Debug, Clone)]
-pub struct Found {
-    /// The host key they are for.
-    pub registry: String,
-    pub credentials: Credentials,
-    /// Human-readable origin, e.g. `env DPX_REGISTRY_USER/...`, `dpx login (keyring)`.
-    pub source: String,
-}
-
-/// One line of `dpx login --list`: never a secret.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Listed {
-    pub registry: String,
-    /// Unknown when a credential helper would not say.
-    pub username: Option<String>,
-    pub source: String,
-}
-
-/// A place credentials can come from. Blocking (files, helpers, keyring):
-/// call it off the async runtime.
-pub trait CredentialSource: Send + Sync + std::fmt::Debug {
-    /// Credentials for a host key (see [`super::host_key`]); problems are logged, not returned.
-    fn lookup(&self, key: &str) -> Option<Found>;
-    /// Everything this source holds, for `dpx login --list`.
-    fn list(&self) -> Vec<Listed>;
-}
+use crate::reference::HostKey;
 
 /// The sources, first wins.
 #[derive(Debug, Default)]
@@ -125,7 +98,7 @@ impl Resolver {
 
     /// The credentials for a registry host (any alias, URL or `host[:port]`), first source wins.
     pub fn lookup(&self, registry: &str) -> Option<Found> {
-        let key = host_key(registry);
+        let key = HostKey::of_registry(registry).into_string();
         let found = self.sources.iter().find_map(|s| s.lookup(&key));
         match &found {
             Some(f) => tracing::debug!(
@@ -156,6 +129,7 @@ impl Resolver {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::credentials::source::Credentials;
 
     #[derive(Debug)]
     struct Fixed(&'static str, &'static str);

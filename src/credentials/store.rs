@@ -10,7 +10,8 @@ use serde::Deserialize;
 
 use super::file::{CredentialFile, Entry, FileError};
 use super::keyring::{self, KeyringError};
-use super::{Credentials, host_key};
+use super::source::Credentials;
+use crate::reference::HostKey;
 
 /// `[credentials] store`: where `dpx login` keeps secrets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -75,7 +76,7 @@ impl Store {
         username: &str,
         password: &str,
     ) -> Result<SaveOutcome, StoreError> {
-        let key = host_key(registry);
+        let key = HostKey::of_registry(registry).into_string();
         let mut fell_back = None;
         if self.kind != Some(StoreKind::File) {
             match keyring::set(&key, password) {
@@ -129,7 +130,7 @@ impl Store {
 
     /// The stored login for a registry (host key) and where its secret is.
     pub fn get(&self, registry: &str) -> Result<Option<(Credentials, Saved)>, StoreError> {
-        let key = host_key(registry);
+        let key = HostKey::of_registry(registry).into_string();
         let Some(entry) = self.file.load()?.registries.remove(&key) else {
             return Ok(None);
         };
@@ -157,7 +158,7 @@ impl Store {
 
     /// Removes a registry's login; whether there was one.
     pub fn remove(&self, registry: &str) -> Result<bool, StoreError> {
-        let key = host_key(registry);
+        let key = HostKey::of_registry(registry).into_string();
         if !self.file.load()?.registries.contains_key(&key) {
             return Ok(false);
         }

@@ -7,21 +7,6 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-/// Credentials for one registry; sent only to that registry's token realm.
-#[derive(Clone)]
-pub struct Credentials {
-    pub username: String,
-    pub password: String,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("username", &self.username)
-            .finish_non_exhaustive()
-    }
-}
-
 /// What a 401 asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Challenge {

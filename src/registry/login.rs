@@ -5,9 +5,10 @@
 use http::{Method, StatusCode, header};
 use reqwest::Url;
 
-use super::auth::{Challenge, Credentials, TokenResponse};
+use super::auth::{Challenge, TokenResponse};
 use super::body::Reply;
 use super::{MAX_SMALL_BODY, RegistryClient, RegistryError, check_status, status_error};
+use crate::credentials::Credentials;
 
 /// What the registry said of the credentials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -25,7 +25,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, header};
 use reqwest::Url;
 
-pub use auth::Credentials;
+pub use crate::credentials::Credentials;
 use auth::{Challenge, TokenCache, TokenResponse};
 pub use body::{LowSpeedLimit, Reply};
 pub use error::{Failure, RegistryError};
@@ -38,6 +38,7 @@ use upstream::Failover;
 pub use upstream::{Route, Upstream};
 
 use crate::oci::{MANIFEST_ACCEPT, normalize_media_type};
+use crate::reference::HostKey;
 use crate::reference::{Digest, Target};
 
 pub use crate::oci::MAX_MANIFEST_BYTES;
@@ -316,7 +317,7 @@ impl RegistryClient {
     /// aliases are one), ahead of any lookup.
     pub fn set_credentials(&self, host: &str, creds: Credentials) {
         if let Ok(mut c) = self.credentials.lock() {
-            c.insert(crate::credentials::host_key(host), creds);
+            c.insert(HostKey::of_registry(host).into_string(), creds);
         }
     }
 
@@ -692,7 +693,7 @@ impl RegistryClient {
 
     /// Known credentials and where they came from.
     fn known_credentials(&self, host: &str) -> Option<(Credentials, String)> {
-        self.known_credentials_for_key(&crate::credentials::host_key(host))
+        self.known_credentials_for_key(&HostKey::of_registry(host).into_string())
     }
 
     /// Known credentials of an upstream host key (one endpoint of a registry).
@@ -709,11 +710,11 @@ impl RegistryClient {
     /// Looks a registry's credentials up on first need (off the runtime,
     /// once per host, concurrent callers waiting for the one lookup).
     async fn load_credentials(&self, host: &str) -> Option<Credentials> {
-        self.load_credentials_for_key(crate::credentials::host_key(host))
+        self.load_credentials_for_key(HostKey::of_registry(host).into_string())
             .await
     }
 
-    /// The lookup for one upstream host key (`crate::credentials::endpoint_key`
+    /// The lookup for one upstream host key (`HostKey::of_endpoint(url).folded()`
     /// of the endpoint URL a request goes to).
     async fn load_credentials_for_key(&self, key: String) -> Option<Credentials> {
         if let Some(c) = self.credentials.lock().ok()?.get(&key).cloned() {
@@ -814,7 +815,7 @@ impl RegistryClient {
             let body = String::from_utf8_lossy(&body);
             return Err(RegistryError::LoginRefused {
                 realm: realm.to_string(),
-                host: crate::credentials::host_key(host),
+                host: HostKey::of_registry(host).into_string(),
                 status: status.as_u16(),
                 message: distribution_message(&body)
                     .unwrap_or_else(|| first_line(&body).to_string()),
@@ -822,7 +823,7 @@ impl RegistryClient {
         }
         if !status.is_success() {
             let body = resp.prefix(MAX_SMALL_BODY).await;
-            let key = crate::credentials::host_key(host);
+            let key = HostKey::of_registry(host).into_string();
             let hint = match (&credentials, status) {
                 (Some((c, source)), StatusCode::UNAUTHORIZED) => format!(
                     " (the credentials of user {} from {source} were refused: log in again with `dpx login {key}`)",

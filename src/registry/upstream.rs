@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{RegistryError, RetryPolicy};
+use crate::reference::HostKey;
 
 /// How long a registry stays on a fallback before its preferred upstream is tried again.
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(60);
@@ -49,7 +50,7 @@ impl Upstream {
             .filter(|p| !p.is_empty())
             .map(str::to_string);
         Upstream {
-            host: host_key(&url),
+            host: HostKey::of_endpoint(&url).into_string(),
             url,
             prefix,
             registry: String::new(),
@@ -109,22 +110,6 @@ impl std::fmt::Display for Upstream {
             None => f.write_str(&self.url),
         }
     }
-}
-
-/// `host[:port]` of a URL as `Upstream::host` keeps it; for text that is no
-/// URL, what follows the scheme up to the first `/`.
-pub fn host_key(url: &str) -> String {
-    if let Ok(u) = url::Url::parse(url)
-        && let Some(host) = u.host_str()
-    {
-        let host = host.to_ascii_lowercase();
-        return match u.port() {
-            Some(port) => format!("{host}:{port}"),
-            None => host,
-        };
-    }
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    rest.split('/').next().unwrap_or(rest).to_ascii_lowercase()
 }
 
 /// Which upstream each registry is on, shared by all operations of a client.
@@ -375,21 +360,6 @@ mod tests {
             harbor.to_string(),
             "https://harbor.example.com/dockerhub-proxy"
         );
-    }
-
-    #[test]
-    fn host_keys_drop_default_ports_only() {
-        assert_eq!(
-            host_key("https://Gitlab.Example.com:443"),
-            "gitlab.example.com"
-        );
-        assert_eq!(
-            host_key("http://gitlab.example.com:80/x"),
-            "gitlab.example.com"
-        );
-        assert_eq!(host_key("https://r.example:8443"), "r.example:8443");
-        assert_eq!(host_key("http://[::1]:5000"), "[::1]:5000");
-        assert_eq!(host_key("not a url/x"), "not a url");
     }
 
     fn route(f: &Arc<Failover>) -> Route {

@@ -402,7 +402,7 @@ fn signed_in_checks_count_against_the_account() {
     )
     .expect("client");
     client.set_credentials(
-        &dpx::registry::upstream::host_key(&url),
+        dpx::reference::HostKey::of_endpoint(&url).as_str(),
         Credentials {
             username: "alice".into(),
             password: "s3cret".into(),

@@ -13,10 +13,9 @@
 //! Docker Hub itself is the fallback (the same images, so a job still pulls
 //! when the Dependency Proxy is down; `fallback = []` turns that off).
 
+use super::source::{CredentialSource, Credentials, Found, Listed};
 use crate::config::{Config, DOCKER_HUB_URL, is_loopback_host};
-use crate::reference::{DOCKER_HUB, validate_repository};
-use crate::registry::Credentials;
-use crate::registry::upstream::host_key;
+use crate::reference::{DOCKER_HUB, HostKey, validate_repository};
 
 pub const IMAGE_PREFIX: &str = "CI_DEPENDENCY_PROXY_GROUP_IMAGE_PREFIX";
 pub const SERVER: &str = "CI_DEPENDENCY_PROXY_SERVER";
@@ -97,7 +96,8 @@ impl DependencyProxy {
         }
         if let Some(server) = get(SERVER) {
             let server = server.trim();
-            let same = server_url(server).is_some_and(|s| host_key(&s) == host_key(&url));
+            let same = server_url(server)
+                .is_some_and(|s| HostKey::of_endpoint(&s) == HostKey::of_endpoint(&url));
             if !same {
                 return Err(invalid(
                     SERVER,
@@ -153,14 +153,14 @@ impl DependencyProxy {
 
     /// The key its credentials are kept under (`Upstream::host`).
     pub fn host(&self) -> String {
-        host_key(&self.url)
+        HostKey::of_endpoint(&self.url).into_string()
     }
 
     /// `CI_DEPENDENCY_PROXY_USER`/`PASSWORD` as a credential source for the
     /// proxy's host alone; `None` when they are not set.
     pub fn credential_source(&self) -> Option<ProxyLogin> {
         Some(ProxyLogin {
-            host: crate::credentials::endpoint_key(&self.url),
+            host: HostKey::of_endpoint(&self.url).folded().into_string(),
             credentials: self.credentials.clone()?,
         })
     }
@@ -378,17 +378,17 @@ pub struct ProxyLogin {
 
 const PROXY_LOGIN_SOURCE: &str = "env CI_DEPENDENCY_PROXY_USER/CI_DEPENDENCY_PROXY_PASSWORD";
 
-impl crate::credentials::CredentialSource for ProxyLogin {
-    fn lookup(&self, key: &str) -> Option<crate::credentials::Found> {
-        (key == self.host).then(|| crate::credentials::Found {
+impl CredentialSource for ProxyLogin {
+    fn lookup(&self, key: &str) -> Option<Found> {
+        (key == self.host).then(|| Found {
             registry: self.host.clone(),
             credentials: self.credentials.clone(),
             source: PROXY_LOGIN_SOURCE.to_string(),
         })
     }
 
-    fn list(&self) -> Vec<crate::credentials::Listed> {
-        vec![crate::credentials::Listed {
+    fn list(&self) -> Vec<Listed> {
+        vec![Listed {
             registry: self.host.clone(),
             username: Some(self.credentials.username.clone()),
             source: PROXY_LOGIN_SOURCE.to_string(),
