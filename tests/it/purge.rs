@@ -28,6 +28,22 @@ fn tag_path(dpx: &Dpx, repo: &str, tag: &str) -> PathBuf {
         .join(format!("{tag}.json"))
 }
 
+/// Adds `name:tag` to the hub as `library/name`; returns its manifest digest.
+fn add_library_image(hub: &FakeHub, image: &str, layers: &[usize], seed: u64) -> String {
+    let (name, tag) = image.split_once(':').expect("name:tag");
+    hub.add_image(&format!("library/{name}"), tag, layers, seed)
+}
+
+/// A fake hub with the one image `name:tag` and a dpx that has pulled it;
+/// returns its manifest digest too.
+fn pulled(image: &str, layers: &[usize], seed: u64) -> (FakeHub, Dpx, String) {
+    let hub = FakeHub::start();
+    let manifest = add_library_image(&hub, image, layers, seed);
+    let dpx = Dpx::new(&hub.url());
+    dpx.ok(&["-q", "pull", image]);
+    (hub, dpx, manifest)
+}
+
 /// Sets a file's last-use time (its mtime) to `age` ago.
 fn age(path: &Path, age: Duration) {
     let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -108,11 +124,8 @@ fn tags(dpx: &Dpx) -> Vec<String> {
 
 #[test]
 fn a_purge_while_serve_streams_a_blob_leaves_the_client_every_byte() {
-    let hub = FakeHub::start();
-    let manifest = hub.add_image("library/stream", "v1", &[8_000_000], 801);
+    let (hub, dpx, manifest) = pulled("stream:v1", &[8_000_000], 801);
     let layer = hub.layers(&manifest).remove(0);
-    let dpx = Dpx::new(&hub.url());
-    dpx.ok(&["-q", "pull", "stream:v1"]);
     let serve = dpx.serve();
 
     // A client that reads the first bytes, then stops reading: serve has the
@@ -171,8 +184,7 @@ struct Stalled {
 
 fn stalled(command: &str, image: &str, seed: u64) -> Stalled {
     let hub = FakeHub::start();
-    let (repo, tag) = image.split_once(':').expect("name:tag");
-    let manifest = hub.add_image(&format!("library/{repo}"), tag, &[3_000_000], seed);
+    let manifest = add_library_image(&hub, image, &[3_000_000], seed);
     let layer = hub.layers(&manifest).remove(0);
     hub.set_fault_on(
         layer.trim_start_matches("sha256:"),
@@ -375,10 +387,7 @@ fn max_size_evicts_the_least_recently_used_images_first() {
 
 #[test]
 fn dry_run_lists_what_would_go_and_changes_nothing() {
-    let hub = FakeHub::start();
-    let m = hub.add_image("library/dry", "v1", &[20_000, 30_000], 820);
-    let dpx = Dpx::new(&hub.url());
-    dpx.ok(&["-q", "pull", "dry:v1"]);
+    let (_hub, dpx, m) = pulled("dry:v1", &[20_000, 30_000], 820);
     let before = tree(&dpx.cache);
     let out = dpx.ok(&["purge", "--all", "--dry-run"]);
     assert!(out.contains(&format!("would remove manifest {m}")), "{out}");
@@ -400,10 +409,7 @@ fn dry_run_lists_what_would_go_and_changes_nothing() {
 
 #[test]
 fn bad_durations_sizes_and_images_are_clear_errors_and_remove_nothing() {
-    let hub = FakeHub::start();
-    hub.add_image("library/keep", "v1", &[10_000], 830);
-    let dpx = Dpx::new(&hub.url());
-    dpx.ok(&["-q", "pull", "keep:v1"]);
+    let (_hub, dpx, _) = pulled("keep:v1", &[10_000], 830);
     let before = tree(&dpx.cache);
     for (args, says) in [
         (
@@ -435,10 +441,7 @@ fn bad_durations_sizes_and_images_are_clear_errors_and_remove_nothing() {
 
 #[test]
 fn a_purge_never_follows_a_symlink_out_of_the_cache() {
-    let hub = FakeHub::start();
-    hub.add_image("library/link", "v1", &[10_000], 840);
-    let dpx = Dpx::new(&hub.url());
-    dpx.ok(&["-q", "pull", "link:v1"]);
+    let (_hub, dpx, _) = pulled("link:v1", &[10_000], 840);
     let outside = tempfile::tempdir().unwrap();
     let victim = outside.path().join("precious");
     std::fs::write(&victim, b"not dpx's").unwrap();
@@ -583,10 +586,7 @@ fn a_max_size_below_one_image_keeps_the_newest_image_and_warns_once() {
 
 #[test]
 fn on_a_terminal_all_asks_first_and_no_removes_nothing() {
-    let hub = FakeHub::start();
-    hub.add_image("library/ask", "v1", &[10_000], 870);
-    let dpx = Dpx::new(&hub.url());
-    dpx.ok(&["-q", "pull", "ask:v1"]);
+    let (_hub, dpx, _) = pulled("ask:v1", &[10_000], 870);
     // The answer comes through the terminal.
     let on_a_terminal = |answer: &str| {
         let out = dpx.run_on_terminal(&["purge", "--all"], answer);

@@ -7,12 +7,12 @@ use std::process::{Command, Output, Stdio};
 
 use base64::Engine as _;
 
-use crate::support::assert_success;
 use crate::support::dpx::{Dpx, Serve};
 use crate::support::engines::{engines, hub_image};
 use crate::support::http::{RawResponse, request};
 use crate::support::hub::{FakeHub, Route, noise};
 use crate::support::layout::file_layer;
+use crate::support::{assert_success, output_with_input};
 
 const AUTH_ON: &str = "[serve.auth]\nenabled = true\n";
 
@@ -270,23 +270,13 @@ fn a_token_for_one_repository_never_reads_a_blob_only_pulled_through_another() {
 
 /// `docker` against the shared daemon with its own client config (credentials).
 fn docker(host: &str, config: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    use std::io::Write;
-    let mut child = Command::new("docker")
+    let mut docker = Command::new("docker");
+    docker
         .arg("--config")
         .arg(config)
         .args(["-H", host])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run docker");
-    let mut input = child.stdin.take().expect("stdin");
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).expect("write stdin");
-    }
-    drop(input);
-    child.wait_with_output().expect("docker output")
+        .args(args);
+    output_with_input(&mut docker, stdin.unwrap_or_default().as_bytes())
 }
 
 fn text(out: &Output) -> String {
@@ -669,19 +659,17 @@ fn a_tls_client_that_never_finishes_its_handshake_is_closed_after_the_header_tim
 /// `-K -` syntax) goes through stdin, so no secret is in its arguments.
 /// Returns (HTTP status, body).
 fn curl_in_netns(pid: u32, url: &str, config: &str) -> (u16, String) {
-    use std::io::Write;
-    let mut child = Command::new("nsenter")
-        .arg(format!("--net=/proc/{pid}/ns/net"))
-        .args(["curl", "-s", "-K", "-", "-w", "\n%{http_code}", url])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run nsenter curl");
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin.write_all(config.as_bytes()).expect("curl config");
-    drop(stdin);
-    let out = child.wait_with_output().expect("curl output");
+    let mut curl = Command::new("nsenter");
+    curl.arg(format!("--net=/proc/{pid}/ns/net")).args([
+        "curl",
+        "-s",
+        "-K",
+        "-",
+        "-w",
+        "\n%{http_code}",
+        url,
+    ]);
+    let out = output_with_input(&mut curl, config.as_bytes());
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let (body, status) = text.rsplit_once('\n').expect("status line");
     (status.trim().parse().expect("status"), body.to_string())

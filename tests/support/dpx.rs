@@ -63,21 +63,7 @@ impl Dpx {
 
     /// Runs with `input` on stdin (a password for `serve --hash-password`).
     pub fn run_with_stdin(&self, args: &[&str], input: &[u8]) -> Output {
-        let mut child = self
-            .command()
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn dpx {args:?}: {e}"));
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input)
-            .expect("write dpx's stdin");
-        child.wait_with_output().expect("dpx output")
+        super::output_with_input(self.command().args(args), input)
     }
 
     /// Starts a command in the background (a pull or prefetch a test holds
@@ -109,18 +95,7 @@ impl Dpx {
                 None => script.env_remove(k),
             };
         }
-        let mut child = script
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("script(1) from util-linux");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write the terminal's input");
-        child.wait_with_output().expect("script output")
+        super::output_with_input(&mut script, input.as_bytes())
     }
 
     /// Runs and asserts success, returning stdout.
