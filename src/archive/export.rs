@@ -71,6 +71,14 @@ impl Plan {
             self.blobs.push((digest, size));
         }
     }
+
+    /// An image manifest, then its config and layers.
+    fn add_image_blobs(&mut self, digest: Digest, image: Image) {
+        self.add_blob(digest, image.bytes.len() as u64);
+        for (d, size) in image.blobs {
+            self.add_blob(d, size);
+        }
+    }
 }
 
 /// A cached image manifest: its bytes and the blobs it needs, or what is missing.
@@ -140,131 +148,190 @@ pub fn export(
     Ok(plan.summary)
 }
 
-fn add_reference(cache: &Cache, r: &Reference, plan: &mut Plan) -> Result<(), ExportError> {
-    let reference = r.to_string();
-    let not_cached = |missing: String| ExportError::NotCached {
-        reference: reference.clone(),
-        missing,
-    };
-    let digest = match (&r.digest, &r.tag) {
-        (Some(d), _) => d.clone(),
-        (None, tag) => {
-            let tag = tag.as_deref().unwrap_or("latest");
-            match cache.read_tag(&r.registry, &r.repository, tag)? {
-                Some(rec) => rec.digest,
-                None => return Err(not_cached(format!("no record of the tag {tag}"))),
-            }
+/// The reference being added: as the user wrote it (errors, summary) and
+/// the name it gets in index.json.
+struct Wanted {
+    reference: String,
+    name: String,
+}
+
+impl Wanted {
+    fn not_cached(&self, missing: String) -> ExportError {
+        ExportError::NotCached {
+            reference: self.reference.clone(),
+            missing,
         }
+    }
+}
+
+/// One platform of an index whose image is fully cached.
+struct CachedPlatform {
+    desc: Descriptor,
+    platform: String,
+    digest: Digest,
+    media_type: String,
+    image: Image,
+}
+
+fn add_reference(cache: &Cache, r: &Reference, plan: &mut Plan) -> Result<(), ExportError> {
+    let wanted = Wanted {
+        reference: r.to_string(),
+        name: ref_name(r),
     };
+    let digest = manifest_digest(cache, r, &wanted)?;
     let Some((bytes, media_type)) = cache.get_manifest(&digest)? else {
-        return Err(not_cached(format!("manifest {digest} is missing")));
+        return Err(wanted.not_cached(format!("manifest {digest} is missing")));
     };
-    let name = ref_name(r);
-    let malformed = |e: oci::ManifestError| not_cached(format!("manifest {digest}: {e}"));
+    let malformed = |e: oci::ManifestError| wanted.not_cached(format!("manifest {digest}: {e}"));
     match Manifest::parse(&media_type, &bytes).map_err(malformed)? {
         Manifest::Image(_) => {
             let image = cached_image(cache, &digest, &media_type, bytes)?
-                .map_err(|m| not_cached(format!("{m} missing")))?;
-            let size = image.bytes.len() as u64;
-            plan.add_blob(digest.clone(), size);
-            for (d, s) in image.blobs {
-                plan.add_blob(d, s);
-            }
-            plan.entries
-                .push(entry(&media_type, &digest, size, None, &name));
-            plan.summary.images.push(ExportedImage {
-                reference,
-                name: Some(name),
-                digest: digest.to_string(),
-                media_type,
-                platforms: Vec::new(),
-            });
+                .map_err(|m| wanted.not_cached(format!("{m} missing")))?;
+            add_image(plan, wanted, digest, media_type, image);
         }
         Manifest::Index(index) => {
-            let mut cached = Vec::new();
-            let mut missing = Vec::new();
-            for child in index.manifests() {
-                let platform = describe_platform(child);
-                let found = match child.digest().to_string().parse::<Digest>() {
-                    Ok(d) => match cache.get_manifest(&d)? {
-                        Some((b, mt)) => cached_image(cache, &d, &mt, b)?
-                            .ok()
-                            .map(|img| (d, mt, img)),
-                        None => None,
-                    },
-                    Err(_) => None,
-                };
-                match found {
-                    Some(found) => cached.push((child.clone(), platform, found)),
-                    None => missing.push(platform),
-                }
-            }
+            let (cached, missing) = cached_platforms(cache, &index)?;
             if cached.is_empty() {
-                return Err(not_cached(format!(
+                return Err(wanted.not_cached(format!(
                     "none of its platforms ({}) is cached",
                     missing.join(", ")
                 )));
             }
-            let platforms: Vec<String> = cached.iter().map(|c| c.1.clone()).collect();
             if missing.is_empty() {
                 let size = bytes.len() as u64;
-                plan.add_blob(digest.clone(), size);
-                add_children(plan, cached);
-                plan.entries
-                    .push(entry(&media_type, &digest, size, None, &name));
-                plan.summary.images.push(ExportedImage {
-                    reference,
-                    name: Some(name),
-                    digest: digest.to_string(),
-                    media_type,
-                    platforms,
-                });
-                return Ok(());
-            }
-            // Not every platform is cached: the index itself can't go (its
-            // digest covers the missing ones), so the cached platforms go
-            // alone, named only when there is one (a name must be unique).
-            let named = cached.len() == 1;
-            plan.summary.notes.push(format!(
-                "{reference}: only {} of {} platforms are cached ({}); exported {} as {} (run `dpx pull --all-platforms {reference}` to export the whole index)",
-                cached.len(),
-                cached.len() + missing.len(),
-                platforms.join(", "),
-                if named { "that platform's image" } else { "separate images without a name" },
-                if named { name.clone() } else { "digests".into() },
-            ));
-            for (desc, platform, (d, mt, image)) in cached {
-                let size = image.bytes.len() as u64;
-                plan.entries.push(entry(
-                    &mt,
-                    &d,
-                    size,
-                    Some(&desc),
-                    if named { &name } else { "" },
-                ));
-                plan.summary.images.push(ExportedImage {
-                    reference: reference.clone(),
-                    name: named.then(|| name.clone()),
-                    digest: d.to_string(),
-                    media_type: mt,
-                    platforms: vec![platform],
-                });
-                plan.add_blob(d, size);
-                for (b, s) in image.blobs {
-                    plan.add_blob(b, s);
-                }
+                add_whole_index(plan, wanted, digest, media_type, size, cached);
+            } else {
+                add_cached_platforms(plan, wanted, cached, missing.len());
             }
         }
     }
     Ok(())
 }
 
-fn add_children(plan: &mut Plan, cached: Vec<(Descriptor, String, (Digest, String, Image))>) {
-    for (_, _, (d, _, image)) in cached {
-        plan.add_blob(d, image.bytes.len() as u64);
-        for (b, s) in image.blobs {
-            plan.add_blob(b, s);
+/// The manifest digest `r` names: its own, or its tag's cached record.
+fn manifest_digest(cache: &Cache, r: &Reference, wanted: &Wanted) -> Result<Digest, ExportError> {
+    match (&r.digest, &r.tag) {
+        (Some(d), _) => Ok(d.clone()),
+        (None, tag) => {
+            let tag = tag.as_deref().unwrap_or("latest");
+            match cache.read_tag(&r.registry, &r.repository, tag)? {
+                Some(rec) => Ok(rec.digest),
+                None => Err(wanted.not_cached(format!("no record of the tag {tag}"))),
+            }
         }
+    }
+}
+
+/// A single-platform image, named.
+fn add_image(plan: &mut Plan, wanted: Wanted, digest: Digest, media_type: String, image: Image) {
+    let size = image.bytes.len() as u64;
+    plan.add_image_blobs(digest.clone(), image);
+    plan.entries
+        .push(entry(&media_type, &digest, size, None, &wanted.name));
+    plan.summary.images.push(ExportedImage {
+        reference: wanted.reference,
+        name: Some(wanted.name),
+        digest: digest.to_string(),
+        media_type,
+        platforms: Vec::new(),
+    });
+}
+
+/// An index's platforms split into the fully cached ones and the
+/// descriptions of the others.
+fn cached_platforms(
+    cache: &Cache,
+    index: &oci_spec::image::ImageIndex,
+) -> Result<(Vec<CachedPlatform>, Vec<String>), ExportError> {
+    let mut cached = Vec::new();
+    let mut missing = Vec::new();
+    for child in index.manifests() {
+        let platform = describe_platform(child);
+        let found = match child.digest().to_string().parse::<Digest>() {
+            Ok(d) => match cache.get_manifest(&d)? {
+                Some((b, mt)) => cached_image(cache, &d, &mt, b)?
+                    .ok()
+                    .map(|img| (d, mt, img)),
+                None => None,
+            },
+            Err(_) => None,
+        };
+        match found {
+            Some((digest, media_type, image)) => cached.push(CachedPlatform {
+                desc: child.clone(),
+                platform,
+                digest,
+                media_type,
+                image,
+            }),
+            None => missing.push(platform),
+        }
+    }
+    Ok((cached, missing))
+}
+
+/// An index with every platform cached: its original bytes, named.
+fn add_whole_index(
+    plan: &mut Plan,
+    wanted: Wanted,
+    digest: Digest,
+    media_type: String,
+    size: u64,
+    cached: Vec<CachedPlatform>,
+) {
+    let platforms: Vec<String> = cached.iter().map(|c| c.platform.clone()).collect();
+    plan.add_blob(digest.clone(), size);
+    for c in cached {
+        plan.add_image_blobs(c.digest, c.image);
+    }
+    plan.entries
+        .push(entry(&media_type, &digest, size, None, &wanted.name));
+    plan.summary.images.push(ExportedImage {
+        reference: wanted.reference,
+        name: Some(wanted.name),
+        digest: digest.to_string(),
+        media_type,
+        platforms,
+    });
+}
+
+/// Not every platform is cached: the index itself can't go (its digest
+/// covers the missing ones), so the cached platforms go alone, named only
+/// when there is one (a name must be unique).
+fn add_cached_platforms(
+    plan: &mut Plan,
+    wanted: Wanted,
+    cached: Vec<CachedPlatform>,
+    missing: usize,
+) {
+    let Wanted { reference, name } = wanted;
+    let platforms: Vec<String> = cached.iter().map(|c| c.platform.clone()).collect();
+    let named = cached.len() == 1;
+    plan.summary.notes.push(format!(
+        "{reference}: only {} of {} platforms are cached ({}); exported {} as {} (run `dpx pull --all-platforms {reference}` to export the whole index)",
+        cached.len(),
+        cached.len() + missing,
+        platforms.join(", "),
+        if named { "that platform's image" } else { "separate images without a name" },
+        if named { name.clone() } else { "digests".into() },
+    ));
+    for c in cached {
+        let size = c.image.bytes.len() as u64;
+        plan.entries.push(entry(
+            &c.media_type,
+            &c.digest,
+            size,
+            Some(&c.desc),
+            if named { &name } else { "" },
+        ));
+        plan.summary.images.push(ExportedImage {
+            reference: reference.clone(),
+            name: named.then(|| name.clone()),
+            digest: c.digest.to_string(),
+            media_type: c.media_type,
+            platforms: vec![c.platform],
+        });
+        plan.add_image_blobs(c.digest, c.image);
     }
 }
 

@@ -158,11 +158,49 @@ impl Summary {
 
 /// Decides what the policy removes from what `inv` holds; changes nothing.
 pub fn plan(inv: &Inventory, policy: &Policy, now: SystemTime) -> Result<Plan, NoSuchImage> {
-    let older = |used: SystemTime| {
-        policy
-            .older_than
-            .is_some_and(|age| now.duration_since(used).is_ok_and(|d| d >= age))
+    let (dropped, forgotten) = dropped_tags(inv, policy, now)?;
+    let kept: Vec<usize> = (0..inv.tags.len())
+        .filter(|i| !dropped.contains(i))
+        .collect();
+    let reaches: HashMap<usize, Vec<Digest>> = kept
+        .iter()
+        .map(|&i| (i, inv.reach(&inv.tags[i].digest)))
+        .collect();
+    let mut refs = KeptRefs::count(&reaches);
+    let mut chosen = Chosen {
+        tags: dropped.into_iter().collect(),
+        blobs: unreferenced_content(inv, policy, now, &refs, &forgotten),
     };
+    let mut plan = Plan {
+        size_before: inv.total_size(),
+        sweep: policy.all || policy.unreferenced,
+        ..Plan::default()
+    };
+    if let Some(max) = policy.max_size {
+        plan.over_max_size =
+            evict_least_recently_used(inv, max, plan.size_before, &kept, &mut refs, &mut chosen);
+    }
+    plan.removals = removals(inv, chosen);
+    if plan.sweep {
+        plan.orphan_sidecars = inv.orphan_sidecars.clone();
+    }
+    Ok(plan)
+}
+
+/// Whether `used` is `--older-than` ago or more.
+fn is_older(policy: &Policy, now: SystemTime, used: SystemTime) -> bool {
+    policy
+        .older_than
+        .is_some_and(|age| now.duration_since(used).is_ok_and(|d| d >= age))
+}
+
+/// The tags the policy drops by name, age or `--all`, and everything the
+/// images `--image` forgets reach; an `--image` that matches nothing is an error.
+fn dropped_tags(
+    inv: &Inventory,
+    policy: &Policy,
+    now: SystemTime,
+) -> Result<(HashSet<usize>, HashSet<Digest>), NoSuchImage> {
     let mut dropped_tags: Vec<usize> = Vec::new();
     let mut forgotten_roots: Vec<Digest> = Vec::new();
     for sel in &policy.images {
@@ -185,126 +223,158 @@ pub fn plan(inv: &Inventory, policy: &Policy, now: SystemTime) -> Result<Plan, N
         }
     }
     for (i, t) in inv.tags.iter().enumerate() {
-        if policy.all || older(t.used) {
+        if policy.all || is_older(policy, now, t.used) {
             dropped_tags.push(i);
         }
     }
-    let dropped: HashSet<usize> = dropped_tags.into_iter().collect();
-    let kept: Vec<usize> = (0..inv.tags.len())
-        .filter(|i| !dropped.contains(i))
-        .collect();
+    let forgotten = forgotten_roots.iter().flat_map(|r| inv.reach(r)).collect();
+    Ok((dropped_tags.into_iter().collect(), forgotten))
+}
 
-    // How many kept tags reach each digest.
-    let reaches: HashMap<usize, Vec<Digest>> = kept
-        .iter()
-        .map(|&i| (i, inv.reach(&inv.tags[i].digest)))
-        .collect();
-    let mut refs: HashMap<&Digest, usize> = HashMap::new();
-    for ds in reaches.values() {
-        for d in ds {
-            *refs.entry(d).or_default() += 1;
+/// What the kept tags reach (by tag index), and how many of them reach
+/// each digest.
+struct KeptRefs<'a> {
+    reaches: &'a HashMap<usize, Vec<Digest>>,
+    counts: HashMap<&'a Digest, usize>,
+}
+
+impl<'a> KeptRefs<'a> {
+    fn count(reaches: &'a HashMap<usize, Vec<Digest>>) -> KeptRefs<'a> {
+        let mut counts: HashMap<&Digest, usize> = HashMap::new();
+        for ds in reaches.values() {
+            for d in ds {
+                *counts.entry(d).or_default() += 1;
+            }
         }
+        KeptRefs { reaches, counts }
     }
+
+    fn is_referenced(&self, d: &Digest) -> bool {
+        self.counts.contains_key(d)
+    }
+}
+
+/// What the plan removes so far: tags (by index) and stored content.
+struct Chosen<'a> {
+    tags: Vec<usize>,
+    blobs: HashSet<&'a Digest>,
+}
+
+/// Content no kept tag reaches that the policy takes: all of it, what has
+/// settled (`--unreferenced`), what is old, or what a forgotten image reached.
+fn unreferenced_content<'a>(
+    inv: &'a Inventory,
+    policy: &Policy,
+    now: SystemTime,
+    refs: &KeptRefs,
+    forgotten: &HashSet<Digest>,
+) -> HashSet<&'a Digest> {
     // A pull stores its manifest and blobs before its tag record: content
     // that new is not "unreferenced" yet (git's prune expiry, in short).
     let settled = |used: SystemTime| {
         now.duration_since(used)
             .is_ok_and(|d| d >= UNREFERENCED_GRACE)
     };
-    let forgotten: HashSet<Digest> = forgotten_roots.iter().flat_map(|r| inv.reach(r)).collect();
-    let mut gone: HashSet<&Digest> = inv
-        .blobs
+    inv.blobs
         .iter()
         .filter(|(d, b)| {
-            !refs.contains_key(d)
+            !refs.is_referenced(d)
                 && (policy.all
                     || (policy.unreferenced && settled(b.used))
-                    || older(b.used)
+                    || is_older(policy, now, b.used)
                     || forgotten.contains(*d))
         })
         .map(|(d, _)| d)
+        .collect()
+}
+
+/// `--max-size`: the least recently used first (a tag, with whatever only it
+/// reaches, or a blob no kept tag reaches) until the rest fits. Returns what
+/// was kept although the cache stays over `max`.
+fn evict_least_recently_used<'a>(
+    inv: &'a Inventory,
+    max: u64,
+    size_before: u64,
+    kept: &[usize],
+    refs: &mut KeptRefs<'a>,
+    chosen: &mut Chosen<'a>,
+) -> Option<String> {
+    let mut size = size_before.saturating_sub(inv.size_of(chosen.blobs.iter().copied()));
+    enum Lru<'a> {
+        Tag(usize),
+        Blob(&'a Digest),
+    }
+    let mut queue: Vec<(SystemTime, Lru)> = kept
+        .iter()
+        .map(|&i| (inv.tags[i].used, Lru::Tag(i)))
+        .chain(
+            inv.blobs
+                .iter()
+                .filter(|(d, _)| !refs.is_referenced(d) && !chosen.blobs.contains(d))
+                .map(|(d, b)| (b.used, Lru::Blob(d))),
+        )
         .collect();
-
-    let mut plan = Plan {
-        size_before: inv.total_size(),
-        sweep: policy.all || policy.unreferenced,
-        ..Plan::default()
-    };
-    let mut tags_out: Vec<usize> = dropped.into_iter().collect();
-
-    // --max-size: the least recently used first (a tag, with whatever only it
-    // reaches, or a blob no kept tag reaches) until the rest fits.
-    if let Some(max) = policy.max_size {
-        let mut size = plan
-            .size_before
-            .saturating_sub(inv.size_of(gone.iter().copied()));
-        enum Lru<'a> {
-            Tag(usize),
-            Blob(&'a Digest),
+    queue.sort_by_key(|(t, _)| *t);
+    // The most recently used entry stays, even when it alone is over
+    // the budget: evicting everything for an image that cannot fit
+    // would only empty the cache for nothing on every pass.
+    let newest = queue.pop();
+    for (_, item) in queue {
+        if size <= max {
+            break;
         }
-        let mut queue: Vec<(SystemTime, Lru)> = kept
-            .iter()
-            .map(|&i| (inv.tags[i].used, Lru::Tag(i)))
-            .chain(
-                inv.blobs
-                    .iter()
-                    .filter(|(d, _)| !refs.contains_key(d) && !gone.contains(d))
-                    .map(|(d, b)| (b.used, Lru::Blob(d))),
-            )
-            .collect();
-        queue.sort_by_key(|(t, _)| *t);
-        // The most recently used entry stays, even when it alone is over
-        // the budget: evicting everything for an image that cannot fit
-        // would only empty the cache for nothing on every pass.
-        let newest = queue.pop();
-        for (_, item) in queue {
-            if size <= max {
-                break;
+        match item {
+            Lru::Blob(d) => {
+                if chosen.blobs.insert(d) {
+                    size = size.saturating_sub(inv.size_of([d]));
+                }
             }
-            match item {
-                Lru::Blob(d) => {
-                    if gone.insert(d) {
+            Lru::Tag(i) => {
+                chosen.tags.push(i);
+                for d in refs.reaches.get(&i).into_iter().flatten() {
+                    let n = refs.counts.entry(d).or_default();
+                    *n = n.saturating_sub(1);
+                    if *n == 0 && chosen.blobs.insert(d) {
                         size = size.saturating_sub(inv.size_of([d]));
                     }
                 }
-                Lru::Tag(i) => {
-                    tags_out.push(i);
-                    for d in reaches.get(&i).into_iter().flatten() {
-                        let n = refs.entry(d).or_default();
-                        *n = n.saturating_sub(1);
-                        if *n == 0 && gone.insert(d) {
-                            size = size.saturating_sub(inv.size_of([d]));
-                        }
-                    }
-                }
             }
         }
-        if size > max {
-            plan.over_max_size = newest.map(|(_, item)| match item {
-                Lru::Tag(i) => inv.tags[i].name(),
-                Lru::Blob(d) => d.to_string(),
-            });
-        }
     }
+    if size > max {
+        newest.map(|(_, item)| match item {
+            Lru::Tag(i) => inv.tags[i].name(),
+            Lru::Blob(d) => d.to_string(),
+        })
+    } else {
+        None
+    }
+}
 
-    tags_out.sort_unstable();
-    for i in tags_out {
-        let t = &inv.tags[i];
-        plan.removals.push(Removal {
-            kind: "tag",
-            name: t.name(),
-            size: 0,
-            used: t.used,
-            target: Target::Tag(t.path.clone()),
-        });
-    }
-    let mut objects: Vec<&Digest> = gone.into_iter().collect();
-    // Manifests before what they reference; then oldest first.
+/// The removals in the order they run: tag records first; then manifests
+/// before what they reference, oldest first.
+fn removals(inv: &Inventory, chosen: Chosen) -> Vec<Removal> {
+    let Chosen { mut tags, blobs } = chosen;
+    tags.sort_unstable();
+    let mut out: Vec<Removal> = tags
+        .into_iter()
+        .map(|i| {
+            let t = &inv.tags[i];
+            Removal {
+                kind: "tag",
+                name: t.name(),
+                size: 0,
+                used: t.used,
+                target: Target::Tag(t.path.clone()),
+            }
+        })
+        .collect();
+    let mut objects: Vec<&Digest> = blobs.into_iter().collect();
     objects.sort_by_key(|d| (!inv.manifests.contains_key(*d), inv.blobs[*d].used));
     for d in objects {
         let manifest = inv.manifests.contains_key(d);
         let b = &inv.blobs[d];
-        plan.removals.push(Removal {
+        out.push(Removal {
             kind: if manifest { "manifest" } else { "blob" },
             name: d.to_string(),
             size: b.size,
@@ -316,10 +386,7 @@ pub fn plan(inv: &Inventory, policy: &Policy, now: SystemTime) -> Result<Plan, N
             },
         });
     }
-    if plan.sweep {
-        plan.orphan_sidecars = inv.orphan_sidecars.clone();
-    }
-    Ok(plan)
+    out
 }
 
 fn describe(sel: &ImageSelector) -> String {

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::Child;
 use std::time::{Duration, SystemTime};
 
-use crate::support::dpx::{Dpx, sha256_hex, wait_for};
+use crate::support::dpx::{Dpx, Serve, sha256_hex, wait_for};
 use crate::support::http::request;
 use crate::support::hub::{FakeHub, Fault, Route};
 
@@ -26,6 +26,22 @@ fn tag_path(dpx: &Dpx, repo: &str, tag: &str) -> PathBuf {
         .join(repo)
         .join("tags")
         .join(format!("{tag}.json"))
+}
+
+/// Adds `name:tag` to the hub as `library/name`; returns its manifest digest.
+fn add_library_image(hub: &FakeHub, image: &str, layers: &[usize], seed: u64) -> String {
+    let (name, tag) = image.split_once(':').expect("name:tag");
+    hub.add_image(&format!("library/{name}"), tag, layers, seed)
+}
+
+/// A fake hub with the one image `name:tag` and a dpx that has pulled it;
+/// returns its manifest digest too.
+fn pulled(image: &str, layers: &[usize], seed: u64) -> (FakeHub, Dpx, String) {
+    let hub = FakeHub::start();
+    let manifest = add_library_image(&hub, image, layers, seed);
+    let dpx = Dpx::new(&hub.url());
+    dpx.ok(&["-q", "pull", image]);
+    (hub, dpx, manifest)
 }
 
 /// Sets a file's last-use time (its mtime) to `age` ago.
@@ -76,6 +92,21 @@ fn tree(dir: &Path) -> BTreeMap<PathBuf, (u64, SystemTime, bool)> {
     out
 }
 
+/// A client's pull of `repo:v1` through serve: the manifest, then each of
+/// `blobs`, every answer 200; returns the blobs' bodies.
+fn pull_through(serve: &Serve, repo: &str, blobs: &[String]) -> Vec<Vec<u8>> {
+    let m = request(&serve.addr, "GET", &format!("/v2/{repo}/manifests/v1"), &[]);
+    assert_eq!(m.status, 200);
+    blobs
+        .iter()
+        .map(|d| {
+            let r = request(&serve.addr, "GET", &format!("/v2/{repo}/blobs/{d}"), &[]);
+            assert_eq!(r.status, 200, "{d}");
+            r.body
+        })
+        .collect()
+}
+
 fn tags(dpx: &Dpx) -> Vec<String> {
     let v = dpx.json(&["cache", "ls"]);
     v.as_array()
@@ -93,11 +124,8 @@ fn tags(dpx: &Dpx) -> Vec<String> {
 
 #[test]
 fn a_purge_while_serve_streams_a_blob_leaves_the_client_every_byte() {
-    let hub = FakeHub::start();
-    let manifest = hub.add_image("library/stream", "v1", &[8_000_000], 801);
+    let (hub, dpx, manifest) = pulled("stream:v1", &[8_000_000], 801);
     let layer = hub.layers(&manifest).remove(0);
-    let dpx = Dpx::new(&hub.url());
-    dpx.ok(&["-q", "pull", "stream:v1"]);
     let serve = dpx.serve();
 
     // A client that reads the first bytes, then stops reading: serve has the
@@ -143,29 +171,50 @@ fn partial_downloads(dpx: &Dpx) -> Vec<PathBuf> {
         .collect()
 }
 
-#[test]
-fn a_purge_while_prefetch_runs_removes_nothing_half_written_and_the_prefetch_succeeds() {
+/// A download held up halfway: `command` (a pull or prefetch of `image`,
+/// one 3 MB layer whose body stops halfway until `hub.release()`) running in
+/// the background, its temp file on disk.
+struct Stalled {
+    hub: FakeHub,
+    dpx: Dpx,
+    layer: String,
+    child: Child,
+    temps: Vec<PathBuf>,
+}
+
+fn stalled(command: &str, image: &str, seed: u64) -> Stalled {
     let hub = FakeHub::start();
-    let manifest = hub.add_image("library/busy", "v1", &[3_000_000], 802);
+    let manifest = add_library_image(&hub, image, &[3_000_000], seed);
     let layer = hub.layers(&manifest).remove(0);
-    // The layer's body stops halfway until released.
     hub.set_fault_on(
         layer.trim_start_matches("sha256:"),
         Fault::StallHalfway,
         None,
     );
     let dpx = Dpx::new(&hub.url());
-    let prefetch = dpx
-        .command()
-        .args(["-q", "prefetch", "busy:v1"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn prefetch");
+    let child = dpx.spawn(&["-q", command, image]);
     wait_for("a partial download", Duration::from_secs(30), || {
         !partial_downloads(&dpx).is_empty()
     });
-    let before = partial_downloads(&dpx);
+    let temps = partial_downloads(&dpx);
+    Stalled {
+        hub,
+        dpx,
+        layer,
+        child,
+        temps,
+    }
+}
+
+#[test]
+fn a_purge_while_prefetch_runs_removes_nothing_half_written_and_the_prefetch_succeeds() {
+    let Stalled {
+        hub,
+        dpx,
+        layer,
+        child: prefetch,
+        temps: before,
+    } = stalled("prefetch", "busy:v1", 802);
     for args in [
         &["purge", "--unreferenced", "--older-than", "0s"][..],
         &["purge", "--all", "--yes"][..],
@@ -200,27 +249,14 @@ fn a_purge_while_prefetch_runs_removes_nothing_half_written_and_the_prefetch_suc
 
 #[test]
 fn unreferenced_sweeps_dead_temp_files_and_orphaned_locks_but_not_a_live_download() {
-    let hub = FakeHub::start();
-    let manifest = hub.add_image("library/sweep", "v1", &[3_000_000], 805);
-    let layer = hub.layers(&manifest).remove(0);
-    hub.set_fault_on(
-        layer.trim_start_matches("sha256:"),
-        Fault::StallHalfway,
-        None,
-    );
-    let dpx = Dpx::new(&hub.url());
     // A live download: its temp file and lock are held by this process.
-    let mut live = dpx
-        .command()
-        .args(["-q", "pull", "sweep:v1"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn pull");
-    wait_for("the live download", Duration::from_secs(30), || {
-        !partial_downloads(&dpx).is_empty()
-    });
-    let live_temps = partial_downloads(&dpx);
+    let Stalled {
+        hub,
+        dpx,
+        layer,
+        child: live,
+        temps: live_temps,
+    } = stalled("pull", "sweep:v1", 805);
     let tmp = dpx.cache.join("tmp");
     // What a SIGKILLed download leaves: a temp file and a lock nobody holds.
     let dead_hex = "ab".repeat(32);
@@ -244,7 +280,7 @@ fn unreferenced_sweeps_dead_temp_files_and_orphaned_locks_but_not_a_live_downloa
         assert!(p.exists(), "the live download's {} was kept", p.display());
     }
     hub.release();
-    assert!(live.wait().expect("pull").success());
+    assert!(live.wait_with_output().expect("pull").status.success());
     assert!(dpx.has_blob(&layer));
 }
 
@@ -272,17 +308,9 @@ fn after_forgetting_an_image_the_images_sharing_its_layers_pull_with_no_upstream
 
     let serve = dpx.serve();
     hub.reset_counts();
-    let m = request(&serve.addr, "GET", "/v2/library/forget-b/manifests/v1", &[]);
-    assert_eq!(m.status, 200);
-    for d in &b_blobs[1..] {
-        let r = request(
-            &serve.addr,
-            "GET",
-            &format!("/v2/library/forget-b/blobs/{d}"),
-            &[],
-        );
-        assert_eq!(r.status, 200, "{d}");
-        assert_eq!(&format!("sha256:{}", sha256_hex(&r.body)), d);
+    let bodies = pull_through(&serve, "library/forget-b", &b_blobs[1..]);
+    for (d, body) in b_blobs[1..].iter().zip(&bodies) {
+        assert_eq!(&format!("sha256:{}", sha256_hex(body)), d);
     }
     assert_eq!(hub.count(Route::BlobGet) + hub.count(Route::CdnBlobGet), 0);
     assert_eq!(hub.count(Route::ManifestGet), 0);
@@ -359,10 +387,7 @@ fn max_size_evicts_the_least_recently_used_images_first() {
 
 #[test]
 fn dry_run_lists_what_would_go_and_changes_nothing() {
-    let hub = FakeHub::start();
-    let m = hub.add_image("library/dry", "v1", &[20_000, 30_000], 820);
-    let dpx = Dpx::new(&hub.url());
-    dpx.ok(&["-q", "pull", "dry:v1"]);
+    let (_hub, dpx, m) = pulled("dry:v1", &[20_000, 30_000], 820);
     let before = tree(&dpx.cache);
     let out = dpx.ok(&["purge", "--all", "--dry-run"]);
     assert!(out.contains(&format!("would remove manifest {m}")), "{out}");
@@ -384,10 +409,7 @@ fn dry_run_lists_what_would_go_and_changes_nothing() {
 
 #[test]
 fn bad_durations_sizes_and_images_are_clear_errors_and_remove_nothing() {
-    let hub = FakeHub::start();
-    hub.add_image("library/keep", "v1", &[10_000], 830);
-    let dpx = Dpx::new(&hub.url());
-    dpx.ok(&["-q", "pull", "keep:v1"]);
+    let (_hub, dpx, _) = pulled("keep:v1", &[10_000], 830);
     let before = tree(&dpx.cache);
     for (args, says) in [
         (
@@ -419,10 +441,7 @@ fn bad_durations_sizes_and_images_are_clear_errors_and_remove_nothing() {
 
 #[test]
 fn a_purge_never_follows_a_symlink_out_of_the_cache() {
-    let hub = FakeHub::start();
-    hub.add_image("library/link", "v1", &[10_000], 840);
-    let dpx = Dpx::new(&hub.url());
-    dpx.ok(&["-q", "pull", "link:v1"]);
+    let (_hub, dpx, _) = pulled("link:v1", &[10_000], 840);
     let outside = tempfile::tempdir().unwrap();
     let victim = outside.path().join("precious");
     std::fs::write(&victim, b"not dpx's").unwrap();
@@ -521,20 +540,7 @@ fn serve_with_max_size_evicts_the_least_recently_used_in_the_background() {
     assert_eq!(tags(&dpx), ["library/ev1:v1", "library/ev2:v1"]);
 
     // A pull through serve goes over the budget again: the next oldest goes.
-    let m = request(&serve.addr, "GET", "/v2/library/ev-late/manifests/v1", &[]);
-    assert_eq!(m.status, 200);
-    for d in hub.layers(&late) {
-        assert_eq!(
-            request(
-                &serve.addr,
-                "GET",
-                &format!("/v2/library/ev-late/blobs/{d}"),
-                &[]
-            )
-            .status,
-            200
-        );
-    }
+    pull_through(&serve, "library/ev-late", &hub.layers(&late));
     // Tags go before their blobs: wait for both.
     wait_for("eviction after a download", Duration::from_secs(60), || {
         tags(&dpx) == ["library/ev-late:v1", "library/ev2:v1"] && total(&dpx) <= 500_000
@@ -565,12 +571,7 @@ fn a_max_size_below_one_image_keeps_the_newest_image_and_warns_once() {
         "its manifest, config, layer"
     );
     // Another image comes in: the older one goes, the newest stays whole.
-    let m = request(&serve.addr, "GET", "/v2/library/huge-new/manifests/v1", &[]);
-    assert_eq!(m.status, 200);
-    for d in hub.layers(&late) {
-        let path = format!("/v2/library/huge-new/blobs/{d}");
-        assert_eq!(request(&serve.addr, "GET", &path, &[]).status, 200);
-    }
+    pull_through(&serve, "library/huge-new", &hub.layers(&late));
     // Its manifest and layer (no client asked for its config).
     wait_for("eviction after a download", Duration::from_secs(60), || {
         tags(&dpx) == ["library/huge-new:v1"] && dpx.assert_store_consistent() == 2
@@ -585,31 +586,10 @@ fn a_max_size_below_one_image_keeps_the_newest_image_and_warns_once() {
 
 #[test]
 fn on_a_terminal_all_asks_first_and_no_removes_nothing() {
-    let hub = FakeHub::start();
-    hub.add_image("library/ask", "v1", &[10_000], 870);
-    let dpx = Dpx::new(&hub.url());
-    dpx.ok(&["-q", "pull", "ask:v1"]);
-    // `script` gives dpx a terminal; the answer comes through it.
+    let (_hub, dpx, _) = pulled("ask:v1", &[10_000], 870);
+    // The answer comes through the terminal.
     let on_a_terminal = |answer: &str| {
-        let cmd = format!(
-            "{} --config {} --cache-dir {} purge --all",
-            env!("CARGO_BIN_EXE_dpx"),
-            crate::support::dpx::path_str(&dpx.config),
-            crate::support::dpx::path_str(&dpx.cache)
-        );
-        let mut child = std::process::Command::new("script")
-            .args(["-qec", &cmd, "/dev/null"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("script(1) from util-linux");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(answer.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = dpx.run_on_terminal(&["purge", "--all"], answer);
         assert!(out.status.success());
         String::from_utf8_lossy(&out.stdout).into_owned()
     };

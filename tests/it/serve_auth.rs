@@ -7,12 +7,12 @@ use std::process::{Command, Output, Stdio};
 
 use base64::Engine as _;
 
-use crate::support::assert_success;
 use crate::support::dpx::{Dpx, Serve};
 use crate::support::engines::{engines, hub_image};
 use crate::support::http::{RawResponse, request};
 use crate::support::hub::{FakeHub, Route, noise};
 use crate::support::layout::file_layer;
+use crate::support::{assert_success, output_with_input};
 
 const AUTH_ON: &str = "[serve.auth]\nenabled = true\n";
 
@@ -270,23 +270,13 @@ fn a_token_for_one_repository_never_reads_a_blob_only_pulled_through_another() {
 
 /// `docker` against the shared daemon with its own client config (credentials).
 fn docker(host: &str, config: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    use std::io::Write;
-    let mut child = Command::new("docker")
+    let mut docker = Command::new("docker");
+    docker
         .arg("--config")
         .arg(config)
         .args(["-H", host])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run docker");
-    let mut input = child.stdin.take().expect("stdin");
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).expect("write stdin");
-    }
-    drop(input);
-    child.wait_with_output().expect("docker output")
+        .args(args);
+    output_with_input(&mut docker, stdin.unwrap_or_default().as_bytes())
 }
 
 fn text(out: &Output) -> String {
@@ -372,41 +362,15 @@ fn docker_logs_in_with_the_dpx_password_and_pulls_through_dpx_serve() {
 }
 
 /// `dpx serve` in a network namespace of its own (only its own loopback
-/// exists there), so that listening on 0.0.0.0 exposes nothing; returns its
-/// stderr up to the listening line (or all of it when it exits).
-fn serve_in_own_netns(dpx: &Dpx, flags: &[&str]) -> (bool, String) {
-    use std::io::{BufRead, BufReader};
-    let mut child = Command::new("unshare")
-        .args(["--net", "--"])
-        .arg(env!("CARGO_BIN_EXE_dpx"))
-        .arg("--config")
-        .arg(&dpx.config)
-        .arg("--cache-dir")
-        .arg(&dpx.cache)
-        .args(["serve", "--listen", "0.0.0.0:0"])
-        .args(flags)
-        .env_remove("DPX_LISTEN")
-        .env("DPX_LOG", "dpx=info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run unshare");
-    let mut reader = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut log = String::new();
-    let mut listening = false;
-    let mut line = String::new();
-    while reader.read_line(&mut line).unwrap_or(0) > 0 {
-        log.push_str(&line);
-        if line.contains("listening on") {
-            listening = true;
-            break;
-        }
-        line.clear();
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    (listening, log)
+/// exists there), so that listening on 0.0.0.0 exposes nothing; it must
+/// start listening (the helper fails the test with its stderr otherwise).
+fn serve_in_own_netns(dpx: &Dpx, flags: &[&str]) -> Serve {
+    dpx.serve_wrapped(
+        &["unshare", "--net", "--"],
+        "0.0.0.0:0",
+        flags,
+        &[("DPX_LOG", "dpx=info")],
+    )
 }
 
 #[test]
@@ -424,12 +388,12 @@ fn off_loopback_listening_needs_client_auth_or_the_explicit_insecure_flag() {
         "{err}"
     );
 
-    let (listening, log) = serve_in_own_netns(&dpx, &["--insecure-no-auth"]);
-    assert!(listening, "{log}");
+    let log = serve_in_own_netns(&dpx, &["--insecure-no-auth"])
+        .startup
+        .clone();
     assert!(log.contains("without client authentication"), "{log}");
 
-    let (listening, log) = serve_in_own_netns(&dpx, &["--auth"]);
-    assert!(listening, "{log}");
+    let log = serve_in_own_netns(&dpx, &["--auth"]).startup.clone();
     assert!(log.contains("client auth on"), "{log}");
     assert!(
         log.contains("only clients on this machine can log in"),
@@ -600,27 +564,10 @@ fn https_with_client_auth_works_for_skopeo_with_the_ca_trusted_and_fails_without
 
 #[test]
 fn a_configured_user_logs_in_with_the_password_its_hash_was_made_from() {
-    use std::io::Write;
     let hub = FakeHub::start();
     let secret = "team-password-1234";
     let helper = Dpx::new(&hub.url());
-    let mut child = helper
-        .command()
-        .args(["serve", "--hash-password"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("dpx serve --hash-password");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(secret.as_bytes())
-        .expect("write password");
-    let out = child.wait_with_output().expect("output");
-    assert_success(&out, "dpx serve --hash-password");
-    let hash = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let hash = hash_of(&helper, secret);
     assert!(hash.starts_with("$argon2id$"), "{hash}");
     assert!(!hash.contains(secret));
 
@@ -712,19 +659,17 @@ fn a_tls_client_that_never_finishes_its_handshake_is_closed_after_the_header_tim
 /// `-K -` syntax) goes through stdin, so no secret is in its arguments.
 /// Returns (HTTP status, body).
 fn curl_in_netns(pid: u32, url: &str, config: &str) -> (u16, String) {
-    use std::io::Write;
-    let mut child = Command::new("nsenter")
-        .arg(format!("--net=/proc/{pid}/ns/net"))
-        .args(["curl", "-s", "-K", "-", "-w", "\n%{http_code}", url])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run nsenter curl");
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin.write_all(config.as_bytes()).expect("curl config");
-    drop(stdin);
-    let out = child.wait_with_output().expect("curl output");
+    let mut curl = Command::new("nsenter");
+    curl.arg(format!("--net=/proc/{pid}/ns/net")).args([
+        "curl",
+        "-s",
+        "-K",
+        "-",
+        "-w",
+        "\n%{http_code}",
+        url,
+    ]);
+    let out = output_with_input(&mut curl, config.as_bytes());
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let (body, status) = text.rsplit_once('\n').expect("status line");
     (status.trim().parse().expect("status"), body.to_string())
@@ -732,7 +677,6 @@ fn curl_in_netns(pid: u32, url: &str, config: &str) -> (u16, String) {
 
 #[test]
 fn passwords_and_tokens_are_refused_over_plain_http_from_off_loopback() {
-    use std::io::{BufRead, BufReader};
     let hub = FakeHub::start();
     let dpx = dpx_with_auth(&hub, "");
     let pw = password(&dpx);
@@ -740,40 +684,21 @@ fn passwords_and_tokens_are_refused_over_plain_http_from_off_loopback() {
     // address (TEST-NET-1) put on that namespace's loopback interface: a
     // client there connects from 192.0.2.1, an address off loopback, and
     // nothing leaves the namespace.
-    let mut child = Command::new("unshare")
-        .args([
+    let off_loopback = dpx.serve_wrapped(
+        &[
+            "unshare",
             "--net",
             "--",
             "sh",
             "-c",
             "ip link set lo up && ip addr add 192.0.2.1/32 dev lo && exec \"$@\"",
             "sh",
-        ])
-        .arg(env!("CARGO_BIN_EXE_dpx"))
-        .arg("--config")
-        .arg(&dpx.config)
-        .arg("--cache-dir")
-        .arg(&dpx.cache)
-        .args(["serve", "--listen", "192.0.2.1:0"])
-        .env("DPX_LOG", "dpx=info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run unshare");
-    let mut reader = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    let addr = loop {
-        line.clear();
-        assert!(
-            reader.read_line(&mut line).unwrap_or(0) > 0,
-            "dpx serve exited before listening"
-        );
-        if let Some(rest) = line.trim().strip_prefix("dpx serve: listening on http://") {
-            break rest.split_whitespace().next().expect("addr").to_string();
-        }
-    };
-    let pid = child.id();
+        ],
+        "192.0.2.1:0",
+        &[],
+        &[],
+    );
+    let (addr, pid) = (&off_loopback.addr, off_loopback.child.id());
 
     let (status, body) = curl_in_netns(
         pid,
@@ -797,8 +722,6 @@ fn passwords_and_tokens_are_refused_over_plain_http_from_off_loopback() {
     // Without credentials: the ordinary challenge.
     let (status, _) = curl_in_netns(pid, &format!("http://{addr}/v2/"), "");
     assert_eq!(status, 401);
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[test]
@@ -841,22 +764,7 @@ fn env_gives_the_client_login_when_client_auth_is_on() {
 
 /// The Argon2 hash of `secret`, as a user makes it.
 fn hash_of(dpx: &Dpx, secret: &str) -> String {
-    use std::io::Write;
-    let mut child = dpx
-        .command()
-        .args(["serve", "--hash-password"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("dpx serve --hash-password");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(secret.as_bytes())
-        .expect("write password");
-    let out = child.wait_with_output().expect("output");
+    let out = dpx.run_with_stdin(&["serve", "--hash-password"], secret.as_bytes());
     assert_success(&out, "dpx serve --hash-password");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
@@ -1005,12 +913,13 @@ fn tls_files_are_read_with_a_size_cap_and_a_key_others_may_read_is_refused() {
     let certs = tempfile::tempdir().expect("certs dir");
     let (_ca_dir, cert, key) = make_certificates(certs.path());
     let cert_arg = cert.to_str().expect("utf-8");
-    let serve = |key: &str| {
+    let serve_tls = |cert: &str, key: &str| {
         let mut cmd = dpx.command();
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--tls-cert", cert_arg])
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--tls-cert", cert])
             .args(["--tls-key", key]);
         run_capped(cmd, std::time::Duration::from_secs(20))
     };
+    let serve = |key: &str| serve_tls(cert_arg, key);
 
     // /dev/zero (mode 666) is refused as a key others may read; a private
     // file of 4 GiB (sparse) for its size.
@@ -1033,16 +942,7 @@ fn tls_files_are_read_with_a_size_cap_and_a_key_others_may_read_is_refused() {
         err.contains(&huge.display().to_string()) && err.contains("larger than 1 MiB"),
         "the error names the file and the limit: {err}"
     );
-    let mut cmd = dpx.command();
-    cmd.args([
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--tls-cert",
-        "/dev/zero",
-    ])
-    .args(["--tls-key", key.to_str().expect("utf-8")]);
-    let out = run_capped(cmd, std::time::Duration::from_secs(20));
+    let out = serve_tls("/dev/zero", key.to_str().expect("utf-8"));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("larger than 1 MiB"), "{err}");
 

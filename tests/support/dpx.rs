@@ -1,7 +1,7 @@
 //! Running the real `dpx` binary: one private cache dir and config per test.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -59,6 +59,43 @@ impl Dpx {
 
     pub fn run(&self, args: &[&str]) -> Output {
         self.command().args(args).output().expect("run dpx")
+    }
+
+    /// Runs with `input` on stdin (a password for `serve --hash-password`).
+    pub fn run_with_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        super::output_with_input(self.command().args(args), input)
+    }
+
+    /// Starts a command in the background (a pull or prefetch a test holds
+    /// up mid-download); stderr is piped for `wait_with_output`.
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command()
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn dpx {args:?}: {e}"))
+    }
+
+    /// Runs with a terminal (script(1) from util-linux) whose input is
+    /// `input`; stdout is what the terminal showed.
+    pub fn run_on_terminal(&self, args: &[&str], input: &str) -> Output {
+        let mut dpx = self.command();
+        dpx.args(args);
+        let line = std::iter::once(dpx.get_program())
+            .chain(dpx.get_args())
+            .map(|a| shell_quote(a.to_str().expect("utf-8 argument")))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut script = Command::new("script");
+        script.args(["-qec", &line, "/dev/null"]);
+        for (k, v) in dpx.get_envs() {
+            match v {
+                Some(v) => script.env(k, v),
+                None => script.env_remove(k),
+            };
+        }
+        super::output_with_input(&mut script, input.as_bytes())
     }
 
     /// Runs and asserts success, returning stdout.
@@ -190,13 +227,15 @@ impl Dpx {
         let mut reader = BufReader::new(stderr);
         let mut line = String::new();
         let deadline = Instant::now() + Duration::from_secs(20);
+        let mut startup = String::new();
         let addr = loop {
             line.clear();
             let n = reader.read_line(&mut line).expect("read dpx serve output");
             assert!(
                 n > 0 && Instant::now() < deadline,
-                "dpx serve exited before listening"
+                "dpx serve exited before listening:\n{startup}"
             );
+            startup.push_str(&line);
             let listening = line.trim().strip_prefix("dpx serve: listening on ");
             if let Some(rest) =
                 listening.and_then(|l| l.strip_prefix("http://").or(l.strip_prefix("https://")))
@@ -206,15 +245,18 @@ impl Dpx {
         };
         // Keep draining the log into a file so the pipe never fills.
         let log = self.dir.path().join("serve.log");
-        let log2 = log.clone();
+        let mut file = std::fs::File::create(&log).expect("log file");
         std::thread::spawn(move || {
-            use std::io::Write;
-            let mut f = std::fs::File::create(&log2).expect("log file");
             for l in reader.lines().map_while(Result::ok) {
-                let _ = writeln!(f, "{l}");
+                let _ = writeln!(file, "{l}");
             }
         });
-        Serve { child, addr, log }
+        Serve {
+            child,
+            addr,
+            log,
+            startup,
+        }
     }
 }
 
@@ -222,7 +264,10 @@ pub struct Serve {
     pub child: Child,
     /// `127.0.0.1:PORT`
     pub addr: String,
+    /// Its log after the listening line.
     pub log: PathBuf,
+    /// Its stderr up to and including the listening line (startup warnings).
+    pub startup: String,
 }
 
 impl Serve {
@@ -292,6 +337,11 @@ pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// `s` as one word for `sh`.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 pub fn path_str(p: &Path) -> &str {
