@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs dpx's whole test suite on a fresh Debian machine: installs the real
 # components the integration tests talk to (the CNCF distribution registry,
-# skopeo, the Docker daemon, containerd, podman, fish, systemd-socket-activate) when missing, then the tests.
+# skopeo, the Docker daemon, containerd, podman, fish, systemd-socket-activate;
+# nginx and wrk for bench/run) when missing, then the tests, then the
+# benchmark harness's smoke test (bench/run --quick).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +19,9 @@ command -v openssl >/dev/null || need+=(openssl)      # test certificates for dp
 command -v unshare >/dev/null || need+=(util-linux)   # network namespaces (unshare, nsenter) for off-loopback tests
 command -v ip >/dev/null || need+=(iproute2)
 command -v curl >/dev/null || need+=(curl)
+command -v nginx >/dev/null || need+=(nginx)          # bench/run --quick: the static-file reference
+command -v wrk >/dev/null || need+=(wrk)              # bench/run --quick: requests per second
+command -v ab >/dev/null || need+=(apache2-utils)    # bench/run --quick: HEAD requests per second (wrk 4.1 hangs on HEAD)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -29,3 +34,5 @@ export DPX_TEST_REQUIRE_ALL=1
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 cargo test --all-targets -- "$@"
+# The benchmark harness runs (a smoke test: it checks that it runs, never the numbers).
+python3 bench/run --quick
