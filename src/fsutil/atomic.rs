@@ -262,17 +262,7 @@ mod tests {
     }
 
     #[test]
-    fn replaces_the_file_and_leaves_no_temp() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("f");
-        fs::write(&file, "old").unwrap();
-        AtomicWrite::new().write(&file, b"new").unwrap();
-        assert_eq!(fs::read_to_string(&file).unwrap(), "new");
-        assert_eq!(names(dir.path()), ["f"]);
-    }
-
-    #[test]
-    fn a_failed_fill_leaves_the_old_file_and_no_temp() {
+    fn replaces_the_file_or_on_failure_leaves_it_and_no_temp() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("f");
         fs::write(&file, "old").unwrap();
@@ -288,6 +278,10 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.source.to_string(), "the source broke");
         assert_eq!(fs::read_to_string(&file).unwrap(), "old");
+        assert_eq!(names(dir.path()), ["f"]);
+
+        AtomicWrite::new().write(&file, b"new").unwrap();
+        assert_eq!(fs::read_to_string(&file).unwrap(), "new");
         assert_eq!(names(dir.path()), ["f"]);
     }
 
