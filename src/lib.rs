@@ -13,6 +13,7 @@ pub mod daemon;
 pub mod engines;
 pub mod exit;
 pub mod fetch;
+pub mod fsutil;
 pub mod imagelist;
 pub mod interrupt;
 pub mod oci;

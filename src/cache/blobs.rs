@@ -2,7 +2,7 @@
 //! renamed into place. Dropping an uncommitted writer deletes its temp file, so
 //! an error, a panic or Ctrl-C leaves nothing half-written in the store.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -154,23 +154,14 @@ impl BlobWriter {
                 actual,
             });
         }
-        self.file
-            .as_file()
-            .sync_all()
-            .map_err(|e| CacheError::write(&self.dest, e))?;
         let dir = self
             .dest
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default();
         fs::create_dir_all(&dir).map_err(|e| CacheError::write(&dir, e))?;
-        self.file
-            .persist(&self.dest)
-            .map_err(|e| CacheError::write(&self.dest, e.error))?;
-        // The rename is durable only once the directory is synced.
-        if let Ok(d) = File::open(&dir) {
-            let _ = d.sync_all();
-        }
+        crate::fsutil::commit(self.file, &self.dest)
+            .map_err(|e| CacheError::write(&self.dest, e))?;
         super::purge::note_stored();
         Ok(self.dest)
     }

@@ -5,11 +5,12 @@
 //! its pid, and the temp file it fills, so a waiter can say whom it waits for
 //! and whether that process is getting anywhere.
 
-use std::fs::{self, File, TryLockError};
-use std::io::{Seek, Write};
+use std::fs::{self, File};
+use std::io::Write;
 use std::path::PathBuf;
 
 use super::{Cache, CacheError, safe_component};
+use crate::fsutil::{Access, Held, LockFile};
 use crate::reference::Digest;
 
 /// What a lock is for.
@@ -37,7 +38,7 @@ impl LockKey {
 /// A held lock; dropping it releases the turn.
 #[derive(Debug)]
 pub struct FileLock {
-    file: File,
+    held: Held,
     path: PathBuf,
 }
 
@@ -46,7 +47,7 @@ impl FileLock {
     pub fn note_temp_file(&mut self, temp: &std::path::Path) {
         if let Some(name) = temp.file_name().and_then(|n| n.to_str()) {
             // Best effort: it only feeds a waiter's message and patience.
-            let _ = writeln!(self.file, "{name}");
+            let _ = writeln!(self.held.file(), "{name}");
         }
     }
 
@@ -90,35 +91,25 @@ impl Cache {
     pub fn try_lock(&self, key: &LockKey) -> Result<Option<FileLock>, CacheError> {
         let path = self.lock_path(key);
         let mut tries = 0;
-        let mut file = loop {
-            let file = fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .read(true)
-                .write(true)
-                .open(&path)
+        let mut held = loop {
+            let taken = LockFile::open(&path)
+                .and_then(|file| file.try_lock(Access::Exclusive))
                 .map_err(|e| CacheError::write(&path, e))?;
-            match file.try_lock() {
-                Ok(()) => {}
-                Err(TryLockError::WouldBlock) => return Ok(None),
-                Err(TryLockError::Error(e)) => return Err(CacheError::write(&path, e)),
-            }
+            let Ok(held) = taken else {
+                return Ok(None);
+            };
             // The sweep deletes orphaned lock files while holding them: a lock
             // taken on a file no longer at `path` is no lock; open it again.
-            if is_at(&file, &path) {
-                break file;
+            if is_at(held.file(), &path) {
+                break held;
             }
             tries += 1;
             if tries >= 3 {
                 return Ok(None);
             }
         };
-        // Best effort: the pid only serves the waiters' messages.
-        let _ = file
-            .set_len(0)
-            .and_then(|()| file.rewind())
-            .and_then(|()| writeln!(file, "{}", std::process::id()));
-        Ok(Some(FileLock { file, path }))
+        held.describe(&std::process::id().to_string());
+        Ok(Some(FileLock { held, path }))
     }
 
     /// What the holder of a lock wrote about itself.

@@ -394,26 +394,11 @@ fn write_atomic(cache: &Cache, path: &Path, data: &[u8]) -> Result<(), CacheErro
         .owned_temp(".tmp")
         .map_err(|e| CacheError::write(path, e))?;
     tmp.write_all(data)
-        .and_then(|()| tmp.as_file().sync_all())
         .map_err(|e| CacheError::write(path, e))?;
     // A purge removes a repository's directories once they are empty, maybe
     // between our create_dir_all and the rename: make them again and retry.
-    let mut tries = 0;
-    loop {
-        match tmp.persist(path) {
-            Ok(_) => break,
-            Err(e) if e.error.kind() == io::ErrorKind::NotFound && tries < 3 => {
-                tries += 1;
-                tmp = e.file;
-                fs::create_dir_all(dir).map_err(|e| CacheError::write(dir, e))?;
-            }
-            Err(e) => return Err(CacheError::write(path, e.error)),
-        }
-    }
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| CacheError::write(dir, e))?;
-    Ok(())
+    crate::fsutil::commit_remaking_dir(tmp, path, || fs::create_dir_all(dir).map(|()| true))
+        .map_err(|e| CacheError::write(path, e))
 }
 
 /// Fixtures for the cache's unit tests.

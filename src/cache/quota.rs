@@ -10,13 +10,13 @@
 //! read-merge-write under a lock file, so no process loses another's update.
 
 use std::collections::HashMap;
-use std::fs::{self, File};
 use std::io;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 use super::{Cache, CacheError, read_record, write_atomic};
+use crate::fsutil::{Access, Held, LockFile};
 
 /// The rate-limit figures of one upstream reply, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -272,19 +272,15 @@ impl Cache {
 
     /// The lock of one record's read-merge-write: held for a few
     /// milliseconds, so waiting for it (blocking) is fine off the runtime.
-    fn record_lock(&self, name: &str) -> Result<File, CacheError> {
+    fn record_lock(&self, name: &str) -> Result<Held, CacheError> {
         let path = self.root.join("locks").join(format!("record-{name}.lock"));
         loop {
-            let file = fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)
+            let held = LockFile::open(&path)
+                .and_then(|file| file.lock(Access::Exclusive))
                 .map_err(|e| CacheError::write(&path, e))?;
-            file.lock().map_err(|e| CacheError::write(&path, e))?;
             // The sweep removes free lock files: one no longer at `path` is no lock.
-            if super::locks::is_at(&file, &path) {
-                return Ok(file);
+            if super::locks::is_at(held.file(), &path) {
+                return Ok(held);
             }
         }
     }

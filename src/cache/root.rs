@@ -7,12 +7,13 @@
 //! holder writes its own `locks/users/<pid>` file, so a waiter can say whom it
 //! waits for (uv's cache does the same dance around its `.lock`).
 
-use std::fs::{self, File, TryLockError};
-use std::io::{self, Read, Write};
+use std::fs::{self, File};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::CacheError;
+use crate::fsutil::{Busy, Held, LockFile, Wait, written_line};
 
 /// The layout this dpx reads and writes.
 pub const LAYOUT_VERSION: u32 = 1;
@@ -25,16 +26,12 @@ const POLL: Duration = Duration::from_millis(100);
 const ANNOUNCE_AFTER: Duration = Duration::from_secs(1);
 
 /// How a process holds the cache.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    Shared,
-    Exclusive,
-}
+pub use crate::fsutil::Access;
 
 /// The held cache-wide lock; released when the last `Cache` clone goes.
 #[derive(Debug)]
 pub struct RootLock {
-    _file: File,
+    _held: Held,
     /// A shared holder's `locks/users/<pid>` file, removed on release.
     user_file: Option<PathBuf>,
     access: Access,
@@ -73,46 +70,30 @@ fn describe_self() -> String {
 /// saying once after a second whom it waits for.
 pub fn lock_root(root: &Path, access: Access, wait: Duration) -> Result<RootLock, CacheError> {
     let path = root.join(".lock");
-    let mut file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .map_err(|source| CacheError::Open {
-            path: root.to_path_buf(),
-            source,
-        })?;
-    let started = Instant::now();
-    let mut announced = false;
-    loop {
-        let tried = match access {
-            Access::Shared => file.try_lock_shared(),
-            Access::Exclusive => file.try_lock(),
-        };
-        match tried {
-            Ok(()) => break,
-            Err(TryLockError::WouldBlock) => {}
-            Err(TryLockError::Error(e)) => return Err(CacheError::write(&path, e)),
-        }
-        let holders = holders(root, &mut file);
-        if started.elapsed() >= wait {
-            return Err(CacheError::Busy {
-                path: root.to_path_buf(),
-                holders,
-                exclusive: access == Access::Exclusive,
-                secs: wait.as_secs(),
-            });
-        }
-        if !announced && started.elapsed() >= ANNOUNCE_AFTER {
+    let file = LockFile::open(&path).map_err(|source| CacheError::Open {
+        path: root.to_path_buf(),
+        source,
+    })?;
+    let waiting = Wait::up_to(wait, POLL)
+        .holder(|file| holders(root, file))
+        .announce_after(ANNOUNCE_AFTER, |holders| {
             tracing::warn!(
                 "waiting for {holders} to finish with the cache {}",
                 root.display()
             );
-            announced = true;
+        });
+    let mut held = match file.lock_within(access, waiting) {
+        Ok(Ok(held)) => held,
+        Ok(Err(Busy { holder })) => {
+            return Err(CacheError::Busy {
+                path: root.to_path_buf(),
+                holders: holder,
+                exclusive: access == Access::Exclusive,
+                secs: wait.as_secs(),
+            });
         }
-        std::thread::sleep(POLL);
-    }
+        Err(e) => return Err(CacheError::write(&path, e)),
+    };
     if access == Access::Exclusive {
         // No shared holder is left: their files are leftovers of killed processes.
         if let Ok(entries) = fs::read_dir(root.join("locks/users")) {
@@ -120,13 +101,10 @@ pub fn lock_root(root: &Path, access: Access, wait: Duration) -> Result<RootLock
                 let _ = fs::remove_file(e.path());
             }
         }
-        // Best effort: it only feeds waiters' messages.
-        let _ = file
-            .set_len(0)
-            .and_then(|()| writeln!(file, "{}", describe_self()));
+        held.describe(&describe_self());
     }
     Ok(RootLock {
-        _file: file,
+        _held: held,
         user_file: None,
         access,
     })
@@ -150,9 +128,7 @@ impl RootLock {
 /// Who holds the lock, as their files say: the exclusive holder's line, else
 /// the shared holders' pids and commands.
 fn holders(root: &Path, file: &mut File) -> String {
-    let mut text = String::new();
-    let _ = io::Seek::rewind(file).and_then(|_| file.read_to_string(&mut text));
-    let exclusive = text.trim();
+    let exclusive = written_line(file);
     if !exclusive.is_empty() {
         return format!("dpx process {exclusive}");
     }

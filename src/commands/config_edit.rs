@@ -3,7 +3,7 @@
 //! prints them; a change is kept only when the result loads as dpx loads
 //! it (`Config::parse`); comments, order and formatting stay (`toml_edit`).
 
-use std::io::{IsTerminal as _, Read as _, Write as _};
+use std::io::{IsTerminal as _, Read as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -13,6 +13,7 @@ use toml_edit::{DocumentMut, Item, Key, Table, TableLike, value};
 use crate::cli::GlobalArgs;
 use crate::config::{Config, ConfigError};
 use crate::exit::UsageError;
+use crate::fsutil::AtomicWrite;
 use crate::stdout::{print_json, with_stdout};
 
 /// A config file bigger than this is not one dpx wrote or a person edits.
@@ -184,24 +185,11 @@ fn read_config(path: &Path) -> anyhow::Result<String> {
 /// creating its directory; a new file is private to the user (it may hold
 /// paths to keys and registry URLs with tokens).
 fn write_config(path: &Path, text: &str) -> anyhow::Result<()> {
-    let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let dir = match target.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let fail = || format!("cannot write {}", target.display());
-    std::fs::create_dir_all(&dir).with_context(fail)?;
-    let mut temp = tempfile::NamedTempFile::new_in(&dir).with_context(fail)?;
-    temp.write_all(text.as_bytes()).with_context(fail)?;
-    if let Ok(meta) = std::fs::metadata(&target) {
-        temp.as_file()
-            .set_permissions(meta.permissions())
-            .with_context(fail)?;
-    }
-    temp.as_file().sync_all().with_context(fail)?;
-    temp.persist(&target)
-        .map_err(|e| e.error)
-        .with_context(fail)?;
+    AtomicWrite::new()
+        .keep_mode_else(0o600)
+        .through_symlinks()
+        .create_dir()
+        .write(path, text.as_bytes())?;
     Ok(())
 }
 

@@ -10,6 +10,7 @@ use super::{Context, Finished, Output, run_blocking};
 use crate::archive::{self, ExportSummary};
 use crate::cli::ExportArgs;
 use crate::exit::UsageError;
+use crate::fsutil::AtomicWrite;
 use crate::reference::Reference;
 use crate::stdout::{print_json, quiet_on_broken_pipe};
 use crate::units::human_bytes;
@@ -66,24 +67,15 @@ fn write_file(
         &mut std::io::BufWriter<&std::fs::File>,
     ) -> Result<ExportSummary, archive::ExportError>,
 ) -> anyhow::Result<ExportSummary> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
     let cannot = || format!("cannot write {}", path.display());
-    let tmp = tempfile::Builder::new()
-        .prefix(".dpx-export-")
-        .tempfile_in(dir)
-        .with_context(cannot)?;
-    let mut out = std::io::BufWriter::new(tmp.as_file());
-    let summary = write(&mut out)?;
-    out.flush().with_context(cannot)?;
-    drop(out);
-    tmp.as_file().sync_all().with_context(cannot)?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(cannot)?;
-    Ok(summary)
+    AtomicWrite::new()
+        .temp_name(".dpx-export-", "")
+        .write_with(path, |file| {
+            let mut out = std::io::BufWriter::new(file);
+            let summary = write(&mut out)?;
+            out.flush().with_context(cannot)?;
+            Ok(summary)
+        })
 }
 
 fn render(output: Output, summary: &ExportSummary, path: &Path) -> anyhow::Result<()> {

@@ -5,10 +5,11 @@
 //! readable by others, not even for a moment.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use crate::fsutil::{Access, AtomicWrite, LockFile};
 
 pub const FILE_NAME: &str = "credentials.json";
 
@@ -106,21 +107,13 @@ impl CredentialFile {
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         create_private_dir(dir).map_err(write_err)?;
-        let json =
+        let mut json =
             serde_json::to_vec_pretty(contents).map_err(|e| write_err(std::io::Error::other(e)))?;
-        let mut builder = tempfile::Builder::new();
-        builder.prefix(".credentials-").suffix(".tmp");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt as _;
-            builder.permissions(std::fs::Permissions::from_mode(0o600));
-        }
-        let mut tmp = builder.tempfile_in(dir).map_err(write_err)?;
-        tmp.write_all(&json).map_err(write_err)?;
-        tmp.write_all(b"\n").map_err(write_err)?;
-        tmp.as_file().sync_all().map_err(write_err)?;
-        tmp.persist(&self.path).map_err(|e| write_err(e.error))?;
-        Ok(())
+        json.push(b'\n');
+        AtomicWrite::new()
+            .temp_name(".credentials-", ".tmp")
+            .write(&self.path, &json)
+            .map_err(|e| write_err(e.source))
     }
 
     /// Updates the file under an exclusive lock, so two `dpx login`s at once
@@ -133,12 +126,8 @@ impl CredentialFile {
                 source,
             })?;
         }
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .and_then(|f| f.lock().map(|()| f))
+        let lock = LockFile::open(&lock_path)
+            .and_then(|f| f.lock(Access::Exclusive))
             .map_err(|source| FileError::Write {
                 path: lock_path.clone(),
                 source,

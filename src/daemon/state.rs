@@ -13,8 +13,8 @@
 //! cache's own `daemon/` directory. The lock, not the pid, says whether a
 //! daemon runs: a pid in a state file may since belong to another process.
 
-use std::fs::{self, File, TryLockError};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,13 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use super::DaemonError;
+use crate::fsutil::{Access, AtomicWrite, Held, LockFile, Wait};
+
+/// How often `dpx daemon start` tries the start lock again.
+const START_POLL: Duration = Duration::from_millis(50);
+/// How often a starting daemon tries its lock again (a looker holds it
+/// shared for a moment only).
+const ACQUIRE_POLL: Duration = Duration::from_millis(5);
 
 /// Where one cache's daemon keeps its lock, state and log.
 #[derive(Debug, Clone)]
@@ -93,37 +100,22 @@ impl RuntimeDir {
             .map_err(|e| DaemonError::io("create", &self.dir, e))
     }
 
-    fn open_lock(&self, name: &Path) -> Result<File, DaemonError> {
+    fn open_lock(&self, name: &Path) -> Result<LockFile, DaemonError> {
         self.create()?;
-        fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(name)
-            .map_err(|e| DaemonError::io("open", name, e))
+        LockFile::open(name).map_err(|e| DaemonError::io("open", name, e))
     }
 
     /// Waits (up to `wait`) to be the one `dpx daemon start` at work.
-    pub fn lock_start(&self, wait: Duration) -> Result<File, DaemonError> {
+    pub fn lock_start(&self, wait: Duration) -> Result<Held, DaemonError> {
         let path = self.dir.join("start.lock");
-        let file = self.open_lock(&path)?;
-        let deadline = Instant::now() + wait;
-        loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(file),
-                Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                Err(TryLockError::WouldBlock) => {
-                    return Err(DaemonError::StartBusy {
-                        secs: wait.as_secs(),
-                        path,
-                    });
-                }
-                Err(TryLockError::Error(e)) => return Err(DaemonError::io("lock", &path, e)),
-            }
-        }
+        let waited = self
+            .open_lock(&path)?
+            .lock_within(Access::Exclusive, Wait::up_to(wait, START_POLL))
+            .map_err(|e| DaemonError::io("lock", &path, e))?;
+        waited.map_err(|_| DaemonError::StartBusy {
+            secs: wait.as_secs(),
+            path,
+        })
     }
 
     /// Whether a daemon serves this cache, cleaning up what a dead one left.
@@ -133,8 +125,8 @@ impl RuntimeDir {
             return Ok(Probe::NotRunning { stale: None });
         }
         let lock = self.open_lock(&path)?;
-        match lock.try_lock_shared() {
-            Ok(()) => {
+        match lock.try_lock(Access::Shared) {
+            Ok(Ok(_looked)) => {
                 // Nobody serves: a state file is a dead daemon's (killed -9, or
                 // the machine went down). Removed under the lock, so a daemon
                 // starting now cannot have written it.
@@ -144,7 +136,7 @@ impl RuntimeDir {
                 }
                 Ok(Probe::NotRunning { stale })
             }
-            Err(TryLockError::WouldBlock) => {
+            Ok(Err(_held_elsewhere)) => {
                 // A daemon holds it; it writes its state right after taking the
                 // lock and its address right after binding.
                 let deadline = Instant::now() + Duration::from_secs(5);
@@ -163,18 +155,16 @@ impl RuntimeDir {
                     }
                 }
             }
-            Err(TryLockError::Error(e)) => Err(DaemonError::io("lock", &path, e)),
+            Err(e) => Err(DaemonError::io("lock", &path, e)),
         }
     }
 
     /// Whether the daemon lock is free now (its holder has exited).
     pub fn is_free(&self) -> Result<bool, DaemonError> {
         let path = self.lock_path();
-        let lock = self.open_lock(&path)?;
-        match lock.try_lock_shared() {
-            Ok(()) => Ok(true),
-            Err(TryLockError::WouldBlock) => Ok(false),
-            Err(TryLockError::Error(e)) => Err(DaemonError::io("lock", &path, e)),
+        match self.open_lock(&path)?.try_lock(Access::Shared) {
+            Ok(taken) => Ok(taken.is_ok()),
+            Err(e) => Err(DaemonError::io("lock", &path, e)),
         }
     }
 
@@ -197,13 +187,9 @@ impl RuntimeDir {
         let path = self.state_path();
         let json = serde_json::to_vec_pretty(state)
             .map_err(|e| DaemonError::io("write", &path, io::Error::other(e)))?;
-        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)
-            .map_err(|e| DaemonError::io("write", &path, e))?;
-        tmp.write_all(&json)
-            .map_err(|e| DaemonError::io("write", &path, e))?;
-        tmp.persist(&path)
-            .map_err(|e| DaemonError::io("write", &path, e.error))?;
-        Ok(())
+        AtomicWrite::new()
+            .write(&path, &json)
+            .map_err(|e| DaemonError::io("write", &path, e.source))
     }
 }
 
@@ -213,7 +199,7 @@ impl RuntimeDir {
 pub struct Registration {
     runtime: RuntimeDir,
     state: State,
-    _lock: File,
+    _lock: Held,
 }
 
 impl Registration {
@@ -226,18 +212,13 @@ impl Registration {
         wait: Duration,
     ) -> Result<Option<Registration>, DaemonError> {
         let path = runtime.lock_path();
-        let lock = runtime.open_lock(&path)?;
-        let deadline = Instant::now() + wait;
-        loop {
-            match lock.try_lock() {
-                Ok(()) => break,
-                Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Err(TryLockError::WouldBlock) => return Ok(None),
-                Err(TryLockError::Error(e)) => return Err(DaemonError::io("lock", &path, e)),
-            }
-        }
+        let waited = runtime
+            .open_lock(&path)?
+            .lock_within(Access::Exclusive, Wait::up_to(wait, ACQUIRE_POLL))
+            .map_err(|e| DaemonError::io("lock", &path, e))?;
+        let Ok(lock) = waited else {
+            return Ok(None);
+        };
         let state = State {
             pid: std::process::id(),
             address: None,

@@ -1,6 +1,5 @@
 //! Engine config files: written in one rename, the previous file backed up first.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -49,61 +48,13 @@ pub(crate) fn backup(file: &Path) -> Result<PathBuf, SetupError> {
 /// never half of one), keeping the old file's permissions. A symlink stays
 /// one: its target is what is replaced.
 pub(crate) fn write_atomic(file: &Path, bytes: &[u8]) -> Result<(), SetupError> {
-    let file = &link_target(file).map_err(|source| SetupError::Write {
-        path: file.to_path_buf(),
-        source,
-    })?;
-    let err = |source| SetupError::Write {
-        path: file.to_path_buf(),
-        source,
-    };
-    let dir = match file.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).map_err(err)?;
-    let mut temp = tempfile::NamedTempFile::new_in(&dir).map_err(err)?;
-    temp.write_all(bytes).map_err(err)?;
-    let permissions = match std::fs::metadata(file) {
-        Ok(m) => m.permissions(),
-        Err(_) => {
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt as _;
-                std::fs::Permissions::from_mode(0o644)
-            }
-            #[cfg(not(unix))]
-            {
-                temp.as_file().metadata().map_err(err)?.permissions()
-            }
-        }
-    };
-    temp.as_file().set_permissions(permissions).map_err(err)?;
-    temp.as_file().sync_all().map_err(err)?;
-    temp.persist(file).map_err(|e| err(e.error))?;
-    Ok(())
-}
-
-/// The file a path names after following symlinks (a dangling link's target
-/// included, so writing creates it); the path itself when it is no link.
-pub(crate) fn link_target(file: &Path) -> std::io::Result<PathBuf> {
-    let mut path = file.to_path_buf();
-    // A bound, as the kernel's own (ELOOP), for a link that leads to itself.
-    for _ in 0..40 {
-        match std::fs::symlink_metadata(&path) {
-            Ok(m) if m.file_type().is_symlink() => {
-                let target = std::fs::read_link(&path)?;
-                path = match path.parent() {
-                    Some(dir) => dir.join(target),
-                    None => target,
-                };
-            }
-            Ok(_) => return Ok(path),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(path),
-            Err(e) => return Err(e),
-        }
-    }
-    Err(std::io::Error::other(
-        "too many levels of symbolic links; point it at the file itself",
-    ))
+    crate::fsutil::AtomicWrite::new()
+        .keep_mode_else(0o644)
+        .through_symlinks()
+        .create_dir()
+        .write(file, bytes)
+        .map_err(|e| SetupError::Write {
+            path: e.path,
+            source: e.source,
+        })
 }

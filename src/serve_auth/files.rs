@@ -5,6 +5,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 
 use super::AuthError;
+use crate::fsutil::AtomicWrite;
 
 /// The token signing key.
 pub const SIGNING_KEY_FILE: &str = "serve-token-key";
@@ -54,19 +55,10 @@ pub fn read(path: &Path) -> Result<Option<String>, AuthError> {
 pub fn replace(path: &Path, secret: &str) -> Result<(), AuthError> {
     let dir = parent(path);
     std::fs::create_dir_all(dir).map_err(|source| io_err(dir, source))?;
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".dpx-secret");
-    #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600));
-    let mut tmp = builder
-        .tempfile_in(dir)
-        .map_err(|source| io_err(dir, source))?;
-    writeln!(tmp, "{secret}").map_err(|source| io_err(tmp.path(), source))?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(|source| io_err(path, source))?;
-    tmp.persist(path).map_err(|e| io_err(path, e.error))?;
-    Ok(())
+    AtomicWrite::new()
+        .temp_name(".dpx-secret", "")
+        .write(path, format!("{secret}\n").as_bytes())
+        .map_err(|e| io_err(path, e.source))
 }
 
 fn write_new(path: &Path, secret: &str) -> Result<String, AuthError> {
@@ -85,6 +77,7 @@ fn write_new(path: &Path, secret: &str) -> Result<String, AuthError> {
     };
     writeln!(file, "{secret}")
         .and_then(|()| file.sync_all())
+        .and_then(|()| crate::fsutil::sync_dir(dir))
         .map_err(|source| io_err(path, source))?;
     Ok(secret.to_string())
 }
