@@ -672,7 +672,7 @@ async fn upstream_checks(config: &Config, registries: &[String]) -> Vec<Check> {
 /// fallbacks), as the registry client asks for them.
 fn credential_keys(config: &Config, registry: &str) -> Vec<String> {
     let mut keys = vec![crate::credentials::host_key(registry)];
-    for up in config.upstreams(registry) {
+    for up in crate::registry::Upstream::configured(config, registry) {
         let key = crate::credentials::endpoint_key(up.url());
         if !keys.contains(&key) {
             keys.push(key);
