@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use toml_edit::{DocumentMut, Item, Key, Table, TableLike, value};
 
 use crate::cli::GlobalArgs;
+use crate::config::keys::{Input, KEYS};
 use crate::config::{Config, ConfigError};
 use crate::exit::UsageError;
 use crate::fsutil::AtomicWrite;
@@ -19,53 +20,24 @@ use crate::stdout::{print_json, with_stdout};
 /// A config file bigger than this is not one dpx wrote or a person edits.
 const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
-/// What kind of value a key takes, for turning the command line's text into TOML.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Text,
-    Integer,
-    Bool,
-    /// Comma-separated on the command line.
-    List,
+/// The keys `config set` knows outside the registry tables, as `dpx config show` prints them.
+fn plain_keys() -> impl Iterator<Item = (&'static str, Input)> {
+    KEYS.iter()
+        .filter(|k| k.registry_field().is_none())
+        .filter_map(|k| Some((k.name, k.input?)))
 }
 
-/// Every key `config set` knows, as `dpx config show` prints it. Registry
-/// tables are `registries."HOST".FIELD` (see `REGISTRY_FIELDS`).
-const KEYS: &[(&str, Kind)] = &[
-    ("cache.dir", Kind::Text),
-    ("cache.tag_ttl", Kind::Text),
-    ("cache.max_blob_size", Kind::Text),
-    ("cache.lock_timeout", Kind::Text),
-    ("cache.max_size", Kind::Text),
-    ("serve.listen", Kind::Text),
-    ("serve.max_connections", Kind::Integer),
-    ("serve.header_timeout", Kind::Text),
-    ("serve.connection_idle_timeout", Kind::Text),
-    ("serve.idle_timeout", Kind::Text),
-    ("serve.registries", Kind::List),
-    ("serve.tls_cert", Kind::Text),
-    ("serve.tls_key", Kind::Text),
-    ("serve.auth.enabled", Kind::Bool),
-    ("serve.auth.token_lifetime", Kind::Text),
-    ("ratelimit.reserve", Kind::Integer),
-    ("credentials.store", Kind::Text),
-    ("credentials.dir", Kind::Text),
-    ("network.retries", Kind::Integer),
-    ("network.low_speed_limit", Kind::Text),
-    ("network.low_speed_time", Kind::Text),
-];
-
-const REGISTRY_FIELDS: &[(&str, Kind)] = &[
-    ("url", Kind::Text),
-    ("repository_prefix", Kind::Text),
-    ("fallback", Kind::List),
-];
+/// The fields of a `registries."HOST"` table `config set` knows.
+fn registry_fields() -> impl Iterator<Item = (&'static str, Input)> {
+    KEYS.iter()
+        .filter_map(|k| Some((k.registry_field()?, k.input?)))
+}
 
 /// A key resolved: its path of table names and its kind.
 #[derive(Debug)]
 struct KnownKey {
     path: Vec<String>,
-    kind: Kind,
+    kind: Input,
 }
 
 /// Spells a key path as `config show` does (`registries."docker.io".url`).
@@ -83,12 +55,12 @@ fn resolve_key(key: &str) -> Result<KnownKey, UsageError> {
         .map(|k| k.get().to_string())
         .collect();
     let spelled = spell(&path);
-    if let Some((_, kind)) = KEYS.iter().find(|(k, _)| *k == spelled) {
-        return Ok(KnownKey { path, kind: *kind });
+    if let Some((_, kind)) = plain_keys().find(|(k, _)| *k == spelled) {
+        return Ok(KnownKey { path, kind });
     }
     if let [table, host, field] = path.as_slice()
         && table == "registries"
-        && let Some((_, kind)) = REGISTRY_FIELDS.iter().find(|(f, _)| f == field)
+        && let Some((_, kind)) = registry_fields().find(|(f, _)| f == field)
     {
         crate::reference::validate_registry(host).map_err(|_| {
             UsageError(format!(
@@ -96,14 +68,14 @@ fn resolve_key(key: &str) -> Result<KnownKey, UsageError> {
                  registries.\"docker.io\".{field}"
             ))
         })?;
-        return Ok(KnownKey { path, kind: *kind });
+        return Ok(KnownKey { path, kind });
     }
     Err(unknown(key))
 }
 
 /// An unknown key, with the nearest known one.
 fn unknown(key: &str) -> UsageError {
-    let mut candidates: Vec<String> = KEYS.iter().map(|(k, _)| k.to_string()).collect();
+    let mut candidates: Vec<String> = plain_keys().map(|(k, _)| k.to_string()).collect();
     // A registry field under the host the user wrote (or docker.io's).
     let host = Key::parse(key)
         .ok()
@@ -111,9 +83,7 @@ fn unknown(key: &str) -> UsageError {
         .filter(|_| key.starts_with("registries") || key.starts_with("registry"))
         .unwrap_or_else(|| crate::reference::DOCKER_HUB.to_string());
     candidates.extend(
-        REGISTRY_FIELDS
-            .iter()
-            .map(|(f, _)| spell(&["registries".into(), host.clone(), f.to_string()])),
+        registry_fields().map(|(f, _)| spell(&["registries".into(), host.clone(), f.to_string()])),
     );
     let nearest = candidates
         .iter()
@@ -129,20 +99,20 @@ fn unknown(key: &str) -> UsageError {
 }
 
 /// The command line's text as the key's TOML value.
-fn to_value(kind: Kind, key: &str, text: &str) -> Result<toml_edit::Value, UsageError> {
+fn to_value(kind: Input, key: &str, text: &str) -> Result<toml_edit::Value, UsageError> {
     Ok(match kind {
-        Kind::Text => text.into(),
-        Kind::Integer => text
+        Input::Text => text.into(),
+        Input::Integer => text
             .trim()
             .parse::<i64>()
             .map_err(|_| UsageError(format!("{key} takes a whole number, e.g. 3")))?
             .into(),
-        Kind::Bool => match text.trim() {
+        Input::Bool => match text.trim() {
             "true" => true.into(),
             "false" => false.into(),
             _ => return Err(UsageError(format!("{key} takes true or false"))),
         },
-        Kind::List => {
+        Input::List => {
             let mut list = toml_edit::Array::new();
             for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                 list.push(item);
@@ -474,7 +444,7 @@ mod tests {
 
     #[test]
     fn keys_resolve_as_config_show_spells_them_and_typos_get_the_nearest() {
-        assert_eq!(resolve_key("cache.tag_ttl").unwrap().kind, Kind::Text);
+        assert_eq!(resolve_key("cache.tag_ttl").unwrap().kind, Input::Text);
         let k = resolve_key("registries.\"docker.io\".url").unwrap();
         assert_eq!(k.path, ["registries", "docker.io", "url"]);
         assert_eq!(spell(&k.path), "registries.\"docker.io\".url");

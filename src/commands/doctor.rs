@@ -238,7 +238,7 @@ async fn upstream_checks(config: &Config, registries: &[String]) -> Vec<Check> {
 /// fallbacks), as the registry client asks for them.
 fn credential_keys(config: &Config, registry: &str) -> Vec<String> {
     let mut keys = vec![HostKey::of_registry(registry).into_string()];
-    for up in config.upstreams(registry) {
+    for up in crate::registry::Upstream::configured(config, registry) {
         let key = HostKey::of_endpoint(up.url()).folded().into_string();
         if !keys.contains(&key) {
             keys.push(key);

@@ -171,7 +171,7 @@ pub async fn login(ctx: &Context, args: LoginArgs) -> anyhow::Result<ExitCode> {
     let dir = ctx.credentials_dir().context(
         "cannot find the config directory for dpx's credential file: set [credentials] dir",
     )?;
-    let store = Store::new(&dir, ctx.config.credentials.store);
+    let store = Store::new(&dir, ctx.config.credentials.store.map(Into::into));
     let (save_key, username) = (key.clone(), creds.username.clone());
     let outcome = tokio::task::spawn_blocking(move || {
         store.save(&save_key, &creds.username, &creds.password)
@@ -298,7 +298,7 @@ pub async fn logout(ctx: &Context, args: LogoutArgs) -> anyhow::Result<ExitCode>
     let dir = ctx.credentials_dir().context(
         "cannot find the config directory for dpx's credential file: set [credentials] dir",
     )?;
-    let store = Store::new(&dir, ctx.config.credentials.store);
+    let store = Store::new(&dir, ctx.config.credentials.store.map(Into::into));
     let remove_key = key.clone();
     let removed = tokio::task::spawn_blocking(move || store.remove(&remove_key))
         .await

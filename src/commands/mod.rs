@@ -29,10 +29,11 @@ use anyhow::Context as _;
 use crate::cache::Cache;
 use crate::cli::GlobalArgs;
 use crate::config::Config;
-use crate::credentials::Resolver;
 use crate::credentials::dependency_proxy::DependencyProxy;
+use crate::credentials::{Resolver, StoreKind};
+use crate::fetch::quota::ProbeBackoff;
 use crate::fetch::{Fetcher, Limits, PullPolicy};
-use crate::registry::{CredentialLookup, RegistryClient};
+use crate::registry::{CredentialLookup, LowSpeedLimit, RegistryClient, RetryPolicy, Upstream};
 
 /// How results are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,7 +126,7 @@ impl Context {
             lock_timeout: self.config.lock_timeout(),
         };
         let policy = PullPolicy {
-            probe: self.config.probe_backoff(),
+            probe: ProbeBackoff::from_config(&self.config.ratelimit),
             ..policy
         };
         Ok(Fetcher::with_policy(cache, client, limits, policy))
@@ -141,9 +142,9 @@ impl Context {
     ) -> anyhow::Result<RegistryClient> {
         let config = Arc::clone(&self.config);
         let client = RegistryClient::new(
-            Arc::new(move |host: &str| config.upstreams(host)),
-            self.config.retry_policy(default_retries),
-            self.config.low_speed_limit(),
+            Arc::new(move |host: &str| Upstream::configured(&config, host)),
+            RetryPolicy::from_config(&self.config.network, default_retries),
+            LowSpeedLimit::from_config(&self.config.network),
         )
         .context("cannot set up the registry client")?;
         Ok(if anonymous {
@@ -163,7 +164,7 @@ impl Context {
     pub fn credential_sources(&self) -> CredentialSources {
         CredentialSources {
             config_dir: self.credentials_dir(),
-            store: self.config.credentials.store,
+            store: self.config.credentials.store.map(StoreKind::from),
             proxy: self
                 .dependency_proxy
                 .as_ref()
@@ -183,7 +184,7 @@ impl Context {
 /// Where credentials may come from, for building a `Resolver` off the runtime.
 pub struct CredentialSources {
     config_dir: Option<PathBuf>,
-    store: Option<crate::credentials::StoreKind>,
+    store: Option<StoreKind>,
     proxy: Option<crate::credentials::dependency_proxy::ProxyLogin>,
 }
 

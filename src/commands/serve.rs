@@ -14,8 +14,10 @@ use crate::daemon::{REGISTER_WAIT, Registration, RuntimeDir, activation};
 use crate::exit::UsageError;
 use crate::serve_auth::{self, AuthError, ClientAuth};
 use crate::server::{
-    ClientAccess, Egress, Gate, Limits, Server, bind, raise_fd_limit, spawn_evictor, tls_acceptor,
+    ClientAccess, Egress, Gate, Limits, Server, Stats, bind, raise_fd_limit, spawn_evictor,
+    tls_acceptor,
 };
+use tokio_rustls::TlsAcceptor;
 
 pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
     if args.print_password || args.reset_password || args.hash_password {
@@ -24,38 +26,7 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let addr = configured_addr(&ctx.config, args.listen.as_deref())?;
     let auth_on = serve_auth::enabled(&ctx.config, args.auth);
     check_exposure(addr, auth_on, args.insecure_no_auth)?;
-    let tls_files = match (args.tls_cert.clone(), args.tls_key.clone()) {
-        (Some(cert), Some(key)) => Some((cert, key)),
-        _ => ctx
-            .config
-            .serve
-            .tls_cert
-            .clone()
-            .zip(ctx.config.serve.tls_key.clone()),
-    };
-    // Secrets and certificates are read once, off the async threads, and
-    // kept in memory: no request touches the disk for them.
-    let config = Arc::clone(&ctx.config);
-    let (client_auth, tls) = tokio::task::spawn_blocking(move || {
-        let auth = if auth_on {
-            Some(ClientAuth::load(&config).map_err(|e| match e {
-                // A wrong [serve.auth.users] table is bad input (exit 2).
-                AuthError::BadHash { .. } | AuthError::ReservedUser => {
-                    anyhow::Error::from(UsageError(e.to_string()))
-                }
-                other => other.into(),
-            })?)
-        } else {
-            None
-        };
-        let tls = match tls_files {
-            Some((cert, key)) => Some(tls_acceptor(&cert, &key)?),
-            None => None,
-        };
-        Ok::<_, anyhow::Error>((auth, tls))
-    })
-    .await
-    .context("the worker thread failed")??;
+    let (client_auth, tls) = load_secrets(ctx, &args, auth_on).await?;
     if args.daemon {
         // Started by `dpx daemon start`: out of the starter's session, so
         // its terminal closing (SIGHUP) or Ctrl-C does not reach us.
@@ -76,27 +47,7 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     // Before the listening line, which tells scripts the server is ready.
     raise_fd_limit();
-    let listener = match activation::inherited()
-        .map_err(|e| anyhow::anyhow!("cannot use the socket handed over by systemd: {e}"))?
-    {
-        Some(inherited) => {
-            // The same rule as for an address of our own choosing.
-            check_exposure(inherited.local_addr()?, auth_on, args.insecure_no_auth)?;
-            tokio::net::TcpListener::from_std(inherited)?
-        }
-        None => match bind(addr).await {
-            Ok(listener) => listener,
-            // The port is taken by this cache's own server: say that, once.
-            Err(e) => match holder.as_ref().filter(|h| serves_on(h, addr)) {
-                Some(h) => anyhow::bail!(
-                    "dpx serve (pid {}) already serves this cache on {addr}; use it (dpx daemon \
-                     status shows it), or stop it first (dpx daemon stop)",
-                    h.pid
-                ),
-                None => return Err(e),
-            },
-        },
-    };
+    let listener = listen(addr, auth_on, args.insecure_no_auth, holder.as_ref()).await?;
     if let Some(h) = &holder {
         tracing::info!(
             "dpx (pid {}) on {} is this cache's daemon; `dpx daemon` commands will not see this serve",
@@ -106,36 +57,12 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let addr = listener.local_addr()?;
     let registration = match registration {
-        Some(mut r) => {
-            let address = addr.to_string();
-            match tokio::task::spawn_blocking(move || r.set_address(&address).map(|()| r)).await? {
-                Ok(r) => Some(r),
-                Err(e) if args.daemon => return Err(e.into()),
-                Err(e) => {
-                    tracing::warn!("{e}; `dpx daemon` commands will not see this serve");
-                    None
-                }
-            }
-        }
+        Some(r) => publish_address(r, addr, args.daemon).await?,
         None => None,
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
     let gate = match client_auth {
-        Some((auth, created)) => {
-            if created {
-                eprintln!(
-                    "dpx serve: generated a password for the user `{}` in {}; show it with `dpx serve --print-password`",
-                    serve_auth::DPX_USER,
-                    serve_auth::password_path(&ctx.config)?.display()
-                );
-            }
-            if tls.is_none() && !addr.ip().to_canonical().is_loopback() {
-                tracing::warn!(
-                    "client auth is on but without --tls-cert/--tls-key: only clients on this machine can log in (passwords and tokens are refused over plain HTTP from elsewhere)"
-                );
-            }
-            Some(Gate::new(Arc::new(auth), tls.is_some(), addr))
-        }
+        Some((auth, created)) => Some(client_gate(ctx, auth, created, tls.is_some(), addr)?),
         None => None,
     };
     // The one listening line, last (plain, whatever the log format: scripts wait for it).
@@ -148,20 +75,9 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(max_size) = ctx.config.cache.max_size {
         spawn_evictor(ctx.open_cache()?, max_size);
     }
-    let serve = &ctx.config.serve;
-    let idle_timeout = match args.idle_timeout {
-        Some(t) if t.is_zero() => None,
-        Some(t) => Some(t),
-        None => serve.idle_timeout(args.daemon),
-    };
-    let limits = Limits {
-        max_connections: serve.max_connections(),
-        header_timeout: serve.header_timeout(),
-        connection_idle_timeout: serve.connection_idle_timeout(),
-        send_timeout: serve.send_timeout(),
-        idle_timeout,
-    };
-    let egress = Egress::new(serve.registries.clone());
+    let limits = limits(ctx, &args);
+    let idle_timeout = limits.idle_timeout;
+    let egress = Egress::new(ctx.config.serve.registries.clone());
     fetcher.spawn_sweep();
     let flusher = fetcher.spawn_usage_flusher();
     let access = ClientAccess { gate, tls };
@@ -172,21 +88,7 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
         egress,
         access,
     );
-    let stats = server.stats();
-    let shutdown = async move {
-        match idle_timeout {
-            Some(timeout) => tokio::select! {
-                () = shutdown_signal() => {}
-                () = stats.idle(timeout) => tracing::info!(
-                    "no request for {}: stopping ([serve] idle_timeout)",
-                    humantime::format_duration(timeout)
-                ),
-            },
-            None => shutdown_signal().await,
-        }
-        // Requests waiting on a credential helper end now, not at its deadline.
-        crate::credentials::docker::stop_helpers();
-    };
+    let shutdown = stop_on_signal_or_idle(server.stats(), idle_timeout);
     server.run(listener, shutdown).await?;
     flusher.abort();
     fetcher.flush_usage().await;
@@ -195,6 +97,155 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
         let _ = tokio::task::spawn_blocking(move || drop(r)).await;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The client-auth secrets and the TLS certificate, read once, off the async
+/// threads, and kept in memory: no request touches the disk for them.
+async fn load_secrets(
+    ctx: &Context,
+    args: &ServeArgs,
+    auth_on: bool,
+) -> anyhow::Result<(Option<(ClientAuth, bool)>, Option<TlsAcceptor>)> {
+    let tls_files = match (args.tls_cert.clone(), args.tls_key.clone()) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        _ => ctx
+            .config
+            .serve
+            .tls_cert
+            .clone()
+            .zip(ctx.config.serve.tls_key.clone()),
+    };
+    let config = Arc::clone(&ctx.config);
+    tokio::task::spawn_blocking(move || {
+        let auth = if auth_on {
+            Some(ClientAuth::load(&config).map_err(|e| match e {
+                // A wrong [serve.auth.users] table is bad input (exit 2).
+                AuthError::BadHash { .. } | AuthError::ReservedUser => {
+                    anyhow::Error::from(UsageError(e.to_string()))
+                }
+                other => other.into(),
+            })?)
+        } else {
+            None
+        };
+        let tls = match tls_files {
+            Some((cert, key)) => Some(tls_acceptor(&cert, &key)?),
+            None => None,
+        };
+        Ok::<_, anyhow::Error>((auth, tls))
+    })
+    .await
+    .context("the worker thread failed")?
+}
+
+/// The socket systemd handed over, else `addr` bound now.
+async fn listen(
+    addr: SocketAddr,
+    auth_on: bool,
+    insecure_no_auth: bool,
+    holder: Option<&crate::daemon::State>,
+) -> anyhow::Result<tokio::net::TcpListener> {
+    Ok(
+        match activation::inherited()
+            .map_err(|e| anyhow::anyhow!("cannot use the socket handed over by systemd: {e}"))?
+        {
+            Some(inherited) => {
+                // The same rule as for an address of our own choosing.
+                check_exposure(inherited.local_addr()?, auth_on, insecure_no_auth)?;
+                tokio::net::TcpListener::from_std(inherited)?
+            }
+            None => match bind(addr).await {
+                Ok(listener) => listener,
+                // The port is taken by this cache's own server: say that, once.
+                Err(e) => match holder.filter(|h| serves_on(h, addr)) {
+                    Some(h) => anyhow::bail!(
+                        "dpx serve (pid {}) already serves this cache on {addr}; use it (dpx daemon \
+                         status shows it), or stop it first (dpx daemon stop)",
+                        h.pid
+                    ),
+                    None => return Err(e),
+                },
+            },
+        },
+    )
+}
+
+/// Writes the address we listen on into the state file, for `dpx daemon`;
+/// a daemon must manage it, a foreground serve goes on without it.
+async fn publish_address(
+    mut registration: Registration,
+    addr: SocketAddr,
+    daemon: bool,
+) -> anyhow::Result<Option<Registration>> {
+    let address = addr.to_string();
+    match tokio::task::spawn_blocking(move || {
+        registration.set_address(&address).map(|()| registration)
+    })
+    .await?
+    {
+        Ok(r) => Ok(Some(r)),
+        Err(e) if daemon => Err(e.into()),
+        Err(e) => {
+            tracing::warn!("{e}; `dpx daemon` commands will not see this serve");
+            Ok(None)
+        }
+    }
+}
+
+/// The client-auth gate, saying where a newly generated password is.
+fn client_gate(
+    ctx: &Context,
+    auth: ClientAuth,
+    created: bool,
+    tls: bool,
+    addr: SocketAddr,
+) -> anyhow::Result<Gate> {
+    if created {
+        eprintln!(
+            "dpx serve: generated a password for the user `{}` in {}; show it with `dpx serve --print-password`",
+            serve_auth::DPX_USER,
+            serve_auth::password_path(&ctx.config)?.display()
+        );
+    }
+    if !tls && !addr.ip().to_canonical().is_loopback() {
+        tracing::warn!(
+            "client auth is on but without --tls-cert/--tls-key: only clients on this machine can log in (passwords and tokens are refused over plain HTTP from elsewhere)"
+        );
+    }
+    Ok(Gate::new(Arc::new(auth), tls, addr))
+}
+
+/// Connection limits from `[serve]`; `--idle-timeout` wins over the file.
+fn limits(ctx: &Context, args: &ServeArgs) -> Limits {
+    let serve = &ctx.config.serve;
+    let idle_timeout = match args.idle_timeout {
+        Some(t) if t.is_zero() => None,
+        Some(t) => Some(t),
+        None => serve.idle_timeout(args.daemon),
+    };
+    Limits {
+        max_connections: serve.max_connections(),
+        header_timeout: serve.header_timeout(),
+        connection_idle_timeout: serve.connection_idle_timeout(),
+        send_timeout: serve.send_timeout(),
+        idle_timeout,
+    }
+}
+
+/// Resolves on SIGINT/SIGTERM, or after `idle_timeout` without a request.
+async fn stop_on_signal_or_idle(stats: Arc<Stats>, idle_timeout: Option<std::time::Duration>) {
+    match idle_timeout {
+        Some(timeout) => tokio::select! {
+            () = shutdown_signal() => {}
+            () = stats.idle(timeout) => tracing::info!(
+                "no request for {}: stopping ([serve] idle_timeout)",
+                humantime::format_duration(timeout)
+            ),
+        },
+        None => shutdown_signal().await,
+    }
+    // Requests waiting on a credential helper end now, not at its deadline.
+    crate::credentials::docker::stop_helpers();
 }
 
 /// Whether the server `state` describes listens on `addr`.

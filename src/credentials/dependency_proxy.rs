@@ -316,7 +316,7 @@ mod tests {
         let p = DependencyProxy::from_env(env(&gitlab())).unwrap().unwrap();
         let mut config = Config::default();
         assert!(p.apply(&mut config));
-        let ups = config.upstreams("docker.io");
+        let ups = crate::registry::Upstream::configured(&config, "docker.io");
         assert_eq!(ups.len(), 2);
         assert_eq!(
             ups[0].api_url("library/alpine", "manifests", "latest"),
@@ -325,21 +325,27 @@ mod tests {
         assert_eq!(ups[1].url(), DOCKER_HUB_URL);
         assert_eq!(ups[1].prefix(), None);
         // Other registries are untouched.
-        assert_eq!(config.upstreams("ghcr.io").len(), 1);
+        assert_eq!(
+            crate::registry::Upstream::configured(&config, "ghcr.io").len(),
+            1
+        );
 
         let mut config =
             Config::parse("[registries.\"docker.io\"]\nurl = \"http://127.0.0.1:5001\"\n").unwrap();
         assert!(!p.apply(&mut config), "a url in the file wins");
         assert_eq!(
-            config.upstreams("docker.io")[0].url(),
+            crate::registry::Upstream::configured(&config, "docker.io")[0].url(),
             "http://127.0.0.1:5001"
         );
-        assert_eq!(config.upstreams("docker.io").len(), 1);
+        assert_eq!(
+            crate::registry::Upstream::configured(&config, "docker.io").len(),
+            1
+        );
 
         let mut config = Config::parse("[registries.\"docker.io\"]\nfallback = []\n").unwrap();
         assert!(p.apply(&mut config));
         assert_eq!(
-            config.upstreams("docker.io").len(),
+            crate::registry::Upstream::configured(&config, "docker.io").len(),
             1,
             "fallback turned off"
         );
@@ -363,7 +369,7 @@ mod tests {
                 .is_some()
         );
         assert_eq!(
-            config.upstreams("docker.io")[0].host(),
+            crate::registry::Upstream::configured(&config, "docker.io")[0].host(),
             "gitlab.example.com"
         );
     }

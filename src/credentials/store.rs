@@ -23,6 +23,15 @@ pub enum StoreKind {
     File,
 }
 
+impl From<crate::config::CredentialStore> for StoreKind {
+    fn from(store: crate::config::CredentialStore) -> StoreKind {
+        match store {
+            crate::config::CredentialStore::Keyring => StoreKind::Keyring,
+            crate::config::CredentialStore::File => StoreKind::File,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(transparent)]

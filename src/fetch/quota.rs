@@ -47,10 +47,14 @@ pub struct ProbeBackoff {
 
 impl Default for ProbeBackoff {
     fn default() -> ProbeBackoff {
-        ProbeBackoff {
-            start: Duration::from_secs(30),
-            max: Duration::from_secs(5 * 60),
-        }
+        ProbeBackoff::from_config(&crate::config::RatelimitConfig::default())
+    }
+}
+
+impl ProbeBackoff {
+    pub fn from_config(ratelimit: &crate::config::RatelimitConfig) -> ProbeBackoff {
+        let (start, max) = ratelimit.probe_intervals();
+        ProbeBackoff { start, max }
     }
 }
 

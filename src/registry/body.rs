@@ -21,13 +21,21 @@ pub struct LowSpeedLimit {
 impl Default for LowSpeedLimit {
     fn default() -> Self {
         LowSpeedLimit {
-            bytes_per_sec: 1024,
-            time: Duration::from_secs(30),
+            bytes_per_sec: crate::config::DEFAULT_LOW_SPEED_LIMIT,
+            time: crate::config::DEFAULT_LOW_SPEED_TIME,
         }
     }
 }
 
 impl LowSpeedLimit {
+    /// `[network] low_speed_limit` and `low_speed_time`, else the defaults.
+    pub fn from_config(network: &crate::config::NetworkConfig) -> Self {
+        LowSpeedLimit {
+            bytes_per_sec: network.low_speed_limit(),
+            time: network.low_speed_time(),
+        }
+    }
+
     pub fn is_enabled(&self) -> bool {
         self.bytes_per_sec > 0 && !self.time.is_zero()
     }

@@ -30,6 +30,14 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// `[network] retries`, else the command's default.
+    pub fn from_config(network: &crate::config::NetworkConfig, default_retries: u32) -> Self {
+        RetryPolicy {
+            retries: network.retries(default_retries),
+            ..RetryPolicy::default()
+        }
+    }
+
     /// Exponential backoff with jitter, capped.
     pub fn backoff(&self, failures: u32) -> Duration {
         let exp = self.base_delay.saturating_mul(1 << failures.min(16));

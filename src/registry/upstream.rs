@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{RegistryError, RetryPolicy};
+use crate::config::Config;
 use crate::reference::HostKey;
 
 /// How long a registry stays on a fallback before its preferred upstream is tried again.
@@ -40,6 +41,19 @@ pub struct Upstream {
 }
 
 impl Upstream {
+    /// Where a registry is fetched from, in order: its `url` (or the default
+    /// endpoint) under its `repository_prefix`, then each `fallback`.
+    pub fn configured(config: &Config, host: &str) -> Vec<Upstream> {
+        let table = config.registries.get(host);
+        let prefix = table.and_then(|r| r.repository_prefix.as_deref());
+        let mut upstreams = vec![Upstream::new(&config.registry_url(host), prefix)];
+        let fallbacks = table
+            .and_then(|r| r.fallback.as_deref())
+            .unwrap_or_default();
+        upstreams.extend(fallbacks.iter().map(|url| Upstream::new(url, None)));
+        upstreams
+    }
+
     /// `url` is the registry API's base (`https://gitlab.example.com`);
     /// `prefix` the path its repositories live under
     /// (`my-group/dependency_proxy/containers`). Surrounding slashes are dropped.
@@ -306,6 +320,45 @@ impl Route {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_team_tier_with_a_prefix_and_fallbacks() {
+        let cfg = Config::parse(
+            "[registries.\"docker.io\"]\nurl = \"https://gitlab.example.com/\"\n\
+             repository_prefix = \"/my-group/dependency_proxy/containers/\"\n\
+             fallback = [\"https://registry-1.docker.io\", \"http://127.0.0.1:5002\"]\n\
+             [registries.\"harbor.example.com\"]\nrepository_prefix = \"dockerhub-proxy\"\n",
+        )
+        .unwrap();
+        let ups = Upstream::configured(&cfg, "docker.io");
+        let shown: Vec<String> = ups.iter().map(|u| u.to_string()).collect();
+        assert_eq!(
+            shown,
+            [
+                "https://gitlab.example.com/my-group/dependency_proxy/containers",
+                "https://registry-1.docker.io",
+                "http://127.0.0.1:5002"
+            ]
+        );
+        assert_eq!(
+            ups[0].repository("library/alpine"),
+            "my-group/dependency_proxy/containers/library/alpine"
+        );
+        assert_eq!(cfg.registry_url("docker.io"), "https://gitlab.example.com");
+        let harbor = Upstream::configured(&cfg, "harbor.example.com");
+        assert_eq!(
+            harbor[0].api_url("library/alpine", "manifests", "3"),
+            "https://harbor.example.com/v2/dockerhub-proxy/library/alpine/manifests/3"
+        );
+        assert_eq!(
+            Upstream::configured(&Config::default(), "docker.io")[0].url(),
+            crate::config::DOCKER_HUB_URL
+        );
+        assert_eq!(
+            Upstream::configured(&Config::default(), "docker.io").len(),
+            1
+        );
+    }
 
     fn down() -> RegistryError {
         RegistryError::Unreachable {

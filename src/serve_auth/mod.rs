@@ -23,7 +23,7 @@ pub use token::{Access, Claims, Issued, SERVICE, Signer, TokenError, pull_grants
 
 /// The user whose password dpx generates.
 pub const DPX_USER: &str = "dpx";
-pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(5 * 60);
+pub const DEFAULT_TOKEN_LIFETIME: Duration = crate::config::DEFAULT_TOKEN_LIFETIME;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {

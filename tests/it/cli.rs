@@ -557,6 +557,40 @@ fn every_command_prints_json_with_json() {
     }
 }
 
+/// `config set`/`unset` know every key `config show` prints (they once
+/// missed `serve.send_timeout` and `ratelimit.probe_interval[_max]`).
+#[test]
+fn config_set_and_unset_know_every_key_config_show_prints() {
+    let dpx = Dpx::with_registries(&[], "");
+    let shown = dpx.json(&["config", "show", "--json"]);
+    let keys: Vec<&str> = shown
+        .as_array()
+        .expect("a list of settings")
+        .iter()
+        .filter_map(|s| s["key"].as_str())
+        // Not file keys, or set with `dpx config edit` only.
+        .filter(|k| !["config", "log", "serve.auth.users"].contains(k))
+        .collect();
+    assert!(keys.len() >= 25, "{keys:?}");
+    for key in &keys {
+        let out = dpx.run(&["config", "unset", key]);
+        assert!(out.status.success(), "unset {key}: {}", stderr(&out));
+    }
+    for (key, value, shown) in [
+        ("serve.send_timeout", "10s", "10s"),
+        ("ratelimit.probe_interval", "2m", "2m"),
+        ("ratelimit.probe_interval_max", "1h", "1h"),
+    ] {
+        dpx.ok(&["config", "set", key, value]);
+        let show = dpx.ok(&["config", "show"]);
+        assert!(
+            show.lines()
+                .any(|l| l.starts_with(key) && l.contains(" file ") && l.ends_with(shown)),
+            "{key}: {show}"
+        );
+    }
+}
+
 #[test]
 fn config_set_unset_and_edit_keep_comments_and_refuse_what_would_not_load() {
     let hub = FakeHub::start();

@@ -8,13 +8,22 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::reference::DOCKER_HUB;
-use crate::registry::{LowSpeedLimit, RetryPolicy, Upstream};
+
+pub mod keys;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
 pub const DEFAULT_TAG_TTL: Duration = Duration::from_secs(5 * 60);
 pub const DEFAULT_MAX_BLOB_SIZE: u64 = 16 * 1024 * 1024 * 1024;
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DOCKER_HUB_URL: &str = "https://registry-1.docker.io";
+/// A body slower than this many bytes per second for `DEFAULT_LOW_SPEED_TIME` fails.
+pub const DEFAULT_LOW_SPEED_LIMIT: u64 = 1024;
+pub const DEFAULT_LOW_SPEED_TIME: Duration = Duration::from_secs(30);
+/// After a 429, the first wait before a free check whether quota is back.
+pub const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_secs(30);
+pub const DEFAULT_PROBE_INTERVAL_MAX: Duration = Duration::from_secs(5 * 60);
+/// How long a token for a dpx client (`[serve.auth]`) is valid.
+pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(5 * 60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -74,10 +83,28 @@ pub struct RatelimitConfig {
 #[serde(deny_unknown_fields)]
 pub struct CredentialsConfig {
     /// `"keyring"` or `"file"`; unset: the OS keyring when reachable, else the file.
-    pub store: Option<crate::credentials::StoreKind>,
+    pub store: Option<CredentialStore>,
     /// The directory of dpx's credential file (an absolute path); unset: the
     /// platform's config directory, whichever config file is read.
     pub dir: Option<PathBuf>,
+}
+
+/// `[credentials] store` as written (`credentials::StoreKind` is built from it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CredentialStore {
+    Keyring,
+    File,
+}
+
+impl CredentialStore {
+    /// As the file spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialStore::Keyring => "keyring",
+            CredentialStore::File => "file",
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -259,6 +286,34 @@ pub struct NetworkConfig {
     pub low_speed_time: Option<Duration>,
 }
 
+impl NetworkConfig {
+    /// Tries after the first: `retries`, else the command's default.
+    pub fn retries(&self, default_retries: u32) -> u32 {
+        self.retries.unwrap_or(default_retries)
+    }
+
+    /// Bytes per second ("0": the check is off).
+    pub fn low_speed_limit(&self) -> u64 {
+        self.low_speed_limit.unwrap_or(DEFAULT_LOW_SPEED_LIMIT)
+    }
+
+    pub fn low_speed_time(&self) -> Duration {
+        self.low_speed_time.unwrap_or(DEFAULT_LOW_SPEED_TIME)
+    }
+}
+
+impl RatelimitConfig {
+    /// The first and the longest wait between quota probes after a 429;
+    /// the longest is never shorter than the first.
+    pub fn probe_intervals(&self) -> (Duration, Duration) {
+        let start = self.probe_interval.unwrap_or(DEFAULT_PROBE_INTERVAL);
+        let max = self
+            .probe_interval_max
+            .unwrap_or(DEFAULT_PROBE_INTERVAL_MAX);
+        (start, max.max(start))
+    }
+}
+
 impl Config {
     /// Loads `path` if given (it must exist), else the default config file if present.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
@@ -350,49 +405,6 @@ impl Config {
             format!("http://{host}")
         } else {
             format!("https://{host}")
-        }
-    }
-
-    /// Where a registry is fetched from, in order: its `url` (or the default
-    /// endpoint) under its `repository_prefix`, then each `fallback`.
-    pub fn upstreams(&self, host: &str) -> Vec<Upstream> {
-        let table = self.registries.get(host);
-        let prefix = table.and_then(|r| r.repository_prefix.as_deref());
-        let mut upstreams = vec![Upstream::new(&self.registry_url(host), prefix)];
-        let fallbacks = table
-            .and_then(|r| r.fallback.as_deref())
-            .unwrap_or_default();
-        upstreams.extend(fallbacks.iter().map(|url| Upstream::new(url, None)));
-        upstreams
-    }
-
-    /// The retry policy: `[network] retries`, else the command's default.
-    pub fn retry_policy(&self, default_retries: u32) -> RetryPolicy {
-        RetryPolicy {
-            retries: self.network.retries.unwrap_or(default_retries),
-            ..RetryPolicy::default()
-        }
-    }
-
-    pub fn low_speed_limit(&self) -> LowSpeedLimit {
-        let default = LowSpeedLimit::default();
-        LowSpeedLimit {
-            bytes_per_sec: self
-                .network
-                .low_speed_limit
-                .unwrap_or(default.bytes_per_sec),
-            time: self.network.low_speed_time.unwrap_or(default.time),
-        }
-    }
-
-    /// How a hold after a 429 probes for quota (`fetch::quota`).
-    pub fn probe_backoff(&self) -> crate::fetch::quota::ProbeBackoff {
-        let default = crate::fetch::quota::ProbeBackoff::default();
-        let start = self.ratelimit.probe_interval.unwrap_or(default.start);
-        let max = self.ratelimit.probe_interval_max.unwrap_or(default.max);
-        crate::fetch::quota::ProbeBackoff {
-            start,
-            max: max.max(start),
         }
     }
 
@@ -568,18 +580,18 @@ mod tests {
         assert_eq!(cfg.serve.listen.as_deref(), Some("127.0.0.1:6000"));
         assert_eq!(Config::default().registry_url("docker.io"), DOCKER_HUB_URL);
         assert_eq!(Config::default().tag_ttl(), DEFAULT_TAG_TTL);
-        assert_eq!(cfg.retry_policy(1).retries, 5);
+        assert_eq!(cfg.network.retries(1), 5);
         assert_eq!(
-            cfg.low_speed_limit(),
-            LowSpeedLimit {
-                bytes_per_sec: 10 * 1024,
-                time: Duration::from_secs(60)
-            }
+            (cfg.network.low_speed_limit(), cfg.network.low_speed_time()),
+            (10 * 1024, Duration::from_secs(60))
         );
-        assert_eq!(Config::default().retry_policy(1).retries, 1);
+        assert_eq!(Config::default().network.retries(1), 1);
         assert_eq!(
-            Config::default().low_speed_limit(),
-            LowSpeedLimit::default()
+            (
+                Config::default().network.low_speed_limit(),
+                Config::default().network.low_speed_time()
+            ),
+            (DEFAULT_LOW_SPEED_LIMIT, DEFAULT_LOW_SPEED_TIME)
         );
         assert_eq!(cfg.max_blob_size(), 1024 * 1024 * 1024);
         assert_eq!(cfg.lock_timeout(), Duration::from_secs(120));
@@ -610,42 +622,6 @@ mod tests {
             Config::parse("[registries.\"localhost:5000\"]\nurl = \"https://localhost:5000\"\n")
                 .unwrap();
         assert_eq!(cfg.registry_url("localhost:5000"), "https://localhost:5000");
-    }
-
-    #[test]
-    fn a_team_tier_with_a_prefix_and_fallbacks() {
-        let cfg = Config::parse(
-            "[registries.\"docker.io\"]\nurl = \"https://gitlab.example.com/\"\n\
-             repository_prefix = \"/my-group/dependency_proxy/containers/\"\n\
-             fallback = [\"https://registry-1.docker.io\", \"http://127.0.0.1:5002\"]\n\
-             [registries.\"harbor.example.com\"]\nrepository_prefix = \"dockerhub-proxy\"\n",
-        )
-        .unwrap();
-        let ups = cfg.upstreams("docker.io");
-        let shown: Vec<String> = ups.iter().map(|u| u.to_string()).collect();
-        assert_eq!(
-            shown,
-            [
-                "https://gitlab.example.com/my-group/dependency_proxy/containers",
-                "https://registry-1.docker.io",
-                "http://127.0.0.1:5002"
-            ]
-        );
-        assert_eq!(
-            ups[0].repository("library/alpine"),
-            "my-group/dependency_proxy/containers/library/alpine"
-        );
-        assert_eq!(cfg.registry_url("docker.io"), "https://gitlab.example.com");
-        let harbor = cfg.upstreams("harbor.example.com");
-        assert_eq!(
-            harbor[0].api_url("library/alpine", "manifests", "3"),
-            "https://harbor.example.com/v2/dockerhub-proxy/library/alpine/manifests/3"
-        );
-        assert_eq!(
-            Config::default().upstreams("docker.io")[0].url(),
-            DOCKER_HUB_URL
-        );
-        assert_eq!(Config::default().upstreams("docker.io").len(), 1);
     }
 
     #[test]
@@ -746,9 +722,6 @@ mod tests {
         assert!(Config::parse("[credentials]\ndir = \"relative/dir\"\n").is_err());
         let cfg = Config::parse("[credentials]\nstore = \"file\"\ndir = \"/srv/dpx\"\n").unwrap();
         assert_eq!(cfg.credentials_dir().unwrap(), Path::new("/srv/dpx"));
-        assert_eq!(
-            cfg.credentials.store,
-            Some(crate::credentials::StoreKind::File)
-        );
+        assert_eq!(cfg.credentials.store, Some(CredentialStore::File));
     }
 }
