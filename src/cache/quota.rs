@@ -98,7 +98,9 @@ pub fn merge_seen(old: Vec<QuotaSeen>, new: Vec<QuotaSeen>) -> Vec<QuotaSeen> {
         }
     }
     let mut all: Vec<QuotaSeen> = by_key.into_values().collect();
-    // A reply with quota left ends the older holds of its account too.
+    // A reply with quota left ends the older holds of its account too; one
+    // in the same second as well (seconds are all a record keeps, and a
+    // hold kept wrongly costs a wait, lifted wrongly only one more 429).
     let lifted: Vec<(String, String, u64)> = all
         .iter()
         .filter(|s| s.shows_quota_left())
@@ -107,7 +109,7 @@ pub fn merge_seen(old: Vec<QuotaSeen>, new: Vec<QuotaSeen>) -> Vec<QuotaSeen> {
     for s in all.iter_mut().filter(|s| s.hold.is_some()) {
         if lifted
             .iter()
-            .any(|(r, a, at)| *r == s.registry && *a == s.account && *at > s.seen_at)
+            .any(|(r, a, at)| *r == s.registry && *a == s.account && *at >= s.seen_at)
         {
             s.hold = None;
         }
@@ -351,6 +353,12 @@ mod tests {
         let merged = merge_seen(
             vec![seen("anonymous", 0, 100, held(100))],
             vec![seen("192.0.2.1", 3, 200, None)],
+        );
+        assert!(merged.iter().all(|s| s.hold.is_none()), "{merged:?}");
+        // ... also in the same second (records keep whole seconds).
+        let merged = merge_seen(
+            vec![seen("anonymous", 0, 100, held(100))],
+            vec![seen("192.0.2.1", 3, 100, None)],
         );
         assert!(merged.iter().all(|s| s.hold.is_none()), "{merged:?}");
     }
