@@ -14,7 +14,7 @@ use crate::daemon::{REGISTER_WAIT, Registration, RuntimeDir, activation};
 use crate::exit::UsageError;
 use crate::serve_auth::{self, AuthError, ClientAuth};
 use crate::server::{
-    ClientAccess, Egress, Gate, Limits, Server, bind, raise_fd_limit, spawn_evictor, tls_acceptor,
+    ClientAccess, Egress, Gate, Limits, Server, bind, raise_fd_limit, tls_acceptor,
 };
 
 pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -146,7 +146,7 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
         if auth_on { ", client auth on" } else { "" }
     );
     if let Some(max_size) = ctx.config.cache.max_size {
-        spawn_evictor(ctx.open_cache()?, max_size);
+        fetcher.spawn_evictor(max_size);
     }
     let serve = &ctx.config.serve;
     let idle_timeout = match args.idle_timeout {

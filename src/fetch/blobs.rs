@@ -11,7 +11,7 @@ use crate::reference::Digest;
 use crate::registry::{RegistryError, Upstream};
 
 use super::members::Content;
-use super::{FetchError, Fetcher};
+use super::{CacheStatus, FetchError, Fetcher};
 
 /// Progress of one blob download, as its watchers see it.
 #[derive(Debug, Clone)]
@@ -34,6 +34,39 @@ pub enum BlobFetch {
     Cached,
     /// A download (ours or a concurrent one) is under way.
     InFlight(watch::Receiver<BlobState>),
+}
+
+/// What to send a client that asked for a blob.
+pub enum BlobAnswer {
+    /// In the store: opened, so a purge meanwhile cannot take the bytes
+    /// away from under the client, with its length.
+    Complete { file: std::fs::File, len: u64 },
+    /// Being downloaded, its size known and its first bytes stored: follow
+    /// `progress` as the bytes arrive.
+    Growing {
+        total: u64,
+        progress: watch::Receiver<BlobState>,
+    },
+    /// A HEAD of a blob not cached: the upstream's word on its size, no download.
+    SizeOnly(u64),
+}
+
+impl BlobAnswer {
+    /// The blob's size in bytes.
+    pub fn size(&self) -> u64 {
+        match self {
+            BlobAnswer::Complete { len, .. } => *len,
+            BlobAnswer::Growing { total, .. } => *total,
+            BlobAnswer::SizeOnly(size) => *size,
+        }
+    }
+
+    pub fn cache_status(&self) -> CacheStatus {
+        match self {
+            BlobAnswer::Complete { .. } => CacheStatus::Hit,
+            BlobAnswer::Growing { .. } | BlobAnswer::SizeOnly(_) => CacheStatus::Miss,
+        }
+    }
 }
 
 /// Waits for a download to finish.
@@ -59,8 +92,79 @@ pub async fn wait_blob(mut rx: watch::Receiver<BlobState>) -> Result<(), FetchEr
 
 impl Fetcher {
     /// Notes a use of a blob (in memory; see `cache::usage`).
-    pub fn record_blob_use(&self, digest: &Digest) {
+    fn record_blob_use(&self, digest: &Digest) {
         self.cache.record_blob_use(digest);
+    }
+
+    /// A client's request of a blob under `registry/repo`: the stored blob
+    /// (if the repository may see it), or for a HEAD the upstream's size,
+    /// else a download to follow, started or joined.
+    pub async fn serve_blob(
+        self: &Arc<Self>,
+        registry: &str,
+        repo: &str,
+        digest: &Digest,
+        head: bool,
+    ) -> Result<BlobAnswer, FetchError> {
+        if let Some((file, len)) = self.open_blob(digest).await? {
+            self.require_member(registry, repo, digest, Content::Blob)
+                .await?;
+            self.record_blob_use(digest);
+            return Ok(BlobAnswer::Complete { file, len });
+        }
+        // A HEAD costs no download: the upstream's HEAD answers it.
+        if head {
+            let size = self.blob_size(registry, repo, digest).await?;
+            return Ok(BlobAnswer::SizeOnly(size));
+        }
+        match self.blob(registry, repo, digest, None).await {
+            // Stored between our look and the download's.
+            BlobFetch::Cached => {
+                self.require_member(registry, repo, digest, Content::Blob)
+                    .await?;
+                match self.open_blob(digest).await? {
+                    Some((file, len)) => Ok(BlobAnswer::Complete { file, len }),
+                    None => Err(FetchError::Internal(format!(
+                        "blob {digest} vanished from the cache"
+                    ))),
+                }
+            }
+            BlobFetch::InFlight(progress) => {
+                let total = self.wait_for_size(progress.clone(), digest).await?;
+                Ok(BlobAnswer::Growing { total, progress })
+            }
+        }
+    }
+
+    /// Waits until a download knows its size (from the manifest or the
+    /// upstream) and has stored its first bytes, or has finished: a download
+    /// that cannot store anything (the disk is full) is an error answer, not
+    /// a 200 whose body stops at byte 0.
+    async fn wait_for_size(
+        &self,
+        mut rx: watch::Receiver<BlobState>,
+        digest: &Digest,
+    ) -> Result<u64, FetchError> {
+        loop {
+            match &*rx.borrow_and_update() {
+                BlobState::Downloading {
+                    total: Some(t),
+                    written,
+                    ..
+                } if *written > 0 => return Ok(*t),
+                BlobState::Failed(e) => return Err(FetchError::Shared(e.clone())),
+                BlobState::Done => break,
+                _ => {}
+            }
+            if rx.changed().await.is_err() {
+                break;
+            }
+        }
+        wait_blob(rx).await?;
+        match self.open_blob(digest).await? {
+            Some((_, len)) => Ok(len),
+            None => Err(FetchError::Internal("blob vanished after download".into())),
+        }
     }
 
     /// A stored blob, opened, with its length; `None` when it is not cached.
@@ -89,7 +193,7 @@ impl Fetcher {
 
     /// A blob's size from the upstream, without downloading it (for a HEAD
     /// request).
-    pub async fn blob_size(
+    async fn blob_size(
         &self,
         registry: &str,
         repo: &str,

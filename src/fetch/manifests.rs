@@ -13,7 +13,7 @@ use crate::registry::FetchedManifest;
 
 use super::members::Content;
 use super::quota::Answered;
-use super::{FetchError, Fetcher, Spare};
+use super::{CacheStatus, FetchError, Fetcher, Spare};
 
 /// Where a manifest answer came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,13 +32,18 @@ pub enum Freshness {
 }
 
 impl Freshness {
-    pub fn as_str(self) -> &'static str {
+    /// What the log line and the `X-Dpx-Cache` header say of it.
+    pub fn cache_status(self) -> CacheStatus {
         match self {
-            Freshness::Cached => "hit",
-            Freshness::Revalidated => "revalidated",
-            Freshness::Fetched => "miss",
-            Freshness::Stale | Freshness::Spared(_) => "stale",
+            Freshness::Cached => CacheStatus::Hit,
+            Freshness::Revalidated => CacheStatus::Revalidated,
+            Freshness::Fetched => CacheStatus::Miss,
+            Freshness::Stale | Freshness::Spared(_) => CacheStatus::Stale,
         }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.cache_status().as_str()
     }
 
     /// Whether the cached copy was served without upstream's word that it is current.

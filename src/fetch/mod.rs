@@ -15,6 +15,7 @@ use crate::reference::Digest;
 use crate::registry::RegistryClient;
 
 mod blobs;
+mod cache_status;
 mod chores;
 mod error;
 mod holds;
@@ -23,7 +24,10 @@ mod members;
 mod pull;
 mod tags;
 mod turns;
-pub use blobs::{BlobFetch, BlobState, wait_blob};
+/// The quota record's figures and counts, and the clock they are kept by.
+pub use crate::cache::{PullCounts, QuotaSeen, now_secs};
+pub use blobs::{BlobAnswer, BlobFetch, BlobState, wait_blob};
+pub use cache_status::CacheStatus;
 pub use error::FetchError;
 pub use manifests::{Freshness, ResolvedManifest};
 pub use members::Content;

@@ -10,6 +10,7 @@ use http::{Response, StatusCode, Uri, header};
 use super::errors::ApiError;
 use super::routes::{Image, TagPage};
 use super::{Body, full};
+use crate::fetch::CacheStatus;
 use crate::fetch::Fetcher;
 
 pub async fn respond(
@@ -19,7 +20,7 @@ pub async fn respond(
     name: &str,
     page: &TagPage,
     uri: &Uri,
-) -> Result<(Response<Body>, &'static str), ApiError> {
+) -> Result<(Response<Body>, CacheStatus), ApiError> {
     let what = format!("tag list of {}/{}", image.registry, image.repository);
     let list = fetcher
         .tag_list(&image.registry, &image.repository, ttl)
@@ -28,14 +29,14 @@ pub async fn respond(
         // for a 4xx either (skopeo prints only the status), and a 404 would
         // claim the repository does not exist.
         .map_err(|e| ApiError::from_fetch(&e, &what, "NAME_UNKNOWN"))?;
-    let status = list.freshness.as_str();
+    let status = list.freshness.cache_status();
     let (tags, next) = paginate(list.tags, page);
     let body = serde_json::json!({ "name": name, "tags": tags }).to_string();
     let mut resp = Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::CONTENT_LENGTH, body.len())
-        .header("x-dpx-cache", status);
+        .header("x-dpx-cache", status.as_str());
     if let (Some(n), Some(last)) = (page.n, next) {
         resp = resp.header(header::LINK, next_link(uri, n, &last));
     }
