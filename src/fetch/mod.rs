@@ -28,7 +28,7 @@ mod turns;
 pub use crate::cache::{PullCounts, QuotaSeen, now_secs};
 pub use blobs::{BlobAnswer, BlobFetch, BlobState, wait_blob};
 pub use cache_status::CacheStatus;
-pub use error::FetchError;
+pub use error::{ErrorKind, FetchError};
 pub use manifests::{Freshness, ResolvedManifest};
 pub use members::Content;
 pub use pull::{ResolvedImage, ResolvedPull, default_choice};

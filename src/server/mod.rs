@@ -36,7 +36,7 @@ use crate::reference::{Digest, Target};
 pub use auth::Gate;
 use blob_stream::BlobStream;
 pub use egress::Egress;
-pub use errors::ApiError;
+pub use errors::{ApiError, ErrorCode};
 use range::BlobRange;
 use routes::{Image, Route};
 pub use stats::{STATUS_PATH, ServerStatus, Stats};
@@ -350,12 +350,10 @@ impl Server {
     /// (an activated socket may listen wider than serve's own bind would).
     fn status(&self, req: &Request<Incoming>, peer: SocketAddr) -> Response<Body> {
         if !peer.ip().is_loopback() {
-            return error_response(&ApiError {
-                status: StatusCode::FORBIDDEN,
-                code: "DENIED",
-                message: "the dpx status is answered only to clients on this machine".into(),
-                retry_after: None,
-            });
+            return error_response(&ApiError::new(
+                ErrorCode::Denied,
+                "the dpx status is answered only to clients on this machine",
+            ));
         }
         if req.method() != Method::GET {
             return error_response(&ApiError::unsupported(
@@ -396,7 +394,7 @@ impl Server {
             Route::Manifest { image, target } => {
                 let what = format!("manifest {}/{}:{target}", image.registry, image.repository);
                 let fetch_err = |e: crate::fetch::FetchError| {
-                    ApiError::from_fetch(&e, &what, "MANIFEST_UNKNOWN")
+                    ApiError::from_fetch(&e, &what, ErrorCode::ManifestUnknown)
                 };
                 let by_get = || async {
                     self.fetcher
@@ -481,7 +479,7 @@ impl Server {
     ) -> Result<(Response<Body>, CacheStatus), ApiError> {
         let what = format!("blob {digest} of {}/{}", image.registry, image.repository);
         let fetch_err =
-            |e: crate::fetch::FetchError| ApiError::from_fetch(&e, &what, "BLOB_UNKNOWN");
+            |e: crate::fetch::FetchError| ApiError::from_fetch(&e, &what, ErrorCode::BlobUnknown);
         let head = req.method() == Method::HEAD;
         let answer = self
             .fetcher
@@ -586,14 +584,13 @@ async fn refuse_busy(stream: TcpStream, cap: usize, tls: Option<tokio_rustls::Tl
 }
 
 async fn refuse_busy_on<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, cap: usize) {
-    let body = ApiError {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        code: "TOOMANYREQUESTS",
-        message: format!(
+    let body = ApiError::new(
+        ErrorCode::TooManyRequests,
+        format!(
             "dpx serve has {cap} open connections, its limit ([serve] max_connections); retry shortly"
         ),
-        retry_after: None,
-    }
+    )
+    .with_status(StatusCode::SERVICE_UNAVAILABLE)
     .body();
     let reply = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\

@@ -4,7 +4,7 @@
 
 use http::{Response, StatusCode, header};
 
-use super::errors::ApiError;
+use super::errors::{ApiError, ErrorCode};
 use super::routes::Image;
 use super::{Body, full};
 use crate::fetch::CacheStatus;
@@ -26,7 +26,7 @@ pub async fn answer(
     let found = fetcher
         .referrers(&image.registry, &image.repository, subject, ttl)
         .await
-        .map_err(|e| ApiError::from_fetch(&e, &what, "MANIFEST_UNKNOWN"))?;
+        .map_err(|e| ApiError::from_fetch(&e, &what, ErrorCode::ManifestUnknown))?;
     let status = found.freshness.cache_status();
     let mut builder = Response::builder()
         .status(StatusCode::OK)

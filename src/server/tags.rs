@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Response, StatusCode, Uri, header};
 
-use super::errors::ApiError;
+use super::errors::{ApiError, ErrorCode};
 use super::routes::{Image, TagPage};
 use super::{Body, full};
 use crate::fetch::CacheStatus;
@@ -28,7 +28,7 @@ pub async fn respond(
         // An outage is an honest 503: no client shows a tag list's error body
         // for a 4xx either (skopeo prints only the status), and a 404 would
         // claim the repository does not exist.
-        .map_err(|e| ApiError::from_fetch(&e, &what, "NAME_UNKNOWN"))?;
+        .map_err(|e| ApiError::from_fetch(&e, &what, ErrorCode::NameUnknown))?;
     let status = list.freshness.cache_status();
     let (tags, next) = paginate(list.tags, page);
     let body = serde_json::json!({ "name": name, "tags": tags }).to_string();
