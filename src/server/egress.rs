@@ -4,7 +4,6 @@
 
 use std::collections::BTreeSet;
 
-
 use super::{ApiError, ErrorCode};
 
 /// The `[serve] registries` allow-list. Which addresses a host may lead to is

@@ -43,6 +43,7 @@ pub use stats::{STATUS_PATH, ServerStatus, Stats};
 pub use tls::{TlsError, acceptor as tls_acceptor};
 
 type Body = BoxBody<Bytes, std::io::Error>;
+type ConnBuilder = hyper_util::server::conn::auto::Builder<TokioExecutor>;
 
 /// How long in-flight responses may finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -170,96 +171,13 @@ impl Server {
                 ));
                 continue;
             };
-            let activity = Arc::new(Activity::new());
-            let this = Arc::clone(&self);
-            let watched = Arc::clone(&activity);
-            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let this = Arc::clone(&this);
-                let busy = Busy::start(Arc::clone(&watched));
-                // A status poll is no activity: watching a daemon must not keep it up.
-                let request = (req.uri().path() != STATUS_PATH).then(|| this.stats.begin());
-                async move {
-                    let resp = this.handle(req, peer).await;
-                    // The request counts as in flight until its body is done.
-                    Ok::<_, Infallible>(resp.map(|body| {
-                        body.map_frame(move |frame| {
-                            let _busy = (&busy, &request);
-                            frame
-                        })
-                        .boxed()
-                    }))
-                }
-            });
-            let io = ActivityIo {
-                inner: stream,
-                activity: Arc::clone(&activity),
-                send_timeout: self.limits.send_timeout,
-                stalled: None,
-            };
-            let (builder, watcher, tls) =
-                (builder.clone(), graceful.watcher(), self.access.tls.clone());
-            let (idle_timeout, handshake_timeout) = (
-                self.limits.connection_idle_timeout,
-                self.limits.header_timeout,
-            );
-            tokio::spawn(async move {
-                let served = async {
-                    let result = match tls {
-                        None => {
-                            watcher
-                                .watch(
-                                    builder
-                                        .serve_connection_with_upgrades(TokioIo::new(io), service),
-                                )
-                                .await
-                        }
-                        // The handshake gets the headers' deadline: a client
-                        // that opens and says nothing holds no slot for long.
-                        Some(acceptor) => {
-                            match tokio::time::timeout(handshake_timeout, acceptor.accept(io)).await
-                            {
-                                Ok(Ok(tls)) => {
-                                    watcher
-                                        .watch(builder.serve_connection_with_upgrades(
-                                            TokioIo::new(tls),
-                                            service,
-                                        ))
-                                        .await
-                                }
-                                Ok(Err(e)) => {
-                                    tracing::debug!(
-                                        "connection from {peer}: TLS handshake failed: {e}"
-                                    );
-                                    return;
-                                }
-                                Err(_) => {
-                                    tracing::debug!(
-                                        "connection from {peer}: no TLS handshake within {}s",
-                                        handshake_timeout.as_secs()
-                                    );
-                                    return;
-                                }
-                            }
-                        }
-                    };
-                    if let Err(e) = result {
-                        tracing::debug!("connection from {peer}: {e}");
-                    }
-                };
-                tokio::select! {
-                    () = served => {},
-                    () = activity.idle(idle_timeout) => {
-                        tracing::debug!("connection from {peer}: idle for {}s, closed", idle_timeout.as_secs());
-                    }
-                    () = activity.no_request_within(handshake_timeout) => {
-                        tracing::debug!(
-                            "connection from {peer}: no request within {}s ([serve] header_timeout), closed",
-                            handshake_timeout.as_secs()
-                        );
-                    }
-                }
-                drop(slot);
-            });
+            tokio::spawn(Arc::clone(&self).serve_connection(
+                stream,
+                peer,
+                builder.clone(),
+                graceful.watcher(),
+                slot,
+            ));
         }
         drop(listener);
         tracing::info!(
@@ -273,6 +191,99 @@ impl Server {
             tracing::warn!("in-flight requests did not finish in time; closing them");
         }
         Ok(())
+    }
+
+    /// Serves one accepted connection until it ends, goes idle, or sends no
+    /// request in time; its slot is given back then.
+    async fn serve_connection(
+        self: Arc<Self>,
+        stream: TcpStream,
+        peer: SocketAddr,
+        builder: ConnBuilder,
+        watcher: hyper_util::server::graceful::Watcher,
+        slot: tokio::sync::OwnedSemaphorePermit,
+    ) {
+        let activity = Arc::new(Activity::new());
+        let this = Arc::clone(&self);
+        let watched = Arc::clone(&activity);
+        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+            let this = Arc::clone(&this);
+            let busy = Busy::start(Arc::clone(&watched));
+            // A status poll is no activity: watching a daemon must not keep it up.
+            let request = (req.uri().path() != STATUS_PATH).then(|| this.stats.begin());
+            async move {
+                let resp = this.handle(req, peer).await;
+                // The request counts as in flight until its body is done.
+                Ok::<_, Infallible>(resp.map(|body| {
+                    body.map_frame(move |frame| {
+                        let _busy = (&busy, &request);
+                        frame
+                    })
+                    .boxed()
+                }))
+            }
+        });
+        let io = ActivityIo {
+            inner: stream,
+            activity: Arc::clone(&activity),
+            send_timeout: self.limits.send_timeout,
+            stalled: None,
+        };
+        let tls = self.access.tls.clone();
+        let (idle_timeout, handshake_timeout) = (
+            self.limits.connection_idle_timeout,
+            self.limits.header_timeout,
+        );
+        let served = async {
+            let result = match tls {
+                None => {
+                    watcher
+                        .watch(builder.serve_connection_with_upgrades(TokioIo::new(io), service))
+                        .await
+                }
+                // The handshake gets the headers' deadline: a client
+                // that opens and says nothing holds no slot for long.
+                Some(acceptor) => {
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(io)).await {
+                        Ok(Ok(tls)) => {
+                            watcher
+                                .watch(
+                                    builder
+                                        .serve_connection_with_upgrades(TokioIo::new(tls), service),
+                                )
+                                .await
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!("connection from {peer}: TLS handshake failed: {e}");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(
+                                "connection from {peer}: no TLS handshake within {}s",
+                                handshake_timeout.as_secs()
+                            );
+                            return;
+                        }
+                    }
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!("connection from {peer}: {e}");
+            }
+        };
+        tokio::select! {
+            () = served => {},
+            () = activity.idle(idle_timeout) => {
+                tracing::debug!("connection from {peer}: idle for {}s, closed", idle_timeout.as_secs());
+            }
+            () = activity.no_request_within(handshake_timeout) => {
+                tracing::debug!(
+                    "connection from {peer}: no request within {}s ([serve] header_timeout), closed",
+                    handshake_timeout.as_secs()
+                );
+            }
+        }
+        drop(slot);
     }
 
     async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
