@@ -14,8 +14,7 @@ use crate::daemon::{REGISTER_WAIT, Registration, RuntimeDir, activation};
 use crate::exit::UsageError;
 use crate::serve_auth::{self, AuthError, ClientAuth};
 use crate::server::{
-    ClientAccess, Egress, Gate, Limits, Server, Stats, bind, raise_fd_limit, spawn_evictor,
-    tls_acceptor,
+    ClientAccess, Egress, Gate, Limits, Server, Stats, bind, raise_fd_limit, tls_acceptor,
 };
 use tokio_rustls::TlsAcceptor;
 
@@ -73,7 +72,7 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
         if auth_on { ", client auth on" } else { "" }
     );
     if let Some(max_size) = ctx.config.cache.max_size {
-        spawn_evictor(ctx.open_cache()?, max_size);
+        fetcher.spawn_evictor(max_size);
     }
     let limits = limits(ctx, &args);
     let idle_timeout = limits.idle_timeout;

@@ -11,7 +11,7 @@ use base64::Engine as _;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 
-use super::errors::ApiError;
+use super::errors::{ApiError, ErrorCode};
 use super::guessing::Guessing;
 use super::{Body, json_response, routes};
 use crate::serve_auth::{ClientAuth, SERVICE, pull_grants};
@@ -92,14 +92,14 @@ impl Gate {
             Method::POST => {
                 return error(
                     StatusCode::NOT_FOUND,
-                    "UNSUPPORTED",
+                    ErrorCode::Unsupported,
                     "no OAuth token endpoint: use GET /token with Basic credentials",
                 );
             }
             _ => {
                 return error(
                     StatusCode::METHOD_NOT_ALLOWED,
-                    "UNSUPPORTED",
+                    ErrorCode::Unsupported,
                     "the token endpoint answers GET",
                 );
             }
@@ -116,7 +116,7 @@ impl Gate {
         {
             return error(
                 StatusCode::BAD_REQUEST,
-                "UNSUPPORTED",
+                ErrorCode::Unsupported,
                 &format!("this token service is {SERVICE:?}, not the one asked for"),
             );
         }
@@ -134,7 +134,7 @@ impl Gate {
         let Ok(permit) = Arc::clone(&self.checks).acquire_owned().await else {
             return error(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "UNAVAILABLE",
+                ErrorCode::Unavailable,
                 "dpx serve is shutting down",
             );
         };
@@ -160,7 +160,7 @@ impl Gate {
             Err(e) => {
                 return error(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "UNKNOWN",
+                    ErrorCode::Unknown,
                     &format!("cannot sign a token: {e}"),
                 );
             }
@@ -213,7 +213,7 @@ impl Gate {
         if let Some(kind) = error_kind {
             value.push_str(&format!(",error=\"{kind}\""));
         }
-        let mut resp = error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message);
+        let mut resp = error(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, message);
         if let Ok(v) = HeaderValue::from_str(&value) {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
@@ -229,7 +229,7 @@ fn too_many_guesses(wait: Duration) -> Response<Body> {
         .max(1);
     let mut resp = error(
         StatusCode::TOO_MANY_REQUESTS,
-        "TOOMANYREQUESTS",
+        ErrorCode::TooManyRequests,
         &format!("too many wrong passwords: try again in {secs}s"),
     );
     resp.headers_mut()
@@ -287,7 +287,7 @@ fn basic(headers: &HeaderMap) -> Option<(String, String)> {
 }
 
 fn basic_challenge(message: &str) -> Response<Body> {
-    let mut resp = error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message);
+    let mut resp = error(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, message);
     resp.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Basic realm=\"dpx\""),
@@ -298,19 +298,14 @@ fn basic_challenge(message: &str) -> Response<Body> {
 fn plain_http_refused() -> Response<Body> {
     error(
         StatusCode::FORBIDDEN,
-        "DENIED",
+        ErrorCode::Denied,
         "dpx serve takes passwords and tokens over plain HTTP only from this machine: \
          start it with --tls-cert and --tls-key and use https",
     )
 }
 
-fn error(status: StatusCode, code: &'static str, message: &str) -> Response<Body> {
-    let e = ApiError {
-        status,
-        code,
-        message: message.to_string(),
-        retry_after: None,
-    };
+fn error(status: StatusCode, code: ErrorCode, message: &str) -> Response<Body> {
+    let e = ApiError::new(code, message).with_status(status);
     json_response(e.status, e.body())
 }
 

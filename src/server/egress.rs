@@ -4,9 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use http::StatusCode;
-
-use super::ApiError;
+use super::{ApiError, ErrorCode};
 
 /// The `[serve] registries` allow-list. Which addresses a host may lead to is
 /// checked where connections are made, on every connection (the registry
@@ -45,12 +43,7 @@ impl Egress {
 }
 
 fn denied(message: String) -> ApiError {
-    ApiError {
-        status: StatusCode::FORBIDDEN,
-        code: "DENIED",
-        message,
-        retry_after: None,
-    }
+    ApiError::new(ErrorCode::Denied, message)
 }
 
 #[cfg(test)]

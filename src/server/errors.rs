@@ -3,171 +3,220 @@
 
 use http::StatusCode;
 
-use crate::fetch::FetchError;
-use crate::registry::RegistryError;
+use crate::fetch::{ErrorKind, FetchError};
+
+/// The distribution spec's error codes; each has the HTTP status it is
+/// usually sent with (`ApiError::with_status` for the exceptions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    BlobUnknown,
+    DigestInvalid,
+    ManifestUnknown,
+    NameInvalid,
+    NameUnknown,
+    Unsupported,
+    Unauthorized,
+    Denied,
+    TooManyRequests,
+    Unavailable,
+    Unknown,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BlobUnknown => "BLOB_UNKNOWN",
+            ErrorCode::DigestInvalid => "DIGEST_INVALID",
+            ErrorCode::ManifestUnknown => "MANIFEST_UNKNOWN",
+            ErrorCode::NameInvalid => "NAME_INVALID",
+            ErrorCode::NameUnknown => "NAME_UNKNOWN",
+            ErrorCode::Unsupported => "UNSUPPORTED",
+            ErrorCode::Unauthorized => "UNAUTHORIZED",
+            ErrorCode::Denied => "DENIED",
+            ErrorCode::TooManyRequests => "TOOMANYREQUESTS",
+            ErrorCode::Unavailable => "UNAVAILABLE",
+            ErrorCode::Unknown => "UNKNOWN",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::BlobUnknown | ErrorCode::ManifestUnknown | ErrorCode::NameUnknown => {
+                StatusCode::NOT_FOUND
+            }
+            ErrorCode::DigestInvalid | ErrorCode::NameInvalid => StatusCode::BAD_REQUEST,
+            ErrorCode::Unsupported => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Denied => StatusCode::FORBIDDEN,
+            ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unknown => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     /// Seconds for the `Retry-After` header (a 429 says when to come back).
     pub retry_after: Option<u64>,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    /// An error with the code's usual status.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError {
-            status,
+            status: code.status(),
             code,
             message: message.into(),
             retry_after: None,
         }
     }
 
+    /// The same error with another status than the code's usual one.
+    pub fn with_status(self, status: StatusCode) -> ApiError {
+        ApiError { status, ..self }
+    }
+
     pub fn name_invalid(why: &str) -> ApiError {
         ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "NAME_INVALID",
+            ErrorCode::NameInvalid,
             format!("invalid repository name: {why}"),
         )
     }
 
     pub fn digest_invalid(why: &str) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "DIGEST_INVALID", why)
+        ApiError::new(ErrorCode::DigestInvalid, why)
     }
 
     /// A manifest that cannot exist, such as one named by an invalid tag:
     /// the registry answers 404 for it, as for any unknown manifest.
     pub fn manifest_unknown(why: &str) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN", why)
+        ApiError::new(ErrorCode::ManifestUnknown, why)
     }
 
     pub fn unsupported(why: &str) -> ApiError {
-        ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED", why)
+        ApiError::new(ErrorCode::Unsupported, why)
     }
 
     /// A query parameter dpx cannot honour (the spec has no code of its own for it).
     pub fn bad_parameter(why: &str) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "UNSUPPORTED", why)
+        ApiError::new(ErrorCode::Unsupported, why).with_status(StatusCode::BAD_REQUEST)
     }
 
     /// A path that is no endpoint of the registry API. The spec has no
     /// "no such route" code; UNSUPPORTED says what it is.
     pub fn not_found_route() -> ApiError {
         ApiError::new(
-            StatusCode::NOT_FOUND,
-            "UNSUPPORTED",
+            ErrorCode::Unsupported,
             "no such route: dpx serves the pull side of the registry API under /v2/",
         )
+        .with_status(StatusCode::NOT_FOUND)
     }
 
     /// The upstream is down and dpx has nothing to answer with.
     pub fn unavailable(why: &str) -> ApiError {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", why)
+        ApiError::new(ErrorCode::Unavailable, why)
     }
 
     pub fn internal(why: &str) -> ApiError {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", why)
+        ApiError::new(ErrorCode::Unknown, why)
     }
 
-    /// Maps a pull-through failure to what a container engine should see.
-    pub fn from_fetch(e: &FetchError, what: &str, unknown_code: &'static str) -> ApiError {
-        // Behind another dpx process that got stuck: try again later.
-        if e.is_stalled() {
-            return ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "UNAVAILABLE",
-                format!("{what}: {e}"),
-            );
-        }
-        if let Some(stop) = e.quota_stop() {
-            let retry = stop
-                .retry_at()
-                .map(|at| format!("; retry after {}", crate::fetch::quota::rfc3339(at)))
-                .unwrap_or_default();
-            return ApiError {
-                // When dpx looks again (at least a second: 0 means "now" to some clients).
-                retry_after: stop.retry_after_secs(),
-                ..ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "TOOMANYREQUESTS",
-                    format!("{what} is not cached and was not asked upstream: {stop}{retry}"),
-                )
-            };
-        }
-        // Nothing was sent (a client only gets a 200 once the first bytes
-        // are stored): say why, rather than a 200 cut off at byte 0.
-        if e.is_disk_full() {
-            // The client's message names no path; the operator's log does.
-            tracing::error!("{what}: {e}");
-            return ApiError::unavailable(&format!(
-                "{what} is not cached and cannot be: the disk holding the dpx cache is full; \
-                 free space on it (`dpx purge`, or [cache] max_size) and retry"
-            ));
-        }
-        if e.is_not_member() {
-            return ApiError::new(StatusCode::NOT_FOUND, unknown_code, format!("{what}: {e}"));
-        }
-        let Some(reg) = e.registry() else {
-            return ApiError::internal(&format!("{what}: {e}"));
-        };
-        match reg {
-            RegistryError::NotFound { .. } => ApiError::new(
-                StatusCode::NOT_FOUND,
-                unknown_code,
-                format!("{what} is not in the cache and upstream does not have it: {reg}"),
+    /// Maps a pull-through failure to what a container engine should see;
+    /// `unknown` is the code for content that is not there.
+    pub fn from_fetch(e: &FetchError, what: &str, unknown: ErrorCode) -> ApiError {
+        ApiError::from_kind(e.kind(), e, what, unknown)
+    }
+
+    /// Maps a failure of kind `kind`, which `e` describes.
+    fn from_kind(
+        kind: ErrorKind,
+        e: &dyn std::fmt::Display,
+        what: &str,
+        unknown: ErrorCode,
+    ) -> ApiError {
+        match kind {
+            // Behind another dpx process that got stuck: try again later.
+            ErrorKind::Stalled => ApiError::new(ErrorCode::Unavailable, format!("{what}: {e}")),
+            ErrorKind::QuotaSaved {
+                retry_at,
+                retry_after_secs,
+            } => {
+                let retry = retry_at
+                    .map(|at| format!("; retry after {}", crate::fetch::quota::rfc3339(at)))
+                    .unwrap_or_default();
+                ApiError {
+                    // When dpx looks again (at least a second: 0 means "now" to some clients).
+                    retry_after: retry_after_secs,
+                    ..ApiError::new(
+                        ErrorCode::TooManyRequests,
+                        format!("{what} is not cached and was not asked upstream: {e}{retry}"),
+                    )
+                }
+            }
+            // Nothing was sent (a client only gets a 200 once the first bytes
+            // are stored): say why, rather than a 200 cut off at byte 0.
+            ErrorKind::DiskFull => {
+                // The client's message names no path; the operator's log does.
+                tracing::error!("{what}: {e}");
+                ApiError::unavailable(&format!(
+                    "{what} is not cached and cannot be: the disk holding the dpx cache is full; \
+                     free space on it (`dpx purge`, or [cache] max_size) and retry"
+                ))
+            }
+            ErrorKind::NotMember => ApiError::new(unknown, format!("{what}: {e}")),
+            ErrorKind::Internal => ApiError::internal(&format!("{what}: {e}")),
+            ErrorKind::NotFound => ApiError::new(
+                unknown,
+                format!("{what} is not in the cache and upstream does not have it: {e}"),
             ),
-            RegistryError::RateLimited { retry_after, .. } => {
+            ErrorKind::RateLimited { retry_after } => {
                 let when = match retry_after {
                     Some(d) => format!(
                         "retry after {}",
                         crate::fetch::quota::rfc3339(
-                            crate::cache::now_secs().saturating_add(d.as_secs())
+                            crate::fetch::now_secs().saturating_add(d.as_secs())
                         )
                     ),
                     None => "wait for the quota to reset and retry".to_string(),
                 };
                 ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "TOOMANYREQUESTS",
+                    ErrorCode::TooManyRequests,
                     format!(
-                        "{what} is not cached and upstream refused: {reg}; {when} (`dpx ratelimit --cached` shows the last figures seen)"
+                        "{what} is not cached and upstream refused: {e}; {when} (`dpx ratelimit --cached` shows the last figures seen)"
                     ),
                 )
             }
-            RegistryError::Denied { status, .. } | RegistryError::LoginRefused { status, .. } => {
-                let (status, code) = if *status == 401 {
-                    (StatusCode::UNAUTHORIZED, "UNAUTHORIZED")
-                } else {
-                    (StatusCode::FORBIDDEN, "DENIED")
-                };
-                ApiError::new(status, code, format!("{what}: {reg}"))
+            ErrorKind::Unauthorized => {
+                ApiError::new(ErrorCode::Unauthorized, format!("{what}: {e}"))
             }
-            RegistryError::NonPublic { .. } => {
-                ApiError::new(StatusCode::FORBIDDEN, "DENIED", format!("{what}: {reg}"))
-            }
+            ErrorKind::Denied => ApiError::new(ErrorCode::Denied, format!("{what}: {e}")),
             // Docker shows the error body only for 4xx replies; for a 5xx it
             // prints "unexpected HTTP status" and the user learns nothing.
             // Manifests (the first thing an engine asks for) therefore get a
             // 404 MANIFEST_UNKNOWN (a 4xx must carry a spec code) with the
             // message saying why; blobs and tag lists keep the honest 503.
-            e if e.is_upstream_failure() && unknown_code == "MANIFEST_UNKNOWN" => ApiError::new(
-                StatusCode::NOT_FOUND,
-                "MANIFEST_UNKNOWN",
-                ApiError::unavailable_message(what, reg, true),
+            ErrorKind::Unavailable if unknown == ErrorCode::ManifestUnknown => ApiError::new(
+                ErrorCode::ManifestUnknown,
+                ApiError::unavailable_message(what, e, true),
             ),
             // A tag list (NAME_UNKNOWN) is nothing a prefetch keeps.
-            e if e.is_upstream_failure() => ApiError::unavailable(&ApiError::unavailable_message(
+            ErrorKind::Unavailable => ApiError::unavailable(&ApiError::unavailable_message(
                 what,
-                reg,
-                unknown_code != "NAME_UNKNOWN",
+                e,
+                unknown != ErrorCode::NameUnknown,
             )),
-            _ => ApiError::new(StatusCode::BAD_GATEWAY, "UNKNOWN", format!("{what}: {reg}")),
+            ErrorKind::BadUpstreamReply => {
+                ApiError::new(ErrorCode::Unknown, format!("{what}: {e}"))
+                    .with_status(StatusCode::BAD_GATEWAY)
+            }
         }
     }
 
-    fn unavailable_message(what: &str, reg: &RegistryError, prefetchable: bool) -> String {
+    fn unavailable_message(what: &str, reg: &dyn std::fmt::Display, prefetchable: bool) -> String {
         let hint = if prefetchable {
             ", or prefetch it while it is up"
         } else {
@@ -180,7 +229,7 @@ impl ApiError {
 
     pub fn body(&self) -> String {
         serde_json::json!({
-            "errors": [{ "code": self.code, "message": self.message, "detail": null }]
+            "errors": [{ "code": self.code.as_str(), "message": self.message, "detail": null }]
         })
         .to_string()
     }
@@ -190,49 +239,42 @@ impl ApiError {
 mod tests {
     use super::*;
 
-    fn fetch_err(e: RegistryError) -> FetchError {
-        FetchError::Registry(e)
-    }
-
-    fn down() -> RegistryError {
-        RegistryError::Unreachable {
-            url: "http://up".into(),
-            reason: "connection refused".into(),
-        }
+    /// An upstream failure of `kind`, as `from_fetch` maps it (which kind a
+    /// registry failure is: `fetch::error`'s tests).
+    fn from_upstream(kind: ErrorKind, what: &str, unknown: ErrorCode) -> ApiError {
+        ApiError::from_kind(kind, &"http://up: connection refused", what, unknown)
     }
 
     #[test]
     fn an_uncached_manifest_with_the_upstream_down_is_a_404_manifest_unknown() {
-        let e = ApiError::from_fetch(&fetch_err(down()), "manifest x", "MANIFEST_UNKNOWN");
-        assert_eq!((e.status.as_u16(), e.code), (404, "MANIFEST_UNKNOWN"));
+        let down = ErrorKind::Unavailable;
+        let e = from_upstream(down, "manifest x", ErrorCode::ManifestUnknown);
+        assert_eq!(
+            (e.status.as_u16(), e.code.as_str()),
+            (404, "MANIFEST_UNKNOWN")
+        );
         assert!(
             e.message.contains("upstream registry is unavailable"),
             "{}",
             e.message
         );
-        let e = ApiError::from_fetch(&fetch_err(down()), "blob x", "BLOB_UNKNOWN");
-        assert_eq!((e.status.as_u16(), e.code), (503, "UNAVAILABLE"));
+        let e = from_upstream(down, "blob x", ErrorCode::BlobUnknown);
+        assert_eq!((e.status.as_u16(), e.code.as_str()), (503, "UNAVAILABLE"));
     }
 
     #[test]
     fn client_errors_use_spec_codes() {
-        let denied = |status| RegistryError::Denied {
-            url: "http://up".into(),
-            status,
-            message: "no".into(),
-        };
-        let e = ApiError::from_fetch(&fetch_err(denied(401)), "m", "MANIFEST_UNKNOWN");
-        assert_eq!((e.status.as_u16(), e.code), (401, "UNAUTHORIZED"));
-        let e = ApiError::from_fetch(&fetch_err(denied(403)), "m", "MANIFEST_UNKNOWN");
-        assert_eq!((e.status.as_u16(), e.code), (403, "DENIED"));
-        let missing = RegistryError::NotFound {
-            what: "m".into(),
-            url: "http://up".into(),
-        };
-        let e = ApiError::from_fetch(&fetch_err(missing), "m", "BLOB_UNKNOWN");
-        assert_eq!((e.status.as_u16(), e.code), (404, "BLOB_UNKNOWN"));
+        let e = from_upstream(ErrorKind::Unauthorized, "m", ErrorCode::ManifestUnknown);
+        assert_eq!((e.status.as_u16(), e.code.as_str()), (401, "UNAUTHORIZED"));
+        let e = from_upstream(ErrorKind::Denied, "m", ErrorCode::ManifestUnknown);
+        assert_eq!((e.status.as_u16(), e.code.as_str()), (403, "DENIED"));
+        let e = from_upstream(ErrorKind::NotFound, "m", ErrorCode::BlobUnknown);
+        assert_eq!((e.status.as_u16(), e.code.as_str()), (404, "BLOB_UNKNOWN"));
         let route = ApiError::not_found_route();
-        assert_eq!((route.status.as_u16(), route.code), (404, "UNSUPPORTED"));
+        assert_eq!(
+            (route.status.as_u16(), route.code.as_str()),
+            (404, "UNSUPPORTED")
+        );
     }
 
     proptest::proptest! {
@@ -240,12 +282,10 @@ mod tests {
         /// the answer is a 429 that says until when.
         #[test]
         fn any_retry_after_or_pause_is_a_429(secs in proptest::prelude::any::<u64>(), until in proptest::prelude::any::<u64>()) {
-            let refused = fetch_err(RegistryError::RateLimited {
-                url: "http://up".into(),
-                message: "slow down".into(),
+            let refused = ErrorKind::RateLimited {
                 retry_after: Some(std::time::Duration::from_secs(secs)),
-            });
-            let e = ApiError::from_fetch(&refused, "m", "MANIFEST_UNKNOWN");
+            };
+            let e = from_upstream(refused, "m", ErrorCode::ManifestUnknown);
             proptest::prop_assert_eq!(e.status.as_u16(), 429);
             let paused = FetchError::Quota(crate::fetch::QuotaStop::Held {
                 registry: "docker.io".into(),
@@ -253,7 +293,7 @@ mod tests {
                 since: until / 2,
                 next_probe_at: until,
             });
-            let e = ApiError::from_fetch(&paused, "m", "MANIFEST_UNKNOWN");
+            let e = ApiError::from_fetch(&paused, "m", ErrorCode::ManifestUnknown);
             proptest::prop_assert_eq!(e.status.as_u16(), 429);
             proptest::prop_assert!(e.message.contains("retry after"), "{}", e.message);
         }

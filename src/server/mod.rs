@@ -5,7 +5,6 @@ mod auth;
 mod blob_stream;
 mod egress;
 mod errors;
-mod evictor;
 mod guessing;
 mod negotiate;
 mod range;
@@ -32,19 +31,19 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
-use crate::fetch::{BlobFetch, BlobState, Content, Fetcher, Freshness, TagHead};
+use crate::fetch::{BlobAnswer, CacheStatus, Fetcher, Freshness, TagHead};
 use crate::reference::{Digest, Target};
 pub use auth::Gate;
 use blob_stream::BlobStream;
 pub use egress::Egress;
-pub use errors::ApiError;
-pub use evictor::spawn_evictor;
+pub use errors::{ApiError, ErrorCode};
 use range::BlobRange;
 use routes::{Image, Route};
 pub use stats::{STATUS_PATH, ServerStatus, Stats};
 pub use tls::{TlsError, acceptor as tls_acceptor};
 
 type Body = BoxBody<Bytes, std::io::Error>;
+type ConnBuilder = hyper_util::server::conn::auto::Builder<TokioExecutor>;
 
 /// How long in-flight responses may finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -172,96 +171,13 @@ impl Server {
                 ));
                 continue;
             };
-            let activity = Arc::new(Activity::new());
-            let this = Arc::clone(&self);
-            let watched = Arc::clone(&activity);
-            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let this = Arc::clone(&this);
-                let busy = Busy::start(Arc::clone(&watched));
-                // A status poll is no activity: watching a daemon must not keep it up.
-                let request = (req.uri().path() != STATUS_PATH).then(|| this.stats.begin());
-                async move {
-                    let resp = this.handle(req, peer).await;
-                    // The request counts as in flight until its body is done.
-                    Ok::<_, Infallible>(resp.map(|body| {
-                        body.map_frame(move |frame| {
-                            let _busy = (&busy, &request);
-                            frame
-                        })
-                        .boxed()
-                    }))
-                }
-            });
-            let io = ActivityIo {
-                inner: stream,
-                activity: Arc::clone(&activity),
-                send_timeout: self.limits.send_timeout,
-                stalled: None,
-            };
-            let (builder, watcher, tls) =
-                (builder.clone(), graceful.watcher(), self.access.tls.clone());
-            let (idle_timeout, handshake_timeout) = (
-                self.limits.connection_idle_timeout,
-                self.limits.header_timeout,
-            );
-            tokio::spawn(async move {
-                let served = async {
-                    let result = match tls {
-                        None => {
-                            watcher
-                                .watch(
-                                    builder
-                                        .serve_connection_with_upgrades(TokioIo::new(io), service),
-                                )
-                                .await
-                        }
-                        // The handshake gets the headers' deadline: a client
-                        // that opens and says nothing holds no slot for long.
-                        Some(acceptor) => {
-                            match tokio::time::timeout(handshake_timeout, acceptor.accept(io)).await
-                            {
-                                Ok(Ok(tls)) => {
-                                    watcher
-                                        .watch(builder.serve_connection_with_upgrades(
-                                            TokioIo::new(tls),
-                                            service,
-                                        ))
-                                        .await
-                                }
-                                Ok(Err(e)) => {
-                                    tracing::debug!(
-                                        "connection from {peer}: TLS handshake failed: {e}"
-                                    );
-                                    return;
-                                }
-                                Err(_) => {
-                                    tracing::debug!(
-                                        "connection from {peer}: no TLS handshake within {}s",
-                                        handshake_timeout.as_secs()
-                                    );
-                                    return;
-                                }
-                            }
-                        }
-                    };
-                    if let Err(e) = result {
-                        tracing::debug!("connection from {peer}: {e}");
-                    }
-                };
-                tokio::select! {
-                    () = served => {},
-                    () = activity.idle(idle_timeout) => {
-                        tracing::debug!("connection from {peer}: idle for {}s, closed", idle_timeout.as_secs());
-                    }
-                    () = activity.no_request_within(handshake_timeout) => {
-                        tracing::debug!(
-                            "connection from {peer}: no request within {}s ([serve] header_timeout), closed",
-                            handshake_timeout.as_secs()
-                        );
-                    }
-                }
-                drop(slot);
-            });
+            tokio::spawn(Arc::clone(&self).serve_connection(
+                stream,
+                peer,
+                builder.clone(),
+                graceful.watcher(),
+                slot,
+            ));
         }
         drop(listener);
         tracing::info!(
@@ -275,6 +191,99 @@ impl Server {
             tracing::warn!("in-flight requests did not finish in time; closing them");
         }
         Ok(())
+    }
+
+    /// Serves one accepted connection until it ends, goes idle, or sends no
+    /// request in time; its slot is given back then.
+    async fn serve_connection(
+        self: Arc<Self>,
+        stream: TcpStream,
+        peer: SocketAddr,
+        builder: ConnBuilder,
+        watcher: hyper_util::server::graceful::Watcher,
+        slot: tokio::sync::OwnedSemaphorePermit,
+    ) {
+        let activity = Arc::new(Activity::new());
+        let this = Arc::clone(&self);
+        let watched = Arc::clone(&activity);
+        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+            let this = Arc::clone(&this);
+            let busy = Busy::start(Arc::clone(&watched));
+            // A status poll is no activity: watching a daemon must not keep it up.
+            let request = (req.uri().path() != STATUS_PATH).then(|| this.stats.begin());
+            async move {
+                let resp = this.handle(req, peer).await;
+                // The request counts as in flight until its body is done.
+                Ok::<_, Infallible>(resp.map(|body| {
+                    body.map_frame(move |frame| {
+                        let _busy = (&busy, &request);
+                        frame
+                    })
+                    .boxed()
+                }))
+            }
+        });
+        let io = ActivityIo {
+            inner: stream,
+            activity: Arc::clone(&activity),
+            send_timeout: self.limits.send_timeout,
+            stalled: None,
+        };
+        let tls = self.access.tls.clone();
+        let (idle_timeout, handshake_timeout) = (
+            self.limits.connection_idle_timeout,
+            self.limits.header_timeout,
+        );
+        let served = async {
+            let result = match tls {
+                None => {
+                    watcher
+                        .watch(builder.serve_connection_with_upgrades(TokioIo::new(io), service))
+                        .await
+                }
+                // The handshake gets the headers' deadline: a client
+                // that opens and says nothing holds no slot for long.
+                Some(acceptor) => {
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(io)).await {
+                        Ok(Ok(tls)) => {
+                            watcher
+                                .watch(
+                                    builder
+                                        .serve_connection_with_upgrades(TokioIo::new(tls), service),
+                                )
+                                .await
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!("connection from {peer}: TLS handshake failed: {e}");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(
+                                "connection from {peer}: no TLS handshake within {}s",
+                                handshake_timeout.as_secs()
+                            );
+                            return;
+                        }
+                    }
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!("connection from {peer}: {e}");
+            }
+        };
+        tokio::select! {
+            () = served => {},
+            () = activity.idle(idle_timeout) => {
+                tracing::debug!("connection from {peer}: idle for {}s, closed", idle_timeout.as_secs());
+            }
+            () = activity.no_request_within(handshake_timeout) => {
+                tracing::debug!(
+                    "connection from {peer}: no request within {}s ([serve] header_timeout), closed",
+                    handshake_timeout.as_secs()
+                );
+            }
+        }
+        drop(slot);
     }
 
     async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
@@ -292,14 +301,14 @@ impl Server {
             None => None,
         };
         let (mut resp, cache) = match refused {
-            Some(answer) => (answer, "-"),
+            Some(answer) => (answer, CacheStatus::Untracked),
             None => match self.route(&req).await {
                 Ok(r) => r,
                 Err(e) => {
                     if e.status.is_server_error() {
                         tracing::warn!("{method} {path}: {}", e.message);
                     }
-                    (error_response(&e), "-")
+                    (error_response(&e), CacheStatus::Untracked)
                 }
             },
         };
@@ -352,12 +361,10 @@ impl Server {
     /// (an activated socket may listen wider than serve's own bind would).
     fn status(&self, req: &Request<Incoming>, peer: SocketAddr) -> Response<Body> {
         if !peer.ip().is_loopback() {
-            return error_response(&ApiError {
-                status: StatusCode::FORBIDDEN,
-                code: "DENIED",
-                message: "the dpx status is answered only to clients on this machine".into(),
-                retry_after: None,
-            });
+            return error_response(&ApiError::new(
+                ErrorCode::Denied,
+                "the dpx status is answered only to clients on this machine",
+            ));
         }
         if req.method() != Method::GET {
             return error_response(&ApiError::unsupported(
@@ -380,7 +387,7 @@ impl Server {
     async fn route(
         &self,
         req: &Request<Incoming>,
-    ) -> Result<(Response<Body>, &'static str), ApiError> {
+    ) -> Result<(Response<Body>, CacheStatus), ApiError> {
         let route = routes::parse(req.uri().path(), req.uri().query())?;
         if req.method() != Method::GET && req.method() != Method::HEAD {
             return Err(ApiError::unsupported(
@@ -391,11 +398,14 @@ impl Server {
             self.egress.check(host)?;
         }
         match route {
-            Route::Ping => Ok((json_response(StatusCode::OK, "{}".into()), "-")),
+            Route::Ping => Ok((
+                json_response(StatusCode::OK, "{}".into()),
+                CacheStatus::Untracked,
+            )),
             Route::Manifest { image, target } => {
                 let what = format!("manifest {}/{}:{target}", image.registry, image.repository);
                 let fetch_err = |e: crate::fetch::FetchError| {
-                    ApiError::from_fetch(&e, &what, "MANIFEST_UNKNOWN")
+                    ApiError::from_fetch(&e, &what, ErrorCode::ManifestUnknown)
                 };
                 let by_get = || async {
                     self.fetcher
@@ -423,14 +433,14 @@ impl Server {
                     _ => by_get().await?,
                 };
                 let m = negotiate::answer(&self.fetcher, &image, &target, req.headers(), m).await?;
-                let status = m.freshness.as_str();
+                let status = m.freshness.cache_status();
                 let mut resp = Response::builder()
                     .status(StatusCode::OK)
                     .header(header::CONTENT_TYPE, &m.media_type)
                     .header(header::CONTENT_LENGTH, m.bytes.len())
                     .header("docker-content-digest", m.digest.to_string())
                     .header(header::ETAG, format!("\"{}\"", m.digest))
-                    .header("x-dpx-cache", status);
+                    .header("x-dpx-cache", status.as_str());
                 // Why a stale copy was served: the upstream failed, or the
                 // pull quota was saved (`reserve`, `rate-limited`).
                 if let Some(reason) = m.freshness.stale_reason() {
@@ -477,61 +487,17 @@ impl Server {
         req: &Request<Incoming>,
         image: &Image,
         digest: &Digest,
-    ) -> Result<(Response<Body>, &'static str), ApiError> {
+    ) -> Result<(Response<Body>, CacheStatus), ApiError> {
         let what = format!("blob {digest} of {}/{}", image.registry, image.repository);
         let fetch_err =
-            |e: crate::fetch::FetchError| ApiError::from_fetch(&e, &what, "BLOB_UNKNOWN");
+            |e: crate::fetch::FetchError| ApiError::from_fetch(&e, &what, ErrorCode::BlobUnknown);
         let head = req.method() == Method::HEAD;
-        let (registry, repo) = (&image.registry, &image.repository);
-        // Opened first, then served from the handle: a purge meanwhile
-        // cannot take the bytes away from under the client.
-        let (total, source, status) =
-            match self.fetcher.open_blob(digest).await.map_err(fetch_err)? {
-                Some((file, len)) => {
-                    self.fetcher
-                        .require_member(registry, repo, digest, Content::Blob)
-                        .await
-                        .map_err(fetch_err)?;
-                    self.fetcher.record_blob_use(digest);
-                    (len, Source::Complete(file), "hit")
-                }
-                // A HEAD costs no download: the upstream's HEAD answers it.
-                None if head => {
-                    let size = self
-                        .fetcher
-                        .blob_size(&image.registry, &image.repository, digest)
-                        .await
-                        .map_err(fetch_err)?;
-                    (size, Source::Nothing, "miss")
-                }
-                None => match self
-                    .fetcher
-                    .blob(&image.registry, &image.repository, digest, None)
-                    .await
-                {
-                    // Stored between our look and the fetcher's.
-                    BlobFetch::Cached => {
-                        self.fetcher
-                            .require_member(registry, repo, digest, Content::Blob)
-                            .await
-                            .map_err(fetch_err)?;
-                        match self.fetcher.open_blob(digest).await.map_err(fetch_err)? {
-                            Some((file, len)) => (len, Source::Complete(file), "hit"),
-                            None => {
-                                return Err(ApiError::internal(&format!(
-                                    "{what}: vanished from the cache"
-                                )));
-                            }
-                        }
-                    }
-                    BlobFetch::InFlight(rx) => {
-                        let total = wait_for_size(&self.fetcher, rx.clone(), digest)
-                            .await
-                            .map_err(fetch_err)?;
-                        (total, Source::Growing(rx), "miss")
-                    }
-                },
-            };
+        let answer = self
+            .fetcher
+            .serve_blob(&image.registry, &image.repository, digest, head)
+            .await
+            .map_err(fetch_err)?;
+        let (status, total) = (answer.cache_status(), answer.size());
         let range = req
             .headers()
             .get(header::RANGE)
@@ -550,20 +516,21 @@ impl Server {
                 ));
             }
         };
-        let body = match source {
-            Source::Complete(f) if !head => stream_body(BlobStream::complete(
-                tokio::fs::File::from_std(f),
+        let body = match answer {
+            _ if head => empty(),
+            BlobAnswer::Complete { file, .. } => stream_body(BlobStream::complete(
+                tokio::fs::File::from_std(file),
                 start,
                 end,
             )),
-            Source::Growing(rx) if !head => stream_body(BlobStream::growing(
+            BlobAnswer::Growing { progress, .. } => stream_body(BlobStream::growing(
                 Arc::clone(&self.fetcher),
                 digest.clone(),
-                rx,
+                progress,
                 start,
                 end,
             )),
-            _ => empty(),
+            BlobAnswer::SizeOnly(_) => empty(),
         };
         let mut builder = Response::builder()
             .status(if partial {
@@ -576,7 +543,7 @@ impl Server {
             .header(header::ACCEPT_RANGES, "bytes")
             .header("docker-content-digest", digest.to_string())
             .header(header::ETAG, format!("\"{digest}\""))
-            .header("x-dpx-cache", status);
+            .header("x-dpx-cache", status.as_str());
         if partial {
             builder = builder.header(
                 header::CONTENT_RANGE,
@@ -628,14 +595,13 @@ async fn refuse_busy(stream: TcpStream, cap: usize, tls: Option<tokio_rustls::Tl
 }
 
 async fn refuse_busy_on<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, cap: usize) {
-    let body = ApiError {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        code: "TOOMANYREQUESTS",
-        message: format!(
+    let body = ApiError::new(
+        ErrorCode::TooManyRequests,
+        format!(
             "dpx serve has {cap} open connections, its limit ([serve] max_connections); retry shortly"
         ),
-        retry_after: None,
-    }
+    )
+    .with_status(StatusCode::SERVICE_UNAVAILABLE)
     .body();
     let reply = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
@@ -822,7 +788,7 @@ impl AsyncWrite for ActivityIo {
 /// and duration cover the whole transfer and not just the headers.
 struct RequestLog {
     line: String,
-    cache: &'static str,
+    cache: CacheStatus,
     expected: Option<u64>,
     sent: u64,
     started: Instant,
@@ -832,7 +798,7 @@ struct RequestLog {
 impl Drop for RequestLog {
     fn drop(&mut self) {
         let ms = self.started.elapsed().as_secs_f64() * 1000.0;
-        let (line, sent, cache) = (&self.line, self.sent, self.cache);
+        let (line, sent, cache) = (&self.line, self.sent, self.cache.as_str());
         if self.failed.load(std::sync::atomic::Ordering::Relaxed) {
             // The cause is logged as an error where it happened.
             tracing::info!(
@@ -846,46 +812,6 @@ impl Drop for RequestLog {
             ),
             _ => tracing::info!("{line} {sent}B {cache} {ms:.1}ms"),
         }
-    }
-}
-
-enum Source {
-    Complete(std::fs::File),
-    Growing(tokio::sync::watch::Receiver<BlobState>),
-    /// A HEAD answered without the bytes.
-    Nothing,
-}
-
-/// Waits until a download knows its size (from the manifest or the
-/// upstream) and has stored its first bytes, or has finished: a download
-/// that cannot store anything (the disk is full) is an error response, not
-/// a 200 whose body stops at byte 0.
-async fn wait_for_size(
-    fetcher: &Fetcher,
-    mut rx: tokio::sync::watch::Receiver<BlobState>,
-    digest: &Digest,
-) -> Result<u64, crate::fetch::FetchError> {
-    loop {
-        match &*rx.borrow_and_update() {
-            BlobState::Downloading {
-                total: Some(t),
-                written,
-                ..
-            } if *written > 0 => return Ok(*t),
-            BlobState::Failed(e) => return Err(crate::fetch::FetchError::Shared(e.clone())),
-            BlobState::Done => break,
-            _ => {}
-        }
-        if rx.changed().await.is_err() {
-            break;
-        }
-    }
-    crate::fetch::wait_blob(rx).await?;
-    match fetcher.open_blob(digest).await? {
-        Some((_, len)) => Ok(len),
-        None => Err(crate::fetch::FetchError::Internal(
-            "blob vanished after download".into(),
-        )),
     }
 }
 
@@ -906,17 +832,17 @@ fn stream_body(s: BlobStream) -> Body {
 /// headers a GET would carry, no manifest fetched.
 fn head_only_response(
     known: &crate::fetch::HeadOnly,
-) -> Result<(Response<Body>, &'static str), ApiError> {
+) -> Result<(Response<Body>, CacheStatus), ApiError> {
     let resp = Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, &known.media_type)
         .header(header::CONTENT_LENGTH, known.size)
         .header("docker-content-digest", known.digest.to_string())
         .header(header::ETAG, format!("\"{}\"", known.digest))
-        .header("x-dpx-cache", "miss")
+        .header("x-dpx-cache", CacheStatus::Miss.as_str())
         .body(empty())
         .map_err(|e| ApiError::internal(&e.to_string()))?;
-    Ok((resp, "miss"))
+    Ok((resp, CacheStatus::Miss))
 }
 
 fn json_response(status: StatusCode, body: String) -> Response<Body> {

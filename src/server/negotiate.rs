@@ -18,9 +18,9 @@
 //! the schema 2 manifest as stored. Schema 1 needs a signing key of dpx's own,
 //! and Docker 28+ and containerd 2 no longer pull it.
 
-use http::{HeaderMap, StatusCode, header};
+use http::{HeaderMap, header};
 
-use super::errors::ApiError;
+use super::errors::{ApiError, ErrorCode};
 use super::routes::Image;
 use crate::fetch::{Fetcher, ResolvedManifest};
 use crate::oci::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
@@ -53,7 +53,7 @@ pub async fn answer(
             let child = fetcher
                 .manifest_by_digest(&image.registry, &image.repository, &digest)
                 .await
-                .map_err(|e| ApiError::from_fetch(&e, &what, "MANIFEST_UNKNOWN"))?;
+                .map_err(|e| ApiError::from_fetch(&e, &what, ErrorCode::ManifestUnknown))?;
             // A list served from a stale cache makes the whole answer stale.
             let freshness = if m.freshness.is_stale() {
                 m.freshness
@@ -164,12 +164,7 @@ fn linux_amd64(bytes: &[u8]) -> Option<Digest> {
 }
 
 pub fn refused(message: String) -> ApiError {
-    ApiError {
-        status: StatusCode::NOT_FOUND,
-        code: "MANIFEST_UNKNOWN",
-        message,
-        retry_after: None,
-    }
+    ApiError::new(ErrorCode::ManifestUnknown, message)
 }
 
 #[cfg(test)]

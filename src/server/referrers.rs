@@ -4,9 +4,10 @@
 
 use http::{Response, StatusCode, header};
 
-use super::errors::ApiError;
+use super::errors::{ApiError, ErrorCode};
 use super::routes::Image;
 use super::{Body, full};
+use crate::fetch::CacheStatus;
 use crate::fetch::{Fetcher, filter_by_artifact_type};
 use crate::oci::OCI_INDEX;
 use crate::reference::Digest;
@@ -17,7 +18,7 @@ pub async fn answer(
     subject: &Digest,
     artifact_type: Option<&str>,
     ttl: std::time::Duration,
-) -> Result<(Response<Body>, &'static str), ApiError> {
+) -> Result<(Response<Body>, CacheStatus), ApiError> {
     let what = format!(
         "referrers of {}/{}@{subject}",
         image.registry, image.repository
@@ -25,12 +26,12 @@ pub async fn answer(
     let found = fetcher
         .referrers(&image.registry, &image.repository, subject, ttl)
         .await
-        .map_err(|e| ApiError::from_fetch(&e, &what, "MANIFEST_UNKNOWN"))?;
-    let status = found.freshness.as_str();
+        .map_err(|e| ApiError::from_fetch(&e, &what, ErrorCode::ManifestUnknown))?;
+    let status = found.freshness.cache_status();
     let mut builder = Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, OCI_INDEX)
-        .header("x-dpx-cache", status);
+        .header("x-dpx-cache", status.as_str());
     let bytes = match artifact_type {
         Some(t) => {
             builder = builder.header("oci-filters-applied", "artifactType");

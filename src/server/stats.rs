@@ -8,6 +8,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::fetch::{CacheStatus, PullCounts, QuotaSeen};
+
 /// The status endpoint's path: outside `/v2/`, so no registry client asks it.
 pub const STATUS_PATH: &str = "/_dpx/status";
 
@@ -55,12 +57,12 @@ pub struct ServerStatus {
 /// answered without spending a pull.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct QuotaStatus {
-    pub pulls: crate::cache::PullCounts,
+    pub pulls: PullCounts,
     /// The part of `pulls` not yet written to the cache's record (`dpx stats`
     /// adds it to the record for live figures).
     #[serde(default)]
-    pub unwritten: crate::cache::PullCounts,
-    pub figures: Vec<crate::cache::QuotaSeen>,
+    pub unwritten: PullCounts,
+    pub figures: Vec<QuotaSeen>,
 }
 
 impl Stats {
@@ -90,13 +92,13 @@ impl Stats {
     }
 
     /// Counts a response by the cache status it carries in the log line.
-    pub fn count(&self, cache: &str) {
+    pub fn count(&self, cache: CacheStatus) {
         let counter = match cache {
-            "hit" => &self.hit,
-            "miss" => &self.miss,
-            "revalidated" => &self.revalidated,
-            "stale" => &self.stale,
-            _ => return,
+            CacheStatus::Hit => &self.hit,
+            CacheStatus::Miss => &self.miss,
+            CacheStatus::Revalidated => &self.revalidated,
+            CacheStatus::Stale => &self.stale,
+            CacheStatus::Untracked => return,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -177,9 +179,9 @@ mod tests {
                 .is_err()
         );
         drop(request);
-        stats.count("hit");
-        stats.count("miss");
-        stats.count("-");
+        stats.count(CacheStatus::Hit);
+        stats.count(CacheStatus::Miss);
+        stats.count(CacheStatus::Untracked);
         let s = stats.snapshot(Some(timeout));
         assert_eq!((s.requests, s.hits, s.misses, s.in_flight), (1, 1, 1, 0));
         tokio::time::timeout(Duration::from_secs(30), idle)

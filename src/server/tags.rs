@@ -7,9 +7,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Response, StatusCode, Uri, header};
 
-use super::errors::ApiError;
+use super::errors::{ApiError, ErrorCode};
 use super::routes::{Image, TagPage};
 use super::{Body, full};
+use crate::fetch::CacheStatus;
 use crate::fetch::Fetcher;
 
 pub async fn respond(
@@ -19,7 +20,7 @@ pub async fn respond(
     name: &str,
     page: &TagPage,
     uri: &Uri,
-) -> Result<(Response<Body>, &'static str), ApiError> {
+) -> Result<(Response<Body>, CacheStatus), ApiError> {
     let what = format!("tag list of {}/{}", image.registry, image.repository);
     let list = fetcher
         .tag_list(&image.registry, &image.repository, ttl)
@@ -27,15 +28,15 @@ pub async fn respond(
         // An outage is an honest 503: no client shows a tag list's error body
         // for a 4xx either (skopeo prints only the status), and a 404 would
         // claim the repository does not exist.
-        .map_err(|e| ApiError::from_fetch(&e, &what, "NAME_UNKNOWN"))?;
-    let status = list.freshness.as_str();
+        .map_err(|e| ApiError::from_fetch(&e, &what, ErrorCode::NameUnknown))?;
+    let status = list.freshness.cache_status();
     let (tags, next) = paginate(list.tags, page);
     let body = serde_json::json!({ "name": name, "tags": tags }).to_string();
     let mut resp = Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::CONTENT_LENGTH, body.len())
-        .header("x-dpx-cache", status);
+        .header("x-dpx-cache", status.as_str());
     if let (Some(n), Some(last)) = (page.n, next) {
         resp = resp.header(header::LINK, next_link(uri, n, &last));
     }
