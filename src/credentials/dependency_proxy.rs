@@ -167,7 +167,7 @@ impl DependencyProxy {
 
     /// Makes this docker.io's first upstream in `config`, unless the config
     /// file gives docker.io a `url`. Returns whether it did.
-    fn apply(&self, config: &mut Config) -> bool {
+    pub(crate) fn apply(&self, config: &mut Config) -> bool {
         if file_names_docker_hub_url(config) {
             return false;
         }
@@ -309,69 +309,6 @@ mod tests {
         }
         let err = with(USER, "");
         assert!(err.starts_with(USER) && !err.contains(SECRET), "{err}");
-    }
-
-    #[test]
-    fn the_config_file_wins_and_docker_hub_is_the_default_fallback() {
-        let p = DependencyProxy::from_env(env(&gitlab())).unwrap().unwrap();
-        let mut config = Config::default();
-        assert!(p.apply(&mut config));
-        let ups = crate::registry::Upstream::configured(&config, "docker.io");
-        assert_eq!(ups.len(), 2);
-        assert_eq!(
-            ups[0].api_url("library/alpine", "manifests", "latest"),
-            "https://gitlab.example.com:443/v2/my-group/dependency_proxy/containers/library/alpine/manifests/latest"
-        );
-        assert_eq!(ups[1].url(), DOCKER_HUB_URL);
-        assert_eq!(ups[1].prefix(), None);
-        // Other registries are untouched.
-        assert_eq!(
-            crate::registry::Upstream::configured(&config, "ghcr.io").len(),
-            1
-        );
-
-        let mut config =
-            Config::parse("[registries.\"docker.io\"]\nurl = \"http://127.0.0.1:5001\"\n").unwrap();
-        assert!(!p.apply(&mut config), "a url in the file wins");
-        assert_eq!(
-            crate::registry::Upstream::configured(&config, "docker.io")[0].url(),
-            "http://127.0.0.1:5001"
-        );
-        assert_eq!(
-            crate::registry::Upstream::configured(&config, "docker.io").len(),
-            1
-        );
-
-        let mut config = Config::parse("[registries.\"docker.io\"]\nfallback = []\n").unwrap();
-        assert!(p.apply(&mut config));
-        assert_eq!(
-            crate::registry::Upstream::configured(&config, "docker.io").len(),
-            1,
-            "fallback turned off"
-        );
-
-        // Malformed variables are not even read when the file wins.
-        let bad = env(&[(IMAGE_PREFIX, "https://nonsense")]);
-        let mut config =
-            Config::parse("[registries.\"docker.io\"]\nurl = \"https://r.example\"\n").unwrap();
-        assert!(
-            DependencyProxy::configure(&mut config, &bad)
-                .unwrap()
-                .is_none()
-        );
-        let mut config = Config::default();
-        assert!(DependencyProxy::configure(&mut config, &bad).is_err());
-        assert!(config.registries.is_empty(), "bad input changes nothing");
-        let mut config = Config::default();
-        assert!(
-            DependencyProxy::configure(&mut config, env(&gitlab()))
-                .unwrap()
-                .is_some()
-        );
-        assert_eq!(
-            crate::registry::Upstream::configured(&config, "docker.io")[0].host(),
-            "gitlab.example.com"
-        );
     }
 }
 

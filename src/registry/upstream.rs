@@ -320,6 +320,89 @@ impl Route {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::credentials::dependency_proxy;
+
+    /// GitLab CI's Dependency Proxy variables, as a job has them.
+    fn gitlab_env() -> impl Fn(&str) -> Option<String> {
+        use crate::credentials::dependency_proxy::{IMAGE_PREFIX, PASSWORD, SERVER, USER};
+        move |k| {
+            let v = match k {
+                SERVER => "gitlab.example.com:443",
+                IMAGE_PREFIX => "gitlab.example.com:443/my-group/dependency_proxy/containers",
+                USER => "gitlab-ci-token",
+                PASSWORD => "s3cr3t-ci-job-token",
+                _ => return None,
+            };
+            Some(v.to_string())
+        }
+    }
+
+    // The Dependency Proxy's variables (credentials/) become upstreams here.
+    #[test]
+    fn the_config_file_wins_and_docker_hub_is_the_default_fallback() {
+        let p = crate::credentials::dependency_proxy::DependencyProxy::from_env(gitlab_env())
+            .unwrap()
+            .unwrap();
+        let mut config = Config::default();
+        assert!(p.apply(&mut config));
+        let ups = Upstream::configured(&config, "docker.io");
+        assert_eq!(ups.len(), 2);
+        assert_eq!(
+            ups[0].api_url("library/alpine", "manifests", "latest"),
+            "https://gitlab.example.com:443/v2/my-group/dependency_proxy/containers/library/alpine/manifests/latest"
+        );
+        assert_eq!(ups[1].url(), crate::config::DOCKER_HUB_URL);
+        assert_eq!(ups[1].prefix(), None);
+        // Other registries are untouched.
+        assert_eq!(Upstream::configured(&config, "ghcr.io").len(), 1);
+
+        let mut config =
+            Config::parse("[registries.\"docker.io\"]\nurl = \"http://127.0.0.1:5001\"\n").unwrap();
+        assert!(!p.apply(&mut config), "a url in the file wins");
+        assert_eq!(
+            Upstream::configured(&config, "docker.io")[0].url(),
+            "http://127.0.0.1:5001"
+        );
+        assert_eq!(Upstream::configured(&config, "docker.io").len(), 1);
+
+        let mut config = Config::parse("[registries.\"docker.io\"]\nfallback = []\n").unwrap();
+        assert!(p.apply(&mut config));
+        assert_eq!(
+            Upstream::configured(&config, "docker.io").len(),
+            1,
+            "fallback turned off"
+        );
+
+        // Malformed variables are not even read when the file wins.
+        let bad =
+            |k: &str| (k == dependency_proxy::IMAGE_PREFIX).then(|| "https://nonsense".to_string());
+        let mut config =
+            Config::parse("[registries.\"docker.io\"]\nurl = \"https://r.example\"\n").unwrap();
+        assert!(
+            crate::credentials::dependency_proxy::DependencyProxy::configure(&mut config, &bad)
+                .unwrap()
+                .is_none()
+        );
+        let mut config = Config::default();
+        assert!(
+            crate::credentials::dependency_proxy::DependencyProxy::configure(&mut config, &bad)
+                .is_err()
+        );
+        assert!(config.registries.is_empty(), "bad input changes nothing");
+        let mut config = Config::default();
+        assert!(
+            crate::credentials::dependency_proxy::DependencyProxy::configure(
+                &mut config,
+                gitlab_env()
+            )
+            .unwrap()
+            .is_some()
+        );
+        assert_eq!(
+            Upstream::configured(&config, "docker.io")[0].host(),
+            "gitlab.example.com"
+        );
+    }
 
     #[test]
     fn a_team_tier_with_a_prefix_and_fallbacks() {
