@@ -379,13 +379,13 @@ mod tests {
         let mut config =
             Config::parse("[registries.\"docker.io\"]\nurl = \"https://r.example\"\n").unwrap();
         assert!(
-            crate::credentials::dependency_proxy::DependencyProxy::configure(&mut config, &bad)
+            crate::credentials::dependency_proxy::DependencyProxy::configure(&mut config, bad)
                 .unwrap()
                 .is_none()
         );
         let mut config = Config::default();
         assert!(
-            crate::credentials::dependency_proxy::DependencyProxy::configure(&mut config, &bad)
+            crate::credentials::dependency_proxy::DependencyProxy::configure(&mut config, bad)
                 .is_err()
         );
         assert!(config.registries.is_empty(), "bad input changes nothing");
