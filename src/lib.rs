@@ -6,6 +6,7 @@
 pub mod archive;
 pub mod cache;
 pub mod cli;
+pub mod client_access;
 pub mod commands;
 pub mod config;
 pub mod credentials;
@@ -22,7 +23,6 @@ pub mod printable;
 pub mod progress;
 pub mod reference;
 pub mod registry;
-pub mod serve_auth;
 pub mod server;
 pub mod stdout;
 pub mod units;

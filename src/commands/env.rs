@@ -17,10 +17,10 @@ use crate::stdout::{print_json, with_stdout};
 /// password; a password left from a time auth was on is not offered.
 /// Blocking: reads the password file.
 fn client_login(config: &Config) -> Option<(String, String)> {
-    if !crate::serve_auth::enabled(config, false) {
+    if !crate::client_access::enabled(config, false) {
         return None;
     }
-    crate::serve_auth::client_login(config)
+    crate::client_access::client_login(config)
 }
 
 /// The variables, in a fixed order; `login` is the client login when client

@@ -9,10 +9,10 @@ use anyhow::Context as _;
 
 use super::{Context, Output};
 use crate::cli::ServeArgs;
+use crate::client_access::{self, AuthError, ClientAuth};
 use crate::daemon::listen::{check_exposure, configured_addr};
 use crate::daemon::{REGISTER_WAIT, Registration, RuntimeDir, activation};
 use crate::exit::UsageError;
-use crate::serve_auth::{self, AuthError, ClientAuth};
 use crate::server::{
     ClientAccess, Egress, Gate, Limits, Server, Stats, bind, raise_fd_limit, tls_acceptor,
 };
@@ -23,7 +23,7 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
         return password_command(ctx, &args).await;
     }
     let addr = configured_addr(&ctx.config, args.listen.as_deref())?;
-    let auth_on = serve_auth::enabled(&ctx.config, args.auth);
+    let auth_on = client_access::enabled(&ctx.config, args.auth);
     check_exposure(addr, auth_on, args.insecure_no_auth)?;
     let (client_auth, tls) = load_secrets(ctx, &args, auth_on).await?;
     if args.daemon {
@@ -202,8 +202,8 @@ fn client_gate(
     if created {
         eprintln!(
             "dpx serve: generated a password for the user `{}` in {}; show it with `dpx serve --print-password`",
-            serve_auth::DPX_USER,
-            serve_auth::password_path(&ctx.config)?.display()
+            client_access::DPX_USER,
+            client_access::password_path(&ctx.config)?.display()
         );
     }
     if !tls && !addr.ip().to_canonical().is_loopback() {
@@ -355,22 +355,23 @@ async fn password_command(ctx: &Context, args: &ServeArgs) -> anyhow::Result<Exi
             )
             .into());
         }
-        tokio::task::spawn_blocking(move || serve_auth::hash_password(&password)).await??
+        tokio::task::spawn_blocking(move || client_access::hash_password(&password)).await??
     } else if args.reset_password {
         let password =
-            tokio::task::spawn_blocking(move || serve_auth::reset_dpx_password(&config)).await??;
+            tokio::task::spawn_blocking(move || client_access::reset_dpx_password(&config))
+                .await??;
         eprintln!(
             "dpx serve: new password for the user `{}` (a running dpx serve keeps the old one until restarted)",
-            serve_auth::DPX_USER
+            client_access::DPX_USER
         );
         password
     } else {
         let (password, _) =
-            tokio::task::spawn_blocking(move || serve_auth::dpx_password(&config)).await??;
+            tokio::task::spawn_blocking(move || client_access::dpx_password(&config)).await??;
         eprintln!(
             "dpx serve: the password of the user `{}` (docker login -u {} --password-stdin HOST:PORT)",
-            serve_auth::DPX_USER,
-            serve_auth::DPX_USER
+            client_access::DPX_USER,
+            client_access::DPX_USER
         );
         password
     };

@@ -46,7 +46,7 @@ pub fn plan(
 ) -> anyhow::Result<(SocketAddr, Plan)> {
     let addr = configured_addr(config, listen)?;
     // The unit runs plain `dpx serve`: off loopback only with client auth in the config.
-    check_exposure(addr, crate::serve_auth::enabled(config, false), false)?;
+    check_exposure(addr, crate::client_access::enabled(config, false), false)?;
     let idle = match idle_timeout {
         Some(t) if t.is_zero() => None,
         Some(t) => Some(t),

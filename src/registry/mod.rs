@@ -3,10 +3,9 @@
 //! It knows nothing of the cache; `fetch` joins the two.
 
 pub mod address;
-pub mod auth;
 pub mod body;
 pub mod error;
-mod login;
+mod login_check;
 pub mod observe;
 pub mod probe;
 pub mod ratelimit;
@@ -16,6 +15,7 @@ mod replies_proptest;
 pub mod retry;
 mod tags;
 pub mod upstream;
+pub mod upstream_token;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -26,16 +26,16 @@ use http::{HeaderMap, Method, StatusCode, header};
 use reqwest::Url;
 
 pub use crate::credentials::Credentials;
-use auth::{Challenge, TokenCache, TokenResponse};
 pub use body::{LowSpeedLimit, Reply};
 pub use error::{Failure, RegistryError};
-pub use login::LoginCheck;
+pub use login_check::LoginCheck;
 pub use observe::{Asked, ReplyObserver, UpstreamReply};
 pub use probe::{Exhausted, QuotaProbe};
 pub use ratelimit::RateLimit;
 pub use retry::{DEFAULT_RETRIES, Retry, RetryPolicy};
 use upstream::Failover;
 pub use upstream::{Route, Upstream};
+use upstream_token::{Challenge, TokenCache, TokenResponse};
 
 use crate::oci::{MANIFEST_ACCEPT, normalize_media_type};
 use crate::reference::HostKey;

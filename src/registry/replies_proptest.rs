@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use proptest::prelude::*;
 
-use super::auth::{Challenge, TokenCache, TokenResponse};
 use super::retry::{RetryPolicy, parse_retry_after};
+use super::upstream_token::{Challenge, TokenCache, TokenResponse};
 use super::{Failure, ManifestHead, RateLimit, sniff_media_type, status_error};
 
 /// Header values as a server may send them: any bytes HTTP allows in a value.

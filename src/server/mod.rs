@@ -1,8 +1,8 @@
 //! The localhost registry endpoint (OCI distribution, pull side). Routes only
 //! translate HTTP; `fetch` holds the pull-through logic.
 
-mod auth;
 mod blob_stream;
+mod client_gate;
 mod egress;
 mod errors;
 mod guessing;
@@ -33,8 +33,8 @@ use tokio::sync::Semaphore;
 
 use crate::fetch::{BlobAnswer, CacheStatus, Fetcher, Freshness, TagHead};
 use crate::reference::{Digest, Target};
-pub use auth::Gate;
 use blob_stream::BlobStream;
+pub use client_gate::Gate;
 pub use egress::Egress;
 pub use errors::{ApiError, ErrorCode};
 use range::BlobRange;

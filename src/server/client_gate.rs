@@ -14,7 +14,7 @@ use hyper::body::Incoming;
 use super::errors::{ApiError, ErrorCode};
 use super::guessing::Guessing;
 use super::{Body, json_response, routes};
-use crate::serve_auth::{ClientAuth, SERVICE, pull_grants};
+use crate::client_access::{ClientAuth, SERVICE, pull_grants};
 
 /// The path of the token endpoint (the challenge's realm).
 pub const TOKEN_PATH: &str = "/token";

@@ -5,8 +5,8 @@
 use http::{Method, StatusCode, header};
 use reqwest::Url;
 
-use super::auth::{Challenge, TokenResponse};
 use super::body::Reply;
+use super::upstream_token::{Challenge, TokenResponse};
 use super::{MAX_SMALL_BODY, RegistryClient, RegistryError, check_status, status_error};
 use crate::credentials::Credentials;
 

@@ -1,6 +1,6 @@
 //! Client access to `dpx serve`: dpx users, their passwords, and the tokens
 //! they exchange them for. The HTTP side (challenge, `/token`, checks per
-//! route) is in `server::auth`; this module knows no HTTP.
+//! route) is in `server::client_gate`; this module knows no HTTP.
 //!
 //! The user `dpx` has a password dpx generates and keeps in the config
 //! directory (`serve-password`, mode 0600); more users come from
