@@ -3,29 +3,29 @@
 //! Data flows one way: the CLI or HTTP edge calls `fetch` (the pull-through
 //! rules), which joins `registry` (upstream) and `cache` (the store).
 
-pub mod archive;
+pub(crate) mod archive;
 pub mod cache;
 pub mod cli;
-pub mod client_access;
-pub mod commands;
-pub mod config;
+pub(crate) mod client_access;
+pub(crate) mod commands;
+pub(crate) mod config;
 pub mod credentials;
-pub mod daemon;
-pub mod engines;
-pub mod exit;
-pub mod fetch;
-pub mod fsutil;
-pub mod imagelist;
-pub mod interrupt;
-pub mod oci;
-pub mod operator_files;
-pub mod printable;
-pub mod progress;
+pub(crate) mod daemon;
+pub(crate) mod engines;
+pub(crate) mod exit;
+pub(crate) mod fetch;
+pub(crate) mod fsutil;
+pub(crate) mod imagelist;
+pub(crate) mod interrupt;
+pub(crate) mod oci;
+pub(crate) mod operator_files;
+pub(crate) mod printable;
+pub(crate) mod progress;
 pub mod reference;
 pub mod registry;
-pub mod server;
-pub mod stdout;
-pub mod units;
+pub(crate) mod server;
+pub(crate) mod stdout;
+pub(crate) mod units;
 
 use std::process::ExitCode;
 

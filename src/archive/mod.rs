@@ -7,7 +7,7 @@ mod export;
 mod import;
 
 pub use export::{ExportError, ExportSummary, export};
-pub use import::{ImportError, ImportSummary, import};
+pub use import::{ImportSummary, import};
 
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -19,7 +19,7 @@ use argon2::{Argon2, PasswordHasher};
 use subtle::ConstantTimeEq;
 
 use crate::config::{Config, ConfigError};
-pub use token::{Access, Claims, Issued, SERVICE, Signer, TokenError, pull_grants};
+pub use token::{SERVICE, Signer, pull_grants};
 
 /// The user whose password dpx generates.
 pub const DPX_USER: &str = "dpx";

@@ -83,12 +83,8 @@ impl Context {
     }
 
     /// The pull-through service over this context's cache and registries,
-    /// retrying `default_retries` times unless the config file says otherwise.
-    pub fn fetcher(&self, default_retries: u32) -> anyhow::Result<Arc<Fetcher>> {
-        self.fetcher_with(default_retries, PullPolicy::default())
-    }
-
-    /// Like `fetcher`, spending the pull quota as `policy` says.
+    /// retrying `default_retries` times unless the config file says otherwise,
+    /// spending the pull quota as `policy` says.
     pub fn fetcher_with(
         &self,
         default_retries: u32,

@@ -74,10 +74,6 @@ impl RuntimeDir {
         RuntimeDir { dir }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.dir
-    }
-
     pub fn log_path(&self) -> PathBuf {
         self.dir.join("daemon.log")
     }

@@ -21,7 +21,6 @@ pub mod systemd;
 
 pub use check::{Check, Status};
 pub use endpoint::Endpoint;
-pub use files::SetupError;
 
 /// The registry hosts engines should send through dpx: Docker Hub, every
 /// `[registries."HOST"]` table and every `[serve] registries` entry.

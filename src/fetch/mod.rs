@@ -30,15 +30,13 @@ pub use blobs::{BlobAnswer, BlobFetch, BlobState, wait_blob};
 pub use cache_status::CacheStatus;
 pub use error::{ErrorKind, FetchError};
 pub use manifests::{Freshness, ResolvedManifest};
-pub use members::Content;
-pub use pull::{ResolvedImage, ResolvedPull, default_choice};
+pub use pull::default_choice;
 pub use tags::{HeadOnly, TagHead};
 
 mod tag_list;
-pub use tag_list::ResolvedTagList;
 
 mod referrers;
-pub use referrers::{EMPTY_INDEX, Referrers, filter_by_artifact_type};
+pub use referrers::filter_by_artifact_type;
 
 pub mod quota;
 #[cfg(test)]
@@ -95,10 +93,6 @@ pub struct Fetcher {
 }
 
 impl Fetcher {
-    pub fn new(cache: Cache, client: RegistryClient, limits: Limits) -> Arc<Fetcher> {
-        Fetcher::with_policy(cache, client, limits, PullPolicy::default())
-    }
-
     /// A fetcher that spends the pull quota as `policy` says.
     pub fn with_policy(
         cache: Cache,

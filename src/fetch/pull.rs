@@ -14,7 +14,6 @@ use super::{FetchError, Fetcher, ResolvedManifest};
 #[derive(Debug)]
 pub struct ResolvedImage {
     pub platform: Option<String>,
-    pub digest: Digest,
     pub manifest: ImageManifest,
 }
 
@@ -61,7 +60,6 @@ impl Fetcher {
             match Manifest::parse(&top.media_type, &top.bytes)? {
                 Manifest::Image(manifest) => vec![ResolvedImage {
                     platform: None,
-                    digest: top.digest.clone(),
                     manifest: *manifest,
                 }],
                 Manifest::Index(index) => {
@@ -108,7 +106,6 @@ impl Fetcher {
                         match Manifest::parse(&child.media_type, &child.bytes)? {
                             Manifest::Image(manifest) => images.push(ResolvedImage {
                                 platform: Some(describe_platform(d)),
-                                digest,
                                 manifest: *manifest,
                             }),
                             Manifest::Index(_) => {

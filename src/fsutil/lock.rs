@@ -6,7 +6,7 @@
 
 use std::fs::{self, File, TryLockError};
 use std::io::{self, Read, Seek, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// How a lock is held.
@@ -21,14 +21,12 @@ pub enum Access {
 #[derive(Debug)]
 pub struct LockFile {
     file: File,
-    path: PathBuf,
 }
 
 /// A held lock, released when dropped.
 #[derive(Debug)]
 pub struct Held {
     file: File,
-    access: Access,
 }
 
 /// The lock was still held by someone else when the wait ran out.
@@ -84,14 +82,7 @@ impl LockFile {
             .read(true)
             .write(true)
             .open(path)?;
-        Ok(LockFile {
-            file,
-            path: path.to_path_buf(),
-        })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(LockFile { file })
     }
 
     /// Takes the lock if it is free now; the unheld file back when another
@@ -102,10 +93,7 @@ impl LockFile {
             Access::Exclusive => self.file.try_lock(),
         };
         match tried {
-            Ok(()) => Ok(Ok(Held {
-                file: self.file,
-                access,
-            })),
+            Ok(()) => Ok(Ok(Held { file: self.file })),
             Err(TryLockError::WouldBlock) => Ok(Err(self)),
             Err(TryLockError::Error(e)) => Err(e),
         }
@@ -118,10 +106,7 @@ impl LockFile {
             Access::Shared => self.file.lock_shared()?,
             Access::Exclusive => self.file.lock()?,
         }
-        Ok(Held {
-            file: self.file,
-            access,
-        })
+        Ok(Held { file: self.file })
     }
 
     /// Takes the lock: tries first, then polls within `wait`'s bound; who
@@ -151,10 +136,6 @@ impl LockFile {
 }
 
 impl Held {
-    pub fn access(&self) -> Access {
-        self.access
-    }
-
     pub fn file(&self) -> &File {
         &self.file
     }
@@ -192,7 +173,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let first = open(&dir).try_lock(Access::Shared).unwrap().unwrap();
         let second = open(&dir).try_lock(Access::Shared).unwrap().unwrap();
-        assert_eq!(second.access(), Access::Shared);
         assert!(open(&dir).try_lock(Access::Exclusive).unwrap().is_err());
         drop(first);
         assert!(open(&dir).try_lock(Access::Exclusive).unwrap().is_err());

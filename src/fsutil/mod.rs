@@ -6,5 +6,5 @@
 pub mod atomic;
 pub mod lock;
 
-pub use atomic::{AtomicWrite, WriteError, commit, commit_remaking_dir, sync_dir};
+pub use atomic::{AtomicWrite, commit, commit_remaking_dir, sync_dir};
 pub use lock::{Access, Busy, Held, LockFile, Wait, written_line};

@@ -40,7 +40,7 @@ pub use errors::{ApiError, ErrorCode};
 use range::BlobRange;
 use routes::{Image, Route};
 pub use stats::{STATUS_PATH, ServerStatus, Stats};
-pub use tls::{TlsError, acceptor as tls_acceptor};
+pub use tls::acceptor as tls_acceptor;
 
 type Body = BoxBody<Bytes, std::io::Error>;
 type ConnBuilder = hyper_util::server::conn::auto::Builder<TokioExecutor>;
@@ -96,19 +96,6 @@ impl Default for Limits {
 }
 
 impl Server {
-    pub fn new(fetcher: Arc<Fetcher>, tag_ttl: Duration) -> Arc<Server> {
-        Server::with(fetcher, tag_ttl, Limits::default(), Egress::open())
-    }
-
-    pub fn with(
-        fetcher: Arc<Fetcher>,
-        tag_ttl: Duration,
-        limits: Limits,
-        egress: Egress,
-    ) -> Arc<Server> {
-        Server::with_access(fetcher, tag_ttl, limits, egress, ClientAccess::default())
-    }
-
     pub fn with_access(
         fetcher: Arc<Fetcher>,
         tag_ttl: Duration,

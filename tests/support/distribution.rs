@@ -1,6 +1,5 @@
 //! The CNCF distribution registry (Debian's `docker-registry`), started once
 //! per test run and shared; tests use their own repository names.
-#![allow(dead_code)]
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};

@@ -1,5 +1,4 @@
 //! Running the real `dpx` binary: one private cache dir and config per test.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};

@@ -2,7 +2,6 @@
 //! `dockerd` (with the containerd it manages, which `ctr` also uses) whose
 //! registry mirror is a fixed loopback port. Engine tests take `serial()` and
 //! start their own `dpx serve` on that port, each with its own cache and upstream.
-#![allow(dead_code)]
 
 use std::io::Write;
 

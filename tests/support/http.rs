@@ -1,6 +1,5 @@
 //! A raw HTTP/1.1 client over TcpStream: paths go out byte for byte (no `..`
 //! normalisation), which is what the path-traversal tests need.
-#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -1,7 +1,6 @@
 //! A fake Docker Hub: the registry API over content the test adds, the token
 //! endpoint (anonymous or Basic), rate-limit headers, blob GETs redirected to a
 //! second "CDN" listener, per-route request counters, and fault knobs.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -630,10 +629,6 @@ impl FakeHub {
 
     pub fn cdn_saw_authorization(&self) -> bool {
         self.state().cdn_saw_auth
-    }
-
-    pub fn token_saw_basic(&self) -> Option<String> {
-        self.state().last_basic_user.clone()
     }
 
     /// Every token request so far: whether it was authenticated, and for what.

@@ -1,6 +1,5 @@
 //! OCI image layouts written by the test (real tar.gz layers), pushed to a
 //! registry with the real `skopeo`.
-#![allow(dead_code)]
 
 use std::path::Path;
 use std::process::Command;

@@ -1,5 +1,4 @@
 //! Test support: the fake hub, real components, and the dpx binary.
-#![allow(dead_code)]
 
 pub mod distribution;
 pub mod dpx;

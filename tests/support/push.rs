@@ -1,7 +1,6 @@
 //! Plain HTTP pushes to a registry (the shared docker-registry): blobs and
 //! manifests of any media type, byte for byte, so a test controls exactly
 //! what the registry serves.
-#![allow(dead_code)]
 
 use super::dpx::sha256_hex;
 use super::http::request_with_body;
