@@ -333,7 +333,7 @@ async fn ratelimit_checks(ctx: &Context) -> Vec<Check> {
     seen.into_iter()
         .map(|s| {
             let remaining = s.remaining;
-            let line = super::ratelimit_cached::describe(&s.into(), now);
+            let line = super::quota_report::describe(&s.into(), now);
             let why = match remaining {
                 Some(0) => Some("no pulls left".to_string()),
                 Some(r) if r <= reserve => Some(format!(

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
-use super::pull::{Job, Summary, platform_choice, pull_all_with, render};
+use super::pulling::{Job, Summary, platform_choice, pull_all_with, render};
 use super::{Context, Output};
 use crate::cli::PrefetchArgs;
 use crate::exit::UsageError;

@@ -3,12 +3,11 @@
 //! record (`cache::quota`) without any network request.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use serde::Serialize;
 
-use super::ratelimit::RateLimitReport;
+use super::quota_report::{RateLimitReport, describe};
 use super::{Context, Output};
 use crate::cache::now_secs;
 use crate::stdout::{with_stdout, write_json};
@@ -52,42 +51,6 @@ pub async fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
         Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// One line: registry, whom it counts against, the figures, when seen, and
-/// the hold after a 429 while one holds.
-pub(super) fn describe(f: &RateLimitReport, now: u64) -> String {
-    let source = f.source.as_deref().unwrap_or("?");
-    let account = f.account.as_deref().unwrap_or("?");
-    let who = if f.authenticated == Some(true) {
-        format!("{source} (signed in as {account})")
-    } else {
-        format!("{source} (anonymous)")
-    };
-    let figures = match (f.remaining, f.limit) {
-        (Some(r), Some(l)) => format!("{r} of {l} pulls left"),
-        (Some(r), None) => format!("{r} pulls left"),
-        (None, Some(l)) => format!("limit {l} pulls"),
-        (None, None) => "no figures".to_string(),
-    };
-    let window = f
-        .window_seconds
-        .map(|w| {
-            format!(
-                " per {}",
-                humantime::format_duration(Duration::from_secs(w))
-            )
-        })
-        .unwrap_or_default();
-    let ago = humantime::format_duration(Duration::from_secs(now.saturating_sub(f.observed_at)));
-    let held = f
-        .hold
-        .map(|h| format!("; manifest GETs {}", h.describe()))
-        .unwrap_or_default();
-    format!(
-        "{}: {who}: {figures}{window}, seen {} ({ago} ago){held}",
-        f.registry, f.observed
-    )
 }
 
 #[cfg(test)]
