@@ -226,14 +226,26 @@ fn manifest_digest(cache: &Cache, r: &Reference, wanted: &Wanted) -> Result<Dige
 fn add_image(plan: &mut Plan, wanted: Wanted, digest: Digest, media_type: String, image: Image) {
     let size = image.bytes.len() as u64;
     plan.add_image_blobs(digest.clone(), image);
+    name(plan, wanted, &digest, media_type, size, Vec::new());
+}
+
+/// The layout's `index.json` entry that names `digest`, and the summary's line for it.
+fn name(
+    plan: &mut Plan,
+    wanted: Wanted,
+    digest: &Digest,
+    media_type: String,
+    size: u64,
+    platforms: Vec<String>,
+) {
     plan.entries
-        .push(entry(&media_type, &digest, size, None, &wanted.name));
+        .push(entry(&media_type, digest, size, None, &wanted.name));
     plan.summary.images.push(ExportedImage {
         reference: wanted.reference,
         name: Some(wanted.name),
         digest: digest.to_string(),
         media_type,
-        platforms: Vec::new(),
+        platforms,
     });
 }
 
@@ -284,15 +296,7 @@ fn add_whole_index(
     for c in cached {
         plan.add_image_blobs(c.digest, c.image);
     }
-    plan.entries
-        .push(entry(&media_type, &digest, size, None, &wanted.name));
-    plan.summary.images.push(ExportedImage {
-        reference: wanted.reference,
-        name: Some(wanted.name),
-        digest: digest.to_string(),
-        media_type,
-        platforms,
-    });
+    name(plan, wanted, &digest, media_type, size, platforms);
 }
 
 /// Not every platform is cached: the index itself can't go (its digest

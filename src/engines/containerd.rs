@@ -13,7 +13,7 @@ use toml_edit::{DocumentMut, Item, Table, value};
 
 use super::check::{Check, Status};
 use super::endpoint::Endpoint;
-use super::files::{SetupError, backup, write_atomic};
+use super::files::{SetupError, backup, read_optional, write_atomic};
 use super::mirrored_registries;
 use super::program::{installed, same_url};
 use crate::config::Config;
@@ -259,17 +259,7 @@ fn cri_config_change(
     hosts_dir: &Path,
     installed: Option<&str>,
 ) -> anyhow::Result<Option<Planned>> {
-    let text = match std::fs::read_to_string(file) {
-        Ok(text) => Some(text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(source) => {
-            return Err(SetupError::Read {
-                path: file.to_path_buf(),
-                source,
-            }
-            .into());
-        }
-    };
+    let text = read_optional(file)?;
     if text.is_none() && installed.is_none() {
         return Ok(None);
     }
@@ -366,10 +356,12 @@ async fn cri_config_check(
 ) -> Check {
     let installed = installed_version().await;
     let path = file.to_path_buf();
-    let read = tokio::task::spawn_blocking(move || match std::fs::read_to_string(&path) {
-        Ok(text) => Ok(Some(text)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
+    // The reason alone: the message below names the file.
+    let read = tokio::task::spawn_blocking(move || {
+        read_optional(&path).map_err(|e| match e {
+            SetupError::Read { source, .. } => source,
+            other => std::io::Error::other(other.to_string()),
+        })
     })
     .await
     .unwrap_or_else(|e| Err(std::io::Error::other(e)));

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::check::{Check, Status};
 use super::endpoint::Endpoint;
-use super::files::{SetupError, backup, write_atomic};
+use super::files::{SetupError, backup, read_optional, write_atomic};
 use super::program::{program_output, same_url};
 
 /// The daemon.json key dockerd reads its mirrors from.
@@ -26,16 +26,7 @@ pub struct Applied {
 /// other key and mirror. Writes nothing when it is already there; a file that
 /// is not a JSON object (or whose mirrors are not a list of strings) is left alone.
 pub fn apply_docker(file: &Path, mirror: &str) -> Result<Applied, SetupError> {
-    let old = match crate::operator_files::read_to_string(file) {
-        Ok(text) => Some(text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(source) => {
-            return Err(SetupError::Read {
-                path: file.to_path_buf(),
-                source,
-            });
-        }
-    };
+    let old = read_optional(file)?;
     let malformed = |message: String| SetupError::Malformed {
         path: file.to_path_buf(),
         message,

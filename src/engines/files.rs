@@ -21,6 +21,19 @@ pub enum SetupError {
     },
 }
 
+/// An engine config file's text, or `None` when there is none yet; read
+/// with dpx's size cap on files it is pointed at.
+pub(crate) fn read_optional(file: &Path) -> Result<Option<String>, SetupError> {
+    match crate::operator_files::read_to_string(file) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(SetupError::Read {
+            path: file.to_path_buf(),
+            source,
+        }),
+    }
+}
+
 /// Copies `file` to `FILE.dpx-backup.UNIXSECONDS` (a new name each time, so
 /// no earlier backup is overwritten).
 pub(crate) fn backup(file: &Path) -> Result<PathBuf, SetupError> {
