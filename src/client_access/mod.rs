@@ -21,8 +21,7 @@ use subtle::ConstantTimeEq;
 use crate::config::{Config, ConfigError};
 pub use token::{SERVICE, Signer, pull_grants};
 
-/// The user whose password dpx generates.
-pub const DPX_USER: &str = "dpx";
+pub use crate::config::DPX_USER;
 pub const DEFAULT_TOKEN_LIFETIME: Duration = crate::config::DEFAULT_TOKEN_LIFETIME;
 
 #[derive(Debug, thiserror::Error)]

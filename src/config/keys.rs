@@ -780,7 +780,7 @@ mod tests {
         assert_eq!(show("serve.connection_idle_timeout", &c), default("1m 30s"));
         assert_eq!(
             show("serve.auth.users", &c),
-            default(format!("none (only `{}`)", crate::client_access::DPX_USER))
+            default(format!("none (only `{}`)", crate::config::DPX_USER))
         );
         let c = Config::parse(
             "[serve]\nidle_timeout = \"0\"\n[ratelimit]\nprobe_interval = \"10m\"\n\

@@ -12,6 +12,8 @@ use crate::reference::DOCKER_HUB;
 pub mod keys;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
+/// The client-access user whose password dpx generates (`[serve.auth]`).
+pub const DPX_USER: &str = "dpx";
 pub const DEFAULT_TAG_TTL: Duration = Duration::from_secs(5 * 60);
 pub const DEFAULT_MAX_BLOB_SIZE: u64 = 16 * 1024 * 1024 * 1024;
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
