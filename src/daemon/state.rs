@@ -142,6 +142,11 @@ impl RuntimeDir {
                         Some(s) if s.address.is_some() || Instant::now() >= deadline => {
                             return Ok(Probe::Running(s));
                         }
+                        // No state and the lock free again: it has stopped
+                        // (a stopping daemon removes its state, then its lock).
+                        None if self.is_free()? => {
+                            return Ok(Probe::NotRunning { stale: None });
+                        }
                         None if Instant::now() >= deadline => {
                             return Err(DaemonError::NoState {
                                 path: self.state_path(),
