@@ -3,7 +3,7 @@
 //! doctor` prints too. Shared rendering, not a command.
 
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -118,7 +118,7 @@ impl RateLimitReport {
             source: figures.and_then(|f| f.source.clone()),
             authenticated,
             retry_after_seconds: None,
-            observed_at: figures.map_or_else(now, |f| f.observed_at),
+            observed_at: figures.map_or_else(crate::cache::now_secs, |f| f.observed_at),
             observed: String::new(),
             message: None,
             account: None,
@@ -326,12 +326,6 @@ pub fn describe(f: &RateLimitReport, now: u64) -> String {
         "{}: {who}: {figures}{window}, seen {} ({ago} ago){held}",
         f.registry, f.observed
     )
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

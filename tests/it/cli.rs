@@ -528,22 +528,7 @@ fn every_command_prints_json_with_json() {
             .env_remove("VISUAL");
         let out = match input {
             None => cmd.output().expect("run dpx"),
-            Some(text) => {
-                use std::io::Write as _;
-                let mut child = cmd
-                    .stdin(Stdio::piped())
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .expect("spawn dpx");
-                child
-                    .stdin
-                    .take()
-                    .expect("stdin")
-                    .write_all(text.as_bytes())
-                    .expect("write stdin");
-                child.wait_with_output().expect("dpx output")
-            }
+            Some(text) => crate::support::output_with_input(&mut cmd, text.as_bytes()),
         };
         let json: Result<serde_json::Value, _> = serde_json::from_slice(&out.stdout);
         assert!(

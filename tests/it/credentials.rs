@@ -6,7 +6,6 @@
 //! ever shows in dpx's output.
 
 use std::cell::RefCell;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -89,21 +88,7 @@ impl Env {
     }
 
     fn run_stdin(&self, args: &[&str], input: &str) -> Output {
-        let mut child = self
-            .command()
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn dpx");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().expect("dpx output");
+        let out = crate::support::output_with_input(self.command().args(args), input.as_bytes());
         self.record(&out);
         out
     }

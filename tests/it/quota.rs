@@ -359,24 +359,7 @@ fn ratelimit_cached_shows_the_last_figures_seen_across_restarts_without_network(
         .map(String::as_str)
         .collect();
     keys.sort_unstable();
-    let live = [
-        "account",
-        "authenticated",
-        "endpoint",
-        "exhausted",
-        "hold",
-        "limit",
-        "limited",
-        "message",
-        "observed",
-        "observed_at",
-        "registry",
-        "remaining",
-        "retry_after_seconds",
-        "source",
-        "window_seconds",
-    ];
-    assert_eq!(keys, live);
+    assert_eq!(keys, crate::support::RATELIMIT_FIELDS);
     let human = dpx.ok(&["ratelimit", "--cached"]);
     assert!(
         human.contains("docker.io: 127.0.0.1 (anonymous): 41 of 100 pulls left per 6h"),

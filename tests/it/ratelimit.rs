@@ -82,26 +82,7 @@ fn json_has_the_documented_fields() {
         .map(String::as_str)
         .collect();
     keys.sort_unstable();
-    assert_eq!(
-        keys,
-        [
-            "account",
-            "authenticated",
-            "endpoint",
-            "exhausted",
-            "hold",
-            "limit",
-            "limited",
-            "message",
-            "observed",
-            "observed_at",
-            "registry",
-            "remaining",
-            "retry_after_seconds",
-            "source",
-            "window_seconds",
-        ]
-    );
+    assert_eq!(keys, crate::support::RATELIMIT_FIELDS);
     assert_eq!(v["registry"], "docker.io");
     assert_eq!(v["endpoint"], hub.url());
     assert_eq!(v["limited"], true);

@@ -8,6 +8,26 @@ pub mod hub;
 pub mod layout;
 pub mod push;
 
+/// The fields of one quota report, as `dpx ratelimit --json` and each entry of
+/// `dpx ratelimit --cached --json` print it (one schema for both), sorted.
+pub const RATELIMIT_FIELDS: [&str; 15] = [
+    "account",
+    "authenticated",
+    "endpoint",
+    "exhausted",
+    "hold",
+    "limit",
+    "limited",
+    "message",
+    "observed",
+    "observed_at",
+    "registry",
+    "remaining",
+    "retry_after_seconds",
+    "source",
+    "window_seconds",
+];
+
 /// Asserts a finished command succeeded; the panic carries its stderr.
 pub fn assert_success(out: &std::process::Output, what: &str) {
     assert!(
