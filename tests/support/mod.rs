@@ -57,3 +57,14 @@ pub fn output_with_input(cmd: &mut std::process::Command, input: &[u8]) -> std::
         .expect("write stdin");
     child.wait_with_output().expect("command output")
 }
+
+/// The reliability suite's long mode (`DPX_TEST_LONG=1`): more crash rounds,
+/// property cases and load time than CI's bounded defaults.
+pub fn long_mode() -> bool {
+    std::env::var_os("DPX_TEST_LONG").is_some_and(|v| v == "1")
+}
+
+/// `ci` normally, `long` under `DPX_TEST_LONG=1`.
+pub fn scaled(ci: usize, long: usize) -> usize {
+    if long_mode() { long } else { ci }
+}
