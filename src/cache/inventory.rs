@@ -34,6 +34,21 @@ impl TagEntry {
     }
 }
 
+/// One tag's image as listed: `Inventory::images`.
+#[derive(Debug, Clone)]
+pub struct ImageSummary {
+    pub registry: String,
+    pub repository: String,
+    pub tag: String,
+    pub digest: Digest,
+    pub platforms: Vec<String>,
+    /// Bytes of everything the tag reaches that is stored.
+    pub size: u64,
+    /// False when content the image needs is gone.
+    pub complete: bool,
+    pub used: SystemTime,
+}
+
 /// A stored blob (manifests are blobs too, with a media-type sidecar).
 #[derive(Debug, Clone)]
 pub struct BlobEntry {
@@ -146,6 +161,24 @@ impl Inventory {
         self.blobs
             .values()
             .fold(0u64, |sum, b| sum.saturating_add(b.size))
+    }
+
+    /// Each tag's image: what it reaches, its platforms, whether it is whole.
+    /// `cache ls` and the status page list these.
+    pub fn images(&self, cache: &Cache) -> Vec<ImageSummary> {
+        self.tags
+            .iter()
+            .map(|t| ImageSummary {
+                registry: t.registry.clone(),
+                repository: t.repo.clone(),
+                tag: t.tag.clone(),
+                digest: t.digest.clone(),
+                platforms: self.platforms(cache, &t.digest),
+                size: self.size_of(&self.reach(&t.digest)),
+                complete: self.missing(&t.digest) == 0,
+                used: t.used,
+            })
+            .collect()
     }
 
     /// The platforms a manifest covers: its index children's, or its config's.

@@ -44,12 +44,12 @@ use std::path::{Path, PathBuf};
 
 pub use blobs::{BackgroundWriter, BlobWriter};
 pub use disk::free_space;
-pub use inventory::{BlobEntry, Inventory, ManifestEntry, TagEntry, TempEntry};
+pub use inventory::{BlobEntry, ImageSummary, Inventory, ManifestEntry, TagEntry, TempEntry};
 pub use locks::{FileLock, LockHolder, LockKey};
 pub use purge::{
     ImageSelector, NoSuchImage, Plan, Policy, PurgeError, Removal, Summary, plan, stored_count,
 };
-pub use quota::{Hold, PullCounts, PullStats, QuotaSeen, held, merge_seen};
+pub use quota::{HOURS_KEPT, Hold, HourCounts, PullCounts, PullStats, QuotaSeen, held, merge_seen};
 pub use referrers::ReferrersRecord;
 pub use root::{Access, DEFAULT_SHARED_WAIT, LAYOUT_VERSION};
 pub use sweep::SweepReport;

@@ -4,7 +4,8 @@
 //! - `quota/ratelimits.json`: the last rate-limit figures seen per registry
 //!   and identity (and the hold on manifest GETs after a 429);
 //! - `quota/stats.json`: cumulative counts of manifest requests answered
-//!   from the cache and of manifest requests sent upstream.
+//!   from the cache and of manifest requests sent upstream, and the same
+//!   counts per hour for the last 24 hours (the status page's chart).
 //!
 //! Processes write them in batches (see `fetch::quota`), each a
 //! read-merge-write under a lock file, so no process loses another's update.
@@ -192,6 +193,52 @@ pub struct PullStats {
     pub updated_at: u64,
     #[serde(flatten)]
     pub counts: PullCounts,
+    /// The counts per hour, oldest first, for the last `HOURS_KEPT` hours
+    /// (a record written before they were kept has none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hours: Vec<HourCounts>,
+}
+
+/// How many hourly buckets `stats.json` keeps.
+pub const HOURS_KEPT: u64 = 24;
+
+/// The counts of the batches written in one hour.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HourCounts {
+    /// Unix seconds of the hour's start (a multiple of 3600).
+    pub hour: u64,
+    #[serde(flatten)]
+    pub counts: PullCounts,
+}
+
+impl PullStats {
+    /// Adds `delta` to the totals and to the bucket of the hour `now` is in,
+    /// dropping buckets older than `HOURS_KEPT` hours.
+    pub fn add_at(&mut self, delta: &PullCounts, now: u64) {
+        if self.since == 0 {
+            self.since = now;
+        }
+        self.updated_at = now;
+        self.counts.add(delta);
+        let hour = now - now % 3600;
+        match self.hours.iter_mut().find(|h| h.hour == hour) {
+            Some(bucket) => bucket.counts.add(delta),
+            None => self.hours.push(HourCounts {
+                hour,
+                counts: *delta,
+            }),
+        }
+        self.keep_recent(now);
+    }
+
+    /// Keeps only the buckets of the last `HOURS_KEPT` hours up to `now`'s,
+    /// oldest first (a clock set back leaves no bucket from the future).
+    pub fn keep_recent(&mut self, now: u64) {
+        let current = now - now % 3600;
+        let oldest = current.saturating_sub((HOURS_KEPT - 1) * 3600);
+        self.hours.retain(|h| h.hour >= oldest && h.hour <= current);
+        self.hours.sort_by_key(|h| h.hour);
+    }
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -260,12 +307,7 @@ impl Cache {
         let path = self.quota_path("stats.json");
         let _lock = self.record_lock("stats")?;
         let mut stats: PullStats = read_record(path.clone())?.unwrap_or_default();
-        let now = super::now_secs();
-        if stats.since == 0 {
-            stats.since = now;
-        }
-        stats.updated_at = now;
-        stats.counts.add(delta);
+        stats.add_at(delta, super::now_secs());
         let json = serde_json::to_vec_pretty(&stats)
             .map_err(|e| CacheError::write(&path, io::Error::other(e)))?;
         write_atomic(self, &path, &json)?;
@@ -394,5 +436,43 @@ mod tests {
         assert_eq!(stats.counts.cache_hits, 4);
         assert_eq!(stats.counts.upstream_manifest_gets, 2);
         assert!(stats.since > 0);
+        assert_eq!(stats.hours.len(), 1, "both batches in this hour");
+        assert_eq!(stats.hours[0].counts, stats.counts);
+    }
+
+    #[test]
+    fn hourly_buckets_keep_the_last_day_only() {
+        let one = PullCounts {
+            cache_hits: 1,
+            ..PullCounts::default()
+        };
+        let mut stats = PullStats::default();
+        let start = 1_000 * 3600;
+        for h in 0..30 {
+            stats.add_at(&one, start + h * 3600 + 59);
+        }
+        stats.add_at(&one, start + 29 * 3600 + 120);
+        assert_eq!(stats.hours.len(), HOURS_KEPT as usize);
+        assert_eq!(stats.hours[0].hour, start + 6 * 3600);
+        assert_eq!(stats.hours[23].hour, start + 29 * 3600);
+        assert_eq!(stats.hours[23].counts.cache_hits, 2);
+        assert_eq!(stats.counts.cache_hits, 31, "the totals keep everything");
+        // A clock set back: no bucket stays in its future.
+        stats.add_at(&one, start + 10 * 3600);
+        assert_eq!(stats.hours.last().map(|h| h.hour), Some(start + 10 * 3600));
+        assert!(stats.hours.len() <= HOURS_KEPT as usize);
+    }
+
+    #[test]
+    fn a_stats_record_without_hours_still_reads() {
+        let old = r#"{"since":5,"updated_at":9,"cache_hits":3,"revalidated":0,"stale_upstream_failed":0,"stale_quota_saved":0,"upstream_manifest_gets":2,"upstream_manifest_heads":1}"#;
+        let s: PullStats = serde_json::from_str(old).unwrap();
+        assert_eq!((s.counts.cache_hits, s.hours.len()), (3, 0));
+        // And an older dpx reading a new record ignores the buckets.
+        let mut new = s.clone();
+        new.add_at(&s.counts, 7200);
+        let json = serde_json::to_string(&new).unwrap();
+        let back: PullStats = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, new);
     }
 }

@@ -116,6 +116,7 @@ impl Fetcher {
     /// background, at start and then, at most every few seconds, only after
     /// new blobs came in. Runs until the process ends.
     pub fn spawn_evictor(&self, max_size: u64) {
+        let _ = self.max_size.set(max_size);
         let cache = self.cache.clone();
         tokio::spawn(async move {
             let mut seen = None;

@@ -21,15 +21,17 @@ mod error;
 mod holds;
 mod manifests;
 mod members;
+mod overview;
 mod pull;
 mod tags;
 mod turns;
 /// The quota record's figures and counts, and the clock they are kept by.
-pub use crate::cache::{PullCounts, QuotaSeen, now_secs};
+pub use crate::cache::{HourCounts, PullCounts, PullStats, QuotaSeen, now_secs};
 pub use blobs::{BlobAnswer, BlobFetch, BlobState, wait_blob};
 pub use cache_status::CacheStatus;
 pub use error::{ErrorKind, FetchError};
 pub use manifests::{Freshness, ResolvedManifest};
+pub use overview::{CacheOverview, CachedImage, Contact, Download};
 pub use pull::default_choice;
 pub use tags::{HeadOnly, TagHead};
 
@@ -90,6 +92,10 @@ pub struct Fetcher {
     /// failed cache write is then the fetch's error. Otherwise (`serve`) the
     /// answer is still good to send, and the failure is a warning.
     must_store: std::sync::atomic::AtomicBool,
+    /// How each upstream last answered (the status page).
+    contacts: Arc<overview::Contacts>,
+    /// `[cache] max_size`, once the evictor keeps the cache within it.
+    max_size: std::sync::OnceLock<u64>,
 }
 
 impl Fetcher {
@@ -102,7 +108,12 @@ impl Fetcher {
     ) -> Arc<Fetcher> {
         let quota = Arc::new(Quota::new(policy));
         let observer = Arc::clone(&quota);
-        client.observe(Arc::new(move |reply| observer.observe(reply)));
+        let contacts = Arc::new(overview::Contacts::default());
+        let seen = Arc::clone(&contacts);
+        client.observe(Arc::new(move |reply| {
+            observer.observe(reply);
+            seen.replied(&reply.registry, reply.status);
+        }));
         Arc::new(Fetcher {
             cache,
             client,
@@ -116,6 +127,8 @@ impl Fetcher {
             quota,
             quota_loaded: tokio::sync::OnceCell::new(),
             must_store: std::sync::atomic::AtomicBool::new(false),
+            contacts,
+            max_size: std::sync::OnceLock::new(),
         })
     }
 

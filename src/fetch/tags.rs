@@ -104,7 +104,10 @@ impl Fetcher {
                         let outcome = match &result {
                             Ok(m) if m.freshness.is_stale() => CheckOutcome::Failed(m.freshness),
                             Ok(_) => CheckOutcome::Succeeded,
-                            Err(_) => CheckOutcome::Failed(Freshness::Stale),
+                            Err(e) => {
+                                self.note_upstream_failure(registry, e);
+                                CheckOutcome::Failed(Freshness::Stale)
+                            }
                         };
                         self.note_check(&name, outcome);
                         result
@@ -302,6 +305,9 @@ impl Fetcher {
             return self.fetch_tag(registry, repo, tag).await;
         };
         let stale = |e: &RegistryError| {
+            if e.is_upstream_failure() {
+                self.contacts.failed(registry, e.to_string());
+            }
             tracing::debug!(
                 "{registry}/{repo}:{tag}: upstream failed ({e}); serving the cached manifest"
             );

@@ -73,18 +73,18 @@ fn ago(now: SystemTime, then: SystemTime) -> String {
 }
 
 fn images(cache: &Cache, inv: &Inventory) -> Vec<Image> {
-    inv.tags
-        .iter()
-        .map(|t| Image {
-            registry: t.registry.clone(),
-            repository: t.repo.clone(),
-            tag: t.tag.clone(),
-            digest: t.digest.clone(),
-            platforms: inv.platforms(cache, &t.digest),
-            size: inv.size_of(&inv.reach(&t.digest)),
-            complete: inv.missing(&t.digest) == 0,
-            last_used: humantime::format_rfc3339_seconds(t.used).to_string(),
-            used: t.used,
+    inv.images(cache)
+        .into_iter()
+        .map(|i| Image {
+            registry: i.registry,
+            repository: i.repository,
+            tag: i.tag,
+            digest: i.digest,
+            platforms: i.platforms,
+            size: i.size,
+            complete: i.complete,
+            last_used: humantime::format_rfc3339_seconds(i.used).to_string(),
+            used: i.used,
         })
         .collect()
 }
