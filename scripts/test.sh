@@ -22,6 +22,7 @@ command -v curl >/dev/null || need+=(curl)
 command -v nginx >/dev/null || need+=(nginx)          # bench/run --quick: the static-file reference
 command -v wrk >/dev/null || need+=(wrk)              # bench/run --quick: requests per second
 command -v ab >/dev/null || need+=(apache2-utils)    # bench/run --quick: HEAD requests per second (wrk 4.1 hangs on HEAD)
+command -v chromium >/dev/null || need+=(chromium)  # the status page, tested in a real (headless) browser
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -51,6 +51,9 @@ pub struct DaemonStatus {
     pub cache_dir: std::path::PathBuf,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
+    /// The status page's URL (`GET /` of the daemon).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_page: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
     /// Bytes of content in the cache.
@@ -242,6 +245,7 @@ async fn status(
     let report = DaemonStatus {
         running: true,
         cache_dir: ctx.cache_dir.clone(),
+        status_page: Some(format!("http://{address}{}", crate::server::PAGE_PATH)),
         address: Some(address),
         pid: Some(state.pid),
         cache_size: Some(cache_size),
@@ -263,6 +267,7 @@ fn not_running(ctx: &Context) -> anyhow::Result<ExitCode> {
         running: false,
         cache_dir: ctx.cache_dir.clone(),
         address: None,
+        status_page: None,
         pid: None,
         cache_size: None,
         log: None,
@@ -285,6 +290,12 @@ fn render(r: &DaemonStatus) -> String {
     let mut line = |k: &str, v: String| text.push_str(&format!("  {k:<10} {v}\n"));
     if let Some(a) = &r.address {
         line("address", format!("http://{a}"));
+    }
+    if let Some(page) = &r.status_page {
+        line(
+            "page",
+            format!("{page} (status page, open it in a browser)"),
+        );
     }
     if let Some(p) = r.pid {
         line("pid", p.to_string());

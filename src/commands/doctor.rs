@@ -156,8 +156,10 @@ async fn serve_check(endpoint: &Endpoint, cache_dir: &Path) -> Check {
                 "serve",
                 Status::Ok,
                 format!(
-                    "a registry answers at {} (HTTP {status}){daemon_note}",
-                    endpoint.url()
+                    "a registry answers at {} (HTTP {status}){daemon_note}; status page: {}{}",
+                    endpoint.url(),
+                    endpoint.url(),
+                    crate::server::PAGE_PATH
                 ),
                 None,
             )

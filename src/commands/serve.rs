@@ -64,6 +64,7 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some((auth, created)) => Some(client_gate(ctx, auth, created, tls.is_some(), addr)?),
         None => None,
     };
+    eprintln!("dpx serve: status page: {}", page_url(scheme, addr));
     // The one listening line, last (plain, whatever the log format: scripts wait for it).
     eprintln!(
         "dpx serve: listening on {scheme}://{addr} (cache {}, tag TTL {}s{})",
@@ -96,6 +97,19 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
         let _ = tokio::task::spawn_blocking(move || drop(r)).await;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where a browser on this machine opens the status page: the listening
+/// address, or loopback when it listens on every address.
+fn page_url(scheme: &str, addr: SocketAddr) -> String {
+    let mut addr = addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    format!("{scheme}://{addr}{}", crate::server::PAGE_PATH)
 }
 
 /// The client-auth secrets and the TLS certificate, read once, off the async

@@ -26,12 +26,12 @@ mod pull;
 mod tags;
 mod turns;
 /// The quota record's figures and counts, and the clock they are kept by.
-pub use crate::cache::{HourCounts, PullCounts, PullStats, QuotaSeen, now_secs};
+pub use crate::cache::{HOURS_KEPT, HourCounts, PullCounts, QuotaSeen, now_secs};
 pub use blobs::{BlobAnswer, BlobFetch, BlobState, wait_blob};
 pub use cache_status::CacheStatus;
 pub use error::{ErrorKind, FetchError};
 pub use manifests::{Freshness, ResolvedManifest};
-pub use overview::{CacheOverview, CachedImage, Contact, Download};
+pub use overview::{CacheOverview, Contact, Download};
 pub use pull::default_choice;
 pub use tags::{HeadOnly, TagHead};
 

@@ -11,6 +11,7 @@ mod range;
 mod referrers;
 mod routes;
 mod stats;
+mod status_page;
 mod tags;
 mod tls;
 
@@ -40,6 +41,8 @@ pub use errors::{ApiError, ErrorCode};
 use range::BlobRange;
 use routes::{Image, Route};
 pub use stats::{STATUS_PATH, ServerStatus, Stats};
+/// The status page's path (`status_page`).
+pub const PAGE_PATH: &str = "/";
 pub use tls::acceptor as tls_acceptor;
 
 type Body = BoxBody<Bytes, std::io::Error>;
@@ -55,6 +58,7 @@ pub struct Server {
     egress: Egress,
     stats: Arc<Stats>,
     access: ClientAccess,
+    page: status_page::PageState,
 }
 
 /// Who may use the server and over what: client auth and TLS, both off by default.
@@ -110,6 +114,7 @@ impl Server {
             egress,
             stats: Stats::new(),
             access,
+            page: status_page::PageState::default(),
         })
     }
 
@@ -202,8 +207,11 @@ impl Server {
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
             let this = Arc::clone(&this);
             let busy = Busy::start(Arc::clone(&watched));
-            // A status poll is no activity: watching a daemon must not keep it up.
-            let request = (req.uri().path() != STATUS_PATH).then(|| this.stats.begin());
+            // A status poll is no activity: watching a daemon (or its status
+            // page) must not keep it up.
+            let path = req.uri().path();
+            let watching = path == STATUS_PATH || routes::page(path).is_some();
+            let request = (!watching).then(|| this.stats.begin());
             async move {
                 let resp = this.handle(req, peer).await;
                 // The request counts as in flight until its body is done.
@@ -282,6 +290,9 @@ impl Server {
     async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
         if req.uri().path() == STATUS_PATH {
             return self.status(&req, peer);
+        }
+        if let Some(page) = routes::page(req.uri().path()) {
+            return self.page(page, &req, peer).await;
         }
         let started = Instant::now();
         let method = req.method().clone();

@@ -192,6 +192,26 @@ fn image(parts: &[&str], ns: Option<String>) -> Result<Image, ApiError> {
     })
 }
 
+/// dpx's status page and what it loads, outside `/v2/` (`status_page`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    Html,
+    Script,
+    Style,
+    Data,
+}
+
+/// The status page's route of `path`, if it is one.
+pub fn page(path: &str) -> Option<Page> {
+    match path {
+        "/" => Some(Page::Html),
+        "/_dpx/page.js" => Some(Page::Script),
+        "/_dpx/page.css" => Some(Page::Style),
+        "/_dpx/page.json" => Some(Page::Data),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

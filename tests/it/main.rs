@@ -25,6 +25,7 @@ mod serve;
 mod serve_auth;
 mod serve_limits;
 mod setup;
+mod status_page;
 mod store;
 mod team;
 mod upstream;
