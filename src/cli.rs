@@ -59,7 +59,7 @@ pub enum Command {
     Pull(PullArgs),
     /// Warm the cache for many images at once
     Prefetch(PrefetchArgs),
-    /// Run the localhost registry mirror
+    /// Run the localhost registry mirror, with a status page for browsers at /
     Serve(ServeArgs),
     /// Remove images and content from the cache to free disk space
     Purge(PurgeArgs),
@@ -302,7 +302,7 @@ pub enum DaemonCommand {
     Start(DaemonStartArgs),
     /// Stop the daemon: in-flight requests finish first (SIGTERM, SIGKILL after 20s)
     Stop,
-    /// Address, pid, uptime, cache size, requests served, hits and misses (exit 1 if not running)
+    /// Address, status page, pid, uptime, cache size, requests served, hits and misses (exit 1 if not running)
     Status {
         /// Start the daemon first if it is not running
         #[arg(long)]

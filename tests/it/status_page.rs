@@ -240,7 +240,10 @@ fn the_page_shows_the_cache_pulls_and_quota_after_known_pulls() {
     hub.set_ratelimit(100, 97, 21_600, HeaderStyle::Standard);
     hub.add_image("library/app", "v2", &[300_000, 20_000], 31);
     hub.add_image("library/web", "v1", &[120_000], 32);
-    let dpx = Dpx::new(&hub.url());
+    let dpx = Dpx::with_registries(
+        &[("docker.io", &hub.url())],
+        "[cache]\nmax_size = \"64MiB\"\n",
+    );
     // Another process on the same cache: its counts reach the page through
     // the cache's record.
     dpx.ok(&["pull", "app:v2"]);
@@ -252,9 +255,26 @@ fn the_page_shows_the_cache_pulls_and_quota_after_known_pulls() {
         "{}",
         serve.startup
     );
-    // One GET upstream, then three answers from the cache; app:v2 (pulled
-    // above, within its TTL) from the cache too.
-    manifest(&serve, "library/web", "v1");
+    // One GET upstream (and the image's blobs, as an engine pulls them),
+    // then three answers from the cache; app:v2 (pulled above, within its
+    // TTL) from the cache too.
+    let web: serde_json::Value =
+        serde_json::from_slice(&manifest(&serve, "library/web", "v1").body).expect("manifest");
+    let blobs = web["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .chain([&web["config"]])
+        .map(|d| d["digest"].as_str().expect("digest").to_string());
+    for blob in blobs {
+        let resp = request(
+            &serve.addr,
+            "GET",
+            &format!("/v2/library/web/blobs/{blob}"),
+            &[],
+        );
+        assert_eq!(resp.status, 200);
+    }
     for _ in 0..3 {
         manifest(&serve, "library/web", "v1");
     }
@@ -322,6 +342,7 @@ fn the_page_shows_the_cache_pulls_and_quota_after_known_pulls() {
     // The cache's size: every stored byte (the same as `dpx cache du`).
     let du = dpx.json(&["cache", "du"]);
     assert_eq!(page.number("cache-size", "data-bytes"), du["total"]);
+    assert_eq!(page.number("cache-max", "data-bytes"), 64 << 20);
 
     // Upstream and quota: docker.io answered, 97 of 100 left (or fewer: the
     // fake hub counts the pulls down).
@@ -532,4 +553,44 @@ fn with_client_auth_the_page_needs_a_token_like_the_registry_routes() {
     );
     assert_eq!(resp.status, 200, "{}", resp.body_text());
     assert!(resp.body_text().contains("\"pulls\""));
+}
+
+#[test]
+fn daemon_status_and_doctor_name_the_page() {
+    let hub = FakeHub::start();
+    let dpx = Dpx::new(&hub.url());
+    // A foreground serve takes the daemon slot, so `dpx daemon status` sees it.
+    let serve = dpx.serve();
+    let page = format!("http://{}/", serve.addr);
+    assert!(serve.startup.contains(&format!("status page: {page}")));
+    let status = dpx.json(&["daemon", "status"]);
+    assert_eq!(status["status_page"], page.as_str(), "{status}");
+    let human = dpx.ok(&["daemon", "status"]);
+    assert!(
+        human.contains(&format!("page       {page} (status page")),
+        "{human}"
+    );
+    let out = dpx
+        .command()
+        .env("DPX_LISTEN", &serve.addr)
+        .args(["--json", "doctor"])
+        .output()
+        .expect("run dpx doctor");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "doctor JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let serve_check = report["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["check"] == "serve"))
+        .unwrap_or_else(|| panic!("no serve check: {report}"));
+    assert_eq!(serve_check["status"], "ok", "{serve_check}");
+    assert!(
+        serve_check["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&format!("status page: {page}"))),
+        "{serve_check}"
+    );
 }

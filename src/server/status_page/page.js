@@ -106,7 +106,10 @@
     if (!c) return;
     $("cache-size").textContent = bytes(c.size);
     $("cache-size").dataset.bytes = String(c.size);
-    $("cache-max").textContent = c.max_size == null ? "no max_size (no eviction)" : bytes(c.max_size);
+    $("cache-max").textContent =
+      c.max_size == null
+        ? "(no max_size: nothing is evicted)"
+        : "of " + bytes(c.max_size) + " max_size (" + Math.round((100 * c.size) / c.max_size) + "%)";
     $("cache-max").dataset.bytes = c.max_size == null ? "" : String(c.max_size);
     $("cache-blobs").textContent = String(c.blobs);
     $("cache-images").textContent = String(c.images.length);
@@ -166,7 +169,8 @@
       title.textContent = hour + " UTC: " + h.from_cache + " from the cache, " + h.upstream_gets + " upstream";
       g.append(title);
       if (i % 6 === 0 || i === hours.length - 1) {
-        const label = svg("text", { x: x, y: H - 5 });
+        const lastOne = i === hours.length - 1;
+        const label = svg("text", { x: lastOne ? W : x, y: H - 5, "text-anchor": lastOne ? "end" : "start" });
         label.textContent = hour;
         g.append(label);
       }
