@@ -34,7 +34,7 @@ Register-ArgumentCompleter -Native -CommandName 'dpx' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('pull', 'pull', [CompletionResultType]::ParameterValue, 'Fetch images (manifest, config, layers) into the cache')
             [CompletionResult]::new('prefetch', 'prefetch', [CompletionResultType]::ParameterValue, 'Warm the cache for many images at once')
-            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the localhost registry mirror')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the localhost registry mirror, with a status page for browsers at /')
             [CompletionResult]::new('purge', 'purge', [CompletionResultType]::ParameterValue, 'Remove images and content from the cache to free disk space')
             [CompletionResult]::new('cache', 'cache', [CompletionResultType]::ParameterValue, 'Look after the cache: list its images, show its disk use, check it, find it')
             [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Write cached images to an OCI image layout archive (tar), without the network')
@@ -286,7 +286,7 @@ Register-ArgumentCompleter -Native -CommandName 'dpx' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('start', 'start', [CompletionResultType]::ParameterValue, 'Start the daemon in the background; returns once it answers, printing its address')
             [CompletionResult]::new('stop', 'stop', [CompletionResultType]::ParameterValue, 'Stop the daemon: in-flight requests finish first (SIGTERM, SIGKILL after 20s)')
-            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Address, pid, uptime, cache size, requests served, hits and misses (exit 1 if not running)')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Address, status page, pid, uptime, cache size, requests served, hits and misses (exit 1 if not running)')
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Print the daemon''s log')
             [CompletionResult]::new('ensure', 'ensure', [CompletionResultType]::ParameterValue, 'Start the daemon unless it runs, then print its address (for scripts)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -364,7 +364,7 @@ Register-ArgumentCompleter -Native -CommandName 'dpx' -ScriptBlock {
         'dpx;daemon;help' {
             [CompletionResult]::new('start', 'start', [CompletionResultType]::ParameterValue, 'Start the daemon in the background; returns once it answers, printing its address')
             [CompletionResult]::new('stop', 'stop', [CompletionResultType]::ParameterValue, 'Stop the daemon: in-flight requests finish first (SIGTERM, SIGKILL after 20s)')
-            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Address, pid, uptime, cache size, requests served, hits and misses (exit 1 if not running)')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Address, status page, pid, uptime, cache size, requests served, hits and misses (exit 1 if not running)')
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Print the daemon''s log')
             [CompletionResult]::new('ensure', 'ensure', [CompletionResultType]::ParameterValue, 'Start the daemon unless it runs, then print its address (for scripts)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -676,7 +676,7 @@ Register-ArgumentCompleter -Native -CommandName 'dpx' -ScriptBlock {
         'dpx;help' {
             [CompletionResult]::new('pull', 'pull', [CompletionResultType]::ParameterValue, 'Fetch images (manifest, config, layers) into the cache')
             [CompletionResult]::new('prefetch', 'prefetch', [CompletionResultType]::ParameterValue, 'Warm the cache for many images at once')
-            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the localhost registry mirror')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the localhost registry mirror, with a status page for browsers at /')
             [CompletionResult]::new('purge', 'purge', [CompletionResultType]::ParameterValue, 'Remove images and content from the cache to free disk space')
             [CompletionResult]::new('cache', 'cache', [CompletionResultType]::ParameterValue, 'Look after the cache: list its images, show its disk use, check it, find it')
             [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Write cached images to an OCI image layout archive (tar), without the network')
@@ -741,7 +741,7 @@ Register-ArgumentCompleter -Native -CommandName 'dpx' -ScriptBlock {
         'dpx;help;daemon' {
             [CompletionResult]::new('start', 'start', [CompletionResultType]::ParameterValue, 'Start the daemon in the background; returns once it answers, printing its address')
             [CompletionResult]::new('stop', 'stop', [CompletionResultType]::ParameterValue, 'Stop the daemon: in-flight requests finish first (SIGTERM, SIGKILL after 20s)')
-            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Address, pid, uptime, cache size, requests served, hits and misses (exit 1 if not running)')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Address, status page, pid, uptime, cache size, requests served, hits and misses (exit 1 if not running)')
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Print the daemon''s log')
             [CompletionResult]::new('ensure', 'ensure', [CompletionResultType]::ParameterValue, 'Start the daemon unless it runs, then print its address (for scripts)')
             break

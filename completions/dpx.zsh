@@ -1005,7 +1005,7 @@ _dpx_commands() {
     local commands; commands=(
 'pull:Fetch images (manifest, config, layers) into the cache' \
 'prefetch:Warm the cache for many images at once' \
-'serve:Run the localhost registry mirror' \
+'serve:Run the localhost registry mirror, with a status page for browsers at /' \
 'purge:Remove images and content from the cache to free disk space' \
 'cache:Look after the cache\: list its images, show its disk use, check it, find it' \
 'export:Write cached images to an OCI image layout archive (tar), without the network' \
@@ -1181,7 +1181,7 @@ _dpx__subcmd__daemon_commands() {
     local commands; commands=(
 'start:Start the daemon in the background; returns once it answers, printing its address' \
 'stop:Stop the daemon\: in-flight requests finish first (SIGTERM, SIGKILL after 20s)' \
-'status:Address, pid, uptime, cache size, requests served, hits and misses (exit 1 if not running)' \
+'status:Address, status page, pid, uptime, cache size, requests served, hits and misses (exit 1 if not running)' \
 'logs:Print the daemon'\''s log' \
 'ensure:Start the daemon unless it runs, then print its address (for scripts)' \
 'help:Print this message or the help of the given subcommand(s)' \
@@ -1198,7 +1198,7 @@ _dpx__subcmd__daemon__subcmd__help_commands() {
     local commands; commands=(
 'start:Start the daemon in the background; returns once it answers, printing its address' \
 'stop:Stop the daemon\: in-flight requests finish first (SIGTERM, SIGKILL after 20s)' \
-'status:Address, pid, uptime, cache size, requests served, hits and misses (exit 1 if not running)' \
+'status:Address, status page, pid, uptime, cache size, requests served, hits and misses (exit 1 if not running)' \
 'logs:Print the daemon'\''s log' \
 'ensure:Start the daemon unless it runs, then print its address (for scripts)' \
 'help:Print this message or the help of the given subcommand(s)' \
@@ -1275,7 +1275,7 @@ _dpx__subcmd__help_commands() {
     local commands; commands=(
 'pull:Fetch images (manifest, config, layers) into the cache' \
 'prefetch:Warm the cache for many images at once' \
-'serve:Run the localhost registry mirror' \
+'serve:Run the localhost registry mirror, with a status page for browsers at /' \
 'purge:Remove images and content from the cache to free disk space' \
 'cache:Look after the cache\: list its images, show its disk use, check it, find it' \
 'export:Write cached images to an OCI image layout archive (tar), without the network' \
@@ -1371,7 +1371,7 @@ _dpx__subcmd__help__subcmd__daemon_commands() {
     local commands; commands=(
 'start:Start the daemon in the background; returns once it answers, printing its address' \
 'stop:Stop the daemon\: in-flight requests finish first (SIGTERM, SIGKILL after 20s)' \
-'status:Address, pid, uptime, cache size, requests served, hits and misses (exit 1 if not running)' \
+'status:Address, status page, pid, uptime, cache size, requests served, hits and misses (exit 1 if not running)' \
 'logs:Print the daemon'\''s log' \
 'ensure:Start the daemon unless it runs, then print its address (for scripts)' \
     )
