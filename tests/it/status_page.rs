@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::dpx::{Dpx, Serve};
 use crate::support::http::{RawResponse, request, request_exact};
-use crate::support::hub::{FakeHub, HeaderStyle, Route};
+use crate::support::hub::{FakeHub, Fault, HeaderStyle, Route};
 
 /// What Chromium left: the DOM after its script ran, and its log.
 struct Rendered {
@@ -593,4 +593,49 @@ fn daemon_status_and_doctor_name_the_page() {
             .is_some_and(|m| m.contains(&format!("status page: {page}"))),
         "{serve_check}"
     );
+}
+
+#[test]
+fn downloads_in_flight_are_listed_while_they_run() {
+    let hub = FakeHub::start();
+    let image = hub.add_image("library/big", "v1", &[1 << 20], 41);
+    let layer = hub.layers(&image)[0].clone();
+    let dpx = Dpx::new(&hub.url());
+    let serve = dpx.serve();
+    manifest(&serve, "library/big", "v1");
+    // The blob's body stops halfway until released: in flight while the page loads.
+    hub.set_fault_on(&layer, Fault::StallHalfway, Some(1));
+    let addr = serve.addr.clone();
+    let path = format!("/v2/library/big/blobs/{layer}");
+    let pull = std::thread::spawn(move || request(&addr, "GET", &path, &[]).status);
+    crate::support::dpx::wait_for("the download's first half", Duration::from_secs(20), || {
+        let json = request_exact(&serve.addr, "GET", "/_dpx/page.json", &[]);
+        let v: serde_json::Value = serde_json::from_slice(&json.body).unwrap_or_default();
+        v["downloads"][0]["digest"] == layer.as_str() && v["downloads"][0]["received"] == 512 * 1024
+    });
+    let page = chromium(&format!("{}/", serve.url()), None);
+    loaded(&page);
+    let row = page
+        .tags()
+        .into_iter()
+        .find(|t| t.name == "tr" && t.get("data-digest") == Some(layer.as_str()))
+        .unwrap_or_else(|| panic!("no row for the download:\n{}", page.dom));
+    assert!(
+        row.get("data-tag").is_none(),
+        "a download row, not an image"
+    );
+    assert!(
+        page.dom.contains("docker.io/library/big"),
+        "its image is named"
+    );
+    assert!(
+        page.dom.contains("512.0 KiB of 1.0 MiB"),
+        "its progress is shown"
+    );
+    hub.release();
+    assert_eq!(pull.join().expect("the pull"), 200);
+    // Done: no longer in flight.
+    let json = request_exact(&serve.addr, "GET", "/_dpx/page.json", &[]);
+    let v: serde_json::Value = serde_json::from_slice(&json.body).expect("page JSON");
+    assert_eq!(v["downloads"], serde_json::json!([]), "{v}");
 }
