@@ -12,6 +12,7 @@ mod credentials;
 mod daemon;
 mod docs;
 mod engines;
+mod fault_matrix;
 mod hostile;
 mod negotiate;
 mod protocol;
