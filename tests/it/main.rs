@@ -13,6 +13,7 @@ mod daemon;
 mod docs;
 mod engines;
 mod fault_matrix;
+mod forged_tokens;
 mod hostile;
 mod negotiate;
 mod protocol;
