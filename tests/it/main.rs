@@ -23,6 +23,7 @@ mod quota;
 mod ratelimit;
 mod referrers;
 mod registry;
+mod secrets;
 mod serve;
 mod serve_auth;
 mod serve_limits;
