@@ -34,6 +34,14 @@ fi
 export DPX_TEST_REQUIRE_ALL=1
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
-cargo test --all-targets -- "$@"
+# The suite's output is kept and searched for the passwords and tokens the
+# tests use (tests/support/secrets.txt): a hit fails the run.
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+cargo test --all-targets -- "$@" 2>&1 | tee "$log"
+if grep -F -n -f tests/support/secrets.txt "$log"; then
+  echo "a test password or token appears in the test output (above)" >&2
+  exit 1
+fi
 # The benchmark harness runs (a smoke test: it checks that it runs, never the numbers).
 python3 bench/run --quick

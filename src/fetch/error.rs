@@ -97,6 +97,9 @@ impl FetchError {
         if self.is_not_member() {
             return ErrorKind::NotMember;
         }
+        if self.is_refused_upstream_bytes() {
+            return ErrorKind::BadUpstreamReply;
+        }
         let Some(reg) = self.registry() else {
             return ErrorKind::Internal;
         };
@@ -151,6 +154,22 @@ impl FetchError {
                 source.kind() == std::io::ErrorKind::StorageFull
             }
             FetchError::Shared(e) => e.is_disk_full(),
+            _ => false,
+        }
+    }
+
+    /// Whether the cache refused what the upstream sent: bytes that do not
+    /// hash to their digest, more or fewer than their size, or different on a
+    /// resumed download. The upstream's fault, not dpx's.
+    pub fn is_refused_upstream_bytes(&self) -> bool {
+        match self {
+            FetchError::Cache(
+                CacheError::DigestMismatch { .. }
+                | CacheError::SizeMismatch { .. }
+                | CacheError::TooLarge { .. }
+                | CacheError::Diverged { .. },
+            ) => true,
+            FetchError::Shared(e) => e.is_refused_upstream_bytes(),
             _ => false,
         }
     }
@@ -216,5 +235,44 @@ mod tests {
         };
         assert_eq!(kind(odd), ErrorKind::BadUpstreamReply);
         assert_eq!(FetchError::Internal("x".into()).kind(), ErrorKind::Internal);
+    }
+
+    /// The cache's checks of what an upstream sent (digest, size) fail because
+    /// of the upstream's bytes: a bad reply (502), not a dpx bug (500).
+    #[test]
+    fn upstream_bytes_the_cache_refuses_are_a_bad_upstream_reply() {
+        let digest = |hex: &str| -> crate::reference::Digest {
+            format!("sha256:{}", hex.repeat(64)).parse().unwrap()
+        };
+        let refused = [
+            CacheError::DigestMismatch {
+                what: "blob".into(),
+                expected: digest("a"),
+                actual: digest("b"),
+            },
+            CacheError::SizeMismatch {
+                what: "blob".into(),
+                expected: 10,
+                actual: 5,
+            },
+            CacheError::TooLarge {
+                what: "blob".into(),
+                limit: 10,
+                exact: true,
+            },
+            CacheError::Diverged {
+                what: "blob".into(),
+                offset: 3,
+            },
+        ];
+        for e in refused {
+            let shared = FetchError::Shared(Arc::new(FetchError::Cache(e)));
+            assert_eq!(shared.kind(), ErrorKind::BadUpstreamReply, "{shared}");
+        }
+        let disk = CacheError::Read {
+            path: "/x".into(),
+            source: std::io::Error::other("broken disk"),
+        };
+        assert_eq!(FetchError::Cache(disk).kind(), ErrorKind::Internal);
     }
 }

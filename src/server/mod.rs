@@ -527,13 +527,19 @@ impl Server {
                 start,
                 end,
             )),
-            BlobAnswer::Growing { progress, .. } => stream_body(BlobStream::growing(
-                Arc::clone(&self.fetcher),
-                digest.clone(),
-                progress,
-                start,
-                end,
-            )),
+            BlobAnswer::Growing { progress, .. } => {
+                let verdict = progress.clone();
+                let stream = BlobStream::growing(
+                    Arc::clone(&self.fetcher),
+                    digest.clone(),
+                    progress,
+                    start,
+                    end,
+                );
+                first_chunk_first(stream, end - start, verdict)
+                    .await
+                    .map_err(fetch_err)?
+            }
             BlobAnswer::SizeOnly(_) => empty(),
         };
         let mut builder = Response::builder()
@@ -825,6 +831,52 @@ fn full(b: Bytes) -> Body {
 
 fn empty() -> Body {
     full(Bytes::new())
+}
+
+/// The body of a download in progress, from its first chunk on — and with
+/// what follows at once (up to `READY_AHEAD`), or, when that is all but the
+/// byte held back for the digest check, the check's verdict. A download that
+/// fails by then (a wrong digest, more bytes than its size) is answered with
+/// its error: a 200 whose body fails before hyper has flushed its head goes
+/// unsent, and the client saw the connection close with no answer at all.
+async fn first_chunk_first(
+    s: BlobStream,
+    len: u64,
+    verdict: tokio::sync::watch::Receiver<crate::fetch::BlobState>,
+) -> Result<Body, crate::fetch::FetchError> {
+    use futures_util::{FutureExt, StreamExt};
+    const READY_AHEAD: u64 = 1024 * 1024;
+    let failure = |e: std::io::Error| match &*verdict.borrow() {
+        crate::fetch::BlobState::Failed(f) => crate::fetch::FetchError::Shared(Arc::clone(f)),
+        _ => crate::fetch::FetchError::Internal(e.to_string()),
+    };
+    let mut stream = Box::pin(s.into_stream());
+    let mut head = Vec::new();
+    let mut sent = 0u64;
+    loop {
+        let next = if sent == 0 || sent.saturating_add(1) >= len {
+            stream.next().await
+        } else if sent < READY_AHEAD {
+            match stream.next().now_or_never() {
+                Some(next) => next,
+                None => break,
+            }
+        } else {
+            break;
+        };
+        match next {
+            Some(Ok(chunk)) => {
+                sent = sent.saturating_add(chunk.len() as u64);
+                head.push(Ok(chunk));
+            }
+            Some(Err(e)) => return Err(failure(e)),
+            None => break,
+        }
+    }
+    let body = futures_util::stream::iter(head).chain(stream);
+    Ok(BodyExt::boxed(StreamBody::new(
+        body.map(|r| r.map(Frame::data)),
+    )))
 }
 
 fn stream_body(s: BlobStream) -> Body {

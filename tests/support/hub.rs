@@ -172,6 +172,13 @@ struct State {
     captive_portal: bool,
     /// Manifest replies carry this Content-Type instead of the manifest's.
     manifest_content_type: Option<String>,
+    // fault matrix
+    /// `set_reply_on`: (path part, reply, times left or `None`: always).
+    matrix: Option<(String, Reply, Option<usize>)>,
+    /// `set_token_reply`: how the token endpoint misbehaves.
+    token_reply: Option<TokenReply>,
+    /// Replies the two knobs above changed (faults injected).
+    matrix_injected: usize,
 }
 
 /// One request to the token endpoint, as the hub saw it.
@@ -690,6 +697,26 @@ impl FakeHub {
             std::thread::sleep(Duration::from_millis(10));
         }
     }
+
+    // fault matrix: knobs for faults the older ones do not make (tests/it/fault_matrix.rs).
+
+    /// Requests (registry API or CDN) whose path contains `path_part` get
+    /// `reply` instead of their answer, the next `times` of them (`None`:
+    /// always). Body faults (`Short` .. `Drip`) apply to GETs only; a HEAD is
+    /// answered as usual. `None` for `reply` turns the knob off.
+    pub fn set_reply_on(&self, path_part: &str, reply: Option<Reply>, times: Option<usize>) {
+        self.state().matrix = reply.map(|r| (path_part.to_string(), r, times));
+    }
+
+    /// How the token endpoint misbehaves (`None`: it answers again).
+    pub fn set_token_reply(&self, reply: Option<TokenReply>) {
+        self.state().token_reply = reply;
+    }
+
+    /// How many replies `set_reply_on` and `set_token_reply` changed so far.
+    pub fn matrix_injected(&self) -> usize {
+        self.state().matrix_injected
+    }
 }
 
 impl Drop for FakeHub {
@@ -945,11 +972,17 @@ async fn handle(shared: &Shared, req: Request<Incoming>, is_cdn: bool) -> Respon
         if req.headers().contains_key(header::AUTHORIZATION) {
             shared.state().cdn_saw_auth = true;
         }
+        if let Some(resp) = matrix_reply(shared, &path, head).await {
+            return resp;
+        }
         let digest = path.trim_start_matches("/cdn/").to_string();
         return blob_response(shared, &req, &path, &digest, head).await;
     }
     if path == "/token" || (path == "/jwt/auth" && shared.state().gitlab_realm) {
         shared.bump(Route::Token);
+        if let Some(resp) = token_fault(shared).await {
+            return resp;
+        }
         return token(shared, &req);
     }
     if path == "/v2/" || path == "/v2" {
@@ -1031,6 +1064,9 @@ async fn handle(shared: &Shared, req: Request<Incoming>, is_cdn: bool) -> Respon
         shared.record_identity(&req, route);
     }
     shared.bump_path(route, &path);
+    if let Some(resp) = matrix_reply(shared, &path, head).await {
+        return resp;
+    }
     // The token covered the name as asked; the content is under the plain name.
     let Some(repo) = unprefixed(prefix.as_deref(), repo) else {
         return name_unknown();
@@ -1697,4 +1733,210 @@ fn endless(shared: &Shared, data: &Bytes, digest: &str, head: bool) -> Response<
     });
     b.body(BodyExt::boxed(StreamBody::new(stream)))
         .unwrap_or_else(|_| Response::new(full("")))
+}
+
+// fault matrix: the replies of `set_reply_on` and `set_token_reply`.
+
+/// A reply `set_reply_on` puts in place of a manifest's or blob's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// This status, with a distribution error body.
+    Status(u16),
+    /// The full Content-Length, half the body, then the connection closes.
+    Short,
+    /// The body and 1 MiB more, with a Content-Length that says so.
+    Long,
+    /// Chunked, no Content-Length, never ending.
+    Endless,
+    /// As many bytes as the body, each one flipped.
+    Wrong,
+    /// Half the body, then nothing more (until the hub drops).
+    StallHalfway,
+    /// The body, one byte per this interval.
+    Drip(Duration),
+    /// `200 text/html`: a sign-in page.
+    Html,
+    /// A redirect to itself.
+    RedirectLoop,
+    /// A 1 MiB header.
+    HugeHead,
+}
+
+/// How `set_token_reply` makes the token endpoint misbehave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenReply {
+    /// 503 UNAVAILABLE.
+    Down,
+    /// The request is read and never answered (until the hub drops).
+    Hang,
+    /// `200 application/json` whose body is no JSON.
+    Garbage,
+    /// The token, after this delay.
+    Slow(Duration),
+}
+
+/// The bytes a manifest or blob path names (a manifest by tag or digest,
+/// `/v2/<repo>/manifests/<ref>`; a blob at the API or the CDN), with the
+/// Content-Type and Docker-Content-Digest of its answer.
+fn body_for(shared: &Shared, path: &str) -> Option<(Bytes, String, String)> {
+    let st = shared.state();
+    let rest = path.strip_prefix("/v2/").unwrap_or(path);
+    if let Some(i) = rest.rfind("/manifests/") {
+        let (repo, reference) = (&rest[..i], &rest[i + 11..]);
+        let digest = if reference.starts_with("sha256:") {
+            reference.to_string()
+        } else {
+            st.tags
+                .get(&(repo.to_string(), reference.to_string()))?
+                .clone()
+        };
+        let (media_type, bytes) = st.manifests.get(&digest)?.clone();
+        return Some((bytes, media_type, digest));
+    }
+    let digest = path.rsplit('/').next()?.split('?').next()?.to_string();
+    let bytes = st.blobs.get(&digest)?.clone();
+    Some((bytes, "application/octet-stream".into(), digest))
+}
+
+/// `set_reply_on`'s reply for this request, when it applies (counted).
+async fn matrix_reply(shared: &Shared, path: &str, head: bool) -> Option<Response<Body>> {
+    let reply = {
+        let mut st = shared.state();
+        let (part, reply, times) = st.matrix.clone()?;
+        let body_fault = !matches!(
+            reply,
+            Reply::Status(_) | Reply::Html | Reply::RedirectLoop | Reply::HugeHead
+        );
+        if !path.contains(&part) || (head && body_fault) || times == Some(0) {
+            return None;
+        }
+        st.matrix = Some((part, reply, times.map(|n| n - 1)));
+        st.matrix_injected += 1;
+        reply
+    };
+    let (data, content_type, digest) = body_for(shared, path).unwrap_or_default();
+    let ok = || {
+        Response::builder()
+            .header(header::CONTENT_TYPE, content_type.as_str())
+            .header("docker-content-digest", digest.as_str())
+    };
+    let gate = Arc::clone(&shared.gate);
+    let resp = match reply {
+        Reply::Status(code) => error(
+            StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            "UNKNOWN",
+            "the fake hub failed",
+        ),
+        Reply::Html => {
+            let page = "<!DOCTYPE html><html><body>Please sign in.</body></html>";
+            Response::builder()
+                .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
+                .header(header::CONTENT_LENGTH, page.len())
+                .body(full(if head { "" } else { page }))
+                .ok()?
+        }
+        Reply::RedirectLoop => Response::builder()
+            .status(StatusCode::TEMPORARY_REDIRECT)
+            .header(header::LOCATION, path)
+            .body(full(""))
+            .ok()?,
+        Reply::HugeHead => ok()
+            .header("x-padding", "a".repeat(1024 * 1024))
+            .body(full(""))
+            .ok()?,
+        Reply::Wrong => {
+            let flipped: Vec<u8> = data.iter().map(|b| b ^ 0xff).collect();
+            ok().header(header::CONTENT_LENGTH, flipped.len())
+                .body(full(flipped))
+                .ok()?
+        }
+        Reply::Long => {
+            let mut longer = data.to_vec();
+            longer.extend(std::iter::repeat_n(b'x', 1024 * 1024));
+            ok().header(header::CONTENT_LENGTH, longer.len())
+                .body(full(longer))
+                .ok()?
+        }
+        Reply::Short => {
+            let half = data.slice(..data.len() / 2);
+            let stream = futures_util::stream::iter([
+                Ok(Frame::data(half)),
+                Err(std::io::Error::other("cut short")),
+            ]);
+            ok().header(header::CONTENT_LENGTH, data.len())
+                .body(BodyExt::boxed(StreamBody::new(stream)))
+                .ok()?
+        }
+        Reply::StallHalfway => {
+            let half = data.slice(..data.len() / 2);
+            let stream = futures_util::stream::once(async move { Ok(Frame::data(half)) }).chain(
+                futures_util::stream::unfold((), move |()| {
+                    let gate = Arc::clone(&gate);
+                    async move {
+                        while !gate.closing.load(Ordering::SeqCst) {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                        None::<(Result<Frame<Bytes>, std::io::Error>, ())>
+                    }
+                }),
+            );
+            ok().header(header::CONTENT_LENGTH, data.len())
+                .body(BodyExt::boxed(StreamBody::new(stream)))
+                .ok()?
+        }
+        Reply::Endless => {
+            let chunk = if data.is_empty() {
+                Bytes::from_static(b"x")
+            } else {
+                data
+            };
+            let stream = futures_util::stream::unfold((), move |()| {
+                let (gate, chunk) = (Arc::clone(&gate), chunk.clone());
+                async move {
+                    if gate.closing.load(Ordering::SeqCst) {
+                        return None;
+                    }
+                    tokio::task::yield_now().await;
+                    Some((Ok::<_, std::io::Error>(Frame::data(chunk)), ()))
+                }
+            });
+            ok().body(BodyExt::boxed(StreamBody::new(stream))).ok()?
+        }
+        Reply::Drip(interval) => {
+            let resp = ok()
+                .header(header::CONTENT_LENGTH, data.len())
+                .body(full(data))
+                .ok()?;
+            return Some(dripping(shared, resp, interval).await);
+        }
+    };
+    Some(resp)
+}
+
+/// `set_token_reply`'s answer for a token request, when the knob is on (counted).
+async fn token_fault(shared: &Shared) -> Option<Response<Body>> {
+    let reply = {
+        let mut st = shared.state();
+        let reply = st.token_reply?;
+        st.matrix_injected += 1;
+        reply
+    };
+    match reply {
+        TokenReply::Down => Some(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            "the token service is down",
+        )),
+        TokenReply::Hang => Some(silence(shared).await),
+        TokenReply::Garbage => Some(
+            Response::builder()
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(full("<html>502 Bad Gateway</html>"))
+                .ok()?,
+        ),
+        TokenReply::Slow(d) => {
+            tokio::time::sleep(d).await;
+            None
+        }
+    }
 }

@@ -7,6 +7,7 @@ pub mod http;
 pub mod hub;
 pub mod layout;
 pub mod push;
+pub mod secrets;
 
 /// The fields of one quota report, as `dpx ratelimit --json` and each entry of
 /// `dpx ratelimit --cached --json` print it (one schema for both), sorted.
