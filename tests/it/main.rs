@@ -11,6 +11,7 @@ mod cli;
 mod crash;
 mod credentials;
 mod daemon;
+mod disk;
 mod docs;
 mod engines;
 mod hostile;
