@@ -128,9 +128,17 @@ fn a_download_that_does_not_fit_fails_clearly_leaves_nothing_serving_goes_on_and
     // Space freed: the same pull, import and request succeed.
     std::fs::remove_file(filler).expect("free space");
     let v = dpx.json(&["pull", "huge:v1"]);
-    assert_eq!(v["images"][0]["digest"].as_str(), Some(huge.as_str()), "{v}");
+    assert_eq!(
+        v["images"][0]["digest"].as_str(),
+        Some(huge.as_str()),
+        "{v}"
+    );
     let v = dpx.json(&["import", path_str(&archive)]);
-    assert_eq!(v["images"][0]["digest"].as_str(), Some(bulky.as_str()), "{v}");
+    assert_eq!(
+        v["images"][0]["digest"].as_str(),
+        Some(bulky.as_str()),
+        "{v}"
+    );
     pull_through(&serve.addr, "library/huge", "v1", &huge)
         .unwrap_or_else(|e| panic!("after space was freed: {e:?}"));
     pull_through(&serve.addr, "library/bulky", "v1", &bulky)
