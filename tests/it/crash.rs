@@ -914,3 +914,34 @@ fn every_store_path_fsyncs_a_file_before_the_rename_that_makes_it_visible() {
     let _ = (pulled, imported);
     assert_verify_clean(&dpx, "after the traced runs");
 }
+
+#[test]
+fn a_purge_during_a_pulls_tag_check_leaves_no_tag_record_without_its_manifest() {
+    let hub = FakeHub::start();
+    let digest = hub.add_image("library/checked", "v1", &[50_000], 1960);
+    let dpx = Dpx::new(&hub.url());
+    dpx.ok(&["-q", "pull", "checked:v1"]);
+    // The next pull reads the cached tag and manifest, then HEADs the tag:
+    // slowly, so that a purge forgets the image meanwhile.
+    hub.set_manifest_head_delay(Duration::from_millis(1500));
+    hub.reset_counts();
+    let pull = dpx
+        .command()
+        .args(["--json", "pull", "checked:v1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn dpx pull");
+    crate::support::dpx::wait_for("the pull's HEAD", Duration::from_secs(20), || {
+        hub.count(crate::support::hub::Route::ManifestHead) > 0
+    });
+    dpx.ok(&["purge", "--image", "checked:v1"]);
+    let out = pull.wait_with_output().expect("the pull");
+    crate::support::assert_success(&out, "the pull");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["images"][0]["digest"].as_str(), Some(digest.as_str()));
+    // It exited 0 after the purge: what it printed is cached, its tag
+    // record has its manifest.
+    assert_printed_is_cached(&dpx, &v, "a pull whose image was purged mid-check");
+    assert_verify_clean(&dpx, "a pull whose image was purged mid-check");
+}
