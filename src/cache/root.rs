@@ -158,6 +158,18 @@ pub(super) fn process_may_live(pid: &str) -> bool {
     }
 }
 
+/// `VERSION` is written aside as `<this><pid>` first; a process killed
+/// before it linked the file into place leaves it for the sweep.
+const VERSION_ASIDE: &str = ".VERSION.";
+
+/// Whether `name`, in the cache root, is a `VERSION` written aside by a
+/// process that is gone.
+pub(super) fn is_dead_version_aside(name: &str) -> bool {
+    name.strip_prefix(VERSION_ASIDE)
+        .filter(|pid| pid.parse::<u32>().is_ok())
+        .is_some_and(|pid| !process_may_live(pid))
+}
+
 /// Checks the layout version at `root`, writing it into a new cache. A cache
 /// written by another layout is refused, not misread.
 pub fn check_version(root: &Path) -> Result<(), CacheError> {
@@ -173,7 +185,7 @@ pub fn check_version(root: &Path) -> Result<(), CacheError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             // Before VERSION existed the layout was version 1 already.
             // Written aside and linked into place: a reader never sees it empty.
-            let aside = root.join(format!(".VERSION.{}", std::process::id()));
+            let aside = root.join(format!("{VERSION_ASIDE}{}", std::process::id()));
             fs::write(&aside, format!("{LAYOUT_VERSION}\n"))
                 .and_then(|()| File::open(&aside)?.sync_all())
                 .map_err(|e| CacheError::write(&aside, e))?;

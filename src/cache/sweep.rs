@@ -1,7 +1,8 @@
 //! Sweeping what dead processes left behind, without racing live ones: a
 //! temp file is dead when its writer's lock on it is free (`cache::temp`);
 //! a lock file is orphaned when its lock is free: it is deleted while held,
-//! and `try_lock` re-opens a lock file that went away under it.
+//! and `try_lock` re-opens a lock file that went away under it; a holder
+//! file or a `VERSION` written aside is dead when the process it names is.
 
 use std::fs::{self, TryLockError};
 
@@ -65,6 +66,17 @@ impl Cache {
         })?;
         for entry in entries.flatten() {
             report.add_temp(remove_if_dead(&entry.path()));
+        }
+        // `VERSION` as a process killed while creating the cache left it.
+        for entry in fs::read_dir(&self.root).into_iter().flatten().flatten() {
+            let dead = entry
+                .file_name()
+                .to_str()
+                .is_some_and(super::root::is_dead_version_aside);
+            let len = entry.metadata().map_or(0, |m| m.len());
+            if dead && fs::remove_file(entry.path()).is_ok() {
+                report.add_temp(Some(len));
+            }
         }
         Ok(report)
     }
@@ -156,5 +168,22 @@ mod tests {
         drop(file);
         assert_eq!(cache.sweep().unwrap().temp_files, 1);
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_version_file_a_dead_process_wrote_aside_goes_a_live_ones_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        // What a process killed between writing VERSION aside and linking it
+        // into place leaves (the first open of a new cache).
+        let dead = dir.path().join(format!(".VERSION.{}", u32::MAX));
+        fs::write(&dead, "1\n").unwrap();
+        let live = dir.path().join(format!(".VERSION.{}", std::process::id()));
+        fs::write(&live, "1\n").unwrap();
+        let report = cache.sweep().unwrap();
+        assert!(!dead.exists(), "the dead process's file is swept");
+        assert!(live.exists(), "a live process's file is its own");
+        assert_eq!(report.temp_files, 1);
+        assert_eq!(report.bytes, 2);
     }
 }

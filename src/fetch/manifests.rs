@@ -116,6 +116,25 @@ impl Fetcher {
         }
     }
 
+    /// After a tag record was written for `m`, read from the cache before:
+    /// stores it again if a purge took it meanwhile, so that the record does
+    /// not point at nothing (a purge planned later sees the record and keeps it).
+    pub(super) async fn keep_manifest(&self, m: &ResolvedManifest) -> Result<(), FetchError> {
+        let (digest, media_type, bytes) = (m.digest.clone(), m.media_type.clone(), m.bytes.clone());
+        let kept = self
+            .on_disk(move |c| match c.has_blob(&digest) {
+                true => Ok(()),
+                false => c.put_manifest(&digest, &media_type, &bytes),
+            })
+            .await;
+        match kept {
+            Ok(()) => Ok(()),
+            Err(e) => self
+                .stored_or_warn(e, format!("manifest {} not cached", m.digest))
+                .map(|_| ()),
+        }
+    }
+
     /// A manifest by digest: from the cache, else one GET however many
     /// clients and processes ask at once. Never stale. A cached manifest is
     /// only served under a repository it belongs to (`require_member`).

@@ -160,11 +160,12 @@ impl Fetcher {
             // No digest, size or manifest type said: only a GET tells.
             return by_get().await;
         };
-        if self.cached_manifest(&known.digest).await?.is_some() {
+        if let Some(cached) = self.cached_manifest(&known.digest).await? {
             // Cached under another name: the tag's record is all that was missing.
             let record = TagRecord::new(known.digest.clone());
             self.write_tag_best_effort(registry, repo, tag, record)
                 .await;
+            self.keep_manifest(&cached).await?;
         } else if let Ok(mut heads) = self.heads.lock() {
             if heads.len() >= MAX_KNOWN_HEADS {
                 heads.clear();
@@ -345,6 +346,7 @@ impl Fetcher {
                 record.checked_at = crate::cache::now_secs();
                 self.write_tag_best_effort(registry, repo, tag, record)
                     .await;
+                self.keep_manifest(&cached).await?;
                 Ok(ResolvedManifest {
                     freshness: Freshness::Revalidated,
                     ..cached
