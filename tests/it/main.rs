@@ -19,6 +19,7 @@ mod pull;
 mod purge;
 mod quota;
 mod ratelimit;
+mod raw_http;
 mod referrers;
 mod registry;
 mod serve;

@@ -690,6 +690,17 @@ impl FakeHub {
             std::thread::sleep(Duration::from_millis(10));
         }
     }
+
+    // --- raw HTTP and load (issue 19) ---
+
+    /// Every counted request since the last `reset_counts`: route and path.
+    pub fn requests(&self) -> Vec<(Route, String)> {
+        self.shared
+            .log
+            .lock()
+            .map(|log| log.iter().map(|(r, p, _)| (*r, p.clone())).collect())
+            .unwrap_or_default()
+    }
 }
 
 impl Drop for FakeHub {

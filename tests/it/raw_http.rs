@@ -1,0 +1,471 @@
+//! Raw HTTP/1.1 and HTTP/2 bytes against `dpx serve`: path traversal in every
+//! spelling, bad digests and algorithms, names over the limits, header floods,
+//! bodies on GET, and HTTP/2 abuse (rapid reset, a CONTINUATION flood, streams
+//! beyond the advertised limit, many streams on one connection). Every answer
+//! is a 4xx (routing errors with the distribution-spec JSON body), serve's
+//! memory stays bounded, and nothing outside the cache is opened or created.
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::mem::MaybeUninit;
+use std::net::{Shutdown, TcpStream};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rustix::fs::inotify;
+
+use crate::protocol::SPEC_CODES;
+use crate::support::dpx::{Dpx, Serve, sha256_hex};
+use crate::support::http::{RawResponse, request};
+use crate::support::hub::{FakeHub, Route};
+use crate::support::proc::{peak_rss_kb, rss_kb};
+
+/// How much serve's resident memory may grow over a hostile run. The figures
+/// measured are printed; this is a generous cap on them, not a target.
+const RSS_GROWTH_BOUND_KB: u64 = 96 * 1024;
+
+/// Every upstream request the fake hub counts.
+fn upstream_requests(hub: &FakeHub) -> usize {
+    [
+        Route::Ping,
+        Route::Token,
+        Route::ManifestGet,
+        Route::ManifestHead,
+        Route::BlobGet,
+        Route::BlobHead,
+        Route::TagsList,
+        Route::CdnBlobGet,
+        Route::ReferrersGet,
+        Route::Unauthorized,
+    ]
+    .into_iter()
+    .map(|r| hub.count(r))
+    .sum()
+}
+
+/// Every path under `dir`, directories included.
+fn tree(dir: &Path) -> BTreeSet<PathBuf> {
+    let mut out = BTreeSet::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.map_while(Result::ok) {
+        let path = e.path();
+        if path.is_dir() {
+            out.extend(tree(&path));
+        }
+        out.insert(path);
+    }
+    out
+}
+
+/// inotify on directories outside the cache: any open, creation or rename
+/// in them (by serve: the test itself stays out while it watches).
+struct Watch {
+    fd: OwnedFd,
+    dirs: Vec<(i32, PathBuf)>,
+}
+
+impl Watch {
+    fn new(dirs: &[&Path]) -> Watch {
+        let fd = inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK)
+            .expect("inotify_init");
+        let flags = inotify::WatchFlags::OPEN
+            | inotify::WatchFlags::CREATE
+            | inotify::WatchFlags::MOVED_TO
+            | inotify::WatchFlags::DELETE;
+        let dirs = dirs
+            .iter()
+            .map(|d| {
+                let wd = inotify::add_watch(&fd, *d, flags).expect("inotify_add_watch");
+                (wd, d.to_path_buf())
+            })
+            .collect();
+        Watch { fd, dirs }
+    }
+
+    /// What happened since the last call, as `path: flags` lines.
+    fn events(&self) -> Vec<String> {
+        let mut buf = [MaybeUninit::<u8>::uninit(); 8192];
+        let mut reader = inotify::Reader::new(&self.fd, &mut buf);
+        let mut out = Vec::new();
+        while let Ok(e) = reader.next() {
+            let dir = self
+                .dirs
+                .iter()
+                .find(|(wd, _)| *wd == e.wd())
+                .map_or_else(|| PathBuf::from("?"), |(_, d)| d.clone());
+            let name = e
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            out.push(format!("{}: {:?}", dir.join(name).display(), e.events()));
+        }
+        out
+    }
+}
+
+/// What one raw exchange brought back.
+#[derive(Debug)]
+struct Outcome {
+    /// Everything the server sent before closing (or going quiet).
+    raw: Vec<u8>,
+    /// How many of our bytes went out before the server stopped taking them.
+    written: usize,
+    /// Whether the server closed the connection (EOF or reset) within the wait.
+    closed: bool,
+}
+
+impl Outcome {
+    fn status(&self) -> Option<u16> {
+        let line = self.raw.split(|b| *b == b'\n').next()?;
+        std::str::from_utf8(line)
+            .ok()?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    }
+
+    /// The first response's body (by its Content-Length).
+    fn body(&self) -> &[u8] {
+        let Some(split) = self.raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+            return &[];
+        };
+        let head = String::from_utf8_lossy(&self.raw[..split]).to_ascii_lowercase();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        let start = split + 4;
+        &self.raw[start..(start + len).min(self.raw.len())]
+    }
+
+    fn responses(&self) -> usize {
+        self.raw
+            .windows(9)
+            .filter(|w| w.starts_with(b"HTTP/1.") && w.ends_with(b" "))
+            .count()
+    }
+}
+
+/// Writes `bytes` (from a thread, so a server that answers early and closes
+/// cannot make us lose its answer) while reading until the server closes or
+/// stays quiet for `quiet`.
+fn exchange(addr: &str, bytes: Vec<u8>, quiet: Duration) -> Outcome {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(quiet)).expect("timeout");
+    let mut w = s.try_clone().expect("clone");
+    let writer = std::thread::spawn(move || {
+        let mut written = 0;
+        for chunk in bytes.chunks(64 * 1024) {
+            if w.write_all(chunk).is_err() {
+                break;
+            }
+            written += chunk.len();
+        }
+        written
+    });
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 64 * 1024];
+    let closed = loop {
+        match s.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock) => break false,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::TimedOut) => break false,
+            Err(_) => break true,
+        }
+    };
+    let _ = s.shutdown(Shutdown::Both);
+    let written = writer.join().expect("writer");
+    Outcome {
+        raw,
+        written,
+        closed,
+    }
+}
+
+/// Whether it is a 4xx with the distribution-spec JSON error body.
+fn spec_error(status: u16, body: &[u8]) -> Result<(), String> {
+    let text = String::from_utf8_lossy(body);
+    if !(400..500).contains(&status) {
+        return Err(format!("{status} {}", shorten(&text)));
+    }
+    let v: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| format!("{status} body is not JSON ({e}): {}", shorten(&text)))?;
+    let code = v["errors"][0]["code"].as_str().unwrap_or_default();
+    if !SPEC_CODES.contains(&code) {
+        return Err(format!(
+            "{status} {code:?} is no spec code: {}",
+            shorten(&text)
+        ));
+    }
+    if !v["errors"][0]["message"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty())
+    {
+        return Err(format!("{status} no message: {}", shorten(&text)));
+    }
+    Ok(())
+}
+
+/// At most 200 characters of `s`, for failure lists.
+fn shorten(s: &str) -> String {
+    if s.chars().count() <= 200 {
+        return s.to_string();
+    }
+    let head: String = s.chars().take(200).collect();
+    format!("{head}... ({} bytes)", s.len())
+}
+
+/// A served cache with one image, a canary file next to the cache and
+/// another in a sibling directory, and the hub's counters at zero.
+struct Target {
+    hub: FakeHub,
+    dpx: Dpx,
+    serve: Serve,
+    manifest: String,
+    layer: String,
+    canary: PathBuf,
+    secret: String,
+}
+
+fn target(seed: u64) -> Target {
+    let hub = FakeHub::start();
+    let manifest = hub.add_image("library/ok", "v1", &[256 * 1024], seed);
+    let layer = hub.layers(&manifest)[0].clone();
+    let dpx = Dpx::new(&hub.url());
+    let secret = format!("CANARY-{:016x}", fastrand::u64(..));
+    let canary = dpx.dir.path().join("canary.txt");
+    std::fs::write(&canary, &secret).expect("canary");
+    let outside = dpx.dir.path().join("outside");
+    std::fs::create_dir(&outside).expect("outside dir");
+    std::fs::write(outside.join("canary.txt"), &secret).expect("canary");
+    let serve = dpx.serve();
+    // Cached: the manifest and its layer, so valid requests need nobody upstream.
+    for path in [
+        "/v2/library/ok/manifests/v1".to_string(),
+        format!("/v2/library/ok/blobs/{layer}"),
+    ] {
+        assert_eq!(
+            request(&serve.addr, "GET", &path, &[]).status,
+            200,
+            "{path}"
+        );
+    }
+    hub.reset_counts();
+    Target {
+        hub,
+        dpx,
+        serve,
+        manifest,
+        layer,
+        canary,
+        secret,
+    }
+}
+
+/// Every spelling of "up one directory" and of a separator we know of.
+const DOTS: &[&str] = &[
+    "..",
+    "%2e%2e",
+    "%2E%2e",
+    "%2e.",
+    ".%2E",
+    "%252e%252e",
+    "%c0%ae%c0%ae",
+    "%u002e%u002e",
+    "..%00",
+    "....",
+    ".",
+];
+const SEPARATORS: &[&str] = &[
+    "/", "%2f", "%2F", "%252f", "%5c", "%5C", "\\", "//", "/./", "%00/", ";/",
+];
+
+/// Request targets that try to reach `canary` (absolute) through the routes.
+fn traversal_targets(canary: &Path, layer: &str) -> Vec<String> {
+    let abs = canary.display().to_string();
+    let mut out = Vec::new();
+    for dot in DOTS {
+        for sep in SEPARATORS {
+            let up = format!("{dot}{sep}").repeat(6);
+            out.extend([
+                format!("/v2/{up}canary.txt/manifests/v1"),
+                format!("/v2/library/ok/manifests/{up}canary.txt"),
+                format!("/v2/library/ok/blobs/{up}canary.txt"),
+                format!("/v2/library/ok/blobs/{layer}{sep}{up}canary.txt"),
+                format!("/v2/library/{up}ok/tags/list"),
+                format!("/v2/library/ok/referrers/{up}canary.txt"),
+                format!("/v2/library/ok/manifests/v1?ns={up}"),
+                format!("/{up}canary.txt"),
+                format!("/v2{sep}{up}canary.txt"),
+            ]);
+        }
+    }
+    out.extend([
+        abs.clone(),
+        format!("/{abs}"),
+        format!("/v2{abs}/manifests/v1"),
+        format!("/v2/{abs}/manifests/v1"),
+        format!("/v2/library/ok/blobs/{abs}"),
+        format!("/v2/library/ok/manifests/{abs}"),
+        format!("/v2/library/ok/manifests/v1?ns={abs}"),
+        format!("/v2/library/ok/manifests/v1?ns=file://{abs}"),
+        "/v2/library/ok/manifests/v1?ns=localhost%2f..%2f..".into(),
+        "/v2/library/ok/manifests/v1?ns=..".into(),
+        "/v2/library/ok/manifests/v1?ns=%2e%2e".into(),
+        "/v2//library/ok/manifests/v1".into(),
+        "/v2/library//ok/manifests/v1".into(),
+        "//v2/library/ok/manifests/v1".into(),
+        "/v2/library/ok/blobs//etc/passwd".into(),
+        "/v2/library/ok/blobs/sha256:../../../../etc/passwd".into(),
+        "/v2/library/ok/manifests/sha256:..%2f..%2fetc%2fpasswd".into(),
+        "/etc/passwd".into(),
+    ]);
+    out
+}
+
+/// Digests of the wrong length, case, alphabet or algorithm.
+fn bad_digests() -> Vec<String> {
+    let hex = "0123456789abcdef".repeat(4);
+    vec![
+        format!("sha256:{}", &hex[..63]),
+        format!("sha256:{hex}0"),
+        format!("sha256:{}", hex.to_uppercase()),
+        format!("sha256:{}", "g".repeat(64)),
+        format!("sha512:{hex}{hex}"),
+        format!("sha384:{}", &format!("{hex}{hex}")[..96]),
+        format!("md5:{}", &hex[..32]),
+        format!("sha256+b64u:{}", "A".repeat(43)),
+        format!("SHA256:{hex}"),
+        format!("sha256::{hex}"),
+        format!(":{hex}"),
+        format!("sha256{hex}"),
+        format!("sha256:{hex}x"),
+        format!("sha256:{hex}%00"),
+        format!("sha256:%30{}", &hex[1..]),
+        format!("sha256:{}", "0".repeat(20_000)),
+        format!("{}:{hex}", "a".repeat(10_000)),
+        "sha256:".into(),
+        ":".into(),
+    ]
+}
+
+/// Names and tags over the distribution limits (name ≤ 255, tag ≤ 128).
+fn names_over_limits() -> Vec<String> {
+    let host = format!("{}.example", "h".repeat(300));
+    vec![
+        format!("/v2/{}/manifests/v1", "a".repeat(256)),
+        format!("/v2/library/{}/manifests/v1", "a".repeat(248)),
+        format!("/v2/{}/manifests/v1", "a".repeat(40_000)),
+        format!("/v2/{}manifests/v1", "a/".repeat(200)),
+        format!("/v2/{}manifests/v1", "a/".repeat(10_000)),
+        format!("/v2/library/ok/manifests/{}", "t".repeat(129)),
+        format!("/v2/library/ok/manifests/{}", "t".repeat(30_000)),
+        format!("/v2/{host}/app/manifests/v1"),
+        format!("/v2/library/ok/manifests/v1?ns={host}"),
+        format!("/v2/library/ok/tags/list?n={}", "9".repeat(40)),
+        "/v2/library/ok/tags/list?n=-1".into(),
+        "/v2/Library/OK/manifests/v1".into(),
+        "/v2/library/ok-/manifests/v1".into(),
+        "/v2/library/_ok/manifests/v1".into(),
+        "/v2/library/o__k__/manifests/v1".into(),
+    ]
+}
+
+#[test]
+fn hostile_paths_digests_and_names_get_4xx_json_errors_and_nothing_outside_the_cache_is_touched() {
+    let t = target(901);
+    let outside = t.dpx.dir.path().join("outside");
+    let before = tree(t.dpx.dir.path());
+    let watch = Watch::new(&[t.dpx.dir.path(), &outside]);
+
+    let mut targets = traversal_targets(&t.canary, &t.layer);
+    let traversal = targets.len();
+    for d in bad_digests() {
+        for kind in ["blobs", "manifests", "referrers"] {
+            // Without a colon it is a valid tag, which may be asked upstream.
+            if kind != "manifests" || d.contains(':') {
+                targets.push(format!("/v2/library/ok/{kind}/{d}"));
+            }
+        }
+    }
+    let digests = targets.len() - traversal;
+    targets.extend(names_over_limits());
+    let names = targets.len() - traversal - digests;
+
+    let mut sent = 0;
+    // Every case runs; the failures are listed together at the end.
+    let mut failures = Vec::new();
+    for path in &targets {
+        for method in ["GET", "HEAD"] {
+            let bytes = format!(
+                "{method} {path} HTTP/1.1\r\nHost: {}\r\nAccept: {}\r\nConnection: close\r\n\r\n",
+                t.serve.addr,
+                crate::support::http::ENGINE_ACCEPT
+            );
+            let out = exchange(&t.serve.addr, bytes.into_bytes(), Duration::from_secs(30));
+            sent += 1;
+            let what = format!("{method} {}", shorten(path));
+            let text = String::from_utf8_lossy(&out.raw);
+            assert!(!text.contains(&t.secret), "{what} served the canary");
+            assert!(!text.contains("root:x:0:0"), "{what} served /etc/passwd");
+            let Some(status) = out.status() else {
+                failures.push(format!("{what}: no answer: {}", shorten(&text)));
+                continue;
+            };
+            if method == "HEAD" {
+                if !(400..500).contains(&status) {
+                    failures.push(format!("{what}: {status}"));
+                }
+                continue;
+            }
+            if let Err(e) = spec_error(status, out.body()) {
+                failures.push(format!("{what}: {e}"));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {sent} hostile requests were not answered with a 4xx and a spec error body:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert_eq!(
+        upstream_requests(&t.hub),
+        0,
+        "hostile requests reached upstream: {:?}",
+        t.hub.requests()
+    );
+    let events = watch.events();
+    assert!(
+        events.is_empty(),
+        "serve touched files outside its cache: {events:?}"
+    );
+    // The watch sees what it should: the test's own read of the canary.
+    assert_eq!(
+        std::fs::read_to_string(&t.canary).expect("canary"),
+        t.secret
+    );
+    let seen = watch.events();
+    assert!(
+        seen.iter().any(|e| e.contains("canary.txt")),
+        "the watch saw nothing of the canary being read: {seen:?}"
+    );
+    let after = tree(t.dpx.dir.path());
+    let new: Vec<_> = after.difference(&before).collect();
+    assert!(new.is_empty(), "new files: {new:?}");
+    // Still serving, the right bytes.
+    let r = request(&t.serve.addr, "GET", "/v2/library/ok/manifests/v1", &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(format!("sha256:{}", sha256_hex(&r.body)), t.manifest);
+    println!(
+        "raw_http: {sent} hostile requests sent ({traversal} traversal targets, {digests} bad digests, \
+         {names} names over limits; GET and HEAD each)"
+    );
+}
