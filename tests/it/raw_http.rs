@@ -469,3 +469,143 @@ fn hostile_paths_digests_and_names_get_4xx_json_errors_and_nothing_outside_the_c
          {names} names over limits; GET and HEAD each)"
     );
 }
+
+/// What a malformed or oversized request should get.
+#[derive(Debug, Clone, Copy)]
+enum Expect {
+    /// hyper refuses it before dpx sees it: this status, no body, closed.
+    Refused(u16),
+    /// dpx answers it normally (the request is valid HTTP): 200.
+    Served,
+    /// Answered once, then closed: what follows its body is not read as
+    /// another request (RFC 9112 §6.1: chunked wins over Content-Length).
+    ServedOnce,
+}
+
+fn get(path: &str, extra: &str) -> Vec<u8> {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAccept: {}\r\n{extra}\r\n",
+        crate::support::http::ENGINE_ACCEPT
+    )
+    .into_bytes()
+}
+
+fn with_body(mut head: Vec<u8>, body_len: usize) -> Vec<u8> {
+    head.extend(std::iter::repeat_n(b'x', body_len));
+    head
+}
+
+/// Header floods, malformed framing and bodies on GET.
+fn flood_cases() -> Vec<(&'static str, Vec<u8>, Expect)> {
+    let m = "/v2/library/ok/manifests/v1";
+    let many = |n: usize| (0..n).map(|i| format!("X-H{i}: v\r\n")).collect::<String>();
+    let chunks: String = (0..20_000)
+        .map(|_| "400\r\n".to_string() + &"c".repeat(1024) + "\r\n")
+        .collect();
+    vec![
+        ("100 headers", get(m, &many(96)), Expect::Served),
+        ("101 headers", get(m, &many(101)), Expect::Refused(431)),
+        ("100,000 headers", get(m, &many(100_000)), Expect::Refused(431)),
+        ("one 300 KB header", get(m, &format!("X-Big: {}\r\n", "b".repeat(300_000))), Expect::Served),
+        ("one 1 MiB header", get(m, &format!("X-Big: {}\r\n", "b".repeat(1 << 20))), Expect::Refused(431)),
+        ("a 64 MiB header line with no end", get(m, &format!("X-Big: {}", "b".repeat(64 << 20))), Expect::Refused(431)),
+        ("a 100 KB Accept", get(m, &format!("Accept: {}\r\n", "text/plain, ".repeat(8_000))), Expect::Served),
+        ("a 100 KB Range of 10,000 ranges", get(m, &format!("Range: bytes={}0-1\r\n", "0-1,".repeat(10_000))), Expect::Served),
+        ("a 100 KB Authorization", get(m, &format!("Authorization: Bearer {}\r\n", "t".repeat(100_000))), Expect::Served),
+        ("a header without a colon", get(m, "NoColonHere\r\n"), Expect::Refused(400)),
+        ("an obs-fold continuation line", get(m, "X-A: a\r\n  folded\r\n"), Expect::Refused(400)),
+        ("a NUL in a header value", get(m, "X-A: a\0b\r\n"), Expect::Refused(400)),
+        ("a space before the colon", get(m, "X-A : a\r\n"), Expect::Refused(400)),
+        ("two different Content-Lengths", get(m, "Content-Length: 1\r\nContent-Length: 2\r\n"), Expect::Refused(400)),
+        ("Content-Length -1", get(m, "Content-Length: -1\r\n"), Expect::Refused(400)),
+        ("Content-Length 2^70", get(m, "Content-Length: 1180591620717411303424\r\n"), Expect::Refused(400)),
+        ("Transfer-Encoding gzip only", get(m, "Transfer-Encoding: gzip\r\n"), Expect::Refused(400)),
+        ("Content-Length and chunked (smuggling)", format!("GET {m} HTTP/1.1\r\nHost: x\r\nAccept: {}\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET {m} HTTP/1.1\r\nHost: x\r\n\r\n", crate::support::http::ENGINE_ACCEPT).into_bytes(), Expect::ServedOnce),
+        ("a GET with a 1 TB Content-Length and 16 MiB sent", with_body(get(m, "Content-Length: 1000000000000\r\n"), 16 << 20), Expect::Served),
+        ("a GET with 20 MiB of chunks and no end", [get(m, "Transfer-Encoding: chunked\r\n"), chunks.into_bytes()].concat(), Expect::Served),
+        ("a GET with a chunk of 2^64 - 1 bytes", [get(m, "Transfer-Encoding: chunked\r\n"), b"ffffffffffffffff\r\nxx".to_vec()].concat(), Expect::Served),
+        ("a GET with Expect: 100-continue and 1 GB", get(m, "Expect: 100-continue\r\nContent-Length: 1000000000\r\n"), Expect::Served),
+        ("a request line of 70 KB", get(&format!("/v2/{}", "a".repeat(70_000)), ""), Expect::Refused(414)),
+        ("HTTP/1.1 without Host", format!("GET {m} HTTP/1.1\r\nConnection: close\r\nAccept: {}\r\n\r\n", crate::support::http::ENGINE_ACCEPT).into_bytes(), Expect::Served),
+        ("HTTP/0.9", format!("GET {m}\r\n\r\n").into_bytes(), Expect::Refused(400)),
+        ("HTTP/3.0 in the request line", format!("GET {m} HTTP/3.0\r\nHost: x\r\n\r\n").into_bytes(), Expect::Refused(400)),
+        ("binary garbage", (0..=255u8).cycle().take(1 << 20).collect(), Expect::Refused(400)),
+    ]
+}
+
+#[test]
+fn header_floods_malformed_framing_and_bodies_on_get_are_refused_or_ignored_in_bounded_memory() {
+    let t = target(902);
+    let pid = t.serve.child.id();
+    let rss_before = rss_kb(pid);
+    let mut sent = 0;
+    let mut failures = Vec::new();
+    for (name, bytes, expect) in flood_cases() {
+        let len = bytes.len();
+        let started = Instant::now();
+        let out = exchange(&t.serve.addr, bytes, Duration::from_secs(20));
+        sent += 1;
+        let status = out.status();
+        let ok = match expect {
+            Expect::Refused(code) => status == Some(code) && out.closed && out.responses() == 1,
+            Expect::Served => {
+                status == Some(200)
+                    && sha256_hex(out.body()) == t.manifest.trim_start_matches("sha256:")
+            }
+            Expect::ServedOnce => {
+                status == Some(200)
+                    && sha256_hex(out.body()) == t.manifest.trim_start_matches("sha256:")
+                    && out.closed
+                    && out.responses() == 1
+            }
+        };
+        println!(
+            "raw_http flood: {name}: {status:?}, {} of {len} bytes taken, closed {} after {:.1}s",
+            out.written,
+            out.closed,
+            started.elapsed().as_secs_f64()
+        );
+        if !ok {
+            failures.push(format!(
+                "{name}: expected {expect:?}, got {status:?} (closed: {}): {}",
+                out.closed,
+                shorten(&String::from_utf8_lossy(&out.raw))
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // The same floods from 64 clients at once: memory stays bounded.
+    let addr = t.serve.addr.clone();
+    let cases = std::sync::Arc::new(flood_cases());
+    let clients: Vec<_> = (0..64)
+        .map(|i| {
+            let (addr, cases) = (addr.clone(), std::sync::Arc::clone(&cases));
+            std::thread::spawn(move || {
+                let (_, bytes, _) = &cases[i % cases.len()];
+                exchange(&addr, bytes.clone(), Duration::from_secs(20)).status()
+            })
+        })
+        .collect();
+    for c in clients {
+        assert!(
+            c.join().expect("flood client").is_some(),
+            "a flood client got no answer"
+        );
+        sent += 1;
+    }
+    let (rss_after, peak) = (rss_kb(pid), peak_rss_kb(pid));
+    println!(
+        "raw_http flood: {sent} requests; serve RSS {} MiB before, {} MiB after, peak {} MiB (bound: +{} MiB)",
+        rss_before / 1024,
+        rss_after / 1024,
+        peak / 1024,
+        RSS_GROWTH_BOUND_KB / 1024
+    );
+    assert!(
+        peak < rss_before + RSS_GROWTH_BOUND_KB,
+        "serve's peak RSS {peak} KiB grew more than {RSS_GROWTH_BOUND_KB} KiB over {rss_before} KiB"
+    );
+    let r = request(&t.serve.addr, "GET", "/v2/library/ok/manifests/v1", &[]);
+    assert_eq!(r.status, 200, "still serving");
+}
