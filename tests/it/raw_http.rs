@@ -18,7 +18,7 @@ use rustix::fs::inotify;
 
 use crate::protocol::SPEC_CODES;
 use crate::support::dpx::{Dpx, Serve, sha256_hex};
-use crate::support::http::{RawResponse, request};
+use crate::support::http::request;
 use crate::support::hub::{FakeHub, Route};
 use crate::support::proc::{peak_rss_kb, rss_kb};
 
@@ -204,10 +204,7 @@ fn spec_error(status: u16, body: &[u8]) -> Result<(), String> {
             shorten(&text)
         ));
     }
-    if !v["errors"][0]["message"]
-        .as_str()
-        .is_some_and(|m| !m.is_empty())
-    {
+    if v["errors"][0]["message"].as_str().is_none_or(str::is_empty) {
         return Err(format!("{status} no message: {}", shorten(&text)));
     }
     Ok(())
@@ -608,4 +605,342 @@ fn header_floods_malformed_framing_and_bodies_on_get_are_refused_or_ignored_in_b
     );
     let r = request(&t.serve.addr, "GET", "/v2/library/ok/manifests/v1", &[]);
     assert_eq!(r.status, 200, "still serving");
+}
+
+// --- HTTP/2 (h2c, prior knowledge) ---
+
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+const DATA: u8 = 0;
+const HEADERS: u8 = 1;
+const RST_STREAM: u8 = 3;
+const SETTINGS: u8 = 4;
+const PING: u8 = 6;
+const GOAWAY: u8 = 7;
+const CONTINUATION: u8 = 9;
+const END_STREAM: u8 = 0x1;
+const END_HEADERS: u8 = 0x4;
+const ACK: u8 = 0x1;
+
+fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(payload.len()).expect("frame size");
+    let mut f = len.to_be_bytes()[1..].to_vec();
+    f.extend([kind, flags]);
+    f.extend(stream.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// An HPACK integer with an `n`-bit prefix, the first byte's other bits `first`.
+fn hpack_int(out: &mut Vec<u8>, first: u8, n: u32, mut v: usize) {
+    let max = (1usize << n) - 1;
+    if v < max {
+        out.push(first | v as u8);
+        return;
+    }
+    out.push(first | max as u8);
+    v -= max;
+    while v >= 128 {
+        out.push((v % 128) as u8 | 0x80);
+        v /= 128;
+    }
+    out.push(v as u8);
+}
+
+/// A literal (not Huffman) HPACK string.
+fn hpack_str(out: &mut Vec<u8>, s: &[u8]) {
+    hpack_int(out, 0, 7, s.len());
+    out.extend_from_slice(s);
+}
+
+/// `GET <path>` on `http`: `:method GET` and `:scheme http` from the static
+/// table, `:path` and `:authority` as literals with indexed names.
+fn request_block(path: &str) -> Vec<u8> {
+    let mut b = vec![0x82, 0x86];
+    hpack_int(&mut b, 0x00, 4, 4);
+    hpack_str(&mut b, path.as_bytes());
+    hpack_int(&mut b, 0x00, 4, 1);
+    hpack_str(&mut b, b"x");
+    b
+}
+
+/// What the server sent on a raw HTTP/2 connection.
+#[derive(Debug, Default)]
+struct H2Seen {
+    frames: [usize; 10],
+    answered: BTreeSet<u32>,
+    reset: BTreeSet<u32>,
+    goaway: Option<u32>,
+    closed: bool,
+}
+
+/// A raw HTTP/2 connection: we write frames; a thread reads the server's,
+/// acknowledging its SETTINGS and PINGs, until it closes or goes quiet.
+struct H2Raw {
+    writer: Arc<Mutex<TcpStream>>,
+    reader: std::thread::JoinHandle<H2Seen>,
+}
+
+impl H2Raw {
+    fn open(addr: &str) -> H2Raw {
+        let s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let writer = Arc::new(Mutex::new(s.try_clone().expect("clone")));
+        let acks = Arc::clone(&writer);
+        let reader = std::thread::spawn(move || read_frames(s, &acks));
+        let h = H2Raw { writer, reader };
+        h.send(&[PREFACE.to_vec(), frame(SETTINGS, 0, 0, &[])].concat());
+        h
+    }
+
+    /// Whether the server took the bytes.
+    fn send(&self, bytes: &[u8]) -> bool {
+        let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        w.write_all(bytes).is_ok()
+    }
+
+    fn finish(self) -> H2Seen {
+        self.reader.join().expect("frame reader")
+    }
+}
+
+fn read_frames(mut s: TcpStream, acks: &Mutex<TcpStream>) -> H2Seen {
+    let mut seen = H2Seen::default();
+    let mut head = [0u8; 9];
+    loop {
+        if let Err(e) = s.read_exact(&mut head) {
+            seen.closed = !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            );
+            return seen;
+        }
+        let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+        let (kind, flags) = (head[3], head[4]);
+        let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+        let mut payload = vec![0u8; len];
+        if s.read_exact(&mut payload).is_err() {
+            seen.closed = true;
+            return seen;
+        }
+        if let Some(n) = seen.frames.get_mut(usize::from(kind)) {
+            *n += 1;
+        }
+        let ack = |f: Vec<u8>| {
+            let _ = acks.lock().unwrap_or_else(|p| p.into_inner()).write_all(&f);
+        };
+        match kind {
+            SETTINGS if flags & ACK == 0 => ack(frame(SETTINGS, ACK, 0, &[])),
+            PING if flags & ACK == 0 => ack(frame(PING, ACK, 0, &payload)),
+            HEADERS => {
+                seen.answered.insert(stream);
+            }
+            RST_STREAM => {
+                seen.reset.insert(stream);
+            }
+            GOAWAY if payload.len() >= 8 => {
+                seen.goaway = Some(u32::from_be_bytes([
+                    payload[4], payload[5], payload[6], payload[7],
+                ]));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// How long a fresh client waits for `GET /v2/` (panics past 10 s).
+fn fresh_client_wait(addr: &str) -> Duration {
+    let started = Instant::now();
+    let r = request(addr, "GET", "/v2/", &[]);
+    assert_eq!(r.status, 200, "a fresh client is served");
+    started.elapsed()
+}
+
+#[test]
+fn http2_rapid_reset_continuation_flood_and_streams_over_the_limit_leave_serve_responsive() {
+    let t = target(903);
+    let pid = t.serve.child.id();
+    let rss_before = rss_kb(pid);
+    let mut sent_frames = 0usize;
+
+    // Rapid reset (CVE-2023-44487): open a stream and cancel it at once, again and again.
+    let pairs = crate::support::scaled(20_000, 200_000);
+    let h = H2Raw::open(&t.serve.addr);
+    let block = request_block("/v2/");
+    let mut taken = 0;
+    for batch in 0..pairs / 100 {
+        let mut bytes = Vec::new();
+        for i in 0..100 {
+            let stream = u32::try_from(2 * (batch * 100 + i) + 1).expect("stream id");
+            bytes.extend(frame(HEADERS, END_STREAM | END_HEADERS, stream, &block));
+            bytes.extend(frame(RST_STREAM, 0, stream, &8u32.to_be_bytes()));
+        }
+        if !h.send(&bytes) {
+            break;
+        }
+        taken += 100;
+    }
+    sent_frames += 2 * taken;
+    let during = fresh_client_wait(&t.serve.addr);
+    let rapid = h.finish();
+    println!(
+        "raw_http h2 rapid reset: {taken} of {pairs} HEADERS+RST_STREAM pairs taken; {} answered, \
+         GOAWAY {:?}, closed {}; a fresh client waited {:?}",
+        rapid.answered.len(),
+        rapid.goaway,
+        rapid.closed,
+        during
+    );
+    assert!(
+        taken == pairs || rapid.goaway.is_some() || rapid.closed,
+        "the server neither took every stream nor ended the connection: {rapid:?}"
+    );
+
+    // CONTINUATION flood (CVE-2024-27316 and kin): a header block that never ends.
+    let h = H2Raw::open(&t.serve.addr);
+    let mut first = request_block("/v2/");
+    first.truncate(3);
+    let mut filler = Vec::new();
+    while filler.len() < 16_000 {
+        filler.push(0x00);
+        hpack_str(&mut filler, b"x-flood");
+        hpack_str(&mut filler, &[b'a'; 100]);
+    }
+    h.send(&frame(HEADERS, END_STREAM, 1, &first));
+    let mut continuations = 0;
+    let budget = crate::support::scaled(4096, 16_384); // 16,000 bytes each: 64 MiB in CI
+    while continuations < budget && h.send(&frame(CONTINUATION, 0, 1, &filler)) {
+        continuations += 1;
+    }
+    sent_frames += continuations + 1;
+    let flood = h.finish();
+    println!(
+        "raw_http h2 CONTINUATION flood: {continuations} of {budget} frames taken; GOAWAY {:?}, closed {}",
+        flood.goaway, flood.closed
+    );
+    assert!(
+        continuations < budget && (flood.goaway.is_some() || flood.closed),
+        "an endless header block was taken whole: {flood:?}"
+    );
+
+    // 1,000 streams opened at once, over the advertised limit (200).
+    let h = H2Raw::open(&t.serve.addr);
+    let mut bytes = Vec::new();
+    let streams = 1000u32;
+    for i in 0..streams {
+        bytes.extend(frame(HEADERS, END_STREAM | END_HEADERS, 2 * i + 1, &block));
+    }
+    assert!(h.send(&bytes), "the server took the streams");
+    sent_frames += streams as usize;
+    let over = h.finish();
+    let accounted = over.answered.union(&over.reset).count();
+    println!(
+        "raw_http h2 1,000 streams at once: {} answered, {} reset, GOAWAY {:?}, DATA frames {}",
+        over.answered.len(),
+        over.reset.len(),
+        over.goaway,
+        over.frames[usize::from(DATA)]
+    );
+    assert!(!over.answered.is_empty(), "no stream answered: {over:?}");
+    assert!(
+        accounted == streams as usize || over.goaway.is_some(),
+        "{} of {streams} streams neither answered nor refused, and no GOAWAY: {over:?}",
+        streams as usize - accounted
+    );
+
+    let (rss_after, peak) = (rss_kb(pid), peak_rss_kb(pid));
+    println!(
+        "raw_http h2: {sent_frames} frames sent; serve RSS {} MiB before, {} MiB after, peak {} MiB \
+         (bound: +{} MiB)",
+        rss_before / 1024,
+        rss_after / 1024,
+        peak / 1024,
+        RSS_GROWTH_BOUND_KB / 1024
+    );
+    assert!(
+        peak < rss_before + RSS_GROWTH_BOUND_KB,
+        "serve's peak RSS {peak} KiB grew more than {RSS_GROWTH_BOUND_KB} KiB over {rss_before} KiB"
+    );
+    assert!(
+        fresh_client_wait(&t.serve.addr) < Duration::from_secs(1),
+        "a fresh client waited more than a second after the HTTP/2 abuse"
+    );
+}
+
+/// Many concurrent streams over one HTTP/2 connection (a well-behaved client
+/// at the advertised limit): every one gets the right bytes.
+#[test]
+fn many_concurrent_http2_streams_on_one_connection_get_the_right_bytes() {
+    let t = target(904);
+    let streams = crate::support::scaled(1000, 10_000);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let addr = t.serve.addr.clone();
+    let (manifest, layer) = (t.manifest.clone(), t.layer.clone());
+    let ok = rt.block_on(async move {
+        let tcp = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        let (client, conn) = h2::client::handshake(tcp).await.expect("h2 handshake");
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        // A client learns the server's stream limit from its SETTINGS: one
+        // request first, so the rest respect it (streams sent before are refused).
+        let mut first = client.clone().ready().await.expect("ready");
+        let (resp, _) = first
+            .send_request(
+                http::Request::get("http://x/v2/")
+                    .body(())
+                    .expect("request"),
+                true,
+            )
+            .expect("send");
+        assert_eq!(resp.await.expect("first response").status(), 200);
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..streams {
+            let mut client = client.clone();
+            let (path, want) = if i % 2 == 0 {
+                ("/v2/library/ok/manifests/v1".to_string(), manifest.clone())
+            } else {
+                (format!("/v2/library/ok/blobs/{layer}"), layer.clone())
+            };
+            tasks.spawn(async move {
+                let req = http::Request::get(format!("http://x{path}"))
+                    .header("accept", crate::support::http::ENGINE_ACCEPT)
+                    .body(())
+                    .expect("request");
+                client = client.ready().await.map_err(|e| format!("ready: {e}"))?;
+                let (resp, _) = client
+                    .send_request(req, true)
+                    .map_err(|e| format!("send: {e}"))?;
+                let resp = resp.await.map_err(|e| format!("response: {e}"))?;
+                let status = resp.status();
+                let mut body = resp.into_body();
+                let mut bytes = Vec::new();
+                while let Some(chunk) = body.data().await {
+                    let chunk = chunk.map_err(|e| format!("body: {e}"))?;
+                    let _ = body.flow_control().release_capacity(chunk.len());
+                    bytes.extend_from_slice(&chunk);
+                }
+                let got = format!("sha256:{}", sha256_hex(&bytes));
+                if status != 200 || got != want {
+                    return Err(format!("{path}: {status}, {got}"));
+                }
+                Ok::<_, String>(())
+            });
+        }
+        let mut ok = 0;
+        while let Some(done) = tasks.join_next().await {
+            done.expect("stream task")
+                .unwrap_or_else(|e| panic!("stream {ok}: {e}"));
+            ok += 1;
+        }
+        ok
+    });
+    println!("raw_http h2: {ok} concurrent streams on one connection, every body's sha256 right");
+    assert_eq!(ok, streams);
 }
