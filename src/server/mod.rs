@@ -74,6 +74,8 @@ pub struct Limits {
     /// for each later HTTP/1 request's head once it has begun.
     pub header_timeout: Duration,
     /// A connection with no bytes either way and no request in flight is closed after this.
+    /// An HTTP/1 connection between requests is closed after `header_timeout`
+    /// if that is shorter: hyper's header clock starts when it waits for the next head.
     pub connection_idle_timeout: Duration,
     /// A write to the client that makes no progress for this long (it stopped
     /// reading) fails, and the connection is closed.
@@ -861,9 +863,26 @@ fn error_response(e: &ApiError) -> Response<Body> {
     resp
 }
 
+/// Connections the kernel completes while the accept loop catches up. At
+/// tokio's 1024 a burst of connects (thousands of clients at once) overflows
+/// the queue, and the dropped ones wait for SYN-ACK retries (1 s, 3 s, 7 s...)
+/// before dpx even sees them. The kernel caps it at `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 8192;
+
 /// Binds the listen address, with an error that says what to do.
 pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr).await.map_err(|e| {
+    let listen = || {
+        let socket = match addr {
+            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        // As TcpListener::bind: a restarted serve rebinds despite TIME_WAIT.
+        #[cfg(unix)]
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(LISTEN_BACKLOG)
+    };
+    listen().map_err(|e| {
         let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
             "; another program (maybe another dpx serve) uses it: pick another with --listen or DPX_LISTEN"
         } else {
