@@ -884,7 +884,16 @@ fn many_concurrent_http2_streams_on_one_connection_get_the_right_bytes() {
         let tcp = tokio::net::TcpStream::connect(&addr)
             .await
             .expect("connect");
-        let (client, conn) = h2::client::handshake(tcp).await.expect("h2 handshake");
+        // Windows as engines set them (Go: 1 GiB per connection, 4 MiB per
+        // stream). With h2's 64 KiB defaults, hundreds of streams share one
+        // 64 KiB window, the server sends them DATA frames of a few bytes,
+        // and h2 0.4.20 takes that for abuse (ENHANCE_YOUR_CALM).
+        let (client, conn) = h2::client::Builder::new()
+            .initial_connection_window_size(256 << 20)
+            .initial_window_size(4 << 20)
+            .handshake::<_, bytes::Bytes>(tcp)
+            .await
+            .expect("h2 handshake");
         tokio::spawn(async move {
             let _ = conn.await;
         });
