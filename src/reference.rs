@@ -311,14 +311,21 @@ fn split_registry(name: &str) -> Result<(String, String), ReferenceError> {
     Ok((registry, repository))
 }
 
+/// A host name is at most 253 characters, a label 63 (RFC 1035). The limit
+/// holds for `host[:port]` as a whole: it is one file name in the cache.
+const MAX_HOST_LEN: usize = 253;
+const MAX_LABEL_LEN: usize = 63;
+
 pub fn validate_registry(host: &str) -> Result<(), ReferenceError> {
     let (name, port) = match host.rsplit_once(':') {
         Some((n, p)) => (n, Some(p)),
         None => (host, None),
     };
     let name_ok = !name.is_empty()
+        && host.len() <= MAX_HOST_LEN
         && name.split('.').all(|label| {
             !label.is_empty()
+                && label.len() <= MAX_LABEL_LEN
                 && label
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-')
@@ -549,5 +556,26 @@ mod tests {
             "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
         assert_eq!(Digest::from_hex(d.hex()).unwrap(), d);
+    }
+
+    /// A host longer than DNS allows is no registry; before the limit it
+    /// reached the cache as a file name too long to open (a 500 from serve).
+    #[test]
+    fn registry_hosts_and_labels_over_the_dns_limits_are_invalid() {
+        let label = "a".repeat(63);
+        let longest = format!("{label}.{label}.{label}.{}", "b".repeat(61));
+        assert_eq!(longest.len(), 253);
+        validate_registry(&longest).unwrap();
+        validate_registry(&format!("{label}.io:5000")).unwrap();
+        for bad in [
+            format!("{longest}c"),
+            format!("{}:5000", &longest[..250]),
+            format!("{label}a.io"),
+            format!("{}.example", "h".repeat(300)),
+        ] {
+            assert!(validate_registry(&bad).is_err(), "{bad}");
+            let name = format!("{bad}/app:v1");
+            assert!(name.parse::<Reference>().is_err(), "{name}");
+        }
     }
 }

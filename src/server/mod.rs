@@ -78,6 +78,8 @@ pub struct Limits {
     /// for each later HTTP/1 request's head once it has begun.
     pub header_timeout: Duration,
     /// A connection with no bytes either way and no request in flight is closed after this.
+    /// An HTTP/1 connection between requests is closed after `header_timeout`
+    /// if that is shorter: hyper's header clock starts when it waits for the next head.
     pub connection_idle_timeout: Duration,
     /// A write to the client that makes no progress for this long (it stopped
     /// reading) fails, and the connection is closed.
@@ -135,7 +137,9 @@ impl Server {
             .http1()
             .timer(TokioTimer::new())
             .header_read_timeout(self.limits.header_timeout);
-        let slots = Arc::new(Semaphore::new(self.limits.max_connections));
+        let cap = connection_cap(self.limits.max_connections);
+        let slots = Arc::new(Semaphore::new(cap));
+        let refusals = Arc::new(Semaphore::new(PATIENT_REFUSALS));
         tokio::pin!(shutdown);
         let mut last_accept_warning: Option<Instant> = None;
         loop {
@@ -162,11 +166,19 @@ impl Server {
                 tracing::debug!("TCP_NODELAY not set for {peer}: {e}");
             }
             let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-                tokio::spawn(refuse_busy(
-                    stream,
-                    self.limits.max_connections,
-                    self.access.tls.clone(),
-                ));
+                // Each refusal holds its socket up to 2 s; past a few dozen
+                // at once they answer without waiting, so refusals cannot
+                // take the descriptors the cap keeps free.
+                match Arc::clone(&refusals).try_acquire_owned() {
+                    Ok(permit) => {
+                        let tls = self.access.tls.clone();
+                        tokio::spawn(async move {
+                            refuse_busy(stream, cap, tls).await;
+                            drop(permit);
+                        });
+                    }
+                    Err(_) => refuse_at_once(&stream, cap, self.access.tls.is_some()),
+                }
                 continue;
             };
             tokio::spawn(Arc::clone(&self).serve_connection(
@@ -588,6 +600,36 @@ pub fn raise_fd_limit() {
     }
 }
 
+/// Refusals (connections beyond the cap) that may wait for their client to
+/// read the 503; more at once are answered and closed without waiting.
+const PATIENT_REFUSALS: usize = 64;
+
+/// Descriptors kept for what is not a client: the listener, logs, the cache's
+/// locks and files, upstream connections, and the patient refusals.
+const FD_RESERVE: u64 = 64 + PATIENT_REFUSALS as u64;
+
+/// `max_connections`, lowered to what the open-files limit allows (a client
+/// can hold two descriptors: its socket and a blob file). Past the limit
+/// accept fails, and new clients wait unanswered in the kernel's queue until
+/// held ones time out, instead of getting the cap's 503 at once.
+fn connection_cap(configured: usize) -> usize {
+    #[cfg(unix)]
+    if let Ok((soft, _)) = rlimit::getrlimit(rlimit::Resource::NOFILE) {
+        let fits = usize::try_from(soft.saturating_sub(FD_RESERVE) / 2)
+            .unwrap_or(usize::MAX)
+            .max(1);
+        if fits < configured {
+            tracing::warn!(
+                "the open files limit ({soft}) allows about {fits} client connections: serving at \
+                 most {fits}, not [serve] max_connections = {configured}; raise the hard limit \
+                 (ulimit -Hn, or LimitNOFILE= in a systemd unit) to serve more"
+            );
+            return fits;
+        }
+    }
+    configured
+}
+
 /// Answers a connection beyond the cap with a 503 and closes it, without
 /// waiting long for a client that does not read (or, over TLS, does not
 /// finish its handshake).
@@ -604,20 +646,16 @@ async fn refuse_busy(stream: TcpStream, cap: usize, tls: Option<tokio_rustls::Tl
     }
 }
 
+/// A refusal in a flood of them: the 503 if the socket takes it now (never
+/// over TLS, which needs a handshake first), then closed.
+fn refuse_at_once(stream: &TcpStream, cap: usize, tls: bool) {
+    if !tls {
+        let _ = stream.try_write(busy_reply(cap).as_bytes());
+    }
+}
+
 async fn refuse_busy_on<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, cap: usize) {
-    let body = ApiError::new(
-        ErrorCode::TooManyRequests,
-        format!(
-            "dpx serve has {cap} open connections, its limit ([serve] max_connections); retry shortly"
-        ),
-    )
-    .with_status(StatusCode::SERVICE_UNAVAILABLE)
-    .body();
-    let reply = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
-         retry-after: 1\r\ndocker-distribution-api-version: registry/2.0\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
+    let reply = busy_reply(cap);
     let answer = async {
         stream.write_all(reply.as_bytes()).await?;
         // FIN, then drain what the client sent so closing does not reset
@@ -628,6 +666,23 @@ async fn refuse_busy_on<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, cap: u
         Ok::<_, std::io::Error>(())
     };
     let _ = tokio::time::timeout(Duration::from_secs(2), answer).await;
+}
+
+/// The 503 a connection beyond the cap gets, as raw HTTP/1.1.
+fn busy_reply(cap: usize) -> String {
+    let body = ApiError::new(
+        ErrorCode::TooManyRequests,
+        format!(
+            "dpx serve has {cap} open connections, its limit ([serve] max_connections); retry shortly"
+        ),
+    )
+    .with_status(StatusCode::SERVICE_UNAVAILABLE)
+    .body();
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+         retry-after: 1\r\ndocker-distribution-api-version: registry/2.0\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
 }
 
 /// When a connection last moved a byte, and how many of its requests are in flight.
@@ -924,9 +979,26 @@ fn error_response(e: &ApiError) -> Response<Body> {
     resp
 }
 
+/// Connections the kernel completes while the accept loop catches up. At
+/// tokio's 1024 a burst of connects (thousands of clients at once) overflows
+/// the queue, and the dropped ones wait for SYN-ACK retries (1 s, 3 s, 7 s...)
+/// before dpx even sees them. The kernel caps it at `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 8192;
+
 /// Binds the listen address, with an error that says what to do.
 pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr).await.map_err(|e| {
+    let listen = || {
+        let socket = match addr {
+            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        // As TcpListener::bind: a restarted serve rebinds despite TIME_WAIT.
+        #[cfg(unix)]
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(LISTEN_BACKLOG)
+    };
+    listen().map_err(|e| {
         let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
             "; another program (maybe another dpx serve) uses it: pick another with --listen or DPX_LISTEN"
         } else {

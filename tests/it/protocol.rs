@@ -11,7 +11,7 @@ use crate::support::hub::{FakeHub, Fault, Route};
 use crate::support::layout::{random_layer, skopeo_inspect_digest, skopeo_push, write_image};
 
 /// The error codes of the distribution spec (v1.1 "Error Codes").
-const SPEC_CODES: &[&str] = &[
+pub(crate) const SPEC_CODES: &[&str] = &[
     "BLOB_UNKNOWN",
     "BLOB_UPLOAD_INVALID",
     "BLOB_UPLOAD_UNKNOWN",

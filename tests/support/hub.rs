@@ -717,6 +717,17 @@ impl FakeHub {
     pub fn matrix_injected(&self) -> usize {
         self.state().matrix_injected
     }
+
+    // --- raw HTTP and load (issue 19) ---
+
+    /// Every counted request since the last `reset_counts`: route and path.
+    pub fn requests(&self) -> Vec<(Route, String)> {
+        self.shared
+            .log
+            .lock()
+            .map(|log| log.iter().map(|(r, p, _)| (*r, p.clone())).collect())
+            .unwrap_or_default()
+    }
 }
 
 impl Drop for FakeHub {

@@ -6,6 +6,7 @@ pub mod engines;
 pub mod http;
 pub mod hub;
 pub mod layout;
+pub mod proc;
 pub mod push;
 pub mod secrets;
 
