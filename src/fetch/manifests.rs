@@ -91,6 +91,9 @@ impl Fetcher {
         &self,
         digest: &Digest,
     ) -> Result<Option<ResolvedManifest>, FetchError> {
+        if let Some(m) = self.unwritten_manifest(digest) {
+            return Ok(Some(m));
+        }
         let d = digest.clone();
         let found = self.on_disk(move |c| c.get_manifest(&d)).await?;
         Ok(found.map(|(bytes, media_type)| ResolvedManifest {
@@ -151,7 +154,7 @@ impl Fetcher {
                 return Ok(m);
             }
             let doing = format!("fetching manifest {digest}");
-            let (_lock, waited) = self.process_turn(key.clone(), &doing).await?;
+            let (lock, waited) = self.process_turn(key.clone(), &doing).await?;
             if waited && let Some(m) = self.cached_manifest(digest).await? {
                 return Ok(m);
             }
@@ -161,9 +164,9 @@ impl Fetcher {
             let m = self.client.get_manifest(registry, repo, &target).await;
             self.write_hold_changes().await;
             let m = m?;
-            if self.store_manifest(&m).await? {
-                self.record_heads_of(registry, repo, digest).await;
-            }
+            self.keep_manifest(registry, repo, None, &m).await?;
+            // Written behind the answer: the turn is held until it is on disk.
+            self.hold_until_written(&m.digest, lock);
             Ok(ResolvedManifest {
                 digest: m.digest,
                 media_type: m.media_type,

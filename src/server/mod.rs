@@ -55,6 +55,9 @@ pub struct Server {
     egress: Egress,
     stats: Arc<Stats>,
     access: ClientAccess,
+    /// Whether answering an image manifest fetched from upstream starts
+    /// fetching its blobs (`[serve] prefetch_blobs`, `fetch::prefetch`).
+    prefetch: bool,
 }
 
 /// Who may use the server and over what: client auth and TLS, both off by default.
@@ -102,6 +105,7 @@ impl Server {
         limits: Limits,
         egress: Egress,
         access: ClientAccess,
+        prefetch: bool,
     ) -> Arc<Server> {
         Arc::new(Server {
             fetcher,
@@ -110,6 +114,7 @@ impl Server {
             egress,
             stats: Stats::new(),
             access,
+            prefetch,
         })
     }
 
@@ -426,6 +431,10 @@ impl Server {
                     _ => by_get().await?,
                 };
                 let m = negotiate::answer(&self.fetcher, &image, &target, req.headers(), m).await?;
+                if self.prefetch && req.method() == Method::GET {
+                    self.fetcher
+                        .prefetch_image(&image.registry, &image.repository, &m);
+                }
                 let status = m.freshness.cache_status();
                 let mut resp = Response::builder()
                     .status(StatusCode::OK)
@@ -485,6 +494,9 @@ impl Server {
         let fetch_err =
             |e: crate::fetch::FetchError| ApiError::from_fetch(&e, &what, ErrorCode::BlobUnknown);
         let head = req.method() == Method::HEAD;
+        // Kept with the response body: a prefetch of this blob's image goes
+        // on while a client receives it.
+        let interest = (!head).then(|| self.fetcher.client_interest(digest));
         let answer = self
             .fetcher
             .serve_blob(&image.registry, &image.repository, digest, head)
@@ -511,18 +523,20 @@ impl Server {
         };
         let body = match answer {
             _ if head => empty(),
-            BlobAnswer::Complete { file, .. } => stream_body(BlobStream::complete(
-                tokio::fs::File::from_std(file),
-                start,
-                end,
-            )),
-            BlobAnswer::Growing { progress, .. } => stream_body(BlobStream::growing(
-                Arc::clone(&self.fetcher),
-                digest.clone(),
-                progress,
-                start,
-                end,
-            )),
+            BlobAnswer::Complete { file, .. } => stream_body(
+                BlobStream::complete(tokio::fs::File::from_std(file), start, end)
+                    .with_interest(interest),
+            ),
+            BlobAnswer::Growing { progress, .. } => stream_body(
+                BlobStream::growing(
+                    Arc::clone(&self.fetcher),
+                    digest.clone(),
+                    progress,
+                    start,
+                    end,
+                )
+                .with_interest(interest),
+            ),
             BlobAnswer::SizeOnly(_) => empty(),
         };
         let mut builder = Response::builder()
