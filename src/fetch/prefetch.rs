@@ -53,7 +53,7 @@ impl Prefetch {
             || self
                 .last_wanted
                 .lock()
-                .map_or(false, |at| at.elapsed() < PREFETCH_GRACE)
+                .is_ok_and(|at| at.elapsed() < PREFETCH_GRACE)
     }
 
     fn touch(&self) {
