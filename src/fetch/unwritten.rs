@@ -109,33 +109,35 @@ impl Fetcher {
         let Some(this) = self.me.upgrade() else {
             return;
         };
-        let tag_key = tag.as_ref().map(TagName::key);
+        // The tags whose records this write makes: the one fetched, or those
+        // an upstream HEAD said name this digest (an engine HEADs a tag,
+        // then GETs its digest). Answered from memory until written.
+        let records = match &tag {
+            Some(t) => vec![(t.tag.to_string(), TagRecord::new(m.digest.clone()))],
+            None => self.heads_naming(registry, repo, &m.digest),
+        };
+        let keys: Vec<String> = records
+            .iter()
+            .map(|(t, _)| format!("{registry}/{repo}:{t}"))
+            .collect();
         if let Ok(mut u) = self.unwritten.lock() {
             u.manifests
                 .insert(m.digest.clone(), (m.media_type.clone(), m.bytes.clone()));
-            if let Some(key) = &tag_key {
+            for key in &keys {
                 u.tags.insert(key.clone(), m.digest.clone());
             }
         }
         let (registry, repo) = (registry.to_string(), repo.to_string());
-        let tag = tag.map(|t| t.tag.to_string());
         let (digest, media_type, bytes) = (m.digest.clone(), m.media_type.clone(), m.bytes.clone());
         // Not awaited: the client has its answer. One blocking job writes all.
         drop(tokio::task::spawn_blocking(move || {
-            this.write_now(
-                &registry,
-                &repo,
-                tag.as_deref(),
-                &digest,
-                &media_type,
-                &bytes,
-            );
+            this.write_now(&registry, &repo, records, &digest, &media_type, &bytes);
             if let Ok(mut u) = this.unwritten.lock() {
                 u.manifests.remove(&digest);
-                if let Some(key) = &tag_key
-                    && u.tags.get(key) == Some(&digest)
-                {
-                    u.tags.remove(key);
+                for key in &keys {
+                    if u.tags.get(key) == Some(&digest) {
+                        u.tags.remove(key);
+                    }
                 }
                 // Dropping the locks lets other processes take their turn.
                 u.locks.remove(&digest);
@@ -149,7 +151,7 @@ impl Fetcher {
         &self,
         registry: &str,
         repo: &str,
-        tag: Option<&str>,
+        records: Vec<(String, TagRecord)>,
         digest: &Digest,
         media_type: &str,
         bytes: &[u8],
@@ -159,10 +161,6 @@ impl Fetcher {
             tracing::warn!("manifest {digest} not cached: {e}");
             return;
         }
-        let records = match tag {
-            Some(tag) => vec![(tag.to_string(), TagRecord::new(digest.clone()))],
-            None => self.heads_naming(registry, repo, digest),
-        };
         for (tag, record) in records {
             if let Err(e) = cache.write_tag(registry, repo, &tag, &record) {
                 tracing::warn!("{registry}/{repo}:{tag}: tag record not written: {e}");
