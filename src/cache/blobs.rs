@@ -133,8 +133,8 @@ impl BlobWriter {
         Ok(&data[n..])
     }
 
-    /// Verify size and digest, make durable, and move into the store.
-    pub fn commit(self) -> Result<PathBuf, CacheError> {
+    /// Checks the size and digest of what was written.
+    pub fn verify(&self) -> Result<(), CacheError> {
         let what = format!("blob {}", self.digest);
         if let Some(expected) = self.expected_size
             && expected != self.written
@@ -145,15 +145,21 @@ impl BlobWriter {
                 actual: self.written,
             });
         }
-        let actual = Digest::from_hex(&hex::encode(self.hasher.finalize()))
+        let actual = Digest::from_hex(&self.content_hex())
             .map_err(|e| CacheError::UnsafePath(e.to_string()))?;
         if actual != self.digest {
             return Err(CacheError::DigestMismatch {
                 what,
-                expected: self.digest,
+                expected: self.digest.clone(),
                 actual,
             });
         }
+        Ok(())
+    }
+
+    /// Verify size and digest, make durable, and move into the store.
+    pub fn commit(self) -> Result<PathBuf, CacheError> {
+        self.verify()?;
         let dir = self
             .dest
             .parent()
@@ -251,17 +257,26 @@ impl BackgroundWriter {
         }
     }
 
-    /// Writes what is queued, then verifies and stores the blob.
-    pub async fn commit(self) -> Result<PathBuf, CacheError> {
+    /// Writes what is queued, then verifies and stores the blob;
+    /// `on_verified` hears (with the temp file's path) once the digest
+    /// matches, before the fsync and rename.
+    pub async fn commit(
+        self,
+        on_verified: impl FnOnce(&Path) + Send + 'static,
+    ) -> Result<PathBuf, CacheError> {
         let BackgroundWriter {
             commands, thread, ..
         } = self;
         // Closing the channel lets the thread finish the queue and hand the writer back.
         drop(commands);
         let writer = join(thread).await?;
-        tokio::task::spawn_blocking(move || writer.commit())
-            .await
-            .map_err(|e| CacheError::Internal(e.to_string()))?
+        tokio::task::spawn_blocking(move || {
+            writer.verify()?;
+            on_verified(writer.temp_path());
+            writer.commit()
+        })
+        .await
+        .map_err(|e| CacheError::Internal(e.to_string()))?
     }
 
     /// Why the thread stopped taking commands.
@@ -385,7 +400,12 @@ mod tests {
         assert_eq!(bg.resume_offset().await.unwrap(), 3);
         assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 3);
         bg.write(Bytes::from_static(b"lo")).await.unwrap();
-        bg.commit().await.unwrap();
+        let verified = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let heard = std::sync::Arc::clone(&verified);
+        bg.commit(move |_| heard.store(true, std::sync::atomic::Ordering::SeqCst))
+            .await
+            .unwrap();
+        assert!(verified.load(std::sync::atomic::Ordering::SeqCst));
         assert!(cache.has_blob(&digest));
         assert!(tmp_is_empty(&cache));
         // A failed write surfaces on the next call, and nothing is left behind.

@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use super::inventory::{Inventory, TagEntry, is_real_dir};
 use super::{Cache, CacheError};
+use crate::fsutil::{Access, Held, LockFile};
 use crate::reference::Digest;
 
 /// How old unreferenced content must be before `--unreferenced` takes it.
@@ -414,6 +415,15 @@ fn unchanged_file(path: &Path, used: SystemTime) -> bool {
 impl Cache {
     /// Carries out a plan; `on_removed` hears each removal done.
     pub fn execute(&self, plan: &Plan, mut on_removed: impl FnMut(&Removal)) -> Summary {
+        // Between a removal's last-use check and the removal, no tag record
+        // may come to lean on the file (`keep_manifest_of_record`).
+        let _removing = match self.removal_lock(Access::Exclusive) {
+            Ok(held) => Some(held),
+            Err(e) => {
+                tracing::warn!("purging without the removal lock: {e}");
+                None
+            }
+        };
         let mut summary = Summary {
             size_before: plan.size_before,
             ..Summary::default()
@@ -495,6 +505,41 @@ impl Cache {
             let _ = fs::remove_file(self.manifest_meta_path(digest));
         }
         true
+    }
+
+    /// Makes sure the manifest a tag record just written names is cached and
+    /// marked used, so that no purge takes it from under the record: a purge
+    /// that ran meanwhile is made good by storing it again, and one about to
+    /// run sees a use newer than its inventory and keeps it. Held under the
+    /// removal lock, so a purge is never between its check and its removal.
+    pub fn keep_manifest_of_record(
+        &self,
+        digest: &Digest,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<(), CacheError> {
+        let _held = self.removal_lock(Access::Shared)?;
+        let path = self.blob_path(digest);
+        let used = fs::File::open(&path).and_then(|f| f.set_modified(SystemTime::now()));
+        match used {
+            Ok(()) if self.manifest_meta_path(digest).is_file() => Ok(()),
+            _ => self.put_manifest(digest, media_type, bytes),
+        }
+    }
+
+    /// The lock purges hold (exclusive) while removing and tag writers hold
+    /// (shared) while making sure their manifest stays.
+    fn removal_lock(&self, access: Access) -> Result<Held, CacheError> {
+        let path = self.root.join("locks").join("removal.lock");
+        loop {
+            let held = LockFile::open(&path)
+                .and_then(|file| file.lock(access))
+                .map_err(|e| CacheError::write(&path, e))?;
+            // The sweep removes free lock files: one no longer at `path` is no lock.
+            if super::locks::is_at(held.file(), &path) {
+                return Ok(held);
+            }
+        }
     }
 
     /// Plans and executes `policy` in one go (what `serve`'s evictor does).

@@ -271,7 +271,7 @@ impl Run {
                         BlobState::Done => break Ok(()),
                         BlobState::Failed(e) => break Err(FetchError::Shared(e.clone())),
                         BlobState::Downloading { written, .. } => bar.set_position(*written),
-                        BlobState::Queued => {}
+                        BlobState::Queued | BlobState::Verified { .. } => {}
                     }
                     if rx.changed().await.is_err() {
                         break crate::fetch::wait_blob(rx).await;

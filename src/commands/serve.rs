@@ -87,6 +87,7 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
         limits,
         egress,
         access,
+        ctx.config.serve.prefetch_blobs(),
     );
     let shutdown = stop_on_signal_or_idle(server.stats(), idle_timeout);
     server.run(listener, shutdown).await?;

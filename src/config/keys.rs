@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use super::{
     Config, DEFAULT_CONNECTION_IDLE_TIMEOUT, DEFAULT_DAEMON_IDLE_TIMEOUT, DEFAULT_HEADER_TIMEOUT,
-    DEFAULT_LOCK_TIMEOUT, DEFAULT_MAX_BLOB_SIZE, DEFAULT_MAX_CONNECTIONS, DEFAULT_SEND_TIMEOUT,
-    DEFAULT_TAG_TTL, DEFAULT_TOKEN_LIFETIME,
+    DEFAULT_LOCK_TIMEOUT, DEFAULT_MAX_BLOB_SIZE, DEFAULT_MAX_CONNECTIONS, DEFAULT_PREFETCH_BLOBS,
+    DEFAULT_SEND_TIMEOUT, DEFAULT_TAG_TTL, DEFAULT_TOKEN_LIFETIME,
 };
 
 /// How `dpx config set` turns command-line text into the key's TOML value.
@@ -325,6 +325,19 @@ pub const KEYS: &[Key] = &[
             "When set, the only upstream hosts `dpx serve` contacts.",
         ),
         |c| or_words(c.serve.registries.as_deref(), "any", |l| l.join(", ")),
+    ),
+    reads(
+        key(
+            "serve.prefetch_blobs",
+            Input::Bool,
+            "`true`",
+            "Answering an image manifest fetched upstream starts fetching its config and layers, 3 at a time (`false`: only what clients ask for).",
+        ),
+        |c| {
+            or_default(c.serve.prefetch_blobs, DEFAULT_PREFETCH_BLOBS, |v| {
+                v.to_string()
+            })
+        },
     ),
     Key {
         flag: "`serve --tls-cert`",

@@ -218,6 +218,9 @@ pub struct ServeConfig {
     /// PEM certificate chain and private key: `dpx serve` speaks HTTPS.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// Answering an image manifest fetched from upstream starts fetching
+    /// its config and layers (`fetch::prefetch`).
+    pub prefetch_blobs: Option<bool>,
     /// Client authentication (`[serve.auth]`).
     #[serde(default)]
     pub auth: ServeAuthConfig,
@@ -242,6 +245,8 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_CONNECTION_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
+/// Whether `dpx serve` prefetches an image's blobs when it answers its manifest.
+pub const DEFAULT_PREFETCH_BLOBS: bool = true;
 /// How long an auto-started daemon waits for a request before it stops.
 pub const DEFAULT_DAEMON_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
@@ -261,6 +266,10 @@ impl ServeConfig {
 
     pub fn send_timeout(&self) -> Duration {
         self.send_timeout.unwrap_or(DEFAULT_SEND_TIMEOUT)
+    }
+
+    pub fn prefetch_blobs(&self) -> bool {
+        self.prefetch_blobs.unwrap_or(DEFAULT_PREFETCH_BLOBS)
     }
 
     /// How long serve may go without a request before it stops: `None` is

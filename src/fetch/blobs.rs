@@ -24,6 +24,12 @@ pub enum BlobState {
         written: u64,
         total: Option<u64>,
     },
+    /// All `total` bytes are in `temp` and match the digest; being made
+    /// durable and moved into the store. A client may have its last byte now.
+    Verified {
+        temp: PathBuf,
+        total: u64,
+    },
     /// Verified and in the store.
     Done,
     Failed(Arc<FetchError>),
@@ -34,6 +40,27 @@ pub enum BlobFetch {
     Cached,
     /// A download (ours or a concurrent one) is under way.
     InFlight(watch::Receiver<BlobState>),
+}
+
+/// A download under way, as the in-flight table keeps it.
+pub(super) struct Inflight {
+    pub(super) rx: watch::Receiver<BlobState>,
+    /// The `registry/repo` it goes through.
+    pub(super) through: String,
+    /// Whether a client (not only a prefetch) waits on it: then it is never abandoned.
+    client: bool,
+    /// Stops a prefetch's download (`Fetcher::abandon`).
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// Who asks for a blob download.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Asker {
+    /// A client of dpx, or a command: it waits for the bytes.
+    Client,
+    /// A prefetch (`fetch::prefetch`): its download may be abandoned while
+    /// no client has joined it.
+    Prefetch,
 }
 
 /// What to send a client that asked for a blob.
@@ -152,6 +179,7 @@ impl Fetcher {
                     written,
                     ..
                 } if *written > 0 => return Ok(*t),
+                BlobState::Verified { total, .. } => return Ok(*total),
                 BlobState::Failed(e) => return Err(FetchError::Shared(e.clone())),
                 BlobState::Done => break,
                 _ => {}
@@ -230,6 +258,20 @@ impl Fetcher {
         digest: &Digest,
         size: Option<u64>,
     ) -> BlobFetch {
+        self.blob_for(registry, repo, digest, size, Asker::Client)
+            .await
+    }
+
+    /// `blob`, for a client or a prefetch: one download per digest whoever
+    /// asks, joined by all.
+    pub(super) async fn blob_for(
+        self: &Arc<Self>,
+        registry: &str,
+        repo: &str,
+        digest: &Digest,
+        size: Option<u64>,
+        asker: Asker,
+    ) -> BlobFetch {
         let d = digest.clone();
         if let Ok(true) = self.on_disk(move |c| Ok(c.has_blob(&d))).await {
             self.cache.record_blob_use(digest);
@@ -240,16 +282,35 @@ impl Fetcher {
             let Ok(mut inflight) = self.inflight.lock() else {
                 return BlobFetch::InFlight(failed_watch("in-flight table poisoned"));
             };
-            match inflight.get(digest) {
-                Some((rx, other)) => Err((rx.clone(), *other != through)),
+            match inflight.get_mut(digest) {
+                Some(running) => {
+                    // Joined under the table's lock: `abandon` sees it.
+                    running.client |= asker == Asker::Client;
+                    Err((running.rx.clone(), running.through != through))
+                }
                 None => {
                     let (tx, rx) = watch::channel(BlobState::Queued);
-                    inflight.insert(digest.clone(), (rx.clone(), through));
-                    Ok((tx, rx))
+                    let (stop, stopped) = match asker {
+                        Asker::Prefetch => {
+                            let (stop, stopped) = tokio::sync::oneshot::channel();
+                            (Some(stop), Some(stopped))
+                        }
+                        Asker::Client => (None, None),
+                    };
+                    inflight.insert(
+                        digest.clone(),
+                        Inflight {
+                            rx: rx.clone(),
+                            through,
+                            client: asker == Asker::Client,
+                            stop,
+                        },
+                    );
+                    Ok((tx, rx, stopped))
                 }
             }
         };
-        let (tx, rx) = match joined {
+        let (tx, rx, stopped) = match joined {
             Ok(started) => started,
             Err((rx, elsewhere)) => {
                 // Joining a download through another repository needs this
@@ -270,9 +331,22 @@ impl Fetcher {
         let this = Arc::clone(self);
         let tx = Arc::new(tx);
         let (registry, repo, digest) = (registry.to_string(), repo.to_string(), digest.clone());
+        let ours = rx.clone();
         tokio::spawn(async move {
-            let result = this.download(&registry, &repo, &digest, size, &tx).await;
-            if let Ok(mut map) = this.inflight.lock() {
+            let download = this.download(&registry, &repo, &digest, size, &tx);
+            let result = match stopped {
+                // Dropping the download removes its temp file and its lock.
+                Some(stopped) => tokio::select! {
+                    r = download => r,
+                    Ok(()) = stopped => Err(FetchError::Abandoned {
+                        digest: digest.to_string(),
+                    }),
+                },
+                None => download.await,
+            };
+            if let Ok(mut map) = this.inflight.lock()
+                && map.get(&digest).is_some_and(|d| d.rx.same_channel(&ours))
+            {
                 map.remove(&digest);
             }
             let _ = tx.send(match result {
@@ -369,7 +443,18 @@ impl Fetcher {
                 None => return Err(e),
             }
         }
-        writer.commit().await?;
+        // The client's last byte waits for the digest, not for the fsync
+        // and rename that make the blob visible in the store.
+        let verified = Arc::clone(tx);
+        let total = writer.resume_offset().await?;
+        writer
+            .commit(move |temp| {
+                verified.send_replace(BlobState::Verified {
+                    temp: temp.to_path_buf(),
+                    total,
+                });
+            })
+            .await?;
         self.link_best_effort(registry, repo, vec![digest.clone()])
             .await;
         Ok(())
@@ -445,4 +530,25 @@ pub(super) fn failed_watch(message: &str) -> watch::Receiver<BlobState> {
         message.to_string(),
     ))));
     rx
+}
+
+impl Fetcher {
+    /// Stops a prefetch's download that no client has joined: it leaves the
+    /// table under its lock (a client asking later starts its own), and its
+    /// task drops it. Returns whether it was stopped.
+    pub(super) fn abandon(&self, digest: &Digest, rx: &watch::Receiver<BlobState>) -> bool {
+        let Ok(mut inflight) = self.inflight.lock() else {
+            return false;
+        };
+        let ours = inflight
+            .get(digest)
+            .is_some_and(|d| d.rx.same_channel(rx) && !d.client);
+        if !ours {
+            return false;
+        }
+        match inflight.remove(digest).and_then(|d| d.stop) {
+            Some(stop) => stop.send(()).is_ok(),
+            None => false,
+        }
+    }
 }

@@ -42,6 +42,10 @@ pub enum FetchError {
     /// Not asked upstream, to save the pull quota (`fetch::quota`).
     #[error(transparent)]
     Quota(#[from] QuotaStop),
+    /// A prefetch stopped because no client wanted the blob any more
+    /// (`fetch::prefetch`); no client ever waits on such a download.
+    #[error("the prefetch of blob {digest} was stopped: no client asked for it")]
+    Abandoned { digest: String },
     #[error("internal error: {0}")]
     Internal(String),
 }

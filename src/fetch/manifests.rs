@@ -91,6 +91,9 @@ impl Fetcher {
         &self,
         digest: &Digest,
     ) -> Result<Option<ResolvedManifest>, FetchError> {
+        if let Some(m) = self.unwritten_manifest(digest) {
+            return Ok(Some(m));
+        }
         let d = digest.clone();
         let found = self.on_disk(move |c| c.get_manifest(&d)).await?;
         Ok(found.map(|(bytes, media_type)| ResolvedManifest {
@@ -117,15 +120,12 @@ impl Fetcher {
     }
 
     /// After a tag record was written for `m`, read from the cache before:
-    /// stores it again if a purge took it meanwhile, so that the record does
-    /// not point at nothing (a purge planned later sees the record and keeps it).
-    pub(super) async fn keep_manifest(&self, m: &ResolvedManifest) -> Result<(), FetchError> {
+    /// marks it used, or stores it again if a purge took it meanwhile, so the
+    /// record never points at nothing (`Cache::keep_manifest_of_record`).
+    pub(super) async fn restore_if_purged(&self, m: &ResolvedManifest) -> Result<(), FetchError> {
         let (digest, media_type, bytes) = (m.digest.clone(), m.media_type.clone(), m.bytes.clone());
         let kept = self
-            .on_disk(move |c| match c.has_blob(&digest) {
-                true => Ok(()),
-                false => c.put_manifest(&digest, &media_type, &bytes),
-            })
+            .on_disk(move |c| c.keep_manifest_of_record(&digest, &media_type, &bytes))
             .await;
         match kept {
             Ok(()) => Ok(()),
@@ -170,7 +170,7 @@ impl Fetcher {
                 return Ok(m);
             }
             let doing = format!("fetching manifest {digest}");
-            let (_lock, waited) = self.process_turn(key.clone(), &doing).await?;
+            let (lock, waited) = self.process_turn(key.clone(), &doing).await?;
             if waited && let Some(m) = self.cached_manifest(digest).await? {
                 return Ok(m);
             }
@@ -180,9 +180,9 @@ impl Fetcher {
             let m = self.client.get_manifest(registry, repo, &target).await;
             self.write_hold_changes().await;
             let m = m?;
-            if self.store_manifest(&m).await? {
-                self.record_heads_of(registry, repo, digest).await;
-            }
+            self.keep_manifest(registry, repo, None, &m).await?;
+            // Written behind the answer: the turn is held until it is on disk.
+            self.hold_until_written(&m.digest, lock);
             Ok(ResolvedManifest {
                 digest: m.digest,
                 media_type: m.media_type,

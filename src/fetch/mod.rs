@@ -5,10 +5,8 @@
 //! `pull` (what a pull needs).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
-
-use tokio::sync::watch;
 
 use crate::cache::{Cache, CacheError, LockKey};
 use crate::reference::Digest;
@@ -22,9 +20,11 @@ mod holds;
 mod manifests;
 mod members;
 mod overview;
+mod prefetch;
 mod pull;
 mod tags;
 mod turns;
+mod unwritten;
 /// The quota record's figures and counts, and the clock they are kept by.
 pub use crate::cache::{HOURS_KEPT, HourCounts, PullCounts, QuotaSeen, now_secs};
 pub use blobs::{BlobAnswer, BlobFetch, BlobState, wait_blob};
@@ -32,6 +32,7 @@ pub use cache_status::CacheStatus;
 pub use error::{ErrorKind, FetchError};
 pub use manifests::{Freshness, ResolvedManifest};
 pub use overview::{CacheOverview, Contact, Download};
+pub use prefetch::Interest;
 pub use pull::default_choice;
 pub use tags::{HeadOnly, TagHead};
 
@@ -65,11 +66,18 @@ impl Default for Limits {
 }
 
 pub struct Fetcher {
+    /// This fetcher, for work that outlives a request (a write behind an
+    /// answer, a prefetch).
+    me: Weak<Fetcher>,
     cache: Cache,
     client: RegistryClient,
     limits: Limits,
-    /// Downloads under way, with the `registry/repo` each goes through.
-    inflight: Mutex<HashMap<Digest, (watch::Receiver<BlobState>, String)>>,
+    /// Downloads under way (`blobs::Inflight`).
+    inflight: Mutex<HashMap<Digest, blobs::Inflight>>,
+    /// Manifests answered and not yet on disk (`unwritten`).
+    unwritten: Mutex<unwritten::Unwritten>,
+    /// Prefetches under way (`prefetch`).
+    prefetches: Mutex<Vec<Arc<prefetch::Prefetch>>>,
     /// Turns inside this process for upstream checks of one tag or fetches of
     /// one manifest; `LockKey` files are the turns across processes.
     turns: Mutex<HashMap<LockKey, Arc<tokio::sync::Mutex<()>>>>,
@@ -114,11 +122,14 @@ impl Fetcher {
             observer.observe(reply);
             seen.replied(&reply.registry, reply.status);
         }));
-        Arc::new(Fetcher {
+        Arc::new_cyclic(|me| Fetcher {
+            me: me.clone(),
             cache,
             client,
             limits,
             inflight: Mutex::default(),
+            unwritten: Mutex::default(),
+            prefetches: Mutex::default(),
             turns: Mutex::default(),
             last_checks: Mutex::default(),
             sizes: Mutex::default(),
@@ -139,10 +150,14 @@ impl Fetcher {
             .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
+    fn must_store(&self) -> bool {
+        self.must_store.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// A cache write failed: the fetch's error when the cache must hold what
     /// is fetched, else a warning and `Ok(false)` (not stored).
     fn stored_or_warn(&self, e: FetchError, what: String) -> Result<bool, FetchError> {
-        if self.must_store.load(std::sync::atomic::Ordering::Relaxed) {
+        if self.must_store() {
             return Err(e);
         }
         tracing::warn!("{what}: {e}");

@@ -174,15 +174,16 @@ impl Fetcher {
         };
         let mut all: Vec<Download> = inflight
             .iter()
-            .filter_map(|(digest, (rx, image))| {
-                let (received, total, queued) = match &*rx.borrow() {
+            .filter_map(|(digest, entry)| {
+                let (received, total, queued) = match &*entry.rx.borrow() {
                     BlobState::Queued => (0, None, true),
                     BlobState::Downloading { written, total, .. } => (*written, *total, false),
+                    BlobState::Verified { total, .. } => (*total, Some(*total), false),
                     BlobState::Done | BlobState::Failed(_) => return None,
                 };
                 Some(Download {
                     digest: digest.to_string(),
-                    image: image.clone(),
+                    image: entry.through.clone(),
                     received,
                     total,
                     queued,

@@ -165,7 +165,7 @@ impl Fetcher {
             let record = TagRecord::new(known.digest.clone());
             self.write_tag_best_effort(registry, repo, tag, record)
                 .await;
-            self.keep_manifest(&cached).await?;
+            self.restore_if_purged(&cached).await?;
         } else if let Ok(mut heads) = self.heads.lock() {
             if heads.len() >= MAX_KNOWN_HEADS {
                 heads.clear();
@@ -179,6 +179,20 @@ impl Fetcher {
     /// now that their manifest is cached (an engine HEADs a tag, then GETs
     /// its digest): the tags are then as cached as a GET of them leaves them.
     pub(super) async fn record_heads_of(&self, registry: &str, repo: &str, digest: &Digest) {
+        for (tag, record) in self.heads_naming(registry, repo, digest) {
+            self.write_tag_best_effort(registry, repo, &tag, record)
+                .await;
+        }
+    }
+
+    /// The tags whose upstream HEAD named `digest`, taken from the table,
+    /// each with the record it gets now that its manifest is cached.
+    pub(super) fn heads_naming(
+        &self,
+        registry: &str,
+        repo: &str,
+        digest: &Digest,
+    ) -> Vec<(String, TagRecord)> {
         let prefix = format!("{registry}/{repo}:");
         let named: Vec<(String, Duration)> = match self.heads.lock() {
             Ok(mut heads) => {
@@ -192,16 +206,17 @@ impl Fetcher {
                 }
                 named
             }
-            Err(_) => return,
+            Err(_) => return Vec::new(),
         };
-        for (name, age) in named {
-            let mut record = TagRecord::new(digest.clone());
-            // Checked when the HEAD was answered, not now.
-            record.checked_at = record.checked_at.saturating_sub(age.as_secs());
-            let tag = &name[prefix.len()..];
-            self.write_tag_best_effort(registry, repo, tag, record)
-                .await;
-        }
+        named
+            .into_iter()
+            .map(|(name, age)| {
+                let mut record = TagRecord::new(digest.clone());
+                // Checked when the HEAD was answered, not now.
+                record.checked_at = record.checked_at.saturating_sub(age.as_secs());
+                (name[prefix.len()..].to_string(), record)
+            })
+            .collect()
     }
 
     /// An upstream HEAD's answer for `name` younger than `ttl`.
@@ -225,7 +240,7 @@ impl Fetcher {
         let doing = format!("checking tag {registry}/{repo}:{tag} upstream");
         let error = match self.process_turn(key.clone(), &doing).await {
             // The lock is held until the check is done.
-            Ok((_lock, waited)) => {
+            Ok((lock, waited)) => {
                 // Read again in our turn (one read, handed to the check).
                 let current = self.cached_tag_record(registry, repo, tag).await?;
                 if waited
@@ -234,7 +249,13 @@ impl Fetcher {
                 {
                     return Ok(m.clone());
                 }
-                return self.check_tag(registry, repo, tag, current).await;
+                let checked = self.check_tag(registry, repo, tag, current).await;
+                // A fetched manifest written behind its answer keeps the turn
+                // until it is on disk.
+                if let Ok(m) = &checked {
+                    self.hold_until_written(&m.digest, lock);
+                }
+                return checked;
             }
             Err(e) => e,
         };
@@ -274,6 +295,10 @@ impl Fetcher {
         repo: &str,
         tag: &str,
     ) -> Result<Option<(TagRecord, ResolvedManifest)>, FetchError> {
+        // Answered, and not yet written: the verified bytes in memory.
+        if let Some(found) = self.unwritten_tag(registry, repo, tag) {
+            return Ok(Some(found));
+        }
         let (registry, repo, tag) = (registry.to_string(), repo.to_string(), tag.to_string());
         self.on_disk(move |c| {
             let Some(record) = c.read_tag(&registry, &repo, &tag)? else {
@@ -346,7 +371,7 @@ impl Fetcher {
                 record.checked_at = crate::cache::now_secs();
                 self.write_tag_best_effort(registry, repo, tag, record)
                     .await;
-                self.keep_manifest(&cached).await?;
+                self.restore_if_purged(&cached).await?;
                 Ok(ResolvedManifest {
                     freshness: Freshness::Revalidated,
                     ..cached
@@ -385,19 +410,7 @@ impl Fetcher {
         let m = self.client.get_manifest(registry, repo, &target).await;
         self.write_hold_changes().await;
         let m = m?;
-        if self.store_manifest(&m).await? {
-            let record = TagRecord::new(m.digest.clone());
-            let (r, p, t) = (registry.to_string(), repo.to_string(), tag.to_string());
-            if let Err(e) = self
-                .on_disk(move |c| c.write_tag(&r, &p, &t, &record))
-                .await
-            {
-                self.stored_or_warn(
-                    e,
-                    format!("{registry}/{repo}:{tag}: tag record not written"),
-                )?;
-            }
-        }
+        self.keep_manifest(registry, repo, Some(tag), &m).await?;
         Ok(ResolvedManifest {
             digest: m.digest,
             media_type: m.media_type,

@@ -12,7 +12,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::watch;
 
-use crate::fetch::{BlobState, FetchError, Fetcher};
+use crate::fetch::{BlobState, FetchError, Fetcher, Interest};
 use crate::reference::Digest;
 
 const CHUNK: usize = 512 * 1024;
@@ -27,6 +27,8 @@ pub struct BlobStream {
     end: u64,
     /// Present while the blob is still downloading.
     progress: Option<watch::Receiver<BlobState>>,
+    /// The client's interest, held as long as the response (`fetch::prefetch`).
+    _interest: Option<Interest>,
 }
 
 impl BlobStream {
@@ -39,6 +41,7 @@ impl BlobStream {
             pos: start,
             end,
             progress: None,
+            _interest: None,
         }
     }
 
@@ -59,7 +62,14 @@ impl BlobStream {
             pos: start,
             end,
             progress: Some(progress),
+            _interest: None,
         }
+    }
+
+    /// Holds a client's interest in the blob until the stream is dropped.
+    pub fn with_interest(mut self, interest: Option<Interest>) -> BlobStream {
+        self._interest = interest;
+        self
     }
 
     pub fn into_stream(
@@ -121,6 +131,17 @@ impl BlobStream {
             };
             let limit = match state {
                 BlobState::Done => None,
+                // Every byte is in and matches the digest: the rest may go
+                // (from the temp file, or the store once it is moved there).
+                BlobState::Verified { temp, .. } => {
+                    if self.file.is_none() {
+                        match self.open(Some(temp)).await {
+                            Ok(f) => self.file = Some(f),
+                            Err(e) => return Err(self.explain(e).await),
+                        }
+                    }
+                    None
+                }
                 BlobState::Failed(e) => return Err(failed(&e)),
                 BlobState::Queued => Some(0),
                 // Hold back the final byte until the digest is verified.
@@ -149,7 +170,7 @@ impl BlobStream {
             if rx.changed().await.is_err() {
                 // The downloader is gone; its last word decides.
                 let verdict = match &*rx.borrow() {
-                    BlobState::Done => Ok(self.end),
+                    BlobState::Done | BlobState::Verified { .. } => Ok(self.end),
                     BlobState::Failed(e) => Err(failed(e)),
                     _ => Err(std::io::Error::other("download ended without a result")),
                 };

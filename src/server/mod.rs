@@ -59,6 +59,9 @@ pub struct Server {
     stats: Arc<Stats>,
     access: ClientAccess,
     page: status_page::PageState,
+    /// Whether answering an image manifest fetched from upstream starts
+    /// fetching its blobs (`[serve] prefetch_blobs`, `fetch::prefetch`).
+    prefetch: bool,
 }
 
 /// Who may use the server and over what: client auth and TLS, both off by default.
@@ -108,6 +111,7 @@ impl Server {
         limits: Limits,
         egress: Egress,
         access: ClientAccess,
+        prefetch: bool,
     ) -> Arc<Server> {
         Arc::new(Server {
             fetcher,
@@ -117,6 +121,7 @@ impl Server {
             stats: Stats::new(),
             access,
             page: status_page::PageState::default(),
+            prefetch,
         })
     }
 
@@ -449,6 +454,10 @@ impl Server {
                     _ => by_get().await?,
                 };
                 let m = negotiate::answer(&self.fetcher, &image, &target, req.headers(), m).await?;
+                if self.prefetch && req.method() == Method::GET {
+                    self.fetcher
+                        .prefetch_image(&image.registry, &image.repository, &m);
+                }
                 let status = m.freshness.cache_status();
                 let mut resp = Response::builder()
                     .status(StatusCode::OK)
@@ -508,6 +517,9 @@ impl Server {
         let fetch_err =
             |e: crate::fetch::FetchError| ApiError::from_fetch(&e, &what, ErrorCode::BlobUnknown);
         let head = req.method() == Method::HEAD;
+        // Kept with the response body: a prefetch of this blob's image goes
+        // on while a client receives it.
+        let interest = (!head).then(|| self.fetcher.client_interest(digest));
         let answer = self
             .fetcher
             .serve_blob(&image.registry, &image.repository, digest, head)
@@ -534,11 +546,10 @@ impl Server {
         };
         let body = match answer {
             _ if head => empty(),
-            BlobAnswer::Complete { file, .. } => stream_body(BlobStream::complete(
-                tokio::fs::File::from_std(file),
-                start,
-                end,
-            )),
+            BlobAnswer::Complete { file, .. } => stream_body(
+                BlobStream::complete(tokio::fs::File::from_std(file), start, end)
+                    .with_interest(interest),
+            ),
             BlobAnswer::Growing { progress, .. } => {
                 let verdict = progress.clone();
                 let stream = BlobStream::growing(
@@ -547,7 +558,8 @@ impl Server {
                     progress,
                     start,
                     end,
-                );
+                )
+                .with_interest(interest);
                 first_chunk_first(stream, end - start, verdict)
                     .await
                     .map_err(fetch_err)?

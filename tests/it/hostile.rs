@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::support::dpx::{Dpx, sha256_hex};
+use crate::support::dpx::{Dpx, sha256_hex, wait_for};
 use crate::support::http::{request, request_exact};
 use crate::support::hub::{FakeHub, Fault, Route};
 
@@ -281,6 +281,10 @@ fn a_head_of_an_uncached_tag_costs_an_upstream_head_not_a_pull() {
         ),
         (1, 1)
     );
-    let ls = dpx.json(&["cache", "ls"]);
-    assert_eq!(ls.as_array().map(Vec::len), Some(2), "{ls}");
+    // The tag record is written behind the answer.
+    wait_for(
+        "both tags in the cache",
+        std::time::Duration::from_secs(10),
+        || dpx.json(&["cache", "ls"]).as_array().map(Vec::len) == Some(2),
+    );
 }

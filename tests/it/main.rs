@@ -8,6 +8,7 @@ mod support;
 mod archive;
 mod boundary;
 mod cli;
+mod cold_path;
 mod crash;
 mod credentials;
 mod daemon;

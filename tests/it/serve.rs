@@ -495,7 +495,10 @@ fn a_cold_blob_streams_to_the_client_before_the_download_completes() {
         .expect("headers")
         + 4;
     assert_eq!(&first[body_start..], &data[..]);
-    assert!(dpx.has_blob(&digest));
+    // Stored once fsynced, a moment after the client's last byte.
+    wait_for("the blob stored", Duration::from_secs(10), || {
+        dpx.has_blob(&digest)
+    });
 }
 
 #[test]
@@ -591,7 +594,11 @@ fn the_log_line_counts_the_bytes_sent_and_marks_a_client_that_left_early() {
 fn an_expired_token_is_renewed_once_on_a_401() {
     let hub = FakeHub::start();
     let digest = hub.add_image("library/renew", "v1", &[1000], 31);
-    let dpx = Dpx::new(&hub.url());
+    // No prefetch: the blob GET below is the request that meets the 401.
+    let dpx = Dpx::with_registries(
+        &[("docker.io", &hub.url())],
+        "[serve]\nprefetch_blobs = false\n",
+    );
     let serve = dpx.serve();
     let first = request(
         &serve.addr,

@@ -7,7 +7,7 @@ use std::process::{Command, Output, Stdio};
 
 use base64::Engine as _;
 
-use crate::support::dpx::{Dpx, Serve};
+use crate::support::dpx::{Dpx, Serve, wait_for};
 use crate::support::engines::{engines, hub_image};
 use crate::support::http::{RawResponse, request};
 use crate::support::hub::{FakeHub, Route, noise};
@@ -253,7 +253,12 @@ fn a_token_for_one_repository_never_reads_a_blob_only_pulled_through_another() {
     let blob_via_b = format!("/v2/library/public-b/blobs/{blob}");
     let resp = get(&serve, "GET", &blob_a, Some(&token_a));
     assert_eq!(resp.status, 200, "{}", resp.body_text());
-    assert!(dpx.has_blob(&blob), "the blob is cached now");
+    // Stored once fsynced, a moment after the client's last byte.
+    wait_for(
+        "the blob cached",
+        std::time::Duration::from_secs(10),
+        || dpx.has_blob(&blob),
+    );
 
     // A's token does not open B's routes, nor B's token A's.
     assert_eq!(get(&serve, "GET", &blob_via_b, Some(&token_a)).status, 401);

@@ -343,7 +343,11 @@ fn a_download_restarted_from_zero_keeps_its_streaming_client() {
     let hub = FakeHub::start();
     let manifest = hub.add_image("library/restart", "v1", &[2_000_000], 45);
     let layer = hub.layers(&manifest).remove(0);
-    let dpx = Dpx::new(&hub.url());
+    // The blob path alone: no prefetch starts the download first.
+    let dpx = Dpx::with_registries(
+        &[("docker.io", &hub.url())],
+        "[serve]\nprefetch_blobs = false\n",
+    );
     let serve = dpx.serve();
     let resp = request(&serve.addr, "GET", "/v2/library/restart/manifests/v1", &[]);
     assert_eq!(resp.status, 200);
@@ -465,7 +469,11 @@ fn a_blob_longer_than_its_manifest_says_is_cut_at_that_size_without_a_head() {
     let hub = FakeHub::start();
     let manifest = hub.add_image("library/long", "v1", &[100_000], 47);
     let layer = hub.layers(&manifest).remove(0);
-    let dpx = Dpx::new(&hub.url());
+    // The blob path alone: no prefetch starts the download first.
+    let dpx = Dpx::with_registries(
+        &[("docker.io", &hub.url())],
+        "[serve]\nprefetch_blobs = false\n",
+    );
     let serve = dpx.serve();
     // The engine reads the manifest first: dpx learns the layer's size.
     let resp = request(&serve.addr, "GET", "/v2/library/long/manifests/v1", &[]);
@@ -554,15 +562,18 @@ fn an_empty_media_type_sidecar_is_a_miss_and_is_written_again() {
         "manifests/sha256/{}.json",
         digest.trim_start_matches("sha256:")
     ));
+    // Written behind the answer: wait for it before spoiling it.
+    wait_for("the sidecar", Duration::from_secs(10), || {
+        std::fs::read_to_string(&sidecar).is_ok_and(|t| t == OCI_MANIFEST)
+    });
     std::fs::write(&sidecar, "").expect("empty the sidecar");
     let resp = request(&serve.addr, "GET", &path, &[]);
     assert_eq!(resp.status, 200);
     assert_eq!(resp.header("content-type"), Some(OCI_MANIFEST));
     assert_eq!(hub.count(Route::ManifestGet), 2, "fetched again");
-    assert_eq!(
-        std::fs::read_to_string(&sidecar).expect("sidecar"),
-        OCI_MANIFEST
-    );
+    wait_for("the sidecar written again", Duration::from_secs(10), || {
+        std::fs::read_to_string(&sidecar).is_ok_and(|t| t == OCI_MANIFEST)
+    });
 }
 
 /// Fills the filesystem of `dir` with `name` until it is full.
