@@ -775,4 +775,43 @@ mod tests {
         assert_eq!((s.blobs, s.kept_in_use), (0, 1));
         assert!(cache.blob_path(&d).is_file());
     }
+    #[test]
+    fn a_manifest_a_record_leans_on_after_the_plan_is_kept_or_stored_again() {
+        let (_dir, cache) = crate::cache::testing::temp_cache();
+        let shared = store(&cache, b"shared");
+        let a = image(&cache, "a", &shared);
+        let (bytes, media_type) = cache.get_manifest(&a[0]).unwrap().unwrap();
+        set_age(&cache.blob_path(&a[0]), Duration::from_secs(3600));
+        let forget = Policy {
+            images: vec![ImageSelector::Repository {
+                registry: "example.com".into(),
+                repo: "a".into(),
+            }],
+            ..Policy::default()
+        };
+        // A pull rewrites the tag's record after the purge planned: the
+        // manifest it names is marked used, so the purge leaves it.
+        let p = plan(&cache.inventory().unwrap(), &forget, SystemTime::now()).unwrap();
+        cache
+            .write_tag("example.com", "a", "1", &TagRecord::new(a[0].clone()))
+            .unwrap();
+        cache
+            .keep_manifest_of_record(&a[0], &media_type, &bytes)
+            .unwrap();
+        cache.execute(&p, |_| {});
+        assert!(cache.blob_path(&a[0]).is_file(), "the manifest stays");
+        assert!(cache.get_manifest(&a[0]).unwrap().is_some());
+        // After a purge that took it, it is stored again.
+        set_age(&cache.blob_path(&a[0]), Duration::from_secs(3600));
+        let p = plan(&cache.inventory().unwrap(), &forget, SystemTime::now()).unwrap();
+        cache.execute(&p, |_| {});
+        assert!(!cache.blob_path(&a[0]).exists());
+        cache
+            .keep_manifest_of_record(&a[0], &media_type, &bytes)
+            .unwrap();
+        assert_eq!(
+            cache.get_manifest(&a[0]).unwrap(),
+            Some((bytes, media_type))
+        );
+    }
 }
