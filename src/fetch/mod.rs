@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use crate::cache::{Cache, CacheError, LockKey};
+use crate::metrics::Metrics;
 use crate::reference::Digest;
 use crate::registry::RegistryClient;
 
@@ -18,6 +19,7 @@ mod blobs;
 mod cache_status;
 mod chores;
 mod error;
+mod figures;
 mod holds;
 mod manifests;
 mod members;
@@ -90,6 +92,12 @@ pub struct Fetcher {
     /// failed cache write is then the fetch's error. Otherwise (`serve`) the
     /// answer is still good to send, and the failure is a warning.
     must_store: std::sync::atomic::AtomicBool,
+    /// What `GET /metrics` exports: the registry client and the server count into it.
+    metrics: Arc<Metrics>,
+    /// `[cache] max_size`, once the evictor keeps it.
+    max_size: std::sync::OnceLock<u64>,
+    /// The last walk of the blob store, for scrapes that come often.
+    blob_totals: Mutex<Option<figures::BlobTotals>>,
 }
 
 impl Fetcher {
@@ -103,6 +111,8 @@ impl Fetcher {
         let quota = Arc::new(Quota::new(policy));
         let observer = Arc::clone(&quota);
         client.observe(Arc::new(move |reply| observer.observe(reply)));
+        let metrics = Arc::new(Metrics::default());
+        client.count_into(Arc::clone(&metrics));
         Arc::new(Fetcher {
             cache,
             client,
@@ -116,6 +126,9 @@ impl Fetcher {
             quota,
             quota_loaded: tokio::sync::OnceCell::new(),
             must_store: std::sync::atomic::AtomicBool::new(false),
+            metrics,
+            max_size: std::sync::OnceLock::new(),
+            blob_totals: Mutex::default(),
         })
     }
 
@@ -134,6 +147,11 @@ impl Fetcher {
         }
         tracing::warn!("{what}: {e}");
         Ok(false)
+    }
+
+    /// The counters this fetcher, its registry client and a server count into.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     pub fn client(&self) -> &RegistryClient {

@@ -377,6 +377,8 @@ impl Fetcher {
         let m = self.client.get_manifest(registry, repo, &target).await;
         self.write_hold_changes().await;
         let m = m?;
+        self.metrics
+            .upstream_bytes(crate::metrics::Body::Manifest, m.bytes.len() as u64);
         if self.store_manifest(&m).await? {
             let record = TagRecord::new(m.digest.clone());
             let (r, p, t) = (registry.to_string(), repo.to_string(), tag.to_string());
