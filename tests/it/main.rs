@@ -13,6 +13,7 @@ mod daemon;
 mod docs;
 mod engines;
 mod hostile;
+mod metrics;
 mod negotiate;
 mod protocol;
 mod pull;
