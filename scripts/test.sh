@@ -19,6 +19,7 @@ command -v openssl >/dev/null || need+=(openssl)      # test certificates for dp
 command -v unshare >/dev/null || need+=(util-linux)   # network namespaces (unshare, nsenter) for off-loopback tests
 command -v ip >/dev/null || need+=(iproute2)
 command -v curl >/dev/null || need+=(curl)
+command -v promtool >/dev/null || need+=(prometheus)   # promtool check metrics parses GET /metrics
 command -v nginx >/dev/null || need+=(nginx)          # bench/run --quick: the static-file reference
 command -v wrk >/dev/null || need+=(wrk)              # bench/run --quick: requests per second
 command -v ab >/dev/null || need+=(apache2-utils)    # bench/run --quick: HEAD requests per second (wrk 4.1 hangs on HEAD)

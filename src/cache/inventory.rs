@@ -388,7 +388,9 @@ impl Cache {
             .map(|e| e.path())
             .collect();
         let (blobs, _) = walk_shards(&shards);
-        let bytes = blobs.values().fold(0u64, |sum, b| sum.saturating_add(b.size));
+        let bytes = blobs
+            .values()
+            .fold(0u64, |sum, b| sum.saturating_add(b.size));
         Ok((blobs.len() as u64, bytes))
     }
 }

@@ -9,9 +9,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, NoLabelSet}
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
-use super::{
-    ANSWERS, BODIES, CLASSES, Metrics, OUTCOMES, Outcome, RouteKind, Upstream, get,
-};
+use super::{ANSWERS, BODIES, CLASSES, Metrics, OUTCOMES, Outcome, RouteKind, Upstream, get};
 
 /// The `Content-Type` of the answer (Prometheus text format 0.0.4).
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -160,7 +158,7 @@ impl Collector for Exposition {
                 Outcome::ALL
                     .iter()
                     .enumerate()
-                    .filter(|(_, o)| o.from_cache())
+                    .filter(|(_, o)| o.is_cached())
                     .map(move |(o, _)| get(&m.sent[r * OUTCOMES + o]))
             })
             .fold(0u64, u64::saturating_add);
@@ -183,9 +181,9 @@ impl Collector for Exposition {
                 let (sum, count, buckets) = m.latency[r].snapshot();
                 if count > 0 {
                     let labels = [("route", route.as_str())];
-                    metric.encode_family(&labels)?.encode_histogram::<NoLabelSet>(
-                        sum, count, &buckets, None,
-                    )?;
+                    metric
+                        .encode_family(&labels)?
+                        .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
                 }
             }
         }
@@ -384,7 +382,12 @@ impl Exposition {
                 Some(Unit::Bytes),
                 p.resident_bytes,
             ),
-            ("process_open_fds", "Open file descriptors.", None, p.open_fds),
+            (
+                "process_open_fds",
+                "Open file descriptors.",
+                None,
+                p.open_fds,
+            ),
             (
                 "process_max_fds",
                 "The limit of open file descriptors.",

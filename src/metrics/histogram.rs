@@ -7,8 +7,24 @@ use std::time::Duration;
 /// Upper bounds in microseconds: a cached manifest takes well under a
 /// millisecond, a cold blob download seconds to minutes.
 const BOUNDS_US: [u64; 18] = [
-    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
-    1_000_000, 2_500_000, 5_000_000, 10_000_000, 30_000_000, 120_000_000,
+    100,
+    250,
+    500,
+    1_000,
+    2_500,
+    5_000,
+    10_000,
+    25_000,
+    50_000,
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    5_000_000,
+    10_000_000,
+    30_000_000,
+    120_000_000,
 ];
 
 #[derive(Debug)]
@@ -43,7 +59,9 @@ impl Histogram {
         for (i, b) in self.buckets.iter().enumerate() {
             let n = b.load(Ordering::Relaxed);
             count = count.saturating_add(n);
-            let bound = BOUNDS_US.get(i).map_or(f64::INFINITY, |&us| us as f64 / 1e6);
+            let bound = BOUNDS_US
+                .get(i)
+                .map_or(f64::INFINITY, |&us| us as f64 / 1e6);
             buckets.push((bound, n));
         }
         let sum = self.sum_us.load(Ordering::Relaxed) as f64 / 1e6;

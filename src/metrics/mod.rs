@@ -107,7 +107,7 @@ impl Outcome {
     }
 
     /// Whether the bytes came from the cache.
-    fn from_cache(self) -> bool {
+    fn is_cached(self) -> bool {
         !matches!(self, Outcome::Miss | Outcome::None)
     }
 }
@@ -327,7 +327,14 @@ mod tests {
             RouteKind::of_path(&format!("/v2/a/referrers/{d}")),
             RouteKind::Referrers
         );
-        for other in ["/v2/", "/v2", "/token", "/", "/v2/manifests/x", "/v2/a/tags/x"] {
+        for other in [
+            "/v2/",
+            "/v2",
+            "/token",
+            "/",
+            "/v2/manifests/x",
+            "/v2/a/tags/x",
+        ] {
             assert_eq!(RouteKind::of_path(other), RouteKind::Other, "{other}");
         }
     }

@@ -16,7 +16,11 @@ impl Server {
     /// Open to clients on this machine; from elsewhere behind the client
     /// access gate, as the registry routes are (when it is off, the routes
     /// are open to all, and so is this).
-    pub(super) async fn metrics(&self, req: &Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    pub(super) async fn metrics(
+        &self,
+        req: &Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Response<Body> {
         if !peer.ip().to_canonical().is_loopback()
             && let Some(gate) = &self.access.gate
             && let Some(refused) = gate.admit(req, peer).await

@@ -22,7 +22,11 @@ impl Scrape {
 
     /// The one sample whose key starts with `prefix`.
     fn only(&self, prefix: &str) -> f64 {
-        let found: Vec<_> = self.0.iter().filter(|(k, _)| k.starts_with(prefix)).collect();
+        let found: Vec<_> = self
+            .0
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .collect();
         assert_eq!(found.len(), 1, "one sample {prefix}...: {found:?}");
         *found[0].1
     }
@@ -86,17 +90,28 @@ fn upstream_delta(before: &Scrape, after: &Scrape) -> [f64; 5] {
         d(&upstream("manifest_head", "2xx")),
         d(&upstream("blob_get", "2xx")),
         d(&upstream("token", "2xx")),
-        ["manifest_get", "manifest_head", "blob_get", "blob_head", "other"]
-            .iter()
-            .map(|k| d(&upstream(k, "401")))
-            .sum(),
+        [
+            "manifest_get",
+            "manifest_head",
+            "blob_get",
+            "blob_head",
+            "other",
+        ]
+        .iter()
+        .map(|k| d(&upstream(k, "401")))
+        .sum(),
     ]
 }
 
 /// Pulls an image as an engine does: the manifest by tag, then every blob.
 /// Returns the manifest's answer and the blob bytes received.
 fn pull(serve: &Serve, repo: &str, tag: &str) -> (RawResponse, u64) {
-    let m = request(&serve.addr, "GET", &format!("/v2/{repo}/manifests/{tag}"), &[]);
+    let m = request(
+        &serve.addr,
+        "GET",
+        &format!("/v2/{repo}/manifests/{tag}"),
+        &[],
+    );
     assert_eq!(m.status, 200, "{}", m.body_text());
     let v: serde_json::Value = serde_json::from_slice(&m.body).expect("manifest JSON");
     let mut blobs = vec![v["config"]["digest"].as_str().expect("config").to_string()];
@@ -127,13 +142,20 @@ fn counts_move_by_what_a_cold_and_a_warm_pull_did_upstream() {
     assert_eq!(manifest.header("x-dpx-cache"), Some("miss"));
     let cold = scrape(&serve);
     let hub_cold = hub_counts(&hub);
-    let hub_delta: Vec<f64> = hub_cold.iter().zip(hub_before).map(|(a, b)| a - b).collect();
+    let hub_delta: Vec<f64> = hub_cold
+        .iter()
+        .zip(hub_before)
+        .map(|(a, b)| a - b)
+        .collect();
     assert_eq!(
         upstream_delta(&before, &cold).to_vec(),
         hub_delta,
         "dpx's upstream counts against the hub's (manifest GET, HEAD, blob GET, token, 401)"
     );
-    assert_eq!(hub_delta[0], 1.0, "a cold pull is one manifest GET upstream");
+    assert_eq!(
+        hub_delta[0], 1.0,
+        "a cold pull is one manifest GET upstream"
+    );
     assert_eq!(hub_delta[2], 3.0, "config and two layers");
     let manifest_len = manifest.body.len() as f64;
     let config_len = blob_bytes as f64 - layers.iter().sum::<usize>() as f64;
@@ -143,7 +165,10 @@ fn counts_move_by_what_a_cold_and_a_warm_pull_did_upstream() {
             "dpx_upstream_received_bytes_total{{kind=\"{kind}\"}}"
         ))
     };
-    assert_eq!(received(&cold, "blob") - received(&before, "blob"), blob_bytes as f64);
+    assert_eq!(
+        received(&cold, "blob") - received(&before, "blob"),
+        blob_bytes as f64
+    );
     assert_eq!(
         received(&cold, "manifest") - received(&before, "manifest"),
         manifest_len
@@ -161,10 +186,16 @@ fn counts_move_by_what_a_cold_and_a_warm_pull_did_upstream() {
     );
     // The store: config, two layers and the manifest.
     assert_eq!(cold.get("dpx_cache_blobs"), 4.0);
-    assert_eq!(cold.get("dpx_cache_bytes"), blob_bytes as f64 + manifest_len);
+    assert_eq!(
+        cold.get("dpx_cache_bytes"),
+        blob_bytes as f64 + manifest_len
+    );
     // The quota the hub announced, less the one pull.
     assert_eq!(cold.only("dpx_quota_limit{registry=\"docker.io\""), 100.0);
-    assert_eq!(cold.only("dpx_quota_remaining{registry=\"docker.io\""), 99.0);
+    assert_eq!(
+        cold.only("dpx_quota_remaining{registry=\"docker.io\""),
+        99.0
+    );
     assert_eq!(cold.only("dpx_quota_hold{registry=\"docker.io\""), 0.0);
     assert_eq!(cold.get("dpx_downloads_in_flight"), 0.0);
     assert!(cold.get("process_resident_memory_bytes") > 0.0);
@@ -173,7 +204,11 @@ fn counts_move_by_what_a_cold_and_a_warm_pull_did_upstream() {
     let (manifest, warm_bytes) = pull(&serve, "metricsapp", "v1");
     assert_eq!(manifest.header("x-dpx-cache"), Some("hit"));
     let warm = scrape(&serve);
-    let hub_delta: Vec<f64> = hub_counts(&hub).iter().zip(hub_cold).map(|(a, b)| a - b).collect();
+    let hub_delta: Vec<f64> = hub_counts(&hub)
+        .iter()
+        .zip(hub_cold)
+        .map(|(a, b)| a - b)
+        .collect();
     assert_eq!(hub_delta, vec![0.0; 5], "a warm pull asks the hub nothing");
     assert_eq!(upstream_delta(&cold, &warm).to_vec(), hub_delta);
     assert_eq!(warm.get(&requests("manifest", "hit")), 1.0);
@@ -226,14 +261,20 @@ fn metrics_are_open_on_loopback_and_behind_client_auth_elsewhere() {
 
     let (status, body) = curl_in_netns(pid, &format!("{on_loopback}/metrics"), "");
     assert_eq!(status, 200, "{body}");
-    assert!(body.contains("# TYPE dpx_upstream_requests_total counter"), "{body}");
+    assert!(
+        body.contains("# TYPE dpx_upstream_requests_total counter"),
+        "{body}"
+    );
     // The registry routes want a token even there.
     let (status, _) = curl_in_netns(pid, &format!("{on_loopback}/v2/"), "");
     assert_eq!(status, 401);
 
     let (status, body) = curl_in_netns(pid, &format!("{elsewhere}/metrics"), "");
     assert_eq!(status, 401, "{body}");
-    assert!(body.contains("UNAUTHORIZED") && !body.contains("dpx_"), "{body}");
+    assert!(
+        body.contains("UNAUTHORIZED") && !body.contains("dpx_"),
+        "{body}"
+    );
     // A valid token, from loopback: over plain HTTP from elsewhere it is
     // refused, as on the registry routes.
     let (status, body) = curl_in_netns(
