@@ -80,3 +80,39 @@ pub(super) fn outcome(cache: CacheStatus, resp: &Response<Body>) -> Outcome {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stale(reason: Option<&'static str>) -> Response<Body> {
+        let mut resp = Response::new(super::super::empty());
+        if let Some(r) = reason {
+            resp.headers_mut()
+                .insert("x-dpx-stale", HeaderValue::from_static(r));
+        }
+        resp
+    }
+
+    #[test]
+    fn stale_answers_are_told_apart_by_their_reason() {
+        let cases = [
+            (Some("reserve"), Outcome::Reserve),
+            (Some("rate-limited"), Outcome::RateLimited),
+            (Some("upstream-unavailable"), Outcome::Stale),
+            (None, Outcome::Stale),
+        ];
+        for (reason, want) in cases {
+            assert_eq!(
+                outcome(CacheStatus::Stale, &stale(reason)),
+                want,
+                "{reason:?}"
+            );
+        }
+        assert_eq!(
+            outcome(CacheStatus::Hit, &stale(Some("reserve"))),
+            Outcome::Hit
+        );
+        assert_eq!(outcome(CacheStatus::Untracked, &stale(None)), Outcome::None);
+    }
+}
