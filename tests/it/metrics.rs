@@ -4,7 +4,10 @@
 //! client auth from elsewhere.
 
 use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use crate::serve_auth::{curl_in_netns, password};
 use crate::support::dpx::{Dpx, Serve};
@@ -218,7 +221,7 @@ fn counts_move_by_what_a_cold_and_a_warm_pull_did_upstream() {
         warm_bytes as f64 + manifest_len
     );
     assert_eq!(received(&warm, "blob"), received(&cold, "blob"));
-    // Scrapes are not requests: none of the six shows in the counts.
+    // Scrapes are not requests: none of the three shows in the counts.
     assert_eq!(
         warm.0
             .iter()
@@ -294,4 +297,35 @@ fn metrics_are_open_on_loopback_and_behind_client_auth_elsewhere() {
         assert_eq!(status, 403, "{path}: {body}");
         assert!(body.contains("DENIED"), "{path}: {body}");
     }
+}
+
+#[test]
+fn scrapes_do_not_keep_an_idle_server_up() {
+    let hub = FakeHub::start();
+    let dpx = Dpx::new(&hub.url());
+    let mut serve = dpx.serve_flags("127.0.0.1:0", &["--idle-timeout", "2s"], &[]);
+    // A scrape every 200 ms, ten times within the idle timeout: the server
+    // still stops, as it does under `GET /_dpx/status` polls.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut scrapes = 0;
+    let status = loop {
+        if let Some(status) = serve.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "dpx serve was still up after {scrapes} scrapes in 60s, with a 2s idle timeout"
+        );
+        if let Ok(mut s) = TcpStream::connect(&serve.addr) {
+            let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: dpx\r\nConnection: close\r\n\r\n");
+            let mut answer = Vec::new();
+            let _ = s.read_to_end(&mut answer);
+            if answer.starts_with(b"HTTP/1.1 200") {
+                scrapes += 1;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(scrapes >= 5, "only {scrapes} scrapes answered");
+    assert!(status.success(), "a clean stop: {status}");
 }
