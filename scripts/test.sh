@@ -20,6 +20,7 @@ command -v unshare >/dev/null || need+=(util-linux)   # network namespaces (unsh
 command -v ip >/dev/null || need+=(iproute2)
 command -v curl >/dev/null || need+=(curl)
 command -v strace >/dev/null || need+=(strace)   # the crash suite checks each store path fsyncs before its rename
+command -v promtool >/dev/null || need+=(prometheus)   # promtool check metrics parses GET /metrics
 command -v nginx >/dev/null || need+=(nginx)          # bench/run --quick: the static-file reference
 command -v wrk >/dev/null || need+=(wrk)              # bench/run --quick: requests per second
 command -v ab >/dev/null || need+=(apache2-utils)    # bench/run --quick: HEAD requests per second (wrk 4.1 hangs on HEAD)

@@ -17,6 +17,7 @@ pub(crate) mod fetch;
 pub(crate) mod fsutil;
 pub(crate) mod imagelist;
 pub(crate) mod interrupt;
+pub(crate) mod metrics;
 pub(crate) mod oci;
 pub(crate) mod operator_files;
 pub(crate) mod printable;

@@ -406,6 +406,28 @@ fn tag_entry(index: &Path, path: &Path) -> Option<TagEntry> {
     })
 }
 
+impl Cache {
+    /// How many blobs the store holds and their bytes: `inventory`'s blob
+    /// walk alone (no manifest or tag is read), for `GET /metrics`.
+    pub fn blob_totals(&self) -> Result<(u64, u64), CacheError> {
+        let blobs_dir = self.root.join("blobs/sha256");
+        let shards: Vec<PathBuf> = fs::read_dir(&blobs_dir)
+            .map_err(|source| CacheError::Read {
+                path: blobs_dir.clone(),
+                source,
+            })?
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path())
+            .collect();
+        let (blobs, _) = walk_shards(&shards);
+        let bytes = blobs
+            .values()
+            .fold(0u64, |sum, b| sum.saturating_add(b.size));
+        Ok((blobs.len() as u64, bytes))
+    }
+}
+
 /// Reads the shard directories on a few threads: stat is the cost, and a
 /// cache of 10,000+ blobs should list in well under a second.
 fn walk_shards(shards: &[PathBuf]) -> (HashMap<Digest, BlobEntry>, Vec<PathBuf>) {

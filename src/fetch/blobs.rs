@@ -502,6 +502,8 @@ impl Fetcher {
             total: size,
         });
         while let Some(chunk) = blob.response.chunk().await? {
+            self.metrics
+                .upstream_bytes(crate::metrics::Body::Blob, chunk.len() as u64);
             writer.write(chunk).await?;
         }
         let got = writer.resume_offset().await?;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cache::{Cache, Policy, stored_count};
+use crate::metrics::Metrics;
 
 use super::Fetcher;
 
@@ -118,6 +119,7 @@ impl Fetcher {
     pub fn spawn_evictor(&self, max_size: u64) {
         let _ = self.max_size.set(max_size);
         let cache = self.cache.clone();
+        let metrics = Arc::clone(&self.metrics);
         tokio::spawn(async move {
             let mut seen = None;
             let mut warned = false;
@@ -125,10 +127,12 @@ impl Fetcher {
                 let now = stored_count();
                 if seen != Some(now) {
                     seen = Some(now);
-                    let cache = cache.clone();
+                    let (cache, metrics) = (cache.clone(), Arc::clone(&metrics));
                     // One blocking task per check: the walk and the removals are disk work.
-                    let result =
-                        tokio::task::spawn_blocking(move || evict(&cache, max_size, warned)).await;
+                    let result = tokio::task::spawn_blocking(move || {
+                        evict(&cache, &metrics, max_size, warned)
+                    })
+                    .await;
                     match result {
                         Ok(w) => warned = w,
                         Err(e) => tracing::warn!("cache eviction stopped: {e}"),
@@ -142,7 +146,7 @@ impl Fetcher {
 
 /// One eviction pass; returns whether the warning that `max_size` is below
 /// one image has been given (`warned`: before this pass), so it is given once.
-fn evict(cache: &Cache, max_size: u64, warned: bool) -> bool {
+fn evict(cache: &Cache, metrics: &Metrics, max_size: u64, warned: bool) -> bool {
     let policy = Policy {
         max_size: Some(max_size),
         ..Policy::default()
@@ -158,6 +162,14 @@ fn evict(cache: &Cache, max_size: u64, warned: bool) -> bool {
         tracing::warn!(
             "[cache] max_size {} is below the size of one image: keeping the most recently used, {kept}, though the cache stays over it; raise max_size",
             human(max_size)
+        );
+    }
+    if let Ok(s) = &summary {
+        metrics.evicted(
+            s.tags as u64,
+            s.manifests as u64,
+            s.blobs as u64,
+            s.bytes_reclaimed,
         );
     }
     match summary {

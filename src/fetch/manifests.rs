@@ -180,6 +180,8 @@ impl Fetcher {
             let m = self.client.get_manifest(registry, repo, &target).await;
             self.write_hold_changes().await;
             let m = m?;
+            self.metrics
+                .upstream_bytes(crate::metrics::Body::Manifest, m.bytes.len() as u64);
             self.keep_manifest(registry, repo, None, &m).await?;
             // Written behind the answer: the turn is held until it is on disk.
             self.hold_until_written(&m.digest, lock);

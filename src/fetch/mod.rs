@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use crate::cache::{Cache, CacheError, LockKey};
+use crate::metrics::Metrics;
 use crate::reference::Digest;
 use crate::registry::RegistryClient;
 
@@ -16,6 +17,7 @@ mod blobs;
 mod cache_status;
 mod chores;
 mod error;
+mod figures;
 mod holds;
 mod manifests;
 mod members;
@@ -104,6 +106,10 @@ pub struct Fetcher {
     contacts: Arc<overview::Contacts>,
     /// `[cache] max_size`, once the evictor keeps the cache within it.
     max_size: std::sync::OnceLock<u64>,
+    /// What `GET /metrics` exports: the registry client and the server count into it.
+    metrics: Arc<Metrics>,
+    /// The last walk of the blob store, for scrapes that come often.
+    blob_totals: Mutex<Option<figures::BlobTotals>>,
 }
 
 impl Fetcher {
@@ -122,6 +128,8 @@ impl Fetcher {
             observer.observe(reply);
             seen.replied(&reply.registry, reply.status);
         }));
+        let metrics = Arc::new(Metrics::default());
+        client.count_into(Arc::clone(&metrics));
         Arc::new_cyclic(|me| Fetcher {
             me: me.clone(),
             cache,
@@ -140,6 +148,8 @@ impl Fetcher {
             must_store: std::sync::atomic::AtomicBool::new(false),
             contacts,
             max_size: std::sync::OnceLock::new(),
+            metrics,
+            blob_totals: Mutex::default(),
         })
     }
 
@@ -162,6 +172,11 @@ impl Fetcher {
         }
         tracing::warn!("{what}: {e}");
         Ok(false)
+    }
+
+    /// The counters this fetcher, its registry client and a server count into.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     pub fn client(&self) -> &RegistryClient {

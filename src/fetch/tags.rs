@@ -410,6 +410,8 @@ impl Fetcher {
         let m = self.client.get_manifest(registry, repo, &target).await;
         self.write_hold_changes().await;
         let m = m?;
+        self.metrics
+            .upstream_bytes(crate::metrics::Body::Manifest, m.bytes.len() as u64);
         self.keep_manifest(registry, repo, Some(tag), &m).await?;
         Ok(ResolvedManifest {
             digest: m.digest,

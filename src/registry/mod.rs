@@ -37,6 +37,7 @@ use upstream::Failover;
 pub use upstream::{Route, Upstream};
 use upstream_token::{Challenge, TokenCache, TokenResponse};
 
+use crate::metrics::{Answer, Metrics, Upstream as UpstreamKind};
 use crate::oci::{MANIFEST_ACCEPT, normalize_media_type};
 use crate::reference::HostKey;
 use crate::reference::{Digest, Target};
@@ -111,6 +112,8 @@ pub struct RegistryClient {
     rate_limits: Mutex<HashMap<String, RateLimit>>,
     /// Told of every reply (`observe`), when set.
     observer: std::sync::OnceLock<ReplyObserver>,
+    /// Counts every request and its answer (`count_into`), when set.
+    metrics: std::sync::OnceLock<Arc<Metrics>>,
     retry: RetryPolicy,
     low_speed: LowSpeedLimit,
     /// Set by `public_only_except`: registries it does not name connect to public addresses only.
@@ -171,6 +174,7 @@ impl RegistryClient {
             basic_hosts: Mutex::default(),
             rate_limits: Mutex::default(),
             observer: std::sync::OnceLock::new(),
+            metrics: std::sync::OnceLock::new(),
             retry,
             low_speed,
             public_only: None,
@@ -344,6 +348,23 @@ impl RegistryClient {
     /// second observer is ignored and `false` returned).
     pub fn observe(&self, observer: ReplyObserver) -> bool {
         self.observer.set(observer).is_ok()
+    }
+
+    /// Has every upstream request counted in `metrics` from now on (once).
+    pub fn count_into(&self, metrics: Arc<Metrics>) {
+        let _ = self.metrics.set(metrics);
+    }
+
+    /// Counts one request of `kind` and how it ended.
+    fn count(&self, kind: UpstreamKind, result: &Result<reqwest::Response, RegistryError>) {
+        if let Some(m) = self.metrics.get() {
+            let answer = match result {
+                Ok(resp) => Answer::Status(resp.status().as_u16()),
+                Err(RegistryError::Unreachable { .. }) => Answer::Unreachable,
+                Err(_) => Answer::Failed,
+            };
+            m.upstream(kind, answer);
+        }
     }
 
     /// The user name requests to `registry` are made as now (at the
@@ -545,7 +566,9 @@ impl RegistryClient {
                     accept,
                     range,
                 )
-                .await?;
+                .await;
+            self.count(UpstreamKind::of_url(url, method == Method::HEAD), &resp);
+            let resp = resp?;
             let rate_limit = RateLimit::from_headers(resp.headers());
             if let Some(rl) = &rate_limit
                 && let Ok(mut map) = self.rate_limits.lock()
@@ -795,7 +818,9 @@ impl RegistryClient {
         if let Some((c, _)) = &credentials {
             req = req.basic_auth(&c.username, Some(&c.password));
         }
-        let resp = self.send_request(req, realm).await.map_err(|e| match e {
+        let resp = self.send_request(req, realm).await;
+        self.count(UpstreamKind::Token, &resp);
+        let resp = resp.map_err(|e| match e {
             RegistryError::Protocol { message, .. } => token_err(message),
             spurious => spurious,
         })?;

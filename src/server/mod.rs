@@ -6,6 +6,7 @@ mod client_gate;
 mod egress;
 mod errors;
 mod guessing;
+mod metrics;
 mod negotiate;
 mod range;
 mod referrers;
@@ -33,6 +34,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
 use crate::fetch::{BlobAnswer, CacheStatus, Fetcher, Freshness, TagHead};
+use crate::metrics::{METRICS_PATH, Metrics, Outcome, RouteKind};
 use crate::reference::{Digest, Target};
 use blob_stream::BlobStream;
 pub use client_gate::Gate;
@@ -224,10 +226,11 @@ impl Server {
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
             let this = Arc::clone(&this);
             let busy = Busy::start(Arc::clone(&watched));
-            // A status poll is no activity: watching a daemon (or its status
-            // page) must not keep it up.
+            // A status poll, a scrape or the status page is no activity:
+            // watching a daemon must not keep it up.
             let path = req.uri().path();
-            let watching = path == STATUS_PATH || routes::page(path).is_some();
+            let watching =
+                matches!(path, STATUS_PATH | METRICS_PATH) || routes::page(path).is_some();
             let request = (!watching).then(|| this.stats.begin());
             async move {
                 let resp = this.handle(req, peer).await;
@@ -305,13 +308,16 @@ impl Server {
     }
 
     async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
-        if req.uri().path() == STATUS_PATH {
-            return self.status(&req, peer);
+        match req.uri().path() {
+            STATUS_PATH => return self.status(&req, peer),
+            METRICS_PATH => return self.metrics(&req, peer).await,
+            _ => {}
         }
         if let Some(page) = routes::page(req.uri().path()) {
             return self.page(page, &req, peer).await;
         }
         let started = Instant::now();
+        let route = RouteKind::of_path(req.uri().path());
         let method = req.method().clone();
         let path = req
             .uri()
@@ -334,6 +340,7 @@ impl Server {
             },
         };
         self.stats.count(cache);
+        let outcome = metrics::outcome(cache, &resp);
         if method == Method::HEAD {
             *resp.body_mut() = empty();
         }
@@ -359,6 +366,12 @@ impl Server {
             sent: 0,
             started,
             failed: Arc::clone(&failed),
+            counted: Counted {
+                metrics: Arc::clone(self.fetcher.metrics()),
+                route,
+                status: resp.status().as_u16(),
+                outcome,
+            },
         };
         resp.map(|body| {
             body.map_err(move |e| {
@@ -870,11 +883,24 @@ struct RequestLog {
     sent: u64,
     started: Instant,
     failed: Arc<std::sync::atomic::AtomicBool>,
+    counted: Counted,
+}
+
+/// Where a request is counted when it is done, and under which labels.
+struct Counted {
+    metrics: Arc<Metrics>,
+    route: RouteKind,
+    status: u16,
+    outcome: Outcome,
 }
 
 impl Drop for RequestLog {
     fn drop(&mut self) {
-        let ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        let took = self.started.elapsed();
+        let c = &self.counted;
+        c.metrics
+            .request(c.route, c.status, c.outcome, self.sent, took);
+        let ms = took.as_secs_f64() * 1000.0;
         let (line, sent, cache) = (&self.line, self.sent, self.cache.as_str());
         if self.failed.load(std::sync::atomic::Ordering::Relaxed) {
             // The cause is logged as an error where it happened.

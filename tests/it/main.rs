@@ -19,6 +19,7 @@ mod fault_matrix;
 mod forged_tokens;
 mod hostile;
 mod load;
+mod metrics;
 mod negotiate;
 mod protocol;
 mod pull;

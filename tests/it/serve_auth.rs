@@ -21,7 +21,7 @@ fn dpx_with_auth(hub: &FakeHub, extra: &str) -> Dpx {
 }
 
 /// The generated password of the user `dpx`, as a user gets it.
-fn password(dpx: &Dpx) -> String {
+pub(crate) fn password(dpx: &Dpx) -> String {
     let out = dpx.run(&["serve", "--print-password"]);
     assert_success(&out, "dpx serve --print-password");
     let pw = String::from_utf8_lossy(&out.stdout).trim().to_string();
@@ -663,7 +663,7 @@ fn a_tls_client_that_never_finishes_its_handshake_is_closed_after_the_header_tim
 /// `curl` inside another process's network namespace; `config` (curl's
 /// `-K -` syntax) goes through stdin, so no secret is in its arguments.
 /// Returns (HTTP status, body).
-fn curl_in_netns(pid: u32, url: &str, config: &str) -> (u16, String) {
+pub(crate) fn curl_in_netns(pid: u32, url: &str, config: &str) -> (u16, String) {
     let mut curl = Command::new("nsenter");
     curl.arg(format!("--net=/proc/{pid}/ns/net")).args([
         "curl",
