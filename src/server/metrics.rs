@@ -13,18 +13,14 @@ use super::errors::ApiError;
 use super::{Body, Server, error_response, full};
 
 impl Server {
-    /// Open to clients on this machine; from elsewhere behind the client
-    /// access gate, as the registry routes are (when it is off, the routes
-    /// are open to all, and so is this).
+    /// Who may scrape: `Server::admit_watcher` (this machine, or whom the
+    /// client-access gate admits).
     pub(super) async fn metrics(
         &self,
         req: &Request<Incoming>,
         peer: SocketAddr,
     ) -> Response<Body> {
-        if !peer.ip().to_canonical().is_loopback()
-            && let Some(gate) = &self.access.gate
-            && let Some(refused) = gate.admit(req, peer).await
-        {
+        if let Some(refused) = self.admit_watcher(req, peer).await {
             return refused;
         }
         if req.method() != Method::GET {

@@ -15,6 +15,7 @@ mod stats;
 mod status_page;
 mod tags;
 mod tls;
+mod watchers;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -8,7 +8,7 @@
 //! framing the page or reading it. The figures are gathered only when the
 //! page asks, and the cache walk behind them at most every `WALK_EVERY`.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use serde::Serialize;
 
-use super::errors::{ApiError, ErrorCode};
+use super::errors::ApiError;
 use super::routes::Page;
 use super::{Body, Server, error_response, full};
 use crate::fetch::{CacheOverview, Contact, Download, HourCounts, PullCounts, QuotaSeen};
@@ -91,22 +91,16 @@ impl Server {
         req: &Request<Incoming>,
         peer: SocketAddr,
     ) -> Response<Body> {
-        let mut resp = match &self.access.gate {
-            Some(gate) => gate.admit(req, peer).await,
-            None if !names_this_machine(req) => Some(error_response(&ApiError::new(
-                ErrorCode::Denied,
-                "the status page answers requests addressed to localhost or an IP address \
-                 (another name may be a site rebinding its name to this machine)",
-            ))),
-            None => None,
-        }
-        .unwrap_or_else(|| match *req.method() {
-            Method::GET | Method::HEAD => Response::new(super::empty()),
-            _ => error_response(
-                &ApiError::unsupported("the status page answers GET only")
-                    .with_status(StatusCode::METHOD_NOT_ALLOWED),
-            ),
-        });
+        let mut resp = self
+            .admit_watcher(req, peer)
+            .await
+            .unwrap_or_else(|| match *req.method() {
+                Method::GET | Method::HEAD => Response::new(super::empty()),
+                _ => error_response(
+                    &ApiError::unsupported("the status page answers GET only")
+                        .with_status(StatusCode::METHOD_NOT_ALLOWED),
+                ),
+            });
         if resp.status() == StatusCode::OK {
             resp = match page {
                 Page::Html => file(HTML, "text/html; charset=utf-8"),
@@ -226,64 +220,9 @@ fn protect(headers: &mut http::HeaderMap) {
     }
 }
 
-/// Whether the request names this machine as a browser on it would:
-/// `localhost` or an IP address. A page open to any `Host` can be read by
-/// a site that points its own name at 127.0.0.1 (DNS rebinding).
-fn names_this_machine<B>(req: &Request<B>) -> bool {
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| req.uri().authority().map(|a| a.to_string()));
-    let Some(host) = host else {
-        // HTTP/1.0 without a Host: no browser sends that.
-        return true;
-    };
-    let Ok(authority) = host.parse::<http::uri::Authority>() else {
-        return false;
-    };
-    let name = authority.host();
-    name.eq_ignore_ascii_case("localhost")
-        || name
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-            .is_ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn with_host(host: &str) -> Request<()> {
-        Request::builder()
-            .uri("/")
-            .header(header::HOST, host)
-            .body(())
-            .unwrap()
-    }
-
-    #[test]
-    fn only_local_names_reach_the_open_page() {
-        for ok in [
-            "127.0.0.1:5000",
-            "localhost:5000",
-            "LOCALHOST",
-            "[::1]:5000",
-            "10.1.2.3",
-        ] {
-            assert!(names_this_machine(&with_host(ok)), "{ok}");
-        }
-        for bad in [
-            "evil.example",
-            "evil.example:5000",
-            "127.0.0.1.nip.io",
-            "a b",
-        ] {
-            assert!(!names_this_machine(&with_host(bad)), "{bad}");
-        }
-    }
 
     #[test]
     fn the_day_has_24_hours_with_gaps_filled() {

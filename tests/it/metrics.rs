@@ -278,6 +278,12 @@ fn metrics_are_open_on_loopback_and_behind_client_auth_elsewhere() {
         body.contains("UNAUTHORIZED") && !body.contains("dpx_"),
         "{body}"
     );
+    // The status page and its figures follow the same rule.
+    for page in ["/", "/_dpx/page.json"] {
+        let (status, body) = curl_in_netns(pid, &format!("{elsewhere}{page}"), "");
+        assert_eq!(status, 401, "{page}: {body}");
+        assert!(!body.contains("pulls"), "{page}: {body}");
+    }
     // A valid token, from loopback: over plain HTTP from elsewhere it is
     // refused, as on the registry routes.
     let (status, body) = curl_in_netns(
