@@ -6,6 +6,7 @@ mod client_gate;
 mod egress;
 mod errors;
 mod guessing;
+mod mapped_body;
 mod negotiate;
 mod range;
 mod referrers;
@@ -37,6 +38,7 @@ use blob_stream::BlobStream;
 pub use client_gate::Gate;
 pub use egress::Egress;
 pub use errors::{ApiError, ErrorCode};
+use mapped_body::MappedBody;
 use range::BlobRange;
 use routes::{Image, Route};
 pub use stats::{STATUS_PATH, ServerStatus, Stats};
@@ -511,11 +513,7 @@ impl Server {
         };
         let body = match answer {
             _ if head => empty(),
-            BlobAnswer::Complete { file, .. } => stream_body(BlobStream::complete(
-                tokio::fs::File::from_std(file),
-                start,
-                end,
-            )),
+            BlobAnswer::Complete { file, .. } => MappedBody::new(file, start, end).boxed(),
             BlobAnswer::Growing { progress, .. } => stream_body(BlobStream::growing(
                 Arc::clone(&self.fetcher),
                 digest.clone(),

@@ -28,3 +28,4 @@ mod setup;
 mod store;
 mod team;
 mod upstream;
+mod warm_path;
