@@ -4,7 +4,9 @@
 
 use crate::support::dpx::{Dpx, sha256_hex, wait_for};
 use crate::support::http::request;
-use crate::support::hub::{FakeHub, Route, noise};
+use std::time::Duration;
+
+use crate::support::hub::{FakeHub, Fault, Route, noise};
 
 /// Layer sizes across the server's 2 MiB windows and its small-read limit.
 const SIZES: [usize; 3] = [5 * 1024 * 1024 + 321, 64 * 1024 + 1, 700];
@@ -110,6 +112,8 @@ fn a_tag_purged_or_replaced_by_another_process_is_not_answered_from_memory() {
 #[test]
 fn every_request_log_line_is_written_before_serve_exits_on_sigterm() {
     let hub = FakeHub::start();
+    let data = noise(1804, 1_000_000);
+    let digest = hub.add_blob(data.clone());
     let dpx = Dpx::new(&hub.url());
     let mut serve = dpx.serve();
     let n = 300;
@@ -117,20 +121,36 @@ fn every_request_log_line_is_written_before_serve_exits_on_sigterm() {
         let r = request(&serve.addr, "GET", &format!("/v2/?line={i}"), &[]);
         assert_eq!(r.status, 200);
     }
+    // Responses still in flight at SIGTERM: their lines are logged while
+    // serve drains, just before it exits.
+    hub.set_fault(Fault::SlowBody(Duration::from_millis(20)));
+    let clients: Vec<_> = (0..6)
+        .map(|_| {
+            let (addr, path) = (serve.addr.clone(), format!("/v2/library/x/blobs/{digest}"));
+            std::thread::spawn(move || request(&addr, "GET", &path, &[]))
+        })
+        .collect();
+    wait_for("the download to start", Duration::from_secs(20), || {
+        !dpx.tmp_is_empty()
+    });
     let status = serve.stop();
     assert_eq!(status.code(), Some(0));
-    // The log reaches its file through a pipe and a thread: wait for the
-    // pipe's end, then count.
-    let lines = |text: &str| {
-        (0..n)
-            .filter(|i| text.contains(&format!("GET /v2/?line={i} 200")))
-            .count()
+    for c in clients {
+        assert_eq!(c.join().expect("client").body, data);
+    }
+    // The log reaches its file through a pipe and a thread: a line not
+    // there in a few seconds was never written.
+    let all_there = |text: &str| {
+        (0..n).all(|i| text.contains(&format!("GET /v2/?line={i} 200")))
+            && text
+                .matches(&format!("GET /v2/library/x/blobs/{digest} 200 1000000B"))
+                .count()
+                == 6
     };
-    wait_for(
-        "the log to reach its file",
-        std::time::Duration::from_secs(10),
-        || serve.log_text().contains("shutting down"),
-    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !all_there(&serve.log_text()) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let text = serve.log_text();
-    assert_eq!(lines(&text), n, "{text}");
+    assert!(all_there(&text), "lines missing from the log:\n{text}");
 }
