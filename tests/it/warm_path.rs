@@ -116,7 +116,7 @@ fn every_request_log_line_is_written_before_serve_exits_on_sigterm() {
     let digest = hub.add_blob(data.clone());
     let dpx = Dpx::new(&hub.url());
     let mut serve = dpx.serve();
-    let n = 300;
+    let n = crate::support::scaled(300, 5_000);
     for i in 0..n {
         let r = request(&serve.addr, "GET", &format!("/v2/?line={i}"), &[]);
         assert_eq!(r.status, 200);
