@@ -48,7 +48,7 @@ pub fn main() -> ExitCode {
     };
     // The server's one-line-per-request log is its main output.
     let serving = matches!(cli.command, Command::Serve(_));
-    init_logging(
+    let log_guard = init_logging(
         cli.global.verbose,
         cli.global.quiet,
         serving,
@@ -148,6 +148,8 @@ pub fn main() -> ExitCode {
     // with them. It waits for blocking work: a credential helper is not.
     credentials::docker::stop_helpers();
     drop(runtime);
+    // The last queued log lines are written before anything else is said.
+    drop(log_guard);
     match result {
         Ok(code) => code,
         Err(e) => report(&e),
@@ -217,9 +219,17 @@ fn error_chain(err: &anyhow::Error) -> String {
 
 /// Log levels: `serve` logs a line per request by default; `-v` adds the
 /// upstream requests (method, URL, status), `-vv` dpx's debug lines, `-vvv`
-/// everything. `serve --json` logs one JSON object per line.
-fn init_logging(verbose: u8, quiet: bool, serving: bool, json: bool) {
+/// everything. `serve --json` logs one JSON object per line. `serve` writes
+/// its log on a thread of its own; the guard returned writes what is queued
+/// when dropped.
+fn init_logging(
+    verbose: u8,
+    quiet: bool,
+    serving: bool,
+    json: bool,
+) -> Option<tracing_appender::non_blocking::WorkerGuard> {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::fmt::writer::BoxMakeWriter;
     let default = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) if serving => "dpx=info",
@@ -229,10 +239,17 @@ fn init_logging(verbose: u8, quiet: bool, serving: bool, json: bool) {
         _ => "debug",
     };
     let filter = EnvFilter::try_from_env("DPX_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    // stderr; the daemon's log file rotates by size. Other commands write
+    // each line at once, in order with what they print.
+    let (writer, guard) = if serving {
+        let (writer, guard) = daemon::log::buffered();
+        (BoxMakeWriter::new(writer), Some(guard))
+    } else {
+        (BoxMakeWriter::new(daemon::log::writer), None)
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        // stderr; the daemon's log file rotates by size.
-        .with_writer(daemon::log::writer)
+        .with_writer(writer)
         .with_target(false);
     let _ = if json && serving {
         builder.json().flatten_event(true).try_init()
@@ -241,4 +258,5 @@ fn init_logging(verbose: u8, quiet: bool, serving: bool, json: bool) {
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .try_init()
     };
+    guard
 }

@@ -24,6 +24,7 @@
 
 mod blobs;
 mod disk;
+mod hot;
 mod inventory;
 mod locks;
 mod members;
@@ -44,6 +45,7 @@ use std::path::{Path, PathBuf};
 
 pub use blobs::{BackgroundWriter, BlobWriter};
 pub use disk::free_space;
+pub use hot::CachedTag;
 pub use inventory::{BlobEntry, ImageSummary, Inventory, ManifestEntry, TagEntry, TempEntry};
 pub use locks::{FileLock, LockHolder, LockKey};
 pub use purge::{
@@ -164,6 +166,8 @@ pub struct Cache {
     lock: std::sync::Arc<root::RootLock>,
     members: std::sync::Arc<members::Members>,
     usage: std::sync::Arc<usage::Usage>,
+    /// Tag records and small manifests read lately, checked on each use.
+    hot: std::sync::Arc<hot::HotSet>,
 }
 
 /// The cache dir itself, or the nearest of its parents, when it exists as
@@ -229,6 +233,7 @@ impl Cache {
             lock: std::sync::Arc::new(lock),
             members: std::sync::Arc::default(),
             usage: std::sync::Arc::new(usage::Usage::from_env()),
+            hot: std::sync::Arc::default(),
         })
     }
 

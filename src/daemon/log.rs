@@ -4,6 +4,10 @@
 //! dropped) and a new `daemon.log` takes over both descriptors, so panics and
 //! stray prints land in the current file too. The log lines go through
 //! [`writer`], which counts them and rotates between two lines, never inside one.
+//!
+//! `serve` logs a line per request: there [`buffered`] hands the lines to a
+//! thread of their own, which writes them in batches (one write for many
+//! lines), so a request never waits for the log file.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -117,6 +121,46 @@ impl Drop for Writer {
         {
             r.rotate();
         }
+    }
+}
+
+/// Lines written on a thread of their own, in batches; nothing is dropped
+/// (a full queue makes the logging thread wait). The guard writes what is
+/// queued when dropped: keep it until the program ends.
+pub fn buffered() -> (
+    tracing_appender::non_blocking::NonBlocking,
+    tracing_appender::non_blocking::WorkerGuard,
+) {
+    tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("dpx-log")
+        .finish(io::BufWriter::with_capacity(BATCH, Batches))
+}
+
+/// Bytes gathered before a write; the logging thread also writes whenever
+/// it has no more lines queued.
+const BATCH: usize = 64 * 1024;
+
+/// Whole lines to stderr (the `BufWriter` in front hands over only whole
+/// lines: its buffer's, or one longer line), counted for rotation.
+struct Batches;
+
+impl Write for Batches {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = io::stderr().write(buf)?;
+        if let Some(r) = ROTATION.get() {
+            r.written.fetch_add(n as u64, Ordering::Relaxed);
+            // Only between two lines: all of a batch written.
+            if n == buf.len() && buf.ends_with(b"\n") && r.written.load(Ordering::Relaxed) >= r.max
+            {
+                r.rotate();
+            }
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        io::stderr().flush()
     }
 }
 

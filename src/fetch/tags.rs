@@ -4,8 +4,6 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
 use crate::cache::{LockKey, TagRecord};
 use crate::reference::{Digest, Target};
 use crate::registry::RegistryError;
@@ -288,7 +286,8 @@ impl Fetcher {
         }
     }
 
-    /// A tag's record and its manifest, when both are in the cache.
+    /// A tag's record and its manifest, when both are in the cache: from
+    /// the cache's hot set when neither file changed, else read from disk.
     pub(super) async fn cached_tag_record(
         &self,
         registry: &str,
@@ -299,22 +298,24 @@ impl Fetcher {
         if let Some(found) = self.unwritten_tag(registry, repo, tag) {
             return Ok(Some(found));
         }
-        let (registry, repo, tag) = (registry.to_string(), repo.to_string(), tag.to_string());
-        self.on_disk(move |c| {
-            let Some(record) = c.read_tag(&registry, &repo, &tag)? else {
-                return Ok(None);
+        let found = match self.cache.hot_tag(registry, repo, tag) {
+            Some(hot) => Some(hot),
+            None => {
+                let (registry, repo, tag) =
+                    (registry.to_string(), repo.to_string(), tag.to_string());
+                self.on_disk(move |c| c.read_tag_and_manifest(&registry, &repo, &tag))
+                    .await?
+            }
+        };
+        Ok(found.map(|t| {
+            let manifest = ResolvedManifest {
+                digest: t.record.digest.clone(),
+                media_type: t.media_type,
+                bytes: t.manifest,
+                freshness: Freshness::Cached,
             };
-            Ok(c.get_manifest(&record.digest)?.map(|(bytes, media_type)| {
-                let manifest = ResolvedManifest {
-                    digest: record.digest.clone(),
-                    media_type,
-                    bytes: Bytes::from(bytes),
-                    freshness: Freshness::Cached,
-                };
-                (record, manifest)
-            }))
-        })
-        .await
+            (t.record, manifest)
+        }))
     }
 
     /// Asks upstream about a tag that is stale or not cached: HEAD when we have

@@ -1,26 +1,23 @@
-//! Streams a byte range of a blob to one client, either from the store or from
-//! the temp file of a download in progress, as the bytes arrive.
+//! Streams a byte range of a blob being downloaded to one client, from the
+//! download's temp file (or the store, once it is renamed there), as the
+//! bytes arrive. A complete blob goes out as `MappedBody`.
 //!
 //! While a download runs, the last byte is held back until the digest checks
 //! out: a client can never receive a complete, wrong blob; on failure its
 //! connection is cut and the engine retries.
 
-use std::io::SeekFrom;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use bytes::Bytes;
 use tokio::sync::watch;
 
 use crate::fetch::{BlobState, FetchError, Fetcher, Interest};
 use crate::reference::Digest;
 
-const CHUNK: usize = 512 * 1024;
+use super::mapped_body;
 
 pub struct BlobStream {
-    file: Option<tokio::fs::File>,
-    /// Reads are sequential: one seek to the range start is enough.
-    seeked: bool,
+    file: Option<Arc<std::fs::File>>,
     /// Opens the download's file (the cache owns the paths).
     source: Option<(Arc<Fetcher>, Digest)>,
     pos: u64,
@@ -32,19 +29,6 @@ pub struct BlobStream {
 }
 
 impl BlobStream {
-    /// A complete blob already in the store.
-    pub fn complete(file: tokio::fs::File, start: u64, end: u64) -> BlobStream {
-        BlobStream {
-            file: Some(file),
-            seeked: false,
-            source: None,
-            pos: start,
-            end,
-            progress: None,
-            _interest: None,
-        }
-    }
-
     /// A blob being downloaded. The temp file only grows (a restarted
     /// download checks and skips what it already has), so a byte count seen
     /// once stays readable.
@@ -57,7 +41,6 @@ impl BlobStream {
     ) -> BlobStream {
         BlobStream {
             file: None,
-            seeked: false,
             source: Some((fetcher, digest)),
             pos: start,
             end,
@@ -94,32 +77,25 @@ impl BlobStream {
         let readable = self.readable_end().await?;
         if self.file.is_none() {
             match self.open(None).await {
-                Ok(f) => self.file = Some(f),
+                Ok(f) => self.file = Some(Arc::new(f)),
                 Err(e) => return Err(self.explain(e).await),
             }
         }
-        let Some(file) = self.file.as_mut() else {
+        let Some(file) = self.file.as_ref() else {
             return Err(std::io::Error::other("blob file not open"));
         };
-        let want = (readable - self.pos).min(CHUNK as u64) as usize;
-        if !self.seeked {
-            file.seek(SeekFrom::Start(self.pos)).await?;
-            self.seeked = true;
+        // Mapped windows, as for a complete blob: what was written is in
+        // the page cache, and the temp file only grows.
+        let want = (readable - self.pos).min(mapped_body::WINDOW);
+        let bytes = mapped_body::window(file, self.pos, want).await?;
+        if bytes.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "blob file shorter than expected",
+            ));
         }
-        let mut buf = BytesMut::zeroed(want);
-        let mut filled = 0;
-        while filled < want {
-            let n = file.read(&mut buf[filled..]).await?;
-            if n == 0 {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "blob file shorter than expected",
-                ));
-            }
-            filled += n;
-        }
-        self.pos += want as u64;
-        Ok(Some(buf.freeze()))
+        self.pos += bytes.len() as u64;
+        Ok(Some(bytes))
     }
 
     /// Waits until there is something past `pos` to read; returns how far we may read.
@@ -136,7 +112,7 @@ impl BlobStream {
                 BlobState::Verified { temp, .. } => {
                     if self.file.is_none() {
                         match self.open(Some(temp)).await {
-                            Ok(f) => self.file = Some(f),
+                            Ok(f) => self.file = Some(Arc::new(f)),
                             Err(e) => return Err(self.explain(e).await),
                         }
                     }
@@ -151,7 +127,7 @@ impl BlobStream {
                     temp,
                 } => {
                     if self.file.is_none() && written > 0 {
-                        self.file = self.open(Some(temp)).await.ok();
+                        self.file = self.open(Some(temp)).await.ok().map(Arc::new);
                     }
                     Some(written.min(total.map_or(u64::MAX, |t| t.saturating_sub(1))))
                 }
@@ -197,7 +173,7 @@ impl BlobStream {
     }
 
     /// The download's temp file while it exists, else the stored blob.
-    async fn open(&self, temp: Option<std::path::PathBuf>) -> std::io::Result<tokio::fs::File> {
+    async fn open(&self, temp: Option<std::path::PathBuf>) -> std::io::Result<std::fs::File> {
         let Some((fetcher, digest)) = &self.source else {
             return Err(std::io::Error::other("blob file not open"));
         };
@@ -209,9 +185,7 @@ impl BlobStream {
                 Err(e) => Err(e),
             },
         };
-        opened
-            .map(tokio::fs::File::from_std)
-            .map_err(|e| std::io::Error::other(e.to_string()))
+        opened.map_err(|e| std::io::Error::other(e.to_string()))
     }
 }
 

@@ -6,6 +6,7 @@ mod client_gate;
 mod egress;
 mod errors;
 mod guessing;
+mod mapped_body;
 mod metrics;
 mod negotiate;
 mod range;
@@ -41,6 +42,7 @@ use blob_stream::BlobStream;
 pub use client_gate::Gate;
 pub use egress::Egress;
 pub use errors::{ApiError, ErrorCode};
+use mapped_body::MappedBody;
 use range::BlobRange;
 use routes::{Image, Route};
 pub use stats::{STATUS_PATH, ServerStatus, Stats};
@@ -560,10 +562,15 @@ impl Server {
         };
         let body = match answer {
             _ if head => empty(),
-            BlobAnswer::Complete { file, .. } => stream_body(
-                BlobStream::complete(tokio::fs::File::from_std(file), start, end)
-                    .with_interest(interest),
-            ),
+            BlobAnswer::Complete { file, .. } => {
+                // The client's interest in the image lives as long as the body.
+                MappedBody::new(file, start, end)
+                    .map_frame(move |frame| {
+                        let _held = &interest;
+                        frame
+                    })
+                    .boxed()
+            }
             BlobAnswer::Growing { progress, .. } => {
                 let verdict = progress.clone();
                 let stream = BlobStream::growing(
@@ -971,11 +978,6 @@ async fn first_chunk_first(
     Ok(BodyExt::boxed(StreamBody::new(
         body.map(|r| r.map(Frame::data)),
     )))
-}
-
-fn stream_body(s: BlobStream) -> Body {
-    use futures_util::StreamExt;
-    BodyExt::boxed(StreamBody::new(s.into_stream().map(|r| r.map(Frame::data))))
 }
 
 /// The answer to a HEAD of an uncached tag, from the upstream's HEAD: the

@@ -38,3 +38,4 @@ mod status_page;
 mod store;
 mod team;
 mod upstream;
+mod warm_path;
