@@ -136,7 +136,12 @@ fn counts_move_by_what_a_cold_and_a_warm_pull_did_upstream() {
     hub.set_ratelimit(100, 100, 21600, HeaderStyle::Standard);
     let layers = [3000, 5000];
     hub.add_image("library/metricsapp", "v1", &layers, 601);
-    let dpx = Dpx::new(&hub.url());
+    // No prefetch: each blob's cache outcome is then the client's own miss
+    // (with it, a blob the prefetch finished first is a hit).
+    let dpx = Dpx::with_registries(
+        &[("docker.io", &hub.url())],
+        "[serve]\nprefetch_blobs = false\n",
+    );
     let serve = dpx.serve();
 
     let before = scrape(&serve);
@@ -323,7 +328,9 @@ fn scrapes_do_not_keep_an_idle_server_up() {
             "dpx serve was still up after {scrapes} scrapes in 60s, with a 2s idle timeout"
         );
         if let Ok(mut s) = TcpStream::connect(&serve.addr) {
-            let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: dpx\r\nConnection: close\r\n\r\n");
+            let _ = s.write_all(
+                b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+            );
             let mut answer = Vec::new();
             let _ = s.read_to_end(&mut answer);
             if answer.starts_with(b"HTTP/1.1 200") {
