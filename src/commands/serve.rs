@@ -64,14 +64,18 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some((auth, created)) => Some(client_gate(ctx, auth, created, tls.is_some(), addr)?),
         None => None,
     };
-    eprintln!("dpx serve: status page: {}", page_url(scheme, addr));
+    let say = crate::daemon::log::say;
+    say(&format!(
+        "dpx serve: status page: {}",
+        page_url(scheme, addr)
+    ));
     // The one listening line, last (plain, whatever the log format: scripts wait for it).
-    eprintln!(
+    say(&format!(
         "dpx serve: listening on {scheme}://{addr} (cache {}, tag TTL {}s{})",
         ctx.cache_dir.display(),
         ctx.config.tag_ttl().as_secs(),
         if auth_on { ", client auth on" } else { "" }
-    );
+    ));
     if let Some(max_size) = ctx.config.cache.max_size {
         fetcher.spawn_evictor(max_size);
     }
@@ -215,11 +219,11 @@ fn client_gate(
     addr: SocketAddr,
 ) -> anyhow::Result<Gate> {
     if created {
-        eprintln!(
+        crate::daemon::log::say(&format!(
             "dpx serve: generated a password for the user `{}` in {}; show it with `dpx serve --print-password`",
             client_access::DPX_USER,
             client_access::password_path(&ctx.config)?.display()
-        );
+        ));
     }
     if !tls && !addr.ip().to_canonical().is_loopback() {
         tracing::warn!(

@@ -131,10 +131,29 @@ pub fn buffered() -> (
     tracing_appender::non_blocking::NonBlocking,
     tracing_appender::non_blocking::WorkerGuard,
 ) {
-    tracing_appender::non_blocking::NonBlockingBuilder::default()
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
         .thread_name("dpx-log")
-        .finish(io::BufWriter::with_capacity(BATCH, Batches))
+        .finish(io::BufWriter::with_capacity(BATCH, Batches));
+    let _ = QUEUE.set(writer.clone());
+    (writer, guard)
+}
+
+/// The buffered log's queue, once `buffered` made it.
+static QUEUE: std::sync::OnceLock<tracing_appender::non_blocking::NonBlocking> =
+    std::sync::OnceLock::new();
+
+/// Prints a plain line on stderr in order with the log: through the log's
+/// queue when it is buffered (else a warning logged before would come out
+/// after it), at once otherwise.
+pub fn say(line: &str) {
+    let text = format!("{line}\n");
+    let queued = QUEUE
+        .get()
+        .is_some_and(|q| q.clone().write_all(text.as_bytes()).is_ok());
+    if !queued {
+        let _ = io::stderr().write_all(text.as_bytes());
+    }
 }
 
 /// Bytes gathered before a write; the logging thread also writes whenever

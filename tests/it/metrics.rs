@@ -148,6 +148,13 @@ fn counts_move_by_what_a_cold_and_a_warm_pull_did_upstream() {
     let hub_before = hub_counts(&hub);
     let (manifest, blob_bytes) = pull(&serve, "metricsapp", "v1");
     assert_eq!(manifest.header("x-dpx-cache"), Some("miss"));
+    // A client has its last byte once the digest is verified; the move into
+    // the store (and the manifest's write) follow it: wait for all four.
+    crate::support::dpx::wait_for(
+        "the pulled blobs in the store",
+        Duration::from_secs(20),
+        || scrape(&serve).get("dpx_cache_blobs") == 4.0,
+    );
     let cold = scrape(&serve);
     let hub_cold = hub_counts(&hub);
     let hub_delta: Vec<f64> = hub_cold

@@ -552,9 +552,10 @@ fn a_max_size_below_one_image_keeps_the_newest_image_and_warns_once() {
     let hub = FakeHub::start();
     hub.add_image("library/huge-old", "v1", &[300_000], 875);
     let late = hub.add_image("library/huge-new", "v1", &[300_000], 876);
+    // No prefetch: the new image's store is what its client asked for.
     let dpx = Dpx::with_registries(
         &[("docker.io", &hub.url())],
-        "[cache]\nmax_size = \"100KB\"\n",
+        "[cache]\nmax_size = \"100KB\"\n\n[serve]\nprefetch_blobs = false\n",
     );
     dpx.ok(&["-q", "pull", "huge-old:v1"]);
     let serve = dpx.serve();
