@@ -383,6 +383,7 @@ mod tests {
     }
 
     proptest::proptest! {
+        #![proptest_config(crate::proptest_cases::config())]
         /// No `Authorization` or `Host` value panics the gate's parsing.
         #[test]
         fn any_authorization_or_host(

@@ -278,6 +278,7 @@ mod tests {
     }
 
     proptest::proptest! {
+        #![proptest_config(crate::proptest_cases::config())]
         /// Whatever wait an upstream asked for, or a pause until whenever,
         /// the answer is a 429 that says until when.
         #[test]
