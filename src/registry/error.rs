@@ -434,6 +434,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_redirect_loop_is_broken_not_cut_short() {
+        // One keep-alive connection answering every request with a redirect to itself.
+        let addr = upstream(|mut s| {
+            let mut buf = [0u8; 4096];
+            while s.read(&mut buf).is_ok_and(|n| n > 0) {
+                let reply = b"HTTP/1.1 302 Found\r\nlocation: /again\r\ncontent-length: 0\r\n\r\n";
+                if s.write_all(reply).is_err() {
+                    break;
+                }
+            }
+        });
+        let e = failure_of(format!("http://{addr}/")).await;
+        assert!(
+            matches!(&e, RegistryError::Protocol { message, .. } if message.starts_with("request failed")),
+            "{e:?}"
+        );
+        assert_eq!(e.failure(), Failure::Broken);
+    }
+
+    #[tokio::test]
     async fn plain_http_where_tls_was_expected_is_a_tls_failure() {
         let addr = upstream(answering(
             b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n",
