@@ -364,7 +364,8 @@ mod tests {
             request_host(&with_host("dpx.example:443")).as_deref(),
             Some("dpx.example:443")
         );
-        for bad in ["evil\",x=\"", "user@host", "a b", ""] {
+        let too_long = format!("{}.example:5000", "a".repeat(250));
+        for bad in ["evil\",x=\"", "user@host", "a b", "", too_long.as_str()] {
             assert_eq!(request_host(&with_host(bad)), None, "{bad}");
         }
         let h2 = Request::builder()
