@@ -272,9 +272,13 @@ pub fn from_dockerfile(text: &str) -> Result<Vec<ImageSpec>, String> {
         };
         let rest: Vec<&str> = words.collect();
         let image_arg = |image: &str, args: &HashMap<String, Option<String>>| {
-            substitute(image, args).map_err(|var| {
+            let image = substitute(image, args).map_err(|var| {
                 format!("line {line_no}: ARG {var} has no default; give it one or name the image directly")
-            })
+            })?;
+            if image.is_empty() {
+                return Err(format!("line {line_no}: the image name is empty"));
+            }
+            Ok(image)
         };
         match instruction.to_ascii_uppercase().as_str() {
             "ARG" => {
@@ -941,5 +945,99 @@ mod tests {
         assert_eq!(sniff("jobs:\n  a: {}\n"), Some(Format::GithubWorkflow));
         assert_eq!(sniff("FROM alpine\n"), Some(Format::Dockerfile));
         assert_eq!(sniff("hello: world\n"), None);
+    }
+
+    #[test]
+    fn an_empty_image_name_is_an_error_naming_its_line() {
+        // Found by any_file_is_scanned_or_refused: `COPY --from= . .` gave an
+        // image with an empty name, which a pull then tripped over.
+        for text in [
+            "FROM alpine\nCOPY --from= . .\n",
+            "FROM alpine\nRUN --mount=type=bind,from=,target=/x true\n",
+            "ARG E=\nFROM $E\n",
+            "FROM alpine\nARG E\nCOPY --from=${E:-} / /\n",
+        ] {
+            let e = from_dockerfile(text)
+                .map(|s| refs(&s).join(","))
+                .unwrap_err();
+            assert!(
+                e.starts_with("line 2:") || e.starts_with("line 3:"),
+                "{text:?}: {e}"
+            );
+        }
+    }
+
+    /// Lines shaped like Dockerfiles, compose files and CI files: their
+    /// keywords, variables, continuations and YAML structure, plus noise.
+    fn scanner_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let line = prop_oneof![
+            "\\PC{0,40}",
+            "(FROM|from|ARG|COPY|RUN) [ -~]{0,30}",
+            "FROM (--platform=[a-z/$]{0,12} )?[a-z0-9${}:/._-]{0,20}( AS [a-z]{0,5})?( \\\\)?",
+            "ARG [A-Z]{1,3}(=[a-z0-9${}:-]{0,12})?",
+            "(COPY --from=|RUN --mount=type=bind,from=)[a-z0-9${}:]{0,12} . .",
+            " {0,4}(services|image|platform|build|variables|jobs|container|steps|uses|name|default|services):( [ -~]{0,20})?",
+            " {0,4}- [ -~]{0,20}",
+            "[a-z]{1,4}: &[a-z] \\[[a-z, ]{0,10}\\]",
+            "[a-z]{1,4}: \\*[a-z]",
+            "\\$\\{?[A-Z]{0,3}(:?[-?+][ -~]{0,8})?\\}?",
+        ];
+        proptest::collection::vec(line, 0..12).prop_map(|l| l.join("\n"))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::proptest_cases::config())]
+
+        /// No file panics a scanner; every image found names a line of the file.
+        #[test]
+        fn any_file_is_scanned_or_refused(text in scanner_text()) {
+            let env = |name: &str| (name == "SET").then(|| "alpine".to_string());
+            let lines = text.lines().count().max(1);
+            let in_file = |specs: &[ImageSpec]| {
+                specs.iter().all(|s| {
+                    !s.reference.is_empty()
+                        && s.origin.as_ref().and_then(|o| o.line).is_none_or(|l| (1..=lines).contains(&l))
+                })
+            };
+            proptest::prop_assert!(in_file(&parse_list(&text)));
+            if let Ok(specs) = from_dockerfile(&text) {
+                proptest::prop_assert!(in_file(&specs), "{specs:?}");
+            }
+            if let Ok(found) = from_compose(&text, &env) {
+                proptest::prop_assert!(in_file(&found.specs), "{:?}", found.specs);
+            }
+            for specs in [from_gitlab_ci(&text), from_github_workflow(&text)].into_iter().flatten() {
+                proptest::prop_assert!(in_file(&specs), "{specs:?}");
+            }
+        }
+
+        /// Text without `$` is its own interpolation; `$$` is one `$`; a set
+        /// variable is replaced in every form.
+        #[test]
+        fn interpolation_replaces_only_variables(
+            plain in "[^$]{0,30}",
+            form in proptest::sample::select(vec!["$SET", "${SET}", "${SET:-x}", "${SET-x}", "${SET:?e}", "${SET?e}"]),
+            noise in "\\PC{0,30}",
+        ) {
+            let env = |name: &str| (name == "SET").then(|| "alpine".to_string());
+            proptest::prop_assert_eq!(interpolate(&plain, &env), Ok(plain.clone()));
+            proptest::prop_assert_eq!(interpolate(&format!("{plain}$$"), &env), Ok(format!("{plain}$")));
+            proptest::prop_assert_eq!(interpolate(&format!("{form}:3"), &env), Ok("alpine:3".to_string()));
+            let _ = interpolate(&noise, &env);
+        }
+    }
+
+    #[test]
+    fn a_compose_file_of_nested_aliases_is_refused_or_read_without_blowing_up() {
+        // "Billion laughs": each alias doubles the one before.
+        let mut text = String::from("a0: &a0 [x, x]\n");
+        for i in 1..40 {
+            text.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}]\n", p = i - 1));
+        }
+        text.push_str("services:\n  web:\n    image: *a39\n");
+        let _ = from_compose(&text, &|_| None);
+        let _ = from_gitlab_ci(&text);
+        let _ = from_github_workflow(&text);
     }
 }

@@ -22,6 +22,8 @@ pub(crate) mod oci;
 pub(crate) mod operator_files;
 pub(crate) mod printable;
 pub(crate) mod progress;
+#[cfg(test)]
+pub(crate) mod proptest_cases;
 pub mod reference;
 pub mod registry;
 pub(crate) mod server;

@@ -254,4 +254,161 @@ mod tests {
             Err(ManifestError::Malformed { .. })
         ));
     }
+
+    fn entry(platform: Option<(&str, &str, Option<&str>)>) -> Descriptor {
+        let mut json = serde_json::json!({
+            "mediaType": OCI_MANIFEST,
+            "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+            "size": 2,
+        });
+        if let Some((os, architecture, variant)) = platform {
+            json["platform"] = serde_json::json!({"os": os, "architecture": architecture});
+            if let Some(v) = variant {
+                json["platform"]["variant"] = v.into();
+            }
+        }
+        serde_json::from_value(json).expect("a descriptor")
+    }
+
+    #[test]
+    fn a_platform_matches_its_os_arch_and_variant_only() {
+        let arm64: Platform = "linux/arm64".parse().unwrap();
+        let armv7: Platform = "linux/arm/v7".parse().unwrap();
+        assert!(arm64.matches(&entry(Some(("linux", "arm64", None)))));
+        // No variant asked: any variant is taken.
+        assert!(arm64.matches(&entry(Some(("linux", "arm64", Some("v8"))))));
+        assert!(!arm64.matches(&entry(Some(("windows", "arm64", None)))));
+        assert!(!arm64.matches(&entry(Some(("linux", "amd64", None)))));
+        assert!(!arm64.matches(&entry(None)), "an entry with no platform");
+        assert!(armv7.matches(&entry(Some(("linux", "arm", Some("v7"))))));
+        assert!(!armv7.matches(&entry(Some(("linux", "arm", Some("v6"))))));
+        assert!(!armv7.matches(&entry(Some(("linux", "arm", None)))));
+    }
+
+    #[test]
+    fn the_host_platform_is_linux_on_this_cpu() {
+        let host = Platform::host();
+        assert_eq!(host.os, "linux");
+        let want = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            other => other,
+        };
+        if matches!(std::env::consts::ARCH, "x86_64" | "aarch64") {
+            assert_eq!(host.architecture, want);
+            assert_eq!(host.variant, None);
+        }
+    }
+
+    #[test]
+    fn platforms_are_described_for_messages() {
+        assert_eq!(
+            describe_platform(&entry(Some(("linux", "arm64", Some("v8"))))),
+            "linux/arm64/v8"
+        );
+        assert_eq!(
+            describe_platform(&entry(Some(("linux", "amd64", None)))),
+            "linux/amd64"
+        );
+        assert_eq!(describe_platform(&entry(None)), "unknown");
+    }
+
+    #[test]
+    fn only_the_four_manifest_types_are_served() {
+        for t in [
+            OCI_MANIFEST,
+            DOCKER_MANIFEST,
+            OCI_INDEX,
+            DOCKER_MANIFEST_LIST,
+        ] {
+            assert!(is_manifest_type(t), "{t}");
+        }
+        assert!(!is_manifest_type("application/json"));
+        assert!(!is_manifest_type(""));
+    }
+
+    #[test]
+    fn long_values_are_cut_for_messages() {
+        let short = "a".repeat(100);
+        assert_eq!(bounded(&short), short);
+        let long = "é".repeat(101);
+        assert_eq!(
+            bounded(&long),
+            format!("{}... (202 bytes)", "é".repeat(100))
+        );
+    }
+
+    /// JSON shaped like manifests and indexes, with fields of any type.
+    fn manifest_like() -> impl Strategy<Value = Vec<u8>> {
+        let value = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<i64>().prop_map(serde_json::Value::from),
+            "\\PC{0,20}".prop_map(serde_json::Value::from),
+            Just(serde_json::json!([])),
+            Just(
+                serde_json::json!({"mediaType": OCI_MANIFEST, "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", "size": 2})
+            ),
+            Just(
+                serde_json::json!([{"mediaType": OCI_MANIFEST, "digest": "sha256:x", "size": -1, "platform": {"os": 1}}])
+            ),
+        ];
+        (
+            proptest::sample::subsequence(
+                vec![
+                    "schemaVersion",
+                    "mediaType",
+                    "config",
+                    "layers",
+                    "manifests",
+                    "annotations",
+                    "subject",
+                ],
+                0..7,
+            ),
+            proptest::collection::vec(value, 7),
+        )
+            .prop_map(|(keys, values)| {
+                let map: serde_json::Map<String, serde_json::Value> =
+                    keys.into_iter().map(String::from).zip(values).collect();
+                serde_json::Value::Object(map).to_string().into_bytes()
+            })
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(crate::proptest_cases::config())]
+
+        /// No body or media type panics the manifest parser; only the four
+        /// types pass, and what passes the check parses.
+        #[test]
+        fn any_body_parses_or_is_refused(
+            media_type in prop_oneof![
+                Just(OCI_MANIFEST.to_string()),
+                Just(DOCKER_MANIFEST.to_string()),
+                Just(OCI_INDEX.to_string()),
+                Just(DOCKER_MANIFEST_LIST.to_string()),
+                "\\PC{0,300}",
+            ],
+            body in prop_oneof![proptest::collection::vec(any::<u8>(), 0..200), manifest_like()],
+        ) {
+            let parsed = Manifest::parse(&media_type, &body);
+            if parsed.is_ok() {
+                prop_assert!(is_manifest_type(&media_type));
+            }
+            match Manifest::check(&media_type, &body) {
+                Ok(()) => prop_assert!(parsed.is_ok()),
+                Err(e) => prop_assert!(e.to_string().len() < 1000 + body.len()),
+            }
+        }
+
+        /// `os/arch[/variant]` prints back as written; anything else is refused.
+        #[test]
+        fn platforms_print_back(input in prop_oneof!["\\PC{0,30}", "[a-z0-9_]{0,6}(/[a-z0-9_.]{0,6}){0,3}"]) {
+            if let Ok(p) = input.parse::<Platform>() {
+                prop_assert_eq!(p.to_string(), input.clone());
+                prop_assert!(p.matches(&entry(Some((&p.os, &p.architecture, p.variant.as_deref())))));
+            }
+        }
+    }
 }

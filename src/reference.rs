@@ -578,4 +578,160 @@ mod tests {
             assert!(name.parse::<Reference>().is_err(), "{name}");
         }
     }
+
+    /// Whether `name` is a repository name by the distribution spec's grammar,
+    /// checked another way than `valid_component` does: the separators
+    /// between runs of `[a-z0-9]` must each be `.`, `_`, `__` or a run of `-`.
+    fn in_grammar(name: &str) -> bool {
+        let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+        name.len() <= MAX_NAME_LEN
+            && name.split('/').all(|component| {
+                let separators: Vec<&str> =
+                    component.split(alnum).filter(|s| !s.is_empty()).collect();
+                let words = component
+                    .split(|c: char| !alnum(c))
+                    .filter(|s| !s.is_empty())
+                    .count();
+                component.starts_with(alnum)
+                    && component.ends_with(alnum)
+                    && words == separators.len() + 1
+                    && separators
+                        .iter()
+                        .all(|s| matches!(*s, "." | "_" | "__") || s.bytes().all(|b| b == b'-'))
+            })
+    }
+
+    fn tag_in_grammar(tag: &str) -> bool {
+        (1..=128).contains(&tag.len())
+            && tag.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+            && tag
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    }
+
+    /// Text shaped like references: their characters, case and lengths.
+    fn reference_like() -> impl proptest::strategy::Strategy<Value = String> {
+        proptest::prop_oneof![
+            "\\PC{0,80}",
+            "[a-zA-Z0-9:/@._ -]{0,60}",
+            "([a-z0-9.:-]{1,12}/)?[a-z0-9._/-]{1,30}(:[a-zA-Z0-9._-]{0,12})?(@sha256:[0-9a-f]{64})?",
+        ]
+    }
+
+    /// References built from the grammar, so most are valid.
+    fn grammar_reference() -> impl proptest::strategy::Strategy<
+        Value = (Option<String>, Vec<String>, Option<String>, Option<String>),
+    > {
+        (
+            proptest::option::of(
+                "[a-z0-9]{1,8}(\\.[a-z0-9]{1,8}){1,2}(:[0-9]{1,5})?|localhost(:[0-9]{1,5})?",
+            ),
+            proptest::collection::vec("[a-z0-9]{1,6}((\\.|_|__|-{1,3})[a-z0-9]{1,6}){0,2}", 1..4),
+            proptest::option::of("[A-Za-z0-9_][A-Za-z0-9_.-]{0,30}"),
+            proptest::option::of("[0-9a-f]{64}"),
+        )
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::proptest_cases::config())]
+
+        /// No text panics the parser; what it accepts is in the grammar and
+        /// prints back to the same reference.
+        #[test]
+        fn any_text_is_a_valid_reference_or_refused(input in reference_like()) {
+            if let Ok(r) = input.parse::<Reference>() {
+                proptest::prop_assert!(validate_registry(&r.registry).is_ok(), "{r:?}");
+                proptest::prop_assert!(in_grammar(&r.repository), "{r:?}");
+                proptest::prop_assert!(r.tag.is_some() || r.digest.is_some(), "{r:?}");
+                if let Some(tag) = &r.tag {
+                    proptest::prop_assert!(tag_in_grammar(tag), "{r:?}");
+                }
+                proptest::prop_assert_eq!(r.to_string().parse::<Reference>(), Ok(r));
+            }
+        }
+
+        /// Names built by the grammar are accepted, normalised as docker does.
+        #[test]
+        fn grammar_references_are_accepted((registry, path, tag, hex) in grammar_reference()) {
+            let mut text = path.join("/");
+            if let Some(r) = &registry {
+                text = format!("{r}/{text}");
+            }
+            if let Some(t) = &tag {
+                text = format!("{text}:{t}");
+            }
+            if let Some(h) = &hex {
+                text = format!("{text}@sha256:{h}");
+            }
+            let r = text.parse::<Reference>();
+            // A first part with a '.' is a registry host, where '_' is no letter.
+            if registry.is_none() && path.len() > 1 && path[0].contains('.') && validate_registry(&path[0]).is_err() {
+                proptest::prop_assert!(r.is_err(), "{text}: {r:?}");
+                return Ok(());
+            }
+            proptest::prop_assert!(r.is_ok(), "{text}: {r:?}");
+            let Ok(r) = r else { return Ok(()) };
+            let name = path.join("/");
+            match &registry {
+                Some(host) => {
+                    proptest::prop_assert_eq!(&r.registry, host);
+                    proptest::prop_assert_eq!(&r.repository, &name);
+                }
+                // Docker's rule: a first part with a '.' or ':' is a registry.
+                None if path.len() > 1 && path[0].contains(['.', ':']) => {
+                    proptest::prop_assert_eq!(&r.registry, &path[0]);
+                    proptest::prop_assert_eq!(r.repository.clone(), path[1..].join("/"));
+                }
+                None if path.len() == 1 => {
+                    proptest::prop_assert_eq!(r.registry.as_str(), DOCKER_HUB);
+                    proptest::prop_assert_eq!(r.repository.clone(), format!("library/{name}"));
+                }
+                None => proptest::prop_assert_eq!(&r.repository, &name),
+            }
+            let want_tag = match (&tag, &hex) {
+                (None, None) => Some("latest".to_string()),
+                _ => tag.clone(),
+            };
+            proptest::prop_assert_eq!(r.tag, want_tag);
+            proptest::prop_assert_eq!(r.digest.map(|d| d.hex().to_string()), hex);
+        }
+
+        /// A digest is accepted exactly when it is `sha256:` and 64 lowercase hex
+        /// digits, and prints back as written.
+        #[test]
+        fn any_text_is_a_digest_only_if_it_prints_back(
+            input in proptest::prop_oneof!["\\PC{0,80}", "(sha256|sha512|SHA256):[0-9a-fA-F]{60,68}"],
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+        ) {
+            if let Ok(d) = input.parse::<Digest>() {
+                proptest::prop_assert_eq!(d.to_string(), input.clone());
+                proptest::prop_assert!(d.hex().len() == 64 && d.hex().bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+            }
+            let d = Digest::of(&data);
+            proptest::prop_assert_eq!(d.to_string().parse::<Digest>(), Ok(d.clone()));
+            proptest::prop_assert_eq!(Digest::from_hex(d.hex()), Ok(d.clone()));
+            let json = serde_json::to_string(&d).unwrap_or_default();
+            proptest::prop_assert_eq!(serde_json::from_str::<Digest>(&json).ok(), Some(d));
+        }
+
+        /// The `<reference>` of a manifest path is a tag or a digest that
+        /// prints back as written, never a path.
+        #[test]
+        fn any_manifest_reference_is_a_tag_or_digest(input in reference_like()) {
+            if let Ok(t) = Target::parse(&input) {
+                proptest::prop_assert_eq!(t.to_string(), input.clone());
+                proptest::prop_assert!(!input.contains('/') && !input.starts_with('.'));
+            }
+        }
+
+        /// Any registry name or URL keys to a lowercase host without a path.
+        #[test]
+        fn any_registry_name_keys_to_a_lowercase_host(input in "\\PC{0,60}") {
+            let key = HostKey::of_registry(&input);
+            proptest::prop_assert!(!key.as_str().contains('/'));
+            proptest::prop_assert!(!key.as_str().bytes().any(|b| b.is_ascii_uppercase()));
+            let endpoint = HostKey::of_endpoint(&input);
+            proptest::prop_assert!(!endpoint.as_str().bytes().any(|b| b.is_ascii_uppercase()));
+        }
+    }
 }

@@ -538,3 +538,230 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod archive_proptests {
+    use super::*;
+
+    /// One entry of an archive as a hostile or broken tool might write it.
+    #[derive(Debug, Clone)]
+    pub(super) struct RawEntry {
+        name: Vec<u8>,
+        kind: u8,
+        data: Vec<u8>,
+    }
+
+    fn file(name: &str, data: &[u8]) -> RawEntry {
+        RawEntry {
+            name: name.as_bytes().to_vec(),
+            kind: b'0',
+            data: data.to_vec(),
+        }
+    }
+
+    fn blob(data: &[u8]) -> RawEntry {
+        file(&format!("blobs/sha256/{}", Digest::of(data).hex()), data)
+    }
+
+    /// A whole image as `dpx export` writes it: oci-layout, config, layer,
+    /// manifest and an index.json naming it `name`.
+    pub(super) fn good_archive(name: &str) -> Vec<RawEntry> {
+        let config =
+            br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let layer = b"layer bytes".as_slice();
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": oci::OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": Digest::of(config).to_string(), "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": Digest::of(layer).to_string(), "size": layer.len()}],
+        })
+        .to_string();
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": oci::OCI_INDEX,
+            "manifests": [{
+                "mediaType": oci::OCI_MANIFEST,
+                "digest": Digest::of(manifest.as_bytes()).to_string(),
+                "size": manifest.len(),
+                "annotations": {REF_NAME: name},
+            }],
+        })
+        .to_string();
+        vec![
+            file("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#),
+            blob(config),
+            blob(layer),
+            blob(manifest.as_bytes()),
+            file("index.json", index.as_bytes()),
+        ]
+    }
+
+    /// Writes entries into a tar with their names as given, byte for byte
+    /// (tar's builder refuses `..` and absolute names; an attacker's tool does not).
+    pub(super) fn tar_of(entries: &[RawEntry]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for e in entries {
+            let mut header = tar::Header::new_old();
+            let name = &e.name[..e.name.len().min(99)];
+            header.as_old_mut().name[..name.len()].copy_from_slice(name);
+            header.set_size(e.data.len() as u64);
+            header.set_mode(0o644);
+            header.set_entry_type(tar::EntryType::new(e.kind));
+            header.set_cksum();
+            builder
+                .append(&header, e.data.as_slice())
+                .expect("in memory");
+        }
+        builder.into_inner().expect("in memory")
+    }
+
+    /// Ways to spoil a good archive.
+    #[derive(Debug, Clone)]
+    enum Change {
+        Drop(usize),
+        Duplicate(usize),
+        Flip(usize, usize),
+        Truncate(usize, usize),
+        Rename(usize, Vec<u8>),
+        Kind(usize, u8),
+        Add(RawEntry),
+        Index(Vec<u8>),
+    }
+
+    fn change() -> impl Strategy<Value = Change> {
+        let names = prop_oneof![
+            Just(b"../index.json".to_vec()),
+            Just(b"/etc/passwd".to_vec()),
+            Just(b"blobs/../../x".to_vec()),
+            Just(b"./blobs/sha256/../../../x".to_vec()),
+            Just(b"blobs/sha256/abc".to_vec()),
+            Just(b"blobs/sha512/abc".to_vec()),
+            Just(b"index.json".to_vec()),
+            Just(b"oci-layout".to_vec()),
+            proptest::collection::vec(any::<u8>(), 0..40),
+        ];
+        prop_oneof![
+            (0usize..8).prop_map(Change::Drop),
+            (0usize..8).prop_map(Change::Duplicate),
+            (0usize..8, any::<usize>()).prop_map(|(i, at)| Change::Flip(i, at)),
+            (0usize..8, 0usize..20).prop_map(|(i, n)| Change::Truncate(i, n)),
+            (0usize..8, names.clone()).prop_map(|(i, n)| Change::Rename(i, n)),
+            (
+                0usize..8,
+                prop_oneof![
+                    Just(b'1'),
+                    Just(b'2'),
+                    Just(b'3'),
+                    Just(b'5'),
+                    Just(b'6'),
+                    Just(b'x')
+                ]
+            )
+                .prop_map(|(i, k)| Change::Kind(i, k)),
+            (names, proptest::collection::vec(any::<u8>(), 0..40)).prop_map(|(name, data)| {
+                Change::Add(RawEntry {
+                    name,
+                    kind: b'0',
+                    data,
+                })
+            }),
+            prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..100),
+                "\\{\"schemaVersion\":2,\"manifests\":\\[[ -~]{0,80}\\]\\}"
+                    .prop_map(String::into_bytes),
+            ]
+            .prop_map(Change::Index),
+        ]
+    }
+
+    fn apply(entries: &mut Vec<RawEntry>, change: &Change) {
+        let n = entries.len();
+        match change.clone() {
+            Change::Drop(i) => {
+                entries.remove(i % n);
+            }
+            Change::Duplicate(i) => entries.push(entries[i % n].clone()),
+            Change::Flip(i, at) => {
+                let data = &mut entries[i % n].data;
+                if !data.is_empty() {
+                    let at = at % data.len();
+                    data[at] ^= 0x20;
+                }
+            }
+            Change::Truncate(i, keep) => entries[i % n].data.truncate(keep),
+            Change::Rename(i, name) => entries[i % n].name = name,
+            Change::Kind(i, kind) => entries[i % n].kind = kind,
+            Change::Add(e) => entries.push(e),
+            Change::Index(data) => entries.push(file("index.json", &data)),
+        }
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(crate::proptest_cases::config())]
+
+        /// Whatever an archive holds, the import either takes all of it or
+        /// refuses it with nothing added to the cache; nothing panics.
+        #[test]
+        fn an_archive_is_imported_whole_or_not_at_all(
+            name in prop_oneof![
+                Just("docker.io/library/alpine:3.20".to_string()),
+                Just("3.20".to_string()),
+                "[a-z0-9.:/@_-]{0,30}",
+            ],
+            changes in proptest::collection::vec(change(), 0..3),
+        ) {
+            let mut entries = good_archive(&name);
+            for c in &changes {
+                apply(&mut entries, c);
+            }
+            let dir = tempfile::tempdir().expect("temp dir");
+            let cache = Cache::open(&dir.path().join("cache")).expect("cache");
+            let archive = dir.path().join("image.tar");
+            std::fs::write(&archive, tar_of(&entries)).expect("write archive");
+            let result = import(&cache, &archive, &AtomicBool::new(false));
+            let digests: Vec<Digest> = entries
+                .iter()
+                .filter_map(|e| std::str::from_utf8(&e.name).ok()?.strip_prefix("blobs/sha256/").map(str::to_string))
+                .filter_map(|hex| Digest::from_hex(&hex).ok())
+                .collect();
+            match result {
+                Ok(summary) => {
+                    prop_assert!(!summary.images.is_empty());
+                    for image in &summary.images {
+                        let d: Digest = image.digest.parse().expect("a digest");
+                        prop_assert!(cache.has_blob(&d), "{d}");
+                    }
+                }
+                Err(e) => {
+                    let _ = e.to_string();
+                    for d in &digests {
+                        prop_assert!(!cache.has_blob(d), "{d} was added by a refused import: {e}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod archive_generator_tests {
+    // Keeps the property above honest: its unspoiled archive does import.
+    #[test]
+    fn the_unspoiled_archive_of_the_property_imports() {
+        use super::archive_proptests::*;
+        let dir = tempfile::tempdir().unwrap();
+        let cache = crate::cache::Cache::open(&dir.path().join("cache")).unwrap();
+        let archive = dir.path().join("image.tar");
+        std::fs::write(
+            &archive,
+            tar_of(&good_archive("docker.io/library/alpine:3.20")),
+        )
+        .unwrap();
+        let summary =
+            super::import(&cache, &archive, &std::sync::atomic::AtomicBool::new(false)).unwrap();
+        assert_eq!(summary.images.len(), 1);
+        assert_eq!(summary.blobs_added, 3);
+    }
+}

@@ -163,6 +163,22 @@ impl ClientAuth {
         ))
     }
 
+    /// The `dpx` user with `password` and a fixed signing key, for unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests(password: &str) -> ClientAuth {
+        let mut users = BTreeMap::new();
+        users.insert(
+            DPX_USER.to_string(),
+            Secret::Plain(password.as_bytes().to_vec()),
+        );
+        ClientAuth {
+            users,
+            decoy: None,
+            verifier: verify::Verifier::default(),
+            signer: Signer::new(b"unit test key", DEFAULT_TOKEN_LIFETIME),
+        }
+    }
+
     /// Whether `password` is `user`'s. Argon2 takes tens of milliseconds:
     /// call it off the async runtime.
     pub fn check_password(&self, user: &str, password: &str) -> bool {

@@ -478,6 +478,9 @@ fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
 fn key_at(text: &str, line: usize) -> Option<String> {
     let lines: Vec<&str> = text.lines().collect();
     let this = lines.get(line.checked_sub(1)?)?.trim();
+    if !starts_statement(&lines, line) {
+        return None;
+    }
     if this.starts_with('[') {
         return Some(
             this.split(']')
@@ -492,12 +495,11 @@ fn key_at(text: &str, line: usize) -> Option<String> {
     if key.is_empty() {
         return None;
     }
-    let table = lines[..line - 1]
-        .iter()
+    let table = (1..line)
         .rev()
-        .map(|l| l.trim())
-        .find(|l| l.starts_with('['))
-        .map(|l| {
+        .map(|n| (n, lines[n - 1].trim()))
+        .find(|&(n, l)| l.starts_with('[') && starts_statement(&lines, n))
+        .map(|(_, l)| {
             l.trim_start_matches('[')
                 .trim_end_matches(']')
                 .trim()
@@ -507,6 +509,15 @@ fn key_at(text: &str, line: usize) -> Option<String> {
         Some(t) => format!("{t}.{key}"),
         None => key.to_string(),
     })
+}
+
+/// Whether line `n` (from 1) begins a statement: the text before it parses on
+/// its own. A line inside a multi-line string or array continues a value,
+/// and its text, however much it looks like `key = ...` or `[table]`, is no
+/// key to name.
+fn starts_statement(lines: &[&str], n: usize) -> bool {
+    let before = lines.get(..n.saturating_sub(1)).unwrap_or(lines).join("\n");
+    before.parse::<toml_edit::DocumentMut>().is_ok()
 }
 
 /// Replaces what serde quotes of a value (`"…"`, and `integer `5`` and the
@@ -734,5 +745,81 @@ mod tests {
         let cfg = Config::parse("[credentials]\nstore = \"file\"\ndir = \"/srv/dpx\"\n").unwrap();
         assert_eq!(cfg.credentials_dir().unwrap(), Path::new("/srv/dpx"));
         assert_eq!(cfg.credentials.store, Some(CredentialStore::File));
+    }
+
+    #[test]
+    fn a_value_spanning_lines_is_never_named_as_a_key() {
+        // Found by a_config_error_never_shows_a_value: a line inside a
+        // multi-line string or array looks like `key = ...` or `[table]`.
+        for text in [
+            "[serve.auth.users]\nalice = \"\"\"\nhunter2 = \\[\n\"\"\"\n",
+            "[registries.\"ghcr.io\"]\nfallback = [\n\"hunter2\" = 1\n]\n",
+            "[cache]\ndir = \"\"\"\n[hunter2]\n\"\"\"\ntag_ttl = \"never\"\n",
+        ] {
+            let e = Config::parse(text).unwrap_err();
+            assert!(!e.contains("hunter2"), "{text}\n=> {e}");
+        }
+        // A key on its own line is still named.
+        let e =
+            Config::parse("[cache]\ndir = \"\"\"\nx\n\"\"\"\ntag_ttl = \"never\"\n").unwrap_err();
+        assert!(e.contains("cache.tag_ttl"), "{e}");
+    }
+
+    /// A value's text that must never reach an error message.
+    const MARK: &str = "Zq9Vx";
+
+    /// Values for a config key, each holding `MARK` somewhere a value can:
+    /// strings of every quoting, with bad escapes, lines that look like
+    /// `key = value` inside a multi-line string, bare words and numbers.
+    fn value_with_mark() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let inner = "[ a-z0-9=\\[\\]._\\\\-]{0,12}";
+        prop_oneof![
+            (inner, inner).prop_map(|(a, b)| format!("\"{a}{MARK}{b}\"")),
+            (inner, inner).prop_map(|(a, b)| format!("'{a}{MARK}{b}'")),
+            (inner, inner).prop_map(|(a, b)| format!("\"\"\"\n{a}{MARK}{b}\n\"\"\"")),
+            (inner, inner).prop_map(|(a, b)| format!("'''\n{a}\n{MARK} = {b}\n'''")),
+            (inner, inner).prop_map(|(a, b)| format!("\"\"\"{a}\n{MARK} = \\q{b}\n\"\"\"")),
+            (inner, inner).prop_map(|(a, b)| format!("\"{a}\n{MARK}{b}\"")),
+            inner.prop_map(|a| format!("{MARK}{a}")),
+            inner.prop_map(|a| format!("5{MARK}{a}")),
+            inner.prop_map(|a| format!("[\"{a}\", {MARK}]")),
+            inner.prop_map(|a| format!("{{ x = \"{MARK}{a}\" }}")),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::proptest_cases::config())]
+
+        /// No config text panics the parser, and a refusal names the key,
+        /// line and column but never any part of a value (it may be a password).
+        #[test]
+        fn a_config_error_never_shows_a_value(
+            lines in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec![
+                        "", "[cache]", "[serve]", "[serve.auth]", "[serve.auth.users]",
+                        "[network]", "[credentials]", "[registries.\"ghcr.io\"]", "[ratelimit]",
+                    ]),
+                    proptest::sample::select(vec![
+                        "dir", "tag_ttl", "max_blob_size", "max_size", "listen", "header_timeout",
+                        "max_connections", "token_lifetime", "dpx", "retries", "url", "store",
+                        "fallback", "tls_cert", "probe_interval", "enabled",
+                    ]),
+                    value_with_mark(),
+                ),
+                1..4,
+            ),
+            noise in "\\PC{0,40}",
+        ) {
+            let text: String = lines
+                .iter()
+                .map(|(table, key, value)| format!("{table}\n{key} = {value}\n"))
+                .collect();
+            if let Err(e) = Config::parse(&text) {
+                proptest::prop_assert!(!e.contains(MARK), "{text}\n=> {e}");
+            }
+            let _ = Config::parse(&noise);
+        }
     }
 }

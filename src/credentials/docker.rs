@@ -227,21 +227,26 @@ fn stop_helper(child: &mut std::process::Child) {
 }
 
 fn helper_get(helper: &str, server: &str) -> Result<HelperAnswer, String> {
-    #[derive(Deserialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Reply {
-        username: String,
-        secret: String,
-    }
-    let program = format!("docker-credential-{helper}");
     let (ok, out) = run_helper(helper, "get", server)?;
     if !ok {
         // The protocol's "credentials not found in native keychain" and the
         // like: the helper has nothing for this server.
         return Ok(HelperAnswer::NotFound);
     }
-    let reply: Reply = serde_json::from_slice(&out)
-        .map_err(|_| format!("{program} get: the reply is not the helper protocol's JSON"))?;
+    helper_reply(helper, &out)
+}
+
+/// What a helper's `get` printed; the error never quotes it (it holds a secret).
+fn helper_reply(helper: &str, out: &[u8]) -> Result<HelperAnswer, String> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Reply {
+        username: String,
+        secret: String,
+    }
+    let reply: Reply = serde_json::from_slice(out).map_err(|_| {
+        format!("docker-credential-{helper} get: the reply is not the helper protocol's JSON")
+    })?;
     if reply.username == "<token>" || reply.username.is_empty() {
         // An identity token needs an OAuth refresh flow dpx does not speak.
         return Ok(HelperAnswer::NotFound);
@@ -471,5 +476,91 @@ mod tests {
         let src = DockerSource::from_config("test", config);
         // Docker asks only the host's helper; its auths entry is not a fallback.
         assert!(src.lookup("ghcr.io").is_none());
+    }
+
+    use proptest::prelude::Strategy as _;
+
+    proptest::proptest! {
+        #![proptest_config(crate::proptest_cases::config())]
+
+        /// No helper output panics dpx; a reply in the protocol gives its
+        /// user and secret; a refusal never quotes the output.
+        #[test]
+        fn any_helper_reply_is_read_or_refused_without_quoting_it(
+            out in proptest::prelude::prop_oneof![
+                proptest::collection::vec(proptest::prelude::any::<u8>(), 0..100),
+                "\\{\"(Username|Secret|ServerURL)\":\"[ -~]{0,10}Zq9Vx\"(,\"[A-Za-z]{0,8}\":[ -~]{0,10})?\\}"
+                    .prop_map(String::into_bytes),
+            ],
+            user in "[ -~]{0,12}",
+            secret in "[ -~]{0,12}",
+        ) {
+            if let Err(why) = helper_reply("x", &out) {
+                proptest::prop_assert!(!why.contains("Zq9Vx"), "{why}");
+            }
+            let good = serde_json::json!({"ServerURL": "h", "Username": user, "Secret": secret}).to_string();
+            match helper_reply("x", good.as_bytes()) {
+                Ok(HelperAnswer::Found(c)) => {
+                    proptest::prop_assert_eq!((c.username, c.password), (user, secret));
+                }
+                Ok(HelperAnswer::NotFound) => proptest::prop_assert!(user.is_empty() || user == "<token>"),
+                Err(why) => proptest::prop_assert!(false, "{}", why),
+            }
+        }
+
+        /// No config.json panics the parser (whose error is a line number
+        /// only); credentials are found under the registry their key names,
+        /// and the config's debug form shows no password.
+        #[test]
+        fn any_docker_config_is_read_or_refused(
+            noise in "\\PC{0,80}",
+            entries in proptest::collection::vec(
+                (
+                    proptest::prelude::prop_oneof![
+                        proptest::prelude::Just("https://index.docker.io/v1/".to_string()),
+                        proptest::prelude::Just("registry-1.docker.io".to_string()),
+                        "(https?://)?[a-z0-9.-]{1,12}(:[0-9]{1,5})?(/v[12]/?)?",
+                        "[ -~]{0,20}",
+                    ],
+                    "[a-zA-Z0-9._-]{1,8}",
+                    proptest::prelude::any::<bool>(),
+                ),
+                0..4,
+            ),
+        ) {
+            let _ = DockerConfig::parse(&noise);
+            let mut auths = serde_json::Map::new();
+            for (i, (key, user, encoded)) in entries.iter().enumerate() {
+                let password = format!("pw{i}Zq9Vx");
+                let entry = if *encoded {
+                    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+                    serde_json::json!({"auth": auth})
+                } else {
+                    serde_json::json!({"username": user, "password": password})
+                };
+                auths.insert(key.clone(), entry);
+            }
+            let text = serde_json::json!({"auths": auths}).to_string();
+            let config = DockerConfig::parse(&text);
+            proptest::prop_assert!(config.is_ok(), "{text}");
+            let Ok(config) = config else { return Ok(()) };
+            let shown = format!("{config:?}");
+            proptest::prop_assert!(!shown.contains("Zq9Vx"));
+            let source = DockerSource::from_config("config.json", config);
+            for (key, _, _) in &entries {
+                let registry = HostKey::of_registry(key);
+                let found = source.lookup(registry.as_str());
+                proptest::prop_assert!(found.is_some(), "{key}");
+                if let Some(found) = found {
+                    let from: Vec<&String> = auths
+                        .keys()
+                        .filter(|k| HostKey::of_registry(k) == registry)
+                        .collect();
+                    proptest::prop_assert!(!from.is_empty());
+                    proptest::prop_assert!(found.credentials.password.ends_with("Zq9Vx"));
+                }
+            }
+            proptest::prop_assert!(source.lookup("nowhere.invalid").is_none());
+        }
     }
 }

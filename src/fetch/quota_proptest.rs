@@ -33,6 +33,7 @@ fn quota_value() -> impl Strategy<Value = String> {
 }
 
 proptest! {
+    #![proptest_config(crate::proptest_cases::config())]
     #[test]
     fn a_429_with_any_retry_after_or_window_pauses_and_says_until_when(
         value in retry_after(),

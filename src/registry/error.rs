@@ -213,3 +213,255 @@ fn is_cut_short(e: &reqwest::Error) -> bool {
             })
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::{SocketAddr, TcpListener, TcpStream};
+
+    use super::*;
+
+    fn status(status: u16, retry_after: Option<Duration>) -> RegistryError {
+        RegistryError::Status {
+            url: "u".into(),
+            status,
+            message: "m".into(),
+            retry_after,
+        }
+    }
+
+    #[test]
+    fn each_failure_says_whether_to_retry_and_whether_a_cached_copy_may_stand_in() {
+        let s = |s: &str| s.to_string();
+        let d = Digest::of(b"");
+        let cases = [
+            (
+                RegistryError::Unreachable {
+                    url: s("u"),
+                    reason: s("r"),
+                },
+                Failure::Spurious,
+            ),
+            (
+                RegistryError::RateLimited {
+                    url: s("u"),
+                    message: s("m"),
+                    retry_after: None,
+                },
+                Failure::Spurious,
+            ),
+            (
+                RegistryError::Body {
+                    url: s("u"),
+                    reason: s("r"),
+                },
+                Failure::Spurious,
+            ),
+            (status(500, None), Failure::Spurious),
+            (status(503, None), Failure::Spurious),
+            (status(499, None), Failure::Answer),
+            (status(404, None), Failure::Answer),
+            (
+                RegistryError::Token {
+                    realm: s("r"),
+                    message: s("m"),
+                },
+                Failure::Broken,
+            ),
+            (
+                RegistryError::Protocol {
+                    url: s("u"),
+                    message: s("m"),
+                },
+                Failure::Broken,
+            ),
+            (
+                RegistryError::NotFound {
+                    what: s("w"),
+                    url: s("u"),
+                },
+                Failure::Answer,
+            ),
+            (
+                RegistryError::Denied {
+                    url: s("u"),
+                    status: 403,
+                    message: s("m"),
+                },
+                Failure::Answer,
+            ),
+            (
+                RegistryError::LoginRefused {
+                    realm: s("r"),
+                    host: s("h"),
+                    status: 401,
+                    message: s("m"),
+                },
+                Failure::Answer,
+            ),
+            (
+                RegistryError::NonPublic {
+                    url: s("u"),
+                    host: s("h"),
+                },
+                Failure::Answer,
+            ),
+            (
+                RegistryError::DigestMismatch {
+                    what: s("w"),
+                    expected: d.clone(),
+                    actual: d,
+                },
+                Failure::Answer,
+            ),
+        ];
+        for (err, want) in cases {
+            assert_eq!(err.failure(), want, "{err}");
+            assert_eq!(err.is_spurious(), want == Failure::Spurious, "{err}");
+            assert_eq!(err.is_upstream_failure(), want != Failure::Answer, "{err}");
+        }
+    }
+
+    #[test]
+    fn only_429s_and_statuses_carry_the_servers_wait() {
+        let wait = Some(Duration::from_secs(7));
+        let limited = RegistryError::RateLimited {
+            url: "u".into(),
+            message: "m".into(),
+            retry_after: wait,
+        };
+        assert_eq!(limited.retry_after(), wait);
+        assert_eq!(status(503, wait).retry_after(), wait);
+        assert_eq!(status(503, None).retry_after(), None);
+        let cut = RegistryError::Body {
+            url: "u".into(),
+            reason: "r".into(),
+        };
+        assert_eq!(cut.retry_after(), None);
+    }
+
+    /// A one-connection server on loopback that does `serve` with what it accepts.
+    fn upstream(serve: impl FnOnce(TcpStream) + Send + 'static) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        std::thread::spawn(move || {
+            if let Ok((stream, _)) = listener.accept() {
+                serve(stream);
+            }
+        });
+        addr
+    }
+
+    /// Reads the request head, then answers `reply` and closes.
+    fn answering(reply: &'static [u8]) -> impl FnOnce(TcpStream) + Send + 'static {
+        move |mut s| {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(reply);
+        }
+    }
+
+    /// What `from_reqwest` makes of a GET of `url` (the body read to the end).
+    async fn failure_of(url: String) -> RegistryError {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_millis(500))
+            .build()
+            .expect("client");
+        let result = match client.get(&url).send().await {
+            Ok(resp) => resp.bytes().await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        let e = result.expect_err("the request should fail");
+        RegistryError::from_reqwest(&url, &e)
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_unreachable() {
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let e = failure_of(format!("http://{addr}/")).await;
+        assert!(
+            matches!(&e, RegistryError::Unreachable { reason, .. } if reason.starts_with("connection failed")),
+            "{e:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_silent_server_times_out_and_is_unreachable() {
+        let addr = upstream(|s| {
+            std::thread::sleep(Duration::from_secs(2));
+            drop(s);
+        });
+        let e = failure_of(format!("http://{addr}/")).await;
+        assert!(
+            matches!(&e, RegistryError::Unreachable { reason, .. } if reason.starts_with("timed out")),
+            "{e:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_connection_closed_before_the_reply_is_cut_short() {
+        let addr = upstream(|mut s| {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+        });
+        let e = failure_of(format!("http://{addr}/")).await;
+        assert!(matches!(e, RegistryError::Body { .. }), "{e:?}");
+        assert!(e.is_spurious());
+    }
+
+    #[tokio::test]
+    async fn a_body_shorter_than_its_length_is_cut_short() {
+        let addr = upstream(answering(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nabc",
+        ));
+        let e = failure_of(format!("http://{addr}/")).await;
+        assert!(matches!(e, RegistryError::Body { .. }), "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn a_reply_that_is_not_http_is_malformed_and_not_retried() {
+        let addr = upstream(answering(b"SSH-2.0-OpenSSH_9.6\r\n\r\n"));
+        let e = failure_of(format!("http://{addr}/")).await;
+        assert!(
+            matches!(&e, RegistryError::Protocol { message, .. } if message.starts_with("malformed reply")),
+            "{e:?}"
+        );
+        assert_eq!(e.failure(), Failure::Broken);
+    }
+
+    #[tokio::test]
+    async fn a_redirect_loop_is_broken_not_cut_short() {
+        // One keep-alive connection answering every request with a redirect to itself.
+        let addr = upstream(|mut s| {
+            let mut buf = [0u8; 4096];
+            while s.read(&mut buf).is_ok_and(|n| n > 0) {
+                let reply = b"HTTP/1.1 302 Found\r\nlocation: /again\r\ncontent-length: 0\r\n\r\n";
+                if s.write_all(reply).is_err() {
+                    break;
+                }
+            }
+        });
+        let e = failure_of(format!("http://{addr}/")).await;
+        assert!(
+            matches!(&e, RegistryError::Protocol { message, .. } if message.starts_with("request failed")),
+            "{e:?}"
+        );
+        assert_eq!(e.failure(), Failure::Broken);
+    }
+
+    #[tokio::test]
+    async fn plain_http_where_tls_was_expected_is_a_tls_failure() {
+        let addr = upstream(answering(
+            b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n",
+        ));
+        let e = failure_of(format!("https://{addr}/")).await;
+        assert!(
+            matches!(&e, RegistryError::Protocol { message, .. } if message.starts_with("TLS or protocol failure")),
+            "{e:?}"
+        );
+    }
+}

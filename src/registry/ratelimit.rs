@@ -155,6 +155,7 @@ mod tests {
     }
 
     proptest::proptest! {
+        #![proptest_config(crate::proptest_cases::config())]
         /// Whatever the spelling, extra parameters and their order, the figures
         /// that were sent are the figures read.
         #[test]

@@ -34,6 +34,7 @@ fn headers(pairs: &[(&str, Vec<u8>)]) -> HeaderMap {
 }
 
 proptest! {
+    #![proptest_config(crate::proptest_cases::config())]
     #[test]
     fn token_replies(
         raw in proptest::collection::vec(any::<u8>(), 0..200),

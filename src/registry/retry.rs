@@ -214,4 +214,108 @@ mod tests {
         assert_eq!(parse_retry_after("-1", now), None);
         assert_eq!(parse_retry_after("soon", now), None);
     }
+
+    #[test]
+    fn jitter_adds_at_most_half_the_backoff() {
+        let p = RetryPolicy::default();
+        for _ in 0..200 {
+            let d = p.backoff(0);
+            assert!(d >= p.base_delay && d <= p.base_delay.mul_f64(1.5), "{d:?}");
+        }
+    }
+
+    #[test]
+    fn the_config_file_sets_the_budget() {
+        let network = crate::config::NetworkConfig {
+            retries: Some(7),
+            ..Default::default()
+        };
+        assert_eq!(RetryPolicy::from_config(&network, 3).retries, 7);
+        let unset = crate::config::NetworkConfig::default();
+        assert_eq!(RetryPolicy::from_config(&unset, 5).retries, 5);
+    }
+
+    #[test]
+    fn a_wait_of_exactly_the_cap_is_honoured_and_each_try_counts() {
+        let p = RetryPolicy::default();
+        let mut r = p.start();
+        assert_eq!(
+            r.next_delay(&unavailable(Some(p.max_delay))),
+            Some(p.max_delay)
+        );
+        assert_eq!(r.failures(), 1);
+        assert!(r.next_delay(&unavailable(None)).is_some());
+        assert_eq!(r.failures(), 2);
+    }
+
+    fn quick(retries: u32) -> RetryPolicy {
+        RetryPolicy {
+            retries,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(5),
+        }
+    }
+
+    /// Runs `policy` over an operation that fails with `errors` in turn, then
+    /// succeeds; returns the result and the number of tries.
+    async fn tries(
+        policy: RetryPolicy,
+        is_final: impl Fn(&RegistryError) -> bool,
+        errors: Vec<RegistryError>,
+    ) -> (Result<u32, RegistryError>, usize) {
+        let errors = std::sync::Mutex::new(errors.into_iter());
+        let count = std::sync::atomic::AtomicUsize::new(0);
+        let result = policy
+            .run_unless(is_final, || {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let next = errors.lock().ok().and_then(|mut e| e.next());
+                async move {
+                    match next {
+                        Some(e) => Err(e),
+                        None => Ok(7),
+                    }
+                }
+            })
+            .await;
+        (result, count.into_inner())
+    }
+
+    #[tokio::test]
+    async fn spurious_failures_are_tried_again_until_success() {
+        let (result, n) = tries(
+            quick(3),
+            |_| false,
+            vec![unavailable(None), unavailable(None)],
+        )
+        .await;
+        assert_eq!(result.ok(), Some(7));
+        assert_eq!(n, 3);
+        let ok = quick(3).run(|| async { Ok::<_, RegistryError>(5) }).await;
+        assert_eq!(ok.ok(), Some(5));
+    }
+
+    #[tokio::test]
+    async fn a_spent_budget_returns_the_last_failure() {
+        let errors = (0..5).map(|_| unavailable(None)).collect();
+        let (result, n) = tries(quick(2), |_| false, errors).await;
+        assert!(matches!(
+            result,
+            Err(RegistryError::Status { status: 503, .. })
+        ));
+        assert_eq!(n, 3, "the first try and 2 retries");
+    }
+
+    #[tokio::test]
+    async fn answers_and_final_failures_are_not_tried_again() {
+        let not_found = RegistryError::NotFound {
+            what: "x".into(),
+            url: "u".into(),
+        };
+        let (result, n) = tries(quick(3), |_| false, vec![not_found]).await;
+        assert!(matches!(result, Err(RegistryError::NotFound { .. })));
+        assert_eq!(n, 1);
+        let (result, n) = tries(quick(3), |_| true, vec![unavailable(None)]).await;
+        assert!(result.is_err());
+        assert_eq!(n, 1, "is_final stops a spurious failure too");
+    }
 }

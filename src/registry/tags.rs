@@ -178,6 +178,7 @@ mod tests {
     }
 
     proptest::proptest! {
+        #![proptest_config(crate::proptest_cases::config())]
         /// No `Link` value panics; a target found lies inside its `<...>`.
         #[test]
         fn any_link_header(value in "\\PC{0,120}") {

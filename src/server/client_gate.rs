@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
-use hyper::body::Incoming;
 
 use super::errors::{ApiError, ErrorCode};
 use super::guessing::Guessing;
@@ -45,7 +44,7 @@ impl Gate {
     }
 
     /// `None` when the request may go on to its route; else the answer.
-    pub async fn admit(&self, req: &Request<Incoming>, peer: SocketAddr) -> Option<Response<Body>> {
+    pub async fn admit<B>(&self, req: &Request<B>, peer: SocketAddr) -> Option<Response<Body>> {
         if req.uri().path() == TOKEN_PATH {
             return Some(self.token(req, peer).await);
         }
@@ -54,7 +53,7 @@ impl Gate {
 
     /// Every registry route needs a valid token that, for a repository's
     /// route, grants pulling the repository named in the path. `None`: admitted.
-    fn refusal(&self, req: &Request<Incoming>, peer: SocketAddr) -> Option<Response<Body>> {
+    fn refusal<B>(&self, req: &Request<B>, peer: SocketAddr) -> Option<Response<Body>> {
         let name = routes::repository_name(req.uri().path());
         let Some(token) = bearer(req.headers()) else {
             return Some(self.challenge(
@@ -85,7 +84,7 @@ impl Gate {
     }
 
     /// `GET /token?service=dpx&scope=repository:NAME:pull` with Basic credentials.
-    async fn token(&self, req: &Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    async fn token<B>(&self, req: &Request<B>, peer: SocketAddr) -> Response<Body> {
         match *req.method() {
             Method::GET | Method::HEAD => {}
             // containerd tries an OAuth POST first and falls back to GET on a 404.
@@ -196,9 +195,9 @@ impl Gate {
     }
 
     /// 401 with `WWW-Authenticate: Bearer realm=...,service="dpx"[,scope][,error]`.
-    fn challenge(
+    fn challenge<B>(
         &self,
-        req: &Request<Incoming>,
+        req: &Request<B>,
         name: Option<&str>,
         error_kind: Option<&str>,
         message: &str,
@@ -365,7 +364,8 @@ mod tests {
             request_host(&with_host("dpx.example:443")).as_deref(),
             Some("dpx.example:443")
         );
-        for bad in ["evil\",x=\"", "user@host", "a b", ""] {
+        let too_long = format!("{}.example:5000", "a".repeat(250));
+        for bad in ["evil\",x=\"", "user@host", "a b", "", too_long.as_str()] {
             assert_eq!(request_host(&with_host(bad)), None, "{bad}");
         }
         let h2 = Request::builder()
@@ -382,7 +382,240 @@ mod tests {
         assert!(!quotable("a b"));
     }
 
+    const PASSWORD: &str = "right-password";
+
+    fn gate(tls: bool) -> Gate {
+        let auth = Arc::new(ClientAuth::for_tests(PASSWORD));
+        Gate::new(auth, tls, "127.0.0.1:5000".parse().unwrap())
+    }
+
+    fn peer(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    const LOCAL: &str = "127.0.0.1:40000";
+    const REMOTE: &str = "192.0.2.7:40000";
+
+    fn get(uri: &str, authorization: Option<&str>) -> Request<()> {
+        let mut b = Request::builder()
+            .uri(uri)
+            .header(header::HOST, "dpx.test:5000");
+        if let Some(a) = authorization {
+            b = b.header(header::AUTHORIZATION, a);
+        }
+        b.body(()).unwrap()
+    }
+
+    fn basic_auth(user: &str, password: &str) -> String {
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        format!("Basic {encoded}")
+    }
+
+    fn www_authenticate(resp: &Response<Body>) -> String {
+        resp.headers()
+            .get(header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    }
+
+    async fn json(resp: Response<Body>) -> serde_json::Value {
+        use http_body_util::BodyExt as _;
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    /// A token for `scope`, as `/token` issues it to the right password.
+    async fn token_for(gate: &Gate, scope: &str) -> String {
+        let req = get(
+            &format!("/token?service=dpx&scope={scope}"),
+            Some(&basic_auth("dpx", PASSWORD)),
+        );
+        let resp = gate.admit(&req, peer(LOCAL)).await.expect("an answer");
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(
+            resp.headers()
+                .get(header::CACHE_CONTROL)
+                .map(|v| v.as_bytes()),
+            Some(&b"no-store"[..])
+        );
+        let body = json(resp).await;
+        assert_eq!(body["token"], body["access_token"]);
+        assert!(body["expires_in"].as_u64().is_some_and(|n| n > 0));
+        body["token"].as_str().expect("a token").to_string()
+    }
+
+    #[tokio::test]
+    async fn a_request_without_a_token_is_challenged_to_the_token_endpoint() {
+        let g = gate(false);
+        let resp = g
+            .admit(&get("/v2/library/alpine/manifests/3", None), peer(LOCAL))
+            .await;
+        let resp = resp.expect("refused");
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            www_authenticate(&resp),
+            "Bearer realm=\"http://dpx.test:5000/token\",service=\"dpx\",scope=\"repository:library/alpine:pull\""
+        );
+        let resp = gate(true)
+            .admit(&get("/v2/", None), peer(REMOTE))
+            .await
+            .expect("refused");
+        assert_eq!(
+            www_authenticate(&resp),
+            "Bearer realm=\"https://dpx.test:5000/token\",service=\"dpx\""
+        );
+    }
+
+    #[tokio::test]
+    async fn a_token_admits_the_repositories_it_grants_only() {
+        let g = gate(false);
+        let token = token_for(&g, "repository:library/alpine:pull").await;
+        let bearer = format!("Bearer {token}");
+        let admitted = |path: &str| get(path, Some(&bearer));
+        assert!(
+            g.admit(&admitted("/v2/library/alpine/manifests/3"), peer(LOCAL))
+                .await
+                .is_none()
+        );
+        assert!(g.admit(&admitted("/v2/"), peer(LOCAL)).await.is_none());
+        let other = g
+            .admit(&admitted("/v2/library/redis/manifests/7"), peer(LOCAL))
+            .await
+            .expect("refused");
+        assert_eq!(other.status(), StatusCode::UNAUTHORIZED);
+        assert!(
+            www_authenticate(&other)
+                .ends_with(",scope=\"repository:library/redis:pull\",error=\"insufficient_scope\"")
+        );
+        let forged = g
+            .admit(&get("/v2/", Some(&format!("Bearer {token}x"))), peer(LOCAL))
+            .await
+            .expect("refused");
+        assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+        assert!(www_authenticate(&forged).ends_with(",error=\"invalid_token\""));
+        // A token that went over plain HTTP from another machine is not taken.
+        let remote = g
+            .admit(&admitted("/v2/"), peer(REMOTE))
+            .await
+            .expect("refused");
+        assert_eq!(remote.status(), StatusCode::FORBIDDEN);
+        assert!(
+            gate(true)
+                .admit(&admitted("/v2/"), peer(REMOTE))
+                .await
+                .is_none(),
+            "over HTTPS a remote client's token is taken"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_token_endpoint_answers_get_with_basic_credentials_only() {
+        let g = gate(false);
+        let with = |method: Method, uri: &str, auth: Option<String>| {
+            let mut req = get(uri, auth.as_deref());
+            *req.method_mut() = method;
+            req
+        };
+        let right = Some(basic_auth("dpx", PASSWORD));
+        let status = |resp: Option<Response<Body>>| resp.map(|r| r.status());
+        assert_eq!(
+            status(
+                g.admit(&with(Method::POST, "/token", right.clone()), peer(LOCAL))
+                    .await
+            ),
+            Some(StatusCode::NOT_FOUND)
+        );
+        assert_eq!(
+            status(
+                g.admit(&with(Method::PUT, "/token", right.clone()), peer(LOCAL))
+                    .await
+            ),
+            Some(StatusCode::METHOD_NOT_ALLOWED)
+        );
+        assert_eq!(
+            status(
+                g.admit(&with(Method::HEAD, "/token", right.clone()), peer(LOCAL))
+                    .await
+            ),
+            Some(StatusCode::OK)
+        );
+        assert_eq!(
+            status(
+                g.admit(&with(Method::GET, "/token", right.clone()), peer(REMOTE))
+                    .await
+            ),
+            Some(StatusCode::FORBIDDEN)
+        );
+        assert_eq!(
+            status(
+                g.admit(
+                    &with(Method::GET, "/token?service=other", right.clone()),
+                    peer(LOCAL)
+                )
+                .await
+            ),
+            Some(StatusCode::BAD_REQUEST)
+        );
+        let none = g
+            .admit(&with(Method::GET, "/token", None), peer(LOCAL))
+            .await
+            .expect("answer");
+        assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(www_authenticate(&none), "Basic realm=\"dpx\"");
+        let wrong = g
+            .admit(
+                &with(Method::GET, "/token", Some(basic_auth("dpx", "wrong"))),
+                peer(LOCAL),
+            )
+            .await
+            .expect("answer");
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(www_authenticate(&wrong), "Basic realm=\"dpx\"");
+    }
+
+    #[tokio::test]
+    async fn wrong_passwords_lock_the_address_out_with_a_retry_after() {
+        let g = gate(false);
+        let wrong = get("/token", Some(&basic_auth("dpx", "wrong")));
+        let mut statuses = Vec::new();
+        for _ in 0..7 {
+            statuses.push(g.admit(&wrong, peer(LOCAL)).await.expect("answer").status());
+        }
+        assert_eq!(statuses[0], StatusCode::UNAUTHORIZED);
+        let locked = g
+            .admit(
+                &get("/token", Some(&basic_auth("dpx", PASSWORD))),
+                peer(LOCAL),
+            )
+            .await
+            .expect("answer");
+        assert_eq!(
+            locked.status(),
+            StatusCode::TOO_MANY_REQUESTS,
+            "{statuses:?}"
+        );
+        assert!(locked.headers().get(header::RETRY_AFTER).is_some());
+    }
+
+    #[test]
+    fn a_lockout_asks_for_whole_seconds_rounded_up() {
+        let retry_after = |wait: Duration| {
+            let resp = too_many_guesses(wait);
+            assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+            resp.headers()[header::RETRY_AFTER]
+                .to_str()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(retry_after(Duration::from_secs(3)), "3");
+        assert_eq!(retry_after(Duration::from_millis(1500)), "2");
+        assert_eq!(retry_after(Duration::ZERO), "1");
+    }
+
     proptest::proptest! {
+        #![proptest_config(crate::proptest_cases::config())]
         /// No `Authorization` or `Host` value panics the gate's parsing.
         #[test]
         fn any_authorization_or_host(

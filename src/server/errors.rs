@@ -277,7 +277,159 @@ mod tests {
         );
     }
 
+    #[test]
+    fn every_code_has_its_spec_name_and_usual_status() {
+        use ErrorCode::*;
+        let table = [
+            (BlobUnknown, "BLOB_UNKNOWN", 404),
+            (DigestInvalid, "DIGEST_INVALID", 400),
+            (ManifestUnknown, "MANIFEST_UNKNOWN", 404),
+            (NameInvalid, "NAME_INVALID", 400),
+            (NameUnknown, "NAME_UNKNOWN", 404),
+            (Unsupported, "UNSUPPORTED", 405),
+            (Unauthorized, "UNAUTHORIZED", 401),
+            (Denied, "DENIED", 403),
+            (TooManyRequests, "TOOMANYREQUESTS", 429),
+            (Unavailable, "UNAVAILABLE", 503),
+            (Unknown, "UNKNOWN", 500),
+        ];
+        for (code, name, status) in table {
+            assert_eq!((code.as_str(), code.status().as_u16()), (name, status));
+            let e = ApiError::new(code, "why");
+            assert_eq!((e.status.as_u16(), e.retry_after), (status, None));
+        }
+    }
+
+    #[test]
+    fn each_constructor_answers_its_code_status_and_message() {
+        let seen = |e: ApiError| (e.code.as_str(), e.status.as_u16(), e.message);
+        assert_eq!(
+            seen(ApiError::name_invalid("x")),
+            ("NAME_INVALID", 400, "invalid repository name: x".into())
+        );
+        assert_eq!(
+            seen(ApiError::digest_invalid("x")),
+            ("DIGEST_INVALID", 400, "x".into())
+        );
+        assert_eq!(
+            seen(ApiError::manifest_unknown("x")),
+            ("MANIFEST_UNKNOWN", 404, "x".into())
+        );
+        assert_eq!(
+            seen(ApiError::unsupported("x")),
+            ("UNSUPPORTED", 405, "x".into())
+        );
+        assert_eq!(
+            seen(ApiError::bad_parameter("x")),
+            ("UNSUPPORTED", 400, "x".into())
+        );
+        assert_eq!(
+            seen(ApiError::unavailable("x")),
+            ("UNAVAILABLE", 503, "x".into())
+        );
+        assert_eq!(seen(ApiError::internal("x")), ("UNKNOWN", 500, "x".into()));
+        let teapot = ApiError::new(ErrorCode::Denied, "x").with_status(StatusCode::IM_A_TEAPOT);
+        assert_eq!(seen(teapot), ("DENIED", 418, "x".into()));
+    }
+
+    #[test]
+    fn the_body_is_the_spec_error_document() {
+        let body: serde_json::Value =
+            serde_json::from_str(&ApiError::new(ErrorCode::NameUnknown, "no \"such\" name").body())
+                .unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"errors": [{"code": "NAME_UNKNOWN", "message": "no \"such\" name", "detail": null}]})
+        );
+    }
+
+    #[test]
+    fn each_fetch_failure_kind_is_answered_as_an_engine_should_see_it() {
+        let seen = |kind, unknown| {
+            let e = from_upstream(kind, "blob x", unknown);
+            (e.code.as_str(), e.status.as_u16())
+        };
+        assert_eq!(
+            seen(ErrorKind::Stalled, ErrorCode::BlobUnknown),
+            ("UNAVAILABLE", 503)
+        );
+        assert_eq!(
+            seen(ErrorKind::DiskFull, ErrorCode::BlobUnknown),
+            ("UNAVAILABLE", 503)
+        );
+        assert_eq!(
+            seen(ErrorKind::NotMember, ErrorCode::BlobUnknown),
+            ("BLOB_UNKNOWN", 404)
+        );
+        assert_eq!(
+            seen(ErrorKind::NotMember, ErrorCode::ManifestUnknown),
+            ("MANIFEST_UNKNOWN", 404)
+        );
+        assert_eq!(
+            seen(ErrorKind::Internal, ErrorCode::BlobUnknown),
+            ("UNKNOWN", 500)
+        );
+        assert_eq!(
+            seen(ErrorKind::BadUpstreamReply, ErrorCode::BlobUnknown),
+            ("UNKNOWN", 502)
+        );
+        assert_eq!(
+            seen(
+                ErrorKind::RateLimited { retry_after: None },
+                ErrorCode::BlobUnknown
+            ),
+            ("TOOMANYREQUESTS", 429)
+        );
+        let saved = from_upstream(
+            ErrorKind::QuotaSaved {
+                retry_at: Some(0),
+                retry_after_secs: Some(42),
+            },
+            "blob x",
+            ErrorCode::BlobUnknown,
+        );
+        assert_eq!(
+            (
+                saved.code.as_str(),
+                saved.status.as_u16(),
+                saved.retry_after
+            ),
+            ("TOOMANYREQUESTS", 429, Some(42))
+        );
+        assert!(
+            saved.message.contains("; retry after 1970-01-01"),
+            "{}",
+            saved.message
+        );
+        let full = from_upstream(ErrorKind::DiskFull, "blob x", ErrorCode::BlobUnknown);
+        assert!(
+            full.message.contains("disk holding the dpx cache is full"),
+            "{}",
+            full.message
+        );
+        assert!(
+            !full.message.contains("connection refused"),
+            "the client's message names no path"
+        );
+    }
+
+    #[test]
+    fn only_what_a_prefetch_keeps_is_suggested_for_prefetch() {
+        let hint = ", or prefetch it while it is up";
+        let message = |unknown| from_upstream(ErrorKind::Unavailable, "x", unknown).message;
+        assert!(message(ErrorCode::BlobUnknown).ends_with(hint));
+        assert!(message(ErrorCode::ManifestUnknown).ends_with(hint));
+        assert!(!message(ErrorCode::NameUnknown).contains("prefetch"));
+        assert_eq!(
+            from_upstream(ErrorKind::Unavailable, "x", ErrorCode::NameUnknown)
+                .status
+                .as_u16(),
+            503
+        );
+    }
+
     proptest::proptest! {
+        #![proptest_config(crate::proptest_cases::config())]
         /// Whatever wait an upstream asked for, or a pause until whenever,
         /// the answer is a 429 that says until when.
         #[test]

@@ -242,4 +242,48 @@ mod tests {
         }
         assert!(g.len() <= MAX_ENTRIES, "{}", g.len());
     }
+
+    #[test]
+    fn a_quiet_quarter_hour_forgets_the_count() {
+        let g = Guessing::default();
+        let t0 = Instant::now();
+        let a = ip("192.0.2.1");
+        for _ in 0..FREE_PER_ADDRESS {
+            g.failed(a, "dpx", t0);
+        }
+        // Exactly FORGET_AFTER later the count still stands: the next locks out.
+        let (first, begun) = g.failed(a, "dpx", t0 + FORGET_AFTER);
+        assert!(!first);
+        assert_eq!(begun.len(), 1);
+        let later = t0 + FORGET_AFTER * 2 + Duration::from_secs(1);
+        let (first, begun) = g.failed(a, "dpx", later);
+        assert!(first, "a new burst");
+        assert!(begun.is_empty());
+        assert_eq!(g.wait(a, "dpx", later), None);
+    }
+
+    #[test]
+    fn long_user_names_count_by_their_first_characters() {
+        let g = Guessing::default();
+        let t0 = Instant::now();
+        let base = "u".repeat(MAX_USER_CHARS);
+        for i in 0..=FREE_PER_USER {
+            g.failed(ip(&format!("198.51.100.{i}")), &format!("{base}{i}"), t0);
+        }
+        assert!(
+            g.wait(ip("203.0.113.1"), &format!("{base}zzz"), t0)
+                .is_some()
+        );
+        assert!(g.wait(ip("203.0.113.1"), &base[1..], t0).is_none());
+    }
+
+    #[test]
+    fn lockouts_double_from_a_second_to_five_minutes() {
+        assert_eq!(lockout(1), Duration::from_secs(1));
+        assert_eq!(lockout(2), Duration::from_secs(2));
+        assert_eq!(lockout(4), Duration::from_secs(8));
+        assert_eq!(lockout(9), Duration::from_secs(256));
+        assert_eq!(lockout(10), MAX_LOCKOUT);
+        assert_eq!(lockout(u32::MAX), MAX_LOCKOUT);
+    }
 }

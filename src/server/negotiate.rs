@@ -243,6 +243,7 @@ mod tests {
     }
 
     proptest::proptest! {
+        #![proptest_config(crate::proptest_cases::config())]
         /// No `Accept` value, media type or body panics the negotiation.
         #[test]
         fn any_accept_header(

@@ -407,4 +407,81 @@ mod tests {
         }
         assert_eq!(code("/v2/a/tags/other"), (404, "UNSUPPORTED"));
     }
+
+    /// Request paths as clients and probes write them: registry-shaped
+    /// segments, traversal, encodings and noise.
+    fn request_path() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let segment = prop_oneof![
+            "[a-z0-9._-]{1,10}",
+            Just("..".to_string()),
+            Just(".".to_string()),
+            Just("".to_string()),
+            Just("%2e%2e".to_string()),
+            Just("%252e".to_string()),
+            Just("%2f".to_string()),
+            Just("manifests".to_string()),
+            Just("blobs".to_string()),
+            Just("uploads".to_string()),
+            Just("tags".to_string()),
+            Just("list".to_string()),
+            Just("referrers".to_string()),
+            Just(D.to_string()),
+            Just("ghcr.io".to_string()),
+            Just("localhost:5000".to_string()),
+            "\\PC{0,12}",
+        ];
+        prop_oneof![
+            proptest::collection::vec(segment, 0..7).prop_map(|s| format!("/v2/{}", s.join("/"))),
+            "\\PC{0,60}",
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::proptest_cases::config())]
+
+        /// No path or query panics the router; a refusal is a 4xx; an
+        /// accepted route names a valid registry and repository, and the
+        /// name the client gate checks a token against is the one routed.
+        #[test]
+        fn any_request_is_routed_or_refused_with_a_4xx(
+            path in request_path(),
+            query in proptest::option::of(proptest::prelude::prop_oneof![
+                "(ns|n|last|artifactType)=[ -~]{0,20}(&(ns|n|last)=[ -~]{0,10})?",
+                "\\PC{0,30}",
+            ]),
+        ) {
+            match parse(&path, query.as_deref()) {
+                Err(e) => proptest::prop_assert!(e.status.is_client_error(), "{path}: {e:?}"),
+                Ok(Route::Ping) => proptest::prop_assert!(path == "/v2" || path == "/v2/"),
+                Ok(route) => {
+                    let image = match &route {
+                        Route::Manifest { image, .. }
+                        | Route::Blob { image, .. }
+                        | Route::TagList { image, .. }
+                        | Route::Referrers { image, .. } => image,
+                        Route::Ping => unreachable!(),
+                    };
+                    proptest::prop_assert!(validate_registry(&image.registry).is_ok());
+                    proptest::prop_assert!(validate_repository(&image.repository).is_ok());
+                    proptest::prop_assert!(!path.contains("..") && !path.contains('%') && !path.contains('\\'));
+                    let name = repository_name(&path);
+                    proptest::prop_assert!(name.is_some(), "{path}");
+                    if let (Some(name), Route::TagList { name: listed, .. }) = (name, &route) {
+                        proptest::prop_assert_eq!(name, listed.as_str());
+                    }
+                    if query.is_none() {
+                        let written = name.unwrap_or_default();
+                        proptest::prop_assert!(
+                            image.repository == written
+                                || image.repository == format!("library/{written}")
+                                || format!("{}/{}", image.registry, image.repository) == written
+                                || format!("{}/{}", image.registry, image.repository.trim_start_matches("library/")) == written,
+                            "{path}: {image:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
