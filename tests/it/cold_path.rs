@@ -245,6 +245,14 @@ fn a_manifest_the_cache_cannot_take_is_still_answered_with_its_verified_bytes() 
 }
 
 /// Fills the filesystem holding `dir`.
+/// A dpx whose serve prefetches (`[serve] prefetch_blobs`, off by default).
+fn prefetching(hub: &FakeHub) -> Dpx {
+    Dpx::with_registries(
+        &[("docker.io", &hub.url())],
+        "[serve]\nprefetch_blobs = true\n",
+    )
+}
+
 fn fill(dir: &std::path::Path) {
     use std::io::Write as _;
     let mut f = std::fs::File::create(dir.join("filler")).expect("filler");
@@ -257,7 +265,7 @@ fn fill(dir: &std::path::Path) {
 fn answering_an_image_manifest_prefetches_its_blobs_which_clients_then_get_from_the_cache() {
     let hub = FakeHub::start();
     let digest = hub.add_image("library/pre", "v1", &[30_000, 20_000, 10_000], 185);
-    let dpx = Dpx::new(&hub.url());
+    let dpx = prefetching(&hub);
     let serve = dpx.serve();
     let m = request(&serve.addr, "GET", "/v2/library/pre/manifests/v1", &[]);
     assert_eq!(m.status, 200);
@@ -288,7 +296,7 @@ fn clients_joining_a_prefetch_get_their_bytes_and_each_blob_is_fetched_once() {
     let digest = hub.add_image("library/join", "v1", &sizes, 186);
     // Slow bodies: the prefetch is still running when the clients ask.
     hub.set_body_pause(Duration::from_millis(30));
-    let dpx = Dpx::new(&hub.url());
+    let dpx = prefetching(&hub);
     let serve = dpx.serve();
     let m = request(&serve.addr, "GET", "/v2/library/join/manifests/v1", &[]);
     assert_eq!(m.status, 200);
@@ -336,7 +344,7 @@ fn an_index_starts_no_prefetch_and_the_setting_turns_prefetch_off() {
     );
     let sentinel = hub.add_image("library/sentinel", "v1", &[10_000], 188);
 
-    let dpx = Dpx::new(&hub.url());
+    let dpx = prefetching(&hub);
     let serve = dpx.serve();
     let r = request(&serve.addr, "GET", "/v2/library/multi/manifests/v1", &[]);
     assert_eq!(r.status, 200);
@@ -384,7 +392,7 @@ fn a_prefetch_no_client_comes_for_is_abandoned_and_leaves_no_partial_file() {
     // 4 MB at 64 KiB per 200 ms: about 13 s a layer, far beyond the 3 s grace.
     let digest = hub.add_image("library/gone", "v1", &[4_000_000], 190);
     hub.set_body_pause(Duration::from_millis(200));
-    let dpx = Dpx::new(&hub.url());
+    let dpx = prefetching(&hub);
     let serve = dpx.serve();
     let m = request(&serve.addr, "GET", "/v2/library/gone/manifests/v1", &[]);
     assert_eq!(m.status, 200);
