@@ -541,7 +541,13 @@ fn redact_values(message: &str) -> String {
         }
     }
     out.push_str(rest);
-    for kind in ["integer `", "float `", "character `", "boolean `"] {
+    for kind in [
+        "integer `",
+        "float `",
+        "character `",
+        "boolean `",
+        "unknown variant `",
+    ] {
         while let Some(i) = out.find(kind) {
             let start = i + kind.len();
             let Some(len) = out[start..].find('`') else {
@@ -769,6 +775,18 @@ mod tests {
 
     /// A value's text that must never reach an error message.
     const MARK: &str = "Zq9Vx";
+
+    /// Found by `a_config_error_never_shows_a_value`: serde names the
+    /// unknown variant itself ("unknown variant `…`, expected ...").
+    #[test]
+    fn an_unknown_choice_is_not_echoed() {
+        let e = Config::parse("[credentials]\nstore = 'Zq9Vx'\n").unwrap_err();
+        assert!(!e.contains(MARK), "{e}");
+        assert!(
+            e.contains("credentials.store") && e.contains("`keyring` or `file`"),
+            "{e}"
+        );
+    }
 
     /// Values for a config key, each holding `MARK` somewhere a value can:
     /// strings of every quoting, with bad escapes, lines that look like
