@@ -254,6 +254,7 @@ fn target(seed: u64) -> Target {
             "{path}"
         );
     }
+    dpx.wait_stored("library/ok", "v1", std::slice::from_ref(&layer));
     hub.reset_counts();
     Target {
         hub,

@@ -69,6 +69,7 @@ fn a_tag_purged_or_replaced_by_another_process_is_not_answered_from_memory() {
     let path = "/v2/library/hot/manifests/v1";
     let get = || request(&serve.addr, "GET", path, &[]);
     assert_eq!(get().header("x-dpx-cache"), Some("miss"));
+    dpx.wait_stored("library/hot", "v1", &[]);
     for _ in 0..3 {
         let hit = get();
         assert_eq!(hit.header("x-dpx-cache"), Some("hit"));
@@ -88,6 +89,7 @@ fn a_tag_purged_or_replaced_by_another_process_is_not_answered_from_memory() {
 
     // Moved by another process's pull: the new record is what is served.
     let second = hub.add_image("library/hot", "v1", &[200], 1803);
+    dpx.wait_stored("library/hot", "v1", &[]);
     let out = dpx.ok(&["purge", "--all", "--yes"]);
     assert!(out.contains("removed 1 tags"), "{out}");
     dpx.ok(&["-q", "pull", "library/hot:v1"]);

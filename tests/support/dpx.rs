@@ -330,6 +330,26 @@ pub fn sha256_hex(data: &[u8]) -> String {
 }
 
 /// Waits until `cond` holds, panicking with `what` after `timeout`.
+impl Dpx {
+    /// Waits until serve has stored what it answered: a fetched manifest and
+    /// its tag record are written behind the answer, and a blob moves into
+    /// the store after the client's last byte. `blobs` are digests.
+    pub fn wait_stored(&self, repo: &str, tag: &str, blobs: &[String]) {
+        let record = self
+            .cache
+            .join(format!("index/docker.io/{repo}/tags/{tag}.json"));
+        let blob = |d: &String| {
+            let hex = d.trim_start_matches("sha256:");
+            self.cache.join(format!("blobs/sha256/{}/{hex}", &hex[..2]))
+        };
+        wait_for(
+            &format!("{repo}:{tag} in the store"),
+            Duration::from_secs(20),
+            || record.is_file() && blobs.iter().all(|d| blob(d).is_file()),
+        );
+    }
+}
+
 pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !cond() {
