@@ -117,6 +117,64 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_realm_promising_days_gets_its_token_asked_again_within_a_day() {
+        let reply = |expires_in: Option<u64>| {
+            TokenResponse::parse(
+                serde_json::json!({"token": "t", "expires_in": expires_in})
+                    .to_string()
+                    .as_bytes(),
+            )
+            .unwrap()
+            .into_token()
+            .unwrap()
+            .1
+        };
+        assert_eq!(reply(Some(10 * 24 * 3600)), Duration::from_secs(24 * 3600));
+        assert_eq!(reply(Some(3600)), Duration::from_secs(3600));
+        assert_eq!(
+            reply(Some(1)),
+            Duration::from_secs(60),
+            "at least the spec's 60 s"
+        );
+        assert_eq!(reply(None), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn a_forgotten_token_is_asked_again_and_others_stay() {
+        let cache = TokenCache::default();
+        cache.put(
+            "docker.io",
+            "repository:a:pull",
+            "ta".into(),
+            Duration::from_secs(300),
+        );
+        cache.put(
+            "docker.io",
+            "repository:b:pull",
+            "tb".into(),
+            Duration::from_secs(300),
+        );
+        assert_eq!(
+            cache.get("docker.io", "repository:a:pull").as_deref(),
+            Some("ta")
+        );
+        cache.forget("docker.io", "repository:a:pull");
+        assert_eq!(cache.get("docker.io", "repository:a:pull"), None);
+        assert_eq!(
+            cache.get("docker.io", "repository:b:pull").as_deref(),
+            Some("tb")
+        );
+        // Within the renewal margin a token counts as expired.
+        cache.put(
+            "docker.io",
+            "repository:c:pull",
+            "tc".into(),
+            Duration::from_secs(3),
+        );
+        assert_eq!(cache.get("docker.io", "repository:c:pull"), None);
+    }
+
+    #[test]
     fn parses_docker_hub_challenge() {
         let c = Challenge::parse([
             r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull""#,
