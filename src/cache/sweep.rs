@@ -145,9 +145,17 @@ mod tests {
                 bytes: 7
             }
         );
+        assert!(!report.is_empty());
         assert!(!dead.exists());
         assert!(!dead_small.exists());
         assert!(!gone.exists());
+        // The free lock's file is gone; the live download's stays.
+        let lock_files = fs::read_dir(dir.path().join("locks"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".lock"))
+            .count();
+        assert_eq!(lock_files, 1, "only the live blob's lock file is left");
         assert!(ours.exists());
         assert!(w.temp_path().exists());
         assert!(unlocked.temp_path().exists());
@@ -168,6 +176,23 @@ mod tests {
         drop(file);
         assert_eq!(cache.sweep().unwrap().temp_files, 1);
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_report_is_empty_only_when_nothing_was_removed() {
+        assert!(SweepReport::default().is_empty());
+        for report in [
+            SweepReport {
+                temp_files: 1,
+                ..SweepReport::default()
+            },
+            SweepReport {
+                lock_files: 1,
+                ..SweepReport::default()
+            },
+        ] {
+            assert!(!report.is_empty(), "{report:?}");
+        }
     }
 
     #[test]
