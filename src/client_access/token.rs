@@ -160,6 +160,21 @@ fn plausible_name(name: &str) -> bool {
 mod tests {
     use super::*;
 
+    #[test]
+    fn only_names_a_request_path_could_hold_go_into_a_token() {
+        for ok in [
+            "a",
+            "library/alpine",
+            "ghcr.io:443/org/app-1_x.y",
+            &"a".repeat(512),
+        ] {
+            assert!(plausible_name(ok), "{ok}");
+        }
+        for bad in ["", "Library/alpine", "a b", "a\nb", "é", &"a".repeat(513)] {
+            assert!(!plausible_name(bad), "{bad}");
+        }
+    }
+
     fn signer(key: &[u8]) -> Signer {
         Signer::new(key, Duration::from_secs(300))
     }

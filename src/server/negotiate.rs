@@ -179,6 +179,51 @@ mod tests {
         Accepts::from_headers(&h)
     }
 
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(header::ACCEPT, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn a_head_from_the_upstream_head_alone_is_answered_refused_or_left_to_the_manifest() {
+        // Taken as it is.
+        assert!(matches!(
+            head_only(&headers(&[OCI_MANIFEST]), OCI_MANIFEST),
+            Some(Ok(()))
+        ));
+        assert!(matches!(
+            head_only(&headers(&[DOCKER_MANIFEST_LIST]), DOCKER_MANIFEST_LIST),
+            Some(Ok(()))
+        ));
+        // Refused: a type the client does not take.
+        assert!(matches!(
+            head_only(&headers(&[DOCKER_MANIFEST]), OCI_MANIFEST),
+            Some(Err(_))
+        ));
+        assert!(matches!(
+            head_only(&headers(&[DOCKER_MANIFEST]), OCI_INDEX),
+            Some(Err(_))
+        ));
+        // A list for a client that takes none: only the list's bytes can say
+        // whether it has a linux/amd64 image to answer with.
+        assert!(head_only(&headers(&[DOCKER_MANIFEST]), DOCKER_MANIFEST_LIST).is_none());
+    }
+
+    #[test]
+    fn an_oci_manifest_goes_as_it_is_to_a_client_that_takes_it() {
+        assert_eq!(
+            decide(accepts(&[OCI_MANIFEST]), true, OCI_MANIFEST, b"{}"),
+            Answer::AsIs
+        );
+        assert!(matches!(
+            decide(accepts(&[DOCKER_MANIFEST]), true, OCI_MANIFEST, b"{}"),
+            Answer::Refuse(_)
+        ));
+    }
+
     #[test]
     fn accept_headers_are_split_and_parameters_dropped() {
         assert_eq!(accepts(&[]), Accepts::default());
