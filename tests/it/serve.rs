@@ -572,7 +572,10 @@ fn the_log_line_counts_the_bytes_sent_and_marks_a_client_that_left_early() {
         serve.log_text()
     );
 
-    // A client that reads 64 KiB of a cached 16 MiB blob and hangs up.
+    // A client that reads 64 KiB of a cached 16 MiB blob and hangs up
+    // (cached: the blob moves into the store just after the first client's
+    // last byte).
+    dpx.wait_stored_blob(&blob);
     let mut s = std::net::TcpStream::connect(&serve.addr).expect("connect");
     write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").expect("send");
     let mut buf = vec![0u8; 64 << 10];

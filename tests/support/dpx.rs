@@ -348,6 +348,17 @@ impl Dpx {
             || record.is_file() && blobs.iter().all(|d| blob(d).is_file()),
         );
     }
+
+    /// Waits until a blob serve answered is in the store.
+    pub fn wait_stored_blob(&self, digest: &str) {
+        let hex = digest.trim_start_matches("sha256:");
+        let path = self.cache.join(format!("blobs/sha256/{}/{hex}", &hex[..2]));
+        wait_for(
+            &format!("{digest} in the store"),
+            Duration::from_secs(20),
+            || path.is_file(),
+        );
+    }
 }
 
 pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
