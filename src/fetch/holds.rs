@@ -3,6 +3,7 @@
 //! processes). The figures themselves are `quota.rs`.
 
 use crate::reference::Target;
+use crate::registry::FetchedManifest;
 
 use super::quota;
 use super::{FetchError, Fetcher};
@@ -87,6 +88,25 @@ impl Fetcher {
                 HoldState::Held
             }
         }
+    }
+
+    /// One manifest GET upstream (a pull on Docker Hub), with leave from the
+    /// quota for as long as it runs; a hold it begins or lifts is written at
+    /// once, and its bytes are counted for `/metrics`.
+    pub(super) async fn get_manifest_upstream(
+        &self,
+        registry: &str,
+        repo: &str,
+        target: &Target,
+    ) -> Result<FetchedManifest, FetchError> {
+        let account = self.account(registry);
+        let _pull = self.take_pull(registry, &account, repo, target).await?;
+        let m = self.client.get_manifest(registry, repo, target).await;
+        self.write_hold_changes().await;
+        let m = m?;
+        self.metrics
+            .upstream_bytes(crate::metrics::Body::Manifest, m.bytes.len() as u64);
+        Ok(m)
     }
 
     /// Writes a hold begun or lifted here at once, for the other processes.

@@ -174,14 +174,8 @@ impl Fetcher {
             if waited && let Some(m) = self.cached_manifest(digest).await? {
                 return Ok(m);
             }
-            let account = self.account(registry);
             let target = Target::Digest(digest.clone());
-            let _pull = self.take_pull(registry, &account, repo, &target).await?;
-            let m = self.client.get_manifest(registry, repo, &target).await;
-            self.write_hold_changes().await;
-            let m = m?;
-            self.metrics
-                .upstream_bytes(crate::metrics::Body::Manifest, m.bytes.len() as u64);
+            let m = self.get_manifest_upstream(registry, repo, &target).await?;
             self.keep_manifest(registry, repo, None, &m).await?;
             // Written behind the answer: the turn is held until it is on disk.
             self.hold_until_written(&m.digest, lock);

@@ -405,14 +405,8 @@ impl Fetcher {
         repo: &str,
         tag: &str,
     ) -> Result<ResolvedManifest, FetchError> {
-        let account = self.account(registry);
         let target = Target::Tag(tag.to_string());
-        let _pull = self.take_pull(registry, &account, repo, &target).await?;
-        let m = self.client.get_manifest(registry, repo, &target).await;
-        self.write_hold_changes().await;
-        let m = m?;
-        self.metrics
-            .upstream_bytes(crate::metrics::Body::Manifest, m.bytes.len() as u64);
+        let m = self.get_manifest_upstream(registry, repo, &target).await?;
         self.keep_manifest(registry, repo, Some(tag), &m).await?;
         Ok(ResolvedManifest {
             digest: m.digest,
