@@ -10,22 +10,8 @@ use crate::support::dpx::{Dpx, sha256_hex, wait_for};
 use crate::support::http::{RawResponse, request};
 use crate::support::hub::{FakeHub, Route};
 
-/// Every route the fake hub counts.
-const ROUTES: [Route; 10] = [
-    Route::Ping,
-    Route::Token,
-    Route::ManifestGet,
-    Route::ManifestHead,
-    Route::BlobGet,
-    Route::BlobHead,
-    Route::TagsList,
-    Route::CdnBlobGet,
-    Route::ReferrersGet,
-    Route::Unauthorized,
-];
-
 fn counts(hub: &FakeHub) -> Vec<(Route, usize)> {
-    ROUTES.iter().map(|r| (*r, hub.count(*r))).collect()
+    Route::ALL.iter().map(|r| (*r, hub.count(*r))).collect()
 }
 
 /// `http://host:port/path?query` -> (`host:port`, `/path?query`).

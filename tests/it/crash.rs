@@ -821,6 +821,36 @@ fn assert_synced_before_visible(
     kinds
 }
 
+/// Runs `dpx ARGS` under strace (traces under `traces/what`) and checks
+/// every store path it took; returns the kinds of file it stored.
+fn traced_run(
+    dpx: &Dpx,
+    traces: &Path,
+    what: &str,
+    args: &[&str],
+) -> std::collections::BTreeSet<&'static str> {
+    let dpx_cmd = dpx.command();
+    let mut strace = Command::new("strace");
+    strace
+        .args(strace_args(&traces.join(what)))
+        .arg(env!("CARGO_BIN_EXE_dpx"))
+        .args(dpx_cmd.get_args())
+        .args(args);
+    for (k, v) in dpx_cmd.get_envs() {
+        match v {
+            Some(v) => strace.env(k, v),
+            None => strace.env_remove(k),
+        };
+    }
+    let out = strace.output().expect("run strace dpx");
+    crate::support::assert_success(&out, &format!("strace dpx {what}"));
+    assert_synced_before_visible(
+        &traced_threads(traces, what),
+        &dpx.cache,
+        &format!("dpx {what}"),
+    )
+}
+
 #[test]
 fn every_store_path_fsyncs_a_file_before_the_rename_that_makes_it_visible() {
     if !have_strace() {
@@ -839,52 +869,18 @@ fn every_store_path_fsyncs_a_file_before_the_rename_that_makes_it_visible() {
     std::fs::create_dir_all(&traces).expect("trace dir");
     let blob_media_tag = ["blob", "manifest media type", "tag record"];
 
-    // pull (and the cache's creation): blobs, manifests, media types, tag records.
-    let mut strace = Command::new("strace");
-    strace
-        .args(strace_args(&traces.join("pull")))
-        .arg(env!("CARGO_BIN_EXE_dpx"));
-    let dpx_cmd = dpx.command();
-    strace
-        .args(dpx_cmd.get_args())
-        .args(["-q", "pull", "traced:v1"]);
-    for (k, v) in dpx_cmd.get_envs() {
-        match v {
-            Some(v) => strace.env(k, v),
-            None => strace.env_remove(k),
-        };
+    // pull (and the cache's creation): blobs, manifests, media types, tag
+    // records; import: staged blobs committed, manifests, tag records.
+    for (what, args) in [
+        ("pull", vec!["-q", "pull", "traced:v1"]),
+        ("import", vec!["-q", "import", path_str(&archive)]),
+    ] {
+        let kinds = traced_run(&dpx, &traces, what, &args);
+        for k in blob_media_tag {
+            assert!(kinds.contains(k), "dpx {what} stored no {k}: {kinds:?}");
+        }
+        eprintln!("dpx {what}: fsynced before visible, directory fsynced after: {kinds:?}");
     }
-    let out = strace.output().expect("run strace dpx pull");
-    crate::support::assert_success(&out, "strace dpx pull");
-    let kinds =
-        assert_synced_before_visible(&traced_threads(&traces, "pull"), &dpx.cache, "dpx pull");
-    for k in blob_media_tag {
-        assert!(kinds.contains(k), "dpx pull stored no {k}: {kinds:?}");
-    }
-    eprintln!("dpx pull: fsynced before visible, directory fsynced after: {kinds:?}");
-
-    // import: staged blobs committed, manifests, tag records.
-    let mut strace = Command::new("strace");
-    strace
-        .args(strace_args(&traces.join("import")))
-        .arg(env!("CARGO_BIN_EXE_dpx"));
-    strace
-        .args(dpx_cmd.get_args())
-        .args(["-q", "import", path_str(&archive)]);
-    for (k, v) in dpx_cmd.get_envs() {
-        match v {
-            Some(v) => strace.env(k, v),
-            None => strace.env_remove(k),
-        };
-    }
-    let out = strace.output().expect("run strace dpx import");
-    crate::support::assert_success(&out, "strace dpx import");
-    let kinds =
-        assert_synced_before_visible(&traced_threads(&traces, "import"), &dpx.cache, "dpx import");
-    for k in blob_media_tag {
-        assert!(kinds.contains(k), "dpx import stored no {k}: {kinds:?}");
-    }
-    eprintln!("dpx import: fsynced before visible, directory fsynced after: {kinds:?}");
 
     // serve: a cold image pulled through it.
     let wrapper: Vec<String> = std::iter::once("strace".to_string())

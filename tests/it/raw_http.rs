@@ -28,21 +28,7 @@ const RSS_GROWTH_BOUND_KB: u64 = 96 * 1024;
 
 /// Every upstream request the fake hub counts.
 fn upstream_requests(hub: &FakeHub) -> usize {
-    [
-        Route::Ping,
-        Route::Token,
-        Route::ManifestGet,
-        Route::ManifestHead,
-        Route::BlobGet,
-        Route::BlobHead,
-        Route::TagsList,
-        Route::CdnBlobGet,
-        Route::ReferrersGet,
-        Route::Unauthorized,
-    ]
-    .into_iter()
-    .map(|r| hub.count(r))
-    .sum()
+    Route::ALL.into_iter().map(|r| hub.count(r)).sum()
 }
 
 /// Every path under `dir`, directories included.

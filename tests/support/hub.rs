@@ -72,6 +72,22 @@ pub enum Route {
     Unauthorized,
 }
 
+impl Route {
+    /// Every route the fake hub counts.
+    pub const ALL: [Route; 10] = [
+        Route::Ping,
+        Route::Token,
+        Route::ManifestGet,
+        Route::ManifestHead,
+        Route::BlobGet,
+        Route::BlobHead,
+        Route::TagsList,
+        Route::CdnBlobGet,
+        Route::ReferrersGet,
+        Route::Unauthorized,
+    ];
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HeaderStyle {
     Standard,
