@@ -229,7 +229,7 @@ fn init_logging(
     quiet: bool,
     serving: bool,
     json: bool,
-) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+) -> Option<daemon::log::Flusher> {
     use tracing_subscriber::EnvFilter;
     use tracing_subscriber::fmt::writer::BoxMakeWriter;
     let default = match (quiet, verbose) {
@@ -244,8 +244,7 @@ fn init_logging(
     // stderr; the daemon's log file rotates by size. Other commands write
     // each line at once, in order with what they print.
     let (writer, guard) = if serving {
-        let (writer, guard) = daemon::log::buffered();
-        (BoxMakeWriter::new(writer), Some(guard))
+        daemon::log::buffered()
     } else {
         (BoxMakeWriter::new(daemon::log::writer), None)
     };

@@ -7,12 +7,15 @@
 //!
 //! `serve` logs a line per request: there [`buffered`] hands the lines to a
 //! thread of their own, which writes them in batches (one write for many
-//! lines), so a request never waits for the log file.
+//! lines), so a request never waits for the log file nor wakes a thread.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
+
+pub use super::log_queue::Flusher;
+use super::log_queue::{self, LineQueue};
 
 /// The size a daemon log file is rotated at (`10MiB`, `64KiB`, bytes).
 pub const MAX_SIZE_VAR: &str = "DPX_LOG_MAX_SIZE";
@@ -124,44 +127,45 @@ impl Drop for Writer {
     }
 }
 
-/// Lines written on a thread of their own, in batches; nothing is dropped
-/// (a full queue makes the logging thread wait). The guard writes what is
-/// queued when dropped: keep it until the program ends.
+/// Lines written on a thread of their own, in batches ([`log_queue`]);
+/// nothing is dropped. The flusher writes what is queued when dropped: keep
+/// it until the program ends. Falls back to writing each line at once when
+/// no thread can be started.
 pub fn buffered() -> (
-    tracing_appender::non_blocking::NonBlocking,
-    tracing_appender::non_blocking::WorkerGuard,
+    tracing_subscriber::fmt::writer::BoxMakeWriter,
+    Option<Flusher>,
 ) {
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("dpx-log")
-        .finish(io::BufWriter::with_capacity(BATCH, Batches));
-    let _ = QUEUE.set(writer.clone());
-    (writer, guard)
-}
-
-/// The buffered log's queue, once `buffered` made it.
-static QUEUE: std::sync::OnceLock<tracing_appender::non_blocking::NonBlocking> =
-    std::sync::OnceLock::new();
-
-/// Prints a plain line on stderr in order with the log: through the log's
-/// queue when it is buffered (else a warning logged before would come out
-/// after it), at once otherwise.
-pub fn say(line: &str) {
-    let text = format!("{line}\n");
-    let queued = QUEUE
-        .get()
-        .is_some_and(|q| q.clone().write_all(text.as_bytes()).is_ok());
-    if !queued {
-        let _ = io::stderr().write_all(text.as_bytes());
+    use tracing_subscriber::fmt::writer::BoxMakeWriter;
+    match log_queue::start(Batches) {
+        Ok((queue, flusher)) => {
+            let _ = QUEUE.set(queue.clone());
+            (BoxMakeWriter::new(queue), Some(flusher))
+        }
+        Err(e) => {
+            eprintln!("cannot start the log's writer thread ({e}); writing each line at once");
+            (BoxMakeWriter::new(writer), None)
+        }
     }
 }
 
-/// Bytes gathered before a write; the logging thread also writes whenever
-/// it has no more lines queued.
-const BATCH: usize = 64 * 1024;
+/// The buffered log's queue, once `buffered` made it.
+static QUEUE: OnceLock<LineQueue> = OnceLock::new();
 
-/// Whole lines to stderr (the `BufWriter` in front hands over only whole
-/// lines: its buffer's, or one longer line), counted for rotation.
+/// Prints a plain line on stderr in order with the log, at once: through the
+/// log's queue when it is buffered (else a warning logged before would come
+/// out after it), straight to stderr otherwise.
+pub fn say(line: &str) {
+    let text = format!("{line}\n");
+    match QUEUE.get() {
+        Some(queue) => queue.push_now(text.as_bytes()),
+        None => {
+            let _ = io::stderr().write_all(text.as_bytes());
+        }
+    }
+}
+
+/// Whole lines to stderr (the queue hands over only whole lines), counted
+/// for rotation.
 struct Batches;
 
 impl Write for Batches {
