@@ -251,6 +251,7 @@ fn init_logging(
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
+        .with_timer(daemon::log_clock::LogClock)
         .with_target(false);
     let _ = if json && serving {
         builder.json().flatten_event(true).try_init()

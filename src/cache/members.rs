@@ -81,9 +81,7 @@ impl Cache {
     /// without touching the disk (`false` when it does not know).
     pub fn links_known(&self, registry: &str, repo: &str, digests: &[Digest]) -> bool {
         let key = format!("{registry}/{repo}");
-        digests
-            .iter()
-            .all(|d| self.members.known(&key, d.hex()) == Some(true))
+        self.members.all_known(&key, digests)
     }
 
     /// Links `digests` to the repository; writes only the links this process
@@ -141,6 +139,17 @@ impl Members {
     fn known(&self, key: &str, hex: &str) -> Option<bool> {
         let repos = self.repos.lock().ok()?;
         repos.get(key).map(|set| set.contains(hex))
+    }
+
+    /// Whether all of `digests` are known linked: one lock and one look-up
+    /// of the repository, however many digests (a manifest names them all).
+    fn all_known(&self, key: &str, digests: &[Digest]) -> bool {
+        let Ok(repos) = self.repos.lock() else {
+            return false;
+        };
+        repos
+            .get(key)
+            .is_some_and(|set| digests.iter().all(|d| set.contains(d.hex())))
     }
 
     fn insert(&self, key: &str, hexes: impl IntoIterator<Item = String>) {

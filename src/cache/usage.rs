@@ -6,7 +6,6 @@
 //! than `GRANULARITY` behind. No request waits for a disk write.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
@@ -18,10 +17,23 @@ pub const FLUSH_INTERVAL: Duration = Duration::from_secs(30);
 /// How stale a recorded time may be: eviction works in days, not minutes.
 pub const GRANULARITY: Duration = Duration::from_secs(60 * 60);
 
-/// Uses not yet written, by file.
+/// What was used. The file's path is worked out when the batch is written,
+/// not per use: a cached manifest is served tens of thousands of times a
+/// second, and building two paths per request showed in its profile.
+#[derive(Debug, PartialEq, Eq, Hash)]
+enum Used {
+    Blob(Digest),
+    Tag {
+        registry: String,
+        repo: String,
+        tag: String,
+    },
+}
+
+/// Uses not yet written.
 #[derive(Debug, Default)]
 pub struct Usage {
-    pending: Mutex<HashMap<PathBuf, SystemTime>>,
+    pending: Mutex<HashMap<Used, SystemTime>>,
     /// Off only to measure what recording costs (`DPX_RECORD_USE=0`).
     disabled: bool,
 }
@@ -34,12 +46,13 @@ impl Usage {
         }
     }
 
-    fn note(&self, path: PathBuf) {
+    fn note(&self, used: Used) {
         if self.disabled {
             return;
         }
+        let now = SystemTime::now();
         if let Ok(mut pending) = self.pending.lock() {
-            pending.insert(path, SystemTime::now());
+            pending.insert(used, now);
         }
     }
 }
@@ -47,14 +60,16 @@ impl Usage {
 impl Cache {
     /// Notes a use of a blob or manifest (in memory only).
     pub fn record_blob_use(&self, digest: &Digest) {
-        self.usage.note(self.blob_path(digest));
+        self.usage.note(Used::Blob(digest.clone()));
     }
 
     /// Notes a use of a tag (in memory only).
     pub fn record_tag_use(&self, registry: &str, repo: &str, tag: &str) {
-        if let Ok(path) = self.tag_path(registry, repo, tag) {
-            self.usage.note(path);
-        }
+        self.usage.note(Used::Tag {
+            registry: registry.to_string(),
+            repo: repo.to_string(),
+            tag: tag.to_string(),
+        });
     }
 
     /// Writes the batch: moves each used file's mtime to its last use when the
@@ -67,7 +82,19 @@ impl Cache {
             Err(_) => return Err(CacheError::Internal("usage batch poisoned".into())),
         };
         let mut touched = 0;
-        for (path, used) in batch {
+        for (what, used) in batch {
+            let path = match what {
+                Used::Blob(digest) => self.blob_path(&digest),
+                Used::Tag {
+                    registry,
+                    repo,
+                    tag,
+                } => match self.tag_path(&registry, &repo, &tag) {
+                    Ok(path) => path,
+                    // A name no tag record can have: nothing to touch.
+                    Err(_) => continue,
+                },
+            };
             let Ok(meta) = std::fs::metadata(&path) else {
                 continue;
             };

@@ -5,6 +5,7 @@
 pub mod activation;
 pub mod listen;
 pub mod log;
+pub mod log_clock;
 mod log_queue;
 mod state;
 pub mod v2_probe;

@@ -164,7 +164,9 @@ impl Fetcher {
             return Ok(m);
         }
         let key = LockKey::Manifest(digest.clone());
-        self.in_turn(&key, async {
+        // Boxed: the upstream path's state is large, and a future is copied
+        // whole each time it moves; the cached path above stays small.
+        Box::pin(self.in_turn(&key, async {
             // A client ahead of us in this process may have fetched it.
             if let Some(m) = self.cached_manifest(digest).await? {
                 return Ok(m);
@@ -185,7 +187,7 @@ impl Fetcher {
                 bytes: m.bytes,
                 freshness: Freshness::Fetched,
             })
-        })
+        }))
         .await
     }
 

@@ -40,18 +40,20 @@ impl Fetcher {
                 Ok(c.is_linked(&r, &p, &d)? || named_by_cached_manifest(c, &r, &p, &d))
             })
             .await?;
+        // Boxed: an upstream request's future is large, and the cached
+        // path's future (copied whole when it moves) should not carry it.
         let found = found
             || match content {
-                Content::Blob => self
-                    .client
-                    .head_blob(registry, repo, digest)
+                Content::Blob => Box::pin(self.client.head_blob(registry, repo, digest))
                     .await?
                     .is_some(),
-                Content::Manifest => self
-                    .client
-                    .head_manifest(registry, repo, &Target::Digest(digest.clone()))
-                    .await?
-                    .is_some(),
+                Content::Manifest => Box::pin(self.client.head_manifest(
+                    registry,
+                    repo,
+                    &Target::Digest(digest.clone()),
+                ))
+                .await?
+                .is_some(),
             };
         if !found {
             let what = match content {

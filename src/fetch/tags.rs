@@ -81,38 +81,37 @@ impl Fetcher {
         // cold tag costs one HEAD or GET, not one per client.
         let name = format!("{registry}/{repo}:{tag}");
         let key = LockKey::Tag(name.clone());
-        let result = self
-            .in_turn(&key, async {
-                match self.check_finished_since(&name, arrived) {
-                    // The check of the client ahead of us answers for us too,
-                    // success or failure: no client waits out the same outage twice.
-                    Some(outcome) => match self.cached_tag_record(registry, repo, tag).await? {
-                        Some((_, m)) => match outcome {
-                            CheckOutcome::Failed(freshness) => {
-                                Ok(ResolvedManifest { freshness, ..m })
-                            }
-                            CheckOutcome::Succeeded => Ok(m),
-                        },
-                        None => self.check_tag(registry, repo, tag, None).await,
+        // Boxed: the upstream check's state is large, and a future is copied
+        // whole each time it moves; the fresh path above stays small.
+        let result = Box::pin(self.in_turn(&key, async {
+            match self.check_finished_since(&name, arrived) {
+                // The check of the client ahead of us answers for us too,
+                // success or failure: no client waits out the same outage twice.
+                Some(outcome) => match self.cached_tag_record(registry, repo, tag).await? {
+                    Some((_, m)) => match outcome {
+                        CheckOutcome::Failed(freshness) => Ok(ResolvedManifest { freshness, ..m }),
+                        CheckOutcome::Succeeded => Ok(m),
                     },
-                    None => {
-                        let result = self
-                            .check_tag_in_turn(registry, repo, tag, &key, before)
-                            .await;
-                        let outcome = match &result {
-                            Ok(m) if m.freshness.is_stale() => CheckOutcome::Failed(m.freshness),
-                            Ok(_) => CheckOutcome::Succeeded,
-                            Err(e) => {
-                                self.note_upstream_failure(registry, e);
-                                CheckOutcome::Failed(Freshness::Stale)
-                            }
-                        };
-                        self.note_check(&name, outcome);
-                        result
-                    }
+                    None => self.check_tag(registry, repo, tag, None).await,
+                },
+                None => {
+                    let result = self
+                        .check_tag_in_turn(registry, repo, tag, &key, before)
+                        .await;
+                    let outcome = match &result {
+                        Ok(m) if m.freshness.is_stale() => CheckOutcome::Failed(m.freshness),
+                        Ok(_) => CheckOutcome::Succeeded,
+                        Err(e) => {
+                            self.note_upstream_failure(registry, e);
+                            CheckOutcome::Failed(Freshness::Stale)
+                        }
+                    };
+                    self.note_check(&name, outcome);
+                    result
                 }
-            })
-            .await;
+            }
+        }))
+        .await;
         self.cache.record_tag_use(registry, repo, tag);
         Ok(self.noted(registry, repo, result?).await)
     }
@@ -141,7 +140,8 @@ impl Fetcher {
             return Ok(TagHead::Upstream(known));
         }
         let target = Target::Tag(tag.to_string());
-        let head = match self.client.head_manifest(registry, repo, &target).await {
+        // Boxed: a cached tag's answer above should not carry this state.
+        let head = match Box::pin(self.client.head_manifest(registry, repo, &target)).await {
             Ok(Some(head)) => head,
             Ok(None) => {
                 return Err(RegistryError::NotFound {

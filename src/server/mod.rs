@@ -313,11 +313,11 @@ impl Server {
     async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
         match req.uri().path() {
             STATUS_PATH => return self.status(&req, peer),
-            METRICS_PATH => return self.metrics(&req, peer).await,
+            METRICS_PATH => return Box::pin(self.metrics(&req, peer)).await,
             _ => {}
         }
         if let Some(page) = routes::page(req.uri().path()) {
-            return self.page(page, &req, peer).await;
+            return Box::pin(self.page(page, &req, peer)).await;
         }
         let started = Instant::now();
         let route = RouteKind::of_path(req.uri().path());
@@ -327,7 +327,7 @@ impl Server {
             .path_and_query()
             .map_or_else(|| req.uri().path().to_string(), |p| p.to_string());
         let refused = match &self.access.gate {
-            Some(gate) => gate.admit(&req, peer).await,
+            Some(gate) => Box::pin(gate.admit(&req, peer)).await,
             None => None,
         };
         let (mut resp, cache) = match refused {
@@ -502,22 +502,33 @@ impl Server {
                 }
                 Ok((resp, status))
             }
-            Route::Blob { image, digest } => self.blob(req, &image, &digest).await,
+            // Boxed, as the other routes and branches a cached manifest
+            // does not take: a future is copied whole each time it moves, so
+            // the commonest request's future is kept small.
+            Route::Blob { image, digest } => Box::pin(self.blob(req, &image, &digest)).await,
             Route::TagList { image, name, page } => {
-                tags::respond(&self.fetcher, self.tag_ttl, &image, &name, &page, req.uri()).await
+                Box::pin(tags::respond(
+                    &self.fetcher,
+                    self.tag_ttl,
+                    &image,
+                    &name,
+                    &page,
+                    req.uri(),
+                ))
+                .await
             }
             Route::Referrers {
                 image,
                 digest,
                 artifact_type,
             } => {
-                referrers::answer(
+                Box::pin(referrers::answer(
                     &self.fetcher,
                     &image,
                     &digest,
                     artifact_type.as_deref(),
                     self.tag_ttl,
-                )
+                ))
                 .await
             }
         }
