@@ -6,7 +6,12 @@ does: `/v2/...` without one is a 401 whose challenge names `/token` here.
 So a direct client pays what it pays against the Hub (ping, token, manifest,
 blobs) and so does a proxy in front of it.
 
-    hubproxy.py LISTEN_PORT UPSTREAM_HOST:PORT LATENCY_MS
+    hubproxy.py LISTEN_PORT UPSTREAM_HOST:PORT LATENCY_MS [STREAM_MB_S]
+
+With STREAM_MB_S, each connection's response bodies are paced to that many
+MB/s (10^6 bytes), as one TCP stream over a far link is: its window over the
+round trip bounds it, and a CDN may cap it too. Several streams at once get
+that each (the link itself is not modelled as a bottleneck).
 
 `GET /_stats` (no latency, not counted) answers the request counts by kind
 (ping, token, manifest, blob, other) and the response body bytes sent;
@@ -16,6 +21,7 @@ blobs) and so does a proxy in front of it.
 import asyncio
 import json
 import sys
+import time
 
 TOKEN = "bench-token"
 CHUNK = 1 << 18
@@ -79,7 +85,24 @@ def simple_response(status, reason, headers, body):
     return head.encode() + body
 
 
-async def copy_exact(reader, writer, n):
+class Pace:
+    """Holds a body's bytes to `rate` bytes per second from its start (no limit: None)."""
+
+    def __init__(self, rate):
+        self.rate = rate
+        self.start = time.monotonic()
+        self.sent = 0
+
+    async def sent_bytes(self, n):
+        if not self.rate:
+            return
+        self.sent += n
+        ahead = self.start + self.sent / self.rate - time.monotonic()
+        if ahead > 0:
+            await asyncio.sleep(ahead)
+
+
+async def copy_exact(reader, writer, n, pace=None):
     while n > 0:
         data = await reader.read(min(n, CHUNK))
         if not data:
@@ -87,9 +110,11 @@ async def copy_exact(reader, writer, n):
         writer.write(data)
         n -= len(data)
         await writer.drain()
+        if pace:
+            await pace.sent_bytes(len(data))
 
 
-async def copy_chunked(reader, writer):
+async def copy_chunked(reader, writer, pace=None):
     """Relays a chunked body as is; returns the payload byte count."""
     total = 0
     while True:
@@ -104,15 +129,16 @@ async def copy_chunked(reader, writer):
                     break
             await writer.drain()
             return total
-        await copy_exact(reader, writer, size + 2)
+        await copy_exact(reader, writer, size + 2, pace)
         total += size
 
 
 class Proxy:
-    def __init__(self, port, upstream, latency):
+    def __init__(self, port, upstream, latency, stream_rate=None):
         self.port = port
         self.upstream = upstream.split(":")
         self.latency = latency
+        self.stream_rate = stream_rate
         self.stats = Stats()
 
     async def handle(self, creader, cwriter):
@@ -176,13 +202,14 @@ class Proxy:
                 status = int(rfirst.split(" ")[1])
                 cwriter.write(rhead)
                 sent = 0
+                pace = Pace(self.stream_rate)
                 if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
                     pass
                 elif (header(rheaders, "transfer-encoding") or "").lower() == "chunked":
-                    sent = await copy_chunked(ureader, cwriter)
+                    sent = await copy_chunked(ureader, cwriter, pace)
                 else:
                     sent = int(header(rheaders, "content-length") or 0)
-                    await copy_exact(ureader, cwriter, sent)
+                    await copy_exact(ureader, cwriter, sent, pace)
                 await cwriter.drain()
                 self.stats.body_bytes += sent
                 if kind == "blob":
@@ -205,4 +232,5 @@ class Proxy:
 
 if __name__ == "__main__":
     port, upstream, latency_ms = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
-    asyncio.run(Proxy(port, upstream, latency_ms / 1000).main())
+    mb_s = float(sys.argv[4]) if len(sys.argv) > 4 else 0
+    asyncio.run(Proxy(port, upstream, latency_ms / 1000, mb_s * 1e6 if mb_s > 0 else None).main())

@@ -253,12 +253,14 @@ fn init_logging(
         .with_writer(writer)
         .with_timer(daemon::log_clock::LogClock)
         .with_target(false);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    if serving && !json && !ansi {
+        daemon::log::plain_text();
+    }
     let _ = if json && serving {
         builder.json().flatten_event(true).try_init()
     } else {
-        builder
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .try_init()
+        builder.with_ansi(ansi).try_init()
     };
     guard
 }

@@ -112,8 +112,15 @@ struct Table {
     bytes: usize,
 }
 
+/// `registry/repo:tag`, put together without `format!` (once per request).
 fn key(registry: &str, repo: &str, tag: &str) -> String {
-    format!("{registry}/{repo}:{tag}")
+    let mut key = String::with_capacity(registry.len() + repo.len() + tag.len() + 2);
+    key.push_str(registry);
+    key.push('/');
+    key.push_str(repo);
+    key.push(':');
+    key.push_str(tag);
+    key
 }
 
 impl HotSet {

@@ -80,7 +80,10 @@ impl Cache {
     /// Whether all of `digests` are linked as far as this process knows,
     /// without touching the disk (`false` when it does not know).
     pub fn links_known(&self, registry: &str, repo: &str, digests: &[Digest]) -> bool {
-        let key = format!("{registry}/{repo}");
+        let mut key = String::with_capacity(registry.len() + repo.len() + 1);
+        key.push_str(registry);
+        key.push('/');
+        key.push_str(repo);
         self.members.all_known(&key, digests)
     }
 

@@ -330,7 +330,7 @@ pub const KEYS: &[Key] = &[
         key(
             "serve.prefetch_blobs",
             Input::Bool,
-            "`false`",
+            "`true`",
             "Answering an image manifest fetched upstream starts fetching its config and layers, 3 at a time (`false`: only what clients ask for).",
         ),
         |c| {

@@ -151,6 +151,53 @@ pub fn buffered() -> (
 /// The buffered log's queue, once `buffered` made it.
 static QUEUE: OnceLock<LineQueue> = OnceLock::new();
 
+/// Set when the log is plain text without colours (a daemon's log file, a
+/// pipe): [`request`] then writes its lines itself.
+static PLAIN_TEXT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Says the log is plain text (no JSON, no colours), as `tracing`'s
+/// formatter is set up to write it.
+pub fn plain_text() {
+    PLAIN_TEXT.store(true, Ordering::Relaxed);
+}
+
+/// Logs `serve`'s line for a request, at `INFO` under `dpx::server`.
+///
+/// The busiest line dpx writes: one per request. Through `tracing`'s
+/// formatter it cost a tenth of a cached manifest's instructions (the
+/// message is re-read a character at a time for escape sequences); so when
+/// the log is plain text and buffered, the line is written here in the very
+/// same form (`<time>  INFO <line>`). Its text is made by the server from a
+/// request target `http` already limited to visible ASCII, numbers and fixed
+/// words, so it has nothing to escape. Otherwise, and whenever `tracing`
+/// would not log it, it goes through `tracing`.
+pub fn request(line: std::fmt::Arguments<'_>) {
+    if !tracing::enabled!(target: "dpx::server", tracing::Level::INFO) {
+        return;
+    }
+    match QUEUE.get() {
+        Some(queue) if PLAIN_TEXT.load(Ordering::Relaxed) => {
+            use std::fmt::Write as _;
+            LINE.with_borrow_mut(|text| {
+                text.clear();
+                let written = super::log_clock::write_stamp(std::time::SystemTime::now(), text)
+                    .and_then(|()| text.write_str("  INFO "))
+                    .and_then(|()| text.write_fmt(line))
+                    .and_then(|()| text.write_char('\n'));
+                if written.is_ok() {
+                    queue.push(text.as_bytes());
+                }
+            });
+        }
+        _ => tracing::info!(target: "dpx::server", "{line}"),
+    }
+}
+
+thread_local! {
+    /// A request line's text, reused.
+    static LINE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
 /// Prints a plain line on stderr in order with the log, at once: through the
 /// log's queue when it is buffered (else a warning logged before would come
 /// out after it), straight to stderr otherwise.
@@ -170,14 +217,29 @@ struct Batches;
 
 impl Write for Batches {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = io::stderr().write(buf)?;
-        if let Some(r) = ROTATION.get() {
-            r.written.fetch_add(n as u64, Ordering::Relaxed);
-            // Only between two lines: all of a batch written.
-            if n == buf.len() && buf.ends_with(b"\n") && r.written.load(Ordering::Relaxed) >= r.max
-            {
-                r.rotate();
-            }
+        let Some(r) = ROTATION.get() else {
+            return io::stderr().write(buf);
+        };
+        // A batch holds many lines: write up to the line that crosses the
+        // limit, rotate, and leave the rest to the next call (`write_all`).
+        let room = r.max.saturating_sub(r.written.load(Ordering::Relaxed));
+        let part = usize::try_from(room)
+            .ok()
+            .filter(|&room| room < buf.len())
+            .and_then(|room| {
+                let from = room.saturating_sub(1);
+                let newline = buf.get(from..)?.iter().position(|&b| b == b'\n')?;
+                Some(from + newline + 1)
+            })
+            .unwrap_or(buf.len());
+        let n = io::stderr().write(buf.get(..part).unwrap_or(buf))?;
+        r.written.fetch_add(n as u64, Ordering::Relaxed);
+        // Only between two lines.
+        if n == part
+            && buf.get(..n).is_some_and(|w| w.ends_with(b"\n"))
+            && r.written.load(Ordering::Relaxed) >= r.max
+        {
+            r.rotate();
         }
         Ok(n)
     }

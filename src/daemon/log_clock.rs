@@ -27,7 +27,7 @@ impl FormatTime for LogClock {
 }
 
 /// Writes `t` as RFC 3339 with microseconds, in UTC.
-fn write_stamp(t: SystemTime, out: &mut impl std::fmt::Write) -> std::fmt::Result {
+pub(super) fn write_stamp(t: SystemTime, out: &mut impl std::fmt::Write) -> std::fmt::Result {
     let Ok(since) = t.duration_since(UNIX_EPOCH) else {
         // Before 1970: not worth a fast path.
         return write!(out, "{}", humantime::format_rfc3339_micros(t));

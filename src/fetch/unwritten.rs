@@ -198,8 +198,17 @@ impl Fetcher {
         repo: &str,
         tag: &str,
     ) -> Option<(TagRecord, ResolvedManifest)> {
-        let key = format!("{registry}/{repo}:{tag}");
-        let digest = self.unwritten.lock().ok()?.tags.get(&key)?.clone();
+        let digest = {
+            let unwritten = self.unwritten.lock().ok()?;
+            // Mostly empty: a cached tag's request should not pay for the key.
+            if unwritten.tags.is_empty() {
+                return None;
+            }
+            unwritten
+                .tags
+                .get(&format!("{registry}/{repo}:{tag}"))?
+                .clone()
+        };
         let m = self.unwritten_manifest(&digest)?;
         Some((TagRecord::new(digest), m))
     }

@@ -27,7 +27,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use hyper::body::{Frame, Incoming};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -55,6 +55,12 @@ type ConnBuilder = hyper_util::server::conn::auto::Builder<TokioExecutor>;
 
 /// How long in-flight responses may finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+// Header names checked once, at compile time, not per response.
+const API_VERSION: HeaderName = HeaderName::from_static("docker-distribution-api-version");
+const CONTENT_DIGEST: HeaderName = HeaderName::from_static("docker-content-digest");
+const DPX_CACHE: HeaderName = HeaderName::from_static("x-dpx-cache");
+const DPX_STALE: HeaderName = HeaderName::from_static("x-dpx-stale");
 
 pub struct Server {
     fetcher: Arc<Fetcher>,
@@ -347,10 +353,8 @@ impl Server {
         if method == Method::HEAD {
             *resp.body_mut() = empty();
         }
-        resp.headers_mut().insert(
-            "docker-distribution-api-version",
-            HeaderValue::from_static("registry/2.0"),
-        );
+        resp.headers_mut()
+            .insert(API_VERSION, HeaderValue::from_static("registry/2.0"));
         // What the body should carry, to tell a finished transfer from an abandoned one.
         let expected = match method {
             Method::HEAD => None,
@@ -440,9 +444,10 @@ impl Server {
                 CacheStatus::Untracked,
             )),
             Route::Manifest { image, target } => {
-                let what = format!("manifest {}/{}:{target}", image.registry, image.repository);
+                // Made only when needed: most requests are answered from the cache.
+                let what = || format!("manifest {}/{}:{target}", image.registry, image.repository);
                 let fetch_err = |e: crate::fetch::FetchError| {
-                    ApiError::from_fetch(&e, &what, ErrorCode::ManifestUnknown)
+                    ApiError::from_fetch(&e, &what(), ErrorCode::ManifestUnknown)
                 };
                 let by_get = || async {
                     self.fetcher
@@ -475,27 +480,37 @@ impl Server {
                         .prefetch_image(&image.registry, &image.repository, &m);
                 }
                 let status = m.freshness.cache_status();
-                let mut resp = Response::builder()
-                    .status(StatusCode::OK)
-                    .header(header::CONTENT_TYPE, &m.media_type)
-                    .header(header::CONTENT_LENGTH, m.bytes.len())
-                    .header("docker-content-digest", m.digest.to_string())
-                    .header(header::ETAG, format!("\"{}\"", m.digest))
-                    .header("x-dpx-cache", status.as_str());
+                let digest = m.digest.to_string();
+                let etag = ["\"", &digest, "\""].concat();
+                let bad_header = |e: http::header::InvalidHeaderValue| {
+                    ApiError::internal(&format!("manifest {}: {e}", m.digest))
+                };
+                let content_type = HeaderValue::try_from(&m.media_type).map_err(bad_header)?;
+                let etag = HeaderValue::try_from(etag).map_err(bad_header)?;
+                let digest = HeaderValue::try_from(digest).map_err(bad_header)?;
+                // Built in place, room for all the headers made at once: the
+                // commonest response dpx sends.
+                let length = HeaderValue::from(m.bytes.len());
+                let mut resp = Response::new(full(m.bytes));
+                let headers = resp.headers_mut();
+                headers.reserve(8);
+                headers.insert(header::CONTENT_TYPE, content_type);
+                headers.insert(header::CONTENT_LENGTH, length);
+                headers.insert(CONTENT_DIGEST, digest);
+                headers.insert(header::ETAG, etag);
+                headers.insert(DPX_CACHE, HeaderValue::from_static(status.as_str()));
                 // Why a stale copy was served: the upstream failed, or the
                 // pull quota was saved (`reserve`, `rate-limited`).
                 if let Some(reason) = m.freshness.stale_reason() {
-                    resp = resp.header("x-dpx-stale", reason);
+                    headers.insert(DPX_STALE, HeaderValue::from_static(reason));
                 }
-                let resp = resp
-                    .body(full(m.bytes))
-                    .map_err(|e| ApiError::internal(&e.to_string()))?;
                 match m.freshness {
                     Freshness::Stale => {
-                        tracing::warn!("{what}: upstream unavailable, served the cached copy");
+                        tracing::warn!("{}: upstream unavailable, served the cached copy", what());
                     }
                     Freshness::Spared(spare) => tracing::warn!(
-                        "{what}: served the cached copy without a pull upstream ({})",
+                        "{}: served the cached copy without a pull upstream ({})",
+                        what(),
                         spare.as_str()
                     ),
                     _ => {}
@@ -923,16 +938,16 @@ impl Drop for RequestLog {
         let (line, sent, cache) = (&self.line, self.sent, self.cache.as_str());
         if self.failed.load(std::sync::atomic::Ordering::Relaxed) {
             // The cause is logged as an error where it happened.
-            tracing::info!(
+            crate::daemon::log::request(format_args!(
                 "{line} {sent}B {cache} {ms:.1}ms incomplete: cut off after {sent} bytes by a failed download"
-            );
+            ));
             return;
         }
         match self.expected {
-            Some(expected) if sent < expected => tracing::info!(
+            Some(expected) if sent < expected => crate::daemon::log::request(format_args!(
                 "{line} {sent}B {cache} {ms:.1}ms incomplete: client left after {sent} of {expected} bytes"
-            ),
-            _ => tracing::info!("{line} {sent}B {cache} {ms:.1}ms"),
+            )),
+            _ => crate::daemon::log::request(format_args!("{line} {sent}B {cache} {ms:.1}ms")),
         }
     }
 }

@@ -265,6 +265,14 @@ fn the_daemon_log_rotates_by_size_and_keeps_a_bounded_number_of_files() {
             200
         );
     }
+    // The newest lines are in the current file (written in batches, a
+    // moment after their response).
+    let current = || std::fs::read_to_string(fx.state_dir().join("daemon.log")).expect("log");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !current().contains("/v2/?n=2499") && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(current().contains("/v2/?n=2499"), "{}", current());
     let logs: Vec<(String, u64)> = std::fs::read_dir(fx.state_dir())
         .expect("state dir")
         .map(|e| e.expect("entry"))
@@ -279,9 +287,6 @@ fn the_daemon_log_rotates_by_size_and_keeps_a_bounded_number_of_files() {
     // A file is cut after the line that crossed the limit.
     assert!(logs.iter().all(|(_, len)| *len <= limit + 4096), "{logs:?}");
     assert!(total >= limit, "the log was written: {logs:?}");
-    // The newest lines are in the current file.
-    let current = std::fs::read_to_string(fx.state_dir().join("daemon.log")).expect("log");
-    assert!(current.contains("/v2/?n=2499"), "{current}");
 }
 
 #[test]
