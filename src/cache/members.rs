@@ -20,6 +20,10 @@ use crate::reference::Digest;
 #[derive(Debug, Default)]
 pub struct Members {
     repos: Mutex<HashMap<String, HashSet<String>>>,
+    /// `registry/repo@hex` of manifests known linked with all they name: a
+    /// cached manifest served again costs one look-up, not one per blob.
+    /// Emptied whenever a link is forgotten (purges; rare).
+    whole: Mutex<HashSet<String>>,
 }
 
 impl Cache {
@@ -87,6 +91,24 @@ impl Cache {
         self.members.all_known(&key, digests)
     }
 
+    /// Whether the manifest and everything it names are known linked to the
+    /// repository ([`Cache::note_whole_manifest_linked`] said so since the
+    /// last link was forgotten).
+    pub fn whole_manifest_linked(&self, registry: &str, repo: &str, manifest: &Digest) -> bool {
+        let key = whole_key(registry, repo, manifest);
+        self.members
+            .whole
+            .lock()
+            .is_ok_and(|whole| whole.contains(&key))
+    }
+
+    /// Notes that the manifest and all it names are linked to the repository.
+    pub fn note_whole_manifest_linked(&self, registry: &str, repo: &str, manifest: &Digest) {
+        if let Ok(mut whole) = self.members.whole.lock() {
+            whole.insert(whole_key(registry, repo, manifest));
+        }
+    }
+
     /// Links `digests` to the repository; writes only the links this process
     /// has not seen.
     pub fn link(&self, registry: &str, repo: &str, digests: &[Digest]) -> Result<(), CacheError> {
@@ -128,6 +150,18 @@ impl Cache {
     }
 }
 
+/// `registry/repo@hex`, put together without `format!` (once per request).
+fn whole_key(registry: &str, repo: &str, manifest: &Digest) -> String {
+    let hex = manifest.hex();
+    let mut key = String::with_capacity(registry.len() + repo.len() + hex.len() + 2);
+    key.push_str(registry);
+    key.push('/');
+    key.push_str(repo);
+    key.push('@');
+    key.push_str(hex);
+    key
+}
+
 impl Members {
     /// Forgets a digest in every repository (its content and links are gone).
     pub(super) fn forget(&self, hex: &str) {
@@ -135,6 +169,14 @@ impl Members {
             for set in repos.values_mut() {
                 set.remove(hex);
             }
+        }
+        self.forget_whole();
+    }
+
+    /// Whichever manifest the forgotten link belonged to is no longer whole.
+    fn forget_whole(&self) {
+        if let Ok(mut whole) = self.whole.lock() {
+            whole.clear();
         }
     }
 
@@ -167,6 +209,7 @@ impl Members {
         {
             set.remove(hex);
         }
+        self.forget_whole();
     }
 }
 
@@ -202,5 +245,23 @@ mod tests {
         b.unlink("docker.io", "library/a", &d).unwrap();
         assert!(!b.is_linked("docker.io", "library/a", &d).unwrap());
         assert!(a.link("..", "x", std::slice::from_ref(&d)).is_err());
+    }
+
+    #[test]
+    fn a_whole_manifest_is_per_repository_and_forgotten_with_any_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Cache::open(dir.path()).unwrap();
+        let (m, layer) = (Digest::of(b"manifest"), Digest::of(b"layer"));
+        assert!(!c.whole_manifest_linked("docker.io", "library/a", &m));
+        c.note_whole_manifest_linked("docker.io", "library/a", &m);
+        assert!(c.whole_manifest_linked("docker.io", "library/a", &m));
+        assert!(!c.whole_manifest_linked("docker.io", "library/b", &m));
+        assert!(!c.whole_manifest_linked("docker.io", "library/a", &layer));
+        // Unlinking anything (a purge) forgets it.
+        c.unlink("docker.io", "library/a", &layer).unwrap();
+        assert!(!c.whole_manifest_linked("docker.io", "library/a", &m));
+        c.note_whole_manifest_linked("docker.io", "library/a", &m);
+        c.members.forget(layer.hex());
+        assert!(!c.whole_manifest_linked("docker.io", "library/a", &m));
     }
 }

@@ -202,12 +202,26 @@ impl Fetcher {
     ) -> ResolvedManifest {
         self.quota.count(m.freshness.answered());
         self.cache.record_blob_use(&m.digest);
+        // Served before through this repository, and its named sizes still
+        // remembered: nothing to parse, link or look up blob by blob.
+        if self.cache.whole_manifest_linked(registry, repo, &m.digest)
+            && self
+                .named
+                .lock()
+                .is_ok_and(|named| named.contains_key(&m.digest))
+        {
+            return m;
+        }
         let named = self.named_by(&m);
         let members: Vec<Digest> = std::iter::once(m.digest.clone())
             .chain(named.iter().map(|(d, _)| d.clone()))
             .collect();
         if !self.cache.links_known(registry, repo, &members) {
-            self.link_best_effort(registry, repo, members).await;
+            self.link_best_effort(registry, repo, members.clone()).await;
+        }
+        if self.cache.links_known(registry, repo, &members) {
+            self.cache
+                .note_whole_manifest_linked(registry, repo, &m.digest);
         }
         m
     }
