@@ -274,7 +274,15 @@ impl Serve {
         format!("http://{}", self.addr)
     }
 
+    /// The log as it is once the lines of what came before are in: serve
+    /// writes its lines in batches, at most 50 ms after their request.
     pub fn log_text(&self) -> String {
+        std::thread::sleep(Duration::from_millis(150));
+        self.log_now()
+    }
+
+    /// The log as written so far.
+    fn log_now(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
@@ -283,7 +291,7 @@ impl Serve {
     pub fn log_shows(&self, needle: &str) -> bool {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if self.log_text().contains(needle) {
+            if self.log_now().contains(needle) {
                 return true;
             }
             if Instant::now() > deadline {
