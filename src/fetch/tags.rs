@@ -71,6 +71,21 @@ impl Fetcher {
     ) -> Result<ResolvedManifest, FetchError> {
         let arrived = Instant::now();
         let before = self.cached_tag_record(registry, repo, tag).await?;
+        self.manifest_by_tag_from(registry, repo, tag, ttl, arrived, before)
+            .await
+    }
+
+    /// [`Fetcher::manifest_by_tag`] once the tag's cached record (`before`,
+    /// read when the request `arrived`) is known.
+    async fn manifest_by_tag_from(
+        &self,
+        registry: &str,
+        repo: &str,
+        tag: &str,
+        ttl: Duration,
+        arrived: Instant,
+        before: Option<(TagRecord, ResolvedManifest)>,
+    ) -> Result<ResolvedManifest, FetchError> {
         if let Some((record, fresh)) = &before
             && record.is_fresh(ttl)
         {
@@ -132,8 +147,13 @@ impl Fetcher {
                 self.manifest_by_tag(registry, repo, tag, ttl).await?,
             ))
         };
-        if self.cached_tag_record(registry, repo, tag).await?.is_some() {
-            return by_get().await;
+        let arrived = Instant::now();
+        if let Some(cached) = self.cached_tag_record(registry, repo, tag).await? {
+            // Read once: the GET's rules start from the same record.
+            let m = self
+                .manifest_by_tag_from(registry, repo, tag, ttl, arrived, Some(cached))
+                .await?;
+            return Ok(TagHead::Manifest(m));
         }
         let name = format!("{registry}/{repo}:{tag}");
         if let Some(known) = self.remembered_head(&name, ttl) {
