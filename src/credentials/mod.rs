@@ -63,7 +63,16 @@ mod tests {
         ] {
             assert!(is_valid_host(ok), "{ok}");
         }
-        for bad in ["", "user@host", "a b", "host:port", "host?x", "ghcr.io/org"] {
+        // "127.1" is a host URL parsing spells otherwise (127.0.0.1).
+        for bad in [
+            "",
+            "user@host",
+            "a b",
+            "host:port",
+            "host?x",
+            "ghcr.io/org",
+            "127.1",
+        ] {
             assert!(!is_valid_host(bad), "{bad}");
         }
     }
