@@ -620,6 +620,40 @@ esac
         assert!(helper_get("no-such-helper-here", "x").is_err());
     }
 
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_stopped_helper_is_ended_and_reaped_with_what_it_started() {
+        let mut command = Command::new("sh");
+        command
+            .args(["-c", "sleep 60 & echo $!; wait"])
+            .stdout(Stdio::piped());
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let mut helper = command.spawn().unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(helper.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let child: i32 = line.trim().parse().unwrap();
+        stop_helper(&mut helper);
+        assert!(helper.try_wait().unwrap().is_some(), "the helper is reaped");
+        // Its child got SIGKILL with the group: it is gone or a zombie now
+        // (nothing here reaps it), never still sleeping. Bounded, not timed.
+        let stopped = || {
+            std::fs::read_to_string(format!("/proc/{child}/stat")).map_or(true, |s| {
+                s.rsplit(')')
+                    .next()
+                    .is_some_and(|r| r.trim_start().starts_with('Z'))
+            })
+        };
+        let started = Instant::now();
+        while !stopped() && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(stopped(), "the helper's child {child} still runs");
+    }
+
     #[test]
     fn docker_config_path_and_auth_config() {
         let vars = |pairs: &'static [(&'static str, &'static str)]| {
