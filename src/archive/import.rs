@@ -202,12 +202,7 @@ fn stage_blob(
         }
         let chunk = &buf[..n];
         if writer.written() == 0 && size <= MAX_JSON && chunk.first() == Some(&b'{') {
-            *json_total = json_total.saturating_add(size);
-            if *json_total > MAX_JSON_TOTAL {
-                return Err(invalid(format!(
-                    "the archive has more than {MAX_JSON_TOTAL} bytes of JSON blobs"
-                )));
-            }
+            count_json(json_total, size)?;
             json = Some(Vec::with_capacity(size as usize));
         }
         if let Some(j) = json.as_mut() {
@@ -222,6 +217,17 @@ fn stage_blob(
         )));
     }
     Ok(Staged { writer, size, json })
+}
+
+/// Counts a JSON blob's bytes against what staging keeps in memory.
+fn count_json(total: &mut u64, size: u64) -> Result<(), ImportError> {
+    *total = total.saturating_add(size);
+    if *total > MAX_JSON_TOTAL {
+        return Err(invalid(format!(
+            "the archive has more than {MAX_JSON_TOTAL} bytes of JSON blobs"
+        )));
+    }
+    Ok(())
 }
 
 /// What to commit once everything checks out.
@@ -1013,6 +1019,19 @@ mod decisions {
             .to_string();
         assert!(
             err.contains("index.json is larger than 4194304 bytes"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn json_blobs_are_kept_up_to_256_mib_in_all() {
+        let mut total = 0;
+        count_json(&mut total, MAX_JSON_TOTAL - 1).unwrap();
+        count_json(&mut total, 1).unwrap();
+        assert_eq!(total, MAX_JSON_TOTAL);
+        let err = count_json(&mut total, 1).unwrap_err().to_string();
+        assert!(
+            err.contains("more than 268435456 bytes of JSON blobs"),
             "{err}"
         );
     }

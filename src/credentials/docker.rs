@@ -675,6 +675,12 @@ esac
         );
         assert_eq!(DockerSource::config_path_in(vars(&[("HOME", "")])), None);
         assert_eq!(DockerSource::config_path_in(vars(&[])), None);
+        // The real one reads this process's variables (HOME is set where tests run).
+        assert_eq!(
+            DockerSource::config_path(),
+            DockerSource::config_path_in(|name| std::env::var_os(name))
+        );
+        assert!(std::env::var_os("HOME").is_none() || DockerSource::config_path().is_some());
 
         let from = |t: &str| DockerSource::from_auth_config(Some(t.to_string()));
         let src = from(r#"{"auths": {"ghcr.io": {"auth": "dTpw"}}}"#).unwrap();
@@ -692,7 +698,15 @@ esac
     fn docker_config_file_is_read_or_skipped() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.json");
-        assert!(DockerSource::from_file(&path).is_none());
+        // No file is no source, and nothing to warn about; an unreadable one is said.
+        let log = crate::credentials::captured_log(|| {
+            assert!(DockerSource::from_file(&path).is_none());
+        });
+        assert_eq!(log, "");
+        let log = crate::credentials::captured_log(|| {
+            assert!(DockerSource::from_file(dir.path()).is_none());
+        });
+        assert!(log.contains("not using Docker's"), "{log}");
         std::fs::write(&path, r#"{"auths": {"ghcr.io": {"auth": "dTpw"}}}"#).unwrap();
         let src = DockerSource::from_file(&path).unwrap();
         assert_eq!(

@@ -124,4 +124,16 @@ mod tests {
         let empty_user = EnvSource::from_vars(vars("", "ghcr.io"));
         assert!(empty_user.lookup("ghcr.io").is_none() && empty_user.list().is_empty());
     }
+
+    #[test]
+    fn only_one_of_the_two_variables_is_warned_about() {
+        let none = crate::credentials::captured_log(|| {
+            EnvSource::from_vars(|_| None);
+        });
+        assert_eq!(none, "");
+        let half = crate::credentials::captured_log(|| {
+            EnvSource::from_vars(|n| (n == PASSWORD).then(|| "p".to_string()));
+        });
+        assert!(half.contains("go together"), "{half}");
+    }
 }

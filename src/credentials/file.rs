@@ -181,6 +181,8 @@ mod tests {
         let c = file.load().unwrap();
         assert_eq!(c.registries["docker.io"].username, "alice");
         assert_eq!(c.registries["docker.io"].password.as_deref(), Some("pw"));
+        let shown = format!("{:?}", c.registries["docker.io"]);
+        assert!(shown.contains("alice") && !shown.contains("pw"), "{shown}");
         assert!(!format!("{c:?}").contains("pw"));
     }
 
