@@ -202,12 +202,7 @@ fn stage_blob(
         }
         let chunk = &buf[..n];
         if writer.written() == 0 && size <= MAX_JSON && chunk.first() == Some(&b'{') {
-            *json_total = json_total.saturating_add(size);
-            if *json_total > MAX_JSON_TOTAL {
-                return Err(invalid(format!(
-                    "the archive has more than {MAX_JSON_TOTAL} bytes of JSON blobs"
-                )));
-            }
+            count_json(json_total, size)?;
             json = Some(Vec::with_capacity(size as usize));
         }
         if let Some(j) = json.as_mut() {
@@ -222,6 +217,17 @@ fn stage_blob(
         )));
     }
     Ok(Staged { writer, size, json })
+}
+
+/// Counts a JSON blob's bytes against what staging keeps in memory.
+fn count_json(total: &mut u64, size: u64) -> Result<(), ImportError> {
+    *total = total.saturating_add(size);
+    if *total > MAX_JSON_TOTAL {
+        return Err(invalid(format!(
+            "the archive has more than {MAX_JSON_TOTAL} bytes of JSON blobs"
+        )));
+    }
+    Ok(())
 }
 
 /// What to commit once everything checks out.
@@ -517,6 +523,17 @@ mod tests {
             None
         );
         assert_eq!(name("{}").unwrap(), None);
+        // `localhost` is a registry without a dot or port; `library` is not.
+        assert_eq!(
+            name(r#"{"org.opencontainers.image.ref.name":"localhost/app:1"}"#)
+                .unwrap()
+                .as_deref(),
+            Some("localhost/app:1")
+        );
+        assert_eq!(
+            name(r#"{"org.opencontainers.image.ref.name":"library/alpine:3.20"}"#).unwrap(),
+            None
+        );
         for bad in [
             r#"{"org.opencontainers.image.ref.name":"docker.io/../x:1"}"#,
             r#"{"org.opencontainers.image.ref.name":"docker.io/a/b:../../c"}"#,
@@ -546,12 +563,12 @@ mod archive_proptests {
     /// One entry of an archive as a hostile or broken tool might write it.
     #[derive(Debug, Clone)]
     pub(super) struct RawEntry {
-        name: Vec<u8>,
-        kind: u8,
-        data: Vec<u8>,
+        pub(super) name: Vec<u8>,
+        pub(super) kind: u8,
+        pub(super) data: Vec<u8>,
     }
 
-    fn file(name: &str, data: &[u8]) -> RawEntry {
+    pub(super) fn file(name: &str, data: &[u8]) -> RawEntry {
         RawEntry {
             name: name.as_bytes().to_vec(),
             kind: b'0',
@@ -559,7 +576,7 @@ mod archive_proptests {
         }
     }
 
-    fn blob(data: &[u8]) -> RawEntry {
+    pub(super) fn blob(data: &[u8]) -> RawEntry {
         file(&format!("blobs/sha256/{}", Digest::of(data).hex()), data)
     }
 
@@ -763,5 +780,298 @@ mod archive_generator_tests {
             super::import(&cache, &archive, &std::sync::atomic::AtomicBool::new(false)).unwrap();
         assert_eq!(summary.images.len(), 1);
         assert_eq!(summary.blobs_added, 3);
+    }
+}
+
+/// What an import decides, archive by archive: counts, names, tags, notes,
+/// nesting, entry kinds and size limits.
+#[cfg(test)]
+mod decisions {
+    use super::archive_proptests::{RawEntry, blob, file, good_archive, tar_of};
+    use super::*;
+
+    const NAME: &str = "docker.io/library/alpine:3.20";
+
+    struct Imports {
+        dir: tempfile::TempDir,
+        cache: Cache,
+        count: usize,
+    }
+
+    impl Imports {
+        fn new() -> Imports {
+            let dir = tempfile::tempdir().unwrap();
+            let cache = Cache::open(&dir.path().join("cache")).unwrap();
+            Imports {
+                dir,
+                cache,
+                count: 0,
+            }
+        }
+
+        fn import(&mut self, entries: &[RawEntry]) -> Result<ImportSummary, ImportError> {
+            self.count += 1;
+            let archive = self.dir.path().join(format!("{}.tar", self.count));
+            std::fs::write(&archive, tar_of(entries)).unwrap();
+            import(&self.cache, &archive, &AtomicBool::new(false))
+        }
+
+        fn tag(&self, repo: &str, tag: &str) -> Option<Digest> {
+            let record = self.cache.read_tag("docker.io", repo, tag).unwrap();
+            record.map(|r| r.digest)
+        }
+    }
+
+    /// The image manifest among the entries (the one with a `layers` field): its digest and bytes.
+    fn manifest_of(entries: &[RawEntry]) -> (Digest, Vec<u8>) {
+        let e = entries
+            .iter()
+            .find(|e| e.data.windows(9).any(|w| w == b"\"layers\":"))
+            .unwrap();
+        (Digest::of(&e.data), e.data.clone())
+    }
+
+    fn index_json(children: &[(&str, &[u8])], name: Option<&str>) -> String {
+        let manifests: Vec<serde_json::Value> = children
+            .iter()
+            .map(|(media_type, bytes)| {
+                let mut d = serde_json::json!({
+                    "mediaType": media_type,
+                    "digest": Digest::of(bytes).to_string(),
+                    "size": bytes.len(),
+                    "platform": {"os": "linux", "architecture": "amd64"},
+                });
+                if let Some(name) = name {
+                    d["annotations"] = serde_json::json!({ REF_NAME: name });
+                }
+                d
+            })
+            .collect();
+        serde_json::json!({"schemaVersion": 2, "mediaType": oci::OCI_INDEX, "manifests": manifests})
+            .to_string()
+    }
+
+    /// `good_archive` with index.json replaced.
+    fn with_index(mut entries: Vec<RawEntry>, index: &str) -> Vec<RawEntry> {
+        entries.retain(|e| e.name != b"index.json");
+        entries.push(file("index.json", index.as_bytes()));
+        entries
+    }
+
+    #[test]
+    fn an_import_counts_what_it_adds_and_what_was_there_and_tags_it() {
+        let mut im = Imports::new();
+        let entries = good_archive(NAME);
+        let (manifest, _) = manifest_of(&entries);
+        let blob_bytes: u64 = entries
+            .iter()
+            .filter(|e| e.name.starts_with(b"blobs/"))
+            .map(|e| e.data.len() as u64)
+            .sum();
+        let s = im.import(&entries).unwrap();
+        assert_eq!((s.blobs_added, s.blobs_present), (3, 0));
+        assert_eq!(s.bytes_added, blob_bytes);
+        assert!(s.notes.is_empty(), "{:?}", s.notes);
+        assert_eq!(s.images.len(), 1);
+        assert_eq!(s.images[0].name.as_deref(), Some(NAME));
+        assert_eq!(s.images[0].digest, manifest.to_string());
+        assert_eq!(s.images[0].media_type, oci::OCI_MANIFEST);
+        assert_eq!(im.tag("library/alpine", "3.20"), Some(manifest.clone()));
+        assert!(im.tag("library/alpine", "latest").is_none());
+        assert_eq!(
+            im.cache.get_manifest(&manifest).unwrap().map(|(_, t)| t),
+            Some(oci::OCI_MANIFEST.to_string())
+        );
+
+        // Again: everything was there, and the tag still points where it did.
+        let s = im.import(&entries).unwrap();
+        assert_eq!((s.blobs_added, s.blobs_present, s.bytes_added), (0, 3, 0));
+        assert!(s.notes.is_empty(), "{:?}", s.notes);
+
+        // Another image under the same name: the move is noted.
+        let mut other = good_archive(NAME);
+        let layer = b"another layer".to_vec();
+        let i = other.iter().position(|e| e.data == b"layer bytes").unwrap();
+        other[i] = blob(&layer);
+        let (_, old_manifest) = manifest_of(&other);
+        let new_manifest = String::from_utf8(old_manifest.clone())
+            .unwrap()
+            .replace(
+                &Digest::of(b"layer bytes").to_string(),
+                &Digest::of(&layer).to_string(),
+            )
+            .replace("\"size\":11", &format!("\"size\":{}", layer.len()));
+        let j = other.iter().position(|e| e.data == old_manifest).unwrap();
+        other[j] = blob(new_manifest.as_bytes());
+        let other = with_index(
+            other,
+            &index_json(&[(oci::OCI_MANIFEST, new_manifest.as_bytes())], Some(NAME)),
+        );
+        let s = im.import(&other).unwrap();
+        assert_eq!((s.blobs_added, s.blobs_present), (2, 1));
+        let moved = Digest::of(new_manifest.as_bytes());
+        assert_eq!(
+            s.notes,
+            [format!(
+                "{NAME} pointed at {manifest} and now points at {moved}"
+            )]
+        );
+        assert_eq!(im.tag("library/alpine", "3.20"), Some(moved));
+    }
+
+    #[test]
+    fn a_bare_tag_is_noted_and_a_name_by_digest_writes_no_tag() {
+        let mut im = Imports::new();
+        let s = im.import(&good_archive("3.20")).unwrap();
+        assert_eq!(s.images[0].name, None);
+        assert_eq!(s.notes.len(), 1, "{:?}", s.notes);
+        assert!(
+            s.notes[0].contains("imported by digest only"),
+            "{:?}",
+            s.notes
+        );
+
+        let mut im = Imports::new();
+        let (manifest, _) = manifest_of(&good_archive(NAME));
+        let by_digest = format!("docker.io/library/alpine@{manifest}");
+        let s = im.import(&good_archive(&by_digest)).unwrap();
+        assert_eq!(s.images[0].name.as_deref(), Some(by_digest.as_str()));
+        assert!(s.notes.is_empty(), "{:?}", s.notes);
+        assert!(im.tag("library/alpine", "latest").is_none());
+        assert!(im.cache.has_blob(&manifest));
+    }
+
+    /// index.json -> `depth` indexes -> the image manifest.
+    fn nested(depth: usize) -> (Vec<RawEntry>, Vec<Digest>) {
+        let mut entries = good_archive(NAME);
+        let (_, mut child) = manifest_of(&entries);
+        let mut child_type = oci::OCI_MANIFEST;
+        let mut indexes = Vec::new();
+        for _ in 0..depth {
+            let index = index_json(&[(child_type, &child)], None);
+            entries.push(blob(index.as_bytes()));
+            indexes.push(Digest::of(index.as_bytes()));
+            child = index.into_bytes();
+            child_type = oci::OCI_INDEX;
+        }
+        let entries = with_index(entries, &index_json(&[(child_type, &child)], Some(NAME)));
+        (entries, indexes)
+    }
+
+    #[test]
+    fn indexes_nest_two_deep_and_no_deeper() {
+        let mut im = Imports::new();
+        let (entries, indexes) = nested(2);
+        let s = im.import(&entries).unwrap();
+        assert_eq!(s.images[0].media_type, oci::OCI_INDEX);
+        assert_eq!(s.blobs_added, 5);
+        for index in &indexes {
+            assert_eq!(
+                im.cache.get_manifest(index).unwrap().map(|(_, t)| t),
+                Some(oci::OCI_INDEX.to_string()),
+                "{index}"
+            );
+        }
+        assert_eq!(im.tag("library/alpine", "3.20"), indexes.last().cloned());
+
+        let (entries, indexes) = nested(3);
+        let mut im = Imports::new();
+        let err = im.import(&entries).unwrap_err().to_string();
+        assert!(err.contains("nested more than two deep"), "{err}");
+        assert!(indexes.iter().all(|i| !im.cache.has_blob(i)));
+    }
+
+    #[test]
+    fn a_manifest_bigger_than_a_read_is_read_whole() {
+        // A 3 MiB annotation of '{': wherever a read of the blob ends, the
+        // next starts with '{', which must not start the manifest again.
+        let mut entries = good_archive(NAME);
+        let (_, small) = manifest_of(&entries);
+        let mut m: serde_json::Value = serde_json::from_slice(&small).unwrap();
+        m["annotations"] = serde_json::json!({"pad": "{".repeat(3 << 20)});
+        let big = m.to_string().into_bytes();
+        let i = entries.iter().position(|e| e.data == small).unwrap();
+        entries[i] = blob(&big);
+        let entries = with_index(
+            entries,
+            &index_json(&[(oci::OCI_MANIFEST, &big)], Some(NAME)),
+        );
+        let mut im = Imports::new();
+        let s = im.import(&entries).unwrap();
+        assert_eq!(s.images[0].digest, Digest::of(&big).to_string());
+        assert_eq!(
+            im.cache
+                .get_manifest(&Digest::of(&big))
+                .unwrap()
+                .map(|(b, _)| b.len()),
+            Some(big.len())
+        );
+    }
+
+    #[test]
+    fn small_files_are_read_up_to_the_limit() {
+        let limit = usize::try_from(MAX_JSON).unwrap();
+        let at = vec![b' '; limit];
+        assert_eq!(read_small(&mut at.as_slice(), "x").unwrap().len(), limit);
+        let over = vec![b' '; limit + 1];
+        let err = read_small(&mut over.as_slice(), "index.json")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("index.json is larger than 4194304 bytes"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn json_blobs_are_kept_up_to_256_mib_in_all() {
+        let mut total = 0;
+        count_json(&mut total, MAX_JSON_TOTAL - 1).unwrap();
+        count_json(&mut total, 1).unwrap();
+        assert_eq!(total, MAX_JSON_TOTAL);
+        let err = count_json(&mut total, 1).unwrap_err().to_string();
+        assert!(
+            err.contains("more than 268435456 bytes of JSON blobs"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn entry_kinds_and_the_layout_file() {
+        let refused =
+            |entries: &[RawEntry]| Imports::new().import(entries).unwrap_err().to_string();
+        // A directory entry is skipped.
+        let mut entries = good_archive(NAME);
+        entries.insert(
+            1,
+            RawEntry {
+                name: b"blobs/".to_vec(),
+                kind: b'5',
+                data: Vec::new(),
+            },
+        );
+        assert!(Imports::new().import(&entries).is_ok());
+        for (kind, says) in [
+            (b'1', "has a link"),
+            (b'2', "has a link"),
+            (b'6', "is not a regular file or directory"),
+        ] {
+            let mut entries = good_archive(NAME);
+            entries.push(RawEntry {
+                name: b"extra".to_vec(),
+                kind,
+                data: Vec::new(),
+            });
+            let err = refused(&entries);
+            assert!(err.contains(says), "{kind}: {err}");
+        }
+        let mut entries = good_archive(NAME);
+        entries.retain(|e| e.name != b"oci-layout");
+        assert!(refused(&entries).contains("it has no oci-layout file"));
+        entries.push(file("oci-layout", br#"{"imageLayoutVersion":"2.0.0"}"#));
+        assert!(refused(&entries).contains("unsupported OCI image layout version \"2.0.0\""));
+        let mut entries = good_archive(NAME);
+        entries.retain(|e| e.name != b"index.json");
+        assert!(refused(&entries).contains("it has no index.json"));
     }
 }

@@ -692,6 +692,8 @@ mod tests {
         // Executing it leaves b whole.
         let s = cache.execute(&p, |_| {});
         assert_eq!((s.tags, s.manifests, s.blobs), (1, 1, 2));
+        assert_eq!(s.size_before, p.size_before);
+        assert!(s.size_before > 0);
         assert!(cache.blob_path(&shared).is_file());
         assert!(!links.join(a[2].hex()).exists());
         // ... and from what this process knows, so a new download links it again.
@@ -813,5 +815,375 @@ mod tests {
             cache.get_manifest(&a[0]).unwrap(),
             Some((bytes, media_type))
         );
+    }
+
+    /// Plans made on inventories built in memory, with exact sizes and last uses.
+    mod on_paper {
+        use super::*;
+        use crate::cache::inventory::{BlobEntry, ManifestEntry};
+        use std::path::PathBuf;
+
+        const REGISTRY: &str = "r.example";
+
+        fn now() -> SystemTime {
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000)
+        }
+
+        fn ago(secs: u64) -> SystemTime {
+            now() - Duration::from_secs(secs)
+        }
+
+        fn d(name: &str) -> Digest {
+            Digest::of(name.as_bytes())
+        }
+
+        #[derive(Default)]
+        struct Paper {
+            inv: Inventory,
+            /// Digest -> the name the test gave the content.
+            names: HashMap<String, String>,
+        }
+
+        impl Paper {
+            fn blob(mut self, name: &str, size: u64, age: u64) -> Paper {
+                self.inv.blobs.insert(
+                    d(name),
+                    BlobEntry {
+                        size,
+                        used: ago(age),
+                    },
+                );
+                self.names.insert(d(name).to_string(), name.to_string());
+                self
+            }
+
+            fn manifest(self, name: &str, size: u64, age: u64, layers: &[&str]) -> Paper {
+                let mut p = self.blob(name, size, age);
+                p.inv.manifests.insert(
+                    d(name),
+                    ManifestEntry {
+                        layers: layers.iter().map(|l| d(l)).collect(),
+                        ..ManifestEntry::default()
+                    },
+                );
+                p
+            }
+
+            fn tag(mut self, repo: &str, manifest: &str, age: u64) -> Paper {
+                self.inv.tags.push(TagEntry {
+                    registry: REGISTRY.into(),
+                    repo: repo.into(),
+                    tag: "1".into(),
+                    digest: d(manifest),
+                    used: ago(age),
+                    path: PathBuf::from(format!("{repo}/1.json")),
+                });
+                self
+            }
+
+            fn plan(&self, policy: &Policy) -> Result<Plan, NoSuchImage> {
+                plan(&self.inv, policy, now())
+            }
+
+            /// The removals in plan order: `repo:1` for tags, names for content.
+            fn removed_in_order(&self, policy: &Policy) -> Vec<String> {
+                let p = self.plan(policy).unwrap();
+                p.removals
+                    .iter()
+                    .map(|r| match r.kind {
+                        "tag" => r.name.trim_start_matches("r.example/").to_string(),
+                        _ => self.names[&r.name].clone(),
+                    })
+                    .collect()
+            }
+
+            fn removed(&self, policy: &Policy) -> Vec<String> {
+                let mut v = self.removed_in_order(policy);
+                v.sort();
+                v
+            }
+        }
+
+        fn forget(repo: &str) -> Policy {
+            Policy {
+                images: vec![ImageSelector::Repository {
+                    registry: REGISTRY.into(),
+                    repo: repo.into(),
+                }],
+                ..Policy::default()
+            }
+        }
+
+        fn older_than(secs: u64) -> Policy {
+            Policy {
+                older_than: Some(Duration::from_secs(secs)),
+                ..Policy::default()
+            }
+        }
+
+        fn max_size(max: u64) -> Policy {
+            Policy {
+                max_size: Some(max),
+                ..Policy::default()
+            }
+        }
+
+        /// a:1 and b:1 share a layer; a 10 + 100 + 1000 bytes, b 20 + 1000.
+        fn two_images() -> Paper {
+            Paper::default()
+                .manifest("ma", 10, 50, &["la", "shared"])
+                .blob("la", 100, 50)
+                .blob("shared", 1000, 50)
+                .manifest("mb", 20, 50, &["shared"])
+                .tag("a", "ma", 50)
+                .tag("b", "mb", 50)
+        }
+
+        #[test]
+        fn selectors_match_on_every_part() {
+            let t = TagEntry {
+                registry: REGISTRY.into(),
+                repo: "a".into(),
+                tag: "1".into(),
+                digest: d("m"),
+                used: now(),
+                path: PathBuf::from("a/1.json"),
+            };
+            let repo = |registry: &str, repo: &str| ImageSelector::Repository {
+                registry: registry.into(),
+                repo: repo.into(),
+            };
+            assert!(repo(REGISTRY, "a").matches(&t));
+            assert!(!repo("q.example", "a").matches(&t));
+            assert!(!repo(REGISTRY, "b").matches(&t));
+            let tag = |registry: &str, repo: &str, tag: &str| ImageSelector::Tag {
+                registry: registry.into(),
+                repo: repo.into(),
+                tag: tag.into(),
+            };
+            assert!(tag(REGISTRY, "a", "1").matches(&t));
+            assert!(!tag("q.example", "a", "1").matches(&t));
+            assert!(!tag(REGISTRY, "b", "1").matches(&t));
+            assert!(!tag(REGISTRY, "a", "2").matches(&t));
+            let digest = |registry: &str, repo: &str, digest: &str| ImageSelector::Digest {
+                registry: registry.into(),
+                repo: repo.into(),
+                digest: d(digest),
+            };
+            assert!(digest(REGISTRY, "a", "m").matches(&t));
+            assert!(!digest("q.example", "a", "m").matches(&t));
+            assert!(!digest(REGISTRY, "b", "m").matches(&t));
+            assert!(!digest(REGISTRY, "a", "n").matches(&t));
+        }
+
+        #[test]
+        fn a_plans_summary_counts_each_kind_and_what_stays() {
+            let paper = two_images();
+            let mut p = paper.plan(&forget("a")).unwrap();
+            assert_eq!(paper.removed(&forget("a")), ["a:1", "la", "ma"]);
+            assert_eq!((p.size_before, p.bytes()), (1130, 110));
+            assert!(!p.sweep);
+            p.over_max_size = Some("r.example/b:1".into());
+            let s = Summary::of_plan(&p);
+            assert_eq!((s.tags, s.manifests, s.blobs), (1, 1, 1));
+            assert_eq!(
+                (s.bytes_reclaimed, s.size_before, s.size_after),
+                (110, 1130, 1020)
+            );
+            assert_eq!(s.over_max_size.as_deref(), Some("r.example/b:1"));
+            assert_eq!(s.kept_in_use, 0);
+        }
+
+        #[test]
+        fn only_all_and_unreferenced_sweep() {
+            let paper = two_images();
+            for (policy, sweep) in [
+                (Policy::default(), false),
+                (older_than(1), false),
+                (
+                    Policy {
+                        all: true,
+                        ..Policy::default()
+                    },
+                    true,
+                ),
+                (
+                    Policy {
+                        unreferenced: true,
+                        ..Policy::default()
+                    },
+                    true,
+                ),
+            ] {
+                assert_eq!(paper.plan(&policy).unwrap().sweep, sweep, "{policy:?}");
+            }
+            assert!(paper.removed(&Policy::default()).is_empty());
+            assert!(
+                paper
+                    .removed(&Policy {
+                        unreferenced: true,
+                        ..Policy::default()
+                    })
+                    .is_empty()
+            );
+        }
+
+        #[test]
+        fn older_than_counts_the_boundary_and_spares_what_a_kept_tag_reaches() {
+            let paper = Paper::default()
+                .manifest("ma", 10, 3600, &["la"])
+                .blob("la", 100, 3600)
+                .tag("a", "ma", 3600)
+                // Old content, but b:1 was used a second too recently.
+                .manifest("mb", 10, 7200, &["lb"])
+                .blob("lb", 100, 7200)
+                .tag("b", "mb", 3599)
+                .blob("old loose", 5, 3600)
+                .blob("new loose", 5, 3599);
+            assert_eq!(
+                paper.removed(&older_than(3600)),
+                ["a:1", "la", "ma", "old loose"]
+            );
+            assert!(paper.removed(&older_than(7201)).is_empty());
+        }
+
+        #[test]
+        fn each_policy_alone_takes_unreferenced_content() {
+            let grace = UNREFERENCED_GRACE.as_secs();
+            let paper = Paper::default()
+                .manifest("ma", 10, 0, &["la"])
+                .blob("la", 100, 0)
+                .tag("a", "ma", 0)
+                .blob("settled", 5, grace)
+                .blob("not yet", 5, grace - 1);
+            let unreferenced = Policy {
+                unreferenced: true,
+                ..Policy::default()
+            };
+            assert_eq!(paper.removed(&unreferenced), ["settled"]);
+            // `--all` takes everything, however new.
+            let all = Policy {
+                all: true,
+                ..Policy::default()
+            };
+            assert_eq!(
+                paper.removed(&all),
+                ["a:1", "la", "ma", "not yet", "settled"]
+            );
+            // Settled is not old: `--older-than` alone leaves it.
+            assert!(paper.removed(&older_than(grace + 1)).is_empty());
+            assert_eq!(paper.removed(&older_than(grace)), ["settled"]);
+        }
+
+        #[test]
+        fn forgetting_by_digest_takes_an_untagged_image_and_unknown_images_are_named() {
+            let paper = two_images().manifest("mx", 1, 0, &["lx"]).blob("lx", 2, 0);
+            let by_digest = |repo: &str, name: &str| Policy {
+                images: vec![ImageSelector::Digest {
+                    registry: REGISTRY.into(),
+                    repo: repo.into(),
+                    digest: d(name),
+                }],
+                ..Policy::default()
+            };
+            // Pulled by digest, no tag: the digest alone names it.
+            assert_eq!(paper.removed(&by_digest("a", "mx")), ["lx", "mx"]);
+            // By a tag's digest: that tag goes, the shared layer stays.
+            assert_eq!(paper.removed(&by_digest("a", "ma")), ["a:1", "la", "ma"]);
+            let err = paper.plan(&by_digest("a", "nothing")).unwrap_err();
+            assert_eq!(err.0, format!("r.example/a@{}", d("nothing")));
+            let err = paper.plan(&forget("nope")).unwrap_err();
+            assert_eq!(err.0, "r.example/nope");
+            let tag = Policy {
+                images: vec![ImageSelector::Tag {
+                    registry: REGISTRY.into(),
+                    repo: "a".into(),
+                    tag: "2".into(),
+                }],
+                ..Policy::default()
+            };
+            assert_eq!(paper.plan(&tag).unwrap_err().0, "r.example/a:2");
+        }
+
+        #[test]
+        fn max_size_evicts_the_least_recently_used_until_it_fits_exactly() {
+            let paper = Paper::default()
+                .manifest("mo", 10, 300, &["lo", "shared"])
+                .blob("lo", 100, 300)
+                .manifest("mm", 10, 200, &["lm", "shared"])
+                .blob("lm", 100, 200)
+                .blob("shared", 1000, 300)
+                .manifest("mn", 10, 100, &["ln"])
+                .blob("ln", 100, 100)
+                .tag("old", "mo", 300)
+                .tag("mid", "mm", 200)
+                .tag("new", "mn", 100);
+            // 1330 bytes; evicting old:1 frees only mo and lo (mid:1 needs shared).
+            let p = paper.plan(&max_size(1220)).unwrap();
+            assert_eq!(paper.removed(&max_size(1220)), ["lo", "mo", "old:1"]);
+            assert_eq!(p.over_max_size, None, "1220 fits exactly");
+            // One byte less: mid:1 goes too, and shared with it.
+            assert_eq!(
+                paper.removed(&max_size(1219)),
+                ["lm", "lo", "mid:1", "mm", "mo", "old:1", "shared"]
+            );
+            assert_eq!(paper.plan(&max_size(1219)).unwrap().over_max_size, None);
+            // Everything fits: nothing goes.
+            assert!(paper.removed(&max_size(1330)).is_empty());
+            // Not even the newest fits: it stays, named.
+            assert_eq!(
+                paper.plan(&max_size(109)).unwrap().over_max_size.as_deref(),
+                Some("r.example/new:1")
+            );
+        }
+
+        #[test]
+        fn max_size_takes_an_old_loose_blob_before_a_tag_and_never_a_kept_tags_layer() {
+            let paper = Paper::default()
+                .manifest("ma", 10, 100, &["ancient layer"])
+                .blob("ancient layer", 100, 9000)
+                .tag("a", "ma", 100)
+                .manifest("mb", 10, 50, &["lb"])
+                .blob("lb", 100, 50)
+                .tag("b", "mb", 50)
+                .blob("loose", 30, 1000);
+            assert_eq!(paper.removed(&max_size(220)), ["loose"]);
+            assert_eq!(
+                paper.removed(&max_size(219)),
+                ["a:1", "ancient layer", "loose", "ma"]
+            );
+        }
+
+        #[test]
+        fn removals_run_tags_then_manifests_then_blobs_oldest_first() {
+            let paper = Paper::default()
+                .manifest("ma", 10, 50, &["la"])
+                .blob("la", 100, 10)
+                .manifest("mb", 20, 500, &["lb"])
+                .blob("lb", 200, 1000)
+                .tag("b", "mb", 0)
+                .tag("a", "ma", 0);
+            let all = Policy {
+                all: true,
+                ..Policy::default()
+            };
+            assert_eq!(
+                paper.removed_in_order(&all),
+                ["b:1", "a:1", "mb", "ma", "lb", "la"]
+            );
+            let p = paper.plan(&all).unwrap();
+            let kinds: Vec<(&str, u64)> = p.removals.iter().map(|r| (r.kind, r.size)).collect();
+            assert_eq!(
+                kinds,
+                [
+                    ("tag", 0),
+                    ("tag", 0),
+                    ("manifest", 20),
+                    ("manifest", 10),
+                    ("blob", 200),
+                    ("blob", 100)
+                ]
+            );
+        }
     }
 }

@@ -310,6 +310,103 @@ mod tests {
         let err = with(USER, "");
         assert!(err.starts_with(USER) && !err.contains(SECRET), "{err}");
     }
+
+    #[test]
+    fn the_variables_become_docker_ios_upstream_unless_the_config_names_one() {
+        let mut config = Config::default();
+        let p = DependencyProxy::configure(&mut config, env(&gitlab()))
+            .unwrap()
+            .unwrap();
+        let table = &config.registries[DOCKER_HUB];
+        assert_eq!(table.url.as_deref(), Some("https://gitlab.example.com:443"));
+        assert_eq!(
+            table.repository_prefix.as_deref(),
+            Some("my-group/dependency_proxy/containers")
+        );
+        assert_eq!(table.fallback, Some(vec![DOCKER_HUB_URL.to_string()]));
+        // Now the config names docker.io's url: applying again changes nothing.
+        assert!(!p.apply(&mut config));
+
+        // A table without a url takes the proxy and keeps its own fallback.
+        let mut config = Config::default();
+        config
+            .registries
+            .entry(DOCKER_HUB.to_string())
+            .or_default()
+            .fallback = Some(vec![]);
+        assert!(p.apply(&mut config));
+        let table = &config.registries[DOCKER_HUB];
+        assert_eq!(table.url.as_deref(), Some("https://gitlab.example.com:443"));
+        assert_eq!(table.fallback, Some(vec![]));
+
+        // A url in the config file wins: the variables are not even read.
+        let mut config = Config::default();
+        config
+            .registries
+            .entry(DOCKER_HUB.to_string())
+            .or_default()
+            .url = Some("https://mirror.example".into());
+        let bad = [(IMAGE_PREFIX, "https://gitlab.example.com/g")];
+        assert!(
+            DependencyProxy::configure(&mut config, env(&bad))
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            config.registries[DOCKER_HUB].url.as_deref(),
+            Some("https://mirror.example")
+        );
+        // Without one, bad variables are an error and no variables nothing.
+        assert!(DependencyProxy::configure(&mut Config::default(), env(&bad)).is_err());
+        let mut config = Config::default();
+        assert!(
+            DependencyProxy::configure(&mut config, env(&[]))
+                .unwrap()
+                .is_none()
+        );
+        assert!(config.registries.is_empty());
+    }
+
+    #[test]
+    fn the_proxy_login_is_for_the_proxys_host_alone() {
+        let p = DependencyProxy::from_env(env(&gitlab())).unwrap().unwrap();
+        let login = p.credential_source().unwrap();
+        let found = login.lookup("gitlab.example.com").unwrap();
+        assert_eq!(
+            (
+                found.registry.as_str(),
+                found.credentials.username.as_str(),
+                found.credentials.password.as_str(),
+                found.source.as_str()
+            ),
+            (
+                "gitlab.example.com",
+                "gitlab-ci-token",
+                SECRET,
+                PROXY_LOGIN_SOURCE
+            )
+        );
+        assert!(login.lookup("docker.io").is_none());
+        let listed: Vec<_> = login
+            .list()
+            .into_iter()
+            .map(|l| (l.registry, l.username, l.source))
+            .collect();
+        assert_eq!(
+            listed,
+            [(
+                "gitlab.example.com".to_string(),
+                Some("gitlab-ci-token".to_string()),
+                PROXY_LOGIN_SOURCE.to_string()
+            )]
+        );
+        let anonymous = [(
+            IMAGE_PREFIX,
+            "gitlab.example.com/g/dependency_proxy/containers",
+        )];
+        let p = DependencyProxy::from_env(env(&anonymous)).unwrap().unwrap();
+        assert!(p.credential_source().is_none());
+    }
 }
 
 /// GitLab CI's Dependency Proxy login, for its host only.

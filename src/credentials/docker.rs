@@ -137,6 +137,11 @@ pub fn stop_helpers() {
 /// returns the output in an error.
 fn run_helper(helper: &str, action: &str, input: &str) -> Result<(bool, Vec<u8>), String> {
     let program = format!("docker-credential-{helper}");
+    // Unit tests name a directory of fake helpers (PATH is the whole process's).
+    #[cfg(test)]
+    let program = tests::HELPER_DIR
+        .with(|d| d.borrow().as_ref().map(|d| d.join(&program)))
+        .map_or(program, |p| p.display().to_string());
     if STOPPING.load(Ordering::Relaxed) {
         return Err(format!("not running {program}: dpx is stopping"));
     }
@@ -278,9 +283,14 @@ pub struct DockerSource {
 impl DockerSource {
     /// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
     pub fn config_path() -> Option<PathBuf> {
-        match std::env::var_os("DOCKER_CONFIG").filter(|v| !v.is_empty()) {
+        DockerSource::config_path_in(|name| std::env::var_os(name))
+    }
+
+    /// `config_path` with the variables read through `var`.
+    fn config_path_in(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> Option<PathBuf> {
+        match var("DOCKER_CONFIG").filter(|v| !v.is_empty()) {
             Some(dir) => Some(PathBuf::from(dir).join("config.json")),
-            None => std::env::var_os("HOME")
+            None => var("HOME")
                 .filter(|v| !v.is_empty())
                 .map(|h| Path::new(&h).join(".docker").join("config.json")),
         }
@@ -311,9 +321,12 @@ impl DockerSource {
 
     /// `DOCKER_AUTH_CONFIG`, when set.
     pub fn from_env() -> Option<DockerSource> {
-        let text = std::env::var(AUTH_CONFIG_VAR)
-            .ok()
-            .filter(|t| !t.trim().is_empty())?;
+        DockerSource::from_auth_config(std::env::var(AUTH_CONFIG_VAR).ok())
+    }
+
+    /// `DOCKER_AUTH_CONFIG`'s value, if any.
+    fn from_auth_config(text: Option<String>) -> Option<DockerSource> {
+        let text = text.filter(|t| !t.trim().is_empty())?;
         match DockerConfig::parse(&text) {
             Ok(config) => Some(DockerSource {
                 label: AUTH_CONFIG_VAR.to_string(),
@@ -427,6 +440,325 @@ impl CredentialSource for DockerSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    thread_local! {
+        /// Where `run_helper` looks for `docker-credential-*` on this test's thread.
+        pub(super) static HELPER_DIR: std::cell::RefCell<Option<PathBuf>> =
+            const { std::cell::RefCell::new(None) };
+    }
+
+    /// Fake helpers, used by `run_helper` on this thread while it lives.
+    struct FakeHelpers(#[allow(dead_code)] tempfile::TempDir);
+
+    impl Drop for FakeHelpers {
+        fn drop(&mut self) {
+            HELPER_DIR.with(|d| d.borrow_mut().take());
+        }
+    }
+
+    /// A longer secret than 1 KiB, for the output cap.
+    const BIG_SECRET_LEN: usize = 5000;
+
+    /// `docker-credential-fake` answers for Docker Hub (asked for as Docker
+    /// names it), `ghcr.io`, an identity token for `token.example` and a big
+    /// secret for `big.example`, "not found" otherwise, and lists two;
+    /// `docker-credential-garbage` answers everything with text that is not JSON.
+    fn fake_helpers() -> FakeHelpers {
+        let fake = format!(
+            r#"#!/bin/sh
+server=$(cat)
+case "$1 $server" in
+  "get https://index.docker.io/v1/") echo '{{"ServerURL":"x","Username":"hub-user","Secret":"hub-pw"}}' ;;
+  "get ghcr.io") echo '{{"Username":"gh-user","Secret":"gh-pw"}}' ;;
+  "get token.example") echo '{{"Username":"<token>","Secret":"refresh"}}' ;;
+  "get big.example") printf '{{"Username":"big","Secret":"%s"}}' "$(head -c {BIG_SECRET_LEN} /dev/zero | tr '\0' x)" ;;
+  "list ") echo '{{"https://index.docker.io/v1/":"hub-user","ghcr.io":"gh-user"}}' ;;
+  *) echo "credentials not found in native keychain"; exit 1 ;;
+esac
+"#
+        );
+        let garbage = "#!/bin/sh\ncat >/dev/null\necho 'no JSON here'\n";
+        let dir = tempfile::tempdir().unwrap();
+        for (name, script) in [("fake", fake.as_str()), ("garbage", garbage)] {
+            // Written by a child, so no fd of this process (inherited by a
+            // test's fork elsewhere) makes running it fail with ETXTBSY.
+            let path = dir.path().join(format!("docker-credential-{name}"));
+            let mut sh = Command::new("sh")
+                .args(["-c", "cat > \"$1\" && chmod 755 \"$1\"", "sh"])
+                .arg(&path)
+                .stdin(Stdio::piped())
+                .spawn()
+                .unwrap();
+            sh.stdin
+                .take()
+                .unwrap()
+                .write_all(script.as_bytes())
+                .unwrap();
+            assert!(sh.wait().unwrap().success());
+        }
+        HELPER_DIR.with(|d| *d.borrow_mut() = Some(dir.path().to_path_buf()));
+        FakeHelpers(dir)
+    }
+
+    fn source(json: &str) -> DockerSource {
+        DockerSource::from_config("test", DockerConfig::parse(json).unwrap())
+    }
+
+    fn user_and_source(found: Option<Found>) -> Option<(String, String, String)> {
+        found.map(|f| (f.registry, f.credentials.username, f.source))
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_creds_store_is_asked_for_the_server_docker_names_then_auths() {
+        let _helpers = fake_helpers();
+        let src = source(
+            r#"{"credsStore": "fake",
+                "auths": {"quay.io": {"auth": "cTpw"}, "ghcr.io": {"auth": "bm90OnVzZWQ="}}}"#,
+        );
+        let hub = src.lookup("docker.io").unwrap();
+        assert_eq!(
+            (hub.registry.as_str(), hub.credentials.username.as_str()),
+            ("docker.io", "hub-user")
+        );
+        assert_eq!(hub.credentials.password, "hub-pw");
+        assert_eq!(hub.source, "test (credsStore: docker-credential-fake)");
+        // The store wins over auths; what it has not, auths gives.
+        assert_eq!(
+            user_and_source(src.lookup("ghcr.io")),
+            Some((
+                "ghcr.io".into(),
+                "gh-user".into(),
+                "test (credsStore: docker-credential-fake)".into()
+            ))
+        );
+        assert_eq!(
+            user_and_source(src.lookup("quay.io")),
+            Some(("quay.io".into(), "q".into(), "test (auths)".into()))
+        );
+        // An identity token is not a password dpx can use.
+        assert!(src.lookup("token.example").is_none());
+        assert!(src.lookup("nowhere.example").is_none());
+        // A reply over 1 KiB is read whole (the cap is 64 KiB).
+        let big = src.lookup("big.example").unwrap().credentials.password;
+        assert_eq!(big.len(), BIG_SECRET_LEN);
+
+        let mut listed: Vec<_> = src
+            .list()
+            .into_iter()
+            .map(|l| (l.registry, l.username, l.source))
+            .collect();
+        listed.sort();
+        let store = "test (credsStore: docker-credential-fake)".to_string();
+        assert_eq!(
+            listed,
+            [
+                ("docker.io".into(), Some("hub-user".into()), store.clone()),
+                ("ghcr.io".into(), Some("gh-user".into()), store),
+                ("ghcr.io".into(), Some("not".into()), "test (auths)".into()),
+                ("quay.io".into(), Some("q".into()), "test (auths)".into()),
+            ]
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_hosts_cred_helper_is_the_only_one_asked_for_it() {
+        let _helpers = fake_helpers();
+        let src = source(
+            r#"{"credHelpers": {"ghcr.io": "fake", "index.docker.io": "garbage", "quay.io": ""},
+                "credsStore": "garbage",
+                "auths": {"quay.io": {"auth": "cTpw"}, "docker.io": {"auth": "dTpw"}}}"#,
+        );
+        assert_eq!(
+            user_and_source(src.lookup("ghcr.io")),
+            Some((
+                "ghcr.io".into(),
+                "gh-user".into(),
+                "test (credHelpers: docker-credential-fake)".into()
+            ))
+        );
+        // A helper that answers garbage: no credentials, and no fallback to auths.
+        assert!(src.lookup("docker.io").is_none());
+        // An empty helper name is no helper: the store (garbage) then auths.
+        assert_eq!(
+            user_and_source(src.lookup("quay.io")),
+            Some(("quay.io".into(), "q".into(), "test (auths)".into()))
+        );
+        let listed: Vec<_> = src
+            .list()
+            .into_iter()
+            .map(|l| (l.registry, l.username))
+            .collect();
+        // credHelpers first (garbage and "" give no user), the store's list
+        // fails (it is not JSON), then auths.
+        assert_eq!(
+            listed,
+            [
+                ("ghcr.io".into(), Some("gh-user".into())),
+                ("docker.io".into(), None),
+                ("quay.io".into(), None),
+                ("docker.io".into(), Some("u".into())),
+                ("quay.io".into(), Some("q".into())),
+            ]
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_store_that_cannot_list_lists_nothing() {
+        let _helpers = fake_helpers();
+        let src = source(r#"{"credsStore": "fake"}"#);
+        assert_eq!(src.list().len(), 2);
+        // `garbage list` prints text, `fake get` of an unknown server fails.
+        assert!(source(r#"{"credsStore": "garbage"}"#).list().is_empty());
+        assert!(helper_list("garbage").is_err());
+        assert!(matches!(
+            helper_get("fake", "nowhere.example"),
+            Ok(HelperAnswer::NotFound)
+        ));
+        assert!(helper_get("no-such-helper-here", "x").is_err());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_stopped_helper_is_ended_and_reaped_with_what_it_started() {
+        let mut command = Command::new("sh");
+        command
+            .args(["-c", "sleep 60 & echo $!; wait"])
+            .stdout(Stdio::piped());
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let mut helper = command.spawn().unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(helper.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let child: i32 = line.trim().parse().unwrap();
+        stop_helper(&mut helper);
+        assert!(helper.try_wait().unwrap().is_some(), "the helper is reaped");
+        // Its child got SIGKILL with the group: it is gone or a zombie now
+        // (nothing here reaps it), never still sleeping. Bounded, not timed.
+        let stopped = || {
+            std::fs::read_to_string(format!("/proc/{child}/stat")).map_or(true, |s| {
+                s.rsplit(')')
+                    .next()
+                    .is_some_and(|r| r.trim_start().starts_with('Z'))
+            })
+        };
+        let started = Instant::now();
+        while !stopped() && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(stopped(), "the helper's child {child} still runs");
+    }
+
+    #[test]
+    fn docker_config_path_and_auth_config() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| std::ffi::OsString::from(v))
+            }
+        };
+        let path = |p: &str| Some(PathBuf::from(p));
+        assert_eq!(
+            DockerSource::config_path_in(vars(&[("DOCKER_CONFIG", "/d"), ("HOME", "/h")])),
+            path("/d/config.json")
+        );
+        assert_eq!(
+            DockerSource::config_path_in(vars(&[("DOCKER_CONFIG", ""), ("HOME", "/h")])),
+            path("/h/.docker/config.json")
+        );
+        assert_eq!(DockerSource::config_path_in(vars(&[("HOME", "")])), None);
+        assert_eq!(DockerSource::config_path_in(vars(&[])), None);
+        // The real one reads this process's variables (HOME is set where tests run).
+        assert_eq!(
+            DockerSource::config_path(),
+            DockerSource::config_path_in(|name| std::env::var_os(name))
+        );
+        assert!(std::env::var_os("HOME").is_none() || DockerSource::config_path().is_some());
+
+        let from = |t: &str| DockerSource::from_auth_config(Some(t.to_string()));
+        let src = from(r#"{"auths": {"ghcr.io": {"auth": "dTpw"}}}"#).unwrap();
+        assert_eq!(src.label, AUTH_CONFIG_VAR);
+        assert_eq!(
+            src.lookup("ghcr.io").unwrap().source,
+            "DOCKER_AUTH_CONFIG (auths)"
+        );
+        assert!(from(" \n").is_none());
+        assert!(from("{not json").is_none());
+        assert!(DockerSource::from_auth_config(None).is_none());
+    }
+
+    #[test]
+    fn docker_config_file_is_read_or_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        // No file is no source, and nothing to warn about; an unreadable one is said.
+        let log = crate::credentials::captured_log(|| {
+            assert!(DockerSource::from_file(&path).is_none());
+        });
+        assert_eq!(log, "");
+        let log = crate::credentials::captured_log(|| {
+            assert!(DockerSource::from_file(dir.path()).is_none());
+        });
+        assert!(log.contains("not using Docker's"), "{log}");
+        std::fs::write(&path, r#"{"auths": {"ghcr.io": {"auth": "dTpw"}}}"#).unwrap();
+        let src = DockerSource::from_file(&path).unwrap();
+        assert_eq!(
+            src.lookup("ghcr.io").unwrap().source,
+            format!("docker {} (auths)", path.display())
+        );
+        std::fs::write(&path, "{").unwrap();
+        assert!(DockerSource::from_file(&path).is_none());
+        assert!(DockerSource::from_file(dir.path()).is_none());
+    }
+
+    #[test]
+    fn auth_entries_in_their_edge_forms() {
+        let entry = |auth: Option<&str>, user: Option<&str>, password: Option<&str>| AuthEntry {
+            auth: auth.map(str::to_string),
+            username: user.map(str::to_string),
+            password: password.map(str::to_string),
+        };
+        let creds = |e: AuthEntry| e.credentials().map(|c| (c.username, c.password));
+        // An empty `auth` is no `auth`: username and password apply.
+        assert_eq!(
+            creds(entry(Some(""), Some("u"), Some("p"))),
+            Some(("u".into(), "p".into()))
+        );
+        // A user name is needed; an empty password is a password.
+        assert_eq!(creds(entry(None, Some(""), Some("p"))), None);
+        assert_eq!(
+            creds(entry(None, Some("u"), Some(""))),
+            Some(("u".into(), "".into()))
+        );
+        assert_eq!(creds(entry(None, Some("u"), None)), None);
+        // `auth` wins over the other two; without a colon it is nothing.
+        assert_eq!(
+            creds(entry(Some("dTpw"), Some("other"), Some("x"))),
+            Some(("u".into(), "p".into()))
+        );
+        assert_eq!(creds(entry(Some("dXNlcg=="), None, None)), None);
+    }
+
+    #[test]
+    fn the_config_debug_form_names_hosts_and_helpers_only() {
+        let config = DockerConfig::parse(
+            r#"{"auths": {"ghcr.io": {"auth": "dTpzM2NyM3Q="}}, "credsStore": "desktop",
+                "credHelpers": {"quay.io": "pass"}}"#,
+        )
+        .unwrap();
+        let shown = format!("{config:?}");
+        for part in ["ghcr.io", "desktop", "quay.io", "pass"] {
+            assert!(shown.contains(part), "{part}: {shown}");
+        }
+        assert!(!shown.contains("dTpzM2NyM3Q="), "{shown}");
+    }
 
     #[test]
     fn auths_in_both_forms_and_hub_aliases() {

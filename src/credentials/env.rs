@@ -85,5 +85,55 @@ mod tests {
         assert!(ghcr.lookup("docker.io").is_none());
         let half = EnvSource::from_vars(|n| (n == USER).then(|| "u".to_string()));
         assert!(half.lookup("docker.io").is_none() && half.list().is_empty());
+        let listed: Vec<_> = ghcr
+            .list()
+            .into_iter()
+            .map(|l| (l.registry, l.username, l.source))
+            .collect();
+        assert_eq!(
+            listed,
+            [(
+                "ghcr.io".to_string(),
+                Some("u".to_string()),
+                SOURCE.to_string()
+            )]
+        );
+        let found = hub.lookup("docker.io").unwrap();
+        assert_eq!(
+            (found.registry.as_str(), found.source.as_str()),
+            ("docker.io", SOURCE)
+        );
+    }
+
+    #[test]
+    fn an_empty_variable_is_an_unset_one() {
+        let vars = |user: &'static str, host: &'static str| {
+            move |name: &str| match name {
+                USER => Some(user.to_string()),
+                PASSWORD => Some("p".to_string()),
+                HOST => Some(host.to_string()),
+                _ => None,
+            }
+        };
+        // An empty host is Docker Hub; an empty user is no credentials.
+        assert!(
+            EnvSource::from_vars(vars("u", ""))
+                .lookup("docker.io")
+                .is_some()
+        );
+        let empty_user = EnvSource::from_vars(vars("", "ghcr.io"));
+        assert!(empty_user.lookup("ghcr.io").is_none() && empty_user.list().is_empty());
+    }
+
+    #[test]
+    fn only_one_of_the_two_variables_is_warned_about() {
+        let none = crate::credentials::captured_log(|| {
+            EnvSource::from_vars(|_| None);
+        });
+        assert_eq!(none, "");
+        let half = crate::credentials::captured_log(|| {
+            EnvSource::from_vars(|n| (n == PASSWORD).then(|| "p".to_string()));
+        });
+        assert!(half.contains("go together"), "{half}");
     }
 }

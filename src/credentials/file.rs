@@ -181,7 +181,22 @@ mod tests {
         let c = file.load().unwrap();
         assert_eq!(c.registries["docker.io"].username, "alice");
         assert_eq!(c.registries["docker.io"].password.as_deref(), Some("pw"));
+        let shown = format!("{:?}", c.registries["docker.io"]);
+        assert!(shown.contains("alice") && !shown.contains("pw"), "{shown}");
         assert!(!format!("{c:?}").contains("pw"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_others_may_read_is_refused_not_taken_as_empty() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let file = CredentialFile::in_dir(dir.path());
+        std::fs::write(file.path(), r#"{"registries": {}}"#).unwrap();
+        std::fs::set_permissions(file.path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = file.load().unwrap_err();
+        assert!(matches!(err, FileError::Read { .. }), "{err}");
+        assert!(err.to_string().contains("credentials.json"), "{err}");
     }
 
     #[test]

@@ -94,3 +94,90 @@ pub fn delete(registry: &str) -> Result<(), KeyringError> {
         Err(e) => Err(e),
     })
 }
+
+/// An in-memory keyring for unit tests, installed for the whole test process
+/// (the `keyring` crate's store is global): hosts starting `unavailable.`
+/// find no keyring, hosts starting `broken.` one that refuses them.
+#[cfg(test)]
+pub(crate) mod fake {
+    use std::collections::BTreeMap;
+    use std::sync::{Mutex, MutexGuard, Once};
+
+    use ::keyring::Error;
+    use ::keyring::credential::{Credential, CredentialApi, CredentialBuilderApi};
+
+    static SECRETS: Mutex<BTreeMap<String, Vec<u8>>> = Mutex::new(BTreeMap::new());
+
+    fn secrets() -> MutexGuard<'static, BTreeMap<String, Vec<u8>>> {
+        SECRETS.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    struct Builder;
+
+    impl CredentialBuilderApi for Builder {
+        fn build(
+            &self,
+            _: Option<&str>,
+            _: &str,
+            user: &str,
+        ) -> ::keyring::Result<Box<Credential>> {
+            Ok(Box::new(Entry(user.to_string())))
+        }
+
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+    }
+
+    #[derive(Debug)]
+    struct Entry(String);
+
+    impl Entry {
+        fn reachable(&self) -> ::keyring::Result<()> {
+            if self.0.starts_with("unavailable.") {
+                Err(Error::NoStorageAccess(
+                    "no Secret Service in this test".into(),
+                ))
+            } else if self.0.starts_with("broken.") {
+                Err(Error::Invalid("user".into(), "refused in this test".into()))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    impl CredentialApi for Entry {
+        fn set_secret(&self, secret: &[u8]) -> ::keyring::Result<()> {
+            self.reachable()?;
+            secrets().insert(self.0.clone(), secret.to_vec());
+            Ok(())
+        }
+
+        fn get_secret(&self) -> ::keyring::Result<Vec<u8>> {
+            self.reachable()?;
+            secrets().get(&self.0).cloned().ok_or(Error::NoEntry)
+        }
+
+        fn delete_credential(&self) -> ::keyring::Result<()> {
+            self.reachable()?;
+            secrets().remove(&self.0).map(drop).ok_or(Error::NoEntry)
+        }
+
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+    }
+
+    /// Puts the fake in place of the OS keyring (once per process).
+    pub(crate) fn install() {
+        static ONCE: Once = Once::new();
+        ONCE.call_once(|| ::keyring::set_default_credential_builder(Box::new(Builder)));
+    }
+
+    /// The secret the fake holds for a host.
+    pub(crate) fn secret(host: &str) -> Option<String> {
+        secrets()
+            .get(host)
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+    }
+}

@@ -155,6 +155,47 @@ mod tests {
     }
 
     #[test]
+    fn dpx_logins_are_a_source_that_says_where_the_secret_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path(), Some(StoreKind::File));
+        let key = "resolve-store.example";
+        store.save(key, "carol", "pw").unwrap();
+        let label = format!("dpx login (file {})", store.file_path().display());
+        let src = StoreSource(store.clone());
+        let found = src.lookup(key).unwrap();
+        assert_eq!(
+            (
+                found.registry.as_str(),
+                found.credentials.username.as_str(),
+                found.credentials.password.as_str(),
+                found.source.as_str()
+            ),
+            (key, "carol", "pw", label.as_str())
+        );
+        assert!(src.lookup("other.example").is_none());
+        let listed: Vec<_> = src
+            .list()
+            .into_iter()
+            .map(|l| (l.registry, l.username, l.source))
+            .collect();
+        assert_eq!(
+            listed,
+            [(key.to_string(), Some("carol".into()), label.clone())]
+        );
+        assert_eq!(saved_label(&Saved::Keyring), "dpx login (keyring)");
+
+        // The standard sources include the store of the config dir given.
+        let standard = Resolver::standard(Some(dir.path()), Some(StoreKind::File));
+        assert_eq!(standard.lookup(key).unwrap().source, label);
+        assert!(Resolver::standard(None, None).lookup(key).is_none());
+
+        // A broken file gives nothing (and says so in the log).
+        std::fs::write(store.file_path(), "{").unwrap();
+        assert!(src.lookup(key).is_none());
+        assert!(src.list().is_empty());
+    }
+
+    #[test]
     fn first_source_wins_and_inserted_sources_take_their_place() {
         let mut r = Resolver::new(vec![
             Box::new(Fixed("docker.io", "first")),

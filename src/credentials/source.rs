@@ -43,3 +43,21 @@ pub trait CredentialSource: Send + Sync + std::fmt::Debug {
     /// Everything this source holds, for `dpx login --list`.
     fn list(&self) -> Vec<Listed>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_show_the_user_and_never_the_password() {
+        let c = Credentials {
+            username: "alice".into(),
+            password: "s3cr3t".into(),
+        };
+        let shown = format!("{c:?}");
+        assert!(
+            shown.contains("alice") && !shown.contains("s3cr3t"),
+            "{shown}"
+        );
+    }
+}

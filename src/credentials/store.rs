@@ -200,6 +200,112 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::credentials::keyring::fake;
+
+    fn file_entry(store: &Store, key: &str) -> Option<Entry> {
+        store.file.load().unwrap().registries.remove(key)
+    }
+
+    #[test]
+    fn the_keyring_holds_the_secret_and_the_file_the_index() {
+        fake::install();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path(), None);
+        assert_eq!(store.file_path(), dir.path().join("credentials.json"));
+        let key = "keyring-store.example";
+        let out = store.save(key, "alice", "pw1").unwrap();
+        assert_eq!(out.saved, Saved::Keyring);
+        assert!(out.fell_back.is_none());
+        assert_eq!(fake::secret(key).as_deref(), Some("pw1"));
+        let entry = file_entry(&store, key).unwrap();
+        assert!(entry.keyring && entry.password.is_none() && entry.username == "alice");
+        let (c, saved) = store.get(key).unwrap().unwrap();
+        assert_eq!(
+            (c.username.as_str(), c.password.as_str(), saved),
+            ("alice", "pw1", Saved::Keyring)
+        );
+        assert_eq!(
+            store.list().unwrap(),
+            [(key.to_string(), "alice".to_string(), Saved::Keyring)]
+        );
+
+        // Saved to the file instead: the keyring's secret is stale and goes.
+        let in_file = Store::new(dir.path(), Some(StoreKind::File));
+        let out = in_file.save(key, "alice", "pw2").unwrap();
+        assert_eq!(out.saved, Saved::File(store.file_path().to_path_buf()));
+        assert_eq!(fake::secret(key), None);
+        assert_eq!(
+            file_entry(&store, key).unwrap().password.as_deref(),
+            Some("pw2")
+        );
+
+        // Removing a keyring login removes its secret too.
+        store.save(key, "alice", "pw3").unwrap();
+        assert_eq!(fake::secret(key).as_deref(), Some("pw3"));
+        assert!(store.remove(key).unwrap());
+        assert_eq!(fake::secret(key), None);
+        assert!(file_entry(&store, key).is_none());
+        assert!(!store.remove(key).unwrap());
+        assert!(store.get(key).unwrap().is_none());
+    }
+
+    #[test]
+    fn without_a_keyring_the_file_is_used_unless_the_keyring_is_required() {
+        fake::install();
+        let dir = tempfile::tempdir().unwrap();
+        let key = "unavailable.store.example";
+        let any = Store::new(&dir.path().join("any"), None);
+        let out = any.save(key, "bob", "pw").unwrap();
+        assert_eq!(out.saved, Saved::File(any.file_path().to_path_buf()));
+        assert!(
+            out.fell_back
+                .as_deref()
+                .is_some_and(|why| why.contains("no Secret Service")),
+            "{:?}",
+            out.fell_back
+        );
+        let (c, saved) = any.get(key).unwrap().unwrap();
+        assert_eq!(
+            (c.password.as_str(), saved),
+            ("pw", Saved::File(any.file_path().to_path_buf()))
+        );
+
+        let required = Store::new(&dir.path().join("required"), Some(StoreKind::Keyring));
+        let err = required.save(key, "bob", "pw").unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                StoreError::KeyringRequired {
+                    source: KeyringError::Unavailable(_),
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("store = \"file\""), "{err}");
+        assert!(required.list().unwrap().is_empty());
+
+        // A keyring that is there but fails is an error, never a fallback.
+        let broken = "broken.store.example";
+        let err = Store::new(&dir.path().join("broken-any"), None)
+            .save(broken, "bob", "pw")
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::Keyring(KeyringError::Failed(_))),
+            "{err}"
+        );
+        let err = required.save(broken, "bob", "pw").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::KeyringRequired {
+                    source: KeyringError::Failed(_),
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
 
     #[test]
     fn file_store_saves_lists_and_removes() {
