@@ -286,6 +286,22 @@ mod tests {
     }
 
     #[test]
+    fn manifests_are_capped_at_the_specs_four_mib() {
+        assert_eq!(MAX_MANIFEST_BYTES, 4_194_304);
+    }
+
+    #[test]
+    fn platform_parts_are_letters_digits_and_underscores() {
+        let p: Platform = "linux/x86_64/v_2".parse().unwrap();
+        assert_eq!(
+            (p.os.as_str(), p.architecture.as_str(), p.variant.as_deref()),
+            ("linux", "x86_64", Some("v_2"))
+        );
+        for bad in ["linux/arm/v-7", "linux/arm/", "lin ux/arm", "linux/arm 64"] {
+            assert!(bad.parse::<Platform>().is_err(), "{bad}");
+        }
+    }
+    #[test]
     fn the_host_platform_is_linux_on_this_cpu() {
         let host = Platform::host();
         assert_eq!(host.os, "linux");

@@ -579,6 +579,25 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_host_key_reads_back_as_its_host() {
+        let key = HostKey::of_registry("GHCR.io");
+        assert_eq!(key.as_str(), "ghcr.io");
+        assert_eq!(key.to_string(), "ghcr.io");
+        assert_eq!(String::from(key.clone()), "ghcr.io");
+        assert_eq!(key.clone().into_string(), "ghcr.io");
+        assert!(key == *"ghcr.io" && key != *"ghcr.io:443");
+        assert!(key == "ghcr.io" && key != "docker.io");
+    }
+
+    #[test]
+    fn a_repository_name_may_be_255_characters_long() {
+        assert_eq!(validate_repository(&"a".repeat(MAX_NAME_LEN)), Ok(()));
+        assert!(validate_repository(&"a".repeat(MAX_NAME_LEN + 1)).is_err());
+        let path = format!("{}/{}", "a".repeat(127), "b".repeat(127));
+        assert_eq!(validate_repository(&path), Ok(()));
+    }
+
     /// Whether `name` is a repository name by the distribution spec's grammar,
     /// checked another way than `valid_component` does: the separators
     /// between runs of `[a-z0-9]` must each be `.`, `_`, `__` or a run of `-`.

@@ -94,4 +94,30 @@ mod tests {
         }
         assert!(parse_size("lots").is_err());
     }
+
+    #[test]
+    fn sizes_print_in_binary_units() {
+        assert_eq!(human_bytes(1536 * 1024), "1.5 MiB");
+        assert_eq!(human_bytes(512), "512 B");
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Limits {
+        #[serde(default, deserialize_with = "serde_duration::deserialize")]
+        ttl: Option<Duration>,
+        #[serde(default, deserialize_with = "serde_size::deserialize")]
+        max: Option<u64>,
+    }
+
+    #[test]
+    fn config_values_read_in_human_units_or_are_refused() {
+        let l: Limits = toml::from_str("ttl = \"5m\"\nmax = \"2KiB\"").unwrap();
+        assert_eq!((l.ttl, l.max), (Some(Duration::from_secs(300)), Some(2048)));
+        let l: Limits = toml::from_str("").unwrap();
+        assert_eq!((l.ttl, l.max), (None, None));
+        let e = toml::from_str::<Limits>("ttl = \"soon\"").unwrap_err();
+        assert!(e.to_string().contains("use forms like 30s"), "{e}");
+        let e = toml::from_str::<Limits>("max = \"lots\"").unwrap_err();
+        assert!(e.to_string().contains("use forms like 500MB"), "{e}");
+    }
 }

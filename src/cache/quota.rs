@@ -406,6 +406,75 @@ mod tests {
     }
 
     #[test]
+    fn only_a_reply_without_a_hold_and_with_quota_left_shows_quota_left() {
+        assert!(seen("a", 1, 100, None).shows_quota_left());
+        assert!(!seen("a", 0, 100, None).shows_quota_left());
+        assert!(!seen("a", 1, 100, held(100)).shows_quota_left());
+        let unknown = QuotaSeen {
+            remaining: None,
+            ..seen("a", 1, 100, None)
+        };
+        assert!(!unknown.shows_quota_left());
+    }
+
+    #[test]
+    fn of_two_replies_in_the_same_second_the_one_merged_last_wins() {
+        let merged = merge_seen(vec![seen("a", 5, 100, None)], vec![seen("a", 7, 100, None)]);
+        assert_eq!(merged[0].remaining, Some(7));
+    }
+
+    #[test]
+    fn quota_left_lifts_only_its_own_registrys_and_accounts_holds() {
+        let mut ghcr = seen("a", 9, 200, None);
+        ghcr.registry = "ghcr.io".into();
+        let mut ci = seen("ci-id", 9, 200, None);
+        ci.account = "ci".into();
+        let merged = merge_seen(vec![seen("a", 0, 100, held(100))], vec![ghcr, ci]);
+        let docker = merged
+            .iter()
+            .find(|s| s.registry == "docker.io" && s.account == "anonymous")
+            .expect("the held record");
+        assert_eq!(docker.hold, held(100));
+    }
+
+    #[test]
+    fn the_hold_is_the_latest_held_record_of_the_registry_and_account() {
+        let mut ghcr = seen("a", 0, 500, held(500));
+        ghcr.registry = "ghcr.io".into();
+        let mut ci = seen("ci-id", 0, 400, held(400));
+        ci.account = "ci".into();
+        let figures = vec![
+            seen("a", 0, 100, held(100)),
+            seen("b", 0, 300, held(300)),
+            seen("c", 0, 350, None),
+            ghcr,
+            ci,
+        ];
+        assert_eq!(super::held(&figures, "docker.io", "anonymous"), Some(1));
+        assert_eq!(super::held(&figures, "docker.io", "ci"), Some(4));
+        assert_eq!(super::held(&figures, "ghcr.io", "anonymous"), Some(3));
+        assert_eq!(super::held(&figures, "quay.io", "anonymous"), None);
+        assert_eq!(super::held(&figures[2..3], "docker.io", "anonymous"), None);
+    }
+
+    #[test]
+    fn an_update_writes_only_what_the_change_says_to() {
+        let (_dir, cache) = crate::cache::testing::temp_cache();
+        cache
+            .merge_quota_seen(vec![seen("a", 10, 100, None)])
+            .unwrap();
+        let (said, figures) = cache.update_quota_seen(|_| None::<()>).unwrap();
+        assert_eq!((said, figures.len()), (None, 1), "the figures as read");
+        let (said, figures) = cache
+            .update_quota_seen(|f| {
+                f[0].remaining = Some(3);
+                Some("claimed")
+            })
+            .unwrap();
+        assert_eq!((said, figures[0].remaining), (Some("claimed"), Some(3)));
+        assert_eq!(cache.read_quota_seen().unwrap()[0].remaining, Some(3));
+    }
+    #[test]
     fn a_record_with_the_old_fixed_pause_reads_as_no_hold() {
         let old = r#"{"registry":"docker.io","identity":"a","account":"anonymous","authenticated":false,"limit":100,"remaining":0,"window_secs":21600,"seen_at":1,"paused_until":99999999999}"#;
         let s: QuotaSeen = serde_json::from_str(old).unwrap();

@@ -277,6 +277,85 @@ mod tests {
         assert!(g.wait(ip("203.0.113.1"), &base[1..], t0).is_none());
     }
 
+    fn entry(last_failure: Instant, locked_until: Option<Instant>) -> Entry {
+        Entry {
+            failures: 1,
+            locked_until,
+            last_failure,
+        }
+    }
+
+    #[test]
+    fn making_room_drops_forgotten_counters_unless_still_locked() {
+        let t0 = Instant::now();
+        let now = t0 + FORGET_AFTER + Duration::from_secs(1);
+        let user = |s: &str| Key::User(s.into());
+        let mut entries = HashMap::from([
+            (user("forgotten"), entry(t0, None)),
+            (user("forgotten-lock-ended"), entry(t0, Some(now))),
+            (
+                user("forgotten-but-locked"),
+                entry(t0, Some(now + Duration::from_secs(1))),
+            ),
+            (user("just-remembered"), entry(now - FORGET_AFTER, None)),
+            (user("recent"), entry(now, None)),
+        ]);
+        make_room(&mut entries, now);
+        let mut kept: Vec<_> = entries.keys().map(|k| k.to_string()).collect();
+        kept.sort();
+        assert_eq!(
+            kept,
+            [
+                "user \"forgotten-but-locked\"",
+                "user \"just-remembered\"",
+                "user \"recent\""
+            ]
+        );
+    }
+
+    #[test]
+    fn a_full_table_of_remembered_counters_loses_its_oldest() {
+        let t0 = Instant::now();
+        let mut entries: HashMap<Key, Entry> = (0..MAX_ENTRIES)
+            .map(|i| {
+                let at = t0 + Duration::from_millis(1 + i as u64);
+                (Key::User(format!("u{i}")), entry(at, None))
+            })
+            .collect();
+        entries.insert(Key::User("u0".into()), entry(t0, None));
+        let now = t0 + Duration::from_secs(60);
+        make_room(&mut entries, now);
+        assert_eq!(entries.len(), MAX_ENTRIES - 1);
+        assert!(!entries.contains_key(&Key::User("u0".into())));
+        // One short of full: nothing remembered goes.
+        make_room(&mut entries, now);
+        assert_eq!(entries.len(), MAX_ENTRIES - 1);
+    }
+
+    #[test]
+    fn a_table_not_yet_full_keeps_forgotten_counters() {
+        let g = Guessing::default();
+        let t0 = Instant::now();
+        g.failed(ip("192.0.2.1"), "a", t0);
+        let later = t0 + FORGET_AFTER * 2;
+        g.failed(ip("192.0.2.2"), "b", later);
+        assert_eq!(g.len(), 4, "room is made only when the table is full");
+    }
+
+    #[test]
+    fn a_count_is_remembered_for_a_quarter_hour() {
+        let g = Guessing::default();
+        let t0 = Instant::now();
+        let a = ip("192.0.2.1");
+        for _ in 0..FREE_PER_ADDRESS {
+            g.failed(a, "dpx", t0);
+        }
+        let (first, begun) = g.failed(a, "dpx", t0 + Duration::from_secs(15 * 60));
+        assert!(!first);
+        assert_eq!(begun.len(), 1, "the sixth wrong password locks out");
+        let (first, _) = g.failed(a, "dpx", t0 + Duration::from_secs(30 * 60 + 1));
+        assert!(first, "more than a quarter hour on: a new burst");
+    }
     #[test]
     fn lockouts_double_from_a_second_to_five_minutes() {
         assert_eq!(lockout(1), Duration::from_secs(1));
