@@ -24,10 +24,12 @@ use hyper::body::{Body, Frame, SizeHint};
 use tokio::task::JoinHandle;
 
 /// Bytes mapped and handed to hyper at a time: large enough that the
-/// per-window syscalls (about 20 µs a window, 20 ms per GB) vanish beside
+/// per-window syscalls (about 20 µs a window, 40 ms per GB) stay small beside
 /// the copy, small enough that a hundred parallel streams (32 clients
-/// pulling 3 layers at a time) stay within about 100 MB of mapped pages.
-pub(super) const WINDOW: u64 = 1024 * 1024;
+/// pulling 3 layers at a time) stay within about 50 MB of mapped pages (with
+/// 1 MiB windows bench/run's workload 4 peaked at 68 MB of mapped file pages,
+/// 88–108 MB resident in all).
+pub(super) const WINDOW: u64 = 512 * 1024;
 
 /// Below this a blob is read into memory instead: mapping a page costs more
 /// than copying it.
