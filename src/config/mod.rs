@@ -248,10 +248,10 @@ pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
 /// Whether `dpx serve` prefetches an image's blobs when it answers its manifest.
 /// On: with a hub whose streams are paced as over a real link (bench/run's
 /// workload 1b, 50 MB/s per stream, 40 ms), a 6-layer 503 MB cold pull by a
-/// client fetching 3 layers at a time took 2.35 s with it against 3.77 s
-/// without (direct 3.68 s). On bench/run's loopback hub, where the two cores
-/// and not the round trips bound a pull, it neither paid nor cost (1.21 s
-/// against 1.17 s).
+/// client fetching 3 layers at a time took 1.98 s with it against 3.64 s
+/// without (direct 3.62 s). On bench/run's loopback hub, where the two cores
+/// and not the round trips bound a pull, it neither paid nor cost (1.19 s
+/// against 1.18 s).
 pub const DEFAULT_PREFETCH_BLOBS: bool = true;
 /// How long an auto-started daemon waits for a request before it stops.
 pub const DEFAULT_DAEMON_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
