@@ -387,11 +387,7 @@ mod tests {
             )
         );
         assert!(login.lookup("docker.io").is_none());
-        let listed: Vec<_> = login
-            .list()
-            .into_iter()
-            .map(|l| (l.registry, l.username, l.source))
-            .collect();
+        let listed = crate::credentials::listed(&login);
         assert_eq!(
             listed,
             [(

@@ -543,11 +543,7 @@ esac
         let big = src.lookup("big.example").unwrap().credentials.password;
         assert_eq!(big.len(), BIG_SECRET_LEN);
 
-        let mut listed: Vec<_> = src
-            .list()
-            .into_iter()
-            .map(|l| (l.registry, l.username, l.source))
-            .collect();
+        let mut listed = crate::credentials::listed(&src);
         listed.sort();
         let store = "test (credsStore: docker-credential-fake)".to_string();
         assert_eq!(

@@ -85,11 +85,7 @@ mod tests {
         assert!(ghcr.lookup("docker.io").is_none());
         let half = EnvSource::from_vars(|n| (n == USER).then(|| "u".to_string()));
         assert!(half.lookup("docker.io").is_none() && half.list().is_empty());
-        let listed: Vec<_> = ghcr
-            .list()
-            .into_iter()
-            .map(|l| (l.registry, l.username, l.source))
-            .collect();
+        let listed = crate::credentials::listed(&ghcr);
         assert_eq!(
             listed,
             [(

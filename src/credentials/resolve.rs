@@ -173,11 +173,7 @@ mod tests {
             (key, "carol", "pw", label.as_str())
         );
         assert!(src.lookup("other.example").is_none());
-        let listed: Vec<_> = src
-            .list()
-            .into_iter()
-            .map(|l| (l.registry, l.username, l.source))
-            .collect();
+        let listed = crate::credentials::listed(&src);
         assert_eq!(
             listed,
             [(key.to_string(), Some("carol".into()), label.clone())]
