@@ -48,8 +48,6 @@ pub fn is_valid_host(name: &str) -> bool {
         })
 }
 
-/// What `f` logs on this thread, as text: sources report problems in the
-/// log, not in what they return.
 /// A source's listing as (registry, user, source) triples, for tests to compare.
 #[cfg(test)]
 pub(crate) fn listed(source: &dyn CredentialSource) -> Vec<(String, Option<String>, String)> {
@@ -60,6 +58,8 @@ pub(crate) fn listed(source: &dyn CredentialSource) -> Vec<(String, Option<Strin
         .collect()
 }
 
+/// What `f` logs on this thread, as text: sources report problems in the
+/// log, not in what they return.
 #[cfg(test)]
 pub(crate) fn captured_log(f: impl FnOnce()) -> String {
     use std::sync::{Arc, Mutex};
