@@ -243,8 +243,9 @@ fn init_logging(
     let filter = EnvFilter::try_from_env("DPX_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     // stderr; the daemon's log file rotates by size. Other commands write
     // each line at once, in order with what they print.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let (writer, guard) = if serving {
-        daemon::log::buffered()
+        daemon::log::buffered(!json && !ansi)
     } else {
         (BoxMakeWriter::new(daemon::log::writer), None)
     };
@@ -253,10 +254,6 @@ fn init_logging(
         .with_writer(writer)
         .with_timer(daemon::log_clock::LogClock)
         .with_target(false);
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    if serving && !json && !ansi {
-        daemon::log::plain_text();
-    }
     let _ = if json && serving {
         builder.json().flatten_event(true).try_init()
     } else {

@@ -112,15 +112,9 @@ struct Table {
     bytes: usize,
 }
 
-/// `registry/repo:tag`, put together without `format!` (once per request).
+/// `registry/repo:tag` (`concat`, not `format!`: once per request).
 fn key(registry: &str, repo: &str, tag: &str) -> String {
-    let mut key = String::with_capacity(registry.len() + repo.len() + tag.len() + 2);
-    key.push_str(registry);
-    key.push('/');
-    key.push_str(repo);
-    key.push(':');
-    key.push_str(tag);
-    key
+    [registry, "/", repo, ":", tag].concat()
 }
 
 impl HotSet {

@@ -84,11 +84,8 @@ impl Cache {
     /// Whether all of `digests` are linked as far as this process knows,
     /// without touching the disk (`false` when it does not know).
     pub fn links_known(&self, registry: &str, repo: &str, digests: &[Digest]) -> bool {
-        let mut key = String::with_capacity(registry.len() + repo.len() + 1);
-        key.push_str(registry);
-        key.push('/');
-        key.push_str(repo);
-        self.members.all_known(&key, digests)
+        self.members
+            .all_known(&[registry, "/", repo].concat(), digests)
     }
 
     /// Whether the manifest and everything it names are known linked to the
@@ -150,16 +147,9 @@ impl Cache {
     }
 }
 
-/// `registry/repo@hex`, put together without `format!` (once per request).
+/// `registry/repo@hex` (`concat`, not `format!`: once per request).
 fn whole_key(registry: &str, repo: &str, manifest: &Digest) -> String {
-    let hex = manifest.hex();
-    let mut key = String::with_capacity(registry.len() + repo.len() + hex.len() + 2);
-    key.push_str(registry);
-    key.push('/');
-    key.push_str(repo);
-    key.push('@');
-    key.push_str(hex);
-    key
+    [registry, "/", repo, "@", manifest.hex()].concat()
 }
 
 impl Members {

@@ -130,15 +130,21 @@ impl Drop for Writer {
 /// Lines written on a thread of their own, in batches ([`log_queue`]);
 /// nothing is dropped. The flusher writes what is queued when dropped: keep
 /// it until the program ends. Falls back to writing each line at once when
-/// no thread can be started.
-pub fn buffered() -> (
+/// no thread can be started. `plain_text`: `tracing` writes the log as plain
+/// text, no JSON, no colours ([`request`] then writes its lines itself).
+pub fn buffered(
+    plain_text: bool,
+) -> (
     tracing_subscriber::fmt::writer::BoxMakeWriter,
     Option<Flusher>,
 ) {
     use tracing_subscriber::fmt::writer::BoxMakeWriter;
     match log_queue::start(Batches) {
         Ok((queue, flusher)) => {
-            let _ = QUEUE.set(queue.clone());
+            let _ = QUEUE.set(Queue {
+                lines: queue.clone(),
+                plain_text,
+            });
             (BoxMakeWriter::new(queue), Some(flusher))
         }
         Err(e) => {
@@ -149,16 +155,12 @@ pub fn buffered() -> (
 }
 
 /// The buffered log's queue, once `buffered` made it.
-static QUEUE: OnceLock<LineQueue> = OnceLock::new();
+static QUEUE: OnceLock<Queue> = OnceLock::new();
 
-/// Set when the log is plain text without colours (a daemon's log file, a
-/// pipe): [`request`] then writes its lines itself.
-static PLAIN_TEXT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Says the log is plain text (no JSON, no colours), as `tracing`'s
-/// formatter is set up to write it.
-pub fn plain_text() {
-    PLAIN_TEXT.store(true, Ordering::Relaxed);
+struct Queue {
+    lines: LineQueue,
+    /// The log is plain text without colours (a daemon's log file, a pipe).
+    plain_text: bool,
 }
 
 /// Logs `serve`'s line for a request, at `INFO` under `dpx::server`.
@@ -176,7 +178,7 @@ pub fn request(line: std::fmt::Arguments<'_>) {
         return;
     }
     match QUEUE.get() {
-        Some(queue) if PLAIN_TEXT.load(Ordering::Relaxed) => {
+        Some(queue) if queue.plain_text => {
             use std::fmt::Write as _;
             LINE.with_borrow_mut(|text| {
                 text.clear();
@@ -185,7 +187,7 @@ pub fn request(line: std::fmt::Arguments<'_>) {
                     .and_then(|()| text.write_fmt(line))
                     .and_then(|()| text.write_char('\n'));
                 if written.is_ok() {
-                    queue.push(text.as_bytes());
+                    queue.lines.push(text.as_bytes());
                 }
             });
         }
@@ -204,7 +206,7 @@ thread_local! {
 pub fn say(line: &str) {
     let text = format!("{line}\n");
     match QUEUE.get() {
-        Some(queue) => queue.push_now(text.as_bytes()),
+        Some(queue) => queue.lines.push_now(text.as_bytes()),
         None => {
             let _ = io::stderr().write_all(text.as_bytes());
         }

@@ -216,10 +216,9 @@ impl Fetcher {
         let members: Vec<Digest> = std::iter::once(m.digest.clone())
             .chain(named.iter().map(|(d, _)| d.clone()))
             .collect();
-        if !self.cache.links_known(registry, repo, &members) {
-            self.link_best_effort(registry, repo, members.clone()).await;
-        }
-        if self.cache.links_known(registry, repo, &members) {
+        if self.cache.links_known(registry, repo, &members)
+            || self.link_best_effort(registry, repo, members).await
+        {
             self.cache
                 .note_whole_manifest_linked(registry, repo, &m.digest);
         }

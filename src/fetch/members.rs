@@ -9,10 +9,20 @@ use super::{FetchError, Fetcher};
 
 impl Fetcher {
     /// Records membership. Best effort: a missing link costs a HEAD later.
-    pub(super) async fn link_best_effort(&self, registry: &str, repo: &str, digests: Vec<Digest>) {
+    /// Returns whether the links are written.
+    pub(super) async fn link_best_effort(
+        &self,
+        registry: &str,
+        repo: &str,
+        digests: Vec<Digest>,
+    ) -> bool {
         let (r, p) = (registry.to_string(), repo.to_string());
-        if let Err(e) = self.on_disk(move |c| c.link(&r, &p, &digests)).await {
-            tracing::warn!("{registry}/{repo}: membership not recorded: {e}");
+        match self.on_disk(move |c| c.link(&r, &p, &digests)).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!("{registry}/{repo}: membership not recorded: {e}");
+                false
+            }
         }
     }
 

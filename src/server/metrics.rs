@@ -67,7 +67,10 @@ pub(super) fn outcome(cache: CacheStatus, resp: &Response<Body>) -> Outcome {
         CacheStatus::Revalidated => Outcome::Revalidated,
         CacheStatus::Untracked => Outcome::None,
         CacheStatus::Stale => {
-            let reason = resp.headers().get("x-dpx-stale").map(HeaderValue::as_bytes);
+            let reason = resp
+                .headers()
+                .get(super::DPX_STALE)
+                .map(HeaderValue::as_bytes);
             match reason {
                 Some(r) if r == Spare::Reserve.as_str().as_bytes() => Outcome::Reserve,
                 Some(r) if r == Spare::RateLimited.as_str().as_bytes() => Outcome::RateLimited,
@@ -85,7 +88,7 @@ mod tests {
         let mut resp = Response::new(super::super::empty());
         if let Some(r) = reason {
             resp.headers_mut()
-                .insert("x-dpx-stale", HeaderValue::from_static(r));
+                .insert(crate::server::DPX_STALE, HeaderValue::from_static(r));
         }
         resp
     }

@@ -59,8 +59,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 // Header names checked once, at compile time, not per response.
 const API_VERSION: HeaderName = HeaderName::from_static("docker-distribution-api-version");
 const CONTENT_DIGEST: HeaderName = HeaderName::from_static("docker-content-digest");
-const DPX_CACHE: HeaderName = HeaderName::from_static("x-dpx-cache");
-const DPX_STALE: HeaderName = HeaderName::from_static("x-dpx-stale");
+pub(super) const DPX_CACHE: HeaderName = HeaderName::from_static("x-dpx-cache");
+pub(super) const DPX_STALE: HeaderName = HeaderName::from_static("x-dpx-stale");
 
 pub struct Server {
     fetcher: Arc<Fetcher>,
@@ -622,9 +622,9 @@ impl Server {
             .header(header::CONTENT_TYPE, "application/octet-stream")
             .header(header::CONTENT_LENGTH, end - start)
             .header(header::ACCEPT_RANGES, "bytes")
-            .header("docker-content-digest", digest.to_string())
+            .header(CONTENT_DIGEST, digest.to_string())
             .header(header::ETAG, format!("\"{digest}\""))
-            .header("x-dpx-cache", status.as_str());
+            .header(DPX_CACHE, status.as_str());
         if partial {
             builder = builder.header(
                 header::CONTENT_RANGE,
@@ -1015,9 +1015,9 @@ fn head_only_response(
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, &known.media_type)
         .header(header::CONTENT_LENGTH, known.size)
-        .header("docker-content-digest", known.digest.to_string())
+        .header(CONTENT_DIGEST, known.digest.to_string())
         .header(header::ETAG, format!("\"{}\"", known.digest))
-        .header("x-dpx-cache", CacheStatus::Miss.as_str())
+        .header(DPX_CACHE, CacheStatus::Miss.as_str())
         .body(empty())
         .map_err(|e| ApiError::internal(&e.to_string()))?;
     Ok((resp, CacheStatus::Miss))

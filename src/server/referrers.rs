@@ -31,7 +31,7 @@ pub async fn answer(
     let mut builder = Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, OCI_INDEX)
-        .header("x-dpx-cache", status.as_str());
+        .header(super::DPX_CACHE, status.as_str());
     let bytes = match artifact_type {
         Some(t) => {
             builder = builder.header("oci-filters-applied", "artifactType");

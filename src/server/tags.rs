@@ -36,7 +36,7 @@ pub async fn respond(
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::CONTENT_LENGTH, body.len())
-        .header("x-dpx-cache", status.as_str());
+        .header(super::DPX_CACHE, status.as_str());
     if let (Some(n), Some(last)) = (page.n, next) {
         resp = resp.header(header::LINK, next_link(uri, n, &last));
     }
