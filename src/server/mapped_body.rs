@@ -1,6 +1,8 @@
 //! A byte range of a complete, stored blob, sent as memory-mapped windows:
 //! the file's pages go from the page cache to the socket with one copy (the
-//! kernel's, into the socket), and no buffer is allocated, zeroed or filled.
+//! kernel's, into the socket), and no buffer is allocated, zeroed or filled;
+//! on a plain-TCP connection with none at all (each window is registered
+//! with `zero_copy`, and the connection's writer sends it with `sendfile`).
 //!
 //! Each window is mapped only while hyper writes it (its `Bytes` owns the
 //! mapping and unmaps it when dropped), so a stream holds at most about one
@@ -22,6 +24,8 @@ use std::task::{Context, Poll, ready};
 use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::task::JoinHandle;
+
+use super::zero_copy::Registered;
 
 /// Bytes mapped and handed to hyper at a time: large enough that the
 /// per-window syscalls (about 20 µs a window, 40 ms per GB) stay small beside
@@ -132,7 +136,7 @@ pub(super) async fn window(file: &Arc<File>, pos: u64, len: u64) -> io::Result<B
 
 /// `len` bytes at `pos`, when no page of them needs the disk; `None` when
 /// one does (or residency cannot be told).
-fn window_if_resident(file: &File, pos: u64, len: u64) -> io::Result<Option<Bytes>> {
+fn window_if_resident(file: &Arc<File>, pos: u64, len: u64) -> io::Result<Option<Bytes>> {
     if len <= SMALL {
         // One read of a few pages: the copy is cheaper than a mapping, but
         // it must not wait for the disk either.
@@ -142,17 +146,18 @@ fn window_if_resident(file: &File, pos: u64, len: u64) -> io::Result<Option<Byte
     if !resident(&map) {
         return Ok(None);
     }
-    Ok(Some(Bytes::from_owner(map)))
+    Ok(Some(Bytes::from_owner(Registered::new(map, file, pos))))
 }
 
 /// `len` bytes at `pos`, faulted in (blocking: call off the async workers).
-fn window_faulted_in(file: &File, pos: u64, len: u64) -> io::Result<Bytes> {
+fn window_faulted_in(file: &Arc<File>, pos: u64, len: u64) -> io::Result<Bytes> {
     if len <= SMALL {
         let mut buf = vec![0; usize::try_from(len).map_err(io::Error::other)?];
         read_exact_at(file, &mut buf, pos)?;
         return Ok(Bytes::from(buf));
     }
-    Ok(Bytes::from_owner(map(file, pos, len, true)?))
+    let map = map(file, pos, len, true)?;
+    Ok(Bytes::from_owner(Registered::new(map, file, pos)))
 }
 
 fn map(file: &File, pos: u64, len: u64, populate: bool) -> io::Result<memmap2::Mmap> {

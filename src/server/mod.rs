@@ -3,6 +3,7 @@
 
 mod blob_stream;
 mod client_gate;
+mod connection_io;
 mod egress;
 mod errors;
 mod guessing;
@@ -17,13 +18,12 @@ mod status_page;
 mod tags;
 mod tls;
 mod watchers;
+mod zero_copy;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -31,7 +31,7 @@ use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, heade
 use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use hyper::body::{Frame, Incoming};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
@@ -40,6 +40,7 @@ use crate::metrics::{METRICS_PATH, Metrics, Outcome, RouteKind};
 use crate::reference::{Digest, Target};
 use blob_stream::BlobStream;
 pub use client_gate::Gate;
+use connection_io::ActivityIo;
 pub use egress::Egress;
 pub use errors::{ApiError, ErrorCode};
 use mapped_body::MappedBody;
@@ -253,12 +254,7 @@ impl Server {
                 }))
             }
         });
-        let io = ActivityIo {
-            inner: stream,
-            activity: Arc::clone(&activity),
-            send_timeout: self.limits.send_timeout,
-            stalled: None,
-        };
+        let io = ActivityIo::new(stream, Arc::clone(&activity), self.limits.send_timeout);
         let tls = self.access.tls.clone();
         let (idle_timeout, handshake_timeout) = (
             self.limits.connection_idle_timeout,
@@ -809,101 +805,6 @@ impl Drop for Busy {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
         self.0.touch();
-    }
-}
-
-/// The client socket, noting every byte read or written in `Activity`, and
-/// failing a write that makes no progress for `send_timeout`.
-struct ActivityIo {
-    inner: TcpStream,
-    activity: Arc<Activity>,
-    send_timeout: Duration,
-    /// Armed while a write waits on a full socket; reset by any progress.
-    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
-}
-
-impl ActivityIo {
-    /// What a write's poll becomes: progress resets the stall clock; waiting
-    /// past `send_timeout` is an error (hyper then closes the connection).
-    fn watch_write(
-        &mut self,
-        cx: &mut Context<'_>,
-        poll: Poll<std::io::Result<usize>>,
-    ) -> Poll<std::io::Result<usize>> {
-        match poll {
-            Poll::Pending => {
-                let timeout = self.send_timeout;
-                let stall = self
-                    .stalled
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-                match stall.as_mut().poll(cx) {
-                    Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        format!(
-                            "the client read nothing for {}s ([serve] send_timeout)",
-                            timeout.as_secs()
-                        ),
-                    ))),
-                    Poll::Pending => Poll::Pending,
-                }
-            }
-            ready => {
-                self.stalled = None;
-                if matches!(ready, Poll::Ready(Ok(n)) if n > 0) {
-                    self.activity.touch();
-                }
-                ready
-            }
-        }
-    }
-}
-
-impl AsyncRead for ActivityIo {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            self.activity.touch();
-        }
-        poll
-    }
-}
-
-impl AsyncWrite for ActivityIo {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
-        self.watch_write(cx, poll)
-    }
-
-    // Vectored writes pass through, so hyper keeps writing headers and body
-    // chunks without copying them into one buffer first.
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        self.watch_write(cx, poll)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
