@@ -4,11 +4,17 @@
 //!
 //! Another process (`dpx pull`, `dpx purge`) may change the cache at any
 //! time, so an entry is only used while both files are the ones it was read
-//! from: each lookup compares the tag record's and the manifest blob's
-//! identity (inode, size, change time) with what it saw when it read them.
-//! Every write of either file is a new inode (temp + rename), a removal makes
-//! the stat fail, so any change finished before the lookup is seen. The two
-//! stats are metadata of files just read, which the kernel holds in memory.
+//! from: a lookup compares the tag record's and the manifest blob's identity
+//! (inode, size, change time) with what it saw when it read them. Every
+//! write of either file is a new inode (temp + rename), a removal makes the
+//! stat fail, so any change finished before the lookup is seen.
+//!
+//! Those two stats are skipped while the cache's change counter
+//! (`generation`) has not moved since an entry was last checked, for up to
+//! `generation::RECHECK`: every dpx process bumps it after such a change, so
+//! a change by dpx is still seen by the next lookup, and one it is not told
+//! of (a file changed by hand) within that bound. On a busy server the stats
+//! were a fifth of a cached manifest's CPU.
 //!
 //! Bounded by bytes: beyond the budget, entries go until a quarter is free.
 
@@ -16,10 +22,13 @@ use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::generation::RECHECK;
 use super::tags::TagRecord;
 use super::{Cache, CacheError};
 
@@ -77,6 +86,61 @@ struct Entry {
     record_stamp: Stamp,
     manifest_path: PathBuf,
     manifest_stamp: Stamp,
+    checked: Checked,
+}
+
+/// The change counter's value when an entry's files were last found
+/// unchanged, and when that was.
+struct Checked {
+    generation: AtomicU64,
+    /// Nanoseconds since `EPOCH`; `u64::MAX` when never vouched for.
+    at: AtomicU64,
+}
+
+/// The start of the clock `Checked::at` counts on.
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+fn nanos_since_epoch() -> u64 {
+    u64::try_from(EPOCH.elapsed().as_nanos()).unwrap_or(u64::MAX - 1)
+}
+
+impl Checked {
+    fn new(generation: Option<u64>) -> Checked {
+        let checked = Checked {
+            generation: AtomicU64::new(0),
+            at: AtomicU64::new(u64::MAX),
+        };
+        checked.record(generation);
+        checked
+    }
+
+    /// The files were unchanged with the counter at `generation`.
+    fn record(&self, generation: Option<u64>) {
+        if let Some(g) = generation {
+            // A reader seeing the new time with the old value only stats
+            // once more: the pair need not change as one.
+            self.generation.store(g, Ordering::Relaxed);
+            self.at.store(nanos_since_epoch(), Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the entry may be used without looking at its files: the
+    /// counter is where it was when they were last found unchanged, and
+    /// that was less than `RECHECK` ago.
+    fn vouches(&self, generation: Option<u64>) -> bool {
+        self.vouches_at(generation, nanos_since_epoch())
+    }
+
+    fn vouches_at(&self, generation: Option<u64>, now: u64) -> bool {
+        let Some(g) = generation else {
+            return false;
+        };
+        let at = self.at.load(Ordering::Relaxed);
+        let recheck = u64::try_from(RECHECK.as_nanos()).unwrap_or(u64::MAX);
+        at != u64::MAX
+            && self.generation.load(Ordering::Relaxed) == g
+            && now.saturating_sub(at) < recheck
+    }
 }
 
 impl Entry {
@@ -171,11 +235,18 @@ impl HotSet {
 
 impl Cache {
     /// A tag's record and manifest from the hot set, when both files are
-    /// still the ones read. Never reads file contents; two stats.
+    /// still the ones read. Never reads file contents; two stats, unless
+    /// the change counter vouches for them (see the module doc).
     pub fn hot_tag(&self, registry: &str, repo: &str, tag: &str) -> Option<CachedTag> {
         let key = key(registry, repo, tag);
         let e = self.hot.get(&key)?;
+        // Read before the stats: a change after them bumps it past this.
+        let generation = self.generation.current();
+        if e.checked.vouches(generation) {
+            return Some(e.tag.clone());
+        }
         if e.record_stamp.still(&e.record_path) && e.manifest_stamp.still(&e.manifest_path) {
+            e.checked.record(generation);
             return Some(e.tag.clone());
         }
         self.hot.remove(&key);
@@ -191,6 +262,8 @@ impl Cache {
         tag: &str,
     ) -> Result<Option<CachedTag>, CacheError> {
         let record_path = self.tag_path(registry, repo, tag)?;
+        // Read before the files: a change after reading them bumps it.
+        let generation = self.generation.current();
         // Each file is stamped from the descriptor its bytes come from: a
         // file replaced meanwhile leaves an entry that never matches again.
         let Some((text, record_stamp)) = read_stamped(&record_path, usize::MAX)? else {
@@ -223,6 +296,7 @@ impl Cache {
                     record_stamp,
                     manifest_path,
                     manifest_stamp: Stamp::of(&meta),
+                    checked: Checked::new(generation),
                 },
             );
         }
@@ -298,6 +372,8 @@ mod tests {
             .read_tag_and_manifest("docker.io", "library/a", "1")
             .unwrap();
         fs::remove_file(cache.blob_path(&d)).unwrap();
+        // What dpx's own removals (purge, verify) do after removing.
+        cache.generation.bump();
         assert_eq!(cache.hot_tag("docker.io", "library/a", "1"), None);
         assert_eq!(
             cache
@@ -311,7 +387,72 @@ mod tests {
             .read_tag_and_manifest("docker.io", "library/a", "1")
             .unwrap();
         fs::remove_file(cache.tag_path("docker.io", "library/a", "1").unwrap()).unwrap();
+        cache.generation.bump();
         assert_eq!(cache.hot_tag("docker.io", "library/a", "1"), None);
+    }
+
+    /// Every entry's last check made older than `RECHECK`.
+    fn age(cache: &Cache) {
+        for e in cache.hot.inner.lock().unwrap().entries.values() {
+            e.checked.at.store(u64::MAX, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn a_change_by_hand_that_no_counter_signals_is_seen_once_the_check_is_old() {
+        let (_dir, cache, d) = tagged();
+        let read = cache.read_tag_and_manifest("docker.io", "library/a", "1");
+        let read = read.unwrap().unwrap();
+        fs::remove_file(cache.blob_path(&d)).unwrap();
+        // Within the bound the counter vouches for the entry ...
+        assert_eq!(cache.hot_tag("docker.io", "library/a", "1"), Some(read));
+        // ... past it the files are looked at.
+        age(&cache);
+        assert_eq!(cache.hot_tag("docker.io", "library/a", "1"), None);
+    }
+
+    #[test]
+    fn a_tag_rewritten_by_another_process_is_seen_by_the_next_lookup() {
+        let (dir, cache, d) = tagged();
+        cache
+            .read_tag_and_manifest("docker.io", "library/a", "1")
+            .unwrap();
+        assert!(cache.hot_tag("docker.io", "library/a", "1").is_some());
+        // Another process: its own Cache, its own mapping of the counter.
+        let other = Cache::open(dir.path()).unwrap();
+        let mut newer = TagRecord::new(d);
+        newer.checked_at += 7;
+        other
+            .write_tag("docker.io", "library/a", "1", &newer)
+            .unwrap();
+        assert_eq!(cache.hot_tag("docker.io", "library/a", "1"), None);
+        let again = cache.read_tag_and_manifest("docker.io", "library/a", "1");
+        assert_eq!(again.unwrap().unwrap().record, newer);
+        // And a purge there (any removal) likewise.
+        assert!(cache.hot_tag("docker.io", "library/a", "1").is_some());
+        let policy = crate::cache::purge::Policy {
+            all: true,
+            ..Default::default()
+        };
+        other.purge(&policy, |_| {}).unwrap();
+        assert_eq!(cache.hot_tag("docker.io", "library/a", "1"), None);
+    }
+
+    #[test]
+    fn a_check_vouches_only_for_its_counter_value_and_only_for_a_while() {
+        let recheck = u64::try_from(RECHECK.as_nanos()).unwrap();
+        let checked = Checked::new(Some(5));
+        let at = checked.at.load(Ordering::Relaxed);
+        assert!(checked.vouches_at(Some(5), at));
+        assert!(checked.vouches_at(Some(5), at + recheck - 1));
+        assert!(!checked.vouches_at(Some(5), at + recheck));
+        assert!(!checked.vouches_at(Some(6), at));
+        assert!(!checked.vouches_at(None, at));
+        // Never checked against a counter: never vouched for.
+        let never = Checked::new(None);
+        assert!(!never.vouches_at(Some(0), 0));
+        never.record(Some(9));
+        assert!(never.vouches(Some(9)));
     }
 
     #[test]
@@ -330,6 +471,7 @@ mod tests {
             record_stamp: Stamp::of(&meta),
             manifest_path: record_path.clone(),
             manifest_stamp: Stamp::of(&meta),
+            checked: Checked::new(None),
         };
         for n in 0..1000 {
             hot.insert(format!("k{n}"), entry(MAX_MANIFEST));

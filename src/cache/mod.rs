@@ -12,6 +12,7 @@
 //! <root>/index/<registry>/<repo>/_tag_list.json  the repository's tag list, fetched time
 //! <root>/index/<registry>/<repo>/_links/<hex>    empty: blob or manifest <hex> belongs to the repo
 //! <root>/VERSION                                 layout version ("1")
+//! <root>/generation                              change counter, mapped by every user (`generation`)
 //! <root>/.lock                                   cache-wide lock: shared by users, exclusive for
 //!                                                whole-cache operations (holder's "pid (command)")
 //! <root>/locks/users/<pid>                       a shared holder's "pid (command)"
@@ -24,6 +25,7 @@
 
 mod blobs;
 mod disk;
+mod generation;
 mod hot;
 mod inventory;
 mod locks;
@@ -168,6 +170,9 @@ pub struct Cache {
     usage: std::sync::Arc<usage::Usage>,
     /// Tag records and small manifests read lately, checked on each use.
     hot: std::sync::Arc<hot::HotSet>,
+    /// Bumped after every change of a tag record or removal of a stored
+    /// file, by any dpx process: what lets the hot set skip its stats.
+    generation: std::sync::Arc<generation::Generation>,
 }
 
 /// The cache dir itself, or the nearest of its parents, when it exists as
@@ -234,6 +239,7 @@ impl Cache {
             members: std::sync::Arc::default(),
             usage: std::sync::Arc::new(usage::Usage::from_env()),
             hot: std::sync::Arc::default(),
+            generation: std::sync::Arc::new(generation::Generation::open(root)),
         })
     }
 

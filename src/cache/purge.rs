@@ -464,6 +464,7 @@ impl Cache {
                 summary.kept_in_use += 1;
                 continue;
             }
+            self.generation.bump();
             match r.kind {
                 "tag" => summary.tags += 1,
                 "manifest" => summary.manifests += 1,

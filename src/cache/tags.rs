@@ -60,7 +60,9 @@ impl Cache {
         let path = self.tag_path(registry, repo, tag)?;
         let json = serde_json::to_vec_pretty(record)
             .map_err(|e| CacheError::write(&path, io::Error::other(e)))?;
-        write_atomic(self, &path, &json)
+        write_atomic(self, &path, &json)?;
+        self.generation.bump();
+        Ok(())
     }
 
     /// The manifest digests the repository's tag records point at.

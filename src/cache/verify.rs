@@ -75,6 +75,8 @@ impl Cache {
         progress: &dyn VerifyProgress,
         cancel: &AtomicBool,
     ) -> Result<VerifyReport, CacheError> {
+        // Whatever it removes, on whichever way out.
+        let _changed = self.generation.bump_when_done();
         let mut report = VerifyReport::default();
         let files = self.blob_files()?;
         report.blobs = files.len();
