@@ -12,8 +12,9 @@
 
 use std::fs::{File, OpenOptions};
 use std::path::Path;
+use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long an unchanged counter vouches for what a reader saw: the bound on
 /// how late a change the counter does not signal is noticed.
@@ -109,6 +110,60 @@ fn reserve(_file: &File) -> std::io::Result<()> {
     Err(std::io::Error::other(
         "no way to reserve the counter's disk space on this platform",
     ))
+}
+
+/// What a reader keeps with what it read: the counter's value when it
+/// last found the files unchanged, and when that was.
+pub(super) struct Checked {
+    generation: AtomicU64,
+    /// Nanoseconds since `EPOCH`; `u64::MAX` when never vouched for.
+    pub(super) at: AtomicU64,
+}
+
+/// The start of the clock `Checked::at` counts on.
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+fn nanos_since_epoch() -> u64 {
+    u64::try_from(EPOCH.elapsed().as_nanos()).unwrap_or(u64::MAX - 1)
+}
+
+impl Checked {
+    pub(super) fn new(generation: Option<u64>) -> Checked {
+        let checked = Checked {
+            generation: AtomicU64::new(0),
+            at: AtomicU64::new(u64::MAX),
+        };
+        checked.record(generation);
+        checked
+    }
+
+    /// The files were unchanged with the counter at `generation`.
+    pub(super) fn record(&self, generation: Option<u64>) {
+        if let Some(g) = generation {
+            // A reader seeing the new time with the old value only stats
+            // once more: the pair need not change as one.
+            self.generation.store(g, Ordering::Relaxed);
+            self.at.store(nanos_since_epoch(), Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the entry may be used without looking at its files: the
+    /// counter is where it was when they were last found unchanged, and
+    /// that was less than `RECHECK` ago.
+    pub(super) fn vouches(&self, generation: Option<u64>) -> bool {
+        self.vouches_at(generation, nanos_since_epoch())
+    }
+
+    pub(super) fn vouches_at(&self, generation: Option<u64>, now: u64) -> bool {
+        let Some(g) = generation else {
+            return false;
+        };
+        let at = self.at.load(Ordering::Relaxed);
+        let recheck = u64::try_from(RECHECK.as_nanos()).unwrap_or(u64::MAX);
+        at != u64::MAX
+            && self.generation.load(Ordering::Relaxed) == g
+            && now.saturating_sub(at) < recheck
+    }
 }
 
 #[cfg(test)]

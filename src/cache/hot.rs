@@ -22,13 +22,11 @@ use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
-use super::generation::RECHECK;
+use super::generation::Checked;
 use super::tags::TagRecord;
 use super::{Cache, CacheError};
 
@@ -87,60 +85,6 @@ struct Entry {
     manifest_path: PathBuf,
     manifest_stamp: Stamp,
     checked: Checked,
-}
-
-/// The change counter's value when an entry's files were last found
-/// unchanged, and when that was.
-struct Checked {
-    generation: AtomicU64,
-    /// Nanoseconds since `EPOCH`; `u64::MAX` when never vouched for.
-    at: AtomicU64,
-}
-
-/// The start of the clock `Checked::at` counts on.
-static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
-
-fn nanos_since_epoch() -> u64 {
-    u64::try_from(EPOCH.elapsed().as_nanos()).unwrap_or(u64::MAX - 1)
-}
-
-impl Checked {
-    fn new(generation: Option<u64>) -> Checked {
-        let checked = Checked {
-            generation: AtomicU64::new(0),
-            at: AtomicU64::new(u64::MAX),
-        };
-        checked.record(generation);
-        checked
-    }
-
-    /// The files were unchanged with the counter at `generation`.
-    fn record(&self, generation: Option<u64>) {
-        if let Some(g) = generation {
-            // A reader seeing the new time with the old value only stats
-            // once more: the pair need not change as one.
-            self.generation.store(g, Ordering::Relaxed);
-            self.at.store(nanos_since_epoch(), Ordering::Relaxed);
-        }
-    }
-
-    /// Whether the entry may be used without looking at its files: the
-    /// counter is where it was when they were last found unchanged, and
-    /// that was less than `RECHECK` ago.
-    fn vouches(&self, generation: Option<u64>) -> bool {
-        self.vouches_at(generation, nanos_since_epoch())
-    }
-
-    fn vouches_at(&self, generation: Option<u64>, now: u64) -> bool {
-        let Some(g) = generation else {
-            return false;
-        };
-        let at = self.at.load(Ordering::Relaxed);
-        let recheck = u64::try_from(RECHECK.as_nanos()).unwrap_or(u64::MAX);
-        at != u64::MAX
-            && self.generation.load(Ordering::Relaxed) == g
-            && now.saturating_sub(at) < recheck
-    }
 }
 
 impl Entry {
@@ -326,8 +270,10 @@ fn read_stamped(path: &Path, max: usize) -> Result<Option<(Vec<u8>, Stamp)>, Cac
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::generation::RECHECK;
     use crate::cache::testing::cache_with_manifest;
     use crate::reference::Digest;
+    use std::sync::atomic::Ordering;
 
     fn tagged() -> (tempfile::TempDir, Cache, Digest) {
         let (dir, cache, _, d) = cache_with_manifest();

@@ -27,6 +27,7 @@ mod blobs;
 mod disk;
 mod generation;
 mod hot;
+mod hot_blobs;
 mod inventory;
 mod locks;
 mod members;
@@ -48,6 +49,7 @@ use std::path::{Path, PathBuf};
 pub use blobs::{BackgroundWriter, BlobWriter};
 pub use disk::free_space;
 pub use hot::CachedTag;
+pub use hot_blobs::StoredBlob;
 pub use inventory::{BlobEntry, ImageSummary, Inventory, ManifestEntry, TagEntry, TempEntry};
 pub use locks::{FileLock, LockHolder, LockKey};
 pub use purge::{
@@ -170,6 +172,8 @@ pub struct Cache {
     usage: std::sync::Arc<usage::Usage>,
     /// Tag records and small manifests read lately, checked on each use.
     hot: std::sync::Arc<hot::HotSet>,
+    /// Small blobs read lately (`hot_blobs`).
+    hot_blobs: std::sync::Arc<hot_blobs::HotBlobs>,
     /// Bumped after every change of a tag record or removal of a stored
     /// file, by any dpx process: what lets the hot set skip its stats.
     generation: std::sync::Arc<generation::Generation>,
@@ -239,6 +243,7 @@ impl Cache {
             members: std::sync::Arc::default(),
             usage: std::sync::Arc::new(usage::Usage::from_env()),
             hot: std::sync::Arc::default(),
+            hot_blobs: std::sync::Arc::default(),
             generation: std::sync::Arc::new(generation::Generation::open(root)),
         })
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use crate::cache::{BackgroundWriter, BlobWriter, CacheError, LockKey};
+use crate::cache::{BackgroundWriter, BlobWriter, CacheError, LockKey, StoredBlob};
 use crate::reference::Digest;
 use crate::registry::{RegistryError, Upstream};
 
@@ -68,6 +68,8 @@ pub enum BlobAnswer {
     /// In the store: opened, so a purge meanwhile cannot take the bytes
     /// away from under the client, with its length.
     Complete { file: std::fs::File, len: u64 },
+    /// In the store and small: its bytes, read whole (see `cache::hot_blobs`).
+    InMemory(bytes::Bytes),
     /// Being downloaded, its size known and its first bytes stored: follow
     /// `progress` as the bytes arrive.
     Growing {
@@ -83,6 +85,7 @@ impl BlobAnswer {
     pub fn size(&self) -> u64 {
         match self {
             BlobAnswer::Complete { len, .. } => *len,
+            BlobAnswer::InMemory(bytes) => bytes.len() as u64,
             BlobAnswer::Growing { total, .. } => *total,
             BlobAnswer::SizeOnly(size) => *size,
         }
@@ -90,7 +93,7 @@ impl BlobAnswer {
 
     pub fn cache_status(&self) -> CacheStatus {
         match self {
-            BlobAnswer::Complete { .. } => CacheStatus::Hit,
+            BlobAnswer::Complete { .. } | BlobAnswer::InMemory(_) => CacheStatus::Hit,
             BlobAnswer::Growing { .. } | BlobAnswer::SizeOnly(_) => CacheStatus::Miss,
         }
     }
@@ -133,11 +136,22 @@ impl Fetcher {
         digest: &Digest,
         head: bool,
     ) -> Result<BlobAnswer, FetchError> {
-        if let Some((file, len)) = self.open_blob(digest).await? {
+        // A small blob read lately: from memory, no blocking thread.
+        let stored = match self.cache.hot_blob(digest) {
+            Some(bytes) => Some(StoredBlob::Small(bytes)),
+            None => {
+                let d = digest.clone();
+                self.on_disk(move |c| c.open_stored_blob(&d)).await?
+            }
+        };
+        if let Some(stored) = stored {
             self.require_member(registry, repo, digest, Content::Blob)
                 .await?;
             self.record_blob_use(digest);
-            return Ok(BlobAnswer::Complete { file, len });
+            return Ok(match stored {
+                StoredBlob::Small(bytes) => BlobAnswer::InMemory(bytes),
+                StoredBlob::File(file, len) => BlobAnswer::Complete { file, len },
+            });
         }
         // A HEAD costs no download: the upstream's HEAD answers it.
         if head {
