@@ -18,7 +18,6 @@
 //!
 //! Bounded by bytes: beyond the budget, entries go until a quarter is free.
 
-use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -116,7 +115,7 @@ impl std::fmt::Debug for HotSet {
 
 #[derive(Default)]
 struct Table {
-    entries: HashMap<String, Arc<Entry>>,
+    entries: foldhash::HashMap<String, Arc<Entry>>,
     bytes: usize,
 }
 

@@ -8,7 +8,6 @@
 //! otherwise the blob is opened and read again, which renews the entry.
 //! Bounded by bytes like the hot set of tags.
 
-use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Read};
 use std::sync::{Arc, Mutex};
@@ -56,7 +55,7 @@ impl std::fmt::Debug for HotBlobs {
 
 #[derive(Default)]
 struct Table {
-    entries: HashMap<String, Arc<Entry>>,
+    entries: foldhash::HashMap<String, Arc<Entry>>,
     bytes: usize,
 }
 

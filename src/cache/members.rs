@@ -7,7 +7,7 @@
 //! Each process keeps the links it has seen in memory, read per repository on
 //! first use, so the check on the hot path touches no disk.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::PathBuf;

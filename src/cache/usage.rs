@@ -6,8 +6,9 @@
 //! than `GRANULARITY` behind. No request waits for a disk write.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash};
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{Cache, CacheError};
 use crate::reference::Digest;
@@ -34,6 +35,10 @@ enum Used {
 #[derive(Debug, Default)]
 pub struct Usage {
     pending: Mutex<HashMap<Used, SystemTime>>,
+    /// What was noted in the current second (the second, and a hash of
+    /// each key): a use noted again within it changes nothing the batch
+    /// needs, so it costs no key built and no allocation.
+    this_second: Mutex<(u64, foldhash::HashSet<u64>)>,
     /// Off only to measure what recording costs (`DPX_RECORD_USE=0`).
     disabled: bool,
 }
@@ -41,18 +46,30 @@ pub struct Usage {
 impl Usage {
     pub fn from_env() -> Usage {
         Usage {
-            pending: Mutex::default(),
             disabled: std::env::var_os("DPX_RECORD_USE").is_some_and(|v| v == "0"),
+            ..Usage::default()
         }
     }
 
-    fn note(&self, used: Used) {
+    /// Notes the use `key` hashes to, building it (`used`) only when it is
+    /// the first such note this second.
+    fn note(&self, key: impl Hash, used: impl FnOnce() -> Used) {
         if self.disabled {
             return;
         }
         let now = SystemTime::now();
+        let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let hash = foldhash::fast::FixedState::default().hash_one(key);
+        if let Ok(mut noted) = self.this_second.lock() {
+            if noted.0 != second {
+                *noted = (second, foldhash::HashSet::default());
+            }
+            if !noted.1.insert(hash) {
+                return;
+            }
+        }
         if let Ok(mut pending) = self.pending.lock() {
-            pending.insert(used, now);
+            pending.insert(used(), now);
         }
     }
 }
@@ -60,12 +77,12 @@ impl Usage {
 impl Cache {
     /// Notes a use of a blob or manifest (in memory only).
     pub fn record_blob_use(&self, digest: &Digest) {
-        self.usage.note(Used::Blob(digest.clone()));
+        self.usage.note(digest.hex(), || Used::Blob(digest.clone()));
     }
 
     /// Notes a use of a tag (in memory only).
     pub fn record_tag_use(&self, registry: &str, repo: &str, tag: &str) {
-        self.usage.note(Used::Tag {
+        self.usage.note((registry, repo, tag), || Used::Tag {
             registry: registry.to_string(),
             repo: repo.to_string(),
             tag: tag.to_string(),
@@ -122,6 +139,27 @@ mod tests {
 
     fn mtime(path: &std::path::Path) -> SystemTime {
         std::fs::metadata(path).unwrap().modified().unwrap()
+    }
+
+    #[test]
+    fn every_use_is_in_the_batch_once_however_often_it_is_noted() {
+        let (_dir, cache, _, d) = crate::cache::testing::cache_with_manifest();
+        for _ in 0..1000 {
+            cache.record_blob_use(&d);
+            cache.record_tag_use("docker.io", "library/a", "1");
+        }
+        cache.record_tag_use("docker.io", "library/a", "2");
+        cache.record_blob_use(&Digest::of(b"other"));
+        let pending = cache.usage.pending.lock().unwrap();
+        let mut noted: Vec<String> = pending.keys().map(|u| format!("{u:?}")).collect();
+        noted.sort();
+        assert_eq!(noted.len(), 4, "{noted:?}");
+        assert!(pending.contains_key(&Used::Blob(d.clone())));
+        assert!(pending.contains_key(&Used::Tag {
+            registry: "docker.io".into(),
+            repo: "library/a".into(),
+            tag: "2".into(),
+        }));
     }
 
     #[test]

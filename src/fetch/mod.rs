@@ -4,7 +4,7 @@
 //! processes), `holds` and `quota` (the pull quota), `chores` (background work),
 //! `pull` (what a pull needs).
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 

@@ -847,20 +847,23 @@ impl Drop for RequestLog {
         let c = &self.counted;
         c.metrics
             .request(c.route, c.status, c.outcome, self.sent, took);
-        let ms = took.as_secs_f64() * 1000.0;
+        // Tenths of a millisecond as integers: formatting the float with a
+        // precision showed in a cached manifest's profile.
+        let tenths = took.as_micros() / 100;
+        let ms = format_args!("{}.{}", tenths / 10, tenths % 10);
         let (line, sent, cache) = (&self.line, self.sent, self.cache.as_str());
         if self.failed.load(std::sync::atomic::Ordering::Relaxed) {
             // The cause is logged as an error where it happened.
             crate::daemon::log::request(format_args!(
-                "{line} {sent}B {cache} {ms:.1}ms incomplete: cut off after {sent} bytes by a failed download"
+                "{line} {sent}B {cache} {ms}ms incomplete: cut off after {sent} bytes by a failed download"
             ));
             return;
         }
         match self.expected {
             Some(expected) if sent < expected => crate::daemon::log::request(format_args!(
-                "{line} {sent}B {cache} {ms:.1}ms incomplete: client left after {sent} of {expected} bytes"
+                "{line} {sent}B {cache} {ms}ms incomplete: client left after {sent} of {expected} bytes"
             )),
-            _ => crate::daemon::log::request(format_args!("{line} {sent}B {cache} {ms:.1}ms")),
+            _ => crate::daemon::log::request(format_args!("{line} {sent}B {cache} {ms}ms")),
         }
     }
 }
