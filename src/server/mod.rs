@@ -323,11 +323,9 @@ impl Server {
         }
         let started = Instant::now();
         let route = RouteKind::of_path(req.uri().path());
-        let method = req.method().clone();
-        let path = req
-            .uri()
-            .path_and_query()
-            .map_or_else(|| req.uri().path().to_string(), |p| p.to_string());
+        // Kept as they are (clones share their bytes) and formatted once,
+        // into the log line: building strings per request showed in its profile.
+        let (method, uri) = (req.method().clone(), req.uri().clone());
         let refused = match &self.access.gate {
             Some(gate) => Box::pin(gate.admit(&req, peer)).await,
             None => None,
@@ -338,7 +336,7 @@ impl Server {
                 Ok(r) => r,
                 Err(e) => {
                     if e.status.is_server_error() {
-                        tracing::warn!("{method} {path}: {}", e.message);
+                        tracing::warn!("{method} {}: {}", target_of(&uri), e.message);
                     }
                     (error_response(&e), CacheStatus::Untracked)
                 }
@@ -363,7 +361,8 @@ impl Server {
         // the log line doesn't blame the client.
         let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut log = RequestLog {
-            line: format!("{method} {path} {}", resp.status().as_u16()),
+            method,
+            uri,
             cache,
             expected,
             sent: 0,
@@ -824,7 +823,8 @@ impl Drop for Busy {
 /// (sent in full, or dropped because the client went away), so that bytes
 /// and duration cover the whole transfer and not just the headers.
 struct RequestLog {
-    line: String,
+    method: Method,
+    uri: http::Uri,
     cache: CacheStatus,
     expected: Option<u64>,
     sent: u64,
@@ -851,7 +851,8 @@ impl Drop for RequestLog {
         // precision showed in a cached manifest's profile.
         let tenths = took.as_micros() / 100;
         let ms = format_args!("{}.{}", tenths / 10, tenths % 10);
-        let (line, sent, cache) = (&self.line, self.sent, self.cache.as_str());
+        let (sent, cache) = (self.sent, self.cache.as_str());
+        let line = format_args!("{} {} {}", self.method, target_of(&self.uri), c.status);
         if self.failed.load(std::sync::atomic::Ordering::Relaxed) {
             // The cause is logged as an error where it happened.
             crate::daemon::log::request(format_args!(
@@ -866,6 +867,11 @@ impl Drop for RequestLog {
             _ => crate::daemon::log::request(format_args!("{line} {sent}B {cache} {ms}ms")),
         }
     }
+}
+
+/// A request's target as the client sent it: path and query.
+fn target_of(uri: &http::Uri) -> &str {
+    uri.path_and_query().map_or(uri.path(), |p| p.as_str())
 }
 
 fn full(b: Bytes) -> Body {
