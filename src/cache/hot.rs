@@ -21,18 +21,16 @@
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
+use super::bounded::{Bounded, Cost};
 use super::generation::Checked;
 use super::tags::TagRecord;
 use super::{Cache, CacheError};
 
 /// Manifests larger than this are read from disk each time.
 pub const MAX_MANIFEST: usize = 64 * 1024;
-/// What all entries may hold together (manifest bytes plus keys and records).
-pub const BUDGET: usize = 8 * 1024 * 1024;
 
 /// A cached tag: its record, and its manifest's bytes and media type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,7 +75,7 @@ impl Stamp {
     }
 }
 
-struct Entry {
+pub(super) struct Entry {
     tag: CachedTag,
     record_path: PathBuf,
     record_stamp: Stamp,
@@ -86,7 +84,7 @@ struct Entry {
     checked: Checked,
 }
 
-impl Entry {
+impl Cost for Entry {
     fn cost(&self, key: &str) -> usize {
         key.len()
             + self.tag.manifest.len()
@@ -97,83 +95,12 @@ impl Entry {
     }
 }
 
-#[derive(Default)]
-pub(super) struct HotSet {
-    inner: Mutex<Table>,
-}
-
-impl std::fmt::Debug for HotSet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let table = self.inner.lock();
-        let (entries, bytes) = table.map_or((0, 0), |t| (t.entries.len(), t.bytes));
-        f.debug_struct("HotSet")
-            .field("entries", &entries)
-            .field("bytes", &bytes)
-            .finish()
-    }
-}
-
-#[derive(Default)]
-struct Table {
-    entries: foldhash::HashMap<String, Arc<Entry>>,
-    bytes: usize,
-}
+/// The tag hot set.
+pub(super) type HotSet = Bounded<Entry>;
 
 /// `registry/repo:tag` (`concat`, not `format!`: once per request).
 fn key(registry: &str, repo: &str, tag: &str) -> String {
     [registry, "/", repo, ":", tag].concat()
-}
-
-impl HotSet {
-    fn get(&self, key: &str) -> Option<Arc<Entry>> {
-        let table = self.inner.lock().ok()?;
-        table.entries.get(key).cloned()
-    }
-
-    fn remove(&self, key: &str) {
-        if let Ok(mut table) = self.inner.lock()
-            && let Some(e) = table.entries.remove(key)
-        {
-            table.bytes = table.bytes.saturating_sub(e.cost(key));
-        }
-    }
-
-    fn insert(&self, key: String, entry: Entry) {
-        let cost = entry.cost(&key);
-        if cost > BUDGET / 4 {
-            return;
-        }
-        let Ok(mut table) = self.inner.lock() else {
-            return;
-        };
-        if let Some(old) = table.entries.remove(&key) {
-            table.bytes = table.bytes.saturating_sub(old.cost(&key));
-        }
-        if table.bytes.saturating_add(cost) > BUDGET {
-            // Make room for a while at once, not one entry per insert.
-            let target = BUDGET - BUDGET / 4;
-            let mut victims = Vec::new();
-            let mut freed = 0;
-            for (k, e) in &table.entries {
-                if table.bytes.saturating_sub(freed) <= target.saturating_sub(cost) {
-                    break;
-                }
-                freed = freed.saturating_add(e.cost(k));
-                victims.push(k.clone());
-            }
-            for k in victims {
-                table.entries.remove(&k);
-            }
-            table.bytes = table.bytes.saturating_sub(freed);
-        }
-        table.bytes = table.bytes.saturating_add(cost);
-        table.entries.insert(key, Arc::new(entry));
-    }
-
-    #[cfg(test)]
-    fn bytes(&self) -> usize {
-        self.inner.lock().map_or(0, |t| t.bytes)
-    }
 }
 
 impl Cache {
@@ -269,6 +196,7 @@ fn read_stamped(path: &Path, max: usize) -> Result<Option<(Vec<u8>, Stamp)>, Cac
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::bounded::BUDGET;
     use crate::cache::generation::RECHECK;
     use crate::cache::testing::cache_with_manifest;
     use crate::reference::Digest;
@@ -338,7 +266,7 @@ mod tests {
 
     /// Every entry's last check made older than `RECHECK`.
     fn age(cache: &Cache) {
-        for e in cache.hot.inner.lock().unwrap().entries.values() {
+        for e in cache.hot.values() {
             e.checked.at.store(u64::MAX, Ordering::Relaxed);
         }
     }
@@ -422,13 +350,9 @@ mod tests {
             hot.insert(format!("k{n}"), entry(MAX_MANIFEST));
             assert!(hot.bytes() <= BUDGET, "{} after {n}", hot.bytes());
         }
-        let count = hot.inner.lock().unwrap().entries.len();
+        let (count, held) = hot.held();
         assert!(count > 50 && count < 130, "{count} entries");
         // The accounting matches what is held.
-        let held: usize = {
-            let t = hot.inner.lock().unwrap();
-            t.entries.iter().map(|(k, e)| e.cost(k)).sum()
-        };
         assert_eq!(held, hot.bytes());
         // Too large for the set: not kept.
         hot.insert("huge".into(), entry(BUDGET / 2));

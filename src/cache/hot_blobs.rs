@@ -10,18 +10,16 @@
 
 use std::fs;
 use std::io::{self, Read};
-use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
+use super::bounded::{Bounded, Cost};
 use super::generation::Checked;
 use super::{Cache, CacheError};
 use crate::reference::Digest;
 
 /// Blobs up to this size are kept; larger ones are sent from their file.
 pub const MAX_BLOB: u64 = 64 * 1024;
-/// What all entries may hold together.
-pub const BUDGET: usize = 8 * 1024 * 1024;
 
 /// A stored blob as `Cache::open_stored_blob` gives it.
 #[derive(Debug)]
@@ -32,76 +30,19 @@ pub enum StoredBlob {
     File(fs::File, u64),
 }
 
-struct Entry {
+pub(super) struct Entry {
     bytes: Bytes,
     checked: Checked,
 }
 
-#[derive(Default)]
-pub(super) struct HotBlobs {
-    inner: Mutex<Table>,
-}
-
-impl std::fmt::Debug for HotBlobs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let table = self.inner.lock();
-        let (entries, bytes) = table.map_or((0, 0), |t| (t.entries.len(), t.bytes));
-        f.debug_struct("HotBlobs")
-            .field("entries", &entries)
-            .field("bytes", &bytes)
-            .finish()
+impl Cost for Entry {
+    fn cost(&self, hex: &str) -> usize {
+        hex.len() + self.bytes.len() + std::mem::size_of::<Entry>()
     }
 }
 
-#[derive(Default)]
-struct Table {
-    entries: foldhash::HashMap<String, Arc<Entry>>,
-    bytes: usize,
-}
-
-fn cost(hex: &str, entry: &Entry) -> usize {
-    hex.len() + entry.bytes.len() + std::mem::size_of::<Entry>()
-}
-
-impl HotBlobs {
-    fn get(&self, hex: &str) -> Option<Arc<Entry>> {
-        self.inner.lock().ok()?.entries.get(hex).cloned()
-    }
-
-    fn insert(&self, hex: &str, entry: Entry) {
-        let Ok(mut table) = self.inner.lock() else {
-            return;
-        };
-        let added = cost(hex, &entry);
-        if let Some(old) = table.entries.remove(hex) {
-            table.bytes = table.bytes.saturating_sub(cost(hex, &old));
-        }
-        if table.bytes.saturating_add(added) > BUDGET {
-            // Room for a while at once: a quarter of the budget.
-            let target = (BUDGET - BUDGET / 4).saturating_sub(added);
-            let mut victims = Vec::new();
-            let mut freed = 0usize;
-            for (k, e) in &table.entries {
-                if table.bytes.saturating_sub(freed) <= target {
-                    break;
-                }
-                freed = freed.saturating_add(cost(k, e));
-                victims.push(k.clone());
-            }
-            for k in victims {
-                table.entries.remove(&k);
-            }
-            table.bytes = table.bytes.saturating_sub(freed);
-        }
-        table.bytes = table.bytes.saturating_add(added);
-        table.entries.insert(hex.to_string(), Arc::new(entry));
-    }
-
-    #[cfg(test)]
-    fn bytes(&self) -> usize {
-        self.inner.lock().map_or(0, |t| t.bytes)
-    }
-}
+/// The small-blob hot set, by digest hex.
+pub(super) type HotBlobs = Bounded<Entry>;
 
 impl Cache {
     /// A small stored blob's bytes from memory, when read lately and the
@@ -146,7 +87,7 @@ impl Cache {
         }
         let bytes = Bytes::from(buf);
         self.hot_blobs.insert(
-            digest.hex(),
+            digest.hex().to_string(),
             Entry {
                 bytes: bytes.clone(),
                 checked: Checked::new(generation),
@@ -207,27 +148,5 @@ mod tests {
             Some(StoredBlob::Small(_))
         ));
         assert!(cache.hot_blob(&d).is_some());
-    }
-
-    #[test]
-    fn the_set_stays_within_its_byte_budget() {
-        let hot = HotBlobs::default();
-        let bytes = Bytes::from(vec![0u8; 64 * 1024]);
-        for n in 0..1000 {
-            let entry = Entry {
-                bytes: bytes.clone(),
-                checked: Checked::new(None),
-            };
-            hot.insert(&format!("{n:064x}"), entry);
-            assert!(hot.bytes() <= BUDGET, "{} after {n}", hot.bytes());
-        }
-        let t = hot.inner.lock().unwrap();
-        assert!(
-            t.entries.len() > 90 && t.entries.len() < 128,
-            "{}",
-            t.entries.len()
-        );
-        let held: usize = t.entries.iter().map(|(k, e)| cost(k, e)).sum();
-        assert_eq!(held, t.bytes);
     }
 }

@@ -24,6 +24,7 @@
 //! after its digest checked out.
 
 mod blobs;
+mod bounded;
 mod disk;
 mod generation;
 mod hot;
