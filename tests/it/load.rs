@@ -176,7 +176,10 @@ fn idle_slowloris_and_stalled_clients_are_closed_after_their_timeouts_and_fds_re
     let dpx = Dpx::with_registries(
         &[("docker.io", &hub.url())],
         &format!(
-            "[serve]\nmax_connections = {}\nheader_timeout = \"{}s\"\nconnection_idle_timeout = \"{}s\"\nsend_timeout = \"{}s\"\n",
+            // No prefetch: the manifest GET below would start background
+            // downloads whose temp files, locks and upstream connections come
+            // and go around the descriptor baseline.
+            "[serve]\nprefetch_blobs = false\nmax_connections = {}\nheader_timeout = \"{}s\"\nconnection_idle_timeout = \"{}s\"\nsend_timeout = \"{}s\"\n",
             idle_silent + idle_kept + slow + stalled + 100,
             HEADER_TIMEOUT.as_secs(),
             IDLE_TIMEOUT.as_secs(),
