@@ -102,13 +102,7 @@ mod tests {
     use super::*;
     use crate::cache::testing::temp_cache;
 
-    fn stored(cache: &Cache, data: &[u8]) -> Digest {
-        let d = Digest::of(data);
-        let mut w = crate::cache::BlobWriter::create(cache, d.clone(), None).unwrap();
-        w.write(data).unwrap();
-        w.commit().unwrap();
-        d
-    }
+    use crate::cache::testing::store_blob as stored;
 
     #[test]
     fn a_small_blob_read_once_is_answered_from_memory_until_something_is_removed() {

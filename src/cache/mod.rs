@@ -430,6 +430,15 @@ pub(crate) mod testing {
         (dir, cache)
     }
 
+    /// Stores `data` as a blob (written, verified, renamed in); its digest.
+    pub fn store_blob(cache: &Cache, data: &[u8]) -> Digest {
+        let d = Digest::of(data);
+        let mut w = super::BlobWriter::create(cache, d.clone(), None).unwrap();
+        w.write(data).unwrap();
+        w.commit().unwrap();
+        d
+    }
+
     /// A small OCI image manifest (its config and layer are not stored).
     pub const MANIFEST: &[u8] = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#;
 

@@ -591,13 +591,7 @@ mod tests {
     use super::*;
     use crate::cache::TagRecord;
 
-    fn store(cache: &Cache, data: &[u8]) -> Digest {
-        let d = Digest::of(data);
-        let mut w = crate::cache::BlobWriter::create(cache, d.clone(), None).unwrap();
-        w.write(data).unwrap();
-        w.commit().unwrap();
-        d
-    }
+    use crate::cache::testing::store_blob as store;
 
     fn set_age(path: &Path, age: Duration) {
         fs::File::open(path)

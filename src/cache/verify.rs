@@ -393,13 +393,7 @@ mod tests {
 
     use crate::cache::testing::temp_cache as cache;
 
-    fn put_blob(cache: &Cache, data: &[u8]) -> Digest {
-        let d = Digest::of(data);
-        let mut w = crate::cache::BlobWriter::create(cache, d.clone(), None).unwrap();
-        w.write(data).unwrap();
-        w.commit().unwrap();
-        d
-    }
+    use crate::cache::testing::store_blob as put_blob;
 
     #[test]
     fn a_clean_cache_is_clean() {
