@@ -49,6 +49,23 @@ impl BlobStream {
         }
     }
 
+    /// A download whose file is already open (tests: no fetcher).
+    #[cfg(test)]
+    pub(super) fn growing_file(
+        file: std::fs::File,
+        progress: watch::Receiver<BlobState>,
+        end: u64,
+    ) -> BlobStream {
+        BlobStream {
+            file: Some(Arc::new(file)),
+            source: None,
+            pos: 0,
+            end,
+            progress: Some(progress),
+            _interest: None,
+        }
+    }
+
     /// Holds a client's interest in the blob until the stream is dropped.
     pub fn with_interest(mut self, interest: Option<Interest>) -> BlobStream {
         self._interest = interest;

@@ -888,6 +888,9 @@ fn empty() -> Body {
 /// fails by then (a wrong digest, more bytes than its size) is answered with
 /// its error: a 200 whose body fails before hyper has flushed its head goes
 /// unsent, and the client saw the connection close with no answer at all.
+/// For the same reason a failure after this point waits one turn before it
+/// reaches hyper, which flushes what it holds (the head, the bytes so far)
+/// in that turn: the client sees a 200 cut short, not silence.
 async fn first_chunk_first(
     s: BlobStream,
     len: u64,
@@ -922,7 +925,14 @@ async fn first_chunk_first(
             None => break,
         }
     }
-    let body = futures_util::stream::iter(head).chain(stream);
+    let body = futures_util::stream::iter(head)
+        .chain(stream)
+        .then(|item| async move {
+            if item.is_err() {
+                tokio::task::yield_now().await;
+            }
+            item
+        });
     Ok(BodyExt::boxed(StreamBody::new(
         body.map(|r| r.map(Frame::data)),
     )))
@@ -995,4 +1005,83 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
         };
         anyhow::anyhow!("cannot listen on {addr}: {e}{hint}")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read as _, Write as _};
+
+    /// A download that fails after `first_chunk_first` has taken its first
+    /// bytes: the client still gets the 200, those bytes, then the cut.
+    #[tokio::test]
+    async fn a_download_failing_after_the_first_chunk_still_sends_the_head() {
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&[7u8; 50_000]).unwrap();
+        let (tx, rx) = tokio::sync::watch::channel(crate::fetch::BlobState::Downloading {
+            temp: std::path::PathBuf::from("unused"),
+            written: 50_000,
+            total: Some(200_000),
+        });
+        let stream = BlobStream::growing_file(file, rx.clone(), 200_000);
+        let body = first_chunk_first(stream, 200_000, rx).await.unwrap();
+        tx.send_replace(crate::fetch::BlobState::Failed(Arc::new(
+            crate::fetch::FetchError::Internal("more bytes than its size".into()),
+        )));
+
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = std::thread::spawn(move || {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            let mut got = Vec::new();
+            let _ = s.read_to_end(&mut got);
+            got
+        });
+        let (sock, _) = listener.accept().await.unwrap();
+        let body = std::sync::Mutex::new(Some(body));
+        let service = hyper::service::service_fn(move |_req: Request<Incoming>| {
+            let body = body.lock().unwrap().take().unwrap_or_else(empty);
+            let resp = Response::builder()
+                .header(header::CONTENT_LENGTH, 200_000)
+                .body(body)
+                .unwrap();
+            async move { Ok::<_, Infallible>(resp) }
+        });
+        let served = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(sock), service)
+            .await;
+        assert!(served.is_err(), "the body's failure ends the connection");
+        let got = tokio::task::spawn_blocking(move || client.join().unwrap())
+            .await
+            .unwrap();
+        let head_end = got.windows(4).position(|w| w == b"\r\n\r\n");
+        assert!(
+            got.starts_with(b"HTTP/1.1 200"),
+            "the client got {} bytes and no 200 head",
+            got.len()
+        );
+        let body_len = got.len() - head_end.unwrap() - 4;
+        assert_eq!(body_len, 50_000, "the bytes stored before the failure");
+    }
+
+    /// A download that has failed by the time its first bytes are read
+    /// is answered with its error, not a 200.
+    #[tokio::test]
+    async fn a_download_failing_before_the_head_goes_is_an_error_answer() {
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&[7u8; 50_000]).unwrap();
+        let (tx, rx) = tokio::sync::watch::channel(crate::fetch::BlobState::Downloading {
+            temp: std::path::PathBuf::from("unused"),
+            written: 50_000,
+            total: Some(200_000),
+        });
+        // The downloader is gone without a verdict after 50,000 bytes.
+        drop(tx);
+        let stream = BlobStream::growing_file(file, rx.clone(), 200_000);
+        let got = first_chunk_first(stream, 200_000, rx).await;
+        assert!(got.is_err(), "a body for a download that ended unverified");
+    }
 }
