@@ -77,7 +77,9 @@ impl FromStr for Digest {
 
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sha256:{}", self.hex)
+        // Two plain writes, not `write!`: every manifest answer formats one.
+        f.write_str("sha256:")?;
+        f.write_str(&self.hex)
     }
 }
 

@@ -849,7 +849,8 @@ impl Drop for RequestLog {
             .request(c.route, c.status, c.outcome, self.sent, took);
         // Tenths of a millisecond as integers: formatting the float with a
         // precision showed in a cached manifest's profile.
-        let tenths = took.as_micros() / 100;
+        // (u64: a u128 formats slower.)
+        let tenths = u64::try_from(took.as_micros() / 100).unwrap_or(u64::MAX);
         let ms = format_args!("{}.{}", tenths / 10, tenths % 10);
         let (sent, cache) = (self.sent, self.cache.as_str());
         let line = format_args!("{} {} {}", self.method, target_of(&self.uri), c.status);

@@ -62,23 +62,25 @@ pub fn parse(path: &str, query: Option<&str>) -> Result<Route, ApiError> {
         Some(r) => r.strip_prefix('/').ok_or_else(ApiError::not_found_route)?,
         None => return Err(ApiError::not_found_route()),
     };
-    let segments: Vec<&str> = rest.split('/').collect();
-    let n = segments.len();
-    if n < 3 {
+    // `<name>/<kind>/<reference>`, the name being everything before (it
+    // may hold slashes): taken as slices of the path, nothing collected.
+    let mut from_end = rest.rsplitn(3, '/');
+    let (Some(reference), Some(kind), Some(name)) =
+        (from_end.next(), from_end.next(), from_end.next())
+    else {
         return Err(ApiError::not_found_route());
-    }
-    let (kind, reference) = (segments[n - 2], segments[n - 1]);
+    };
+    let last_of_name = name.rsplit('/').next().unwrap_or(name);
     // `<name>/blobs/uploads/[<id>]` is a push; a repository may well be
     // called `uploads` (`library/uploads/manifests/1`).
-    let upload = (segments[n - 3] == "blobs" && kind == "uploads")
+    let upload = (last_of_name == "blobs" && kind == "uploads")
         || (kind == "blobs" && reference == "uploads");
     if upload {
         return Err(ApiError::unsupported(
             "dpx is a read-only mirror: push to the upstream registry instead",
         ));
     }
-    let name_parts = &segments[..n - 2];
-    let image = image(name_parts, ns(query))?;
+    let image = image(name, ns(query))?;
     match kind {
         "manifests" => {
             // An invalid tag names no manifest: 404, as the registry answers.
@@ -100,7 +102,7 @@ pub fn parse(path: &str, query: Option<&str>) -> Result<Route, ApiError> {
         }
         "tags" if reference == "list" => Ok(Route::TagList {
             image,
-            name: name_parts.join("/"),
+            name: name.to_string(),
             page: tag_page(query)?,
         }),
         "referrers" => {
@@ -164,27 +166,28 @@ fn query_value(query: Option<&str>, name: &str) -> Option<String> {
 
 /// Mirror mode (`library/alpine` is Docker Hub), `ns=` mode, or prefix mode
 /// (`ghcr.io/org/app`: a first part with a dot or port names a registry).
-fn image(parts: &[&str], ns: Option<String>) -> Result<Image, ApiError> {
-    let (registry, repo_parts) = match ns {
-        Some(ns) => (ns, parts),
-        None => match parts.split_first() {
-            Some((first, rest))
-                if !rest.is_empty() && (first.contains(['.', ':']) || *first == "localhost") =>
-            {
+fn image(name: &str, ns: Option<String>) -> Result<Image, ApiError> {
+    let (registry, repo) = match ns {
+        Some(ns) => (ns, name),
+        None => match name.split_once('/') {
+            Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => {
                 (first.to_string(), rest)
             }
-            _ => (DOCKER_HUB.to_string(), parts),
+            _ => (DOCKER_HUB.to_string(), name),
         },
     };
     let registry = match registry.as_str() {
         "index.docker.io" | "registry-1.docker.io" => DOCKER_HUB.to_string(),
         _ => registry,
     };
-    validate_registry(&registry).map_err(|e| ApiError::name_invalid(&e.to_string()))?;
-    let mut repository = repo_parts.join("/");
-    if registry == DOCKER_HUB && repo_parts.len() == 1 {
-        repository = format!("library/{repository}");
+    if registry != DOCKER_HUB {
+        validate_registry(&registry).map_err(|e| ApiError::name_invalid(&e.to_string()))?;
     }
+    let repository = if registry == DOCKER_HUB && !repo.contains('/') {
+        format!("library/{repo}")
+    } else {
+        repo.to_string()
+    };
     validate_repository(&repository).map_err(|e| ApiError::name_invalid(&e.to_string()))?;
     Ok(Image {
         registry,
