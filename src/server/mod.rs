@@ -7,6 +7,7 @@ mod connection_io;
 mod egress;
 mod errors;
 mod guessing;
+mod lanes;
 mod mapped_body;
 mod metrics;
 mod negotiate;
@@ -159,6 +160,14 @@ impl Server {
         let refusals = Arc::new(Semaphore::new(PATIENT_REFUSALS));
         tokio::pin!(shutdown);
         let mut last_accept_warning: Option<Instant> = None;
+        // Connections are served on lanes (see `lanes`); without them, here.
+        let mut lanes = match lanes::Lanes::start(lanes::count()) {
+            Ok(lanes) => Some(lanes),
+            Err(e) => {
+                tracing::warn!("cannot start the connection threads ({e}); serving on one runtime");
+                None
+            }
+        };
         loop {
             let (stream, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
@@ -198,13 +207,33 @@ impl Server {
                 }
                 continue;
             };
-            tokio::spawn(Arc::clone(&self).serve_connection(
-                stream,
-                peer,
-                builder.clone(),
-                graceful.watcher(),
-                slot,
-            ));
+            let serve = {
+                let (this, builder, watcher) =
+                    (Arc::clone(&self), builder.clone(), graceful.watcher());
+                move |stream: TcpStream| {
+                    tokio::spawn(this.serve_connection(stream, peer, builder, watcher, slot));
+                }
+            };
+            let Some(lanes) = lanes.as_mut() else {
+                serve(stream);
+                continue;
+            };
+            // Taken off this runtime's reactor, registered with the lane's.
+            let stream = match stream.into_std() {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::debug!("connection from {peer}: {e}");
+                    continue;
+                }
+            };
+            let job: lanes::Job = Box::new(move || match TcpStream::from_std(stream) {
+                Ok(stream) => serve(stream),
+                Err(e) => tracing::debug!("connection from {peer}: {e}"),
+            });
+            // A lane whose thread has gone: served here instead.
+            if let Err(job) = lanes.run(job) {
+                job();
+            }
         }
         drop(listener);
         tracing::info!(
@@ -216,6 +245,9 @@ impl Server {
             .is_err()
         {
             tracing::warn!("in-flight requests did not finish in time; closing them");
+        }
+        if let Some(lanes) = lanes {
+            let _ = tokio::task::spawn_blocking(move || lanes.close(Duration::from_secs(2))).await;
         }
         Ok(())
     }
