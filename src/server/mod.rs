@@ -1045,10 +1045,13 @@ mod tests {
     use super::*;
     use std::io::{Read as _, Write as _};
 
-    /// A download that fails after `first_chunk_first` has taken its first
-    /// bytes: the client still gets the 200, those bytes, then the cut.
-    #[tokio::test]
-    async fn a_download_failing_after_the_first_chunk_still_sends_the_head() {
+    /// A 200,000-byte blob's download with 50,000 bytes stored: its
+    /// progress sender, a client's stream of it, and the progress.
+    fn halfway_download() -> (
+        tokio::sync::watch::Sender<crate::fetch::BlobState>,
+        BlobStream,
+        tokio::sync::watch::Receiver<crate::fetch::BlobState>,
+    ) {
         let mut file = tempfile::tempfile().unwrap();
         file.write_all(&[7u8; 50_000]).unwrap();
         let (tx, rx) = tokio::sync::watch::channel(crate::fetch::BlobState::Downloading {
@@ -1057,6 +1060,14 @@ mod tests {
             total: Some(200_000),
         });
         let stream = BlobStream::growing_file(file, rx.clone(), 200_000);
+        (tx, stream, rx)
+    }
+
+    /// A download that fails after `first_chunk_first` has taken its first
+    /// bytes: the client still gets the 200, those bytes, then the cut.
+    #[tokio::test]
+    async fn a_download_failing_after_the_first_chunk_still_sends_the_head() {
+        let (tx, stream, rx) = halfway_download();
         let body = first_chunk_first(stream, 200_000, rx).await.unwrap();
         tx.send_replace(crate::fetch::BlobState::Failed(Arc::new(
             crate::fetch::FetchError::Internal("more bytes than its size".into()),
@@ -1104,16 +1115,9 @@ mod tests {
     /// is answered with its error, not a 200.
     #[tokio::test]
     async fn a_download_failing_before_the_head_goes_is_an_error_answer() {
-        let mut file = tempfile::tempfile().unwrap();
-        file.write_all(&[7u8; 50_000]).unwrap();
-        let (tx, rx) = tokio::sync::watch::channel(crate::fetch::BlobState::Downloading {
-            temp: std::path::PathBuf::from("unused"),
-            written: 50_000,
-            total: Some(200_000),
-        });
+        let (tx, stream, rx) = halfway_download();
         // The downloader is gone without a verdict after 50,000 bytes.
         drop(tx);
-        let stream = BlobStream::growing_file(file, rx.clone(), 200_000);
         let got = first_chunk_first(stream, 200_000, rx).await;
         assert!(got.is_err(), "a body for a download that ended unverified");
     }
