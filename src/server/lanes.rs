@@ -5,9 +5,11 @@
 //!
 //! Why not the work-stealing runtime every other command uses: under load it
 //! moved connection tasks between its workers and woke idle workers to steal
-//! them. With lanes, on this project's 2-core benchmark machine, cached
-//! manifest GETs at 16 connections went from 91k to 108–111k requests/s and
-//! their p99 from 1.6 to 0.7–1.3 ms; cold and warm pulls did not change.
+//! them. With lanes, on this project's 2-core benchmark machine (bench/run,
+//! 7 repetitions before and after), cached manifest GETs at 16 connections
+//! went from 96k to 113k requests/s (p99 1.55 to 1.45 ms), at 64 from 105k
+//! to 126k; small blobs at 16 from 95k to 109k (p99 1.79 to 1.07 ms); cold
+//! and warm pulls did not change.
 //! The cost: a lane busy with one connection's CPU work (parsing a large
 //! manifest) delays its other connections, not the whole server's.
 
