@@ -230,17 +230,24 @@ fn target(seed: u64) -> Target {
     std::fs::write(outside.join("canary.txt"), &secret).expect("canary");
     let serve = dpx.serve();
     // Cached: the manifest and its layer, so valid requests need nobody upstream.
+    let mut bodies = Vec::new();
     for path in [
         "/v2/library/ok/manifests/v1".to_string(),
         format!("/v2/library/ok/blobs/{layer}"),
     ] {
-        assert_eq!(
-            request(&serve.addr, "GET", &path, &[]).status,
-            200,
-            "{path}"
-        );
+        let r = request(&serve.addr, "GET", &path, &[]);
+        assert_eq!(r.status, 200, "{path}");
+        bodies.push(r.body);
     }
-    dpx.wait_stored("library/ok", "v1", std::slice::from_ref(&layer));
+    // And the config, which the manifest GET prefetches: stored before the
+    // test's "before" picture of the files and its upstream count start
+    // (it landed after them in one full-suite run).
+    let doc: serde_json::Value = serde_json::from_slice(&bodies[0]).expect("manifest json");
+    let config = doc["config"]["digest"]
+        .as_str()
+        .expect("config")
+        .to_string();
+    dpx.wait_stored("library/ok", "v1", &[layer.clone(), config]);
     hub.reset_counts();
     Target {
         hub,
