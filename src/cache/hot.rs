@@ -238,15 +238,24 @@ mod tests {
         assert_eq!(cache.hot_tag("docker.io", "library/a", "1"), Some(again));
     }
 
-    #[test]
-    fn a_removed_record_or_manifest_is_not_answered() {
-        let (_dir, cache, d) = tagged();
+    /// A tag read once (so held in memory), then `file` of it removed the
+    /// way dpx's own removals (purge, verify) do it: removed, then the
+    /// change counter bumped.
+    fn read_then_removed(
+        file: impl Fn(&Cache, &Digest) -> std::path::PathBuf,
+    ) -> (tempfile::TempDir, Cache) {
+        let (dir, cache, d) = tagged();
         cache
             .read_tag_and_manifest("docker.io", "library/a", "1")
             .unwrap();
-        fs::remove_file(cache.blob_path(&d)).unwrap();
-        // What dpx's own removals (purge, verify) do after removing.
+        fs::remove_file(file(&cache, &d)).unwrap();
         cache.generation.bump();
+        (dir, cache)
+    }
+
+    #[test]
+    fn a_removed_record_or_manifest_is_not_answered() {
+        let (_dir, cache) = read_then_removed(|c, d| c.blob_path(d));
         assert_eq!(cache.hot_tag("docker.io", "library/a", "1"), None);
         assert_eq!(
             cache
@@ -255,12 +264,8 @@ mod tests {
             None
         );
 
-        let (_dir, cache, _) = tagged();
-        cache
-            .read_tag_and_manifest("docker.io", "library/a", "1")
-            .unwrap();
-        fs::remove_file(cache.tag_path("docker.io", "library/a", "1").unwrap()).unwrap();
-        cache.generation.bump();
+        let (_dir, cache) =
+            read_then_removed(|c, _| c.tag_path("docker.io", "library/a", "1").unwrap());
         assert_eq!(cache.hot_tag("docker.io", "library/a", "1"), None);
     }
 

@@ -79,7 +79,7 @@ pub fn head_only(headers: &HeaderMap, media_type: &str) -> Option<Result<(), Api
 }
 
 /// Which manifest types a client listed in its `Accept` headers.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Accepts {
     pub docker_manifest: bool,
     pub docker_list: bool,
@@ -88,6 +88,14 @@ pub struct Accepts {
 }
 
 impl Accepts {
+    /// No manifest type listed (also `Default`; this one fits a `const`).
+    const NONE: Accepts = Accepts {
+        docker_manifest: false,
+        docker_list: false,
+        oci_manifest: false,
+        oci_index: false,
+    };
+
     /// Every `Accept` header, each split on commas (as distribution reads them).
     pub fn from_headers(headers: &HeaderMap) -> Accepts {
         let mut values = headers.get_all(header::ACCEPT).iter();
@@ -128,15 +136,16 @@ impl Accepts {
     }
 }
 
+impl Default for Accepts {
+    fn default() -> Accepts {
+        Accepts::NONE
+    }
+}
+
 thread_local! {
     /// The last single `Accept` header parsed on this thread, and its answer.
     static LAST_ACCEPT: std::cell::RefCell<(Vec<u8>, Accepts)> =
-        const { std::cell::RefCell::new((Vec::new(), Accepts {
-            docker_manifest: false,
-            docker_list: false,
-            oci_manifest: false,
-            oci_index: false,
-        })) };
+        const { std::cell::RefCell::new((Vec::new(), Accepts::NONE)) };
 }
 
 /// One Accept entry without its parameters, as distribution 2.8 reads it:
